@@ -1,0 +1,1 @@
+"""CLI command modules of cxrembed, one per command."""

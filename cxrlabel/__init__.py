@@ -1,0 +1,1 @@
+"""cxrlabel: lexicon-driven labelling of chest radiograph reports."""

@@ -1,0 +1,1 @@
+"""CLI command modules of cxrlabel, one per command."""

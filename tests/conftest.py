@@ -1,0 +1,20 @@
+"""Shared fixtures. Real data lives outside the project and is opt-in: tests that need it
+take the ``cxr_dev`` fixture, which skips cleanly when the folder is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CXR_DEV = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
+
+
+@pytest.fixture(scope="session")
+def cxr_dev() -> Path:
+    """Path of ../shared/data/cxr_dev (real public data); skips when it is absent."""
+    if not (CXR_DEV / "README.md").is_file():
+        pytest.skip(f"real data folder not found at {CXR_DEV} (set CXR_DEV to point at it)")
+    return CXR_DEV
