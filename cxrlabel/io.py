@@ -1,0 +1,294 @@
+"""Reports in, labels table and evidence out, in bounded-memory chunks.
+
+Inputs: CSV, TSV, Parquet, JSON Lines, or a folder of ``.txt`` files (one report each, the
+file stem is the id). Several text columns can be joined; a column named like a report
+section (``findings``, ``impression``, ``indication``...) is prefixed with its title so that
+section rules apply. Outputs follow the labels-table contract of ``DESIGN.md``: the id column,
+one column per observation (1 / 0 / -1 / empty) and ``status``, one row per input row in
+input order, written to a temporary file and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cxrlabel.errors import InputError
+
+__all__ = ["ReportChunk", "ReportReader", "LabelsWriter", "EvidenceWriter", "TABLE_SUFFIXES"]
+
+TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+_SECTION_TITLES = {"findings", "impression", "indication", "history", "comparison", "technique", "conclusion"}
+_DEFAULT_TEXT_COLS = ("report", "text", "report_text")
+_DEFAULT_ID_COLS = ("id", "uid", "report_id", "study_id")
+REPLACEMENT = "\ufffd"
+
+
+@dataclass
+class ReportChunk:
+    """A chunk of reports: ids (as given) and joined texts, aligned."""
+
+    ids: list[Any]
+    texts: list[str | None]
+    first_row: int
+
+
+def _format(path: Path) -> str:
+    if path.is_dir():
+        return "txtdir"
+    fmt = TABLE_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(
+            f"{path}: unsupported input type '{path.suffix}'; expected one of "
+            f"{sorted(set(TABLE_SUFFIXES))} or a folder of .txt files"
+        )
+    return fmt
+
+
+class ReportReader:
+    """Stream reports from a file or folder in chunks of ``chunk_size`` rows.
+
+    Parameters
+    ----------
+    path : path of the table or folder.
+    text_cols : columns joined into the report text (default: ``report`` or ``text``).
+    id_col : id column (default: ``id``/``uid`` when present, else the row number).
+    chunk_size : rows per chunk (memory stays bounded by this, not by the file size).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        text_cols: Sequence[str] | None = None,
+        id_col: str | None = None,
+        chunk_size: int = 5000,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"{self.path}: input not found")
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise InputError(f"{self.path}: input file is empty")
+        self.format = _format(self.path)
+        self.chunk_size = chunk_size
+        self.replaced_rows = 0
+        self.rows = 0
+        if self.format == "txtdir":
+            self.text_cols, self.id_col = ["text"], "id"
+            return
+        columns = self._columns()
+        self.text_cols = list(text_cols) if text_cols else self._default(columns, _DEFAULT_TEXT_COLS, "text")
+        missing = [c for c in self.text_cols if c not in columns]
+        if missing:
+            raise InputError(self._missing_message(missing, columns, "--text-col"))
+        if id_col is None:
+            found = [c for c in _DEFAULT_ID_COLS if c in columns]
+            self.id_col = found[0] if found else None
+        elif id_col not in columns:
+            raise InputError(self._missing_message([id_col], columns, "--id-col"))
+        else:
+            self.id_col = id_col
+
+    # -- schema discovery -------------------------------------------------------------
+
+    def _columns(self) -> list[str]:
+        try:
+            if self.format == "parquet":
+                import pyarrow.parquet as pq
+
+                return list(pq.ParquetFile(self.path).schema_arrow.names)
+            head = next(iter(self._raw_chunks(5)), None)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any parser failure becomes one clear message
+            raise InputError(f"{self.path}: cannot read as {self.format} ({type(exc).__name__}: {exc})") from None
+        if head is None or len(head.columns) == 0:
+            raise InputError(f"{self.path}: no columns found (empty file?)")
+        return [str(c) for c in head.columns]
+
+    def _default(self, columns: list[str], candidates: Sequence[str], what: str) -> list[str]:
+        for c in candidates:
+            if c in columns:
+                return [c]
+        sections = [c for c in ("findings", "impression") if c in columns]
+        if sections:
+            return sections
+        raise InputError(
+            f"{self.path}: no {what} column given and none of {list(candidates)} present; "
+            f"columns present: {columns}. Pass --text-col NAME (repeat it to join several)."
+        )
+
+    def _missing_message(self, missing: list[str], columns: list[str], option: str) -> str:
+        hints = []
+        for m in missing:
+            close = difflib.get_close_matches(m, columns, n=1)
+            hints.append(f"'{m}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        return f"{self.path}: column {', '.join(hints)} not found ({option}); columns present: {columns}"
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _raw_chunks(self, size: int) -> Iterator[pd.DataFrame]:
+        fmt = self.format
+        if fmt in ("csv", "tsv"):
+            sep = "," if fmt == "csv" else "\t"
+            yield from pd.read_csv(
+                self.path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                chunksize=size, encoding="utf-8", encoding_errors="replace",
+            )
+        elif fmt == "jsonl":
+            yield from pd.read_json(self.path, lines=True, dtype=False, chunksize=size, encoding_errors="replace")
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=size):
+                yield batch.to_pandas()
+
+    def _txt_chunks(self) -> Iterator[ReportChunk]:
+        files = sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".txt" and p.is_file())
+        if not files:
+            raise InputError(f"{self.path}: folder has no .txt files")
+        for i in range(0, len(files), self.chunk_size):
+            part = files[i : i + self.chunk_size]
+            texts = []
+            for p in part:
+                text = p.read_bytes().decode("utf-8", errors="replace")
+                self.replaced_rows += REPLACEMENT in text
+                texts.append(text)
+            self.rows += len(part)
+            yield ReportChunk([p.stem for p in part], texts, i)
+
+    def __iter__(self) -> Iterator[ReportChunk]:
+        if self.format == "txtdir":
+            yield from self._txt_chunks()
+            return
+        first = 0
+        try:
+            for frame in self._raw_chunks(self.chunk_size):
+                yield self._to_chunk(frame, first)
+                first += len(frame)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(
+                f"{self.path}: cannot parse rows after row {first} ({type(exc).__name__}: {exc})"
+            ) from None
+
+    def _to_chunk(self, frame: pd.DataFrame, first: int) -> ReportChunk:
+        n = len(frame)
+        self.rows += n
+        ids = frame[self.id_col].tolist() if self.id_col else list(range(first, first + n))
+        if len(self.text_cols) == 1:
+            texts = [_as_text(v) for v in frame[self.text_cols[0]].tolist()]
+        else:
+            columns = [[_as_text(v) for v in frame[c].tolist()] for c in self.text_cols]
+            texts = [_join(parts, self.text_cols) for parts in zip(*columns, strict=True)]
+        self.replaced_rows += sum(1 for t in texts if t and REPLACEMENT in t)
+        return ReportChunk(ids, texts, first)
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _join(parts: Sequence[str | None], names: Sequence[str]) -> str | None:
+    pieces = []
+    for name, text in zip(names, parts, strict=True):
+        if text is None or not text.strip():
+            continue
+        title = name.strip().lower()
+        pieces.append(f"{title.upper()}: {text}" if title in _SECTION_TITLES else text)
+    return "\n\n".join(pieces) if pieces else None
+
+
+class LabelsWriter:
+    """Append label chunks to a temporary CSV or Parquet file; ``commit()`` renames it."""
+
+    def __init__(self, path: str | Path, id_name: str, names: Sequence[str]) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in (".csv", ".parquet", ".pq", ".tsv"):
+            raise InputError(f"{self.path}: output must end in .csv, .tsv or .parquet")
+        self.format = "parquet" if suffix in (".parquet", ".pq") else suffix[1:]
+        self.id_name = id_name
+        self.names = list(names)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.partial")
+        self._parquet = None
+        self._started = False
+
+    def write(self, ids: list[Any], values: np.ndarray, status: list[str]) -> None:
+        frame = pd.DataFrame({self.id_name: ids})
+        for j, name in enumerate(self.names):
+            frame[name] = pd.array(values[:, j], dtype="Float32").astype("Int8")
+        frame["status"] = status
+        if self.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            frame[self.id_name] = frame[self.id_name].astype(str)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
+            self._parquet.write_table(table)
+        else:
+            sep = "," if self.format == "csv" else "\t"
+            frame.to_csv(self.tmp, sep=sep, index=False, header=not self._started, mode="a" if self._started else "w")
+        self._started = True
+
+    def commit(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if not self._started:
+            self.write([], np.empty((0, len(self.names)), dtype=np.float32), [])
+            if self._parquet is not None:
+                self._parquet.close()
+        self.tmp.replace(self.path)
+
+    def abort(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class EvidenceWriter:
+    """Append evidence records (already JSON-encoded lines) to a temp file; rename on commit."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.partial")
+        self._fh = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in commit/abort
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self._fh.write(line)
+            self._fh.write("\n")
+
+    def commit(self) -> None:
+        self._fh.close()
+        self.tmp.replace(self.path)
+
+    def abort(self) -> None:
+        self._fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def evidence_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Encode evidence records as JSON lines (ids kept as strings for a stable contract)."""
+    out = []
+    for r in records:
+        r = dict(r)
+        if r.get("id") is not None and not isinstance(r["id"], str):
+            r["id"] = str(r["id"])
+        out.append(json.dumps(r, ensure_ascii=False))
+    return out

@@ -1,0 +1,299 @@
+"""The report labeller: text in, one 1 / 0 / -1 / blank value per observation out.
+
+Pipeline per report: tokenise with ``spacy.blank("en")`` → find section titles and sentence
+ends (character offsets) → one phrase-matching pass for mentions and cues → assertion status
+of each mention from its sentence's cues → report-level aggregation. Every label is traceable
+to the phrase that matched and the rule id of the cue that decided it (:meth:`Labeler.mentions`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from cxrlabel.aggregate import PRECEDENCE, aggregate
+from cxrlabel.assertion import POSITIVE, ActiveCue, active_cues, assert_span
+from cxrlabel.errors import InputError
+from cxrlabel.lexicon import Lexicon, load_lexicon
+from cxrlabel.mentions import Match, PhraseIndex, phrase_variants
+from cxrlabel.sections import SectionFinder
+
+__all__ = ["Labeler", "MentionResult"]
+
+_SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n[ \t\r]*\n")
+
+
+@dataclass(frozen=True, slots=True)
+class MentionResult:
+    """One mention with its decision (token offsets into the analysed doc)."""
+
+    observation: int
+    start: int
+    end: int
+    status: str
+    cue: ActiveCue | None
+    section: str | None
+    sentence: int
+    excluded: str | None  # None, or why the mention does not set a label
+
+
+class Labeler:
+    """Label chest X-ray reports with a schema's observations.
+
+    Parameters
+    ----------
+    schema : str or path
+        ``"chexpert"`` (default), ``"chestxray14"`` or a schema YAML path.
+    lexicon_dir : path, optional
+        A folder with the layout of ``lexicons/`` whose files replace the packaged ones.
+    sections : sequence of str, optional
+        Sections whose mentions count (e.g. ``["findings", "impression"]``). Text before any
+        section title always counts. Default: every section except those the lexicon skips
+        (indication, history, comparison, technique).
+    precedence : sequence of str
+        Order in which mention statuses win at report level; CheXpert's is
+        ``("positive", "uncertain", "negative")``.
+
+    Examples
+    --------
+    >>> lab = Labeler()
+    >>> row = lab.label(["Cannot exclude pneumonia. No pleural effusion."]).iloc[0]
+    >>> row["Pneumonia"], row["Pleural Effusion"]
+    (-1.0, 0.0)
+    """
+
+    def __init__(
+        self,
+        schema: str | Path = "chexpert",
+        lexicon_dir: str | Path | None = None,
+        *,
+        sections: Sequence[str] | None = None,
+        precedence: Sequence[str] = PRECEDENCE,
+        nlp: Language | None = None,
+    ) -> None:
+        self.schema_name = schema
+        self.lexicon_dir = lexicon_dir
+        self.sections = tuple(sections) if sections is not None else None
+        self.precedence = tuple(precedence)
+        self.lexicon: Lexicon = load_lexicon(schema, lexicon_dir)
+        if set(self.precedence) != set(PRECEDENCE) or len(self.precedence) != 3:
+            raise InputError(f"precedence must order {list(PRECEDENCE)}, got {list(self.precedence)}")
+        if self.sections is not None:
+            known = set(self.lexicon.sections.titles.values())
+            unknown = [s for s in self.sections if s not in known]
+            if unknown:
+                raise InputError(f"unknown section(s) {unknown}; known sections: {sorted(known)}")
+        self.nlp = nlp if nlp is not None else spacy.blank("en")
+        self._index = PhraseIndex(self.nlp, self.lexicon)
+        self._sections = SectionFinder(self.lexicon.sections)
+        schema_ = self.lexicon.schema
+        self.observations = [o.name for o in schema_.observations]
+        self.names = schema_.names
+        self._no_finding = schema_.no_finding
+        self._nf_ignore = [self.observations.index(n) for n in schema_.no_finding_ignores]
+
+    # ------------------------------------------------------------------ analysis core
+
+    def _section_counts(self, section: str | None) -> bool:
+        if section is None:
+            return True
+        if self.sections is not None:
+            return section in self.sections
+        return not self._sections.skipped(section)
+
+    def _analyze(self, doc: Doc) -> list[MentionResult]:
+        text = doc.text
+        matches = self._index.find(doc)
+        if not matches:
+            return []
+        sections = self._sections(text)
+        ends = [m.start() for m in _SENTENCE_END.finditer(text)]
+        ends.extend(s - 1 for s in sections.starts[1:])
+        ends.sort()
+        by_sentence: dict[int, list[Match]] = {}
+        sent_of: dict[int, int] = {}
+        for m in matches:
+            idx = doc[m.start].idx
+            s = bisect.bisect_left(ends, idx)
+            sent_of[m.start] = s
+            by_sentence.setdefault(s, []).append(m)
+        results: list[MentionResult] = []
+        cues = self._index.cues
+        for s, ms in by_sentence.items():
+            cue_matches = [m for m in ms if m.kind == "cue"]
+            mentions = [m for m in ms if m.kind in ("mention", "anchor")]
+            if not mentions:
+                continue
+            unmentions = [m for m in ms if m.kind == "unmention"]
+            active = active_cues(cue_matches, cues) if cue_matches else []
+            for m in _longest_per_observation(mentions):
+                excluded = None
+                if any(u.index == m.index and u.start < m.end and m.start < u.end for u in unmentions):
+                    excluded = "unmention"
+                status, cue = assert_span(m.start, m.end, active)
+                section = sections.at(doc[m.start].idx)
+                if excluded is None and not self._section_counts(section):
+                    excluded = f"section:{section}"
+                if excluded is None and m.kind == "anchor" and status == POSITIVE:
+                    excluded = "anchor without cue"
+                results.append(MentionResult(m.index, m.start, m.end, status, cue, section, s, excluded))
+        return results
+
+    def _row(self, results: Iterable[MentionResult]) -> np.ndarray:
+        statuses: list[list[str]] = [[] for _ in self.observations]
+        for r in results:
+            if r.excluded is None:
+                statuses[r.observation].append(r.status)
+        values = [aggregate(s, self.precedence) for s in statuses]
+        if self._no_finding:
+            abnormal = any(v in (1.0, -1.0) for i, v in enumerate(values) if i not in self._nf_ignore)
+            values.insert(0, math.nan if abnormal else 1.0)
+        return np.asarray(values, dtype=np.float32)
+
+    # ------------------------------------------------------------------ public API
+
+    def label_array(self, texts: Iterable[Any], batch_size: int = 256) -> tuple[np.ndarray, list[str]]:
+        """Labels as a float32 array (n × len(names)) and a status per text (``ok``/``empty``).
+
+        The fast path used by file labelling: no DataFrame, no evidence records.
+        """
+        rows: list[np.ndarray] = []
+        status: list[str] = []
+        empty_row = np.full(len(self.names), np.nan, dtype=np.float32)
+        cleaned = [_clean(t) for t in texts]
+        docs = self.nlp.tokenizer.pipe((t or "" for t in cleaned), batch_size=batch_size)
+        for text, doc in zip(cleaned, docs, strict=True):
+            if not text:
+                rows.append(empty_row)
+                status.append("empty")
+                continue
+            rows.append(self._row(self._analyze(doc)))
+            status.append("ok")
+        array = np.vstack(rows) if rows else np.empty((0, len(self.names)), dtype=np.float32)
+        return array, status
+
+    def label(self, texts: Iterable[Any]) -> pd.DataFrame:
+        """Label reports: one row per text, one column per observation (1 / 0 / -1 / NaN).
+
+        Empty or missing texts give a row of NaN.
+        """
+        if isinstance(texts, str):
+            raise InputError("label() takes a list of report texts; wrap a single report in a list")
+        array, _ = self.label_array(texts)
+        return pd.DataFrame(array.astype(np.float64), columns=self.names)
+
+    def mentions(self, text: Any, report_id: Any = None) -> list[dict[str, Any]]:
+        """Evidence records for one report: every mention with its decision and rule id.
+
+        Each record: ``id``, ``observation``, ``text`` (matched), ``start``/``end`` (character
+        offsets), ``sentence``, ``section``, ``assertion``, ``rule_id``, ``cue``, ``excluded``
+        and ``reason`` (why an excluded mention does not count).
+        """
+        text = _clean(text)
+        if not text:
+            return []
+        doc = self.nlp.make_doc(text)
+        return [self._evidence(doc, r, report_id) for r in self._analyze(doc)]
+
+    def _evidence(self, doc: Doc, r: MentionResult, report_id: Any) -> dict[str, Any]:
+        span = doc[r.start : r.end]
+        sentence = _sentence_text(doc.text, span.start_char, span.end_char)
+        return {
+            "id": report_id,
+            "observation": self.observations[r.observation],
+            "text": span.text,
+            "start": span.start_char,
+            "end": span.end_char,
+            "sentence": sentence,
+            "section": r.section,
+            "assertion": r.status,
+            "rule_id": r.cue.cue.rule_id if r.cue else None,
+            "cue": doc[r.cue.start : r.cue.end].text if r.cue else None,
+            "excluded": r.excluded is not None,
+            "reason": r.excluded,
+        }
+
+    def assertion(self, sentence: str, target: str) -> str:
+        """Status of ``target`` in ``sentence``: ``"positive"``, ``"negative"`` or ``"uncertain"``.
+
+        ConText-style: works for any phrase, in the lexicon or not.
+
+        Examples
+        --------
+        >>> Labeler().assertion("Pneumonia cannot be excluded.", "pneumonia")
+        'uncertain'
+        """
+        status, _ = self.explain_assertion(sentence, target)
+        return status
+
+    def explain_assertion(self, sentence: str, target: str) -> tuple[str, str | None]:
+        """Like :meth:`assertion`, also returning the deciding rule id (or None)."""
+        sentence, target = _clean(sentence), _clean(target)
+        if not sentence or not target:
+            raise InputError("assertion() needs a non-empty sentence and target phrase")
+        doc = self.nlp.make_doc(sentence)
+        start, end = _locate(self.nlp, doc, target)
+        ends = [m.start() for m in _SENTENCE_END.finditer(doc.text)]
+        s = bisect.bisect_left(ends, doc[start].idx)
+        cue_matches = [
+            m for m in self._index.find(doc)
+            if m.kind == "cue" and bisect.bisect_left(ends, doc[m.start].idx) == s
+        ]
+        active = active_cues(cue_matches, self._index.cues)
+        status, cue = assert_span(start, end, active)
+        return status, (cue.cue.rule_id if cue else None)
+
+
+def _longest_per_observation(mentions: list[Match]) -> list[Match]:
+    """Keep the longest of overlapping mentions of the same observation (mentions beat anchors)."""
+    ordered = sorted(mentions, key=lambda m: (m.kind != "mention", m.start - m.end, m.start))
+    kept: list[Match] = []
+    for m in ordered:
+        if not any(k.index == m.index and m.start < k.end and k.start < m.end for k in kept):
+            kept.append(m)
+    return kept
+
+
+def _clean(text: Any) -> str:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = str(text)
+    return text if text.strip() else ""
+
+
+def _sentence_text(text: str, start: int, end: int) -> str:
+    bounds = [m.start() for m in _SENTENCE_END.finditer(text)]
+    i = bisect.bisect_left(bounds, start)
+    lo = bounds[i - 1] + 1 if i > 0 else 0
+    hi = bounds[i] + 1 if i < len(bounds) else len(text)
+    return " ".join(text[lo:hi].split())
+
+
+def _locate(nlp: Language, doc: Doc, target: str) -> tuple[int, int]:
+    """Token span of ``target`` in ``doc`` (case-insensitive, plural/hyphen variants)."""
+    lowered = [t.lower_ for t in doc]
+    for segments in phrase_variants(target.lower()):
+        words = [t.lower_ for t in nlp.make_doc(" ".join(segments))]
+        n = len(words)
+        for i in range(len(lowered) - n + 1):
+            if lowered[i : i + n] == words:
+                return i, i + n
+    pos = doc.text.lower().find(target.lower())
+    if pos >= 0:
+        span = doc.char_span(pos, pos + len(target), alignment_mode="expand")
+        if span is not None:
+            return span.start, span.end
+    raise InputError(f"target phrase {target!r} not found in the sentence")

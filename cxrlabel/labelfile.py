@@ -1,0 +1,205 @@
+"""Label a whole file of reports: chunked, optionally in parallel, written atomically.
+
+Worker processes each build their own :class:`~cxrlabel.labeler.Labeler` once and return
+plain arrays (labels, statuses, JSON lines), never spaCy Docs, so the parent does little more
+than write. At most ``2 × jobs`` chunks are in flight, which bounds memory whatever the size
+of the input.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from cxrlabel.io import EvidenceWriter, LabelsWriter, ReportReader, evidence_lines
+from cxrlabel.labeler import Labeler
+
+__all__ = ["LabelSummary", "label_file"]
+
+
+@dataclass
+class LabelSummary:
+    """What a labelling run did: row counts, prevalence per observation, speed."""
+
+    rows: int = 0
+    ok: int = 0
+    empty: int = 0
+    errors: int = 0
+    duplicate_ids: int = 0
+    replaced_rows: int = 0
+    seconds: float = 0.0
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    output: str = ""
+    evidence: str | None = None
+
+    @property
+    def reports_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+    def table(self) -> str:
+        """Prevalence table (Markdown): positive / negative / uncertain / not mentioned."""
+        lines = ["| observation | positive (1) | negative (0) | uncertain (-1) | not mentioned | % positive |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        labelled = max(self.ok, 1)
+        for name, c in self.counts.items():
+            lines.append(
+                f"| {name} | {c['1']} | {c['0']} | {c['-1']} | {c['blank']} | {100 * c['1'] / labelled:.1f} |"
+            )
+        return "\n".join(lines)
+
+    def text(self) -> str:
+        """Readable summary: the table plus row accounting."""
+        notes = [
+            f"{self.rows} reports in {self.seconds:.1f} s ({self.reports_per_second:,.0f} reports/s): "
+            f"{self.ok} labelled, {self.empty} empty, {self.errors} errors",
+        ]
+        if self.duplicate_ids:
+            notes.append(f"warning: {self.duplicate_ids} duplicate ids (rows kept, ids repeated)")
+        if self.replaced_rows:
+            notes.append(f"warning: {self.replaced_rows} reports had undecodable bytes (replaced by U+FFFD)")
+        notes.append(f"labels: {self.output}")
+        if self.evidence:
+            notes.append(f"evidence: {self.evidence}")
+        return self.table() + "\n\n" + "\n".join(notes)
+
+
+_WORKER: Labeler | None = None
+
+
+def _init_worker(kwargs: dict[str, Any]) -> None:
+    global _WORKER
+    _WORKER = Labeler(**kwargs)
+
+
+def _work(ids: list[Any], texts: list[str | None], want_evidence: bool) -> tuple[np.ndarray, list[str], list[str]]:
+    assert _WORKER is not None
+    return _label_chunk(_WORKER, ids, texts, want_evidence)
+
+
+def _label_chunk(lab: Labeler, ids: list[Any], texts: list[str | None], want_evidence: bool) -> tuple[np.ndarray, list[str], list[str]]:
+    try:
+        values, status = lab.label_array(texts)
+    except Exception:  # noqa: BLE001 - isolate the failing row, never lose the chunk
+        values = np.full((len(texts), len(lab.names)), np.nan, dtype=np.float32)
+        status = []
+        for i, t in enumerate(texts):
+            try:
+                row, st = lab.label_array([t])
+                values[i], status_i = row[0], st[0]
+            except Exception as exc:  # noqa: BLE001
+                status_i = f"error: {type(exc).__name__}: {exc}"
+            status.append(status_i)
+    lines: list[str] = []
+    if want_evidence:
+        for rid, t, st in zip(ids, texts, status, strict=True):
+            if st == "ok":
+                lines.extend(evidence_lines(lab.mentions(t, rid)))
+    return values, status, lines
+
+
+def label_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    text_cols: Sequence[str] | None = None,
+    id_col: str | None = None,
+    schema: str | Path = "chexpert",
+    lexicon_dir: str | Path | None = None,
+    sections: Sequence[str] | None = None,
+    evidence_path: str | Path | None = None,
+    jobs: int = 1,
+    chunk_size: int = 5000,
+    progress: bool = True,
+) -> LabelSummary:
+    """Label every report of ``input_path`` and write the labels table to ``output_path``.
+
+    Every input row appears once in the output, in input order; rows that cannot be labelled
+    get ``status = "error: ..."`` and empty labels. Nothing is written unless the run
+    completes (temporary files are renamed at the end).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "r.csv").write_text("id,text\\na,No pneumothorax.\\nb,Small left effusion.\\n")
+    >>> s = label_file(d / "r.csv", d / "labels.csv", progress=False)
+    >>> s.rows, s.counts["Pleural Effusion"]["1"]
+    (2, 1)
+    """
+    start = time.perf_counter()
+    reader = ReportReader(input_path, text_cols, id_col, chunk_size=chunk_size)
+    kwargs = {"schema": schema, "lexicon_dir": lexicon_dir, "sections": sections}
+    lab = Labeler(**kwargs)  # validates options before any work starts
+    names = lab.names
+    writer = LabelsWriter(output_path, reader.id_col or "row", names)
+    ev_writer = EvidenceWriter(evidence_path) if evidence_path else None
+    want_evidence = ev_writer is not None
+    summary = LabelSummary(output=str(output_path), evidence=str(evidence_path) if evidence_path else None)
+    value_counts = np.zeros((len(names), 4), dtype=np.int64)  # 1, 0, -1, blank
+    seen_ids: set[Any] = set()
+    status_counts: Counter[str] = Counter()
+    bar = tqdm(total=None, unit=" reports", disable=not progress, file=sys.stderr, desc="labelling")
+
+    def consume(chunk_ids: list[Any], result: tuple[np.ndarray, list[str], list[str]]) -> None:
+        values, status, lines = result
+        writer.write(chunk_ids, values, status)
+        if ev_writer is not None:
+            ev_writer.write_lines(lines)
+        for rid in chunk_ids:
+            if rid in seen_ids:
+                summary.duplicate_ids += 1
+            else:
+                seen_ids.add(rid)
+        for st in status:
+            status_counts["error" if st.startswith("error") else st] += 1
+        value_counts[:, 0] += (values == 1).sum(axis=0)
+        value_counts[:, 1] += (values == 0).sum(axis=0)
+        value_counts[:, 2] += (values == -1).sum(axis=0)
+        value_counts[:, 3] += np.isnan(values).sum(axis=0)
+        bar.update(len(chunk_ids))
+
+    try:
+        if jobs <= 1:
+            for chunk in reader:
+                consume(chunk.ids, _label_chunk(lab, chunk.ids, chunk.texts, want_evidence))
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(kwargs,)) as pool:
+                pending: deque[tuple[list[Any], Future]] = deque()
+                for chunk in reader:
+                    pending.append((chunk.ids, pool.submit(_work, chunk.ids, chunk.texts, want_evidence)))
+                    while len(pending) >= 2 * jobs:
+                        ids, fut = pending.popleft()
+                        consume(ids, fut.result())
+                while pending:
+                    ids, fut = pending.popleft()
+                    consume(ids, fut.result())
+        writer.commit()
+        if ev_writer is not None:
+            ev_writer.commit()
+    except BaseException:
+        writer.abort()
+        if ev_writer is not None:
+            ev_writer.abort()
+        raise
+    finally:
+        bar.close()
+    summary.rows = reader.rows
+    summary.ok = status_counts["ok"]
+    summary.empty = status_counts["empty"]
+    summary.errors = status_counts["error"]
+    summary.replaced_rows = reader.replaced_rows
+    summary.seconds = time.perf_counter() - start
+    summary.counts = {
+        name: {"1": int(c[0]), "0": int(c[1]), "-1": int(c[2]), "blank": int(c[3])}
+        for name, c in zip(names, value_counts, strict=True)
+    }
+    return summary

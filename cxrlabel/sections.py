@@ -1,0 +1,63 @@
+"""Report sections: find titles such as ``FINDINGS:`` and give each character its section.
+
+Radiology reports put the reason for the exam (indication, history) next to the findings;
+a finding named in the indication ("rule out pneumonia") is not a finding of the exam, so
+the labeller needs to know where each mention sits.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+from cxrlabel.lexicon import SectionRules
+
+__all__ = ["SectionFinder", "Sections"]
+
+
+@dataclass(frozen=True)
+class Sections:
+    """Section starts (character offsets, ascending) and names; ``None`` before any title."""
+
+    starts: tuple[int, ...]
+    names: tuple[str | None, ...]
+
+    def at(self, char: int) -> str | None:
+        """Section name of the character at offset ``char``."""
+        i = bisect.bisect_right(self.starts, char) - 1
+        return self.names[i] if i >= 0 else None
+
+
+class SectionFinder:
+    """Find section titles: a known title at a line start or after a sentence end, then ``:``.
+
+    Examples
+    --------
+    >>> from cxrlabel.lexicon import load_sections
+    >>> finder = SectionFinder(load_sections())
+    >>> s = finder("INDICATION: cough. FINDINGS: No effusion.")
+    >>> s.at(13), s.at(30)
+    ('indication', 'findings')
+    """
+
+    def __init__(self, rules: SectionRules) -> None:
+        self.rules = rules
+        titles = sorted(rules.titles, key=len, reverse=True)
+        alternatives = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in titles)
+        self._pattern = re.compile(
+            rf"(?:^|(?<=[.\n;]))[ \t\r\n]*({alternatives})[ \t]*:", re.IGNORECASE | re.MULTILINE
+        )
+
+    def __call__(self, text: str) -> Sections:
+        starts: list[int] = [0]
+        names: list[str | None] = [None]
+        for m in self._pattern.finditer(text):
+            title = " ".join(m.group(1).lower().split())
+            starts.append(m.start(1))
+            names.append(self.rules.titles[title])
+        return Sections(tuple(starts), tuple(names))
+
+    def skipped(self, section: str | None) -> bool:
+        """Whether mentions in ``section`` are excluded by default."""
+        return section in self.rules.skip
