@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["PRECEDENCE", "VALUE", "aggregate"]
+__all__ = ["PRECEDENCE", "VALUE", "aggregate", "ranks"]
 
 PRECEDENCE: tuple[str, str, str] = ("positive", "uncertain", "negative")
 VALUE = {"positive": 1.0, "uncertain": -1.0, "negative": 0.0}
@@ -35,3 +35,16 @@ def aggregate(statuses: Sequence[str], precedence: Sequence[str] = PRECEDENCE) -
         if status in present:
             return VALUE[status]
     raise ValueError(f"unknown mention status in {sorted(present)}; expected {list(VALUE)}")
+
+
+def ranks(precedence: Sequence[str] = PRECEDENCE) -> dict[str, int]:
+    """Status → rank (0 wins) for the fast path that keeps only the best status per observation.
+
+    Examples
+    --------
+    >>> ranks()["uncertain"]
+    1
+    """
+    if sorted(precedence) != sorted(VALUE):
+        raise ValueError(f"precedence must order {list(VALUE)}, got {list(precedence)}")
+    return {status: i for i, status in enumerate(precedence)}

@@ -37,6 +37,7 @@ T = TypeVar("T")
 def _root() -> None:
     """cxrkit: label chest X-ray reports, validate labels, train and search image embeddings."""
 
+
 # Command modules of this package; each exposes ``register(app)``.
 _OWN_COMMANDS = ("cxrlabel.commands.label", "cxrlabel.commands.validate")
 

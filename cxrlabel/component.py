@@ -31,7 +31,15 @@ for _attr in ("cxr_labels", "cxr_mentions"):
 class CxrLabelerComponent:
     """Thin spaCy wrapper around :class:`~cxrlabel.labeler.Labeler`."""
 
-    def __init__(self, nlp: Language, name: str, *, schema: str, lexicon_dir: str | None, sections: list[str] | None) -> None:
+    def __init__(
+        self,
+        nlp: Language,
+        name: str,
+        *,
+        schema: str,
+        lexicon_dir: str | None,
+        sections: list[str] | None,
+    ) -> None:
         self.name = name
         self.labeler = Labeler(schema, lexicon_dir, sections=sections, nlp=nlp)
 
@@ -47,5 +55,7 @@ class CxrLabelerComponent:
     default_config={"schema": "chexpert", "lexicon_dir": None, "sections": None},
     assigns=["doc._.cxr_labels", "doc._.cxr_mentions"],
 )
-def make_cxr_labeler(nlp: Language, name: str, schema: str, lexicon_dir: str | None, sections: list[str] | None) -> CxrLabelerComponent:
+def make_cxr_labeler(
+    nlp: Language, name: str, schema: str, lexicon_dir: str | None, sections: list[str] | None
+) -> CxrLabelerComponent:
     return CxrLabelerComponent(nlp, name, schema=schema, lexicon_dir=lexicon_dir, sections=sections)

@@ -24,8 +24,25 @@ from cxrlabel.errors import InputError
 
 __all__ = ["ReportChunk", "ReportReader", "LabelsWriter", "EvidenceWriter", "TABLE_SUFFIXES"]
 
-TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-_SECTION_TITLES = {"findings", "impression", "indication", "history", "comparison", "technique", "conclusion"}
+TABLE_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+_SECTION_TITLES = {
+    "findings",
+    "impression",
+    "indication",
+    "history",
+    "comparison",
+    "technique",
+    "conclusion",
+}
 _DEFAULT_TEXT_COLS = ("report", "text", "report_text")
 _DEFAULT_ID_COLS = ("id", "uid", "report_id", "study_id")
 REPLACEMENT = "\ufffd"
@@ -83,7 +100,9 @@ class ReportReader:
             self.text_cols, self.id_col = ["text"], "id"
             return
         columns = self._columns()
-        self.text_cols = list(text_cols) if text_cols else self._default(columns, _DEFAULT_TEXT_COLS, "text")
+        self.text_cols = (
+            list(text_cols) if text_cols else self._default(columns, _DEFAULT_TEXT_COLS, "text")
+        )
         missing = [c for c in self.text_cols if c not in columns]
         if missing:
             raise InputError(self._missing_message(missing, columns, "--text-col"))
@@ -107,7 +126,9 @@ class ReportReader:
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - any parser failure becomes one clear message
-            raise InputError(f"{self.path}: cannot read as {self.format} ({type(exc).__name__}: {exc})") from None
+            raise InputError(
+                f"{self.path}: cannot read as {self.format} ({type(exc).__name__}: {exc})"
+            ) from None
         if head is None or len(head.columns) == 0:
             raise InputError(f"{self.path}: no columns found (empty file?)")
         return [str(c) for c in head.columns]
@@ -138,11 +159,19 @@ class ReportReader:
         if fmt in ("csv", "tsv"):
             sep = "," if fmt == "csv" else "\t"
             yield from pd.read_csv(
-                self.path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                chunksize=size, encoding="utf-8", encoding_errors="replace",
+                self.path,
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                chunksize=size,
+                encoding="utf-8",
+                encoding_errors="replace",
             )
         elif fmt == "jsonl":
-            yield from pd.read_json(self.path, lines=True, dtype=False, chunksize=size, encoding_errors="replace")
+            yield from pd.read_json(
+                self.path, lines=True, dtype=False, chunksize=size, encoding_errors="replace"
+            )
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -242,7 +271,13 @@ class LabelsWriter:
             self._parquet.write_table(table)
         else:
             sep = "," if self.format == "csv" else "\t"
-            frame.to_csv(self.tmp, sep=sep, index=False, header=not self._started, mode="a" if self._started else "w")
+            frame.to_csv(
+                self.tmp,
+                sep=sep,
+                index=False,
+                header=not self._started,
+                mode="a" if self._started else "w",
+            )
         self._started = True
 
     def commit(self) -> None:

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import spacy
+from spacy.attrs import IDX
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from cxrlabel.aggregate import PRECEDENCE, aggregate
+from cxrlabel.aggregate import PRECEDENCE, VALUE, ranks
 from cxrlabel.assertion import POSITIVE, ActiveCue, active_cues, assert_span
 from cxrlabel.errors import InputError
 from cxrlabel.lexicon import Lexicon, load_lexicon
@@ -87,8 +88,10 @@ class Labeler:
         self.sections = tuple(sections) if sections is not None else None
         self.precedence = tuple(precedence)
         self.lexicon: Lexicon = load_lexicon(schema, lexicon_dir)
-        if set(self.precedence) != set(PRECEDENCE) or len(self.precedence) != 3:
-            raise InputError(f"precedence must order {list(PRECEDENCE)}, got {list(self.precedence)}")
+        try:
+            self._rank = ranks(self.precedence)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         if self.sections is not None:
             known = set(self.lexicon.sections.titles.values())
             unknown = [s for s in self.sections if s not in known]
@@ -112,21 +115,18 @@ class Labeler:
             return section in self.sections
         return not self._sections.skipped(section)
 
-    def _analyze(self, doc: Doc) -> list[MentionResult]:
-        text = doc.text
+    def _analyze(self, doc: Doc, text: str) -> list[MentionResult]:
         matches = self._index.find(doc)
         if not matches:
             return []
+        offsets = doc.to_array(IDX)
         sections = self._sections(text)
         ends = [m.start() for m in _SENTENCE_END.finditer(text)]
         ends.extend(s - 1 for s in sections.starts[1:])
         ends.sort()
         by_sentence: dict[int, list[Match]] = {}
-        sent_of: dict[int, int] = {}
         for m in matches:
-            idx = doc[m.start].idx
-            s = bisect.bisect_left(ends, idx)
-            sent_of[m.start] = s
+            s = bisect.bisect_left(ends, offsets[m.start])
             by_sentence.setdefault(s, []).append(m)
         results: list[MentionResult] = []
         cues = self._index.cues
@@ -139,31 +139,44 @@ class Labeler:
             active = active_cues(cue_matches, cues) if cue_matches else []
             for m in _longest_per_observation(mentions):
                 excluded = None
-                if any(u.index == m.index and u.start < m.end and m.start < u.end for u in unmentions):
+                if any(
+                    u.index == m.index and u.start < m.end and m.start < u.end for u in unmentions
+                ):
                     excluded = "unmention"
                 status, cue = assert_span(m.start, m.end, active)
-                section = sections.at(doc[m.start].idx)
+                section = sections.at(offsets[m.start])
                 if excluded is None and not self._section_counts(section):
                     excluded = f"section:{section}"
                 if excluded is None and m.kind == "anchor" and status == POSITIVE:
                     excluded = "anchor without cue"
-                results.append(MentionResult(m.index, m.start, m.end, status, cue, section, s, excluded))
+                results.append(
+                    MentionResult(m.index, m.start, m.end, status, cue, section, s, excluded)
+                )
         return results
 
     def _row(self, results: Iterable[MentionResult]) -> np.ndarray:
-        statuses: list[list[str]] = [[] for _ in self.observations]
+        """Aggregate mention statuses (same rule as :func:`cxrlabel.aggregate.aggregate`)."""
+        offset = 1 if self._no_finding else 0
+        row = np.full(len(self.names), np.nan, dtype=np.float32)
+        best: dict[int, int] = {}
+        rank = self._rank
         for r in results:
             if r.excluded is None:
-                statuses[r.observation].append(r.status)
-        values = [aggregate(s, self.precedence) for s in statuses]
+                k = rank[r.status]
+                if k < best.get(r.observation, 3):
+                    best[r.observation] = k
+        for obs, k in best.items():
+            row[obs + offset] = VALUE[self.precedence[k]]
         if self._no_finding:
-            abnormal = any(v in (1.0, -1.0) for i, v in enumerate(values) if i not in self._nf_ignore)
-            values.insert(0, math.nan if abnormal else 1.0)
-        return np.asarray(values, dtype=np.float32)
+            abnormal = any(row[i + 1] != 0.0 for i in best if i not in self._nf_ignore)
+            row[0] = np.nan if abnormal else 1.0
+        return row
 
     # ------------------------------------------------------------------ public API
 
-    def label_array(self, texts: Iterable[Any], batch_size: int = 256) -> tuple[np.ndarray, list[str]]:
+    def label_array(
+        self, texts: Iterable[Any], batch_size: int = 256
+    ) -> tuple[np.ndarray, list[str]]:
         """Labels as a float32 array (n × len(names)) and a status per text (``ok``/``empty``).
 
         The fast path used by file labelling: no DataFrame, no evidence records.
@@ -178,7 +191,7 @@ class Labeler:
                 rows.append(empty_row)
                 status.append("empty")
                 continue
-            rows.append(self._row(self._analyze(doc)))
+            rows.append(self._row(self._analyze(doc, text)))
             status.append("ok")
         array = np.vstack(rows) if rows else np.empty((0, len(self.names)), dtype=np.float32)
         return array, status
@@ -204,7 +217,7 @@ class Labeler:
         if not text:
             return []
         doc = self.nlp.make_doc(text)
-        return [self._evidence(doc, r, report_id) for r in self._analyze(doc)]
+        return [self._evidence(doc, r, report_id) for r in self._analyze(doc, text)]
 
     def _evidence(self, doc: Doc, r: MentionResult, report_id: Any) -> dict[str, Any]:
         span = doc[r.start : r.end]
@@ -247,7 +260,8 @@ class Labeler:
         ends = [m.start() for m in _SENTENCE_END.finditer(doc.text)]
         s = bisect.bisect_left(ends, doc[start].idx)
         cue_matches = [
-            m for m in self._index.find(doc)
+            m
+            for m in self._index.find(doc)
             if m.kind == "cue" and bisect.bisect_left(ends, doc[m.start].idx) == s
         ]
         active = active_cues(cue_matches, self._index.cues)

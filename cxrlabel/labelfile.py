@@ -47,8 +47,10 @@ class LabelSummary:
 
     def table(self) -> str:
         """Prevalence table (Markdown): positive / negative / uncertain / not mentioned."""
-        lines = ["| observation | positive (1) | negative (0) | uncertain (-1) | not mentioned | % positive |",
-                 "|---|---:|---:|---:|---:|---:|"]
+        lines = [
+            "| observation | positive (1) | negative (0) | uncertain (-1) | not mentioned | % positive |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         labelled = max(self.ok, 1)
         for name, c in self.counts.items():
             lines.append(
@@ -65,7 +67,9 @@ class LabelSummary:
         if self.duplicate_ids:
             notes.append(f"warning: {self.duplicate_ids} duplicate ids (rows kept, ids repeated)")
         if self.replaced_rows:
-            notes.append(f"warning: {self.replaced_rows} reports had undecodable bytes (replaced by U+FFFD)")
+            notes.append(
+                f"warning: {self.replaced_rows} reports had undecodable bytes (replaced by U+FFFD)"
+            )
         notes.append(f"labels: {self.output}")
         if self.evidence:
             notes.append(f"evidence: {self.evidence}")
@@ -80,12 +84,16 @@ def _init_worker(kwargs: dict[str, Any]) -> None:
     _WORKER = Labeler(**kwargs)
 
 
-def _work(ids: list[Any], texts: list[str | None], want_evidence: bool) -> tuple[np.ndarray, list[str], list[str]]:
+def _work(
+    ids: list[Any], texts: list[str | None], want_evidence: bool
+) -> tuple[np.ndarray, list[str], list[str]]:
     assert _WORKER is not None
     return _label_chunk(_WORKER, ids, texts, want_evidence)
 
 
-def _label_chunk(lab: Labeler, ids: list[Any], texts: list[str | None], want_evidence: bool) -> tuple[np.ndarray, list[str], list[str]]:
+def _label_chunk(
+    lab: Labeler, ids: list[Any], texts: list[str | None], want_evidence: bool
+) -> tuple[np.ndarray, list[str], list[str]]:
     try:
         values, status = lab.label_array(texts)
     except Exception:  # noqa: BLE001 - isolate the failing row, never lose the chunk
@@ -143,7 +151,9 @@ def label_file(
     writer = LabelsWriter(output_path, reader.id_col or "row", names)
     ev_writer = EvidenceWriter(evidence_path) if evidence_path else None
     want_evidence = ev_writer is not None
-    summary = LabelSummary(output=str(output_path), evidence=str(evidence_path) if evidence_path else None)
+    summary = LabelSummary(
+        output=str(output_path), evidence=str(evidence_path) if evidence_path else None
+    )
     value_counts = np.zeros((len(names), 4), dtype=np.int64)  # 1, 0, -1, blank
     seen_ids: set[Any] = set()
     status_counts: Counter[str] = Counter()
@@ -172,10 +182,14 @@ def label_file(
             for chunk in reader:
                 consume(chunk.ids, _label_chunk(lab, chunk.ids, chunk.texts, want_evidence))
         else:
-            with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(kwargs,)) as pool:
+            with ProcessPoolExecutor(
+                max_workers=jobs, initializer=_init_worker, initargs=(kwargs,)
+            ) as pool:
                 pending: deque[tuple[list[Any], Future]] = deque()
                 for chunk in reader:
-                    pending.append((chunk.ids, pool.submit(_work, chunk.ids, chunk.texts, want_evidence)))
+                    pending.append(
+                        (chunk.ids, pool.submit(_work, chunk.ids, chunk.texts, want_evidence))
+                    )
                     while len(pending) >= 2 * jobs:
                         ids, fut = pending.popleft()
                         consume(ids, fut.result())

@@ -78,7 +78,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise LexiconError(f"{path}: not UTF-8 text ({exc.reason})") from None
     if not isinstance(data, dict):
-        raise LexiconError(f"{path}:1: expected a mapping at the top level, got {type(data).__name__}")
+        raise LexiconError(
+            f"{path}:1: expected a mapping at the top level, got {type(data).__name__}"
+        )
     return data
 
 
@@ -92,7 +94,10 @@ def _check_keys(path: Path, node: dict[str, Any], allowed: set[str], required: s
     unknown = sorted(keys - allowed)
     if unknown:
         hints = [difflib.get_close_matches(k, allowed, n=1) for k in unknown]
-        hint = "; ".join(f"'{k}' (did you mean '{h[0]}'?)" if h else f"'{k}'" for k, h in zip(unknown, hints, strict=True))
+        hint = "; ".join(
+            f"'{k}' (did you mean '{h[0]}'?)" if h else f"'{k}'"
+            for k, h in zip(unknown, hints, strict=True)
+        )
         raise LexiconError(f"{_where(path, node)}: unknown key {hint}; allowed: {sorted(allowed)}")
     missing = sorted(required - keys)
     if missing:
@@ -249,14 +254,21 @@ def _schema_path(name_or_path: str | Path, lexicon_dir: str | Path | None) -> Pa
         known = available_schemas(lexicon_dir)
         close = difflib.get_close_matches(text, known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise LexiconError(f"unknown schema '{text}'{hint}; known schemas: {known}, or pass a .yaml path")
+        raise LexiconError(
+            f"unknown schema '{text}'{hint}; known schemas: {known}, or pass a .yaml path"
+        )
     return path
 
 
 @lru_cache(maxsize=32)
 def _load_schema_cached(path: Path) -> Schema:
     data = _read_yaml(path)
-    _check_keys(path, data, {"schema", "description", "no_finding", "observations", "default_gap"}, {"schema", "observations"})
+    _check_keys(
+        path,
+        data,
+        {"schema", "description", "no_finding", "observations", "default_gap"},
+        {"schema", "observations"},
+    )
     default_gap = data.get("default_gap", 4)
     obs_nodes = data["observations"]
     if not isinstance(obs_nodes, list) or not obs_nodes:
@@ -265,8 +277,15 @@ def _load_schema_cached(path: Path) -> Schema:
     seen: set[str] = set()
     for node in obs_nodes:
         if not isinstance(node, dict):
-            raise LexiconError(f"{path}: each observation must be a mapping with 'name' and 'mentions'")
-        _check_keys(path, node, {"name", "mentions", "unmentions", "anchors", "gap", "note"}, {"name", "mentions"})
+            raise LexiconError(
+                f"{path}: each observation must be a mapping with 'name' and 'mentions'"
+            )
+        _check_keys(
+            path,
+            node,
+            {"name", "mentions", "unmentions", "anchors", "gap", "note"},
+            {"name", "mentions"},
+        )
         name = node["name"]
         if not isinstance(name, str) or not name.strip():
             raise LexiconError(f"{_where(path, node)}: 'name' must be a non-empty string")
@@ -292,15 +311,21 @@ def _load_schema_cached(path: Path) -> Schema:
     nf_name, nf_ignores = None, ()
     if nf is not None:
         if not isinstance(nf, dict):
-            raise LexiconError(f"{_where(path, data)}: 'no_finding' must be a mapping with 'name' and 'ignore'")
+            raise LexiconError(
+                f"{_where(path, data)}: 'no_finding' must be a mapping with 'name' and 'ignore'"
+            )
         _check_keys(path, nf, {"name", "ignore"}, {"name"})
         nf_name = nf["name"]
         nf_ignores = tuple(nf.get("ignore") or ())
         unknown = [n for n in nf_ignores if n not in seen]
         if unknown:
-            raise LexiconError(f"{_where(path, nf)}: no_finding.ignore names unknown observations {unknown}")
+            raise LexiconError(
+                f"{_where(path, nf)}: no_finding.ignore names unknown observations {unknown}"
+            )
         if nf_name in seen:
-            raise LexiconError(f"{_where(path, nf)}: '{nf_name}' is both No Finding and an observation")
+            raise LexiconError(
+                f"{_where(path, nf)}: '{nf_name}' is both No Finding and an observation"
+            )
     return Schema(
         name=str(data["schema"]),
         observations=tuple(observations),
@@ -310,7 +335,9 @@ def _load_schema_cached(path: Path) -> Schema:
     )
 
 
-def load_schema(name_or_path: str | Path = "chexpert", lexicon_dir: str | Path | None = None) -> Schema:
+def load_schema(
+    name_or_path: str | Path = "chexpert", lexicon_dir: str | Path | None = None
+) -> Schema:
     """Load a label schema by name (``chexpert``, ``chestxray14``) or from a YAML path.
 
     Examples
@@ -325,19 +352,32 @@ def load_schema(name_or_path: str | Path = "chexpert", lexicon_dir: str | Path |
 @lru_cache(maxsize=64)
 def _load_cue_file(path: Path) -> CueList:
     data = _read_yaml(path)
-    _check_keys(path, data, {"list", "description", "category", "direction", "window", "cues"}, {"list", "category", "direction", "cues"})
+    _check_keys(
+        path,
+        data,
+        {"list", "description", "category", "direction", "window", "cues"},
+        {"list", "category", "direction", "cues"},
+    )
     category, direction = data["category"], data["direction"]
     if category not in CUE_CATEGORIES:
-        raise LexiconError(f"{_where(path, data)}: category must be one of {list(CUE_CATEGORIES)}, got '{category}'")
+        raise LexiconError(
+            f"{_where(path, data)}: category must be one of {list(CUE_CATEGORIES)}, got '{category}'"
+        )
     if direction not in CUE_DIRECTIONS:
-        raise LexiconError(f"{_where(path, data)}: direction must be one of {list(CUE_DIRECTIONS)}, got '{direction}'")
+        raise LexiconError(
+            f"{_where(path, data)}: direction must be one of {list(CUE_DIRECTIONS)}, got '{direction}'"
+        )
     default_window = data.get("window")
     if not isinstance(data["cues"], list):
-        raise LexiconError(f"{_where(path, data)}: 'cues' must be a list of {{id, phrases}} entries")
+        raise LexiconError(
+            f"{_where(path, data)}: 'cues' must be a list of {{id, phrases}} entries"
+        )
     cues = []
     for node in data["cues"]:
         if not isinstance(node, dict):
-            raise LexiconError(f"{path}: each cue must be a mapping with 'id' and 'phrases', got {node!r}")
+            raise LexiconError(
+                f"{path}: each cue must be a mapping with 'id' and 'phrases', got {node!r}"
+            )
         _check_keys(path, node, {"id", "phrases", "direction", "window", "note"}, {"id", "phrases"})
         rule_id = node["id"]
         if not isinstance(rule_id, str) or not _RULE_ID.match(rule_id):
@@ -346,7 +386,9 @@ def _load_cue_file(path: Path) -> CueList:
             )
         cue_dir = node.get("direction", direction)
         if cue_dir not in CUE_DIRECTIONS:
-            raise LexiconError(f"{_where(path, node)}: direction must be one of {list(CUE_DIRECTIONS)}")
+            raise LexiconError(
+                f"{_where(path, node)}: direction must be one of {list(CUE_DIRECTIONS)}"
+            )
         window = node.get("window", default_window)
         if window is not None and (not isinstance(window, int) or window < 1):
             raise LexiconError(f"{_where(path, node)}: 'window' must be a positive integer")
@@ -370,7 +412,9 @@ def load_cues(lexicon_dir: str | Path | None = None) -> tuple[Cue, ...]:
     for name in names:
         for cue in _load_cue_file(_find(f"cues/{name}", lexicon_dir).resolve()).cues:
             if cue.rule_id in seen:
-                raise LexiconError(f"{cue.source}: rule id '{cue.rule_id}' already used at {seen[cue.rule_id]}")
+                raise LexiconError(
+                    f"{cue.source}: rule id '{cue.rule_id}' already used at {seen[cue.rule_id]}"
+                )
             seen[cue.rule_id] = cue.source
             cues.append(cue)
     return tuple(cues)
@@ -383,12 +427,16 @@ def _load_sections_file(path: Path) -> SectionRules:
     titles: dict[str, str] = {}
     sections = data["sections"]
     if not isinstance(sections, dict):
-        raise LexiconError(f"{_where(path, data)}: 'sections' must map a section name to its titles")
+        raise LexiconError(
+            f"{_where(path, data)}: 'sections' must map a section name to its titles"
+        )
     for canonical, variants in sections.items():
         if canonical == "__line__":
             continue
         if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
-            raise LexiconError(f"{_where(path, sections)}: titles of section '{canonical}' must be a list of strings")
+            raise LexiconError(
+                f"{_where(path, sections)}: titles of section '{canonical}' must be a list of strings"
+            )
         for v in variants:
             titles[" ".join(v.lower().split())] = str(canonical)
     skip = tuple(data.get("skip") or ())
@@ -406,7 +454,9 @@ def load_sections(lexicon_dir: str | Path | None = None) -> SectionRules:
 @lru_cache(maxsize=16)
 def _load_map_file(path: Path) -> LabelMap:
     data = _read_yaml(path)
-    _check_keys(path, data, {"source", "target", "description", "map", "notes"}, {"source", "target", "map"})
+    _check_keys(
+        path, data, {"source", "target", "description", "map", "notes"}, {"source", "target", "map"}
+    )
     raw = data["map"]
     if not isinstance(raw, dict):
         raise LexiconError(f"{_where(path, data)}: 'map' must map source names to target name(s)")
@@ -421,7 +471,9 @@ def _load_map_file(path: Path) -> LabelMap:
         elif isinstance(tgt, list) and all(isinstance(t, str) for t in tgt):
             mapping[str(src)] = tuple(tgt)
         else:
-            raise LexiconError(f"{_where(path, raw)}: target of '{src}' must be a name, a list of names or null")
+            raise LexiconError(
+                f"{_where(path, raw)}: target of '{src}' must be a name, a list of names or null"
+            )
     return LabelMap(str(data["source"]), str(data["target"]), mapping, str(path))
 
 

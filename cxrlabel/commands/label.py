@@ -11,23 +11,47 @@ __all__ = ["register"]
 
 
 def label(
-    input: Annotated[Path, typer.Argument(help="Reports: CSV, TSV, Parquet, JSONL, or a folder of .txt files.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Labels table to write (.csv or .parquet).")],
+    input: Annotated[
+        Path, typer.Argument(help="Reports: CSV, TSV, Parquet, JSONL, or a folder of .txt files.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Labels table to write (.csv or .parquet).")
+    ],
     text_col: Annotated[
         list[str] | None,
-        typer.Option("--text-col", help="Text column; repeat to join several (e.g. findings, impression)."),
+        typer.Option(
+            "--text-col", help="Text column; repeat to join several (e.g. findings, impression)."
+        ),
     ] = None,
-    id_col: Annotated[str | None, typer.Option("--id-col", help="Id column (default: id/uid if present, else row number).")] = None,
+    id_col: Annotated[
+        str | None,
+        typer.Option("--id-col", help="Id column (default: id/uid if present, else row number)."),
+    ] = None,
     sections: Annotated[
         str | None,
-        typer.Option("--sections", help="Comma-separated sections whose mentions count (default: all but indication/history/comparison/technique)."),
+        typer.Option(
+            "--sections",
+            help="Comma-separated sections whose mentions count (default: all but indication/history/comparison/technique).",
+        ),
     ] = None,
-    schema: Annotated[str, typer.Option("--schema", help="chexpert, chestxray14, or a schema YAML path.")] = "chexpert",
-    lexicon: Annotated[Path | None, typer.Option("--lexicon", help="Folder of lexicon files overriding the packaged ones.")] = None,
-    evidence: Annotated[Path | None, typer.Option("--evidence", help="Write every mention with its rule id to this JSONL file.")] = None,
+    schema: Annotated[
+        str, typer.Option("--schema", help="chexpert, chestxray14, or a schema YAML path.")
+    ] = "chexpert",
+    lexicon: Annotated[
+        Path | None,
+        typer.Option("--lexicon", help="Folder of lexicon files overriding the packaged ones."),
+    ] = None,
+    evidence: Annotated[
+        Path | None,
+        typer.Option("--evidence", help="Write every mention with its rule id to this JSONL file."),
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Reports per chunk (bounds memory).")] = 5000,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Reports per chunk (bounds memory).")
+    ] = 5000,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
+    ] = False,
 ) -> None:
     """Label chest X-ray reports: one row per report, 1 / 0 / -1 / empty per observation."""
     from cxrlabel.cli import run_cli
