@@ -181,20 +181,38 @@ class Labeler:
 
         The fast path used by file labelling: no DataFrame, no evidence records.
         """
+        array, status, _ = self._label_many(texts, None, batch_size)
+        return array, status
+
+    def label_evidence(
+        self, texts: Sequence[Any], ids: Sequence[Any], batch_size: int = 256
+    ) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
+        """Like :meth:`label_array`, plus the evidence records of every report (one pass)."""
+        if len(ids) != len(texts):
+            raise InputError(f"got {len(texts)} texts but {len(ids)} ids")
+        return self._label_many(texts, ids, batch_size)
+
+    def _label_many(
+        self, texts: Iterable[Any], ids: Sequence[Any] | None, batch_size: int
+    ) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
         rows: list[np.ndarray] = []
         status: list[str] = []
+        records: list[dict[str, Any]] = []
         empty_row = np.full(len(self.names), np.nan, dtype=np.float32)
         cleaned = [_clean(t) for t in texts]
         docs = self.nlp.tokenizer.pipe((t or "" for t in cleaned), batch_size=batch_size)
-        for text, doc in zip(cleaned, docs, strict=True):
+        for i, (text, doc) in enumerate(zip(cleaned, docs, strict=True)):
             if not text:
                 rows.append(empty_row)
                 status.append("empty")
                 continue
-            rows.append(self._row(self._analyze(doc, text)))
+            results = self._analyze(doc, text)
+            rows.append(self._row(results))
             status.append("ok")
+            if ids is not None:
+                records.extend(self._evidence(doc, r, ids[i]) for r in results)
         array = np.vstack(rows) if rows else np.empty((0, len(self.names)), dtype=np.float32)
-        return array, status
+        return array, status, records
 
     def label(self, texts: Iterable[Any]) -> pd.DataFrame:
         """Label reports: one row per text, one column per observation (1 / 0 / -1 / NaN).

@@ -95,22 +95,31 @@ def _label_chunk(
     lab: Labeler, ids: list[Any], texts: list[str | None], want_evidence: bool
 ) -> tuple[np.ndarray, list[str], list[str]]:
     try:
+        if want_evidence:
+            values, status, records = lab.label_evidence(texts, ids)
+            return values, status, evidence_lines(records)
         values, status = lab.label_array(texts)
+        return values, status, []
     except Exception:  # noqa: BLE001 - isolate the failing row, never lose the chunk
-        values = np.full((len(texts), len(lab.names)), np.nan, dtype=np.float32)
-        status = []
-        for i, t in enumerate(texts):
-            try:
-                row, st = lab.label_array([t])
-                values[i], status_i = row[0], st[0]
-            except Exception as exc:  # noqa: BLE001
-                status_i = f"error: {type(exc).__name__}: {exc}"
-            status.append(status_i)
+        return _label_rows(lab, ids, texts, want_evidence)
+
+
+def _label_rows(
+    lab: Labeler, ids: list[Any], texts: list[str | None], want_evidence: bool
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Row-by-row fallback: a row that fails gets ``status = "error: ..."`` and empty labels."""
+    values = np.full((len(texts), len(lab.names)), np.nan, dtype=np.float32)
+    status: list[str] = []
     lines: list[str] = []
-    if want_evidence:
-        for rid, t, st in zip(ids, texts, status, strict=True):
-            if st == "ok":
-                lines.extend(evidence_lines(lab.mentions(t, rid)))
+    for i, (rid, text) in enumerate(zip(ids, texts, strict=True)):
+        try:
+            row, st, records = lab.label_evidence([text], [rid])
+            values[i] = row[0]
+            status.append(st[0])
+            if want_evidence:
+                lines.extend(evidence_lines(records))
+        except Exception as exc:  # noqa: BLE001
+            status.append(f"error: {type(exc).__name__}: {exc}")
     return values, status, lines
 
 
