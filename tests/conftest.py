@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# Tests share two cores with each other and with whatever else runs: one BLAS/OpenMP thread
+# per process is faster than two competing ones (set before torch is first imported).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 CXR_DEV = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
 

@@ -1,0 +1,348 @@
+"""What every cxrembed loss shares: input checks, label handling, pair relations, reduction.
+
+Every loss is called PML-style, ``loss(embeddings, labels, known=None, weights=None)``:
+
+* ``labels`` is either a 1-D tensor of integer class ids (single-label data, as in PML) or
+  a ``(B, C)`` matrix in the labels-table convention: ``1`` positive, ``0`` negative, ``-1``
+  uncertain, ``NaN`` not mentioned. Uncertain and missing positions are *unknown*.
+* ``known`` (optional, ``(B, C)`` bool) marks further positions as unknown where False.
+* ``weights`` (optional, ``(B,)``, non-negative) weights each exam's term in the mean.
+
+The checks run at this boundary, so a bad batch fails with a message saying what was
+expected and what came (never a NaN loss later). A batch without a single usable pair is
+not an error: the loss is ``0`` and still has a ``grad_fn`` (when the embeddings require
+grad), so the training loop can call ``backward()`` unconditionally.
+
+:class:`PairLoss` does the shared work of a metric loss once per batch (pair matrix,
+label-set relations, reliability weights, dropping suspect pairs) and leaves one
+``_compute`` to each subclass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from cxrembed.errors import LossInputError
+from cxrembed.losses.noise import COMBINE_MODES, drop_hardest_positives, reliability_pair_weights
+from cxrembed.losses.pairs import LabelSets, PairRelations, pair_relations
+
+__all__ = [
+    "PairLoss",
+    "as_label_sets",
+    "check_embeddings",
+    "check_sample_weights",
+    "reduce_per_sample",
+]
+
+# Label values accepted in a (B, C) matrix besides NaN.
+_LABEL_VALUES = (-1.0, 0.0, 1.0)
+
+
+def check_embeddings(embeddings: torch.Tensor, what: str = "embeddings") -> torch.Tensor:
+    """Check a ``(B, D)`` floating, finite, non-empty batch and return it unchanged.
+
+    Examples
+    --------
+    >>> check_embeddings(torch.zeros(2, 3)).shape
+    torch.Size([2, 3])
+    """
+    if not isinstance(embeddings, torch.Tensor):
+        raise LossInputError(
+            f"{what} must be a torch.Tensor of shape (batch, dim); got "
+            f"{type(embeddings).__name__}. Convert it with torch.as_tensor."
+        )
+    if embeddings.ndim != 2 or embeddings.shape[0] == 0:
+        raise LossInputError(
+            f"{what} must have shape (batch, dim) with batch >= 1; got shape "
+            f"{tuple(embeddings.shape)}. Flatten the model output to 2-D first."
+        )
+    if not embeddings.is_floating_point():
+        raise LossInputError(
+            f"{what} must be floating point; got {embeddings.dtype}. Cast with .float()."
+        )
+    finite = torch.isfinite(embeddings).all(dim=1)
+    if not bool(finite.all()):
+        rows = torch.nonzero(~finite).flatten()[:10].tolist()
+        raise LossInputError(
+            f"{what} contain NaN or inf in batch rows {rows} (first 10 shown). The model "
+            "diverged or an input image is broken: lower the learning rate, check the "
+            "images of those rows, or enable gradient clipping."
+        )
+    return embeddings
+
+
+def as_label_sets(
+    labels: torch.Tensor | Sequence,
+    batch_size: int,
+    device: torch.device,
+    known: torch.Tensor | None = None,
+) -> LabelSets:
+    """Turn class ids or a (B, C) label matrix (+ optional known-mask) into label sets.
+
+    Parameters
+    ----------
+    labels : tensor or array-like
+        ``(B,)`` integer class ids, or ``(B, C)`` with values 1, 0, -1 (uncertain) or NaN
+        (not mentioned); booleans are read as 1/0.
+    batch_size : int
+        Number of embeddings the labels must match.
+    device : torch.device
+        Where the result lives (the embeddings' device).
+    known : tensor, optional
+        ``(B, C)`` bool; False marks a position as unknown. Only with ``(B, C)`` labels.
+
+    Returns
+    -------
+    LabelSets
+
+    Examples
+    --------
+    >>> sets = as_label_sets(torch.tensor([[1, 0], [-1, 1]]), 2, torch.device("cpu"))
+    >>> sets.positive.int().tolist(), sets.known.int().tolist()
+    ([[1, 0], [0, 1]], [[1, 1], [0, 1]])
+    """
+    try:
+        labels = torch.as_tensor(labels, device=device)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise LossInputError(
+            f"labels must be a tensor or array of numbers (class ids, or 1 / 0 / -1 / NaN); "
+            f"got {type(labels).__name__} that torch cannot convert ({exc})."
+        ) from exc
+    if labels.ndim == 0 or labels.ndim > 2 or labels.shape[0] != batch_size:
+        raise LossInputError(
+            f"labels must have shape ({batch_size},) (class ids) or ({batch_size}, C) (one "
+            f"column per observation) to match {batch_size} embeddings; got shape "
+            f"{tuple(labels.shape)}."
+        )
+    if labels.ndim == 1:
+        return _class_id_sets(labels, known)
+    if known is not None:
+        known = torch.as_tensor(known, device=device)
+        if known.shape != labels.shape or known.dtype != torch.bool:
+            raise LossInputError(
+                f"known must be a bool tensor shaped like labels {tuple(labels.shape)}; got "
+                f"{known.dtype} of shape {tuple(known.shape)}. Build it with (mask != 0)."
+            )
+    if labels.dtype == torch.bool:
+        positive = labels
+        in_table = torch.ones_like(labels)
+    else:
+        values = labels.double()
+        is_nan = torch.isnan(values)
+        legal = is_nan.clone()
+        for value in _LABEL_VALUES:
+            legal |= values == value
+        if not bool(legal.all()):
+            row, col = (int(i) for i in torch.nonzero(~legal)[0])
+            raise LossInputError(
+                f"labels[{row}, {col}] is {labels[row, col].item()!r}; expected 1 (positive), "
+                "0 (negative), -1 (uncertain) or NaN (not mentioned). Map soft or other "
+                "codes to these before training."
+            )
+        positive = values == 1
+        in_table = ~is_nan & (values != -1)
+    known_all = in_table if known is None else in_table & known
+    return LabelSets(positive=positive & known_all, known=known_all)
+
+
+def _class_id_sets(labels: torch.Tensor, known: torch.Tensor | None) -> LabelSets:
+    """One-hot label sets for 1-D class ids (every position known)."""
+    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        raise LossInputError(
+            f"1-D labels must be integer class ids; got dtype {labels.dtype}. For a single "
+            "observation column pass a (B, 1) matrix instead."
+        )
+    if known is not None:
+        raise LossInputError(
+            "known= is only accepted with (B, C) label matrices; 1-D class ids are all known."
+            " Drop known= or pass multi-hot labels."
+        )
+    _, class_ids = torch.unique(labels, return_inverse=True)
+    positive = torch.nn.functional.one_hot(class_ids).bool()
+    return LabelSets(positive=positive, known=torch.ones_like(positive), class_ids=class_ids)
+
+
+def check_sample_weights(
+    weights: torch.Tensor | Sequence[float] | None, batch_size: int, like: torch.Tensor
+) -> torch.Tensor | None:
+    """Check optional per-exam weights: ``(B,)``, finite, non-negative."""
+    if weights is None:
+        return None
+    weights = torch.as_tensor(weights, dtype=like.dtype, device=like.device)
+    if weights.shape != (batch_size,):
+        raise LossInputError(
+            f"weights must have shape ({batch_size},), one per embedding; got "
+            f"{tuple(weights.shape)}."
+        )
+    if not bool((torch.isfinite(weights) & (weights >= 0)).all()):
+        raise LossInputError(
+            "weights must be finite and >= 0; got "
+            f"{weights[~(torch.isfinite(weights) & (weights >= 0))][:5].tolist()}."
+        )
+    return weights
+
+
+def reduce_per_sample(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean of per-exam losses over the batch, or their weighted mean.
+
+    Every exam counts, including exams without pairs (their term is 0), as in PML's
+    ``MeanReducer``; zero total weight gives 0.
+    """
+    if weights is None:
+        return losses.mean()
+    return (losses * weights).sum() / weights.sum().clamp_min(torch.finfo(losses.dtype).tiny)
+
+
+def check_taus(tau_pos: float, tau_neg: float, owner: str) -> None:
+    """Check the Jaccard thresholds: ``0 <= tau_neg < tau_pos <= 1``."""
+    numbers = all(isinstance(t, (int, float)) for t in (tau_pos, tau_neg))
+    if not (numbers and 0.0 <= tau_neg < tau_pos <= 1.0):
+        raise LossInputError(
+            f"{owner} needs 0 <= tau_neg < tau_pos <= 1; got tau_neg={tau_neg!r}, "
+            f"tau_pos={tau_pos!r}."
+        )
+
+
+def check_number(
+    value: float,
+    name: str,
+    owner: str,
+    low: float = 0.0,
+    high: float = float("inf"),
+    *,
+    closed: str = "neither",
+) -> None:
+    """Check a hyper-parameter is a number between ``low`` and ``high``.
+
+    ``closed`` says which ends are allowed: "neither", "left", "right" or "both".
+    """
+    left, right = closed in ("left", "both"), closed in ("right", "both")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (value >= low if left else value > low) and (value <= high if right else value < high)
+    if not ok:
+        interval = f"{'[' if left else '('}{low}, {high}{']' if right else ')'}"
+        raise LossInputError(
+            f"The {name!r} parameter of {owner} must be in {interval}; got {value!r}."
+        )
+
+
+class PairLoss(torch.nn.Module):
+    """Base of the metric losses: one pair matrix, one relation computation, one reduction.
+
+    Parameters
+    ----------
+    tau_pos, tau_neg : float
+        Jaccard thresholds for positive / negative pairs (:mod:`cxrembed.losses.pairs`).
+    overlap_weighting : bool
+        Weight positive pairs by their Jaccard :math:`J_{ij}` and negative pairs by
+        :math:`1 - J_{ij}`, so partial matches count less on either side.
+    reliability : sequence of float, optional
+        Per-label reliability (one per label column, e.g. from
+        :func:`~cxrembed.losses.noise.read_label_reliability`); multiplies pair weights.
+    reliability_combine : {"product", "mean"}
+        How deciding labels' reliabilities combine into a pair weight.
+    drop_fraction : float
+        Fraction of positive pairs with the largest loss to leave out per batch.
+
+    Subclasses implement ``_pair_matrix`` (the ``(B, B)`` similarity or distance),
+    ``_positive_pair_losses`` (used to rank positive pairs for dropping) and
+    ``_compute`` (per-exam losses).
+    """
+
+    def __init__(
+        self,
+        *,
+        tau_pos: float = 0.5,
+        tau_neg: float = 0.0,
+        overlap_weighting: bool = False,
+        reliability: Sequence[float] | torch.Tensor | None = None,
+        reliability_combine: str = "product",
+        drop_fraction: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.tau_pos = tau_pos
+        self.tau_neg = tau_neg
+        self.overlap_weighting = overlap_weighting
+        self.reliability = reliability
+        self.reliability_combine = reliability_combine
+        self.drop_fraction = drop_fraction
+
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor | Sequence,
+        known: torch.Tensor | None = None,
+        weights: torch.Tensor | Sequence[float] | None = None,
+    ) -> torch.Tensor:
+        """Loss of one batch (a 0-d tensor); see the module docstring for the inputs."""
+        self._check_params()
+        embeddings = check_embeddings(embeddings)
+        batch = embeddings.shape[0]
+        sets = as_label_sets(labels, batch, embeddings.device, known)
+        sample_weights = check_sample_weights(weights, batch, embeddings)
+        relations = pair_relations(sets, self.tau_pos, self.tau_neg, embeddings.dtype)
+        pair_weights = self._pair_weights(sets, relations, embeddings)
+        mat = self._pair_matrix(embeddings)
+        if self.drop_fraction > 0:
+            with torch.no_grad():
+                scores = self._positive_pair_losses(mat.detach(), relations)
+            kept = drop_hardest_positives(scores, relations.positive, self.drop_fraction)
+            relations = PairRelations(
+                similarity=relations.similarity,
+                valid=relations.valid,
+                positive=kept,
+                negative=relations.negative,
+            )
+        losses = self._compute(mat, relations, pair_weights)
+        return reduce_per_sample(losses, sample_weights)
+
+    def _pair_weights(
+        self, sets: LabelSets, relations: PairRelations, like: torch.Tensor
+    ) -> torch.Tensor | None:
+        """(B, B) weights of pairs from overlap and reliability, or None (all 1)."""
+        weights = None
+        if self.overlap_weighting:
+            jac = torch.nan_to_num(relations.similarity, nan=0.0)
+            weights = torch.where(relations.positive, jac, 1.0 - jac)
+        if self.reliability is not None:
+            rel = torch.as_tensor(self.reliability, dtype=like.dtype, device=like.device)
+            n_cols = sets.positive.shape[1]
+            if sets.class_ids is not None or rel.shape != (n_cols,):
+                raise LossInputError(
+                    f"reliability has {tuple(rel.shape)} values but the labels have "
+                    f"{'1-D class ids' if sets.class_ids is not None else f'{n_cols} columns'}"
+                    "; expected one reliability per label column of a (B, C) label matrix."
+                    " Read it with read_label_reliability(path, names=<the label columns>)."
+                )
+            pair_rel = reliability_pair_weights(sets, rel, self.reliability_combine)
+            weights = pair_rel if weights is None else weights * pair_rel
+        return weights
+
+    def _check_params(self) -> None:
+        owner = type(self).__name__
+        check_taus(self.tau_pos, self.tau_neg, owner)
+        if self.reliability_combine not in COMBINE_MODES:
+            raise LossInputError(
+                f"The 'reliability_combine' parameter of {owner} must be one of "
+                f"{COMBINE_MODES}; got {self.reliability_combine!r}."
+            )
+        if self.reliability is not None:
+            rel = torch.as_tensor(self.reliability, dtype=torch.float64)
+            if not bool(((rel >= 0) & (rel <= 1)).all()):
+                raise LossInputError(
+                    f"reliability values must lie in [0, 1]; got {rel.tolist()}."
+                )
+        check_number(self.drop_fraction, "drop_fraction", owner, 0.0, 1.0, closed="left")
+
+    def _pair_matrix(self, embeddings: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _positive_pair_losses(self, mat: torch.Tensor, relations: PairRelations) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _compute(
+        self, mat: torch.Tensor, relations: PairRelations, pair_weights: torch.Tensor | None
+    ) -> torch.Tensor:
+        raise NotImplementedError
