@@ -1,0 +1,91 @@
+"""cxrembed's exception classes.
+
+All derive from :class:`cxrlabel.errors.CxrError` (so the CLI prints them on one line and
+exits 1) and from the matching builtin (so ``except ValueError`` in user code keeps working).
+Several modules add classes here: append, keep one class per failure a user can fix.
+"""
+
+from __future__ import annotations
+
+from cxrlabel.errors import CxrError
+
+__all__ = [
+    "ModelConfigError",
+    "WeightsError",
+    "DownloadUnavailableError",
+    "LossInputError",
+    "NoiseFileError",
+    "SamplerInputError",
+    "ImageReadError",
+]
+
+
+class ModelConfigError(CxrError, ValueError):
+    """A model cannot be built as configured (unknown backbone, bad option, unknown key)."""
+
+
+class WeightsError(CxrError, ValueError):
+    """A weights file is missing, unreadable, or made for another architecture."""
+
+
+class DownloadUnavailableError(WeightsError):
+    """Pretrained weights were requested by name or URL: cxrkit never downloads at run time."""
+
+
+class LossInputError(CxrError, ValueError):
+    """A loss or miner got unusable input (shape, dtype, label values, NaN embeddings)."""
+
+
+class NoiseFileError(CxrError, ValueError):
+    """A noise.json cannot serve this run (it names observations the labels lack, bad metric)."""
+
+
+class SamplerInputError(CxrError, ValueError):
+    """A batch sampler cannot draw batches from the given labels or settings."""
+
+
+class ImageReadError(CxrError, OSError):
+    """An image file cannot be read: missing, empty, truncated, corrupt, unsupported.
+
+    The one exception :func:`cxrembed.io.read_image` raises for unreadable input. ``kind`` is
+    a short code for counting (``missing``, ``empty``, ``corrupt``, ``unsupported-format``,
+    ``unsupported-transfer-syntax``, ``non-image``, ``multi-frame``...), ``reason`` the
+    detail; the message names the file.
+    """
+
+    def __init__(self, path: object, reason: str, kind: str = "unreadable") -> None:
+        super().__init__(f"cannot read image {str(path)!r}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+        self.kind = kind
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        # Keep the three fields when the error crosses a process boundary.
+        return (type(self), (self.path, self.reason, self.kind))
+
+
+# --- vector index and evaluation (cxrembed.index, cxrembed.evaluate, cxrembed.metrics) ---
+__all__ += [
+    "VectorInputError",
+    "IndexFileError",
+    "ConfigHashMismatchError",
+    "EvaluationInputError",
+]
+
+
+class VectorInputError(CxrError, ValueError):
+    """Vectors, ids or queries cannot be used as given (NaN, shape, dimension, duplicate ids,
+    not unit-norm, k larger than the collection)."""
+
+
+class IndexFileError(CxrError, OSError):
+    """An index folder is missing a file, holds a corrupt file, or its files disagree."""
+
+
+class ConfigHashMismatchError(CxrError, ValueError):
+    """An index or embeddings file was built by another run than the one asked for."""
+
+
+class EvaluationInputError(CxrError, ValueError):
+    """Embeddings and labels cannot be evaluated together as given (misaligned rows, ids
+    missing from the embeddings, k larger than a query's gallery, one class only...)."""
