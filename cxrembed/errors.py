@@ -89,3 +89,47 @@ class ConfigHashMismatchError(CxrError, ValueError):
 class EvaluationInputError(CxrError, ValueError):
     """Embeddings and labels cannot be evaluated together as given (misaligned rows, ids
     missing from the embeddings, k larger than a query's gallery, one class only...)."""
+
+
+# --- embeddings files, id joins and outcome prediction (cxrembed.embeddings, .join, .outcome) ---
+__all__ += ["EmbeddingsFileError", "IdJoinError", "OutcomeInputError"]
+
+
+class EmbeddingsFileError(CxrError, ValueError):
+    """An embeddings folder or file is missing, corrupt, inconsistent (shapes, counts, NaN,
+    duplicate ids) or was written with other settings than the ones asked for."""
+
+
+class IdJoinError(CxrError, ValueError):
+    """Embeddings and a table cannot be joined by id (no id column, blank or repeated ids,
+    no id in common)."""
+
+
+class OutcomeInputError(CxrError, ValueError):
+    """An outcome cannot be predicted as asked (target with one class, unknown target values,
+    unusable feature columns, too few rows or positives for cross-validation)."""
+
+
+# --- training (cxrembed.train) ---
+__all__ += [
+    "RunConfigError",
+    "CheckpointError",
+    "TrainingDivergedError",
+    "TrainingMemoryError",
+]
+
+
+class RunConfigError(CxrError, ValueError):
+    """A run configuration has an unknown key, a value of the wrong type or out of range."""
+
+
+class CheckpointError(CxrError, OSError):
+    """A run folder or checkpoint is missing, unreadable, or does not match this run."""
+
+
+class TrainingDivergedError(CxrError, FloatingPointError):
+    """The loss or the gradients became NaN/inf; the last good checkpoint is kept."""
+
+
+class TrainingMemoryError(CxrError, MemoryError):
+    """A batch does not fit in memory; the message says which setting to lower."""

@@ -1,5 +1,10 @@
 """cxrlabel: lexicon-driven labelling of chest radiograph reports.
 
+Public names are imported on first use, so ``import cxrlabel.errors`` (used by cxrembed)
+stays light. The ``cxr_labeler`` spaCy factory is registered through spaCy's
+``spacy_factories`` entry point, so ``nlp.add_pipe("cxr_labeler")`` works without importing
+this package first.
+
 >>> from cxrlabel import Labeler
 >>> Labeler().label(["No pneumothorax."])["Pneumothorax"].tolist()
 [0.0]
@@ -7,11 +12,8 @@
 
 from __future__ import annotations
 
-from cxrlabel import component as _component  # noqa: F401  (registers the spaCy factory)
-from cxrlabel.errors import CxrError, GoldError, InputError, LexiconError
-from cxrlabel.labeler import Labeler
-from cxrlabel.labelfile import LabelSummary, label_file
-from cxrlabel.lexicon import load_label_map, load_schema
+import importlib
+from typing import Any
 
 __all__ = [
     "Labeler",
@@ -25,3 +27,25 @@ __all__ = [
     "GoldError",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Labeler": "cxrlabel.labeler",
+    "label_file": "cxrlabel.labelfile",
+    "LabelSummary": "cxrlabel.labelfile",
+    "load_schema": "cxrlabel.lexicon",
+    "load_label_map": "cxrlabel.lexicon",
+    "CxrError": "cxrlabel.errors",
+    "InputError": "cxrlabel.errors",
+    "LexiconError": "cxrlabel.errors",
+    "GoldError": "cxrlabel.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cxrlabel' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
