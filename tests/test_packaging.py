@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
+
+import pytest
 
 from tests.conftest import ROOT
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 
 def test_every_package_folder_is_listed_in_pyproject() -> None:
