@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/python -m cxrlabel.demo
 
 test: $(STAMP)
-	$(BIN)/ruff check cxrlabel cxrembed tests benchmarks examples
+	$(BIN)/ruff check .
 	# pytest exits 5 when it collects no tests: not a failure of the code.
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 

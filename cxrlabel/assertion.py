@@ -2,15 +2,24 @@
 
 Rules, in order:
 
-1. Overlapping cues: the longest wins; a pseudo-trigger ("no increase") cancels every cue it
-   overlaps.
+1. Overlapping cues: the longest wins. Cues of equal length that overlap all stay active
+   ("lungs *are clear of* effusion": backward "are clear" and forward "clear of" both
+   negate), except that a pseudo-trigger ("no increase") wins a tie and cancels every
+   cue it overlaps that is not longer than itself.
 2. A forward cue covers tokens after it, a backward cue tokens before it, up to the sentence
-   edge, the cue's ``window`` or the first terminator ("but", ";") on that side. A cue that
-   sits inside a gapped mention ("heart is *not* enlarged") covers that mention.
-3. Uncertainty is checked before negation: "cannot exclude pneumonia" is uncertain. The one
-   exception is a negation cue that itself covers the uncertainty cue ("no findings to
-   *suggest* pneumonia", "not *likely*"): the negation governs and the mention is negative.
-4. Otherwise the mention is positive. The nearest deciding cue gives the rule id.
+   edge, the cue's ``window`` or the first terminator ("but", ";") on that side. A
+   terminator's own direction says which scopes it stops: "with" stops only backward cues
+   ("cardiomegaly *with* normal vasculature"), so "may represent changes *with* fibrosis"
+   stays uncertain. A cue that sits inside a gapped mention ("heart is *not* enlarged")
+   covers that mention.
+3. Uncertainty is checked before negation: "cannot exclude pneumonia" is uncertain. Two
+   exceptions make the negation govern: a negation cue before the uncertainty cue that
+   covers it ("no findings to *suggest* pneumonia", "not *likely*"), and a negation cue
+   between the uncertainty cue and the mention, which starts a new clause ("*possible*
+   effusion, *without* pneumothorax").
+4. Otherwise the mention is positive. The nearest deciding cue gives the rule id; a positive
+   mention reports the nearest pseudo-trigger of its clause ("*no increase* in effusion"), so
+   the evidence says why a cue word did not negate it.
 """
 
 from __future__ import annotations
@@ -37,58 +46,131 @@ class ActiveCue:
 
 
 def active_cues(matches: Sequence[Match], cues: Sequence[Cue]) -> list[ActiveCue]:
-    """Resolve overlapping cue matches of one sentence: longest first, pseudo cancels.
+    """Resolve overlapping cue matches of one sentence (rule 1 of the module docstring).
 
-    Returns the surviving negation, uncertainty and terminator cues sorted by position.
+    Returns the surviving negation, uncertainty, pseudo and terminator cues sorted by
+    position. Pseudo cues decide nothing; they are kept so the evidence can name them.
+
+    Examples
+    --------
+    >>> from cxrlabel.lexicon import Cue
+    >>> cues = [Cue("neg.post.x", "negation", "backward", ("are clear",)),
+    ...         Cue("neg.pre.x", "negation", "forward", ("clear of",))]
+    >>> [c.cue.rule_id for c in active_cues([Match("cue", 0, 1, 3), Match("cue", 1, 2, 4)], cues)]
+    ['neg.post.x', 'neg.pre.x']
     """
-    ordered = sorted(matches, key=lambda m: (m.start - m.end, m.start))
+    ordered = sorted(
+        matches, key=lambda m: (m.start - m.end, cues[m.index].category != "pseudo", m.start)
+    )
     taken: list[Match] = []
     for m in ordered:
-        if any(m.start < t.end and t.start < m.end for t in taken):
-            if cues[m.index].category != "pseudo":
-                continue
-            # a pseudo-trigger also cancels longer cues it overlaps, e.g. "not resolved"
-            taken = [t for t in taken if not (m.start < t.end and t.start < m.end)]
+        length = m.end - m.start
+        overlapping = [t for t in taken if m.start < t.end and t.start < m.end]
+        if any(t.end - t.start > length for t in overlapping):
+            continue  # a longer cue already owns these words
+        if any(cues[t.index].category == "pseudo" for t in overlapping):
+            continue  # an equal-length pseudo-trigger wins the tie
+        if overlapping and cues[m.index].category == "pseudo":
+            taken = [t for t in taken if t not in overlapping]
         taken.append(m)
-    out = [ActiveCue(cues[m.index], m.index, m.start, m.end) for m in taken if cues[m.index].category != "pseudo"]
+    out = [ActiveCue(cues[m.index], m.index, m.start, m.end) for m in taken]
     out.sort(key=lambda c: c.start)
     return out
 
 
-def _covers(cue: ActiveCue, start: int, end: int, terminators: Sequence[ActiveCue]) -> int | None:
-    """Token distance from ``cue`` to the span [start, end) if the cue's scope reaches it."""
+def _blocked(lo: int, hi: int, terminators: Sequence[ActiveCue], direction: str = "both") -> bool:
+    """Whether a terminator that stops ``direction`` scopes starts in tokens [lo, hi)."""
+    return any(lo <= t.start < hi and t.cue.direction in (direction, "both") for t in terminators)
+
+
+def _covers(
+    cue: ActiveCue, start: int, end: int, terminators: Sequence[ActiveCue], literal: bool = False
+) -> int | None:
+    """Token distance from ``cue`` to the span [start, end) if the cue's scope reaches it.
+
+    A cue that starts before the span (even if it overlaps the span's first words, as "no
+    acute" does in "no acute fracture") can cover it forward; a cue that ends after the span
+    can cover it backward. A cue strictly inside the span covers it (the gap of "heart is
+    not enlarged"); a cue touching the span's edge from inside is part of the phrase
+    ("normal" in "normal heart size") and covers nothing. With ``literal``, every cue that
+    starts inside the span is part of it ("were *normal* in appearance" for the target
+    "mucosa was normal").
+    """
+    if literal and start <= cue.start < end:
+        return None
     direction = cue.cue.direction
     window = cue.cue.window
-    if direction in ("forward", "both"):
-        before = cue.end <= start
-        inside = start < cue.start and cue.end < end
-        if before or inside:
-            gap_end = start if before else cue.start
-            lo, hi = cue.end, (start if before else end)
-            distance = max(0, gap_end - cue.end) if before else 0
-            if (window is None or distance < window) and not any(lo <= t.start < hi for t in terminators):
-                return distance
-    if direction in ("backward", "both"):
-        after = cue.start >= end
-        inside = start < cue.start and cue.end < end
-        if after or inside:
-            lo = end if after else start
-            distance = cue.start - end if after else 0
-            if (window is None or distance < window) and not any(lo <= t.start < cue.start for t in terminators):
-                return distance
+    inside = start < cue.start and cue.end < end
+    if direction in ("forward", "both") and (cue.start < start or inside):
+        distance = 0 if inside else max(0, start - cue.end)
+        if (window is None or distance < window) and (
+            inside or not _blocked(cue.end, start, terminators, "forward")
+        ):
+            return distance
+    if direction in ("backward", "both") and (cue.end > end or inside):
+        distance = 0 if inside else max(0, cue.start - end)
+        if (window is None or distance < window) and (
+            inside or not _blocked(end, cue.start, terminators, "backward")
+        ):
+            return distance
     return None
 
 
-def assert_span(start: int, end: int, cues: Sequence[ActiveCue]) -> tuple[str, ActiveCue | None]:
-    """Status of the mention at tokens [start, end) given its sentence's active cues."""
+def _nearest_pseudo(
+    start: int, end: int, cues: Sequence[ActiveCue], terminators: Sequence[ActiveCue]
+) -> ActiveCue | None:
+    """The closest pseudo-trigger in the mention's clause (no terminator in between)."""
+    best: tuple[int, ActiveCue] | None = None
+    for c in cues:
+        if c.cue.category != "pseudo" or (c.start < end and start < c.end):
+            continue  # a pseudo-trigger inside the mention is part of its words
+        if c.end <= start:
+            distance, blocked = start - c.end, _blocked(c.end, start, terminators)
+        else:
+            distance, blocked = c.start - end, _blocked(end, c.start, terminators)
+        if not blocked and (best is None or distance < best[0]):
+            best = (distance, c)
+    return best[1] if best else None
+
+
+def _governs(neg: ActiveCue, unc: ActiveCue, terminators: Sequence[ActiveCue]) -> bool:
+    """Whether a negation placed before a hedge covers it ("no findings to *suggest*")."""
+    return neg.end <= unc.start and _covers(neg, unc.start, unc.end, terminators) is not None
+
+
+def _between(neg: ActiveCue, unc: ActiveCue, start: int, end: int) -> bool:
+    """Whether a negation sits between a hedge and the mention ("*possible* X, *without* Y")."""
+    return (unc.end <= neg.start and neg.end <= start) or (
+        end <= neg.start and neg.end <= unc.start
+    )
+
+
+def assert_span(
+    start: int, end: int, cues: Sequence[ActiveCue], *, literal: bool = False
+) -> tuple[str, ActiveCue | None]:
+    """Status of the mention at tokens [start, end) given its sentence's active cues.
+
+    ``literal=True`` treats the span as a free-text target whose own words are never cues
+    of it: "mucosa is moist with no erythema" is affirmed as a whole (NegEx's convention for
+    annotated conditions). Lexicon mentions need the default, where a cue in the gap of
+    "heart is not enlarged" or the "no acute" of "no acute fracture" decides.
+
+    Examples
+    --------
+    >>> from cxrlabel.lexicon import Cue
+    >>> no = ActiveCue(Cue("neg.pre.no", "negation", "forward", ("no",)), 0, 0, 1)
+    >>> status, cue = assert_span(1, 2, [no])  # "no effusion"
+    >>> status, cue.cue.rule_id
+    ('negative', 'neg.pre.no')
+    """
     terminators = [c for c in cues if c.cue.category == "terminate"]
     best_unc: tuple[int, ActiveCue] | None = None
     best_neg: tuple[int, ActiveCue] | None = None
     for c in cues:
         category = c.cue.category
-        if category == "terminate" or (c.start < end and start < c.end and not (start < c.start and c.end < end)):
-            continue  # terminators decide nothing; a cue overlapping the mention's words is part of it
-        d = _covers(c, start, end, terminators)
+        if category not in ("uncertainty", "negation"):
+            continue  # terminators and pseudo-triggers decide nothing
+        d = _covers(c, start, end, terminators, literal)
         if d is None:
             continue
         if category == "uncertainty" and (best_unc is None or d < best_unc[0]):
@@ -96,10 +178,12 @@ def assert_span(start: int, end: int, cues: Sequence[ActiveCue]) -> tuple[str, A
         elif category == "negation" and (best_neg is None or d < best_neg[0]):
             best_neg = (d, c)
     if best_unc is not None:
-        unc = best_unc[1]
-        if best_neg is not None and _covers(best_neg[1], unc.start, unc.end, terminators) is not None:
-            return NEGATIVE, best_neg[1]
+        unc, neg = best_unc[1], best_neg
+        if neg is not None and (
+            _between(neg[1], unc, start, end) or _governs(neg[1], unc, terminators)
+        ):
+            return NEGATIVE, neg[1]
         return UNCERTAIN, unc
     if best_neg is not None:
         return NEGATIVE, best_neg[1]
-    return POSITIVE, None
+    return POSITIVE, _nearest_pseudo(start, end, cues, terminators)

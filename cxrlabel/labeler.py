@@ -70,7 +70,7 @@ class Labeler:
     --------
     >>> lab = Labeler()
     >>> row = lab.label(["Cannot exclude pneumonia. No pleural effusion."]).iloc[0]
-    >>> row["Pneumonia"], row["Pleural Effusion"]
+    >>> float(row["Pneumonia"]), float(row["Pleural Effusion"])
     (-1.0, 0.0)
     """
 
@@ -283,7 +283,7 @@ class Labeler:
             if m.kind == "cue" and bisect.bisect_left(ends, doc[m.start].idx) == s
         ]
         active = active_cues(cue_matches, self._index.cues)
-        status, cue = assert_span(start, end, active)
+        status, cue = assert_span(start, end, active, literal=True)
         return status, (cue.cue.rule_id if cue else None)
 
 
@@ -315,17 +315,64 @@ def _sentence_text(text: str, start: int, end: int) -> str:
 
 
 def _locate(nlp: Language, doc: Doc, target: str) -> tuple[int, int]:
-    """Token span of ``target`` in ``doc`` (case-insensitive, plural/hyphen variants)."""
-    lowered = [t.lower_ for t in doc]
-    for segments in phrase_variants(target.lower()):
-        words = [t.lower_ for t in nlp.make_doc(" ".join(segments))]
-        n = len(words)
-        for i in range(len(lowered) - n + 1):
-            if lowered[i : i + n] == words:
-                return i, i + n
+    """Token span of ``target`` in ``doc``, found robustly.
+
+    Tries, in order: the words of the target (case-insensitive, any spacing, plural /
+    singular and hyphen variants of the phrase), then the same ignoring punctuation tokens,
+    then a character search, then a target that runs over the sentence edge (the sentence
+    ends with the target's first words or starts with its last ones, at least two words).
+    Where the target occurs more than once, an occurrence that is not a heading ("ALLERGIES:")
+    is preferred.
+    """
+
+    def words(text: str) -> list[str]:
+        return [t.lower_ for t in nlp.make_doc(text) if not t.is_space]
+
+    def variants() -> list[list[str]]:
+        base = " ".join(target.lower().replace("...", " ").split())
+        out = [words(" ".join(v)) for v in phrase_variants(base)]
+        last = base.split()[-1] if base.split() else ""
+        for suffix, repl in (("ies", "y"), ("es", ""), ("s", "")):
+            if last.endswith(suffix) and len(last) > len(suffix) + 2:
+                out.append(words(base[: len(base) - len(suffix)] + repl))
+                break
+        return [v for v in out if v]
+
+    def search(tokens: list[tuple[int, str]], phrases: list[list[str]]) -> tuple[int, int] | None:
+        found: list[tuple[int, int]] = []
+        for phrase in phrases:
+            n = len(phrase)
+            for i in range(len(tokens) - n + 1):
+                if [w for _, w in tokens[i : i + n]] == phrase:
+                    found.append((tokens[i][0], tokens[i + n - 1][0] + 1))
+        if not found:
+            return None
+        found.sort()
+        body = [f for f in found if f[1] >= len(doc) or doc[f[1]].text != ":"]
+        return (body or found)[0]
+
+    phrases = variants()
+    all_tokens = [(t.i, t.lower_) for t in doc if not t.is_space]
+    hit = search(all_tokens, phrases)
+    if hit is None:
+        bare = [[w for w in p if any(ch.isalnum() for ch in w)] for p in phrases]
+        word_tokens = [(i, w) for i, w in all_tokens if any(ch.isalnum() for ch in w)]
+        hit = search(word_tokens, [p for p in bare if p])
+    if hit is not None:
+        return hit
     pos = doc.text.lower().find(target.lower())
     if pos >= 0:
         span = doc.char_span(pos, pos + len(target), alignment_mode="expand")
         if span is not None:
             return span.start, span.end
-    raise InputError(f"target phrase {target!r} not found in the sentence")
+    tokens = [w for _, w in all_tokens]
+    target_words = phrases[0] if phrases else []
+    for n in range(min(len(tokens), len(target_words) - 1), 1, -1):
+        if tokens[-n:] == target_words[:n] and sum(w.isalnum() for w in tokens[-n:]) >= 2:
+            return all_tokens[-n][0], all_tokens[-1][0] + 1
+        if tokens[:n] == target_words[-n:] and sum(w.isalnum() for w in tokens[:n]) >= 2:
+            return all_tokens[0][0], all_tokens[n - 1][0] + 1
+    raise InputError(
+        f"target phrase {target!r} not found in the sentence {doc.text[:80]!r}; pass words that "
+        "occur in the sentence (case, spacing and plurals do not matter)"
+    )

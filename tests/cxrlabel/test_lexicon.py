@@ -1,0 +1,126 @@
+"""The lexicon loader: bad YAML gives errors that name the file and line, and a user folder
+overrides single files while the rest falls back to the packaged lexicons."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from cxrlabel import Labeler
+from cxrlabel.errors import LexiconError
+from cxrlabel.lexicon import default_lexicon_dir, load_cues, load_schema
+
+
+def _write(folder: Path, rel: str, text: str) -> Path:
+    path = folder / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+CUE_HEAD = "list: extra\ncategory: negation\ndirection: forward\ncues:\n"
+
+
+def _cue_error(tmp_path: Path, body: str) -> str:
+    _write(tmp_path, "cues/extra.yaml", CUE_HEAD + body)
+    with pytest.raises(LexiconError) as info:
+        load_cues(tmp_path)
+    return str(info.value)
+
+
+def test_unknown_cue_key_names_file_line_and_suggests(tmp_path: Path) -> None:
+    msg = _cue_error(
+        tmp_path, "  - {id: neg.pre.extra, phrases: [nope]}\n  - {id: neg.pre.other, phrse: [x]}\n"
+    )
+    assert f"{tmp_path / 'cues' / 'extra.yaml'}:6:" in msg
+    assert "unknown key 'phrse' (did you mean 'phrases'?)" in msg
+
+
+def test_unknown_schema_key_suggests(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "schemas/mine.yaml",
+        "schema: mine\nobservations:\n  - name: A\n    mentons: [a]\n",
+    )
+    with pytest.raises(
+        LexiconError, match=re.escape(f"{path}:3: unknown key 'mentons' (did you mean 'mentions'?)")
+    ):
+        load_schema(path)
+
+
+def test_missing_phrases(tmp_path: Path) -> None:
+    msg = _cue_error(tmp_path, "  - {id: neg.pre.extra}\n")
+    assert (
+        f"{tmp_path / 'cues' / 'extra.yaml'}:5:" in msg
+        and "missing required key(s) ['phrases']" in msg
+    )
+    msg = _cue_error(tmp_path, "  - {id: neg.pre.extra, phrases: []}\n")
+    assert ":5:" in msg and "cue 'neg.pre.extra' has no phrases" in msg
+
+
+def test_observation_without_mentions(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "schemas/mine.yaml",
+        "schema: mine\nobservations:\n  - name: A\n    mentions: []\n",
+    )
+    with pytest.raises(
+        LexiconError, match=re.escape(f"{path}:3: observation 'A' has no mention phrases")
+    ):
+        load_schema(path)
+
+
+def test_bad_rule_id(tmp_path: Path) -> None:
+    msg = _cue_error(tmp_path, "  - {id: Neg Extra, phrases: [x]}\n")
+    assert ":5:" in msg and "rule id 'Neg Extra' must be dotted lower-case words" in msg
+
+
+def test_duplicate_rule_id_names_both_places(tmp_path: Path) -> None:
+    # neg.pre.no is already defined in the packaged negation_pre.yaml
+    msg = _cue_error(tmp_path, "  - {id: neg.pre.no, phrases: [never]}\n")
+    assert "rule id 'neg.pre.no' already used at" in msg
+    assert "negation_pre.yaml:" in msg and f"{tmp_path / 'cues' / 'extra.yaml'}:5" in msg
+
+
+def test_bad_direction(tmp_path: Path) -> None:
+    msg = _cue_error(tmp_path, "  - {id: neg.pre.extra, phrases: [x], direction: sideways}\n")
+    assert (
+        ":5:" in msg and "direction must be one of ['forward', 'backward', 'both', 'none']" in msg
+    )
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "cues/extra.yaml", CUE_HEAD + "  - {id: neg.pre.extra, phrases: [x\n  - oops: ]\n"
+    )
+    with pytest.raises(LexiconError, match=re.escape(str(path)) + r":\d+: invalid YAML"):
+        load_cues(tmp_path)
+
+
+def test_packaged_lexicons_load_and_ids_are_unique() -> None:
+    cues = load_cues()
+    ids = [c.rule_id for c in cues]
+    assert len(ids) == len(set(ids)) and "neg.pre.no" in ids
+    for name in ("chexpert", "chestxray14"):
+        assert load_schema(name).observations
+
+
+def test_user_folder_overrides_one_cue_file(tmp_path: Path) -> None:
+    # the user's negation_pre.yaml drops "no"; every other list still comes from the package
+    original = (default_lexicon_dir() / "cues" / "negation_pre.yaml").read_text(encoding="utf-8")
+    _write(
+        tmp_path,
+        "cues/negation_pre.yaml",
+        original.replace('phrases: ["no", "not", "nor"]', 'phrases: ["not", "nor"]'),
+    )
+    ours = Labeler("chexpert", lexicon_dir=tmp_path)
+    packaged = Labeler("chexpert")
+    text = ["No pneumothorax. Pneumonia has resolved."]
+    assert packaged.label(text).iloc[0]["Pneumothorax"] == 0.0
+    row = ours.label(text).iloc[0]
+    assert row["Pneumothorax"] == 1.0  # "no" is no longer a cue
+    assert row["Pneumonia"] == 0.0  # negation_post.yaml still from the package
+    assert not math.isnan(row["Pneumonia"])
