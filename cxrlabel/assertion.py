@@ -25,7 +25,7 @@ Rules, in order:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cxrlabel.lexicon import Cue
 from cxrlabel.mentions import Match
@@ -35,8 +35,7 @@ __all__ = ["ActiveCue", "active_cues", "assert_span", "POSITIVE", "NEGATIVE", "U
 POSITIVE, NEGATIVE, UNCERTAIN = "positive", "negative", "uncertain"
 
 
-@dataclass(frozen=True, slots=True)
-class ActiveCue:
+class ActiveCue(NamedTuple):
     """A cue left after overlap resolution, with its token span."""
 
     cue: Cue
@@ -59,6 +58,10 @@ def active_cues(matches: Sequence[Match], cues: Sequence[Cue]) -> list[ActiveCue
     >>> [c.cue.rule_id for c in active_cues([Match("cue", 0, 1, 3), Match("cue", 1, 2, 4)], cues)]
     ['neg.post.x', 'neg.pre.x']
     """
+    if len(matches) == 1 or _disjoint(matches):
+        out = [ActiveCue(cues[m.index], m.index, m.start, m.end) for m in matches]
+        out.sort(key=lambda c: c.start)
+        return out
     ordered = sorted(
         matches, key=lambda m: (m.start - m.end, cues[m.index].category != "pseudo", m.start)
     )
@@ -76,6 +79,12 @@ def active_cues(matches: Sequence[Match], cues: Sequence[Cue]) -> list[ActiveCue
     out = [ActiveCue(cues[m.index], m.index, m.start, m.end) for m in taken]
     out.sort(key=lambda c: c.start)
     return out
+
+
+def _disjoint(matches: Sequence[Match]) -> bool:
+    """Whether no two matches share a token (the common case: nothing to resolve)."""
+    spans = sorted((m.start, m.end) for m in matches)
+    return all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
 
 
 def _blocked(lo: int, hi: int, terminators: Sequence[ActiveCue], direction: str = "both") -> bool:

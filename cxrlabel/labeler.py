@@ -12,9 +12,8 @@ import bisect
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,8 +34,7 @@ __all__ = ["Labeler", "MentionResult"]
 _SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n[ \t\r]*\n")
 
 
-@dataclass(frozen=True, slots=True)
-class MentionResult:
+class MentionResult(NamedTuple):
     """One mention with its decision (token offsets into the analysed doc)."""
 
     observation: int
@@ -122,24 +120,32 @@ class Labeler:
         offsets = doc.to_array(IDX)
         sections = self._sections(text)
         ends = [m.start() for m in _SENTENCE_END.finditer(text)]
-        ends.extend(s - 1 for s in sections.starts[1:])
-        ends.sort()
+        if len(sections.starts) > 1:
+            ends.extend(s - 1 for s in sections.starts[1:])
+            ends.sort()
+        # Group matches by sentence; only sentences holding a mention are analysed further.
         by_sentence: dict[int, list[Match]] = {}
+        with_mention: set[int] = set()
         for m in matches:
             s = bisect.bisect_left(ends, offsets[m.start])
-            by_sentence.setdefault(s, []).append(m)
+            group = by_sentence.get(s)
+            if group is None:
+                by_sentence[s] = [m]
+            else:
+                group.append(m)
+            if m.kind == "mention" or m.kind == "anchor":
+                with_mention.add(s)
         results: list[MentionResult] = []
         cues = self._index.cues
-        for s, ms in by_sentence.items():
+        for s in sorted(with_mention):
+            ms = by_sentence[s]
             cue_matches = [m for m in ms if m.kind == "cue"]
-            mentions = [m for m in ms if m.kind in ("mention", "anchor")]
-            if not mentions:
-                continue
+            mentions = [m for m in ms if m.kind == "mention" or m.kind == "anchor"]
             unmentions = [m for m in ms if m.kind == "unmention"]
             active = active_cues(cue_matches, cues) if cue_matches else []
-            for m in _longest_per_observation(mentions):
+            for m in _longest_per_observation(mentions) if len(mentions) > 1 else mentions:
                 excluded = None
-                if any(
+                if unmentions and any(
                     u.index == m.index and u.start < m.end and m.start < u.end for u in unmentions
                 ):
                     excluded = "unmention"

@@ -7,8 +7,7 @@ cues together, so a report costs one tokenisation plus two C-level scans.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
@@ -23,8 +22,7 @@ _KINDS: tuple[Kind, ...] = ("mention", "anchor", "unmention", "cue")
 _SENTENCE_END = [".", ";", "?", "!"]
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     """A matched phrase: ``kind``, the observation or cue index, token span [start, end)."""
 
     kind: Kind
@@ -71,7 +69,9 @@ def phrase_variants(phrase: str) -> list[list[str]]:
     per_segment = [sorted(_segment_variants(s)) for s in segments]
     last = per_segment[-1]
     alphabetic = [v for v in last if v.split()[-1].isalpha() and len(v.split()[-1]) > 3]
-    per_segment[-1] = sorted(set(last) | {" ".join([*v.split()[:-1], _plural(v.split()[-1])]) for v in alphabetic})
+    per_segment[-1] = sorted(
+        set(last) | {" ".join([*v.split()[:-1], _plural(v.split()[-1])]) for v in alphabetic}
+    )
     combos: list[list[str]] = [[]]
     for variants in per_segment:
         combos = [c + [v] for c in combos for v in variants]
@@ -152,12 +152,16 @@ class PhraseIndex:
         return out
 
 
-def _follow(doc: Doc, segments: dict[str, list[tuple[int, int]]], rest: tuple[str, ...], pos: int, gap: int) -> int | None:
+def _follow(
+    doc: Doc, segments: dict[str, list[tuple[int, int]]], rest: tuple[str, ...], pos: int, gap: int
+) -> int | None:
     """End of the chain of ``rest`` segments starting within ``gap`` tokens after ``pos``."""
     for part in rest:
         nxt = None
         for s, e in segments.get(part, ()):
-            if pos <= s <= pos + gap and not any(doc[k].text in _SENTENCE_END for k in range(pos, s)):
+            if pos <= s <= pos + gap and not any(
+                doc[k].text in _SENTENCE_END for k in range(pos, s)
+            ):
                 nxt = e
                 break
         if nxt is None:
