@@ -51,6 +51,7 @@ from cxrembed.index_build import (
     EXACT_MAX_COUNT,
     KINDS,
     new_index,
+    numpy_search,
     populate,
     resolve,
     search_params,
@@ -325,7 +326,7 @@ class VectorIndex:
 
     def _search_rows(self, batch: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         params = search_params(self.kind, self._info["params"], k)
-        scores, rows = self._index.search(batch, k, params=params)
+        scores, rows = numpy_search(self._index)(batch, k, params=params)
         missing = (rows < 0).any(axis=1)
         if missing.any():  # approximate search found fewer than k: search those exhaustively
             scores[missing], rows[missing] = faiss.knn(

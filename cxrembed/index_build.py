@@ -203,7 +203,7 @@ def tune(
     recall = 0.0
     for value in candidates:
         settings[key] = value
-        _, found = index.search(x[held], k, params=search_params(kind, settings, k))
+        _, found = numpy_search(index)(x[held], k, params=search_params(kind, settings, k))
         recall = recall_at(found, truth)
         if recall >= target:
             break
@@ -242,3 +242,13 @@ def search_params(kind: str, settings: Mapping[str, Any], k: int) -> Any:
     if kind == "hnsw":
         return faiss.SearchParametersHNSW(efSearch=max(int(settings["ef_search"]), k))
     return None
+
+
+def numpy_search(index: Any) -> Any:
+    """The index's numpy ``search`` method, even when ``faiss.contrib.torch_utils`` is loaded.
+
+    Importing that module (pytorch-metric-learning does) replaces ``Index.search`` process-wide
+    by a torch-aware wrapper that drops the ``params`` argument; the original is kept as
+    ``search_numpy``.
+    """
+    return getattr(index, "search_numpy", index.search)

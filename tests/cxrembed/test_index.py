@@ -266,3 +266,17 @@ def test_bad_queries() -> None:
     bad[1, 0] = np.inf
     with pytest.raises(VectorInputError, match="queries row 1 contains NaN or infinite"):
         index.search(bad, k=1)
+
+
+def test_search_survives_faiss_torch_utils_patch() -> None:
+    """pytorch-metric-learning imports faiss.contrib.torch_utils, which replaces
+    Index.search process-wide by a wrapper without ``params``; the index must still work."""
+    import faiss.contrib.torch_utils  # noqa: F401
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 16)).astype("float32")
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    for kind in ("exact", "ivf"):
+        index = VectorIndex.build(x, [f"v{i}" for i in range(len(x))], kind=kind)
+        _, ids = index.search(x[:5], k=1)
+        assert [row[0] for row in ids] == [f"v{i}" for i in range(5)]
