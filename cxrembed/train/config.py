@@ -1,0 +1,555 @@
+"""The run configuration: every training setting, its default, and ``config.yaml``.
+
+:class:`RunConfig` is the one place defaults live. It has six sections, which are also the
+top-level keys of ``config.yaml``:
+
+``model``
+    exactly :meth:`cxrembed.models.EmbeddingNet.get_config` (``num_classes`` is set by the
+    trainer: the number of labels for the ``ce`` baseline, else null);
+``preprocessing``
+    what an image goes through before the model (size, fit, normalisation, DICOM window);
+    with ``model`` it is all that is needed to embed new images, and it is what
+    :func:`config_hash` hashes;
+``augmentation``
+    training-only image jitter;
+``labels``
+    which labels (``schema``, ``columns`` or one categorical ``label_col``), the uncertain
+    policy, and ``names``: the label columns in order, written by the trainer;
+``data``
+    how rows find images and patients, the validation split, loader workers;
+``training``
+    loss, optimiser, schedule, epochs, batch, seed, device, noise weights.
+
+A ``versions`` mapping (cxrkit, torch, torchvision, python) is written for the record and
+ignored when read. Reading validates at the boundary: an unknown key is an error naming
+the key, the closest valid key and the file; a value of the wrong type or out of range is
+an error saying what was expected. Partial files are fine: missing keys keep defaults.
+
+Examples
+--------
+>>> cfg = RunConfig.from_dict({"training": {"epochs": 3}, "model": {"embedding_dim": 64}})
+>>> cfg.training.epochs, cfg.model.embedding_dim, cfg.training.loss
+(3, 64, 'ms')
+>>> RunConfig.from_dict({"training": {"epoch": 3}})
+Traceback (most recent call last):
+...
+cxrembed.errors.RunConfigError: config: unknown key 'training.epoch'; did you mean 'training.epochs'? ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+import platform
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from cxrembed.errors import RunConfigError
+from cxrlabel.atomic import atomic_open
+
+__all__ = [
+    "RunConfig",
+    "ModelSection",
+    "PreprocessingSection",
+    "AugmentationSection",
+    "LabelsSection",
+    "DataSection",
+    "TrainingSection",
+    "LOSSES",
+    "RESUMABLE_KEYS",
+    "config_hash",
+]
+
+#: Loss names: multi-similarity, ML2 (both metric losses), and the cross-entropy baseline.
+LOSSES: tuple[str, ...] = ("ms", "ml2", "ce")
+#: Settings that may differ when a run is resumed (they do not change what is computed).
+RESUMABLE_KEYS: frozenset[str] = frozenset(
+    {"data.num_workers", "training.device", "training.tensorboard"}
+)
+_LABEL_SOURCES = ("schema", "columns", "label_col")
+
+
+@dataclass
+class ModelSection:
+    """The network (see :class:`cxrembed.models.EmbeddingNet`)."""
+
+    backbone: str = "resnet18"
+    embedding_dim: int = 128
+    attention: bool = True
+    num_classes: int | None = None
+    in_channels: int = 1
+
+    def check(self, where: str) -> None:
+        _positive(self.embedding_dim, f"{where}.embedding_dim")
+        if self.in_channels != 1:
+            _bad(f"{where}.in_channels", "1 (radiographs are read as one gray channel)",
+                 self.in_channels)
+        if self.num_classes is not None:
+            _positive(self.num_classes, f"{where}.num_classes")
+
+
+@dataclass
+class PreprocessingSection:
+    """Image size, square fit and normalisation ``(x - mean) / std`` of [0, 1] pixels."""
+
+    image_size: int = 224
+    fit: str = "letterbox"
+    mean: float = 0.5
+    std: float = 0.25
+    window: str | list[float] = "auto"
+
+    def check(self, where: str) -> None:
+        if self.image_size < 32:
+            _bad(f"{where}.image_size", "an integer >= 32 (the backbone downsamples 32 times)",
+                 self.image_size)
+        _choice(self.fit, ("letterbox", "crop"), f"{where}.fit")
+        if not self.std > 0:
+            _bad(f"{where}.std", "a number > 0", self.std)
+        if isinstance(self.window, str):
+            _choice(self.window, ("auto", "none", "minmax"), f"{where}.window")
+        elif len(self.window) != 2 or not self.window[1] > 0:
+            _bad(f"{where}.window", "auto, none, minmax or [center, width] with width > 0",
+                 self.window)
+
+
+@dataclass
+class AugmentationSection:
+    """Light training-time jitter (see :func:`cxrembed.data.transforms.train_transform`)."""
+
+    rotation: float = 5.0
+    scale: list[float] = field(default_factory=lambda: [0.95, 1.05])
+    translate: float = 0.03
+    brightness: float = 0.1
+    contrast: float = 0.1
+    hflip: bool = False
+
+    def check(self, where: str) -> None:
+        if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1]:
+            _bad(f"{where}.scale", "[low, high] with 0 < low <= high", self.scale)
+        for name in ("rotation", "translate", "brightness", "contrast"):
+            if getattr(self, name) < 0:
+                _bad(f"{where}.{name}", "a number >= 0", getattr(self, name))
+
+
+@dataclass
+class LabelsSection:
+    """Which labels to learn and how uncertain (-1) and blank labels count."""
+
+    schema: str | None = None
+    columns: list[str] | None = None
+    label_col: str | None = None
+    separator: str | None = None
+    unknown_values: list[str] = field(default_factory=lambda: ["todo"])
+    uncertain_policy: str = "ignore"
+    unmentioned: str | None = None
+    names: list[str] | None = None
+
+    def check(self, where: str) -> None:
+        # "soft" targets (e.g. 0.5) are not label sets: no loss here can use them.
+        _choice(self.uncertain_policy, ("ignore", "zeros", "ones"), f"{where}.uncertain_policy")
+        if self.unmentioned is not None:
+            _choice(self.unmentioned, ("zeros", "ignore"), f"{where}.unmentioned")
+        given = [k for k in _LABEL_SOURCES if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise RunConfigError(
+                f"{where}: choose the labels with one of schema, columns or label_col; got "
+                f"{', '.join(given)}. Remove all but one"
+            )
+        if self.columns is not None and not self.columns:
+            _bad(f"{where}.columns", "at least one column name", self.columns)
+
+    @property
+    def chosen(self) -> bool:
+        """True when one label source is set."""
+        return any(getattr(self, k) is not None for k in _LABEL_SOURCES)
+
+
+@dataclass
+class DataSection:
+    """How rows find their image and patient, and the patient-level validation split.
+
+    ``split_col`` (values ``train`` / ``val``; other values are excluded) replaces the
+    random split by ``group_col``; ``stratify_col`` defaults to the categorical
+    ``labels.label_col``.
+    """
+
+    image_col: str | None = None
+    id_col: str | None = None
+    group_col: str | None = None
+    split_col: str | None = None
+    stratify_col: str | None = None
+    val_fraction: float = 0.2
+    num_workers: int = 2
+
+    def check(self, where: str) -> None:
+        if not 0.0 <= self.val_fraction < 1.0:
+            _bad(f"{where}.val_fraction", "a number in [0, 1) (0: no validation)",
+                 self.val_fraction)
+        if self.num_workers < 0:
+            _bad(f"{where}.num_workers", "an integer >= 0", self.num_workers)
+
+
+@dataclass
+class TrainingSection:
+    """Loss, optimisation and schedule (AdamW, linear warmup then cosine decay, per step)."""
+
+    loss: str = "ms"
+    loss_options: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int = 32
+    m: int = 4
+    batches_per_epoch: int | None = None
+    lr: float = 3e-4
+    head_lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    grad_clip: float = 5.0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    noise: str | None = None
+    noise_metric: str = "f1"
+    weights: str | None = None
+    tensorboard: bool = False
+
+    def check(self, where: str) -> None:
+        _choice(self.loss, LOSSES, f"{where}.loss")
+        for name in ("epochs", "batch_size", "m"):
+            _positive(getattr(self, name), f"{where}.{name}")
+        if self.batches_per_epoch is not None:
+            _positive(self.batches_per_epoch, f"{where}.batches_per_epoch")
+        if self.batch_size % self.m:
+            low = self.batch_size - self.batch_size % self.m or self.m
+            raise RunConfigError(
+                f"{where}.batch_size must be a multiple of {where}.m (images per label in a "
+                f"batch); got batch_size={self.batch_size}, m={self.m}. Try batch_size={low}"
+            )
+        if self.loss != "ce" and self.batch_size // self.m < 2:
+            raise RunConfigError(
+                f"{where}: a metric loss needs at least two labels per batch (negative pairs); "
+                f"got batch_size={self.batch_size}, m={self.m}. Use batch_size >= {2 * self.m}"
+            )
+        for name in ("lr", "head_lr"):
+            if not getattr(self, name) > 0:
+                _bad(f"{where}.{name}", "a number > 0", getattr(self, name))
+        for name in ("weight_decay", "warmup_epochs", "grad_clip"):
+            if getattr(self, name) < 0:
+                _bad(f"{where}.{name}", "a number >= 0 (0: off)", getattr(self, name))
+        if self.seed < 0:
+            _bad(f"{where}.seed", "an integer >= 0", self.seed)
+        _choice(self.noise_metric, ("f1", "precision", "recall"), f"{where}.noise_metric")
+        if self.noise is not None and self.loss == "ce":
+            raise RunConfigError(
+                f"{where}.noise weights pairs of the metric losses (ms, ml2); the ce baseline "
+                "has no pairs. Remove noise or choose loss ms or ml2"
+            )
+
+
+_SECTIONS: dict[str, type] = {
+    "model": ModelSection,
+    "preprocessing": PreprocessingSection,
+    "augmentation": AugmentationSection,
+    "labels": LabelsSection,
+    "data": DataSection,
+    "training": TrainingSection,
+}
+
+
+@dataclass
+class RunConfig:
+    """All settings of a training run, grouped in sections (see the module docstring).
+
+    Build it with :meth:`from_dict` / :meth:`from_yaml` (which validate), change it with
+    :meth:`with_overrides`, write it with :meth:`to_yaml`.
+    """
+
+    model: ModelSection = field(default_factory=ModelSection)
+    preprocessing: PreprocessingSection = field(default_factory=PreprocessingSection)
+    augmentation: AugmentationSection = field(default_factory=AugmentationSection)
+    labels: LabelsSection = field(default_factory=LabelsSection)
+    data: DataSection = field(default_factory=DataSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+
+    #: Top-level keys accepted on input and not stored (written for the record).
+    RECORD_KEYS: ClassVar[tuple[str, ...]] = ("versions", "config_hash")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, *, source: str = "config") -> RunConfig:
+        """Validate a (possibly partial) mapping and fill in defaults.
+
+        Examples
+        --------
+        >>> RunConfig.from_dict({"labels": {"label_col": "finding"}}).labels.label_col
+        'finding'
+        """
+        data = {} if data is None else data
+        if not isinstance(data, Mapping):
+            raise RunConfigError(
+                f"{source}: expected a mapping of sections ({', '.join(_SECTIONS)}); got "
+                f"{type(data).__name__}"
+            )
+        sections = {}
+        for key, value in data.items():
+            if key in cls.RECORD_KEYS:
+                continue
+            if key not in _SECTIONS:
+                _unknown(str(key), [*_SECTIONS, *cls.RECORD_KEYS], source)
+            sections[key] = _section_from(_SECTIONS[key], value, f"{key}", source)
+        config = cls(**sections)
+        config.check(source)
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> RunConfig:
+        """Read and validate a YAML file (a run's ``config.yaml`` or a partial one)."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise RunConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise RunConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (lists, not tuples), section order as in ``config.yaml``."""
+        return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+
+    def to_yaml(self, path: str | os.PathLike[str], *, versions: bool = True) -> None:
+        """Write ``config.yaml`` atomically (with the library versions for the record)."""
+        data = self.to_dict()
+        if versions:
+            data["versions"] = library_versions()
+        data["config_hash"] = config_hash(self)
+        with atomic_open(path, "w") as fh:
+            yaml.safe_dump(data, fh, sort_keys=False, default_flow_style=None, width=100)
+
+    def check(self, source: str = "config") -> None:
+        """Validate every value (types are checked when reading)."""
+        for name in _SECTIONS:
+            try:
+                getattr(self, name).check(name)
+            except RunConfigError as exc:
+                raise RunConfigError(f"{source}: {exc}") from None
+
+    def with_overrides(
+        self, overrides: Mapping[str, Any] | None, *, source: str = "overrides"
+    ) -> RunConfig:
+        """A copy with ``{"section.key": value}`` (or a bare key unique to one section) set.
+
+        Setting one label source (``schema``, ``columns``, ``label_col``) clears the others,
+        so an option given on the command line replaces the one in a config file.
+
+        Examples
+        --------
+        >>> cfg = RunConfig.from_dict({"labels": {"schema": "chexpert"}})
+        >>> new = cfg.with_overrides({"epochs": 2, "labels.label_col": "finding"})
+        >>> new.training.epochs, new.labels.schema, new.labels.label_col
+        (2, None, 'finding')
+        """
+        data = self.to_dict()
+        for key, value in (overrides or {}).items():
+            section, name = resolve_key(key, source)
+            if section == "labels" and name in _LABEL_SOURCES and value is not None:
+                for other in _LABEL_SOURCES:
+                    data["labels"][other] = None
+            data[section][name] = value
+        return type(self).from_dict(data, source=source)
+
+    def differences(self, other: RunConfig) -> dict[str, tuple[Any, Any]]:
+        """``{"section.key": (mine, other's)}`` for every setting that differs."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return {
+            f"{s}.{k}": (mine[s][k], theirs[s][k])
+            for s in _SECTIONS
+            for k in mine[s]
+            if mine[s][k] != theirs[s][k]
+        }
+
+
+def resolve_key(key: str, source: str = "overrides") -> tuple[str, str]:
+    """``"training.epochs"`` or ``"epochs"`` -> ``("training", "epochs")``.
+
+    Examples
+    --------
+    >>> resolve_key("loss"), resolve_key("model.backbone")
+    (('training', 'loss'), ('model', 'backbone'))
+    """
+    every = {f"{s}.{f.name}" for s, cls in _SECTIONS.items() for f in dataclasses.fields(cls)}
+    if "." in key:
+        if key not in every:
+            _unknown(key, sorted(every), source)
+        section, name = key.split(".", 1)
+        return section, name
+    owners = [s for s, cls in _SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
+    if not owners:
+        _unknown(key, sorted(every | {k.split(".")[1] for k in every}), source)
+    if len(owners) > 1:
+        raise RunConfigError(
+            f"{source}: key {key!r} is in several sections ({', '.join(owners)}); write it as "
+            f"{' or '.join(f'{o}.{key}' for o in owners)}"
+        )
+    return owners[0], key
+
+
+def config_hash(config: RunConfig | Mapping[str, Any]) -> str:
+    """Stable 16-hex-digit hash of the ``model`` and ``preprocessing`` sections.
+
+    Two runs with the same hash build the same network and feed it the same pixels, so
+    their embeddings are comparable in shape and scale; the weights themselves are not
+    hashed. Key order, int/float spelling (``1`` vs ``1.0``) and tuples vs lists do not
+    change it.
+
+    Examples
+    --------
+    >>> config_hash(RunConfig()) == config_hash(RunConfig.from_dict({"model": {}}))
+    True
+    >>> config_hash(RunConfig()) == config_hash(RunConfig.from_dict(
+    ...     {"preprocessing": {"image_size": 128}}))
+    False
+    """
+    data = config.to_dict() if isinstance(config, RunConfig) else dict(config)
+    part = {name: _canonical(data.get(name)) for name in ("model", "preprocessing")}
+    text = json.dumps(part, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of what produced a run (for the record; never checked on load)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("cxrkit", "torch", "torchvision"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _section_from(cls: type, value: Any, where: str, source: str) -> Any:
+    if value is None:
+        return cls()
+    if not isinstance(value, Mapping):
+        raise RunConfigError(
+            f"{source}: {where!r} must be a mapping of settings; got {value!r}"
+        )
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, item in value.items():
+        if key not in names:
+            _unknown(f"{where}.{key}", [f"{where}.{n}" for n in names], source)
+        kwargs[key] = _typed(item, hints[key], f"{where}.{key}", source)
+    return cls(**kwargs)
+
+
+def _typed(value: Any, hint: Any, where: str, source: str) -> Any:
+    """Check ``value`` against a simple annotation; return it converted (int -> float)."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) \
+        else (hint,)
+    for option in options:
+        ok, converted = _matches(value, option)
+        if ok:
+            return converted
+    raise RunConfigError(
+        f"{source}: {where} must be {_describe(hint)}; got {value!r} "
+        f"({type(value).__name__})"
+    )
+
+
+_UnionType = type(int | None)
+
+
+def _matches(value: Any, option: Any) -> tuple[bool, Any]:
+    origin = typing.get_origin(option)
+    if option is type(None):
+        return value is None, None
+    if option is bool:
+        return isinstance(value, bool), value
+    if option is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if option is float:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return number, float(value) if number else value
+    if option is str:
+        return isinstance(value, str), value
+    if origin is list:
+        (item,) = typing.get_args(option)
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        converted = []
+        for v in value:
+            ok, c = _matches(v, item)
+            if not ok:
+                return False, value
+            converted.append(c)
+        return True, converted
+    if origin is dict:
+        ok = isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
+        return ok, dict(value) if ok else value
+    return False, value
+
+
+def _describe(hint: Any) -> str:
+    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string",
+             type(None): "null"}
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) \
+        else (hint,)
+    parts = []
+    for option in options:
+        origin = typing.get_origin(option)
+        if origin is list:
+            parts.append(f"a list of {names[typing.get_args(option)[0]].removeprefix('a ')}s")
+        elif origin is dict:
+            parts.append("a mapping")
+        else:
+            parts.append(names.get(option, str(option)))
+    return " or ".join(parts)
+
+
+def _unknown(key: str, valid: list[str], source: str) -> typing.NoReturn:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    section = key.rsplit(".", 1)[0] if "." in key else None
+    listed = [v for v in valid if section is None or v.startswith(f"{section}.")] or valid
+    raise RunConfigError(
+        f"{source}: unknown key {key!r}; {hint}Valid keys: {', '.join(sorted(listed))}"
+    )
+
+
+def _bad(where: str, expected: str, got: Any) -> typing.NoReturn:
+    raise RunConfigError(f"{where} must be {expected}; got {got!r}")
+
+
+def _positive(value: int, where: str) -> None:
+    if value < 1:
+        _bad(where, "an integer >= 1", value)
+
+
+def _choice(value: str, choices: tuple[str, ...], where: str) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RunConfigError(f"{where} must be one of {', '.join(choices)}; got {value!r}{hint}")

@@ -1,0 +1,102 @@
+"""``cxr train``: options reach cxrembed.train.trainer.train as overrides; output; exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import cxrembed.train.trainer as trainer_module
+from cxrembed.commands.train import collect_overrides, format_result
+from cxrembed.train.config import RunConfig
+from cxrembed.train.loop import TrainResult
+from cxrlabel.cli import app
+
+runner = CliRunner()
+
+
+def _result(tmp_path: Path, status: str = "completed", signal: int | None = None) -> TrainResult:
+    row = {"train_loss": 0.5, "val_mean_average_precision_at_r": 0.25,
+           "val_precision_at_1": 0.5, "val_precision_at_5": float("nan"),
+           "train_images_per_second": 12.0}
+    return TrainResult(tmp_path / "run", status, 2, 8, 1, 0.25, [row, row], RunConfig(),
+                       excluded=3, signal=signal)
+
+
+def _fake(seen, result):
+    def fake(*args, **kwargs):
+        seen["args"], seen["kwargs"] = args, kwargs
+        return result
+    return fake
+
+
+def test_options_are_passed_as_overrides(tmp_path, monkeypatch):
+    seen: dict = {}
+    monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
+    result = runner.invoke(app, [
+        "train", "--labels", str(tmp_path / "t.csv"), "--out", str(tmp_path / "run"),
+        "--cache", str(tmp_path / "cache"), "--config", str(tmp_path / "c.yaml"),
+        "--image-col", "small_image", "--label-cols", "Edema, Atelectasis",
+        "--group-col", "patientid", "--loss", "ml2", "--backbone", "resnet34",
+        "--embedding-dim", "64", "--image-size", "128", "--epochs", "3",
+        "--batch-size", "16", "--noise", str(tmp_path / "noise.json"),
+        "--weights", str(tmp_path / "w.pth"), "--device", "cpu", "--num-workers", "0",
+        "--seed", "7", "-q",
+    ])
+    assert result.exit_code == 0, result.output
+    assert seen["args"] == (tmp_path / "t.csv", tmp_path / "run")
+    assert seen["kwargs"] == {
+        "images": None, "cache": tmp_path / "cache", "config": tmp_path / "c.yaml",
+        "resume": False, "progress": False,
+        "overrides": {
+            "data.image_col": "small_image", "labels.columns": ["Edema", "Atelectasis"],
+            "data.group_col": "patientid", "training.loss": "ml2",
+            "model.backbone": "resnet34", "model.embedding_dim": 64,
+            "preprocessing.image_size": 128, "training.epochs": 3,
+            "training.batch_size": 16, "training.noise": str(tmp_path / "noise.json"),
+            "training.weights": str(tmp_path / "w.pth"), "training.device": "cpu",
+            "data.num_workers": 0, "training.seed": 7,
+        },
+    }
+    assert "finished 2 epochs (8 steps)" in result.output
+    assert "best: epoch 1, val MAP@R 0.250" in result.output and "P@5 n/a" in result.output
+    assert "3 table rows not used" in result.output
+
+
+def test_options_left_out_use_the_config(tmp_path, monkeypatch):
+    seen: dict = {}
+    monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
+    result = runner.invoke(app, ["train", "--labels", "t.csv", "--out", "run", "--images",
+                                 "imgs", "--label-col", "finding", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert seen["kwargs"]["overrides"] == {"labels.label_col": "finding"}
+    assert seen["kwargs"]["resume"] is True and seen["kwargs"]["progress"] is True
+    assert seen["kwargs"]["images"] == Path("imgs") and seen["kwargs"]["config"] is None
+
+
+def test_interrupted_run_exits_128_plus_signal(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "train",
+                        _fake({}, _result(tmp_path, "interrupted", signal=15)))
+    result = runner.invoke(app, ["train", "--labels", "t.csv", "--out", "run", "--images", "i"])
+    assert result.exit_code == 143
+    assert "interrupted by signal 15" in result.output and "--resume" in result.output
+
+
+def test_library_errors_are_one_line_exit_1(tmp_path):
+    result = runner.invoke(app, ["train", "--labels", str(tmp_path / "missing.csv"), "--out",
+                                 str(tmp_path / "run"), "--images", str(tmp_path),
+                                 "--label-col", "finding"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: labels table")
+    bad_key = tmp_path / "c.yaml"
+    bad_key.write_text("training:\n  epoch: 2\n")
+    result = runner.invoke(app, ["train", "--labels", "t.csv", "--out", str(tmp_path / "r"),
+                                 "--images", str(tmp_path), "--config", str(bad_key)])
+    assert result.exit_code == 1 and "did you mean 'training.epochs'" in result.output
+
+
+def test_collect_overrides_and_summary(tmp_path):
+    assert collect_overrides(schema="chexpert", loss=None) == {"labels.schema": "chexpert"}
+    text = format_result(_result(tmp_path))
+    assert text.splitlines()[0] == f"run: {tmp_path / 'run'}"
