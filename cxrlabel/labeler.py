@@ -31,6 +31,7 @@ from cxrlabel.sections import SectionFinder
 
 __all__ = ["Labeler", "MentionResult"]
 
+_MEMO_SIZE = 200_000  # sentence structures remembered per Labeler
 _SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n[ \t\r]*\n")
 
 
@@ -97,6 +98,7 @@ class Labeler:
                 raise InputError(f"unknown section(s) {unknown}; known sections: {sorted(known)}")
         self.nlp = nlp if nlp is not None else spacy.blank("en")
         self._index = PhraseIndex(self.nlp, self.lexicon)
+        self._memo: dict[tuple, list[tuple]] = {}
         self._sections = SectionFinder(self.lexicon.sections)
         schema_ = self.lexicon.schema
         self.observations = [o.name for o in schema_.observations]
@@ -136,29 +138,64 @@ class Labeler:
             if m.kind == "mention" or m.kind == "anchor":
                 with_mention.add(s)
         results: list[MentionResult] = []
-        cues = self._index.cues
         for s in sorted(with_mention):
             ms = by_sentence[s]
-            cue_matches = [m for m in ms if m.kind == "cue"]
-            mentions = [m for m in ms if m.kind == "mention" or m.kind == "anchor"]
-            unmentions = [m for m in ms if m.kind == "unmention"]
-            active = active_cues(cue_matches, cues) if cue_matches else []
-            for m in _longest_per_observation(mentions) if len(mentions) > 1 else mentions:
-                excluded = None
-                if unmentions and any(
-                    u.index == m.index and u.start < m.end and m.start < u.end for u in unmentions
-                ):
-                    excluded = "unmention"
-                status, cue = assert_span(m.start, m.end, active)
-                section = sections.at(offsets[m.start])
+            base = min(m.start for m in ms)
+            for m_index, kind, start, end, status, cue, unmentioned in self._decide(ms, base):
+                excluded = "unmention" if unmentioned else None
+                section = sections.at(offsets[start])
                 if excluded is None and not self._section_counts(section):
                     excluded = f"section:{section}"
-                if excluded is None and m.kind == "anchor" and status == POSITIVE:
+                if excluded is None and kind == "anchor" and status == POSITIVE:
                     excluded = "anchor without cue"
                 results.append(
-                    MentionResult(m.index, m.start, m.end, status, cue, section, s, excluded)
+                    MentionResult(m_index, start, end, status, cue, section, s, excluded)
                 )
         return results
+
+    def _decide(self, ms: list[Match], base: int) -> list[tuple]:
+        """Decisions for the mentions of one sentence, memoised on the sentence's structure.
+
+        The decision depends only on which phrases and cues matched and their relative token
+        positions, and radiology sentences repeat their structure constantly ("No X.", "X is
+        normal."), so the result is cached by that structure (positions relative to ``base``)
+        and shifted back. The cache is bounded.
+        """
+        key = tuple(sorted((m.kind, m.index, m.start - base, m.end - base) for m in ms))
+        decided = self._memo.get(key)
+        if decided is None:
+            decided = self._decide_uncached([Match(*k) for k in key])
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = decided
+        if not base:
+            return decided
+        return [
+            (
+                i,
+                kind,
+                st + base,
+                en + base,
+                status,
+                cue._replace(start=cue.start + base, end=cue.end + base) if cue else None,
+                un,
+            )
+            for i, kind, st, en, status, cue, un in decided
+        ]
+
+    def _decide_uncached(self, ms: list[Match]) -> list[tuple]:
+        cue_matches = [m for m in ms if m.kind == "cue"]
+        mentions = [m for m in ms if m.kind == "mention" or m.kind == "anchor"]
+        unmentions = [m for m in ms if m.kind == "unmention"]
+        active = active_cues(cue_matches, self._index.cues) if cue_matches else []
+        out = []
+        for m in _longest_per_observation(mentions) if len(mentions) > 1 else mentions:
+            unmentioned = any(
+                u.index == m.index and u.start < m.end and m.start < u.end for u in unmentions
+            )
+            status, cue = assert_span(m.start, m.end, active)
+            out.append((m.index, m.kind, m.start, m.end, status, cue, unmentioned))
+        return out
 
     def _row(self, results: Iterable[MentionResult]) -> np.ndarray:
         """Aggregate mention statuses (same rule as :func:`cxrlabel.aggregate.aggregate`)."""

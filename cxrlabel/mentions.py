@@ -95,6 +95,7 @@ class PhraseIndex:
         self._segment_keys: dict[int, str] = {}
         # first segment -> [(kind, index, gap, segments)]
         self._gapped: dict[str, list[tuple[Kind, int, int, tuple[str, ...]]]] = {}
+        self._stop_orths = {nlp.vocab.strings.add(t) for t in _SENTENCE_END}
         for i, obs in enumerate(lexicon.schema.observations):
             self._add("mention", i, obs.mentions, obs.gap)
             self._add("anchor", i, obs.anchors, obs.gap)
@@ -145,26 +146,35 @@ class PhraseIndex:
         out: list[Match] = []
         for first, spans in segments.items():
             for kind, index, gap, parts in self._gapped.get(first, ()):
+                rest = parts[1:]
+                if not all(p in segments for p in rest):
+                    continue
                 for start, end in spans:
-                    stop = _follow(doc, segments, parts[1:], end, gap)
+                    stop = self._follow(doc, segments, rest, end, gap)
                     if stop is not None:
                         out.append(Match(kind, index, start, stop))
         return out
 
-
-def _follow(
-    doc: Doc, segments: dict[str, list[tuple[int, int]]], rest: tuple[str, ...], pos: int, gap: int
-) -> int | None:
-    """End of the chain of ``rest`` segments starting within ``gap`` tokens after ``pos``."""
-    for part in rest:
-        nxt = None
-        for s, e in segments.get(part, ()):
-            if pos <= s <= pos + gap and not any(
-                doc[k].text in _SENTENCE_END for k in range(pos, s)
-            ):
-                nxt = e
-                break
-        if nxt is None:
-            return None
-        pos = nxt
-    return pos
+    def _follow(
+        self,
+        doc: Doc,
+        segments: dict[str, list[tuple[int, int]]],
+        rest: tuple[str, ...],
+        pos: int,
+        gap: int,
+    ) -> int | None:
+        """End of the chain of ``rest`` segments, each within ``gap`` tokens of the previous one
+        and with no sentence end in between."""
+        stop_orths = self._stop_orths
+        for part in rest:
+            nxt = None
+            for s, e in segments[part]:
+                if pos <= s <= pos + gap and not any(
+                    doc[k].orth in stop_orths for k in range(pos, s)
+                ):
+                    nxt = e
+                    break
+            if nxt is None:
+                return None
+            pos = nxt
+        return pos

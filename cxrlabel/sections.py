@@ -8,7 +8,6 @@ the labeller needs to know where each mention sits.
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import dataclass
 
 from cxrlabel.lexicon import SectionRules
@@ -43,25 +42,28 @@ class SectionFinder:
 
     def __init__(self, rules: SectionRules) -> None:
         self.rules = rules
-        longest = max((len(t) for t in rules.titles), default=1)
-        # A generic "words then colon" pattern plus a dictionary lookup is much faster than
-        # an alternation of every title; the title set is checked in Python.
-        self._pattern = re.compile(
-            rf"(?:^|(?<=[.\n;]))[ \t\r\n]*([A-Za-z][A-Za-z /&-]{{0,{longest + 8}}}?)[ \t]*:",
-            re.MULTILINE,
-        )
+        self._longest = max((len(t) for t in rules.titles), default=1) + 8
 
     def __call__(self, text: str) -> Sections:
         starts: list[int] = [0]
         names: list[str | None] = [None]
-        if ":" in text:
-            titles = self.rules.titles
-            for m in self._pattern.finditer(text):
-                title = " ".join(m.group(1).lower().split())
-                name = titles.get(title)
+        titles = self.rules.titles
+        pos = text.find(":")
+        while pos >= 0:
+            # The title runs from the previous line start / sentence end to the colon.
+            window = max(0, pos - self._longest)
+            lo = max(
+                text.rfind(".", window, pos),
+                text.rfind("\n", window, pos),
+                text.rfind(";", window, pos),
+            )
+            if lo >= 0 or window == 0:
+                raw = text[lo + 1 : pos]
+                name = titles.get(" ".join(raw.lower().split()))
                 if name is not None:
-                    starts.append(m.start(1))
+                    starts.append(lo + 1 + len(raw) - len(raw.lstrip()))
                     names.append(name)
+            pos = text.find(":", pos + 1)
         return Sections(tuple(starts), tuple(names))
 
     def skipped(self, section: str | None) -> bool:
