@@ -77,11 +77,13 @@ class LabelSummary:
 
 
 _WORKER: Labeler | None = None
+_WORKER_KWARGS: dict[str, Any] | None = None
 
 
 def _init_worker(kwargs: dict[str, Any]) -> None:
     global _WORKER
-    _WORKER = Labeler(**kwargs)
+    if _WORKER is None or _WORKER_KWARGS != kwargs:  # forked workers inherit the parent's
+        _WORKER = Labeler(**kwargs)
 
 
 def _work(
@@ -191,6 +193,8 @@ def label_file(
             for chunk in reader:
                 consume(chunk.ids, _label_chunk(lab, chunk.ids, chunk.texts, want_evidence))
         else:
+            global _WORKER, _WORKER_KWARGS
+            _WORKER, _WORKER_KWARGS = lab, kwargs  # inherited by forked workers: no rebuild
             with ProcessPoolExecutor(
                 max_workers=jobs, initializer=_init_worker, initargs=(kwargs,)
             ) as pool:
