@@ -23,7 +23,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m cxrlabel.demo
+	$(BIN)/python -m cxrembed.demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

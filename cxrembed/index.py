@@ -51,6 +51,7 @@ from cxrembed.index_build import (
     EXACT_MAX_COUNT,
     KINDS,
     new_index,
+    numpy_method,
     numpy_search,
     populate,
     resolve,
@@ -329,7 +330,7 @@ class VectorIndex:
         scores, rows = numpy_search(self._index)(batch, k, params=params)
         missing = (rows < 0).any(axis=1)
         if missing.any():  # approximate search found fewer than k: search those exhaustively
-            scores[missing], rows[missing] = faiss.knn(
+            scores[missing], rows[missing] = numpy_method(faiss, "knn")(
                 batch[missing], self._vectors(), k, metric=faiss.METRIC_INNER_PRODUCT
             )
         return scores, rows
@@ -337,7 +338,7 @@ class VectorIndex:
     def _vectors(self) -> np.ndarray:
         if self.kind == "ivf":
             faiss.extract_index_ivf(self._index).make_direct_map()
-        return self._index.reconstruct_n(0, len(self))
+        return numpy_method(self._index, "reconstruct_n")(0, len(self))
 
     # ----------------------------------------------------------------- save / load
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -245,10 +245,15 @@ def search_params(kind: str, settings: Mapping[str, Any], k: int) -> Any:
 
 
 def numpy_search(index: Any) -> Any:
-    """The index's numpy ``search`` method, even when ``faiss.contrib.torch_utils`` is loaded.
+    """The index's numpy ``search`` method, even when ``faiss.contrib.torch_utils`` is loaded."""
+    return numpy_method(index, "search")
 
-    Importing that module (pytorch-metric-learning does) replaces ``Index.search`` process-wide
-    by a torch-aware wrapper that drops the ``params`` argument; the original is kept as
-    ``search_numpy``.
+
+def numpy_method(owner: Any, name: str) -> Any:
+    """``owner.<name>`` as faiss ships it, even when ``faiss.contrib.torch_utils`` is loaded.
+
+    Importing that module (pytorch-metric-learning does) replaces ``Index.search``,
+    ``reconstruct_n`` and ``faiss.knn`` process-wide by torch-aware wrappers with other
+    signatures; the originals are kept under ``<name>_numpy``.
     """
-    return getattr(index, "search_numpy", index.search)
+    return getattr(owner, f"{name}_numpy", getattr(owner, name))

@@ -24,7 +24,7 @@ checkpoint
 distributed
     torchrun detection, process group, DDP wrapping, rank-0-only writing.
 run
-    :func:`load_run`, :func:`config_hash`, :func:`embed_images`.
+    :func:`load_run`, :func:`config_hash`, :func:`encode_dataset`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ __all__ = [
     "TrainResult",
     "fit",
     "load_run",
-    "embed_images",
+    "encode_dataset",
     "eval_transform_for",
 ]
 
@@ -50,7 +50,7 @@ _LAZY = {
     "TrainResult": "cxrembed.train.loop",
     "fit": "cxrembed.train.loop",
     "load_run": "cxrembed.train.run",
-    "embed_images": "cxrembed.train.run",
+    "encode_dataset": "cxrembed.train.run",
     "eval_transform_for": "cxrembed.train.run",
 }
 

@@ -49,7 +49,7 @@ from cxrembed.train.checkpoint import (
 from cxrembed.train.config import RunConfig
 from cxrembed.train.data import SeededBatches, TrainData, make_sampler
 from cxrembed.train.distributed import DistContext, any_rank, gather_rows, sync_buffers, wrap
-from cxrembed.train.run import embed_images
+from cxrembed.train.run import encode_dataset
 from cxrembed.train.schedule import build_optimizer, build_scheduler
 from cxrembed.train.validation import BEST_METRIC, VALIDATION_KEYS, validation_metrics
 
@@ -422,7 +422,7 @@ def _validate(model: nn.Module, data: TrainData, config: RunConfig, ctx: DistCon
     loader = DataLoader(Subset(data.val, positions.tolist()),
                         batch_size=config.training.batch_size,
                         num_workers=config.data.num_workers, pin_memory=device.type == "cuda")
-    _, vectors = embed_images(model, loader, device=device, progress=progress and ctx.is_main)
+    _, vectors = encode_dataset(model, loader, device=device, progress=progress and ctx.is_main)
     vectors = gather_rows(positions, vectors, ctx)
     out = validation_metrics(vectors, data.val_relevance, data.val_groups, data.names)
     out["seconds"] = time.perf_counter() - started

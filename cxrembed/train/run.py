@@ -17,7 +17,7 @@ Examples
 >>> run.write_config(cfg)
 >>> run.save_best(build_model(cfg.to_dict()["model"]), {"epoch": 1})
 >>> model, config = load_run(run.path)
->>> ids, vectors = embed_images(model, [(torch.rand(1, 32, 32), "x.png")], progress=False)
+>>> ids, vectors = encode_dataset(model, [(torch.rand(1, 32, 32), "x.png")], progress=False)
 >>> ids, vectors.shape, vectors.dtype.name
 (['x.png'], (1, 8), 'float32')
 """
@@ -46,7 +46,7 @@ __all__ = [
     "config_hash",
     "normalization_for",
     "eval_transform_for",
-    "embed_images",
+    "encode_dataset",
 ]
 
 
@@ -134,7 +134,7 @@ def eval_transform_for(config: RunConfig) -> Callable[[torch.Tensor], torch.Tens
                           normalization=normalization_for(config))
 
 
-def embed_images(
+def encode_dataset(
     model: nn.Module,
     data: Iterable[Any],
     *,

@@ -280,3 +280,4 @@ def test_search_survives_faiss_torch_utils_patch() -> None:
         index = VectorIndex.build(x, [f"v{i}" for i in range(len(x))], kind=kind)
         _, ids = index.search(x[:5], k=1)
         assert [row[0] for row in ids] == [f"v{i}" for i in range(5)]
+    test_fewer_than_k_found_falls_back_to_exhaustive()  # knn / reconstruct_n are patched too

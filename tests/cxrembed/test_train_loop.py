@@ -28,7 +28,7 @@ from cxrembed.errors import (
     WeightsError,
 )
 from cxrembed.evaluate import retrieval_metrics
-from cxrembed.train import config_hash, embed_images, eval_transform_for, load_run, train
+from cxrembed.train import config_hash, encode_dataset, eval_transform_for, load_run, train
 from cxrembed.train import trainer as trainer_module
 from cxrembed.train.checkpoint import read_weights
 from cxrembed.train.config import RunConfig
@@ -90,8 +90,8 @@ def test_overfits_tiny_set_loss_falls_and_precision_rises(tmp_path):
     images = LabeledImageDataset.from_table(table, tmp_path / "img", image_col="file",
                                             labels=LabelOptions(label_col="finding"),
                                             transform=eval_transform_for(config))
-    ids, after = embed_images(model, images, progress=False)
-    _, before = embed_images(initial_model(config).eval(), images, progress=False)
+    ids, after = encode_dataset(model, images, progress=False)
+    _, before = encode_dataset(initial_model(config).eval(), images, progress=False)
     assert ids == table["file"].tolist() and after.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(after, axis=1), 1.0, atol=1e-5)
     p1_before = retrieval_metrics(before, table["finding"])["precision_at_1"]

@@ -1,0 +1,253 @@
+"""Retrieval on the COVID-19 image data collection: metric learning with attention against
+the cross-entropy baseline, untrained network features and raw pixels, in one run.
+
+Data: ``../shared/data/cxr_dev`` (``covid_metadata.csv`` + 256 px PNGs; the public
+repository's ``metadata.csv`` + ``images/`` layout also works), frontal X-rays only
+(lateral views left out, listed). Split by patient: 25% of the patients are test queries,
+stratified by COVID-19 vs other; no patient is on both sides.
+
+Methods (all embed the same images at the same size, compared by cosine similarity):
+
+``ms+attention``
+    resnet18 with spatial attention pooling, multi-similarity loss, trained from scratch
+    (no pretrained weights can be downloaded) on the training patients' ``finding``
+    labels (multi-label: ``COVID-19, ARDS`` counts as both; ``todo`` masked);
+``ce``
+    the baseline: the same backbone with global average pooling and a linear classifier
+    trained with (masked) binary cross-entropy on the same labels; its embedding is the
+    normalised penultimate layer;
+``untrained``
+    the pooled 512-d features of the same resnet18 with its random initial weights;
+``pixels``
+    the image letterboxed to 32 x 32 px, standardised per image, as a 1024-d vector;
+``random``
+    seeded Gaussian vectors (128-d): the chance level of every metric on this split.
+
+Metrics, test patients as queries against the training patients' gallery, labels COVID-19
+vs other (unverified ``todo`` findings left out): MAP@R and P@1 (pytorch-metric-learning's
+definitions), P@5, and the AUROC of the COVID-19 vote (share of the 10 nearest neighbours
+that are COVID-19) against the query's label. Then intubation (``intubated`` Y/N, "Not
+visible" = missing) predicted with patient-grouped 5-fold CV: each method's image features
+alone (PCA to 16 inside the folds), the clinical columns alone (age, sex, temperature,
+pO2 saturation) and both, logistic regression and gradient boosting, AUROC with a 95%
+patient-bootstrap CI. The test set is small (tens of patients): differences of a few
+points are noise.
+
+Usage: python benchmarks/retrieval_covid.py [--epochs 10] [--image-size 128] [--threads 1]
+       [--out DIR] [--bootstrap 500] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from cxrembed.encoder import Encoder
+    from cxrembed.train.loop import TrainResult
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
+PIXELS = 32
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--bootstrap", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="keep outputs here")
+    args = parser.parse_args()
+    print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
+    if not (DATA / "README.md").is_file() and not (DATA / "metadata.csv").is_file():
+        print(f"skipped: real data folder not found at {DATA} (set CXR_DEV to point at it)")
+        return 0
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"cpu cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, "
+          f"load average: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    out = args.out or Path(tempfile.mkdtemp(prefix="retrieval_covid_"))
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    from cxrembed.covid_collection import read_covid_collection
+    from cxrembed.data.split import split_by_group
+
+    collection = read_covid_collection(DATA, frontal_only=True)
+    table = collection.table
+    test = split_by_group(table, "patientid", val_fraction=0.25, seed=args.seed,
+                          stratify_col="covid").val
+    table["split"] = "train"
+    table.loc[test, "split"] = "test"
+    table_path = out / "collection.csv"
+    table.to_csv(table_path, index=False)
+    counts = pd.crosstab(table["covid"].fillna("todo (not scored)"), table["split"])
+    print(f"\ndata: {DATA} ({collection.layout} layout), {len(table)} frontal X-rays, "
+          f"{table['patientid'].nunique()} patients; left out: "
+          f"{collection.excluded['reason'].value_counts().to_dict()}")
+    print("images by label and split (patient-disjoint):")
+    print(counts.to_string())
+
+    vectors: dict[str, tuple[list[str], np.ndarray]] = {}
+    timing: dict[str, str] = {}
+    for method, loss, attention in (("ms+attention", "ms", True), ("ce", "ce", False)):
+        run = out / f"run_{loss}"
+        shutil.rmtree(run, ignore_errors=True)
+        seconds, result = _train(table, collection.root, run, loss, attention, args)
+        rate = float(pd.DataFrame(result.metrics)["train_images_per_second"].median())
+        timing[method] = (f"trained {result.epochs_done} epochs in {seconds:.0f} s "
+                          f"({rate:.1f} images/s), best epoch {result.best_epoch} by "
+                          f"validation MAP@R {result.best_value:.3f}")
+        vectors[method] = _embed_run(run, table_path, collection.root, out / f"emb_{loss}")
+    ids = vectors["ms+attention"][0]
+    encoder = _encoder(out / "run_ms")
+    vectors["untrained"] = (ids, _untrained_features(encoder, collection.root, ids, args.seed))
+    vectors["pixels"] = (ids, _pixel_vectors(collection.root, ids))
+    chance = np.random.default_rng(args.seed).standard_normal((len(ids), 128))
+    vectors["random"] = (ids, _unit(chance.astype(np.float32)))
+
+    print(f"\ntraining ({args.image_size} px, resnet18, batch 32, from scratch, "
+          f"{args.threads} thread(s)):")
+    for method, line in timing.items():
+        print(f"  {method}: {line}")
+
+    rows = [_retrieval_row(method, table, *vectors[method]) for method in vectors]
+    retrieval = pd.DataFrame(rows).set_index("method")
+    print("\nretrieval, test patients -> training patients' gallery, COVID-19 vs other:")
+    print(retrieval.to_string(float_format="{:.3f}".format))
+    ms, ce = retrieval.loc["ms+attention"], retrieval.loc["ce"]
+    print("ratio ms+attention / ce: " + ", ".join(
+        f"{k} {ms[k] / ce[k]:.2f}" for k in ("MAP@R", "P@1", "P@5", "COVID-19 vote AUROC")))
+
+    print("\nintubation (patient-grouped 5-fold CV, AUROC [95% CI]):")
+    print(_intubation(table, vectors, args).to_string(index=False))
+    print(f"\nwall time: {time.perf_counter() - started:.0f} s; outputs in {out}")
+    return 0
+
+
+def _train(table: pd.DataFrame, images: Path, run: Path, loss: str, attention: bool,
+           args: argparse.Namespace) -> tuple[float, TrainResult]:
+    from cxrembed.train import train
+
+    start = time.perf_counter()
+    result = train(table[table["split"] == "train"], run, images=images, progress=False,
+                   overrides={
+                       "image_col": "image", "id_col": "id", "group_col": "patientid",
+                       "label_col": "finding", "separator": ",", "loss": loss,
+                       "attention": attention, "backbone": "resnet18", "embedding_dim": 128,
+                       "image_size": args.image_size, "epochs": args.epochs,
+                       "batch_size": 32, "m": 4, "lr": 1e-3, "head_lr": 1e-2,
+                       "num_workers": 0, "device": "cpu", "seed": args.seed})
+    return time.perf_counter() - start, result
+
+
+def _encoder(run: Path) -> Encoder:
+    from cxrembed.encoder import Encoder
+
+    return Encoder.from_run(run, device="cpu")
+
+
+def _embed_run(run: Path, table_path: Path, images: Path,
+               out: Path) -> tuple[list[str], np.ndarray]:
+    from cxrembed.embed import embed_images
+    from cxrembed.embeddings import EmbeddingSet
+
+    summary = embed_images(run, table_path, out, images_root=images, image_col="image",
+                           id_col="id", resume=False, device="cpu", progress=False)
+    if len(summary.excluded):
+        print(f"  {run.name}: {len(summary.excluded)} images not embedded: {summary.reasons}")
+    emb = EmbeddingSet.load(out)
+    return emb.ids, emb.vectors
+
+
+def _untrained_features(encoder: Encoder, images: Path, ids: list[str], seed: int) -> np.ndarray:
+    import torch
+
+    from cxrembed.models import EmbeddingNet
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = EmbeddingNet("resnet18", embedding_dim=128, attention=False).eval()
+    parts = []
+    for start in range(0, len(ids), 32):
+        batch = torch.stack([encoder.prepare(encoder.read(images / i))
+                             for i in ids[start:start + 32]])
+        with torch.no_grad():
+            parts.append(net.forward_features(batch)["pooled"].numpy())
+    return _unit(np.concatenate(parts))
+
+
+def _pixel_vectors(images: Path, ids: list[str]) -> np.ndarray:
+    from cxrembed.data.square import fit_square
+    from cxrembed.io import read_image
+
+    rows = []
+    for image_id in ids:
+        small = fit_square(read_image(images / image_id)[0], PIXELS).ravel()
+        rows.append((small - small.mean()) / (small.std() + 1e-6))
+    return _unit(np.asarray(rows, dtype=np.float32))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _retrieval_row(method: str, table: pd.DataFrame, ids: list[str],
+                   x: np.ndarray) -> dict[str, object]:
+    from cxrembed.data.labels import LabelOptions
+    from cxrembed.evaluate import evaluate_table
+
+    result = evaluate_table(x, ids, table, labels=LabelOptions(label_col="covid"), id_col="id",
+                            split_col="split", query_split="test", gallery_split="train",
+                            ks=(1, 5, 10), diagnosis_k=10, map_method=None)
+    per = result.diagnosis.per_finding.set_index("finding")
+    m = result.metrics
+    return {"method": method, "dim": x.shape[1], "MAP@R": m["mean_average_precision_at_r"],
+            "P@1": m["precision_at_1"], "P@5": m["precision_at_5"],
+            "COVID-19 vote AUROC": per.loc["COVID-19", "auroc"],
+            "queries": int(result.diagnosis.summary["n_queries"])}
+
+
+def _intubation(table: pd.DataFrame, vectors: dict[str, tuple[list[str], np.ndarray]],
+                args: argparse.Namespace) -> pd.DataFrame:
+    from cxrembed.covid_collection import CLINICAL_FEATURES
+    from cxrembed.embeddings import EmbeddingSet
+    from cxrembed.outcome import predict_outcome
+
+    frames = []
+    for method, (ids, x) in vectors.items():
+        result = predict_outcome(EmbeddingSet(ids, x), table, "intubated",
+                                 list(CLINICAL_FEATURES), id_col="id", group_col="patientid",
+                                 seed=args.seed, bootstrap=args.bootstrap, pca=16,
+                                 missing_values=["Not visible"])
+        frame = result.table.copy()
+        if frames:  # tabular-only does not depend on the images: report it once
+            frame = frame[frame["features"] != "tabular-only"]
+        frame.insert(0, "image features", np.where(frame["features"] == "tabular-only", "-",
+                                                   method))
+        frames.append(frame)
+    joined = pd.concat(frames, ignore_index=True)
+    joined["AUROC [95% CI]"] = [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
+                                zip(joined["auroc"], joined["ci_low"], joined["ci_high"],
+                                    strict=True)]
+    return joined[["image features", "features", "model", "n", "positives", "AUROC [95% CI]"]]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
