@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrlabel.io import join_text_columns
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
 SCHEMA = "chestxray14"
@@ -43,11 +45,7 @@ def iu_reports(data: Path) -> tuple[pd.DataFrame, list[str]]:
     df = pd.read_csv(data / "iu_reports.csv")
     df = df[df["has_gold"].astype(str).str.lower() == "true"].reset_index(drop=True)
     texts = [
-        "\n\n".join(
-            f"{title}: {value}"
-            for title, value in (("FINDINGS", f), ("IMPRESSION", i))
-            if isinstance(value, str) and value.strip()
-        )
+        join_text_columns([f, i], ["findings", "impression"]) or ""
         for f, i in zip(df["findings"], df["impression"], strict=True)
     ]
     return df, texts

@@ -22,7 +22,14 @@ import pandas as pd
 
 from cxrlabel.errors import InputError
 
-__all__ = ["ReportChunk", "ReportReader", "LabelsWriter", "EvidenceWriter", "TABLE_SUFFIXES"]
+__all__ = [
+    "ReportChunk",
+    "ReportReader",
+    "LabelsWriter",
+    "EvidenceWriter",
+    "TABLE_SUFFIXES",
+    "join_text_columns",
+]
 
 TABLE_SUFFIXES = {
     ".csv": "csv",
@@ -216,7 +223,7 @@ class ReportReader:
             texts = [_as_text(v) for v in frame[self.text_cols[0]].tolist()]
         else:
             columns = [[_as_text(v) for v in frame[c].tolist()] for c in self.text_cols]
-            texts = [_join(parts, self.text_cols) for parts in zip(*columns, strict=True)]
+            texts = [join_text_columns(parts, self.text_cols) for parts in zip(*columns, strict=True)]
         self.replaced_rows += sum(1 for t in texts if t and REPLACEMENT in t)
         return ReportChunk(ids, texts, first)
 
@@ -229,10 +236,17 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
-def _join(parts: Sequence[str | None], names: Sequence[str]) -> str | None:
+def join_text_columns(parts: Sequence[str | None], names: Sequence[str]) -> str | None:
+    """Join text cells of one row; a column named like a section keeps its title.
+
+    Examples
+    --------
+    >>> join_text_columns(["Clear lungs.", None], ["findings", "impression"])
+    'FINDINGS: Clear lungs.'
+    """
     pieces = []
     for name, text in zip(names, parts, strict=True):
-        if text is None or not text.strip():
+        if not isinstance(text, str) or not text.strip():  # None, NaN or blank
             continue
         title = name.strip().lower()
         pieces.append(f"{title.upper()}: {text}" if title in _SECTION_TITLES else text)

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from cxrlabel import Labeler
+from cxrlabel.io import join_text_columns
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -34,11 +35,7 @@ def iu(cxr_dev: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     df = pd.read_csv(cxr_dev / "iu_reports.csv")
     df = df[df["has_gold"].astype(str).str.lower() == "true"].reset_index(drop=True)
     texts = [
-        "\n\n".join(
-            f"{title}: {value}"
-            for title, value in (("FINDINGS", f), ("IMPRESSION", i))
-            if isinstance(value, str) and value.strip()
-        )
+        join_text_columns([f, i], ["findings", "impression"]) or ""
         for f, i in zip(df["findings"], df["impression"], strict=True)
     ]
     labeler = Labeler(SCHEMA)
