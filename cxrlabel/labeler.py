@@ -31,7 +31,7 @@ from cxrlabel.sections import SectionFinder
 
 __all__ = ["Labeler", "MentionResult"]
 
-_MEMO_SIZE = 200_000  # sentence structures remembered per Labeler
+_MEMO_SIZE = 20_000  # sentence structures remembered per Labeler (bounded memory)
 _SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n[ \t\r]*\n")
 
 

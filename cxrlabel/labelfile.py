@@ -8,6 +8,7 @@ of the input.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections import Counter, deque
@@ -125,6 +126,15 @@ def _label_rows(
     return values, status, lines
 
 
+def _hash_ids(ids: list[Any]) -> np.ndarray:
+    """64-bit hashes of ids (as text) for counting duplicates in bounded memory."""
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little") for i in ids),
+        dtype=np.uint64,
+        count=len(ids),
+    )
+
+
 def label_file(
     input_path: str | Path,
     output_path: str | Path,
@@ -166,7 +176,7 @@ def label_file(
         output=str(output_path), evidence=str(evidence_path) if evidence_path else None
     )
     value_counts = np.zeros((len(names), 4), dtype=np.int64)  # 1, 0, -1, blank
-    seen_ids: set[Any] = set()
+    id_hashes: list[np.ndarray] = []  # 8 bytes per row, so 1M ids cost 8 MB, not a set of strings
     status_counts: Counter[str] = Counter()
     bar = tqdm(total=None, unit=" reports", disable=not progress, file=sys.stderr, desc="labelling")
 
@@ -175,11 +185,7 @@ def label_file(
         writer.write(chunk_ids, values, status)
         if ev_writer is not None:
             ev_writer.write_lines(lines)
-        for rid in chunk_ids:
-            if rid in seen_ids:
-                summary.duplicate_ids += 1
-            else:
-                seen_ids.add(rid)
+        id_hashes.append(_hash_ids(chunk_ids))
         for st in status:
             status_counts["error" if st.startswith("error") else st] += 1
         value_counts[:, 0] += (values == 1).sum(axis=0)
@@ -219,6 +225,9 @@ def label_file(
         raise
     finally:
         bar.close()
+    if id_hashes:
+        hashes = np.concatenate(id_hashes)
+        summary.duplicate_ids = int(len(hashes) - len(np.unique(hashes)))
     summary.rows = reader.rows
     summary.ok = status_counts["ok"]
     summary.empty = status_counts["empty"]
