@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import typer
 
-from cxrlabel.errors import CxrError
+from cxrlabel.errors import CxrError, MissingExtraError
 
 __all__ = ["app", "main", "run_cli"]
 
@@ -42,12 +42,26 @@ def _root() -> None:
 _OWN_COMMANDS = ("cxrlabel.commands.label", "cxrlabel.commands.validate")
 
 
+# Modules that only the optional ``embed`` extra installs.
+_EXTRA_MODULES = {"torch", "torchvision", "faiss", "pydicom", "PIL", "safetensors", "pylibjpeg"}
+
+
 def run_cli(fn: Callable[[], T]) -> T:
-    """Call ``fn``; print a ``CxrError`` as one line (no traceback) and exit with code 1."""
+    """Call ``fn``; print a ``CxrError`` as one line (no traceback) and exit with code 1.
+
+    A missing optional dependency becomes the same one-line error, naming the extra to
+    install (image commands on the light install).
+    """
     try:
         return fn()
     except CxrError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in _EXTRA_MODULES:
+            raise
+        typer.echo(f"error: {MissingExtraError(top, 'embed')}", err=True)
         raise typer.Exit(code=1) from None
 
 

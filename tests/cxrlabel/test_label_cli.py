@@ -63,3 +63,22 @@ def test_unknown_schema_names_known_ones(tmp_path: Path) -> None:
     result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "--schema", "chexprt"])
     assert result.exit_code == 1
     assert "did you mean 'chexpert'" in result.output
+
+
+def test_missing_optional_dependency_names_the_extra() -> None:
+    import typer
+
+    from cxrlabel.cli import run_cli
+
+    def needs_torch():
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    demo = typer.Typer()
+
+    @demo.command()
+    def image_command() -> None:
+        run_cli(needs_torch)
+
+    result = runner.invoke(demo, [])
+    assert result.exit_code == 1
+    assert 'pip install "cxrkit[embed]"' in result.output and "torch" in result.output
