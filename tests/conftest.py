@@ -12,6 +12,14 @@ import pytest
 # per process is faster than two competing ones (set before torch is first imported).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+try:  # property-based tests: the same examples on every run, so CI cannot flake
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("cxrkit", derandomize=True, deadline=None)
+    _hypothesis_settings.load_profile("cxrkit")
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
+
 ROOT = Path(__file__).resolve().parents[1]
 CXR_DEV = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
 
