@@ -119,7 +119,7 @@ class Labeler:
         matches = self._index.find(doc)
         if not matches:
             return []
-        offsets = doc.to_array(IDX)
+        offsets = doc.to_array(IDX).tolist()  # plain ints: numpy scalars are slow to index and compare
         sections = self._sections(text)
         ends = [m.start() for m in _SENTENCE_END.finditer(text)]
         if len(sections.starts) > 1:
