@@ -7,8 +7,7 @@ names the extra to install.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cxrlabel._lazy import lazy_exports
 
 __all__ = ["read_image", "VectorIndex", "Retriever"]
 
@@ -18,8 +17,4 @@ _LAZY = {
     "Retriever": "cxrembed.retrieval",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'cxrembed' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports("cxrembed", _LAZY)

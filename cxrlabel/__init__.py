@@ -12,8 +12,7 @@ this package first.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cxrlabel._lazy import lazy_exports
 
 __all__ = [
     "Labeler",
@@ -40,12 +39,4 @@ _LAZY = {
     "GoldError": "cxrlabel.errors",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'cxrlabel' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("cxrlabel", _LAZY)

@@ -27,8 +27,7 @@ samplers
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cxrlabel._lazy import lazy_exports
 
 __all__ = [
     "UncertainPolicy",
@@ -66,12 +65,4 @@ _LAZY = {
     "MultiLabelBatchSampler": "cxrembed.data.samplers",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'cxrembed.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("cxrembed.data", _LAZY)

@@ -29,8 +29,7 @@ run
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cxrlabel._lazy import lazy_exports
 
 __all__ = [
     "RunConfig",
@@ -54,12 +53,4 @@ _LAZY = {
     "eval_transform_for": "cxrembed.train.run",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'cxrembed.train' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("cxrembed.train", _LAZY)
