@@ -1,4 +1,4 @@
-"""Tests of the vectorised weighted AUROC and the cluster bootstrap (cxrembed.bootstrap_auroc)."""
+"""Tests of the vectorised weighted AUROC and the cluster bootstrap (cxrembed.outcome.bootstrap)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from cxrembed.bootstrap_auroc import bootstrap_weights, percentile_ci, weighted_auroc
+from cxrembed.outcome.bootstrap import bootstrap_weights, percentile_ci, weighted_auroc
 
 
 def _pairwise_auroc(scores, y, w):

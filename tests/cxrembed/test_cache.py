@@ -20,7 +20,7 @@ import cxrembed.data.cache as cache_module
 from cxrembed.data.cache import CachedImageDataset, prepare_cache, read_cache_index
 from cxrembed.data.labels import LabelOptions
 from cxrembed.data.square import decode_or_reason, fit_square, quantize
-from cxrembed.io import read_image
+from cxrembed.io.image import read_image
 from cxrlabel.errors import InputError
 
 from ._images import BASIC_TEXT_SR, ramp, truncate, write_dicom, write_png

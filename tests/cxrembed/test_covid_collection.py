@@ -1,11 +1,11 @@
-"""cxrembed.covid_collection: both layouts, every left-out row listed with its reason."""
+"""cxrembed.collections.covid: both layouts, every left-out row listed with its reason."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from cxrembed.covid_collection import read_covid_collection
+from cxrembed.collections.covid import read_covid_collection
 from cxrlabel.errors import InputError
 
 from ._runs import write_pngs

@@ -1,4 +1,4 @@
-"""cxrembed.embed: every candidate embedded, already done or excluded with a reason; vectors
+"""cxrembed.inference.embed: every candidate embedded, already done or excluded with a reason; vectors
 equal to a one-image-at-a-time reference; resume after an interruption; three sources."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from cxrembed.embed import EXCLUDED_FILE, embed_images, read_sources
-from cxrembed.embeddings import EmbeddingSet
-from cxrembed.encoder import Encoder
+from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.errors import ConfigHashMismatchError
-from cxrembed.io import read_image
-from cxrembed.train.run import eval_transform_for, load_run
+from cxrembed.inference.embed import EXCLUDED_FILE, embed_images, read_sources
+from cxrembed.inference.encoder import Encoder
+from cxrembed.inference.run import eval_transform_for, load_run
+from cxrembed.io.image import read_image
 from cxrlabel.errors import InputError
 
 from ._images import ramp, truncate, write_dicom, write_png

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import cxrembed.gallery as gallery_module
+import cxrembed.search.gallery as gallery_module
 from cxrembed.commands.embed import format_embed_summary
 from cxrembed.data.table import excluded_frame, exclusion
-from cxrembed.embed import EmbedSummary
-from cxrembed.gallery import IndexSummary
+from cxrembed.inference.embed import EmbedSummary
+from cxrembed.search.gallery import IndexSummary
 from cxrlabel.cli import app
 
 from ._runs import make_run, write_pngs

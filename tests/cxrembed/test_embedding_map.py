@@ -1,4 +1,4 @@
-"""Tests for cxrembed.embedding_map: projection, seeded subsampling and the PNG."""
+"""Tests for cxrembed.evaluation.embedding_map: projection, seeded subsampling and the PNG."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from cxrembed.embedding_map import embedding_map, plot_embedding_map
 from cxrembed.errors import EvaluationInputError
+from cxrembed.evaluation.embedding_map import embedding_map, plot_embedding_map
 
 
 def three_clusters(per: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Tests of the embeddings file contract (cxrembed.embeddings)."""
+"""Tests of the embeddings file contract (cxrembed.embeddings.embedding_set)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cxrembed.embeddings import MANIFEST, EmbeddingSet, EmbeddingWriter
+from cxrembed.embeddings.embedding_set import MANIFEST, EmbeddingSet, EmbeddingWriter
 from cxrembed.errors import ConfigHashMismatchError, EmbeddingsFileError, VectorInputError
 from cxrlabel.errors import CxrError
 

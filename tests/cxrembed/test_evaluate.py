@@ -1,4 +1,4 @@
-"""Tests for cxrembed.evaluate and cxrembed.metrics.
+"""Tests for cxrembed.evaluation.evaluate and cxrembed.evaluation.metrics.
 
 Every metric is checked on tiny examples worked out by hand: points on the unit circle at
 chosen angles, so the neighbour order is the angular distance order (listed in each
@@ -17,8 +17,8 @@ import pytest
 
 from cxrembed.data.labels import LabelOptions
 from cxrembed.errors import EvaluationInputError, VectorInputError
-from cxrembed.evaluate import evaluate_embeddings, evaluate_table, retrieval_metrics
-from cxrembed.metrics import (
+from cxrembed.evaluation.evaluate import evaluate_embeddings, evaluate_table, retrieval_metrics
+from cxrembed.evaluation.metrics import (
     clustering_metrics,
     diagnosis_by_retrieval,
     fixed_k_metrics,

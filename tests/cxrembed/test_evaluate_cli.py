@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import cxrembed.evaluate_files as evaluate_module
+import cxrembed.evaluation.files as evaluate_module
 from cxrembed.commands.evaluate import label_options
 from cxrembed.data.labels import LabelOptions
-from cxrembed.embeddings import EmbeddingSet
-from cxrembed.evaluate import evaluate_embeddings
-from cxrembed.evaluate_files import EvaluationRun
+from cxrembed.embeddings.embedding_set import EmbeddingSet
+from cxrembed.evaluation.evaluate import evaluate_embeddings
+from cxrembed.evaluation.files import EvaluationRun
 from cxrlabel.cli import app
 from cxrlabel.errors import InputError
 

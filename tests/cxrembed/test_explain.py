@@ -1,4 +1,4 @@
-"""Tests for cxrembed.explain: attention maps, Grad-CAM / HiResCAM, overlays and PNGs."""
+"""Tests for cxrembed.models.explain: attention maps, Grad-CAM / HiResCAM, overlays and PNGs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from cxrembed.explain import attention_map, grad_cam, overlay, save_overlay_png
 from cxrembed.models import EmbeddingNet
+from cxrembed.models.explain import attention_map, grad_cam, overlay, save_overlay_png
 from cxrlabel.errors import InputError
 
 
@@ -289,7 +289,7 @@ def test_png_is_written_atomically_and_reads_back(tmp_path: Path) -> None:
 
 @pytest.mark.realdata
 def test_overlay_on_a_real_radiograph(cxr_dev: Path, tmp_path: Path) -> None:
-    from cxrembed.io import read_image
+    from cxrembed.io.image import read_image
 
     pixels, _ = read_image(sorted((cxr_dev / "covid_images_256").glob("*.png"))[0])
     torch.manual_seed(14)

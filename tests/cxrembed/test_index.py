@@ -1,4 +1,4 @@
-"""Tests for cxrembed.index: exact search against a numpy reference, approximate recall
+"""Tests for cxrembed.search.index: exact search against a numpy reference, approximate recall
 against exact search, save / load round trips and every bad-input message."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from cxrembed.errors import (  # noqa: E402
     IndexFileError,
     VectorInputError,
 )
-from cxrembed.index import EXACT_MAX_COUNT, VectorIndex  # noqa: E402
-from cxrembed.index_build import default_nlist, resolve  # noqa: E402
+from cxrembed.search.index import EXACT_MAX_COUNT, VectorIndex  # noqa: E402
+from cxrembed.search.index_build import default_nlist, resolve  # noqa: E402
 
 
 def unit(x: np.ndarray) -> np.ndarray:

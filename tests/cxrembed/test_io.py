@@ -21,7 +21,7 @@ from pydicom.uid import RLELossless
 
 from cxrembed import read_image
 from cxrembed.errors import ImageReadError
-from cxrembed.io import ImageMeta, xrv_scale
+from cxrembed.io.image import ImageMeta, xrv_scale
 from cxrlabel.errors import CxrError
 
 from ._images import BASIC_TEXT_SR, ramp, truncate, write_dicom, write_png

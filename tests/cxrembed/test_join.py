@@ -1,4 +1,4 @@
-"""Tests of joining embeddings with a table by id (cxrembed.join)."""
+"""Tests of joining embeddings with a table by id (cxrembed.embeddings.join)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from cxrembed.data.table import read_table
-from cxrembed.embeddings import EmbeddingSet
+from cxrembed.embeddings.embedding_set import EmbeddingSet
+from cxrembed.embeddings.join import MISSING_COLUMNS, join_embeddings
 from cxrembed.errors import IdJoinError
-from cxrembed.join import MISSING_COLUMNS, join_embeddings
 
 
 def _emb(ids):

@@ -496,7 +496,7 @@ def test_masked_bce_takes_class_ids_as_columns() -> None:
 
 
 def _write_noise(tmp_path, observations: dict) -> str:
-    from cxrlabel.noise import build_noise, write_noise
+    from cxrlabel.validation.noise import build_noise, write_noise
 
     report = build_noise(
         observations, semantics="positive-only", uncertain_as="positive", schema="chexpert",

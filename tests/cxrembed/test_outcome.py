@@ -1,4 +1,4 @@
-"""Tests of outcome prediction from embeddings and clinical columns (cxrembed.outcome)."""
+"""Tests of outcome prediction from embeddings and clinical columns (cxrembed.outcome.predict)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxrembed.embeddings import EmbeddingSet
+from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.errors import IdJoinError, OutcomeInputError
-from cxrembed.outcome import outcome_splits, predict_outcome
+from cxrembed.outcome.predict import outcome_splits, predict_outcome
 
 
 def _cohort(n_patients: int = 90, images: int = 2, dim: int = 8, seed: int = 0):

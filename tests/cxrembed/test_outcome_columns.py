@@ -1,4 +1,4 @@
-"""Tests of the target and feature coding of outcome tables (cxrembed.outcome_columns)."""
+"""Tests of the target and feature coding of outcome tables (cxrembed.outcome.columns)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from cxrembed.errors import OutcomeInputError
-from cxrembed.outcome_columns import MAX_LEVELS, encode_features, encode_target
+from cxrembed.outcome.columns import MAX_LEVELS, encode_features, encode_target
 
 
 def test_target_vocabulary_case_and_blanks():

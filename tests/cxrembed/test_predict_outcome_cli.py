@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import cxrembed.outcome as outcome_module
-from cxrembed.embeddings import EmbeddingSet
-from cxrembed.outcome_report import OutcomeResult
+import cxrembed.outcome.predict as outcome_module
+from cxrembed.embeddings.embedding_set import EmbeddingSet
+from cxrembed.outcome.report import OutcomeResult
 from cxrlabel.cli import app
 
 runner = CliRunner()

@@ -1,4 +1,4 @@
-"""cxrembed.retrieval and cxrembed.gallery: neighbours equal to a brute-force ranking,
+"""cxrembed.search.retriever and cxrembed.search.gallery: neighbours equal to a brute-force ranking,
 metadata and evidence joined by id, a run/index mismatch refused, k clamped, unreadable
 queries reported, and the PNG grid."""
 
@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxrembed.embed import embed_images
-from cxrembed.embeddings import EmbeddingSet
+from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.errors import ConfigHashMismatchError, ImageReadError
-from cxrembed.gallery import IMAGE_PATH_COLUMN, build_index, join_metadata
-from cxrembed.retrieval import EVIDENCE_COLUMN, Retriever, search_images
+from cxrembed.inference.embed import embed_images
+from cxrembed.search.gallery import IMAGE_PATH_COLUMN, build_index, join_metadata
+from cxrembed.search.retriever import EVIDENCE_COLUMN, Retriever, search_images
 from cxrlabel.errors import InputError
 
 from ._images import truncate

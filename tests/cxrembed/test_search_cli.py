@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import cxrembed.retrieval as retrieval_module
-from cxrembed.embed import embed_images
-from cxrembed.gallery import build_index
-from cxrembed.retrieval import SearchReport
+import cxrembed.search.retriever as retrieval_module
+from cxrembed.inference.embed import embed_images
+from cxrembed.search.gallery import build_index
+from cxrembed.search.retriever import SearchReport
 from cxrlabel.cli import app
 
 from ._runs import make_run, write_pngs

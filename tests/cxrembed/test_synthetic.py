@@ -1,4 +1,4 @@
-"""cxrembed.synthetic: deterministic files, visible findings where the truth says, reports
+"""cxrembed.collections.synthetic: deterministic files, visible findings where the truth says, reports
 that the labeller reads back as the truth."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxrembed.synthetic import (
+from cxrembed.collections.synthetic import (
     FINDINGS,
     TRUTH_COLUMNS,
     Anatomy,

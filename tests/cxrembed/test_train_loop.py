@@ -27,7 +27,7 @@ from cxrembed.errors import (
     TrainingMemoryError,
     WeightsError,
 )
-from cxrembed.evaluate import retrieval_metrics
+from cxrembed.evaluation.evaluate import retrieval_metrics
 from cxrembed.train import config_hash, encode_dataset, eval_transform_for, load_run, train
 from cxrembed.train import trainer as trainer_module
 from cxrembed.train.checkpoint import read_weights

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from cxrlabel.assertion_eval import normalise_status, score_assertions, validate_assertions
 from cxrlabel.errors import GoldError, InputError
+from cxrlabel.validation.assertions import normalise_status, score_assertions, validate_assertions
 
 
 def _fake(sentence: str, target: str) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score, precision_recall_fscore_support
 
-from cxrlabel import metrics as M
+from cxrlabel.validation import metrics as M
 
 
 def test_prf_hand_values():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cxrlabel.errors import InputError
-from cxrlabel.noise import build_noise, read_noise, write_noise
+from cxrlabel.validation.noise import build_noise, read_noise, write_noise
 
 
 def _report():

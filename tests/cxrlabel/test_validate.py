@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from cxrlabel.errors import CxrError, GoldError, InputError
-from cxrlabel.evidence_lookup import EvidenceIndex
 from cxrlabel.lexicon import LabelMap
-from cxrlabel.noise import read_noise
-from cxrlabel.validate import validate
+from cxrlabel.validation.evidence_lookup import EvidenceIndex
+from cxrlabel.validation.labels import validate
+from cxrlabel.validation.noise import read_noise
 
 NAN = np.nan
 

@@ -14,9 +14,9 @@ from cxrlabel.commands.validate import register
 from cxrlabel.errors import GoldError
 
 runner = CliRunner()
-# The modules themselves (``cxrlabel.validate`` may be shadowed by the re-exported function).
-VALIDATE = importlib.import_module("cxrlabel.validate")
-ASSERTION_EVAL = importlib.import_module("cxrlabel.assertion_eval")
+# The modules themselves (``cxrlabel.validation.labels`` may be shadowed by the re-exported function).
+VALIDATE = importlib.import_module("cxrlabel.validation.labels")
+ASSERTION_EVAL = importlib.import_module("cxrlabel.validation.assertions")
 
 
 @pytest.fixture()

@@ -1,7 +1,7 @@
 """``cxr evaluate`` as one library call: read the embeddings and the labels table, evaluate,
 write the report.
 
-The evaluation itself is :func:`cxrembed.evaluate.evaluate_table`; this module only adds the
+The evaluation itself is :func:`cxrembed.evaluation.evaluate.evaluate_table`; this module only adds the
 file formats (an embeddings folder, ``.npy`` + ids file or Parquet; a CSV or Parquet labels
 table) and the output folder.
 """
@@ -16,10 +16,10 @@ from typing import Literal
 
 from cxrembed.data.labels import LabelOptions
 from cxrembed.data.table import read_table
-from cxrembed.embeddings import EmbeddingSet
-from cxrembed.evaluate import DEFAULT_DIAGNOSIS_K, evaluate_table
-from cxrembed.metrics.report import EvaluationResult
-from cxrembed.metrics.retrieval import DEFAULT_KS
+from cxrembed.embeddings.embedding_set import EmbeddingSet
+from cxrembed.evaluation.evaluate import DEFAULT_DIAGNOSIS_K, evaluate_table
+from cxrembed.evaluation.metrics.report import EvaluationResult
+from cxrembed.evaluation.metrics.retrieval import DEFAULT_KS
 
 __all__ = ["EvaluationRun", "evaluate_files"]
 
@@ -66,7 +66,7 @@ def evaluate_files(
     ----------
     embeddings : path-like
         An embeddings folder, a ``.npy`` file (with ``ids_file``) or a ``.parquet`` file
-        (see :meth:`cxrembed.embeddings.EmbeddingSet.load`).
+        (see :meth:`cxrembed.embeddings.embedding_set.EmbeddingSet.load`).
     labels_table : path-like
         CSV or Parquet: ``cxr label`` output, or any table with label columns.
     out_dir : path-like
@@ -81,7 +81,7 @@ def evaluate_files(
         Refuse embeddings made by another run.
     id_col, image_col, split_col, query_split, gallery_split, group_col, exclude_same_group,
     ks, diagnosis_k, seed, map_method
-        As in :func:`cxrembed.evaluate.evaluate_table` (``map_method=None``: no map).
+        As in :func:`cxrembed.evaluation.evaluate.evaluate_table` (``map_method=None``: no map).
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """Rendering of validation results: the Markdown report and JSON-safe values.
 
-Kept apart from the scoring in :mod:`cxrlabel.validate`; undefined values print as "—" in
+Kept apart from the scoring in :mod:`cxrlabel.validation.labels`; undefined values print as "—" in
 Markdown and become ``null`` in JSON.
 """
 

@@ -12,7 +12,7 @@ Three sources of images:
 ``cache``
     a cache folder made by ``cxr prepare`` (ids as prepared).
 
-Output: an embeddings folder (:mod:`cxrembed.embeddings`): sharded float32 vectors, ids
+Output: an embeddings folder (:mod:`cxrembed.embeddings.embedding_set`): sharded float32 vectors, ids
 and the run's config hash, plus
 
 * ``sources.csv``: ``id``, ``source`` (the image file each embedding came from; the search
@@ -47,9 +47,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from cxrembed.data.table import EXCLUDED_COLUMNS, IMAGE_EXTENSIONS, excluded_frame, exclusion
-from cxrembed.embeddings import MANIFEST, EmbeddingWriter
-from cxrembed.encoder import Encoder
+from cxrembed.embeddings.embedding_set import MANIFEST, EmbeddingWriter
 from cxrembed.errors import ImageReadError
+from cxrembed.inference.encoder import Encoder
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
 
@@ -134,7 +134,7 @@ def embed_images(
     Parameters
     ----------
     run_dir : path-like or Encoder
-        A run folder from ``cxr train`` (or an :class:`~cxrembed.encoder.Encoder`).
+        A run folder from ``cxr train`` (or an :class:`~cxrembed.inference.encoder.Encoder`).
     source : path-like
         Images folder, labels table, or cache folder (see the module docstring).
     out : path-like

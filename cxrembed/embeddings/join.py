@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cxrembed.data.table import row_ids, table_source
-from cxrembed.embeddings import EmbeddingSet
+from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.errors import IdJoinError
 from cxrlabel.atomic import atomic_open
 

@@ -1,6 +1,6 @@
 """Retrieval metrics: pytorch-metric-learning's three, fixed-k metrics and graded ones.
 
-Relevance follows :mod:`cxrembed.metrics.relevance` (same class, or at least one shared
+Relevance follows :mod:`cxrembed.evaluation.metrics.relevance` (same class, or at least one shared
 finding). Queries without any relevant row in their gallery ("lone" queries) are left out of
 every average here, as pytorch-metric-learning does; their number is returned as
 ``n_lone_queries``. Definitions, for a query with R relevant gallery rows and ``rel_i`` = 1
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from cxrembed.errors import EvaluationInputError
-from cxrembed.metrics.neighbours import Neighbourhood, query_gallery, scan_neighbours
-from cxrembed.metrics.relevance import label_sets
+from cxrembed.evaluation.metrics.neighbours import Neighbourhood, query_gallery, scan_neighbours
+from cxrembed.evaluation.metrics.relevance import label_sets
 
 __all__ = [
     "retrieval_metrics",

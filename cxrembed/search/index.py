@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 from cxrembed._deps import require
 from cxrembed._vectors import as_ids, as_vectors, check_unit_norm, normalise
 from cxrembed.errors import ConfigHashMismatchError, IndexFileError, VectorInputError
-from cxrembed.index_build import (
+from cxrembed.search.index_build import (
     DEFAULT_TARGET_RECALL,
     EXACT_MAX_COUNT,
     KINDS,

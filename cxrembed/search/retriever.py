@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cxrembed.encoder import Encoder
 from cxrembed.errors import ConfigHashMismatchError, ImageReadError
-from cxrembed.gallery import IMAGE_PATH_COLUMN, join_metadata
+from cxrembed.inference.encoder import Encoder
+from cxrembed.search.gallery import IMAGE_PATH_COLUMN, join_metadata
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
 
@@ -55,7 +55,7 @@ class Retriever:
     run_dir : path-like or Encoder
         The ``cxr train`` run that embedded the gallery.
     index_dir : path-like
-        The index folder (``cxr embed ... --index DIR`` or :func:`cxrembed.gallery.build_index`).
+        The index folder (``cxr embed ... --index DIR`` or :func:`cxrembed.search.gallery.build_index`).
     metadata : path-like or DataFrame, optional
         A table of columns to show, joined to the neighbours by id (added to, and taking
         precedence over, the columns stored in the index).
@@ -63,7 +63,7 @@ class Retriever:
         Evidence JSON Lines from ``cxr label --evidence``: each neighbour gets the sentences
         of its report's positive and uncertain mentions.
     id_col, image_col : str, optional
-        The id of the ``metadata`` table (see :func:`cxrembed.gallery.join_metadata`).
+        The id of the ``metadata`` table (see :func:`cxrembed.search.gallery.join_metadata`).
     show : sequence of str, optional
         Metadata columns in the results (default: all but the image path).
     evidence_key : str, optional
@@ -114,8 +114,8 @@ class Retriever:
 
     @cached_property
     def index(self) -> Any:
-        """The :class:`~cxrembed.index.VectorIndex`, checked against the run."""
-        from cxrembed.index import VectorIndex
+        """The :class:`~cxrembed.search.index.VectorIndex`, checked against the run."""
+        from cxrembed.search.index import VectorIndex
 
         index = VectorIndex.load(self.index_dir)
         expected = self.encoder.config_hash
@@ -251,7 +251,7 @@ class Retriever:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        from cxrembed.explain import overlay
+        from cxrembed.models.explain import overlay
 
         path = Path(path)
         if path.suffix.lower() != ".png":
@@ -331,7 +331,7 @@ class Retriever:
         return {str(i): r for r, i in enumerate(self.table["id"].tolist())}
 
     def _evidence_column(self, frame: pd.DataFrame) -> list[str]:
-        from cxrlabel.evidence_lookup import load_evidence
+        from cxrlabel.validation.evidence_lookup import load_evidence
 
         if self.evidence_key is not None and self.evidence_key not in frame.columns:
             raise InputError(

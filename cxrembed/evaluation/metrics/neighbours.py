@@ -22,7 +22,7 @@ import pandas as pd
 
 from cxrembed._vectors import as_vectors, normalise
 from cxrembed.errors import EvaluationInputError
-from cxrembed.metrics.relevance import LabelSets
+from cxrembed.evaluation.metrics.relevance import LabelSets
 
 __all__ = ["Neighbourhood", "QueryGallery", "query_gallery", "scan_neighbours"]
 

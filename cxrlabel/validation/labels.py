@@ -2,7 +2,7 @@
 
 Steps: read both tables → check ids (missing on either side are reported, never dropped
 silently) → map label names between schemas when asked (``lexicons/maps/``) → check values
-→ score (:mod:`cxrlabel.metrics`) → write ``metrics.md``, ``metrics.csv``, ``metrics.json``,
+→ score (:mod:`cxrlabel.validation.metrics`) → write ``metrics.md``, ``metrics.csv``, ``metrics.json``,
 ``noise.json``, ``errors.csv`` (every disagreement with the evidence behind it), ``f1.png``
 (and ``confusion.csv`` for full gold).
 
@@ -34,15 +34,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxrlabel import metrics as M
-from cxrlabel.alignment import Aligned, align_tables
 from cxrlabel.atomic import atomic_open, atomic_path
 from cxrlabel.errors import InputError
-from cxrlabel.evidence_lookup import EvidenceIndex, load_evidence
 from cxrlabel.lexicon import LabelMap
-from cxrlabel.noise import NoiseReport, build_noise, write_noise
-from cxrlabel.plots import plot_f1
-from cxrlabel.validation_report import render_markdown, to_jsonable
+from cxrlabel.validation import metrics as M
+from cxrlabel.validation.alignment import Aligned, align_tables
+from cxrlabel.validation.evidence_lookup import EvidenceIndex, load_evidence
+from cxrlabel.validation.noise import NoiseReport, build_noise, write_noise
+from cxrlabel.validation.plots import plot_f1
+from cxrlabel.validation.report import render_markdown, to_jsonable
 
 __all__ = ["ValidationResult", "validate", "SEMANTICS", "UNCERTAIN_AS"]
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from cxrembed._embedding_files import (
+from cxrembed.embeddings._files import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
@@ -57,7 +57,7 @@ from cxrembed._embedding_files import (
     write_manifest,
     write_parquet,
 )
-from cxrembed.embedding_writer import EmbeddingWriter
+from cxrembed.embeddings.writer import EmbeddingWriter
 from cxrembed.errors import ConfigHashMismatchError, EmbeddingsFileError
 from cxrlabel.atomic import atomic_path
 

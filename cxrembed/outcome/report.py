@@ -1,4 +1,4 @@
-"""The result of :func:`cxrembed.outcome.predict_outcome` and its Markdown, CSV and JSON outputs."""
+"""The result of :func:`cxrembed.outcome.predict.predict_outcome` and its Markdown, CSV and JSON outputs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from cxrembed.metrics.report import _plain  # JSON-ready copy (NaN -> null)
+from cxrembed.evaluation.metrics.report import _plain  # JSON-ready copy (NaN -> null)
 from cxrlabel.atomic import atomic_open
 
 __all__ = ["OutcomeResult", "OUTCOME_DEFINITIONS"]
@@ -59,7 +59,7 @@ class OutcomeResult:
         ``id``, ``row``, ``target``, [``group``], ``fold`` and one out-of-fold score column
         per ``features/model``.
     missing_ids : pandas.DataFrame
-        The id join's report (:attr:`cxrembed.join.IdJoin.missing`): table rows without an
+        The id join's report (:attr:`cxrembed.embeddings.join.IdJoin.missing`): table rows without an
         embedding and embeddings without a table row.
     """
 

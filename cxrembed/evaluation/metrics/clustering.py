@@ -16,7 +16,7 @@ from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_s
 
 from cxrembed._vectors import as_vectors, normalise
 from cxrembed.errors import EvaluationInputError
-from cxrembed.metrics.relevance import label_sets
+from cxrembed.evaluation.metrics.relevance import label_sets
 
 __all__ = ["clustering_metrics"]
 

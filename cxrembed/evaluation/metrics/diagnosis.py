@@ -25,8 +25,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from cxrembed.errors import EvaluationInputError
-from cxrembed.metrics.neighbours import Neighbourhood, query_gallery, scan_neighbours
-from cxrembed.metrics.relevance import label_sets
+from cxrembed.evaluation.metrics.neighbours import Neighbourhood, query_gallery, scan_neighbours
+from cxrembed.evaluation.metrics.relevance import label_sets
 
 __all__ = ["DiagnosisReport", "diagnosis_by_retrieval", "diagnosis_from", "DIAGNOSIS_COLUMNS"]
 
@@ -75,7 +75,7 @@ def diagnosis_by_retrieval(
     k : int
         Neighbours that vote.
     query_mask, gallery_mask, groups, exclude_same_group
-        As in :func:`cxrembed.metrics.retrieval_metrics`.
+        As in :func:`cxrembed.evaluation.metrics.retrieval_metrics`.
 
     Examples
     --------

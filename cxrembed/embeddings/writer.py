@@ -1,6 +1,6 @@
 """Incremental, resumable writing of an embeddings folder, shard by shard.
 
-See :mod:`cxrembed.embeddings` for the layout. Each shard's files are written atomically
+See :mod:`cxrembed.embeddings.embedding_set` for the layout. Each shard's files are written atomically
 and then listed in the manifest, so the manifest only ever names finished shards: after a
 crash, :meth:`EmbeddingWriter.done_ids` says what is done and new shards follow them.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cxrembed._embedding_files import (
+from cxrembed.embeddings._files import (
     MANIFEST,
     check_ids,
     check_resumable,

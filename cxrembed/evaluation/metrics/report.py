@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxrembed.metrics.diagnosis import DiagnosisReport
+from cxrembed.evaluation.metrics.diagnosis import DiagnosisReport
 from cxrlabel.atomic import atomic_open
 
 __all__ = ["EvaluationResult", "DEFINITIONS", "EXCLUDED_COLUMNS", "display_name"]
@@ -164,7 +164,7 @@ class EvaluationResult:
             with atomic_open(paths["excluded"]) as fh:
                 self.excluded.to_csv(fh, index=False)
         if self.embedding_map is not None and self.map_labels is not None:
-            from cxrembed.embedding_map import plot_embedding_map
+            from cxrembed.evaluation.embedding_map import plot_embedding_map
 
             paths["map"] = plot_embedding_map(self.embedding_map, self.map_labels,
                                               out / "embedding_map.png")

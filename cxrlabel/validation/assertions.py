@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from cxrlabel import metrics as M
-from cxrlabel.alignment import read_table
 from cxrlabel.atomic import atomic_open, atomic_path
 from cxrlabel.errors import CxrError, GoldError, InputError
+from cxrlabel.validation import metrics as M
+from cxrlabel.validation.alignment import read_table
 
 __all__ = [
     "STATUSES",

@@ -3,7 +3,7 @@
 :func:`build_index` reads the embeddings (``cxr embed`` output), joins a metadata table
 (the columns to show next to each neighbour: finding, survival, the report id...) by id,
 adds each image's file (``image_path``, from the embeddings' ``sources.csv``, for the
-search grid) and saves a :class:`~cxrembed.index.VectorIndex` folder carrying the run's
+search grid) and saves a :class:`~cxrembed.search.index.VectorIndex` folder carrying the run's
 config hash, so ``cxr search`` can refuse to mix models.
 
 Join rule: an embedding id matches the table row whose id (``id_col``, else the
@@ -16,7 +16,7 @@ keep blank columns; they are counted and listed, never dropped.
 Examples
 --------
 >>> import tempfile
->>> from cxrembed.embeddings import EmbeddingSet
+>>> from cxrembed.embeddings.embedding_set import EmbeddingSet
 >>> d = Path(tempfile.mkdtemp())
 >>> EmbeddingSet(["a", "b"], np.eye(2, 4, dtype=np.float32), "h1").save(d / "emb")
 >>> pd.DataFrame({"id": ["a.png", "b.png"], "finding": ["x", "y"]}).to_csv(d / "m.csv")
@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxrembed.embed import read_sources
-from cxrembed.embeddings import EmbeddingSet
+from cxrembed.embeddings.embedding_set import EmbeddingSet
+from cxrembed.inference.embed import read_sources
 from cxrlabel.errors import InputError
 
 __all__ = ["IndexSummary", "build_index", "embed_and_index", "join_metadata", "IMAGE_PATH_COLUMN"]
@@ -59,7 +59,7 @@ class IndexSummary:
     count : int
         Vectors indexed (every embedding).
     kind : str
-        ``exact``, ``ivf`` or ``hnsw`` (see :mod:`cxrembed.index`).
+        ``exact``, ``ivf`` or ``hnsw`` (see :mod:`cxrembed.search.index`).
     config_hash : str or None
     columns : list of str
         Metadata columns stored for display (besides ``image_path``).
@@ -102,7 +102,7 @@ def build_index(
     show_cols : sequence of str, optional
         Columns to store (default: every column but the id).
     kind : {"auto", "exact", "ivf", "hnsw"}
-        Index type (:meth:`cxrembed.index.VectorIndex.build`).
+        Index type (:meth:`cxrembed.search.index.VectorIndex.build`).
     seed : int
         Seeds the approximate index's training sample.
 
@@ -110,7 +110,7 @@ def build_index(
     -------
     IndexSummary
     """
-    from cxrembed.index import VectorIndex
+    from cxrembed.search.index import VectorIndex
 
     emb = embeddings if isinstance(embeddings, EmbeddingSet) else EmbeddingSet.load(embeddings)
     frame = pd.DataFrame(index=range(len(emb)))
@@ -249,7 +249,7 @@ def embed_and_index(
     index_kind: str = "auto",
     **embed_options: Any,
 ) -> tuple[Any, IndexSummary | None]:
-    """``cxr embed``: :func:`cxrembed.embed.embed_images`, then :func:`build_index` when
+    """``cxr embed``: :func:`cxrembed.inference.embed.embed_images`, then :func:`build_index` when
     ``index`` is given.
 
     For a table source without ``metadata``, the table itself gives the display columns
@@ -259,7 +259,7 @@ def embed_and_index(
     -------
     (EmbedSummary, IndexSummary or None)
     """
-    from cxrembed.embed import embed_images
+    from cxrembed.inference.embed import embed_images
 
     summary = embed_images(run_dir, source, out, **embed_options)
     if index is None:

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from cxrembed.data.transforms import DEFAULT_NORMALIZATION, Normalization, eval_transform
-from cxrembed.explain import attention_map, grad_cam
-from cxrembed.io import Window, read_image
+from cxrembed.io.image import Window, read_image
+from cxrembed.models.explain import attention_map, grad_cam
 from cxrlabel.errors import InputError
 
 __all__ = ["Encoder"]
@@ -49,7 +49,7 @@ class Encoder:
     normalization : Normalization
         ``(x - mean) / std`` applied after fitting.
     window : Window
-        DICOM intensity mapping used when reading files (:func:`cxrembed.io.read_image`).
+        DICOM intensity mapping used when reading files (:func:`cxrembed.io.image.read_image`).
     config_hash : str, optional
         Hash of the run's model + preprocessing settings.
     device : str or torch.device
@@ -90,8 +90,8 @@ class Encoder:
         CxrError
             The folder is not a run, or its files are damaged (from ``load_run``).
         """
+        from cxrembed.inference.run import config_hash, load_run, normalization_for
         from cxrembed.models import resolve_device
-        from cxrembed.train.run import config_hash, load_run, normalization_for
 
         where = resolve_device(device)
         model, config = load_run(run_dir, device=where)
@@ -141,7 +141,7 @@ class Encoder:
         if not torch.isfinite(tensor).all() or tensor.min() < 0 or tensor.max() > 1:
             raise InputError(
                 "image pixels must be finite and in [0, 1] (cxrembed's convention; "
-                "cxrembed.io.read_image gives that). Rescale, e.g. x / 255 for 8-bit pixels"
+                "cxrembed.io.image.read_image gives that). Rescale, e.g. x / 255 for 8-bit pixels"
             )
         return self.transform(tensor)
 

@@ -1,6 +1,6 @@
 """Files of an embeddings folder or file: the manifest, shards, ids, Parquet, and checks.
 
-Private to :mod:`cxrembed.embeddings` and :mod:`cxrembed.embedding_writer`, which describe
+Private to :mod:`cxrembed.embeddings.embedding_set` and :mod:`cxrembed.embeddings.writer`, which describe
 the layout. Loaders return ``(ids, vectors, config_hash, meta)``.
 """
 

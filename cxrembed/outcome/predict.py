@@ -34,13 +34,13 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from cxrembed.bootstrap_auroc import bootstrap_weights, percentile_ci, weighted_auroc
 from cxrembed.data.table import read_table, row_ids, table_source
-from cxrembed.embeddings import EmbeddingSet
+from cxrembed.embeddings.embedding_set import EmbeddingSet
+from cxrembed.embeddings.join import MISSING_COLUMNS, join_embeddings
 from cxrembed.errors import OutcomeInputError
-from cxrembed.join import MISSING_COLUMNS, join_embeddings
-from cxrembed.outcome_columns import encode_features, encode_target
-from cxrembed.outcome_report import OutcomeResult
+from cxrembed.outcome.bootstrap import bootstrap_weights, percentile_ci, weighted_auroc
+from cxrembed.outcome.columns import encode_features, encode_target
+from cxrembed.outcome.report import OutcomeResult
 
 __all__ = ["predict_outcome", "outcome_splits", "CvPlan", "MODELS", "FEATURE_SETS"]
 

@@ -20,11 +20,11 @@ report
 
 from __future__ import annotations
 
-from cxrembed.metrics.clustering import clustering_metrics
-from cxrembed.metrics.diagnosis import DiagnosisReport, diagnosis_by_retrieval
-from cxrembed.metrics.relevance import RELEVANCE_RULE, LabelSets, label_sets
-from cxrembed.metrics.report import DEFINITIONS, EvaluationResult
-from cxrembed.metrics.retrieval import (
+from cxrembed.evaluation.metrics.clustering import clustering_metrics
+from cxrembed.evaluation.metrics.diagnosis import DiagnosisReport, diagnosis_by_retrieval
+from cxrembed.evaluation.metrics.relevance import RELEVANCE_RULE, LabelSets, label_sets
+from cxrembed.evaluation.metrics.report import DEFINITIONS, EvaluationResult
+from cxrembed.evaluation.metrics.retrieval import (
     DEFAULT_KS,
     fixed_k_metrics,
     graded_metrics,

@@ -9,7 +9,7 @@ Two entry points:
   uncertain labels and the query / gallery split, then calls :func:`evaluate_embeddings`.
   Nothing is dropped silently: rows left out are listed in the result's ``excluded`` table.
 
-The metric functions themselves live in :mod:`cxrembed.metrics`; ``retrieval_metrics`` is
+The metric functions themselves live in :mod:`cxrembed.evaluation.metrics`; ``retrieval_metrics`` is
 re-exported here.
 
 Examples
@@ -34,14 +34,14 @@ import pandas as pd
 from cxrembed._vectors import as_ids
 from cxrembed.data.labels import LabelOptions, status_exclusions
 from cxrembed.data.table import row_ids, table_source
-from cxrembed.embedding_map import embedding_map
 from cxrembed.errors import EvaluationInputError, VectorInputError
-from cxrembed.metrics.clustering import clustering_metrics
-from cxrembed.metrics.diagnosis import diagnosis_from
-from cxrembed.metrics.neighbours import query_gallery, scan_neighbours
-from cxrembed.metrics.relevance import RELEVANCE_RULE, label_sets
-from cxrembed.metrics.report import EXCLUDED_COLUMNS, EvaluationResult
-from cxrembed.metrics.retrieval import (
+from cxrembed.evaluation.embedding_map import embedding_map
+from cxrembed.evaluation.metrics.clustering import clustering_metrics
+from cxrembed.evaluation.metrics.diagnosis import diagnosis_from
+from cxrembed.evaluation.metrics.neighbours import query_gallery, scan_neighbours
+from cxrembed.evaluation.metrics.relevance import RELEVANCE_RULE, label_sets
+from cxrembed.evaluation.metrics.report import EXCLUDED_COLUMNS, EvaluationResult
+from cxrembed.evaluation.metrics.retrieval import (
     DEFAULT_KS,
     check_ks,
     fixed_k_from,
@@ -78,7 +78,7 @@ def evaluate_embeddings(
     embeddings : array-like, shape (N, D)
         Compared by cosine similarity.
     labels : array-like, shape (N,) or (N, C)
-        One class per row, or 0/1 findings (see :mod:`cxrembed.metrics.relevance`).
+        One class per row, or 0/1 findings (see :mod:`cxrembed.evaluation.metrics.relevance`).
     names : sequence of str, optional
         Finding names for N x C labels.
     query_mask, gallery_mask : bool array-like, shape (N,), optional

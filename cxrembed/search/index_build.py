@@ -1,4 +1,4 @@
-"""Choosing, creating and tuning the FAISS index behind :class:`cxrembed.index.VectorIndex`.
+"""Choosing, creating and tuning the FAISS index behind :class:`cxrembed.search.index.VectorIndex`.
 
 ``auto`` is exact (``IndexFlatIP``) below :data:`EXACT_MAX_COUNT` vectors and IVF-Flat above.
 On this project's benchmark (1M x 128-d clustered vectors, 2 shared cores) IVF-Flat with
