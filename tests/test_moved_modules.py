@@ -54,6 +54,7 @@ def test_submodule_of_a_moved_package_is_not_loaded_twice() -> None:
 
 def test_public_imports_from_the_readme_still_work() -> None:
     from cxrlabel.validate import validate
+
     from cxrlabel.validation import validate as validate_new
 
     assert validate is validate_new

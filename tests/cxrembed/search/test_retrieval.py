@@ -19,8 +19,8 @@ from cxrembed.search.gallery import IMAGE_PATH_COLUMN, build_index, join_metadat
 from cxrembed.search.retriever import EVIDENCE_COLUMN, Retriever, search_images
 from cxrlabel.errors import InputError
 
-from ._images import truncate
-from ._runs import make_run, write_pngs
+from .._images import truncate
+from .._runs import make_run, write_pngs
 
 NAMES = [f"img{i}" for i in range(8)]
 

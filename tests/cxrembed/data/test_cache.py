@@ -23,7 +23,7 @@ from cxrembed.data.square import decode_or_reason, fit_square, quantize
 from cxrembed.io.image import read_image
 from cxrlabel.errors import InputError
 
-from ._images import BASIC_TEXT_SR, ramp, truncate, write_dicom, write_png
+from .._images import BASIC_TEXT_SR, ramp, truncate, write_dicom, write_png
 
 SIZE = 16
 GOOD = {"g1": "g1.png", "g2": "g2.png", "g3": "g3.dcm", "g4": "g4.dcm"}

@@ -36,7 +36,7 @@ from cxrembed.train.loop import StopSignal, is_out_of_memory
 from cxrembed.train.trainer import build_loss, initial_model
 from cxrlabel.errors import InputError
 
-from ._stripes import FAST, write_stripes
+from .._stripes import FAST, write_stripes
 
 TIMING = ["train_seconds", "train_images_per_second", "val_seconds"]
 

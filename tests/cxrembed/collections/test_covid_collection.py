@@ -8,7 +8,7 @@ import pytest
 from cxrembed.collections.covid import read_covid_collection
 from cxrlabel.errors import InputError
 
-from ._runs import write_pngs
+from .._runs import write_pngs
 
 
 def test_public_layout_keeps_xrays_and_lists_the_rest(tmp_path):

@@ -24,7 +24,7 @@ from cxrembed.errors import ImageReadError
 from cxrembed.io.image import ImageMeta, xrv_scale
 from cxrlabel.errors import CxrError
 
-from ._images import BASIC_TEXT_SR, ramp, truncate, write_dicom, write_png
+from .._images import BASIC_TEXT_SR, ramp, truncate, write_dicom, write_png
 
 
 def _kind(path: Path, **kwargs) -> ImageReadError:

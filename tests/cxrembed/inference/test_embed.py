@@ -16,8 +16,8 @@ from cxrembed.inference.run import eval_transform_for, load_run
 from cxrembed.io.image import read_image
 from cxrlabel.errors import InputError
 
-from ._images import ramp, truncate, write_dicom, write_png
-from ._runs import make_run, write_pngs
+from .._images import ramp, truncate, write_dicom, write_png
+from .._runs import make_run, write_pngs
 
 pytestmark = pytest.mark.filterwarnings("error::UserWarning")  # nothing warns on clean input
 

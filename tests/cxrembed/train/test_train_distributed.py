@@ -63,7 +63,7 @@ def _worker(rank: int, port: int, folder: Path) -> None:
 
 @pytest.mark.slow
 def test_two_gloo_ranks_agree_on_weights_and_only_rank0_writes(tmp_path):
-    from ._stripes import write_stripes
+    from .._stripes import write_stripes
 
     write_stripes(tmp_path / "img", 24, val_every=4).to_csv(tmp_path / "table.csv", index=False)
     mp.spawn(_worker, args=(_free_port(), tmp_path), nprocs=WORLD, join=True)

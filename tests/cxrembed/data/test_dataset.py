@@ -15,7 +15,7 @@ from cxrembed.data.transforms import eval_transform
 from cxrembed.errors import ImageReadError
 from cxrlabel.errors import InputError
 
-from ._images import ramp, write_dicom, write_png
+from .._images import ramp, write_dicom, write_png
 
 
 @pytest.fixture()

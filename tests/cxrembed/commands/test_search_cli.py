@@ -15,7 +15,7 @@ from cxrembed.search.gallery import build_index
 from cxrembed.search.retriever import SearchReport
 from cxrlabel.cli import app
 
-from ._runs import make_run, write_pngs
+from .._runs import make_run, write_pngs
 
 runner = CliRunner()
 

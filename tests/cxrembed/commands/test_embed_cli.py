@@ -15,7 +15,7 @@ from cxrembed.inference.embed import EmbedSummary
 from cxrembed.search.gallery import IndexSummary
 from cxrlabel.cli import app
 
-from ._runs import make_run, write_pngs
+from .._runs import make_run, write_pngs
 
 runner = CliRunner()
 

@@ -13,7 +13,7 @@ from cxrembed.data.table import excluded_frame, exclusion
 from cxrlabel.cli import app
 from cxrlabel.errors import InputError
 
-from ._images import ramp, write_png
+from .._images import ramp, write_png
 
 runner = CliRunner()
 
