@@ -227,11 +227,11 @@ def _search(run_dir: Path, index: Path, evidence: Path, truth: pd.DataFrame,
 def _evaluate(out: Path, truth: pd.DataFrame, result: Any, synthetic: SyntheticSet,
               settings: DemoSettings, echo: Echo) -> tuple[dict[str, float], dict[str, float]]:
     from cxrembed.data.labels import LabelOptions
+    from cxrembed.data.transforms import normalization_for
     from cxrembed.embeddings.embedding_set import EmbeddingSet
     from cxrembed.evaluation.evaluate import evaluate_table
     from cxrembed.inference.embed import embed_images
     from cxrembed.inference.encoder import Encoder
-    from cxrembed.inference.run import normalization_for
     from cxrembed.train.trainer import initial_model
 
     options = dict(labels=LabelOptions(columns=TRUTH_COLUMNS, status_col=None), id_col="id",

@@ -27,9 +27,9 @@ __all__ = [
 
 _LAZY = {
     "load_run": "cxrembed.inference.run",
-    "read_run_config": "cxrembed.inference.run",
-    "encode_dataset": "cxrembed.inference.run",
-    "eval_transform_for": "cxrembed.inference.run",
+    "read_run_config": "cxrembed.train.checkpoint",
+    "encode_dataset": "cxrembed.models.encode",
+    "eval_transform_for": "cxrembed.data.transforms",
     "Encoder": "cxrembed.inference.encoder",
     "embed_images": "cxrembed.inference.embed",
     "EmbedSummary": "cxrembed.inference.embed",

@@ -1,5 +1,4 @@
-"""Training: the run configuration, the training loop, checkpoints, distributed runs, and
-loading a finished run for inference.
+"""Training: the run configuration, the training loop, checkpoints, distributed runs.
 
 Names are imported lazily, so ``from cxrembed.train.config import RunConfig`` does not
 import torch.
@@ -23,8 +22,9 @@ checkpoint
     The run folder on disk; atomic checkpoints.
 distributed
     torchrun detection, process group, DDP wrapping, rank-0-only writing.
-run
-    :func:`load_run`, :func:`config_hash`, :func:`encode_dataset`.
+
+Training never imports :mod:`cxrembed.inference`; ``load_run`` is re-exported lazily here
+for old imports (it lives in :mod:`cxrembed.inference.run`).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ _LAZY = {
     "train": "cxrembed.train.trainer",
     "TrainResult": "cxrembed.train.loop",
     "fit": "cxrembed.train.loop",
-    "load_run": "cxrembed.inference.run",
-    "encode_dataset": "cxrembed.inference.run",
-    "eval_transform_for": "cxrembed.inference.run",
+    "load_run": "cxrembed.inference.run",  # kept for old imports; inference owns it
+    "encode_dataset": "cxrembed.models.encode",
+    "eval_transform_for": "cxrembed.data.transforms",
 }
 
 __getattr__, __dir__ = lazy_exports("cxrembed.train", _LAZY)

@@ -48,6 +48,7 @@ __all__ = [
     "METRICS_FILE",
     "STATE_FORMAT",
     "RunFolder",
+    "read_run_config",
     "load_last",
     "read_weights",
     "rng_state",
@@ -118,6 +119,17 @@ class RunFolder:
         with atomic_path(self.path / BEST_WEIGHTS) as tmp:
             save_file(_cpu_state(model), str(tmp),
                       metadata={str(k): str(v) for k, v in metadata.items()})
+
+
+def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
+    """The validated ``config.yaml`` of a run folder (resuming and inference both read it)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"{str(run_dir)!r} is not a run folder: {CONFIG_FILE} not found. Give the --out "
+            "folder of `cxr train`"
+        )
+    return RunConfig.from_yaml(path)
 
 
 def load_last(run_dir: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -1,0 +1,28 @@
+"""The package layout holds: training does not depend on inference, and cxrembed keeps its
+modules in concept packages (a handful of flat modules only)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAT = {"__init__", "errors", "cli", "_deps", "_vectors", "demo"}
+
+
+def test_only_a_few_flat_modules() -> None:
+    flat = {p.stem for p in (ROOT / "cxrembed").glob("*.py")}
+    assert flat <= FLAT, sorted(flat - FLAT)
+
+
+def test_training_never_imports_inference() -> None:
+    pytest.importorskip("torch")
+    code = (
+        "import sys, cxrembed.train.trainer, cxrembed.train.loop, cxrembed.train.data;"
+        "print(sorted(m for m in sys.modules if m.startswith('cxrembed.inference')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
