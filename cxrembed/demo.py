@@ -117,7 +117,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
     embeddings, index = out / "embeddings", out / "index"
     with _timed(clock, "embed"):
         from cxrembed.commands.embed import format_embed_summary
-        from cxrembed.search.gallery import embed_and_index
+        from cxrembed.search.embed_and_index import embed_and_index
 
         embedded, built = embed_and_index(
             run_dir, synthetic.table, embeddings, images_root=synthetic.root,

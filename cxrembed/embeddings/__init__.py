@@ -11,6 +11,8 @@ writer
     :class:`EmbeddingWriter`: incremental, resumable writing, shard by shard.
 join
     :func:`join_embeddings`: embeddings matched to a table's rows by id.
+sources
+    ``sources.csv``: the image file of each embedding; clearing a folder.
 """
 
 from __future__ import annotations

@@ -47,7 +47,14 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from cxrembed.data.table import EXCLUDED_COLUMNS, IMAGE_EXTENSIONS, excluded_frame, exclusion
-from cxrembed.embeddings.embedding_set import MANIFEST, EmbeddingWriter
+from cxrembed.embeddings.embedding_set import EmbeddingWriter
+from cxrembed.embeddings.sources import (
+    EXCLUDED_FILE,
+    SOURCES_FILE,
+    clear_embeddings,
+    read_sources,
+    write_sources,
+)
 from cxrembed.errors import ImageReadError
 from cxrembed.inference.encoder import Encoder
 from cxrlabel.atomic import atomic_path
@@ -57,10 +64,6 @@ __all__ = ["SourceKind", "EmbedSummary", "embed_images", "read_sources", "SOURCE
            "EXCLUDED_FILE"]
 
 SourceKind = Literal["auto", "images", "table", "cache"]
-#: File of an embeddings folder mapping each id to its image file.
-SOURCES_FILE = "sources.csv"
-#: File of an embeddings folder listing the images not embedded, with the reason.
-EXCLUDED_FILE = "excluded.csv"
 _KINDS = ("auto", "images", "table", "cache")
 _DICOM_MAGIC = b"DICM"
 _NON_FINITE = ("the model gave NaN or infinite values for this image (a diverged model, or "
@@ -184,7 +187,7 @@ def embed_images(
         )
     out = Path(out)
     if not resume:
-        _clear(out)
+        clear_embeddings(out)
     meta = {"run": encoder.source, "source": str(Path(source).resolve()), "source_kind": chosen,
             "image_size": encoder.image_size}
     writer = EmbeddingWriter(out, _dim(encoder), encoder.config_hash, shard_size, meta=meta)
@@ -222,7 +225,7 @@ def embed_images(
                 bar.close()
     finally:
         # Whatever was written is valid: record its sources, and what was left out.
-        _write_sources(out, {items.ids[p]: items.sources[p] for p in embedded})
+        write_sources(out, {items.ids[p]: items.sources[p] for p in embedded})
         frame = _excluded_frame(excluded)
         with atomic_path(out / EXCLUDED_FILE) as tmp:
             frame.to_csv(tmp, index=False)
@@ -232,15 +235,6 @@ def embed_images(
         total=len(done) + len(embedded), config_hash=encoder.config_hash,
         seconds=time.perf_counter() - started,
     )
-
-
-def read_sources(folder: str | os.PathLike[str]) -> pd.DataFrame:
-    """``folder/sources.csv`` as a DataFrame (``id``, ``source``), empty when absent."""
-    path = Path(folder) / SOURCES_FILE
-    if not path.is_file():
-        return pd.DataFrame({"id": pd.Series(dtype="string"),
-                             "source": pd.Series(dtype="string")})
-    return pd.read_csv(path, dtype="string", keep_default_na=False)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -446,31 +440,7 @@ def _dim(encoder: Encoder) -> int:
     return int(encoder.encode(probe).shape[1])
 
 
-def _write_sources(out: Path, new: dict[str, str]) -> None:
-    if not new and (out / SOURCES_FILE).is_file():
-        return
-    old = read_sources(out)
-    frame = pd.concat([old[~old["id"].isin(list(new))],
-                       pd.DataFrame({"id": list(new), "source": list(new.values())})],
-                      ignore_index=True)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / SOURCES_FILE) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
 def _excluded_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame = excluded_frame(records) if records else pd.DataFrame(columns=EXCLUDED_COLUMNS)
     frame["row"] = frame["row"].astype("Int64").mask(frame["row"] < 0)
     return frame
-
-
-def _clear(out: Path) -> None:
-    """Remove the embeddings of an earlier run (only the files cxr embed writes)."""
-    if not out.is_dir():
-        return
-    names = {MANIFEST, SOURCES_FILE, EXCLUDED_FILE, "vectors.npy", "ids.parquet"}
-    for path in out.iterdir():
-        if path.name in names or (path.is_file() and (
-                (path.name.startswith("vectors-") and path.suffix == ".npy")
-                or (path.name.startswith("ids-") and path.suffix == ".txt"))):
-            path.unlink()

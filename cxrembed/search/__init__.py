@@ -7,7 +7,11 @@ index
 index_build
     Choosing, creating and tuning the FAISS index.
 gallery
-    An embeddings folder -> an index with display columns (``cxr embed --index``).
+    An embeddings folder -> an index with display columns.
+metadata
+    A metadata table joined to embedding ids (the display columns).
+embed_and_index
+    ``cxr embed --index``: embed images, then build the gallery index.
 retriever
     :class:`Retriever`: query images -> neighbours with clinical columns (``cxr search``).
 """

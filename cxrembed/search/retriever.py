@@ -33,7 +33,8 @@ import torch
 
 from cxrembed.errors import ConfigHashMismatchError, ImageReadError
 from cxrembed.inference.encoder import Encoder
-from cxrembed.search.gallery import IMAGE_PATH_COLUMN, join_metadata
+from cxrembed.search.gallery import IMAGE_PATH_COLUMN
+from cxrembed.search.metadata import join_metadata
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
 

@@ -26,3 +26,15 @@ def test_training_never_imports_inference() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_gallery_names_still_import_from_gallery() -> None:
+    pytest.importorskip("faiss")
+    from cxrembed.search import embed_and_index, gallery, metadata
+
+    assert gallery.embed_and_index is embed_and_index.embed_and_index
+    assert gallery.join_metadata is metadata.join_metadata
+    from cxrembed.embeddings.sources import read_sources
+    from cxrembed.inference.embed import read_sources as old
+
+    assert old is read_sources
