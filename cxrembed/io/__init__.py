@@ -5,7 +5,9 @@ Names are imported lazily, so ``import cxrembed.io`` does not import pydicom or 
 Modules
 -------
 image
-    :func:`read_image`, :class:`ImageMeta`, :func:`xrv_scale`.
+    :func:`read_image` (any format), :class:`ImageMeta`, :func:`xrv_scale`; Pillow formats.
+dicom
+    DICOM decoding: modality LUT, VOI / window, MONOCHROME1, transfer syntaxes.
 """
 
 from __future__ import annotations
