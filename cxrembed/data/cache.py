@@ -49,7 +49,7 @@ from tqdm import tqdm
 
 from cxrembed.data.dataset import _LabeledImages, no_usable_rows
 from cxrembed.data.labels import LabelOptions, status_exclusions
-from cxrembed.data.square import FITS, STORAGE_DTYPES, Fit, decode_or_reason, dequantize
+from cxrembed.data.square import STORAGE_DTYPES, Fit, decode_or_reason, dequantize
 from cxrembed.data.table import (
     excluded_frame,
     exclusion,
@@ -61,6 +61,7 @@ from cxrembed.data.table import (
 from cxrembed.io.image import Window
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
+from cxrlabel.vocab import FIT, check_window
 
 __all__ = [
     "CACHE_VERSION",
@@ -472,16 +473,9 @@ def _settings(size: int, dtype: str, fit: str, window: Window) -> dict[str, Any]
         raise InputError(f"size must be a whole number of pixels >= 8; got {size!r}")
     if dtype not in STORAGE_DTYPES:
         raise InputError(f"dtype must be one of {list(STORAGE_DTYPES)}; got {dtype!r}")
-    if fit not in FITS:
-        raise InputError(f"fit must be one of {list(FITS)}; got {fit!r}")
-    if isinstance(window, str):
-        if window not in ("auto", "none", "minmax"):
-            raise InputError(f"window must be auto, none, minmax or (center, width); got {window!r}")
-        window_json: Any = window
-    else:
-        window_json = [float(v) for v in window]
-        if len(window_json) != 2 or window_json[1] <= 0:
-            raise InputError(f"window (center, width) needs a positive width; got {window!r}")
+    fit = FIT.check(fit, "fit")
+    checked = check_window(window, "window")
+    window_json: Any = checked if isinstance(checked, str) else list(checked)
     return {"version": CACHE_VERSION, "size": size, "dtype": dtype, "fit": fit,
             "window": window_json}
 

@@ -29,6 +29,7 @@ from cxrembed._deps import require
 from cxrembed.errors import ImageReadError
 from cxrembed.io._common import ImageMeta, Window, luma, minmax, short
 from cxrembed.io.dicom import DICOM_EXTENSIONS, read_dicom
+from cxrlabel.vocab import check_window
 
 __all__ = ["ImageMeta", "Window", "read_image", "xrv_scale", "DICOM_EXTENSIONS"]
 
@@ -75,7 +76,7 @@ def read_image(
     ([[0.0, 1.0]], (1, 2), 8)
     """
     path = Path(path)
-    _check_window(window)
+    window = check_window(window, "window")  # an InputError, so also a ValueError
     head = _read_head(path)
     if _looks_like_dicom(path, head):
         return read_dicom(path, window)
@@ -91,17 +92,6 @@ def xrv_scale(image: np.ndarray) -> np.ndarray:
     [-1024.0, 0.0, 1024.0]
     """
     return (np.asarray(image, dtype=np.float32) * (2 * _XRV_MAX) - _XRV_MAX).astype(np.float32)
-
-
-def _check_window(window: Window) -> None:
-    if isinstance(window, str):
-        if window not in ("auto", "none", "minmax"):
-            raise ValueError(
-                f"window must be 'auto', 'none', 'minmax' or (center, width); got {window!r}"
-            )
-        return
-    if len(window) != 2 or not float(window[1]) > 0:
-        raise ValueError(f"window (center, width) needs a positive width; got {window!r}")
 
 
 def _looks_like_dicom(path: Path, head: bytes) -> bool:
