@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from cxrembed.data.table import exclusion
+from cxrlabel import vocab
 from cxrlabel.errors import InputError
 
 __all__ = [
@@ -48,7 +49,7 @@ __all__ = [
 
 UncertainPolicy = Literal["ignore", "zeros", "ones", "soft"]
 Unmentioned = Literal["zeros", "ignore"]
-UNCERTAIN_POLICIES: tuple[str, ...] = ("ignore", "zeros", "ones", "soft")
+UNCERTAIN_POLICIES: tuple[str, ...] = vocab.UNCERTAIN_POLICIES.values
 _UNMENTIONED: tuple[str, ...] = ("zeros", "ignore")
 
 
@@ -103,11 +104,7 @@ def encode_labels(
     >>> encode_labels([[1, 0, -1, float("nan")]], unmentioned="ignore")[1].tolist()
     [[1.0, 1.0, 0.0, 0.0]]
     """
-    if policy not in UNCERTAIN_POLICIES:
-        raise InputError(
-            f"uncertain-label policy must be one of {', '.join(UNCERTAIN_POLICIES)}; "
-            f"got {policy!r}"
-        )
+    policy = vocab.UNCERTAIN_POLICIES.check(policy, "uncertain-label policy")  # type: ignore[assignment]
     if unmentioned not in _UNMENTIONED:
         raise InputError(f"unmentioned must be 'zeros' or 'ignore'; got {unmentioned!r}")
     if not 0.0 <= float(soft_value) <= 1.0:
