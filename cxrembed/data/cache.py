@@ -61,7 +61,7 @@ from cxrembed.data.table import (
 from cxrembed.io.image import Window
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
-from cxrlabel.vocab import FIT, check_window
+from cxrlabel.vocab import FIT, Interval, check_window
 
 __all__ = [
     "CACHE_VERSION",
@@ -439,9 +439,7 @@ def _decode_all(
     """Decode in order, in ``jobs`` processes, with a progress bar on stderr."""
     work = partial(decode_or_reason, size=settings["size"], fit=settings["fit"],
                    window=_window_from_json(settings["window"]), dtype=settings["dtype"])
-    jobs = (os.cpu_count() or 1) if jobs == 0 else jobs
-    if jobs < 0:
-        raise InputError(f"jobs must be 0 (all cores) or a positive number; got {jobs}")
+    jobs = Interval(int, 0, None).check(jobs, "jobs (0: all cores)") or os.cpu_count() or 1
     bar = tqdm(total=len(paths), unit="img", desc="prepare", file=sys.stderr,
                disable=not progress or not paths)
     if jobs == 1 or len(paths) < 2:
@@ -469,8 +467,7 @@ def _decode_all(
 
 
 def _settings(size: int, dtype: str, fit: str, window: Window) -> dict[str, Any]:
-    if not isinstance(size, int) or size < 8:
-        raise InputError(f"size must be a whole number of pixels >= 8; got {size!r}")
+    Interval(int, 8, None).check(size, "size (pixels)")
     if dtype not in STORAGE_DTYPES:
         raise InputError(f"dtype must be one of {list(STORAGE_DTYPES)}; got {dtype!r}")
     fit = FIT.check(fit, "fit")

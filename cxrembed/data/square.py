@@ -23,7 +23,7 @@ import numpy as np
 
 from cxrembed.errors import ImageReadError
 from cxrembed.io.image import Window, read_image
-from cxrlabel.vocab import FIT
+from cxrlabel.vocab import FIT, Interval
 
 __all__ = [
     "Fit",
@@ -53,8 +53,7 @@ def fit_square(image: np.ndarray, size: int, fit: Fit = "letterbox") -> np.ndarr
     """
     # An unknown fit is an InputError (a ValueError too).
     fit = FIT.check(fit, "fit")  # type: ignore[assignment]
-    if size < 1:
-        raise ValueError(f"size must be a positive number of pixels; got {size}")
+    Interval(int, 1, None).check(size, "size (pixels)")  # an InputError: a ValueError too
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image (rows x columns); got shape {image.shape}")

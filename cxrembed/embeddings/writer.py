@@ -28,6 +28,7 @@ from cxrembed.embeddings._files import (
 )
 from cxrembed.errors import EmbeddingsFileError, VectorInputError
 from cxrlabel.atomic import atomic_open, atomic_path
+from cxrlabel.vocab import Interval
 
 __all__ = ["EmbeddingWriter"]
 
@@ -150,12 +151,8 @@ class EmbeddingWriter:
     def _open(self) -> None:
         if self._manifest is not None:
             return
-        if isinstance(self.dim, bool) or not isinstance(self.dim, int | np.integer) \
-                or self.dim < 1:
-            raise VectorInputError(f"dim must be a positive int; got {self.dim!r}")
-        if isinstance(self.shard_size, bool) or not isinstance(self.shard_size, int) \
-                or self.shard_size < 1:
-            raise VectorInputError(f"shard_size must be a positive int; got {self.shard_size!r}")
+        Interval(int, 1, None).check(self.dim, "dim", VectorInputError)
+        Interval(int, 1, None).check(self.shard_size, "shard_size", VectorInputError)
         if (self.path / MANIFEST).is_file():
             manifest = read_manifest(self.path)
             check_resumable(manifest, self.path, int(self.dim), self.config_hash)

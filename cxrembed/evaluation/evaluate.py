@@ -49,6 +49,7 @@ from cxrembed.evaluation.metrics.retrieval import (
     pml_metrics_from,
     retrieval_metrics,
 )
+from cxrlabel.vocab import Interval
 
 __all__ = ["evaluate_embeddings", "evaluate_table", "retrieval_metrics"]
 
@@ -105,9 +106,7 @@ def evaluate_embeddings(
     EvaluationResult
     """
     ks = check_ks(ks)
-    if isinstance(diagnosis_k, bool) or not isinstance(diagnosis_k, int | np.integer) \
-            or diagnosis_k < 1:
-        raise EvaluationInputError(f"diagnosis_k must be a positive int; got {diagnosis_k!r}")
+    Interval(int, 1, None).check(diagnosis_k, "diagnosis_k", EvaluationInputError)
     sets = label_sets(labels, None if names is None else list(names))
     qg = query_gallery(len(sets.sets), query_mask=query_mask, gallery_mask=gallery_mask,
                        groups=groups, exclude_same_group=exclude_same_group)

@@ -59,6 +59,7 @@ from cxrembed.errors import ImageReadError
 from cxrembed.inference.encoder import Encoder
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
+from cxrlabel.vocab import Interval
 
 __all__ = ["SourceKind", "EmbedSummary", "embed_images", "read_sources", "SOURCES_FILE",
            "EXCLUDED_FILE"]
@@ -171,11 +172,9 @@ def embed_images(
     ConfigHashMismatchError
         ``out`` holds embeddings of another run (resume refused).
     """
-    if batch_size < 1 or num_workers < 0 or shard_size < 1:
-        raise InputError(
-            f"batch_size and shard_size must be >= 1 and num_workers >= 0; got batch_size="
-            f"{batch_size}, shard_size={shard_size}, num_workers={num_workers}"
-        )
+    for name, value, low in (("batch_size", batch_size, 1), ("shard_size", shard_size, 1),
+                             ("num_workers", num_workers, 0)):
+        Interval(int, low, None).check(value, name)
     encoder = run_dir if isinstance(run_dir, Encoder) else Encoder.from_run(run_dir, device=device)
     chosen = _source_kind(Path(source), kind)
     items = _collect(chosen, Path(source), images_root=images_root, image_col=image_col,

@@ -41,6 +41,7 @@ from cxrembed.errors import OutcomeInputError
 from cxrembed.outcome.bootstrap import bootstrap_weights, percentile_ci, weighted_auroc
 from cxrembed.outcome.columns import encode_features, encode_target
 from cxrembed.outcome.report import OutcomeResult
+from cxrlabel.vocab import Interval
 
 __all__ = ["predict_outcome", "outcome_splits", "CvPlan", "MODELS", "FEATURE_SETS"]
 
@@ -91,8 +92,7 @@ def outcome_splits(
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold
 
     y = np.asarray(y).astype(int)
-    if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) or n_splits < 2:
-        raise OutcomeInputError(f"n_splits must be an int >= 2; got {n_splits!r}")
+    Interval(int, 2, None).check(n_splits, "n_splits", OutcomeInputError)
     unit = "patients" if groups is not None else "rows"
     units = groups if groups is not None else np.arange(len(y))
     counts = {c: len(set(units[y == c].tolist())) for c in (0, 1)}
@@ -216,8 +216,7 @@ def predict_outcome(
     bad_models = [m for m in models if m not in MODELS]
     if bad_models or not models:
         raise OutcomeInputError(f"models must be among {list(MODELS)}; got {list(models)}")
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
-        raise OutcomeInputError(f"bootstrap must be an int >= 0; got {bootstrap!r}")
+    Interval(int, 0, None).check(bootstrap, "bootstrap (0: no interval)", OutcomeInputError)
     if embeddings is None and not features:
         raise OutcomeInputError(
             "nothing to predict from: give embeddings, feature columns (--features), or both"
@@ -383,7 +382,7 @@ def _check_pca(pca: int | None, vectors: np.ndarray | None, plan: CvPlan) -> Non
         raise OutcomeInputError("pca= reduces the embeddings, but no embeddings were given")
     smallest = min(len(train) for train, _ in plan.splits)
     limit = min(vectors.shape[1], smallest)
-    if isinstance(pca, bool) or not isinstance(pca, int) or not 1 <= pca <= limit:
+    if not Interval(int, 1, limit).contains(pca):
         raise OutcomeInputError(
             f"pca must be an int from 1 to {limit} (the embedding dimension, {vectors.shape[1]}, "
             f"and the smallest training fold, {smallest} rows); got {pca!r}"

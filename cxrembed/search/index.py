@@ -58,6 +58,7 @@ from cxrembed.search.index_build import (
     search_params,
 )
 from cxrlabel.atomic import atomic_open, atomic_path
+from cxrlabel.vocab import Interval
 
 faiss = require("faiss")
 
@@ -304,8 +305,7 @@ class VectorIndex:
         if not normalize:
             check_unit_norm(q, name="queries")
         k = _check_k(k, len(self))
-        if batch_size < 1:
-            raise VectorInputError(f"batch_size must be at least 1; got {batch_size}")
+        Interval(int, 1, None).check(batch_size, "batch_size", VectorInputError)
         scores = np.empty((len(q), k), dtype=np.float32)
         rows = np.empty((len(q), k), dtype=np.int64)
         starts = range(0, len(q), batch_size)
@@ -431,7 +431,7 @@ class VectorIndex:
 
 # --------------------------------------------------------------------- helpers
 def _check_k(k: Any, count: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+    if not Interval(int, 1, None).contains(k):
         raise VectorInputError(f"k must be a positive int; got {k!r}")
     if k > count:
         raise VectorInputError(
@@ -500,8 +500,7 @@ def _threads(n_threads: int | None) -> Iterator[None]:
     if n_threads is None:
         yield
         return
-    if n_threads < 1:
-        raise VectorInputError(f"n_threads must be at least 1; got {n_threads}")
+    Interval(int, 1, None).check(n_threads, "n_threads", VectorInputError)
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(int(n_threads))
     try:

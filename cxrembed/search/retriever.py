@@ -37,6 +37,7 @@ from cxrembed.search.gallery import IMAGE_PATH_COLUMN
 from cxrembed.search.metadata import join_metadata
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
+from cxrlabel.vocab import Interval
 
 __all__ = ["Retriever", "SearchReport", "search_images", "Query", "EVIDENCE_COLUMN"]
 
@@ -204,8 +205,7 @@ class Retriever:
         """
         if on_error not in ("raise", "empty"):
             raise InputError(f"on_error must be 'raise' or 'empty'; got {on_error!r}")
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise InputError(f"k must be a positive whole number of neighbours; got {k!r}")
+        Interval(int, 1, None).check(k, "k")
         items = _as_list(queries)
         size = len(self.index)
         if k > size:

@@ -36,7 +36,6 @@ import pandas as pd
 
 from cxrlabel import vocab
 from cxrlabel.atomic import atomic_open, atomic_path
-from cxrlabel.errors import InputError
 from cxrlabel.lexicon import LabelMap
 from cxrlabel.validation import metrics as M
 from cxrlabel.validation.alignment import Aligned, align_tables
@@ -200,10 +199,7 @@ def validate(
     """
     gold_semantics = vocab.SEMANTICS.check(gold_semantics, "gold_semantics")
     uncertain_as = vocab.UNCERTAIN.check(uncertain_as, "uncertain_as")
-    if not isinstance(bootstrap, int) or isinstance(bootstrap, bool) or bootstrap < 0:
-        raise InputError(
-            f"bootstrap must be a non-negative integer (0 disables it), got {bootstrap!r}"
-        )
+    vocab.Interval(int, 0, None).check(bootstrap, "bootstrap (0 disables it)")
     aligned = align_tables(
         pred,
         gold,
