@@ -54,7 +54,14 @@ import yaml
 
 from cxrembed.errors import RunConfigError
 from cxrlabel.atomic import atomic_open
-from cxrlabel.vocab import FIT, NOISE_METRICS, UNCERTAIN_POLICIES, Options, check_window
+from cxrlabel.vocab import (
+    FIT,
+    NOISE_METRICS,
+    UNCERTAIN_POLICIES,
+    Interval,
+    Options,
+    check_window,
+)
 
 __all__ = [
     "RunConfig",
@@ -194,8 +201,7 @@ class DataSection:
         if not 0.0 <= self.val_fraction < 1.0:
             _bad(f"{where}.val_fraction", "a number in [0, 1) (0: no validation)",
                  self.val_fraction)
-        if self.num_workers < 0:
-            _bad(f"{where}.num_workers", "an integer >= 0", self.num_workers)
+        Interval(int, 0, None).check(self.num_workers, f"{where}.num_workers", RunConfigError)
 
 
 @dataclass
@@ -244,8 +250,7 @@ class TrainingSection:
         for name in ("weight_decay", "warmup_epochs", "grad_clip"):
             if getattr(self, name) < 0:
                 _bad(f"{where}.{name}", "a number >= 0 (0: off)", getattr(self, name))
-        if self.seed < 0:
-            _bad(f"{where}.seed", "an integer >= 0", self.seed)
+        Interval(int, 0, None).check(self.seed, f"{where}.seed", RunConfigError)
         self.noise_metric = NOISE_METRICS.check(
             self.noise_metric, f"{where}.noise_metric", RunConfigError)
         if self.noise is not None and self.loss == "ce":
@@ -546,8 +551,7 @@ def _bad(where: str, expected: str, got: Any) -> typing.NoReturn:
 
 
 def _positive(value: int, where: str) -> None:
-    if value < 1:
-        _bad(where, "an integer >= 1", value)
+    Interval(int, 1, None).check(value, where, RunConfigError)
 
 
 def _choice(value: str, choices: tuple[str, ...], where: str) -> None:
