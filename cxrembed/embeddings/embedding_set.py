@@ -40,12 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from cxrembed._vectors import as_vectors, nonfinite_rows, text_ids
 from cxrembed.embeddings._files import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
-    check_ids,
-    check_vectors,
     exists_message,
     is_parquet,
     load_folder,
@@ -102,14 +101,15 @@ class EmbeddingSet:
         Raises :class:`~cxrembed.errors.EmbeddingsFileError` naming ``source`` for a bad
         shape, NaN / infinite rows, or missing, blank or repeated ids.
         """
-        self.vectors = check_vectors(self.vectors, source)
-        self.ids = check_ids(self.ids, source)
+        self.vectors = as_vectors(self.vectors, name=f"{source}: vectors",
+                                  error=EmbeddingsFileError, allow_empty=True, finite=False)
+        self.ids = text_ids(self.ids, source, EmbeddingsFileError)
         if len(self.ids) != len(self.vectors):
             raise EmbeddingsFileError(
                 f"{source}: {len(self.ids)} ids for {len(self.vectors)} vectors; expected one "
                 "id per vector row. Fix: give the ids in the same order as the vectors"
             )
-        bad = np.flatnonzero(~np.isfinite(self.vectors).all(axis=1))
+        bad = nonfinite_rows(self.vectors)
         if len(bad):
             raise EmbeddingsFileError(
                 f"{source}: the vector of id {self.ids[bad[0]]!r} (row {bad[0]}) holds NaN or "

@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from cxrembed._vectors import as_vectors, nonfinite_rows, text_ids
 from cxrembed.embeddings._files import (
     MANIFEST,
-    check_ids,
     check_resumable,
-    check_vectors,
     new_manifest,
     now,
     read_ids,
@@ -92,14 +91,14 @@ class EmbeddingWriter:
         written before (filter with :meth:`done_ids` when resuming).
         """
         self._open()
-        batch_ids = check_ids(list(ids), "appended ids", error=VectorInputError)
-        batch = check_vectors(vectors, "appended vectors", error=VectorInputError)
+        batch_ids = text_ids(list(ids), "appended ids", VectorInputError)
+        batch = as_vectors(vectors, name="appended vectors", allow_empty=True, finite=False)
         if batch.shape != (len(batch_ids), self.dim):
             raise VectorInputError(
                 f"appended vectors have shape {batch.shape}; expected ({len(batch_ids)}, "
                 f"{self.dim}): one row of dimension {self.dim} per id"
             )
-        bad = np.flatnonzero(~np.isfinite(batch).all(axis=1))
+        bad = nonfinite_rows(batch)
         if len(bad):
             raise VectorInputError(
                 f"the vector of id {batch_ids[bad[0]]!r} holds NaN or infinite values "

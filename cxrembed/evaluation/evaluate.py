@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from cxrembed._vectors import as_ids
+from cxrembed._vectors import as_ids, check_table_ids
 from cxrembed.data.labels import LabelOptions, status_exclusions
 from cxrembed.data.table import row_ids, table_source
 from cxrembed.errors import EvaluationInputError, VectorInputError
@@ -310,20 +310,8 @@ def _table_ids(
         values = row_ids(table, image_col=image_col, id_col=id_col)
     except (KeyError, ValueError) as exc:
         raise EvaluationInputError(str(exc)) from exc
-    blank = [r for r, v in enumerate(values) if v is None]
-    if blank:
-        raise EvaluationInputError(
-            f"{source} row {blank[0]} has a blank id ({len(blank)} such rows); expected an id "
-            "on every row. Fix: fill or drop those rows"
-        )
-    seen: dict[str, int] = {}
-    for r, v in enumerate(values):
-        if v in seen:
-            raise EvaluationInputError(
-                f"{source} has id {v!r} on rows {seen[v]} and {r}; expected one row per id. "
-                "Fix: de-duplicate the table"
-            )
-        seen[v] = r
+    check_table_ids(values, column=f"{source} column {id_col or image_col!r}",
+                    error=EvaluationInputError, repeated="has id")
     return [str(v) for v in values]
 
 

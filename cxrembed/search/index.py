@@ -488,10 +488,7 @@ def _read_ids(file: Path) -> np.ndarray:
         raise IndexFileError(f"cannot parse {file}: {exc}") from exc
     if not isinstance(values, list):
         raise IndexFileError(f"{file} must hold a JSON list of ids; found {type(values).__name__}")
-    try:
-        return as_ids(values, source=str(file))
-    except VectorInputError as exc:
-        raise IndexFileError(str(exc)) from exc
+    return as_ids(values, source=str(file), error=IndexFileError)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxrembed._vectors import check_table_ids
 from cxrlabel.errors import InputError
 
 __all__ = ["join_metadata", "storable"]
@@ -59,15 +60,12 @@ def join_metadata(
             f"the metadata table {source} has no column(s) {absent}; found columns "
             f"{list(table.columns)}. Fix the names given to show_cols / --show-cols"
         )
+    check_table_ids(keys, column=f"the metadata table {source} column {id_col or image_col!r}",
+                    error=InputError, repeated="has id", allow_blank=True)
     levels: list[dict[str, int | None]] = [{}, {}, {}]  # exact, no extension, path tail
     for row, key in enumerate(keys):
         if key is None:
             continue
-        if key in levels[0]:
-            raise InputError(
-                f"the metadata table {source} has id {key!r} on rows {levels[0][key]} and "
-                f"{row}; expected one row per image. Fix: de-duplicate it"
-            )
         levels[0][key] = row
         for level, name in ((1, _stem(key)), *((2, t) for t in _tails(_stem(key)))):
             # None marks a name shared by several rows: ambiguous, never matched.
