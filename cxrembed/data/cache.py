@@ -48,11 +48,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from cxrembed.data.dataset import _LabeledImages, no_usable_rows
+from cxrembed.data.exclusions import excluded_frame, exclusion, write_excluded
 from cxrembed.data.labels import LabelOptions, status_exclusions
 from cxrembed.data.square import STORAGE_DTYPES, Fit, decode_or_reason, dequantize
 from cxrembed.data.table import (
-    excluded_frame,
-    exclusion,
     join_images,
     read_table,
     row_ids,
@@ -320,7 +319,7 @@ class CachedImageDataset(_LabeledImages):
         matrix = labels.matrix(df, table_source(df))
         ids = row_ids(df, image_col=image_col, id_col=id_col)
         status = status_exclusions(df, ids, labels.status_col)
-        skip = {r["row"] for r in status}
+        skip = {r.row for r in status}
         index = read_cache_index(cache_dir)
         cached = index[index["status"] == "ok"]
         slot_of = dict(zip(cached["id"].tolist(), cached["slot"].astype(int).tolist(),
@@ -415,7 +414,7 @@ class _CacheWriter:
         self.records[row_id] = {**record, "slot": slot, "status": "ok", "reason": "", **meta}
         self.decoded += 1
 
-    def save(self, excluded: list[dict[str, Any]], final: bool = False) -> None:
+    def save(self, excluded: list[Any], final: bool = False) -> None:
         if self._memmap is not None:
             self._memmap.flush()
         if final:
@@ -428,8 +427,7 @@ class _CacheWriter:
             tmp.write_text(json.dumps({**self.info, "count": self.count}, indent=2) + "\n",
                            encoding="utf-8")
         if final:
-            with atomic_path(self.cache / "excluded.csv") as tmp:
-                excluded_frame(excluded).to_csv(tmp, index=False)
+            write_excluded(self.cache, excluded)
         self.saved_at = time.perf_counter()
 
 

@@ -11,7 +11,7 @@ An item is ``(image, target, mask, id)``:
 Every dataset exposes ``label_names``, ``ids``, ``labels`` (N x C raw 1/0/-1/NaN as read),
 ``targets``/``mask`` (encoded), ``table`` (its rows of the input table, aligned, index
 0..N-1), ``rows`` (their positions in the input table) and ``excluded`` (skipped rows with
-the reason, see :data:`~cxrembed.data.table.EXCLUDED_COLUMNS`).
+the reason, see :data:`~cxrembed.data.exclusions.EXCLUDED_COLUMNS`).
 
 Sources: :class:`LabeledImageDataset` reads image files (a labels table joined to a
 folder); :class:`XRVDataset` wraps a torchxrayvision-style dataset object;
@@ -217,7 +217,7 @@ class LabeledImageDataset(_LabeledImages):
         matrix = labels.matrix(df, table_source(df))
         ids = row_ids(df, image_col=image_col, id_col=id_col)
         status = status_exclusions(df, ids, labels.status_col)
-        skip = {r["row"] for r in status}
+        skip = {r.row for r in status}
         candidates = [r for r in range(len(df)) if r not in skip]
         join = join_images(df, images_root, image_col=image_col, id_col=id_col, rows=candidates)
         excluded = excluded_frame(pd.concat([excluded_frame(status), join.excluded]))

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cxrembed.data.table import exclusion
+from cxrembed.data.exclusions import Exclusion, exclusion
 from cxrlabel import vocab
 from cxrlabel.errors import InputError
 
@@ -311,7 +311,7 @@ class LabelOptions:
 
 def status_exclusions(
     table: pd.DataFrame, ids: Sequence[str | None], status_col: str | None = "status"
-) -> list[dict]:
+) -> list[Exclusion]:
     """Excluded-row records for rows whose labeller status is not ``ok``.
 
     ``cxr label`` writes ``empty`` (no text) or ``error: ...`` rows with blank labels,

@@ -8,7 +8,7 @@ Two ways to find a row's image:
   for one of :data:`IMAGE_EXTENSIONS`.
 
 No row is dropped silently: a row without a usable image is *excluded* with a reason
-(columns :data:`EXCLUDED_COLUMNS`: ``row`` is the 0-based position in the table, ``kind``
+(:mod:`cxrembed.data.exclusions`: ``row`` is the 0-based position in the table, ``kind``
 a short code for counting, ``reason`` the detail). Ids must be unique (they name
 embeddings), so a repeated id is excluded after its first row.
 """
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxrembed.data.exclusions import EXCLUDED_COLUMNS, excluded_frame, exclusion
 from cxrlabel.errors import InputError
 
 __all__ = [
@@ -42,8 +43,6 @@ __all__ = [
 
 #: Extensions tried, in order, when images are found by id.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom", ".png", ".jpg", ".jpeg")
-#: Columns of every ``excluded`` table.
-EXCLUDED_COLUMNS: list[str] = ["row", "id", "path", "kind", "reason"]
 
 
 @dataclass(frozen=True)
@@ -183,20 +182,6 @@ def join_images(
         kept_paths.append(path)
     return ImageJoin(np.asarray(kept_rows, dtype=np.int64), kept_ids, kept_paths,
                      excluded_frame(excluded))
-
-
-def exclusion(row: int, row_id: str | None, path: Any, kind: str, reason: str) -> dict[str, Any]:
-    """One excluded-row record (see :data:`EXCLUDED_COLUMNS`)."""
-    return {"row": int(row), "id": row_id, "path": None if path is None else str(path),
-            "kind": kind, "reason": reason}
-
-
-def excluded_frame(records: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
-    """Excluded rows as a DataFrame with :data:`EXCLUDED_COLUMNS`, sorted by row."""
-    frame = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
-    frame = frame.reindex(columns=EXCLUDED_COLUMNS)
-    frame["row"] = frame["row"].astype("int64")
-    return frame.sort_values("row", kind="stable").reset_index(drop=True)
 
 
 def _check_columns(table: pd.DataFrame, *, image_col: str | None, id_col: str | None) -> None:

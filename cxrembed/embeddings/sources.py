@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cxrembed.data.exclusions import EXCLUDED_FILE
 from cxrembed.embeddings._files import MANIFEST
 from cxrlabel.atomic import atomic_path
 
@@ -29,8 +30,6 @@ __all__ = ["SOURCES_FILE", "EXCLUDED_FILE", "read_sources", "write_sources", "cl
 
 #: File of an embeddings folder mapping each id to its image file.
 SOURCES_FILE = "sources.csv"
-#: File of an embeddings folder listing the images not embedded, with the reason.
-EXCLUDED_FILE = "excluded.csv"
 
 
 def read_sources(folder: str | os.PathLike[str]) -> pd.DataFrame:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from cxrembed._vectors import as_ids, check_table_ids
+from cxrembed.data.exclusions import Exclusion, excluded_frame, exclusion
 from cxrembed.data.labels import LabelOptions, status_exclusions
 from cxrembed.data.table import row_ids, table_source
 from cxrembed.errors import EvaluationInputError, VectorInputError
@@ -40,7 +41,7 @@ from cxrembed.evaluation.metrics.clustering import clustering_metrics
 from cxrembed.evaluation.metrics.diagnosis import diagnosis_from
 from cxrembed.evaluation.metrics.neighbours import query_gallery, scan_neighbours
 from cxrembed.evaluation.metrics.relevance import RELEVANCE_RULE, label_sets
-from cxrembed.evaluation.metrics.report import EXCLUDED_COLUMNS, EvaluationResult
+from cxrembed.evaluation.metrics.report import EvaluationResult
 from cxrembed.evaluation.metrics.retrieval import (
     DEFAULT_KS,
     check_ks,
@@ -220,7 +221,7 @@ def evaluate_table(
         )
     if missing not in ("error", "exclude"):
         raise EvaluationInputError(f"missing must be 'error' or 'exclude'; got {missing!r}")
-    excluded: list[tuple[str, str, str]] = []
+    excluded: list[Exclusion] = []
     table_ids = _table_ids(table, id_col, image_col, source)
     emb_row = {str(v): i for i, v in enumerate(emb_ids.tolist())}
     absent = [r for r, t in enumerate(table_ids) if t not in emb_row]
@@ -231,28 +232,29 @@ def evaluate_table(
             "images, drop the rows (e.g. images cxr embed excluded), or pass missing='exclude' "
             "to leave them out (they are listed in excluded.csv)"
         )
-    excluded += [(table_ids[r], "no-embedding", "no embedding for this labels-table id")
-                 for r in absent]
+    excluded += [exclusion(r, table_ids[r], None, "no-embedding",
+                           "no embedding for this labels-table id") for r in absent]
     keep = np.ones(len(table), dtype=bool)
     keep[absent] = False
     for record in status_exclusions(table, table_ids, labels.status_col):
-        if keep[record["row"]]:
-            keep[record["row"]] = False
-            excluded.append((table_ids[record["row"]], "label-status", record["reason"]))
+        if keep[record.row]:
+            keep[record.row] = False
+            excluded.append(record)
     targets, names, categorical = _resolve_labels(table, labels, source)
     unknown = np.isnan(targets).all(axis=1) & keep if categorical else np.zeros(len(table), bool)
     for r in np.flatnonzero(unknown):
-        excluded.append((table_ids[r], "unknown-label",
-                         "label unknown (blank or one of the unknown values)"))
+        excluded.append(exclusion(r, table_ids[r], None, "unknown-label",
+                                  "label unknown (blank or one of the unknown values)"))
     keep &= ~unknown
     query, gallery, in_split = _split(table, split_col, query_split, gallery_split, source)
     for r in np.flatnonzero(keep & ~in_split):
-        excluded.append((table_ids[r], "outside-split", f"split {table[split_col].iloc[r]!r} "
-                         "is neither the query nor the gallery split"))
+        excluded.append(exclusion(r, table_ids[r], None, "outside-split",
+                                  f"split {table[split_col].iloc[r]!r} is neither the query "
+                                  "nor the gallery split"))
     keep &= in_split
     in_table = set(table_ids)
-    excluded += [(i, "no-label-row", "no row in the labels table") for i in emb_row
-                 if i not in in_table]
+    excluded += [exclusion(None, i, None, "no-label-row", "no row in the labels table")
+                 for i in emb_row if i not in in_table]
     rows = np.flatnonzero(keep)
     if len(rows) < 2:
         raise EvaluationInputError(
@@ -285,7 +287,7 @@ def evaluate_table(
         exclude_same_group=exclude_same_group, ks=ks, diagnosis_k=diagnosis_k, seed=seed,
         map_method=map_method, info=info,
     )
-    frame = pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS)
+    frame = excluded_frame(excluded)
     notes = list(result.notes)
     if len(frame):
         counts = Counter(frame["kind"])

@@ -46,7 +46,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from cxrembed.data.table import EXCLUDED_COLUMNS, IMAGE_EXTENSIONS, excluded_frame, exclusion
+from cxrembed.data.exclusions import exclusion, write_excluded
+from cxrembed.data.table import IMAGE_EXTENSIONS
 from cxrembed.embeddings.embedding_set import EmbeddingWriter
 from cxrembed.embeddings.sources import (
     EXCLUDED_FILE,
@@ -57,7 +58,6 @@ from cxrembed.embeddings.sources import (
 )
 from cxrembed.errors import ImageReadError
 from cxrembed.inference.encoder import Encoder
-from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
 from cxrlabel.vocab import Interval
 
@@ -225,9 +225,7 @@ def embed_images(
     finally:
         # Whatever was written is valid: record its sources, and what was left out.
         write_sources(out, {items.ids[p]: items.sources[p] for p in embedded})
-        frame = _excluded_frame(excluded)
-        with atomic_path(out / EXCLUDED_FILE) as tmp:
-            frame.to_csv(tmp, index=False)
+        frame = write_excluded(out, excluded)
     return EmbedSummary(
         out=out, kind=chosen, candidates=len(items.ids) + len(items.excluded),
         embedded=len(embedded), already=len(items.ids) - len(todo), excluded=frame,
@@ -246,7 +244,7 @@ class _Items:
     ids: list[str]
     sources: list[str]
     rows: list[int]  # table row, -1 for other sources
-    excluded: list[dict[str, Any]]
+    excluded: list[Any]
     loader: Any  # (positions) -> Dataset
 
     def dataset(self, positions: Sequence[int]) -> Dataset:
@@ -355,7 +353,7 @@ def _folder_items(root: Path, encoder: Encoder) -> _Items:
     wanted = {e.lower() for e in IMAGE_EXTENSIONS}
     ids: list[str] = []
     paths: list[str] = []
-    excluded: list[dict[str, Any]] = []
+    excluded: list[Any] = []
     first: dict[str, str] = {}
     for folder, dirs, files in os.walk(root):
         dirs.sort()
@@ -437,9 +435,3 @@ def _dim(encoder: Encoder) -> int:
         return dim
     probe = torch.zeros(1, 1, encoder.image_size, encoder.image_size)
     return int(encoder.encode(probe).shape[1])
-
-
-def _excluded_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = excluded_frame(records) if records else pd.DataFrame(columns=EXCLUDED_COLUMNS)
-    frame["row"] = frame["row"].astype("Int64").mask(frame["row"] < 0)
-    return frame

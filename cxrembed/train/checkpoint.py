@@ -36,12 +36,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from cxrembed.data.exclusions import EXCLUDED_FILE
 from cxrembed.errors import CheckpointError
 from cxrembed.train.config import RunConfig
 from cxrlabel.atomic import atomic_open, atomic_path
 
 __all__ = [
     "CONFIG_FILE",
+    "EXCLUDED_FILE",
     "BEST_WEIGHTS",
     "LAST_WEIGHTS",
     "LAST_STATE",
@@ -61,7 +63,6 @@ LAST_WEIGHTS = "last.safetensors"
 LAST_STATE = "last.pt"
 METRICS_FILE = "metrics.csv"
 SPLIT_FILE = "split.csv"
-EXCLUDED_FILE = "excluded.csv"
 STATE_FORMAT = 1
 
 
