@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from cxrembed._vectors import text_ids
-from cxrembed.errors import ConfigHashMismatchError, EmbeddingsFileError
+from cxrembed.embeddings.config_hash import check_config_hash
+from cxrembed.errors import EmbeddingsFileError
 from cxrlabel.atomic import atomic_open, atomic_path
 
 #: Manifest file name inside an embeddings folder.
@@ -106,12 +107,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 def check_resumable(
     manifest: dict[str, Any], folder: Path, dim: int, config_hash: str | None
 ) -> None:
-    if manifest.get("config_hash") != config_hash:
-        raise ConfigHashMismatchError(
-            f"{str(folder)!r} holds embeddings of a run with config hash "
-            f"{manifest.get('config_hash')!r}, not {config_hash!r}; appending would mix two "
-            "models. Fix: write to another folder, or delete this one"
-        )
+    check_config_hash(manifest.get("config_hash"), config_hash, what=repr(str(folder)),
+                      fix="write to another folder, or delete this one (appending would mix "
+                          "two models)", compare_none=True)
     if int(manifest["dim"]) != dim:
         raise EmbeddingsFileError(
             f"{str(folder)!r} holds {manifest['dim']}-dimensional embeddings; cannot append "

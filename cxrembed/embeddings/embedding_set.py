@@ -56,8 +56,9 @@ from cxrembed.embeddings._files import (
     write_manifest,
     write_parquet,
 )
+from cxrembed.embeddings.config_hash import check_config_hash
 from cxrembed.embeddings.writer import EmbeddingWriter
-from cxrembed.errors import ConfigHashMismatchError, EmbeddingsFileError
+from cxrembed.errors import EmbeddingsFileError
 from cxrlabel.atomic import atomic_path
 
 __all__ = ["EmbeddingSet", "EmbeddingWriter", "MANIFEST", "FORMAT", "FORMAT_VERSION"]
@@ -218,10 +219,8 @@ class EmbeddingSet:
                 "extension"
             )
         result = cls(*loaded).check(str(source))
-        if expect_config_hash is not None and result.config_hash != expect_config_hash:
-            raise ConfigHashMismatchError(
-                f"embeddings {str(source)!r} were made by a run with config hash "
-                f"{result.config_hash!r}, not {expect_config_hash!r}. Fix: embed the images "
-                "again with this run, or point at the embeddings of the right run"
-            )
+        check_config_hash(result.config_hash, expect_config_hash,
+                          what=f"embeddings {str(source)!r}",
+                          fix="embed the images again with this run, or point at the "
+                              "embeddings of the right run")
         return result

@@ -45,7 +45,8 @@ from tqdm.auto import tqdm
 
 from cxrembed._deps import require
 from cxrembed._vectors import as_ids, as_vectors, check_unit_norm, normalise
-from cxrembed.errors import ConfigHashMismatchError, IndexFileError, VectorInputError
+from cxrembed.embeddings.config_hash import check_config_hash
+from cxrembed.errors import IndexFileError, VectorInputError
 from cxrembed.search.index_build import (
     DEFAULT_TARGET_RECALL,
     EXACT_MAX_COUNT,
@@ -67,6 +68,8 @@ __all__ = ["VectorIndex", "KINDS", "EXACT_MAX_COUNT", "DEFAULT_TARGET_RECALL"]
 FORMAT_VERSION = 1
 
 _FILES = ("index.faiss", "ids.json", "meta.parquet")
+_REBUILD = ("search with the run that built the index, or rebuild the index for this run "
+            "(`cxr embed RUN ... --index DIR`)")
 
 
 class VectorIndex:
@@ -318,12 +321,7 @@ class VectorIndex:
 
     def check_config_hash(self, expected: str | None, *, source: str = "the index") -> None:
         """Raise :class:`ConfigHashMismatchError` if ``expected`` is given and differs."""
-        if expected is not None and self.config_hash != expected:
-            raise ConfigHashMismatchError(
-                f"{source} was built from run config {self.config_hash!r} but run config "
-                f"{expected!r} was asked for; its vectors come from another model. Fix: rebuild "
-                "the index with `cxr embed` for this run, or search with the run that built it"
-            )
+        check_config_hash(self.config_hash, expected, what=source, fix=_REBUILD)
 
     def _search_rows(self, batch: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         params = search_params(self.kind, self._info["params"], k)
@@ -390,6 +388,9 @@ class VectorIndex:
         """
         folder = Path(path)
         info = _read_info(folder)
+        # Before reading the vectors: an index of another run is refused at once.
+        check_config_hash(info.get("config_hash"), config_hash, what=f"index {folder}",
+                          fix=_REBUILD)
         for name, size in info["files"].items():
             file = folder / name
             if size is None:
@@ -424,9 +425,7 @@ class VectorIndex:
                 f"dimension {info['dim']}, found {found} and dimension {index.d}. Fix: rebuild "
                 "the index"
             )
-        loaded = cls(index, ids, info=info, metadata=meta)
-        loaded.check_config_hash(config_hash, source=f"index {folder}")
-        return loaded
+        return cls(index, ids, info=info, metadata=meta)
 
 
 # --------------------------------------------------------------------- helpers

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cxrembed.errors import ConfigHashMismatchError, ImageReadError
+from cxrembed.errors import ImageReadError
 from cxrembed.inference.encoder import Encoder
 from cxrembed.search.gallery import IMAGE_PATH_COLUMN
 from cxrembed.search.metadata import join_metadata
@@ -119,19 +119,7 @@ class Retriever:
         """The :class:`~cxrembed.search.index.VectorIndex`, checked against the run."""
         from cxrembed.search.index import VectorIndex
 
-        index = VectorIndex.load(self.index_dir)
-        expected = self.encoder.config_hash
-        if expected is not None and index.config_hash != expected:
-            made_by = ("vectors without a run config hash (not made by cxr embed)"
-                       if index.config_hash is None
-                       else f"the run with config hash {index.config_hash!r}")
-            raise ConfigHashMismatchError(
-                f"index {str(self.index_dir)!r} holds {made_by}, but run "
-                f"{self.encoder.source!r} has config hash {expected!r}: its embeddings are "
-                "not comparable with the queries. Fix: search with the run that built the "
-                "index, or rebuild the index with `cxr embed RUN ... --index DIR`"
-            )
-        return index
+        return VectorIndex.load(self.index_dir, config_hash=self.encoder.config_hash)
 
     @cached_property
     def table(self) -> pd.DataFrame:
