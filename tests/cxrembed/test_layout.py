@@ -38,3 +38,14 @@ def test_gallery_names_still_import_from_gallery() -> None:
     from cxrembed.inference.embed import read_sources as old
 
     assert old is read_sources
+
+
+def test_label_sets_names_one_thing() -> None:
+    pytest.importorskip("torch")
+    from cxrembed.evaluation import metrics
+    from cxrembed.evaluation.metrics.relevance import RelevanceLabels
+    from cxrembed.losses import LabelSets
+
+    assert "LabelSets" not in metrics.__all__ and LabelSets.__module__ == "cxrembed.losses.pairs"
+    with pytest.warns(DeprecationWarning, match="RelevanceLabels"):
+        assert metrics.LabelSets is RelevanceLabels
