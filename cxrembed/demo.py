@@ -282,17 +282,19 @@ def _synthetic_text(synthetic: SyntheticSet, truth: pd.DataFrame) -> str:
 
 
 def _agreement(truth: pd.DataFrame, mined: pd.DataFrame) -> str:
+    from cxrembed.data.labels import POSITIVE, UNCERTAIN
+
     joined = truth.merge(mined, on="id", suffixes=("_truth", "_mined"))
     lines = ["| finding | truth positive | mined positive | mined uncertain | precision | "
              "recall |", "|---|---:|---:|---:|---:|---:|"]
     for name in TRUTH_COLUMNS:
-        real = joined[f"{name}_truth"] == 1
-        said = joined[f"{name}_mined"] == 1
+        real = joined[f"{name}_truth"] == POSITIVE
+        said = joined[f"{name}_mined"] == POSITIVE
         hits = int((real & said).sum())
         precision = hits / said.sum() if said.sum() else float("nan")
         recall = hits / real.sum() if real.sum() else float("nan")
         lines.append(f"| {name} | {int(real.sum())} | {int(said.sum())} | "
-                     f"{int((joined[f'{name}_mined'] == -1).sum())} | {precision:.3f} | "
+                     f"{int((joined[f'{name}_mined'] == UNCERTAIN).sum())} | {precision:.3f} | "
                      f"{recall:.3f} |")
     return "\n".join(lines)
 

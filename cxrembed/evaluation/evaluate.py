@@ -33,7 +33,13 @@ import pandas as pd
 
 from cxrembed._vectors import as_ids, check_table_ids
 from cxrembed.data.exclusions import Exclusion, excluded_frame, exclusion
-from cxrembed.data.labels import LabelOptions, status_exclusions
+from cxrembed.data.labels import (
+    NEGATIVE,
+    POSITIVE,
+    UNCERTAIN,
+    LabelOptions,
+    status_exclusions,
+)
 from cxrembed.data.table import row_ids, table_source
 from cxrembed.errors import EvaluationInputError, VectorInputError
 from cxrembed.evaluation.embedding_map import embedding_map
@@ -328,7 +334,7 @@ def _resolve_labels(
             "the 'soft' uncertain policy gives fractional labels, but retrieval relevance "
             "needs yes/no; evaluate with policy 'zeros', 'ones' or 'ignore'"
         )
-    values[values == -1] = 1.0 if labels.policy == "ones" else 0.0
+    values[values == UNCERTAIN] = POSITIVE if labels.policy == "ones" else NEGATIVE
     if not matrix.categorical:
         values = np.nan_to_num(values, nan=0.0)
     return values, list(matrix.names), matrix.categorical

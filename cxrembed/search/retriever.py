@@ -37,7 +37,7 @@ from cxrembed.search.gallery import IMAGE_PATH_COLUMN
 from cxrembed.search.metadata import join_metadata
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
-from cxrlabel.vocab import Interval
+from cxrlabel.vocab import STATUSES, Interval
 
 __all__ = ["Retriever", "SearchReport", "search_images", "Query", "EVIDENCE_COLUMN"]
 
@@ -45,7 +45,8 @@ __all__ = ["Retriever", "SearchReport", "search_images", "Query", "EVIDENCE_COLU
 Query = str | os.PathLike[str] | np.ndarray | torch.Tensor
 #: Result column holding the neighbour's report sentences (when evidence is given).
 EVIDENCE_COLUMN = "evidence"
-_ASSERTIONS = ("positive", "uncertain")
+# Evidence shows the sentences that assert a finding: every status but a negation.
+_ASSERTIONS = tuple(s for s in STATUSES if s != "negative")
 _GRID_COLUMNS = 6
 
 
