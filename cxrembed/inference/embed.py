@@ -197,31 +197,12 @@ def embed_images(
     started = time.perf_counter()
     try:
         with writer:
-            last_flush = time.perf_counter()
             loader = DataLoader(items.dataset(todo), batch_size=batch_size, shuffle=False,
                                 num_workers=num_workers, collate_fn=_collate)
-            bar = tqdm(total=len(todo), unit="img", desc="embed", file=sys.stderr,
-                       disable=not progress or not todo)
-            try:
-                for images, positions, failures in loader:
-                    excluded += [exclusion(items.rows[p], items.ids[p], items.sources[p],
-                                           kind_, reason) for p, kind_, reason in failures]
-                    if positions:
-                        vectors = encoder.encode(images)
-                        finite = np.isfinite(vectors).all(axis=1)
-                        excluded += [exclusion(items.rows[p], items.ids[p], items.sources[p],
-                                               "non-finite-embedding", _NON_FINITE)
-                                     for p, ok in zip(positions, finite, strict=True) if not ok]
-                        positions = [p for p, ok in zip(positions, finite, strict=True) if ok]
-                        if positions:
-                            writer.append([items.ids[p] for p in positions], vectors[finite])
-                            embedded += positions
-                    bar.update(len(positions) + len(failures))
-                    if time.perf_counter() - last_flush > checkpoint_seconds:
-                        writer.flush()
-                        last_flush = time.perf_counter()
-            finally:
-                bar.close()
+            with tqdm(total=len(todo), unit="img", desc="embed", file=sys.stderr,
+                      disable=not progress or not todo) as bar:
+                _embed_batches(loader, encoder, writer, items, checkpoint_seconds, bar,
+                               embedded=embedded, excluded=excluded)
     finally:
         # Whatever was written is valid: record its sources, and what was left out.
         write_sources(out, {items.ids[p]: items.sources[p] for p in embedded})
@@ -232,6 +213,33 @@ def embed_images(
         total=len(done) + len(embedded), config_hash=encoder.config_hash,
         seconds=time.perf_counter() - started,
     )
+
+
+def _embed_batches(loader: DataLoader, encoder: Encoder, writer: EmbeddingWriter, items: _Items,
+                   checkpoint_seconds: float, bar: Any, *, embedded: list[int],
+                   excluded: list[Any]) -> None:
+    """Embed and write every batch; ``embedded`` and ``excluded`` grow as it goes, so an
+    interrupted run still records what it did."""
+    def left_out(position: int, kind: str, reason: str) -> Any:
+        return exclusion(items.rows[position], items.ids[position], items.sources[position],
+                         kind, reason)
+
+    last_flush = time.perf_counter()
+    for images, positions, failures in loader:
+        excluded += [left_out(p, kind, reason) for p, kind, reason in failures]
+        if positions:
+            vectors = encoder.encode(images)
+            finite = np.isfinite(vectors).all(axis=1)
+            excluded += [left_out(p, "non-finite-embedding", _NON_FINITE)
+                         for p, ok in zip(positions, finite, strict=True) if not ok]
+            good = [p for p, ok in zip(positions, finite, strict=True) if ok]
+            if good:
+                writer.append([items.ids[p] for p in good], vectors[finite])
+                embedded += good
+        bar.update(len(positions) + len(failures))
+        if time.perf_counter() - last_flush > checkpoint_seconds:
+            writer.flush()
+            last_flush = time.perf_counter()
 
 
 # ----------------------------------------------------------------------------- sources
