@@ -18,20 +18,16 @@ retriever
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "VectorIndex",
-    "build_index",
-    "Retriever",
-    "search_images",
-]
-
-_LAZY = {
-    "VectorIndex": "cxrembed.search.index",
-    "build_index": "cxrembed.search.gallery",
-    "Retriever": "cxrembed.search.retriever",
-    "search_images": "cxrembed.search.retriever",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.search.index": ["VectorIndex"],
+        "cxrembed.search.gallery": ["build_index"],
+        "cxrembed.search.retriever": ["Retriever", "search_images"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.search", _LAZY)

@@ -29,28 +29,19 @@ for old imports (it lives in :mod:`cxrembed.inference.run`).
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "RunConfig",
-    "config_hash",
-    "train",
-    "TrainResult",
-    "fit",
-    "load_run",
-    "encode_dataset",
-    "eval_transform_for",
-]
-
-_LAZY = {
-    "RunConfig": "cxrembed.train.config",
-    "config_hash": "cxrembed.train.config",
-    "train": "cxrembed.train.trainer",
-    "TrainResult": "cxrembed.train.loop",
-    "fit": "cxrembed.train.loop",
-    "load_run": "cxrembed.inference.run",  # kept for old imports; inference owns it
-    "encode_dataset": "cxrembed.models.encode",
-    "eval_transform_for": "cxrembed.data.transforms",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.train.config": ["RunConfig", "config_hash"],
+        "cxrembed.train.trainer": ["train"],
+        "cxrembed.train.loop": ["TrainResult", "fit"],
+        "cxrembed.inference.run": ["load_run"],  # for old imports: inference owns it
+        "cxrembed.models.encode": ["encode_dataset"],
+        "cxrembed.data.transforms": ["eval_transform_for"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.train", _LAZY)
