@@ -33,7 +33,6 @@ import os
 import shutil
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -48,7 +47,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from cxrembed.data.dataset import _LabeledImages, no_usable_rows
-from cxrembed.data.exclusions import excluded_frame, exclusion, write_excluded
+from cxrembed.data.exclusions import excluded_frame, exclusion, reasons, write_excluded
 from cxrembed.data.labels import LabelOptions, status_exclusions
 from cxrembed.data.square import STORAGE_DTYPES, Fit, decode_or_reason, dequantize
 from cxrembed.data.table import (
@@ -112,7 +111,7 @@ class PrepareSummary:
     @property
     def reasons(self) -> dict[str, int]:
         """Excluded row counts by kind (``missing``, ``corrupt``...), most frequent first."""
-        return dict(Counter(self.excluded["kind"].tolist()).most_common())
+        return reasons(self.excluded)
 
     @property
     def usable(self) -> int:

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "exclusion",
     "excluded_frame",
     "write_excluded",
+    "reasons",
 ]
 
 #: The file every output folder lists its left-out rows in.
@@ -116,3 +118,16 @@ def write_excluded(
     with atomic_path(folder / EXCLUDED_FILE) as tmp:
         frame.to_csv(tmp, index=False)
     return frame
+
+
+def reasons(frame: pd.DataFrame) -> dict[str, int]:
+    """Excluded rows by kind (``missing``, ``corrupt``...), most frequent first.
+
+    Examples
+    --------
+    >>> reasons(excluded_frame([exclusion(1, "a", None, "missing", "gone"),
+    ...                         exclusion(2, "b", None, "corrupt", "cut"),
+    ...                         exclusion(3, "c", None, "missing", "gone")]))
+    {'missing': 2, 'corrupt': 1}
+    """
+    return dict(Counter(frame["kind"].tolist()).most_common())

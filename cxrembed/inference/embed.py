@@ -34,7 +34,6 @@ import os
 import sys
 import time
 import warnings
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from cxrembed.data.exclusions import exclusion, write_excluded
+from cxrembed.data.exclusions import exclusion, reasons, write_excluded
 from cxrembed.data.table import IMAGE_EXTENSIONS
 from cxrembed.embeddings.embedding_set import EmbeddingWriter
 from cxrembed.embeddings.sources import (
@@ -109,7 +108,7 @@ class EmbedSummary:
     @property
     def reasons(self) -> dict[str, int]:
         """Excluded images by kind (``corrupt``, ``missing``...), most frequent first."""
-        return dict(Counter(self.excluded["kind"].tolist()).most_common())
+        return reasons(self.excluded)
 
     @property
     def images_per_second(self) -> float:
