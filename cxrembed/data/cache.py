@@ -47,7 +47,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from cxrembed.data.dataset import _LabeledImages, no_usable_rows
-from cxrembed.data.exclusions import excluded_frame, exclusion, reasons, write_excluded
+from cxrembed.data.exclusions import CountsExcluded, excluded_frame, exclusion, write_excluded
 from cxrembed.data.labels import LabelOptions, status_exclusions
 from cxrembed.data.square import STORAGE_DTYPES, Fit, decode_or_reason, dequantize
 from cxrembed.data.table import (
@@ -82,7 +82,7 @@ _NUMBER_COLUMNS = tuple(c for c in INDEX_COLUMNS if c not in _TEXT_COLUMNS)
 
 
 @dataclass
-class PrepareSummary:
+class PrepareSummary(CountsExcluded):
     """What one :func:`prepare_cache` run did; every table row is counted exactly once.
 
     Attributes
@@ -107,11 +107,6 @@ class PrepareSummary:
     already: int
     excluded: pd.DataFrame = field(repr=False)
     seconds: float = 0.0
-
-    @property
-    def reasons(self) -> dict[str, int]:
-        """Excluded row counts by kind (``missing``, ``corrupt``...), most frequent first."""
-        return reasons(self.excluded)
 
     @property
     def usable(self) -> int:

@@ -50,6 +50,7 @@ from cxrembed.data.table import (
     table_source,
 )
 from cxrembed.errors import ImageReadError
+from cxrembed.io._common import plane
 from cxrembed.io.image import Window, read_image
 from cxrlabel.errors import InputError
 
@@ -333,10 +334,7 @@ class XRVDataset(_LabeledImages):
         )
 
     def _load(self, index: int) -> np.ndarray:
-        item = self.source[index]
-        image = np.asarray(item["img"], dtype=np.float32)
-        if image.ndim == 3 and image.shape[0] == 1:
-            image = image[0]
+        image = plane(self.source[index]["img"])
         if image.ndim != 2:
             raise InputError(
                 f"item {index} of {type(self.source).__name__} has an image of shape "

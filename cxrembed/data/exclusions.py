@@ -36,6 +36,7 @@ __all__ = [
     "excluded_frame",
     "write_excluded",
     "reasons",
+    "CountsExcluded",
 ]
 
 #: The file every output folder lists its left-out rows in.
@@ -131,3 +132,14 @@ def reasons(frame: pd.DataFrame) -> dict[str, int]:
     {'missing': 2, 'corrupt': 1}
     """
     return dict(Counter(frame["kind"].tolist()).most_common())
+
+
+class CountsExcluded:
+    """Mixin for run summaries with an ``excluded`` frame: :attr:`reasons` counts it."""
+
+    excluded: pd.DataFrame
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        """Excluded rows by kind (``missing``, ``corrupt``...), most frequent first."""
+        return reasons(self.excluded)

@@ -45,7 +45,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from cxrembed.data.exclusions import exclusion, reasons, write_excluded
+from cxrembed.data.exclusions import CountsExcluded, exclusion, write_excluded
 from cxrembed.data.table import IMAGE_EXTENSIONS
 from cxrembed.embeddings.embedding_set import EmbeddingWriter
 from cxrembed.embeddings.sources import (
@@ -71,7 +71,7 @@ _NON_FINITE = ("the model gave NaN or infinite values for this image (a diverged
 
 
 @dataclass
-class EmbedSummary:
+class EmbedSummary(CountsExcluded):
     """What one :func:`embed_images` run did; every candidate image is counted once.
 
     Attributes
@@ -104,11 +104,6 @@ class EmbedSummary:
     total: int = 0
     config_hash: str | None = None
     seconds: float = 0.0
-
-    @property
-    def reasons(self) -> dict[str, int]:
-        """Excluded images by kind (``corrupt``, ``missing``...), most frequent first."""
-        return reasons(self.excluded)
 
     @property
     def images_per_second(self) -> float:

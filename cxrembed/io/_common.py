@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["ImageMeta", "Window", "luma", "minmax", "short"]
+__all__ = ["ImageMeta", "Window", "luma", "minmax", "short", "plane"]
 
 #: ``"auto"``: the file's VOI LUT or window when present, else the full stored range;
 #: ``"none"``: always the full stored range; ``"minmax"``: stretch this image's own
@@ -72,3 +72,18 @@ def minmax(image: np.ndarray) -> np.ndarray:
 def short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def plane(image: Any) -> np.ndarray:
+    """``image`` (array or tensor) as float32, a leading single channel dropped:
+    ``(1, H, W)`` -> ``(H, W)``. Callers check that the result is 2-D.
+
+    Examples
+    --------
+    >>> plane(np.zeros((1, 2, 3))).shape, plane(np.zeros((3, 2, 3))).shape
+    ((2, 3), (3, 2, 3))
+    """
+    if hasattr(image, "detach"):  # a torch tensor
+        image = image.detach().cpu().numpy()
+    array = np.asarray(image, dtype=np.float32)
+    return array[0] if array.ndim == 3 and array.shape[0] == 1 else array
