@@ -45,8 +45,9 @@ class TableMessages:
     """How a caller words each problem (``str.format`` templates, see the module docstring)."""
 
     missing: str = "{path}: table file not found"
-    unsupported: str = ("{path}: unsupported table file type '{suffix}'; expected .csv, .tsv "
-                        "or .parquet")
+    unsupported: str = (
+        "{path}: unsupported table file type '{suffix}'; expected .csv, .tsv or .parquet"
+    )
     empty_file: str = "{path}: the table file is empty"
     unreadable: str = "{path}: cannot read the table ({detail})"
 

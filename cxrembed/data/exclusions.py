@@ -67,8 +67,7 @@ class Exclusion(Mapping[str, Any]):
 
     def __post_init__(self) -> None:
         # -1 (or None) means "not a table row"; paths are kept as text.
-        row = None if self.row is None or pd.isna(self.row) or int(self.row) < 0 \
-            else int(self.row)
+        row = None if self.row is None or pd.isna(self.row) or int(self.row) < 0 else int(self.row)
         object.__setattr__(self, "row", row)
         if self.path is not None:
             object.__setattr__(self, "path", str(self.path))
@@ -100,8 +99,12 @@ def excluded_frame(
     if isinstance(records, pd.DataFrame):
         frame = records.reindex(columns=EXCLUDED_COLUMNS)
     else:
-        rows = [asdict(r) if isinstance(r, Exclusion) else asdict(Exclusion(
-            **{c: r.get(c) for c in EXCLUDED_COLUMNS})) for r in records]
+        rows = [
+            asdict(r)
+            if isinstance(r, Exclusion)
+            else asdict(Exclusion(**{c: r.get(c) for c in EXCLUDED_COLUMNS}))
+            for r in records
+        ]
         frame = pd.DataFrame(rows, columns=EXCLUDED_COLUMNS)
     row = pd.to_numeric(frame["row"], errors="coerce")
     frame["row"] = row.mask(row < 0).astype("Int64")

@@ -36,8 +36,11 @@ def check_config_hash(
     """
     if found == expected or (expected is None and not compare_none):
         return
-    made_by = ("vectors without a run config hash (not made by cxr embed)" if found is None
-               else f"embeddings of a run with config hash {found!r}")
+    made_by = (
+        "vectors without a run config hash (not made by cxr embed)"
+        if found is None
+        else f"embeddings of a run with config hash {found!r}"
+    )
     raise ConfigHashMismatchError(
         f"{what} holds {made_by}, not {expected!r}: the two runs' vectors are not "
         f"comparable. Fix: {fix}"

@@ -36,8 +36,7 @@ def read_sources(folder: str | os.PathLike[str]) -> pd.DataFrame:
     """``folder/sources.csv`` as a DataFrame (``id``, ``source``), empty when absent."""
     path = Path(folder) / SOURCES_FILE
     if not path.is_file():
-        return pd.DataFrame({"id": pd.Series(dtype="string"),
-                             "source": pd.Series(dtype="string")})
+        return pd.DataFrame({"id": pd.Series(dtype="string"), "source": pd.Series(dtype="string")})
     return pd.read_csv(path, dtype="string", keep_default_na=False)
 
 
@@ -47,9 +46,13 @@ def write_sources(folder: str | os.PathLike[str], new: Mapping[str, str]) -> Non
     if not new and (out / SOURCES_FILE).is_file():
         return
     old = read_sources(out)
-    frame = pd.concat([old[~old["id"].isin(list(new))],
-                       pd.DataFrame({"id": list(new), "source": list(new.values())})],
-                      ignore_index=True)
+    frame = pd.concat(
+        [
+            old[~old["id"].isin(list(new))],
+            pd.DataFrame({"id": list(new), "source": list(new.values())}),
+        ],
+        ignore_index=True,
+    )
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / SOURCES_FILE) as tmp:
         frame.to_csv(tmp, index=False)
@@ -62,7 +65,11 @@ def clear_embeddings(folder: str | os.PathLike[str]) -> None:
         return
     names = {MANIFEST, SOURCES_FILE, EXCLUDED_FILE, "vectors.npy", "ids.parquet"}
     for path in out.iterdir():
-        if path.name in names or (path.is_file() and (
+        if path.name in names or (
+            path.is_file()
+            and (
                 (path.name.startswith("vectors-") and path.suffix == ".npy")
-                or (path.name.startswith("ids-") and path.suffix == ".txt"))):
+                or (path.name.startswith("ids-") and path.suffix == ".txt")
+            )
+        ):
             path.unlink()

@@ -108,8 +108,9 @@ def _raise_without_pixels(path: Path, ds: Any) -> None:
             path, "no SOP Class UID and no pixel data: truncated, or not a DICOM file", "corrupt"
         )
     name = getattr(sop_class, "name", None) or str(sop_class)
-    raise ImageReadError(path, f"DICOM object has no pixel data ({name}): not an image",
-                         "non-image")
+    raise ImageReadError(
+        path, f"DICOM object has no pixel data ({name}): not an image", "non-image"
+    )
 
 
 def _decode_pixels(path: Path, ds: Any) -> np.ndarray:
@@ -234,8 +235,11 @@ def _ensure_transfer_syntax(ds: Any) -> None:
     if "TransferSyntaxUID" not in ds.file_meta:
         implicit, little = getattr(ds, "original_encoding", (True, True))
         ds.file_meta.TransferSyntaxUID = (
-            uid.ImplicitVRLittleEndian if implicit
-            else uid.ExplicitVRLittleEndian if little else uid.ExplicitVRBigEndian
+            uid.ImplicitVRLittleEndian
+            if implicit
+            else uid.ExplicitVRLittleEndian
+            if little
+            else uid.ExplicitVRBigEndian
         )
 
 

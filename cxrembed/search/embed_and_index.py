@@ -45,6 +45,13 @@ def embed_and_index(
         metadata = source
         meta_id_col = meta_id_col or embed_options.get("id_col")
         meta_image_col = meta_image_col or embed_options.get("image_col")
-    built = build_index(out, index, metadata=metadata, id_col=meta_id_col,
-                        image_col=meta_image_col, show_cols=show_cols, kind=index_kind)
+    built = build_index(
+        out,
+        index,
+        metadata=metadata,
+        id_col=meta_id_col,
+        image_col=meta_image_col,
+        show_cols=show_cols,
+        kind=index_kind,
+    )
     return summary, built

@@ -60,8 +60,13 @@ def join_metadata(
             f"the metadata table {source} has no column(s) {absent}; found columns "
             f"{list(table.columns)}. Fix the names given to show_cols / --show-cols"
         )
-    check_table_ids(keys, column=f"the metadata table {source} column {id_col or image_col!r}",
-                    error=InputError, repeated="has id", allow_blank=True)
+    check_table_ids(
+        keys,
+        column=f"the metadata table {source} column {id_col or image_col!r}",
+        error=InputError,
+        repeated="has id",
+        allow_blank=True,
+    )
     levels: list[dict[str, int | None]] = [{}, {}, {}]  # exact, no extension, path tail
     for row, key in enumerate(keys):
         if key is None:

@@ -33,10 +33,13 @@ def test_ids_of_an_index_and_of_a_file() -> None:
 
 def test_table_ids_blank_and_repeated() -> None:
     with pytest.raises(IdJoinError, match="t column 'id' holds 'a' on rows 1 and 3"):
-        check_table_ids([None, "a", None, "a"], column="t column 'id'", error=IdJoinError,
-                        allow_blank=True)
+        check_table_ids(
+            [None, "a", None, "a"], column="t column 'id'", error=IdJoinError, allow_blank=True
+        )
     with pytest.raises(IdJoinError, match="blank at row 0 \\(2 such rows\\)"):
         check_table_ids([None, "a", None], column="t", error=IdJoinError)
     assert check_table_ids(["a", None], column="t", error=IdJoinError, allow_blank=True) == [
-        "a", None]
+        "a",
+        None,
+    ]
     assert first_repeat(["a", "b"]) is None

@@ -25,8 +25,9 @@ def test_format_by_extension_and_text_ids(tmp_path) -> None:
 
 
 def test_the_callers_words_and_error_class(tmp_path) -> None:
-    words = TableMessages(missing="{path}: {role} file not found",
-                          empty_file="{path}: the {role} file is empty")
+    words = TableMessages(
+        missing="{path}: {role} file not found", empty_file="{path}: the {role} file is empty"
+    )
     with pytest.raises(GoldError, match="gold file not found"):
         read_table_file(tmp_path / "none.csv", error=GoldError, messages=words, role="gold")
     (tmp_path / "empty.csv").write_text("")
@@ -38,8 +39,9 @@ def test_cxrembed_reads_tsv_with_tabs(tmp_path) -> None:
     pytest.importorskip("cxrembed.data.table")
     from cxrembed.data.table import read_table
 
-    pd.DataFrame({"id": ["001"], "finding": ["x"]}).to_csv(tmp_path / "l.tsv", sep="\t",
-                                                             index=False)
+    pd.DataFrame({"id": ["001"], "finding": ["x"]}).to_csv(
+        tmp_path / "l.tsv", sep="\t", index=False
+    )
     table = read_table(tmp_path / "l.tsv", text_columns=["id"])
     assert list(table.columns) == ["id", "finding"] and table["id"].tolist() == ["001"]
     with pytest.raises(InputError, match="labels table .* not found; give a CSV"):
