@@ -183,12 +183,12 @@ def _scored_view(table: pd.DataFrame, cache: Path, transform: object):
 
 
 def _score(model: object, config: object, table: pd.DataFrame, cache: Path) -> dict:
-    from cxrembed.train import embed_images, eval_transform_for
+    from cxrembed.train import encode_dataset, eval_transform_for
     from cxrembed.train.validation import validation_metrics
 
     dataset = _scored_view(table, cache, eval_transform_for(config))
     known = dataset.mask.any(axis=1)
-    ids, vectors = embed_images(model, dataset, progress=False)
+    ids, vectors = encode_dataset(model, dataset, progress=False)
     relevance = (dataset.targets > 0.5).astype(np.float32)
     groups = dataset.table["patientid"].astype(str).to_numpy()
     m = validation_metrics(vectors[known], relevance[known], groups[known])

@@ -1,20 +1,33 @@
-"""Checks for embedding vectors and their ids, shared by the index and the metrics.
+"""Checks for embedding vectors and their ids: the one place they are validated.
 
 Vectors enter cxrembed here: as a float32, C-contiguous N x D array with finite values. A bad
 row is reported by position and id, with the count of such rows, so nothing is dropped
-silently and the user knows what to fix.
+silently and the user knows what to fix. Ids come in three forms, each checked here: the ids
+of an index or a metric (unique str or int, :func:`as_ids`), the text ids of an embeddings
+file (:func:`text_ids`), and the id column of a table (:func:`check_table_ids`). Every check
+takes the error class of its caller (embeddings files, index, evaluation, joins).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from cxrembed.errors import VectorInputError
 
-__all__ = ["as_vectors", "as_ids", "check_unit_norm", "normalise", "describe_row"]
+__all__ = [
+    "as_vectors",
+    "nonfinite_rows",
+    "as_ids",
+    "text_ids",
+    "check_table_ids",
+    "first_repeat",
+    "check_unit_norm",
+    "normalise",
+    "describe_row",
+]
 
 #: Largest allowed deviation of a vector's L2 norm from 1.
 UNIT_NORM_TOLERANCE = 1e-3
@@ -28,14 +41,25 @@ def describe_row(row: int, ids: np.ndarray | None) -> str:
 
 
 def as_vectors(
-    values: Any, *, name: str = "vectors", ids: np.ndarray | None = None, error: type = VectorInputError
+    values: Any,
+    *,
+    name: str = "vectors",
+    ids: np.ndarray | None = None,
+    error: type = VectorInputError,
+    allow_empty: bool = False,
+    finite: bool = True,
 ) -> np.ndarray:
-    """Return ``values`` as a finite float32 C-contiguous N x D array, or raise ``error``.
+    """Return ``values`` as a float32 C-contiguous N x D array (finite unless ``finite=False``),
+    or raise ``error``. ``allow_empty`` accepts N = 0 (an embeddings file may be empty).
 
     Examples
     --------
     >>> as_vectors([[1, 0], [0, 1]]).dtype
     dtype('float32')
+    >>> as_vectors([[1.0, float("nan")]])
+    Traceback (most recent call last):
+    ...
+    cxrembed.errors.VectorInputError: vectors row 0 contains NaN or infinite values (1 such rows in all); expected finite floats. ...
     """
     if hasattr(values, "detach"):  # a torch tensor, possibly on GPU or requiring grad
         values = values.detach().cpu().numpy()
@@ -45,15 +69,16 @@ def as_vectors(
         raise error(
             f"{name} must be a numeric N x D array; could not convert it ({exc}). "
             "Fix: pass a numpy array or a CPU tensor of floats"
-        ) from exc
-    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        ) from None
+    if array.ndim != 2 or array.shape[1] == 0 or (array.shape[0] == 0 and not allow_empty):
+        what = "a 2-D array (N rows x D dimensions, D >= 1)" if allow_empty else \
+            "a non-empty 2-D array (N rows x D dimensions)"
         raise error(
-            f"{name} must be a non-empty 2-D array (N rows x D dimensions); got shape "
-            f"{array.shape}. Fix: stack one vector per row (use reshape(1, -1) for one vector)"
+            f"{name} must be {what}; got shape {array.shape}. Fix: stack one vector per row "
+            "(use reshape(1, -1) for one vector)"
         )
-    bad = ~np.isfinite(array).all(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)
+    rows = nonfinite_rows(array) if finite else ()
+    if len(rows):
         raise error(
             f"{name} {describe_row(int(rows[0]), ids)} contains NaN or infinite values "
             f"({len(rows)} such rows in all); expected finite floats. Fix: re-create those "
@@ -63,7 +88,14 @@ def as_vectors(
     return np.ascontiguousarray(array)
 
 
-def as_ids(ids: Sequence[Any] | np.ndarray, *, source: str = "ids") -> np.ndarray:
+def nonfinite_rows(array: np.ndarray) -> np.ndarray:
+    """Positions of the rows holding NaN or infinite values."""
+    return np.flatnonzero(~np.isfinite(array).all(axis=1))
+
+
+def as_ids(
+    ids: Sequence[Any] | np.ndarray, *, source: str = "ids", error: type = VectorInputError
+) -> np.ndarray:
     """Return ``ids`` as a 1-D array of unique str or int ids (one per vector).
 
     Examples
@@ -72,39 +104,133 @@ def as_ids(ids: Sequence[Any] | np.ndarray, *, source: str = "ids") -> np.ndarra
     ['a', 'b']
     """
     if not isinstance(ids, np.ndarray):
-        ids = _typed(list(ids), source)
+        ids = _typed(list(ids), source, error)
     array = np.asarray(ids)
     if array.ndim != 1:
-        raise VectorInputError(f"{source} must be 1-D (one id per vector); got shape {array.shape}")
+        raise error(f"{source} must be 1-D (one id per vector); got shape {array.shape}")
     if array.dtype.kind in "iu":
         array = array.astype(np.int64)
     elif array.dtype.kind == "O":
-        array = _typed(array.tolist(), source)
+        array = _typed(array.tolist(), source, error)
     elif array.dtype.kind != "U":
-        raise VectorInputError(
+        raise error(
             f"{source} must all be strings or all integers; got an array of dtype {array.dtype}. "
             "Fix: convert the ids to str"
         )
-    values, counts = np.unique(array, return_counts=True)
-    if (counts > 1).any():
-        dup = values[counts > 1]
-        again = int(np.flatnonzero(array == dup[0])[1])
-        raise VectorInputError(
-            f"{source} must be unique; {len(dup)} ids are repeated, e.g. {dup[0].item()!r} "
+    # np.unique first: a million distinct ids need no Python loop.
+    repeat = first_repeat(array.tolist()) if len(np.unique(array)) < len(array) else None
+    if repeat is not None:
+        value, _, again, count = repeat
+        raise error(
+            f"{source} must be unique; {count} ids are repeated, e.g. {value!r} "
             f"again at row {again}. Fix: de-duplicate the table before embedding (one row "
             "per image)"
         )
     return array
 
 
-def _typed(values: list[Any], source: str) -> np.ndarray:
+def text_ids(values: Iterable[Any], source: str, error: type = VectorInputError) -> list[str]:
+    """The ids of an embeddings file: non-blank one-line text (ints become text), unique.
+
+    Examples
+    --------
+    >>> text_ids(["a", 7], "emb")
+    ['a', '7']
+    >>> text_ids(["a", "b", "a"], "emb")
+    Traceback (most recent call last):
+    ...
+    cxrembed.errors.VectorInputError: emb: id 'a' appears at rows 0 and 2 (1 repeated ids in all); ...
+    """
+    ids: list[str] = []
+    for row, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, str | int | np.integer):
+            raise error(
+                f"{source}: id at row {row} is {value!r} ({type(value).__name__}); expected a "
+                "string (or int). Fix: give every vector a text id"
+            )
+        text = str(value)
+        if not text.strip() or "\n" in text or "\r" in text:
+            raise error(
+                f"{source}: id at row {row} is {text!r}; expected a non-blank id on one line"
+            )
+        ids.append(text)
+    repeat = first_repeat(ids)
+    if repeat is not None:
+        value, first, again, count = repeat
+        raise error(
+            f"{source}: id {value!r} appears at rows {first} and {again} ({count} repeated "
+            "ids in all); expected one vector per id. Fix: de-duplicate before embedding"
+        )
+    return ids
+
+
+def check_table_ids(
+    values: Sequence[str | None],
+    *,
+    column: str,
+    error: type,
+    repeated: str = "holds",
+    allow_blank: bool = False,
+) -> list[str | None]:
+    """Check a table's id column (None = blank): an id on every row, one row per id.
+
+    ``column`` names the column in messages (``"labels.csv column 'id'"``); ``repeated`` is
+    the verb before a repeated value (``holds 'a' on rows 0 and 2``, ``has id 'a' ...``).
+    ``allow_blank`` lets blank rows through (they match nothing). Returns ``values``.
+
+    Examples
+    --------
+    >>> check_table_ids(["a", None], column="t.csv column 'id'", error=ValueError)
+    Traceback (most recent call last):
+    ...
+    ValueError: t.csv column 'id' is blank at row 1 (1 such rows); expected an id on every row. Fix: fill or drop those rows
+    """
+    blank = [r for r, v in enumerate(values) if v is None]
+    if blank and not allow_blank:
+        raise error(
+            f"{column} is blank at row {blank[0]} ({len(blank)} such rows); expected an id "
+            "on every row. Fix: fill or drop those rows"
+        )
+    repeat = first_repeat([v for v in values if v is not None],
+                          [r for r, v in enumerate(values) if v is not None])
+    if repeat is not None:
+        value, first, again, _ = repeat
+        raise error(
+            f"{column} {repeated} {value!r} on rows {first} and {again}; expected one row per "
+            "image. Fix: de-duplicate the table or choose an image-level id"
+        )
+    return list(values)
+
+
+def first_repeat(
+    values: Sequence[Hashable], rows: Sequence[int] | None = None
+) -> tuple[Any, int, int, int] | None:
+    """``(value, its first row, the row it comes again, number of repeated values)`` for the
+    first value seen twice, or None when all are distinct. ``rows`` relabels the positions.
+
+    Examples
+    --------
+    >>> first_repeat(["a", "b", "b", "a"])
+    ('b', 1, 2, 2)
+    """
+    seen: dict[Any, int] = {}
+    for position, value in enumerate(values):
+        if value in seen:
+            count = len(values) - len(set(values))
+            label = (lambda i: i) if rows is None else rows.__getitem__
+            return value, label(seen[value]), label(position), count
+        seen[value] = position
+    return None
+
+
+def _typed(values: list[Any], source: str, error: type) -> np.ndarray:
     """A str or int64 array from Python values, refusing mixed or other types (numpy would
     silently turn ``[1, "a"]`` into ``["1", "a"]``)."""
     kinds = {"str" if isinstance(v, str) else
              "int" if isinstance(v, int | np.integer) and not isinstance(v, bool) else
              type(v).__name__ for v in values}
     if len(kinds) > 1 or not kinds <= {"str", "int"}:
-        raise VectorInputError(
+        raise error(
             f"{source} must all be strings or all integers; found types {sorted(kinds)}. "
             "Fix: convert the ids to str"
         )

@@ -117,7 +117,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
     embeddings, index = out / "embeddings", out / "index"
     with _timed(clock, "embed"):
         from cxrembed.commands.embed import format_embed_summary
-        from cxrembed.search.gallery import embed_and_index
+        from cxrembed.search.embed_and_index import embed_and_index
 
         embedded, built = embed_and_index(
             run_dir, synthetic.table, embeddings, images_root=synthetic.root,
@@ -227,11 +227,11 @@ def _search(run_dir: Path, index: Path, evidence: Path, truth: pd.DataFrame,
 def _evaluate(out: Path, truth: pd.DataFrame, result: Any, synthetic: SyntheticSet,
               settings: DemoSettings, echo: Echo) -> tuple[dict[str, float], dict[str, float]]:
     from cxrembed.data.labels import LabelOptions
+    from cxrembed.data.transforms import normalization_for
     from cxrembed.embeddings.embedding_set import EmbeddingSet
     from cxrembed.evaluation.evaluate import evaluate_table
     from cxrembed.inference.embed import embed_images
     from cxrembed.inference.encoder import Encoder
-    from cxrembed.inference.run import normalization_for
     from cxrembed.train.trainer import initial_model
 
     options = dict(labels=LabelOptions(columns=TRUTH_COLUMNS, status_col=None), id_col="id",
@@ -282,17 +282,19 @@ def _synthetic_text(synthetic: SyntheticSet, truth: pd.DataFrame) -> str:
 
 
 def _agreement(truth: pd.DataFrame, mined: pd.DataFrame) -> str:
+    from cxrembed.data.labels import POSITIVE, UNCERTAIN
+
     joined = truth.merge(mined, on="id", suffixes=("_truth", "_mined"))
     lines = ["| finding | truth positive | mined positive | mined uncertain | precision | "
              "recall |", "|---|---:|---:|---:|---:|---:|"]
     for name in TRUTH_COLUMNS:
-        real = joined[f"{name}_truth"] == 1
-        said = joined[f"{name}_mined"] == 1
+        real = joined[f"{name}_truth"] == POSITIVE
+        said = joined[f"{name}_mined"] == POSITIVE
         hits = int((real & said).sum())
         precision = hits / said.sum() if said.sum() else float("nan")
         recall = hits / real.sum() if real.sum() else float("nan")
         lines.append(f"| {name} | {int(real.sum())} | {int(said.sum())} | "
-                     f"{int((joined[f'{name}_mined'] == -1).sum())} | {precision:.3f} | "
+                     f"{int((joined[f'{name}_mined'] == UNCERTAIN).sum())} | {precision:.3f} | "
                      f"{recall:.3f} |")
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-__all__ = ["lazy_exports", "alias_moved_modules"]
+__all__ = ["lazy_exports", "names_by_module", "alias_moved_modules"]
 
 
 def lazy_exports(
@@ -42,6 +42,25 @@ def lazy_exports(
         return sorted(names)
 
     return __getattr__, __dir__
+
+
+def names_by_module(modules: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """``{module: [names]}`` -> ``{name: module}``, the form :func:`lazy_exports` takes.
+
+    A package lists each defining module once; a name listed twice is a mistake.
+
+    Examples
+    --------
+    >>> names_by_module({"math": ["sqrt", "pi"], "os.path": ["join"]})
+    {'sqrt': 'math', 'pi': 'math', 'join': 'os.path'}
+    """
+    out: dict[str, str] = {}
+    for module, names in modules.items():
+        for name in names:
+            if name in out:
+                raise ValueError(f"{name!r} is exported by {out[name]} and {module}")
+            out[name] = module
+    return out
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):

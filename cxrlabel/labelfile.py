@@ -12,8 +12,9 @@ import hashlib
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,46 +176,17 @@ def label_file(
     summary = LabelSummary(
         output=str(output_path), evidence=str(evidence_path) if evidence_path else None
     )
-    value_counts = np.zeros((len(names), 4), dtype=np.int64)  # 1, 0, -1, blank
-    id_hashes: list[np.ndarray] = []  # 8 bytes per row, so 1M ids cost 8 MB, not a set of strings
-    status_counts: Counter[str] = Counter()
+    tally = _Tally(names)
     bar = tqdm(total=None, unit=" reports", disable=not progress, file=sys.stderr, desc="labelling")
-
-    def consume(chunk_ids: list[Any], result: tuple[np.ndarray, list[str], list[str]]) -> None:
-        values, status, lines = result
-        writer.write(chunk_ids, values, status)
-        if ev_writer is not None:
-            ev_writer.write_lines(lines)
-        id_hashes.append(_hash_ids(chunk_ids))
-        for st in status:
-            status_counts["error" if st.startswith("error") else st] += 1
-        value_counts[:, 0] += (values == 1).sum(axis=0)
-        value_counts[:, 1] += (values == 0).sum(axis=0)
-        value_counts[:, 2] += (values == -1).sum(axis=0)
-        value_counts[:, 3] += np.isnan(values).sum(axis=0)
-        bar.update(len(chunk_ids))
-
+    chunks = _labelled_chunks(reader, lab, kwargs, jobs, want_evidence)
     try:
-        if jobs <= 1:
-            for chunk in reader:
-                consume(chunk.ids, _label_chunk(lab, chunk.ids, chunk.texts, want_evidence))
-        else:
-            global _WORKER, _WORKER_KWARGS
-            _WORKER, _WORKER_KWARGS = lab, kwargs  # inherited by forked workers: no rebuild
-            with ProcessPoolExecutor(
-                max_workers=jobs, initializer=_init_worker, initargs=(kwargs,)
-            ) as pool:
-                pending: deque[tuple[list[Any], Future]] = deque()
-                for chunk in reader:
-                    pending.append(
-                        (chunk.ids, pool.submit(_work, chunk.ids, chunk.texts, want_evidence))
-                    )
-                    while len(pending) >= 2 * jobs:
-                        ids, fut = pending.popleft()
-                        consume(ids, fut.result())
-                while pending:
-                    ids, fut = pending.popleft()
-                    consume(ids, fut.result())
+        with closing(chunks):  # closed at once on an error: the worker pool shuts down first
+            for chunk_ids, (values, status, lines) in chunks:
+                writer.write(chunk_ids, values, status)
+                if ev_writer is not None:
+                    ev_writer.write_lines(lines)
+                tally.add(chunk_ids, values, status)
+                bar.update(len(chunk_ids))
         writer.commit()
         if ev_writer is not None:
             ev_writer.commit()
@@ -225,17 +197,61 @@ def label_file(
         raise
     finally:
         bar.close()
-    if id_hashes:
-        hashes = np.concatenate(id_hashes)
-        summary.duplicate_ids = int(len(hashes) - len(np.unique(hashes)))
+    tally.fill(summary)
     summary.rows = reader.rows
-    summary.ok = status_counts["ok"]
-    summary.empty = status_counts["empty"]
-    summary.errors = status_counts["error"]
     summary.replaced_rows = reader.replaced_rows
     summary.seconds = time.perf_counter() - start
-    summary.counts = {
-        name: {"1": int(c[0]), "0": int(c[1]), "-1": int(c[2]), "blank": int(c[3])}
-        for name, c in zip(names, value_counts, strict=True)
-    }
     return summary
+
+
+def _labelled_chunks(
+    reader: ReportReader, lab: Labeler, kwargs: dict[str, Any], jobs: int, want_evidence: bool,
+) -> Iterator[tuple[list[Any], tuple[np.ndarray, list[str], list[str]]]]:
+    """``(ids, (values, status, evidence lines))`` per chunk, in input order; with ``jobs``
+    worker processes, at most ``2 * jobs`` chunks in flight."""
+    if jobs <= 1:
+        for chunk in reader:
+            yield chunk.ids, _label_chunk(lab, chunk.ids, chunk.texts, want_evidence)
+        return
+    global _WORKER, _WORKER_KWARGS
+    _WORKER, _WORKER_KWARGS = lab, kwargs  # inherited by forked workers: no rebuild
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(kwargs,)) as pool:
+        pending: deque[tuple[list[Any], Future]] = deque()
+        for chunk in reader:
+            pending.append((chunk.ids, pool.submit(_work, chunk.ids, chunk.texts, want_evidence)))
+            while len(pending) >= 2 * jobs:
+                ids, fut = pending.popleft()
+                yield ids, fut.result()
+        while pending:
+            ids, fut = pending.popleft()
+            yield ids, fut.result()
+
+
+class _Tally:
+    """Counts of values per label, statuses and (hashed) ids, for the summary."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.values = np.zeros((len(self.names), 4), dtype=np.int64)  # 1, 0, -1, blank
+        self.id_hashes: list[np.ndarray] = []  # 8 bytes per row: 1M ids cost 8 MB
+        self.status: Counter[str] = Counter()
+
+    def add(self, ids: list[Any], values: np.ndarray, status: list[str]) -> None:
+        self.id_hashes.append(_hash_ids(ids))
+        for st in status:
+            self.status["error" if st.startswith("error") else st] += 1
+        for column, code in enumerate((1, 0, -1)):
+            self.values[:, column] += (values == code).sum(axis=0)
+        self.values[:, 3] += np.isnan(values).sum(axis=0)
+
+    def fill(self, summary: LabelSummary) -> None:
+        if self.id_hashes:
+            hashes = np.concatenate(self.id_hashes)
+            summary.duplicate_ids = int(len(hashes) - len(np.unique(hashes)))
+        summary.ok = self.status["ok"]
+        summary.empty = self.status["empty"]
+        summary.errors = self.status["error"]
+        summary.counts = {
+            name: {"1": int(c[0]), "0": int(c[1]), "-1": int(c[2]), "blank": int(c[3])}
+            for name, c in zip(self.names, self.values, strict=True)
+        }

@@ -31,7 +31,7 @@ from cxrembed.data.split import split_by_group
 from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.evaluation.evaluate import evaluate_table
 from cxrembed.outcome.predict import predict_outcome
-from cxrembed.search.gallery import embed_and_index
+from cxrembed.search.embed_and_index import embed_and_index
 from cxrembed.search.retriever import Retriever
 from cxrembed.train import train
 from cxrlabel.labelfile import label_file

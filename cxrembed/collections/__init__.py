@@ -13,20 +13,15 @@ synthetic
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "CovidCollection",
-    "read_covid_collection",
-    "SyntheticSet",
-    "make_synthetic_set",
-]
-
-_LAZY = {
-    "CovidCollection": "cxrembed.collections.covid",
-    "read_covid_collection": "cxrembed.collections.covid",
-    "SyntheticSet": "cxrembed.collections.synthetic",
-    "make_synthetic_set": "cxrembed.collections.synthetic",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.collections.covid": ["CovidCollection", "read_covid_collection"],
+        "cxrembed.collections.synthetic": ["SyntheticSet", "make_synthetic_set"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.collections", _LAZY)

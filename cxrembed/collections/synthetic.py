@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
+from cxrlabel.vocab import Interval
 
 __all__ = [
     "FINDINGS",
@@ -406,9 +407,9 @@ def _check_options(n_images: int, size: int, prevalence: Sequence[float],
                    images_per_patient: tuple[int, int], test_fraction: float,
                    hedge_rate: float, omit_rate: float) -> None:
     problems = []
-    if not isinstance(n_images, int) or n_images < 1:
+    if not Interval(int, 1, None).contains(n_images):
         problems.append(f"n_images must be a positive int; got {n_images!r}")
-    if not isinstance(size, int) or size < 32:
+    if not Interval(int, 32, None).contains(size):
         problems.append(f"size must be an int >= 32 px; got {size!r}")
     if len(prevalence) != len(FINDINGS) or not all(0 <= p <= 1 for p in prevalence):
         problems.append(f"prevalence must be {len(FINDINGS)} probabilities for {FINDINGS}; "

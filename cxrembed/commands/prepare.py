@@ -80,9 +80,10 @@ def parse_window(text: str) -> str | tuple[float, float]:
     ((40.0, 400.0), 'auto')
     """
     from cxrlabel.errors import InputError
+    from cxrlabel.vocab import WINDOWS, check_window
 
-    if text in ("auto", "none", "minmax"):
-        return text
+    if text in WINDOWS:
+        return check_window(text, "--window")
     try:
         center, width = (float(part) for part in text.split(","))
     except ValueError:

@@ -27,42 +27,20 @@ samplers
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "UncertainPolicy",
-    "encode_labels",
-    "label_matrix",
-    "read_table",
-    "join_images",
-    "LabeledImageDataset",
-    "XRVDataset",
-    "CachedImageDataset",
-    "prepare_cache",
-    "PrepareSummary",
-    "train_transform",
-    "eval_transform",
-    "Normalization",
-    "split_by_group",
-    "MultiLabelBatchSampler",
-]
-
-_LAZY = {
-    "UncertainPolicy": "cxrembed.data.labels",
-    "encode_labels": "cxrembed.data.labels",
-    "label_matrix": "cxrembed.data.labels",
-    "read_table": "cxrembed.data.table",
-    "join_images": "cxrembed.data.table",
-    "LabeledImageDataset": "cxrembed.data.dataset",
-    "XRVDataset": "cxrembed.data.dataset",
-    "CachedImageDataset": "cxrembed.data.cache",
-    "prepare_cache": "cxrembed.data.cache",
-    "PrepareSummary": "cxrembed.data.cache",
-    "train_transform": "cxrembed.data.transforms",
-    "eval_transform": "cxrembed.data.transforms",
-    "Normalization": "cxrembed.data.transforms",
-    "split_by_group": "cxrembed.data.split",
-    "MultiLabelBatchSampler": "cxrembed.data.samplers",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.data.labels": ["UncertainPolicy", "encode_labels", "label_matrix"],
+        "cxrembed.data.table": ["read_table", "join_images"],
+        "cxrembed.data.dataset": ["LabeledImageDataset", "XRVDataset"],
+        "cxrembed.data.cache": ["CachedImageDataset", "prepare_cache", "PrepareSummary"],
+        "cxrembed.data.transforms": ["train_transform", "eval_transform", "Normalization"],
+        "cxrembed.data.split": ["split_by_group"],
+        "cxrembed.data.samplers": ["MultiLabelBatchSampler"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.data", _LAZY)

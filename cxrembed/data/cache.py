@@ -33,7 +33,6 @@ import os
 import shutil
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -48,11 +47,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from cxrembed.data.dataset import _LabeledImages, no_usable_rows
+from cxrembed.data.exclusions import CountsExcluded, excluded_frame, exclusion, write_excluded
 from cxrembed.data.labels import LabelOptions, status_exclusions
-from cxrembed.data.square import FITS, STORAGE_DTYPES, Fit, decode_or_reason, dequantize
+from cxrembed.data.square import STORAGE_DTYPES, Fit, decode_or_reason, dequantize
 from cxrembed.data.table import (
-    excluded_frame,
-    exclusion,
     join_images,
     read_table,
     row_ids,
@@ -61,6 +59,7 @@ from cxrembed.data.table import (
 from cxrembed.io.image import Window
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
+from cxrlabel.vocab import FIT, Interval, check_window
 
 __all__ = [
     "CACHE_VERSION",
@@ -83,7 +82,7 @@ _NUMBER_COLUMNS = tuple(c for c in INDEX_COLUMNS if c not in _TEXT_COLUMNS)
 
 
 @dataclass
-class PrepareSummary:
+class PrepareSummary(CountsExcluded):
     """What one :func:`prepare_cache` run did; every table row is counted exactly once.
 
     Attributes
@@ -108,11 +107,6 @@ class PrepareSummary:
     already: int
     excluded: pd.DataFrame = field(repr=False)
     seconds: float = 0.0
-
-    @property
-    def reasons(self) -> dict[str, int]:
-        """Excluded row counts by kind (``missing``, ``corrupt``...), most frequent first."""
-        return dict(Counter(self.excluded["kind"].tolist()).most_common())
 
     @property
     def usable(self) -> int:
@@ -319,7 +313,7 @@ class CachedImageDataset(_LabeledImages):
         matrix = labels.matrix(df, table_source(df))
         ids = row_ids(df, image_col=image_col, id_col=id_col)
         status = status_exclusions(df, ids, labels.status_col)
-        skip = {r["row"] for r in status}
+        skip = {r.row for r in status}
         index = read_cache_index(cache_dir)
         cached = index[index["status"] == "ok"]
         slot_of = dict(zip(cached["id"].tolist(), cached["slot"].astype(int).tolist(),
@@ -414,7 +408,7 @@ class _CacheWriter:
         self.records[row_id] = {**record, "slot": slot, "status": "ok", "reason": "", **meta}
         self.decoded += 1
 
-    def save(self, excluded: list[dict[str, Any]], final: bool = False) -> None:
+    def save(self, excluded: list[Any], final: bool = False) -> None:
         if self._memmap is not None:
             self._memmap.flush()
         if final:
@@ -427,8 +421,7 @@ class _CacheWriter:
             tmp.write_text(json.dumps({**self.info, "count": self.count}, indent=2) + "\n",
                            encoding="utf-8")
         if final:
-            with atomic_path(self.cache / "excluded.csv") as tmp:
-                excluded_frame(excluded).to_csv(tmp, index=False)
+            write_excluded(self.cache, excluded)
         self.saved_at = time.perf_counter()
 
 
@@ -438,9 +431,7 @@ def _decode_all(
     """Decode in order, in ``jobs`` processes, with a progress bar on stderr."""
     work = partial(decode_or_reason, size=settings["size"], fit=settings["fit"],
                    window=_window_from_json(settings["window"]), dtype=settings["dtype"])
-    jobs = (os.cpu_count() or 1) if jobs == 0 else jobs
-    if jobs < 0:
-        raise InputError(f"jobs must be 0 (all cores) or a positive number; got {jobs}")
+    jobs = Interval(int, 0, None).check(jobs, "jobs (0: all cores)") or os.cpu_count() or 1
     bar = tqdm(total=len(paths), unit="img", desc="prepare", file=sys.stderr,
                disable=not progress or not paths)
     if jobs == 1 or len(paths) < 2:
@@ -468,20 +459,12 @@ def _decode_all(
 
 
 def _settings(size: int, dtype: str, fit: str, window: Window) -> dict[str, Any]:
-    if not isinstance(size, int) or size < 8:
-        raise InputError(f"size must be a whole number of pixels >= 8; got {size!r}")
+    Interval(int, 8, None).check(size, "size (pixels)")
     if dtype not in STORAGE_DTYPES:
         raise InputError(f"dtype must be one of {list(STORAGE_DTYPES)}; got {dtype!r}")
-    if fit not in FITS:
-        raise InputError(f"fit must be one of {list(FITS)}; got {fit!r}")
-    if isinstance(window, str):
-        if window not in ("auto", "none", "minmax"):
-            raise InputError(f"window must be auto, none, minmax or (center, width); got {window!r}")
-        window_json: Any = window
-    else:
-        window_json = [float(v) for v in window]
-        if len(window_json) != 2 or window_json[1] <= 0:
-            raise InputError(f"window (center, width) needs a positive width; got {window!r}")
+    fit = FIT.check(fit, "fit")
+    checked = check_window(window, "window")
+    window_json: Any = checked if isinstance(checked, str) else list(checked)
     return {"version": CACHE_VERSION, "size": size, "dtype": dtype, "fit": fit,
             "window": window_json}
 

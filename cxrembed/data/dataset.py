@@ -11,7 +11,7 @@ An item is ``(image, target, mask, id)``:
 Every dataset exposes ``label_names``, ``ids``, ``labels`` (N x C raw 1/0/-1/NaN as read),
 ``targets``/``mask`` (encoded), ``table`` (its rows of the input table, aligned, index
 0..N-1), ``rows`` (their positions in the input table) and ``excluded`` (skipped rows with
-the reason, see :data:`~cxrembed.data.table.EXCLUDED_COLUMNS`).
+the reason, see :data:`~cxrembed.data.exclusions.EXCLUDED_COLUMNS`).
 
 Sources: :class:`LabeledImageDataset` reads image files (a labels table joined to a
 folder); :class:`XRVDataset` wraps a torchxrayvision-style dataset object;
@@ -50,6 +50,7 @@ from cxrembed.data.table import (
     table_source,
 )
 from cxrembed.errors import ImageReadError
+from cxrembed.io._common import plane
 from cxrembed.io.image import Window, read_image
 from cxrlabel.errors import InputError
 
@@ -217,7 +218,7 @@ class LabeledImageDataset(_LabeledImages):
         matrix = labels.matrix(df, table_source(df))
         ids = row_ids(df, image_col=image_col, id_col=id_col)
         status = status_exclusions(df, ids, labels.status_col)
-        skip = {r["row"] for r in status}
+        skip = {r.row for r in status}
         candidates = [r for r in range(len(df)) if r not in skip]
         join = join_images(df, images_root, image_col=image_col, id_col=id_col, rows=candidates)
         excluded = excluded_frame(pd.concat([excluded_frame(status), join.excluded]))
@@ -333,10 +334,7 @@ class XRVDataset(_LabeledImages):
         )
 
     def _load(self, index: int) -> np.ndarray:
-        item = self.source[index]
-        image = np.asarray(item["img"], dtype=np.float32)
-        if image.ndim == 3 and image.shape[0] == 1:
-            image = image[0]
+        image = plane(self.source[index]["img"])
         if image.ndim != 2:
             raise InputError(
                 f"item {index} of {type(self.source).__name__} has an image of shape "

@@ -32,7 +32,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cxrembed.data.table import exclusion
+from cxrembed.data.exclusions import Exclusion, exclusion
+from cxrlabel import vocab
+from cxrlabel.aggregate import VALUE
 from cxrlabel.errors import InputError
 
 __all__ = [
@@ -44,12 +46,20 @@ __all__ = [
     "encode_labels",
     "label_matrix",
     "status_exclusions",
+    "STATUS_VALUE",
+    "POSITIVE",
+    "NEGATIVE",
+    "UNCERTAIN",
 ]
 
 UncertainPolicy = Literal["ignore", "zeros", "ones", "soft"]
 Unmentioned = Literal["zeros", "ignore"]
-UNCERTAIN_POLICIES: tuple[str, ...] = ("ignore", "zeros", "ones", "soft")
+UNCERTAIN_POLICIES: tuple[str, ...] = vocab.UNCERTAIN_POLICIES.values
 _UNMENTIONED: tuple[str, ...] = ("zeros", "ignore")
+#: Label value of each mention status (cxrlabel's map, the one definition cxrembed uses).
+# TODO: read it from cxrlabel.vocab once the status <-> value map moves there (with STATUSES).
+STATUS_VALUE: dict[str, float] = dict(VALUE)
+POSITIVE, NEGATIVE, UNCERTAIN = (STATUS_VALUE[s] for s in ("positive", "negative", "uncertain"))
 
 
 @dataclass(frozen=True)
@@ -103,11 +113,7 @@ def encode_labels(
     >>> encode_labels([[1, 0, -1, float("nan")]], unmentioned="ignore")[1].tolist()
     [[1.0, 1.0, 0.0, 0.0]]
     """
-    if policy not in UNCERTAIN_POLICIES:
-        raise InputError(
-            f"uncertain-label policy must be one of {', '.join(UNCERTAIN_POLICIES)}; "
-            f"got {policy!r}"
-        )
+    policy = vocab.UNCERTAIN_POLICIES.check(policy, "uncertain-label policy")  # type: ignore[assignment]
     if unmentioned not in _UNMENTIONED:
         raise InputError(f"unmentioned must be 'zeros' or 'ignore'; got {unmentioned!r}")
     if not 0.0 <= float(soft_value) <= 1.0:
@@ -117,7 +123,7 @@ def encode_labels(
         raise InputError(f"labels must be 1-D or 2-D (N x C); got shape {raw.shape}")
     _check_codes(raw)
     missing = np.isnan(raw)
-    uncertain = raw == -1
+    uncertain = raw == UNCERTAIN
     targets = np.where(missing | uncertain, 0.0, raw).astype(np.float32)
     mask = np.ones_like(raw, dtype=np.float32)
     if unmentioned == "ignore":
@@ -125,14 +131,14 @@ def encode_labels(
     if policy == "ignore":
         mask[uncertain] = 0.0
     elif policy == "ones":
-        targets[uncertain] = 1.0
+        targets[uncertain] = POSITIVE
     elif policy == "soft":
         targets[uncertain] = np.float32(soft_value)
     return targets, mask
 
 
 def _check_codes(raw: np.ndarray) -> None:
-    bad = ~(np.isnan(raw) | np.isin(raw, (1.0, 0.0, -1.0)))
+    bad = ~(np.isnan(raw) | np.isin(raw, list(STATUS_VALUE.values())))
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise InputError(
@@ -314,7 +320,7 @@ class LabelOptions:
 
 def status_exclusions(
     table: pd.DataFrame, ids: Sequence[str | None], status_col: str | None = "status"
-) -> list[dict]:
+) -> list[Exclusion]:
     """Excluded-row records for rows whose labeller status is not ``ok``.
 
     ``cxr label`` writes ``empty`` (no text) or ``error: ...`` rows with blank labels,

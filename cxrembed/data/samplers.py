@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from cxrembed.errors import SamplerInputError
+from cxrlabel.vocab import Interval
 
 __all__ = ["MultiLabelBatchSampler", "label_groups"]
 
@@ -291,7 +292,7 @@ def _draw_members(
 
 
 def _check_int(value: Any, name: str, owner: str, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+    if not Interval(int, low, None).contains(value):
         raise SamplerInputError(
             f"The {name!r} parameter of {owner} must be an integer >= {low}; got {value!r}."
         )

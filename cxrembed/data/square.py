@@ -23,6 +23,7 @@ import numpy as np
 
 from cxrembed.errors import ImageReadError
 from cxrembed.io.image import Window, read_image
+from cxrlabel.vocab import FIT, Interval
 
 __all__ = [
     "Fit",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 Fit = Literal["letterbox", "crop"]
-FITS: tuple[str, ...] = ("letterbox", "crop")
+FITS: tuple[str, ...] = FIT.values
 #: Cache storage types and the integer that 1.0 maps to.
 STORAGE_DTYPES: dict[str, int] = {"uint8": 255, "uint16": 65535}
 
@@ -50,10 +51,9 @@ def fit_square(image: np.ndarray, size: int, fit: Fit = "letterbox") -> np.ndarr
     >>> out.shape, float(out[0].sum()), float(out[4].sum())
     ((8, 8), 0.0, 8.0)
     """
-    if fit not in FITS:
-        raise ValueError(f"fit must be one of {FITS}; got {fit!r}")
-    if size < 1:
-        raise ValueError(f"size must be a positive number of pixels; got {size}")
+    # An unknown fit is an InputError (a ValueError too).
+    fit = FIT.check(fit, "fit")  # type: ignore[assignment]
+    Interval(int, 1, None).check(size, "size (pixels)")  # an InputError: a ValueError too
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image (rows x columns); got shape {image.shape}")

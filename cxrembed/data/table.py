@@ -8,7 +8,7 @@ Two ways to find a row's image:
   for one of :data:`IMAGE_EXTENSIONS`.
 
 No row is dropped silently: a row without a usable image is *excluded* with a reason
-(columns :data:`EXCLUDED_COLUMNS`: ``row`` is the 0-based position in the table, ``kind``
+(:mod:`cxrembed.data.exclusions`: ``row`` is the 0-based position in the table, ``kind``
 a short code for counting, ``reason`` the detail). Ids must be unique (they name
 embeddings), so a repeated id is excluded after its first row.
 """
@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxrembed.data.exclusions import EXCLUDED_COLUMNS, excluded_frame, exclusion
 from cxrlabel.errors import InputError
+from cxrlabel.tables import TableMessages, read_table_file
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -42,8 +44,13 @@ __all__ = [
 
 #: Extensions tried, in order, when images are found by id.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom", ".png", ".jpg", ".jpeg")
-#: Columns of every ``excluded`` table.
-EXCLUDED_COLUMNS: list[str] = ["row", "id", "path", "kind", "reason"]
+# Tables are CSV (any other extension too), TSV or Parquet (cxrlabel.tables).
+_MESSAGES = TableMessages(
+    missing="labels table {name!r} not found; give a CSV or Parquet file",
+    empty_file="cannot read labels table {name!r} (the file is empty); expected a header row",
+    unreadable="cannot read labels table {name!r} ({detail}); expected CSV, TSV, or Parquet "
+               "with a .parquet extension",
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class ImageJoin:
 def read_table(
     table: str | os.PathLike[str] | pd.DataFrame, *, text_columns: Iterable[str | None] = ()
 ) -> pd.DataFrame:
-    """Read a CSV or Parquet labels table (or take a DataFrame) with at least one row.
+    """Read a CSV, TSV or Parquet labels table (or take a DataFrame) with at least one row.
 
     ``text_columns`` (id, image path) are read as text, so ids like ``00012`` keep their
     zeros. The source path is kept in ``df.attrs["source"]`` for error messages.
@@ -87,20 +94,10 @@ def read_table(
         df.attrs.setdefault("source", "<DataFrame>")
     else:
         path = Path(table)
-        if not path.is_file():
-            raise InputError(f"labels table {str(path)!r} not found; give a CSV or Parquet file")
-        text = {c: "string" for c in text_columns if c}
-        try:
-            if path.suffix.lower() in (".parquet", ".pq"):
-                df = pd.read_parquet(path)
-                df = df.astype({c: "string" for c in text if c in df.columns})
-            else:
-                df = pd.read_csv(path, dtype=text or None, low_memory=False)
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise InputError(
-                f"cannot read labels table {str(path)!r} ({exc}); expected CSV, or Parquet "
-                "with a .parquet extension"
-            ) from None
+        text = [c for c in text_columns if c]
+        df = read_table_file(path, text_columns=text, messages=_MESSAGES, other_suffixes=",",
+                             name=str(path))
+        df = df.astype({c: "string" for c in text if c in df.columns})  # Parquet ids too
         df.attrs["source"] = str(path)
         df.attrs["folder"] = str(path.parent)
     if len(df) == 0:
@@ -183,20 +180,6 @@ def join_images(
         kept_paths.append(path)
     return ImageJoin(np.asarray(kept_rows, dtype=np.int64), kept_ids, kept_paths,
                      excluded_frame(excluded))
-
-
-def exclusion(row: int, row_id: str | None, path: Any, kind: str, reason: str) -> dict[str, Any]:
-    """One excluded-row record (see :data:`EXCLUDED_COLUMNS`)."""
-    return {"row": int(row), "id": row_id, "path": None if path is None else str(path),
-            "kind": kind, "reason": reason}
-
-
-def excluded_frame(records: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
-    """Excluded rows as a DataFrame with :data:`EXCLUDED_COLUMNS`, sorted by row."""
-    frame = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
-    frame = frame.reindex(columns=EXCLUDED_COLUMNS)
-    frame["row"] = frame["row"].astype("int64")
-    return frame.sort_values("row", kind="stable").reset_index(drop=True)
 
 
 def _check_columns(table: pd.DataFrame, *, image_col: str | None, id_col: str | None) -> None:

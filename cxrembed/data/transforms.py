@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +31,8 @@ __all__ = [
     "FitSquare",
     "train_transform",
     "eval_transform",
+    "normalization_for",
+    "eval_transform_for",
 ]
 
 
@@ -131,6 +134,38 @@ def eval_transform(
     [2.0, 2.0, 2.0, 2.0]
     """
     return v2.Compose([FitSquare(size, fit), normalization])
+
+
+def normalization_for(settings: Any) -> Normalization:
+    """The pixel normalisation of a run's settings.
+
+    ``settings`` is a :class:`~cxrembed.train.config.RunConfig` or its ``preprocessing``
+    section (anything with ``mean`` and ``std``), so training and inference read it the same
+    way without depending on each other.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> normalization_for(SimpleNamespace(mean=0.5, std=0.5))
+    Normalization(mean=0.5, std=0.5)
+    """
+    pre = getattr(settings, "preprocessing", settings)
+    return Normalization(pre.mean, pre.std)
+
+
+def eval_transform_for(settings: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The deterministic transform a run validates and embeds with: fit to the square,
+    normalise (``settings`` as in :func:`normalization_for`, plus ``image_size`` and ``fit``).
+
+    Examples
+    --------
+    >>> from cxrembed.train.config import RunConfig
+    >>> t = eval_transform_for(RunConfig.from_dict({"preprocessing": {"image_size": 40}}))
+    >>> tuple(t(torch.rand(1, 50, 30)).shape)
+    (1, 40, 40)
+    """
+    pre = getattr(settings, "preprocessing", settings)
+    return eval_transform(pre.image_size, fit=pre.fit, normalization=normalization_for(pre))
 
 
 def _clamp01(image: torch.Tensor) -> torch.Tensor:

@@ -11,30 +11,27 @@ writer
     :class:`EmbeddingWriter`: incremental, resumable writing, shard by shard.
 join
     :func:`join_embeddings`: embeddings matched to a table's rows by id.
+sources
+    ``sources.csv``: the image file of each embedding; clearing a folder.
 """
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "EmbeddingSet",
-    "EmbeddingWriter",
-    "join_embeddings",
-    "MANIFEST",
-    "FORMAT",
-    "FORMAT_VERSION",
-    "IdJoin",
-]
-
-_LAZY = {
-    "EmbeddingSet": "cxrembed.embeddings.embedding_set",
-    "EmbeddingWriter": "cxrembed.embeddings.writer",
-    "join_embeddings": "cxrembed.embeddings.join",
-    "MANIFEST": "cxrembed.embeddings.embedding_set",
-    "FORMAT": "cxrembed.embeddings.embedding_set",
-    "FORMAT_VERSION": "cxrembed.embeddings.embedding_set",
-    "IdJoin": "cxrembed.embeddings.join",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.embeddings.embedding_set": [
+            "EmbeddingSet",
+            "MANIFEST",
+            "FORMAT",
+            "FORMAT_VERSION",
+        ],
+        "cxrembed.embeddings.writer": ["EmbeddingWriter"],
+        "cxrembed.embeddings.join": ["join_embeddings", "IdJoin"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.embeddings", _LAZY)

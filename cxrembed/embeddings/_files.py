@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cxrembed.errors import ConfigHashMismatchError, EmbeddingsFileError
+from cxrembed._vectors import text_ids
+from cxrembed.embeddings.config_hash import check_config_hash
+from cxrembed.errors import EmbeddingsFileError
 from cxrlabel.atomic import atomic_open, atomic_path
 
 #: Manifest file name inside an embeddings folder.
@@ -106,12 +107,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 def check_resumable(
     manifest: dict[str, Any], folder: Path, dim: int, config_hash: str | None
 ) -> None:
-    if manifest.get("config_hash") != config_hash:
-        raise ConfigHashMismatchError(
-            f"{str(folder)!r} holds embeddings of a run with config hash "
-            f"{manifest.get('config_hash')!r}, not {config_hash!r}; appending would mix two "
-            "models. Fix: write to another folder, or delete this one"
-        )
+    check_config_hash(manifest.get("config_hash"), config_hash, what=repr(str(folder)),
+                      fix="write to another folder, or delete this one (appending would mix "
+                          "two models)", compare_none=True)
     if int(manifest["dim"]) != dim:
         raise EmbeddingsFileError(
             f"{str(folder)!r} holds {manifest['dim']}-dimensional embeddings; cannot append "
@@ -294,7 +292,7 @@ def load_parquet(path: Path, id_col: str, vector_col: str | None) -> Loaded:
     info = (table.schema.metadata or {}).get(FORMAT.encode())
     header = json.loads(info) if info else {}
     meta = dict(header.get("meta") or {"source": str(path)})
-    return check_ids(ids, str(path)), vectors, header.get("config_hash"), meta
+    return text_ids(ids, str(path), EmbeddingsFileError), vectors, header.get("config_hash"), meta
 
 
 def _list_column(column: Any, path: Path, name: str) -> np.ndarray:
@@ -365,48 +363,3 @@ def write_parquet(
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         pq.write_table(table, tmp)
-
-
-# --- validation -----------------------------------------------------------------------------
-
-
-def check_vectors(values: Any, source: str, error: type = EmbeddingsFileError) -> np.ndarray:
-    if hasattr(values, "detach"):  # a torch tensor
-        values = values.detach().cpu().numpy()
-    try:
-        array = np.asarray(values, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise error(f"{source}: vectors must be numeric ({exc})") from None
-    if array.ndim != 2 or array.shape[1] == 0:
-        raise error(
-            f"{source}: vectors must be a 2-D array (N rows x D dimensions, D >= 1); got shape "
-            f"{array.shape}. Fix: stack one vector per row"
-        )
-    return np.ascontiguousarray(array)
-
-
-def check_ids(values: Iterable[Any], source: str, error: type = EmbeddingsFileError) -> list[str]:
-    ids: list[str] = []
-    for row, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, str | int | np.integer):
-            raise error(
-                f"{source}: id at row {row} is {value!r} ({type(value).__name__}); expected a "
-                "string (or int). Fix: give every vector a text id"
-            )
-        text = str(value)
-        if not text.strip() or "\n" in text or "\r" in text:
-            raise error(
-                f"{source}: id at row {row} is {text!r}; expected a non-blank id on one line"
-            )
-        ids.append(text)
-    if len(set(ids)) != len(ids):
-        seen: dict[str, int] = {}
-        for row, text in enumerate(ids):
-            if text in seen:
-                n = len(ids) - len(set(ids))
-                raise error(
-                    f"{source}: id {text!r} appears at rows {seen[text]} and {row} ({n} repeated "
-                    "ids in all); expected one vector per id. Fix: de-duplicate before embedding"
-                )
-            seen[text] = row
-    return ids

@@ -40,12 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from cxrembed._vectors import as_vectors, nonfinite_rows, text_ids
 from cxrembed.embeddings._files import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
-    check_ids,
-    check_vectors,
     exists_message,
     is_parquet,
     load_folder,
@@ -57,8 +56,9 @@ from cxrembed.embeddings._files import (
     write_manifest,
     write_parquet,
 )
+from cxrembed.embeddings.config_hash import check_config_hash
 from cxrembed.embeddings.writer import EmbeddingWriter
-from cxrembed.errors import ConfigHashMismatchError, EmbeddingsFileError
+from cxrembed.errors import EmbeddingsFileError
 from cxrlabel.atomic import atomic_path
 
 __all__ = ["EmbeddingSet", "EmbeddingWriter", "MANIFEST", "FORMAT", "FORMAT_VERSION"]
@@ -102,14 +102,15 @@ class EmbeddingSet:
         Raises :class:`~cxrembed.errors.EmbeddingsFileError` naming ``source`` for a bad
         shape, NaN / infinite rows, or missing, blank or repeated ids.
         """
-        self.vectors = check_vectors(self.vectors, source)
-        self.ids = check_ids(self.ids, source)
+        self.vectors = as_vectors(self.vectors, name=f"{source}: vectors",
+                                  error=EmbeddingsFileError, allow_empty=True, finite=False)
+        self.ids = text_ids(self.ids, source, EmbeddingsFileError)
         if len(self.ids) != len(self.vectors):
             raise EmbeddingsFileError(
                 f"{source}: {len(self.ids)} ids for {len(self.vectors)} vectors; expected one "
                 "id per vector row. Fix: give the ids in the same order as the vectors"
             )
-        bad = np.flatnonzero(~np.isfinite(self.vectors).all(axis=1))
+        bad = nonfinite_rows(self.vectors)
         if len(bad):
             raise EmbeddingsFileError(
                 f"{source}: the vector of id {self.ids[bad[0]]!r} (row {bad[0]}) holds NaN or "
@@ -218,10 +219,8 @@ class EmbeddingSet:
                 "extension"
             )
         result = cls(*loaded).check(str(source))
-        if expect_config_hash is not None and result.config_hash != expect_config_hash:
-            raise ConfigHashMismatchError(
-                f"embeddings {str(source)!r} were made by a run with config hash "
-                f"{result.config_hash!r}, not {expect_config_hash!r}. Fix: embed the images "
-                "again with this run, or point at the embeddings of the right run"
-            )
+        check_config_hash(result.config_hash, expect_config_hash,
+                          what=f"embeddings {str(source)!r}",
+                          fix="embed the images again with this run, or point at the "
+                              "embeddings of the right run")
         return result

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from cxrembed._vectors import check_table_ids
 from cxrembed.data.table import row_ids, table_source
 from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.errors import IdJoinError
@@ -106,7 +107,7 @@ def join_embeddings(
             "name the column holding the image ids (--id-col)"
         )
     table_ids = row_ids(table, image_col=None, id_col=id_col)
-    _check_table_ids(table_ids, source, id_col)
+    check_table_ids(table_ids, column=f"{source} column {id_col!r}", error=IdJoinError)
     position = {name: i for i, name in enumerate(embeddings.ids)}
     rows = [r for r, name in enumerate(table_ids) if name in position]
     absent = [r for r, name in enumerate(table_ids) if name not in position]
@@ -134,23 +135,6 @@ def join_embeddings(
         vector_rows=np.asarray([position[table_ids[r]] for r in rows], dtype=np.int64),
         missing=frame,
     )
-
-
-def _check_table_ids(ids: Sequence[str | None], source: str, id_col: str) -> None:
-    blank = [r for r, v in enumerate(ids) if v is None]
-    if blank:
-        raise IdJoinError(
-            f"{source} column {id_col!r} is blank at row {blank[0]} ({len(blank)} such rows); "
-            "expected an id on every row. Fix: fill or drop those rows"
-        )
-    first: dict[str, int] = {}
-    for r, v in enumerate(ids):
-        if v in first:
-            raise IdJoinError(
-                f"{source} column {id_col!r} holds {v!r} on rows {first[v]} and {r}; expected "
-                "one row per image. Fix: de-duplicate the table or choose an image-level id"
-            )
-        first[v] = r
 
 
 def _examples(ids: Sequence[str], n: int = 2) -> str:

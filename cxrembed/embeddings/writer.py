@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from cxrembed._vectors import as_vectors, nonfinite_rows, text_ids
 from cxrembed.embeddings._files import (
     MANIFEST,
-    check_ids,
     check_resumable,
-    check_vectors,
     new_manifest,
     now,
     read_ids,
@@ -28,6 +27,7 @@ from cxrembed.embeddings._files import (
 )
 from cxrembed.errors import EmbeddingsFileError, VectorInputError
 from cxrlabel.atomic import atomic_open, atomic_path
+from cxrlabel.vocab import Interval
 
 __all__ = ["EmbeddingWriter"]
 
@@ -91,14 +91,14 @@ class EmbeddingWriter:
         written before (filter with :meth:`done_ids` when resuming).
         """
         self._open()
-        batch_ids = check_ids(list(ids), "appended ids", error=VectorInputError)
-        batch = check_vectors(vectors, "appended vectors", error=VectorInputError)
+        batch_ids = text_ids(list(ids), "appended ids", VectorInputError)
+        batch = as_vectors(vectors, name="appended vectors", allow_empty=True, finite=False)
         if batch.shape != (len(batch_ids), self.dim):
             raise VectorInputError(
                 f"appended vectors have shape {batch.shape}; expected ({len(batch_ids)}, "
                 f"{self.dim}): one row of dimension {self.dim} per id"
             )
-        bad = np.flatnonzero(~np.isfinite(batch).all(axis=1))
+        bad = nonfinite_rows(batch)
         if len(bad):
             raise VectorInputError(
                 f"the vector of id {batch_ids[bad[0]]!r} holds NaN or infinite values "
@@ -150,12 +150,8 @@ class EmbeddingWriter:
     def _open(self) -> None:
         if self._manifest is not None:
             return
-        if isinstance(self.dim, bool) or not isinstance(self.dim, int | np.integer) \
-                or self.dim < 1:
-            raise VectorInputError(f"dim must be a positive int; got {self.dim!r}")
-        if isinstance(self.shard_size, bool) or not isinstance(self.shard_size, int) \
-                or self.shard_size < 1:
-            raise VectorInputError(f"shard_size must be a positive int; got {self.shard_size!r}")
+        Interval(int, 1, None).check(self.dim, "dim", VectorInputError)
+        Interval(int, 1, None).check(self.shard_size, "shard_size", VectorInputError)
         if (self.path / MANIFEST).is_file():
             manifest = read_manifest(self.path)
             check_resumable(manifest, self.path, int(self.dim), self.config_hash)

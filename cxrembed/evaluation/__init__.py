@@ -14,20 +14,16 @@ embedding_map
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "evaluate_embeddings",
-    "evaluate_table",
-    "evaluate_files",
-    "plot_embedding_map",
-]
-
-_LAZY = {
-    "evaluate_embeddings": "cxrembed.evaluation.evaluate",
-    "evaluate_table": "cxrembed.evaluation.evaluate",
-    "evaluate_files": "cxrembed.evaluation.files",
-    "plot_embedding_map": "cxrembed.evaluation.embedding_map",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.evaluation.evaluate": ["evaluate_embeddings", "evaluate_table"],
+        "cxrembed.evaluation.files": ["evaluate_files"],
+        "cxrembed.evaluation.embedding_map": ["plot_embedding_map"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.evaluation", _LAZY)

@@ -25,14 +25,22 @@ Examples
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from cxrembed._vectors import as_ids
-from cxrembed.data.labels import LabelOptions, status_exclusions
+from cxrembed._vectors import as_ids, check_table_ids
+from cxrembed.data.exclusions import Exclusion, excluded_frame, exclusion
+from cxrembed.data.labels import (
+    NEGATIVE,
+    POSITIVE,
+    UNCERTAIN,
+    LabelOptions,
+    status_exclusions,
+)
 from cxrembed.data.table import row_ids, table_source
 from cxrembed.errors import EvaluationInputError, VectorInputError
 from cxrembed.evaluation.embedding_map import embedding_map
@@ -40,7 +48,7 @@ from cxrembed.evaluation.metrics.clustering import clustering_metrics
 from cxrembed.evaluation.metrics.diagnosis import diagnosis_from
 from cxrembed.evaluation.metrics.neighbours import query_gallery, scan_neighbours
 from cxrembed.evaluation.metrics.relevance import RELEVANCE_RULE, label_sets
-from cxrembed.evaluation.metrics.report import EXCLUDED_COLUMNS, EvaluationResult
+from cxrembed.evaluation.metrics.report import EvaluationResult
 from cxrembed.evaluation.metrics.retrieval import (
     DEFAULT_KS,
     check_ks,
@@ -49,6 +57,7 @@ from cxrembed.evaluation.metrics.retrieval import (
     pml_metrics_from,
     retrieval_metrics,
 )
+from cxrlabel.vocab import Interval
 
 __all__ = ["evaluate_embeddings", "evaluate_table", "retrieval_metrics"]
 
@@ -105,9 +114,7 @@ def evaluate_embeddings(
     EvaluationResult
     """
     ks = check_ks(ks)
-    if isinstance(diagnosis_k, bool) or not isinstance(diagnosis_k, int | np.integer) \
-            or diagnosis_k < 1:
-        raise EvaluationInputError(f"diagnosis_k must be a positive int; got {diagnosis_k!r}")
+    Interval(int, 1, None).check(diagnosis_k, "diagnosis_k", EvaluationInputError)
     sets = label_sets(labels, None if names is None else list(names))
     qg = query_gallery(len(sets.sets), query_mask=query_mask, gallery_mask=gallery_mask,
                        groups=groups, exclude_same_group=exclude_same_group)
@@ -212,6 +219,60 @@ def evaluate_table(
         With ``excluded`` listing every embedding or table row left out, and why.
     """
     source = table_source(table)
+    emb_ids = _embedding_ids(vectors, ids)
+    if missing not in ("error", "exclude"):
+        raise EvaluationInputError(f"missing must be 'error' or 'exclude'; got {missing!r}")
+    picked = _pick_rows(table, emb_ids, labels, id_col=id_col, image_col=image_col,
+                        split=(split_col, query_split, gallery_split), missing=missing)
+    rows = picked.rows
+    x = _numpy(vectors)[picked.emb_rows]
+    y = np.nan_to_num(picked.targets[rows], nan=0.0)
+    multilabel = not picked.categorical or (y.sum(axis=1) > 1).any()
+    y_labels: Any = y if multilabel else np.asarray(picked.names, dtype=object)[y.argmax(axis=1)]
+    groups = None if group_col is None else _column(table, group_col, source).iloc[rows]
+    info = {
+        "labels table": source,
+        "label columns": ", ".join(picked.names) if not picked.categorical
+        else f"{labels.label_col} (categorical)",
+        "uncertain (-1)": "positive" if labels.policy == "ones" else "not positive",
+        "embeddings given": len(emb_ids),
+        "rows excluded (see excluded.csv)": len(picked.excluded),
+    }
+    if config_hash is not None:
+        info["config hash"] = config_hash
+    result = evaluate_embeddings(
+        x, y_labels, names=picked.names if multilabel else None,
+        query_mask=None if split_col is None else picked.query[rows],
+        gallery_mask=None if split_col is None else picked.gallery[rows],
+        groups=None if groups is None else groups.to_numpy(dtype=object),
+        exclude_same_group=exclude_same_group, ks=ks, diagnosis_k=diagnosis_k, seed=seed,
+        map_method=map_method, info=info,
+    )
+    notes = list(result.notes)
+    if picked.excluded:
+        counts = Counter(e.kind for e in picked.excluded)
+        notes.append("excluded: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+                     + " (one row each in excluded.csv)")
+    return EvaluationResult(result.metrics, result.diagnosis, result.info, notes,
+                            excluded_frame(picked.excluded), result.embedding_map,
+                            result.map_labels)
+
+
+@dataclass
+class _Picked:
+    """The labels-table rows evaluated (in embedding order) and every row left out."""
+
+    rows: np.ndarray
+    emb_rows: np.ndarray
+    targets: np.ndarray
+    names: list[str]
+    categorical: bool
+    query: np.ndarray
+    gallery: np.ndarray
+    excluded: list[Exclusion]
+
+
+def _embedding_ids(vectors: Any, ids: Sequence[Any]) -> np.ndarray:
     emb_ids = as_ids(ids, source="embedding ids")
     n_vectors = len(_numpy(vectors))
     if n_vectors != len(emb_ids):
@@ -219,9 +280,15 @@ def evaluate_table(
             f"{len(emb_ids)} embedding ids were given for {n_vectors} vectors; expected one id "
             "per vector row"
         )
-    if missing not in ("error", "exclude"):
-        raise EvaluationInputError(f"missing must be 'error' or 'exclude'; got {missing!r}")
-    excluded: list[tuple[str, str, str]] = []
+    return emb_ids
+
+
+def _pick_rows(
+    table: pd.DataFrame, emb_ids: np.ndarray, labels: LabelOptions, *, id_col: str | None,
+    image_col: str | None, split: tuple[str | None, str | None, str | None], missing: str,
+) -> _Picked:
+    """Match table rows to embeddings; leave out (and list) every row that cannot be scored."""
+    source = table_source(table)
     table_ids = _table_ids(table, id_col, image_col, source)
     emb_row = {str(v): i for i, v in enumerate(emb_ids.tolist())}
     absent = [r for r, t in enumerate(table_ids) if t not in emb_row]
@@ -232,68 +299,40 @@ def evaluate_table(
             "images, drop the rows (e.g. images cxr embed excluded), or pass missing='exclude' "
             "to leave them out (they are listed in excluded.csv)"
         )
-    excluded += [(table_ids[r], "no-embedding", "no embedding for this labels-table id")
-                 for r in absent]
+    excluded = [exclusion(r, table_ids[r], None, "no-embedding",
+                          "no embedding for this labels-table id") for r in absent]
     keep = np.ones(len(table), dtype=bool)
     keep[absent] = False
+
+    def leave_out(mask: np.ndarray, kind: str, reason: Callable[[int], str]) -> None:
+        excluded.extend(exclusion(r, table_ids[r], None, kind, reason(r))
+                        for r in np.flatnonzero(keep & mask))
+        keep[mask] = False
+
     for record in status_exclusions(table, table_ids, labels.status_col):
-        if keep[record["row"]]:
-            keep[record["row"]] = False
-            excluded.append((table_ids[record["row"]], "label-status", record["reason"]))
+        if keep[record.row]:
+            keep[record.row] = False
+            excluded.append(record)
     targets, names, categorical = _resolve_labels(table, labels, source)
-    unknown = np.isnan(targets).all(axis=1) & keep if categorical else np.zeros(len(table), bool)
-    for r in np.flatnonzero(unknown):
-        excluded.append((table_ids[r], "unknown-label",
-                         "label unknown (blank or one of the unknown values)"))
-    keep &= ~unknown
-    query, gallery, in_split = _split(table, split_col, query_split, gallery_split, source)
-    for r in np.flatnonzero(keep & ~in_split):
-        excluded.append((table_ids[r], "outside-split", f"split {table[split_col].iloc[r]!r} "
-                         "is neither the query nor the gallery split"))
-    keep &= in_split
+    if categorical:
+        leave_out(np.isnan(targets).all(axis=1), "unknown-label",
+                  lambda r: "label unknown (blank or one of the unknown values)")
+    split_col = split[0]
+    query, gallery, in_split = _split(table, *split, source)
+    leave_out(~in_split, "outside-split", lambda r: f"split {table[split_col].iloc[r]!r} is "
+              "neither the query nor the gallery split")
     in_table = set(table_ids)
-    excluded += [(i, "no-label-row", "no row in the labels table") for i in emb_row
-                 if i not in in_table]
+    excluded += [exclusion(None, i, None, "no-label-row", "no row in the labels table")
+                 for i in emb_row if i not in in_table]
     rows = np.flatnonzero(keep)
     if len(rows) < 2:
         raise EvaluationInputError(
             f"only {len(rows)} labelled rows of {source} match the embeddings; expected at "
             "least 2. Check the id column and that the embeddings come from these images"
         )
-    order = np.argsort([emb_row[table_ids[r]] for r in rows], kind="stable")
-    rows = rows[order]
+    rows = rows[np.argsort([emb_row[table_ids[r]] for r in rows], kind="stable")]
     emb_rows = np.array([emb_row[table_ids[r]] for r in rows], dtype=np.int64)
-    x = _numpy(vectors)[emb_rows]
-    y = np.nan_to_num(targets[rows], nan=0.0)
-    multilabel = not categorical or (y.sum(axis=1) > 1).any()
-    y_labels: Any = y if multilabel else np.asarray(names, dtype=object)[y.argmax(axis=1)]
-    groups = None if group_col is None else _column(table, group_col, source).iloc[rows]
-    info = {
-        "labels table": source,
-        "label columns": ", ".join(names) if not categorical else f"{labels.label_col} "
-                         f"(categorical)",
-        "uncertain (-1)": "positive" if labels.policy == "ones" else "not positive",
-        "embeddings given": len(emb_ids),
-        "rows excluded (see excluded.csv)": len(excluded),
-    }
-    if config_hash is not None:
-        info["config hash"] = config_hash
-    result = evaluate_embeddings(
-        x, y_labels, names=names if multilabel else None,
-        query_mask=None if split_col is None else query[rows],
-        gallery_mask=None if split_col is None else gallery[rows],
-        groups=None if groups is None else groups.to_numpy(dtype=object),
-        exclude_same_group=exclude_same_group, ks=ks, diagnosis_k=diagnosis_k, seed=seed,
-        map_method=map_method, info=info,
-    )
-    frame = pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS)
-    notes = list(result.notes)
-    if len(frame):
-        counts = Counter(frame["kind"])
-        notes.append("excluded: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
-                     + " (one row each in excluded.csv)")
-    return EvaluationResult(result.metrics, result.diagnosis, result.info, notes, frame,
-                            result.embedding_map, result.map_labels)
+    return _Picked(rows, emb_rows, targets, names, categorical, query, gallery, excluded)
 
 
 def _numpy(values: Any) -> np.ndarray:
@@ -311,20 +350,8 @@ def _table_ids(
         values = row_ids(table, image_col=image_col, id_col=id_col)
     except (KeyError, ValueError) as exc:
         raise EvaluationInputError(str(exc)) from exc
-    blank = [r for r, v in enumerate(values) if v is None]
-    if blank:
-        raise EvaluationInputError(
-            f"{source} row {blank[0]} has a blank id ({len(blank)} such rows); expected an id "
-            "on every row. Fix: fill or drop those rows"
-        )
-    seen: dict[str, int] = {}
-    for r, v in enumerate(values):
-        if v in seen:
-            raise EvaluationInputError(
-                f"{source} has id {v!r} on rows {seen[v]} and {r}; expected one row per id. "
-                "Fix: de-duplicate the table"
-            )
-        seen[v] = r
+    check_table_ids(values, column=f"{source} column {id_col or image_col!r}",
+                    error=EvaluationInputError, repeated="has id")
     return [str(v) for v in values]
 
 
@@ -339,7 +366,7 @@ def _resolve_labels(
             "the 'soft' uncertain policy gives fractional labels, but retrieval relevance "
             "needs yes/no; evaluate with policy 'zeros', 'ones' or 'ignore'"
         )
-    values[values == -1] = 1.0 if labels.policy == "ones" else 0.0
+    values[values == UNCERTAIN] = POSITIVE if labels.policy == "ones" else NEGATIVE
     if not matrix.categorical:
         values = np.nan_to_num(values, nan=0.0)
     return values, list(matrix.names), matrix.categorical

@@ -13,26 +13,19 @@ embed
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "load_run",
-    "read_run_config",
-    "encode_dataset",
-    "eval_transform_for",
-    "Encoder",
-    "embed_images",
-    "EmbedSummary",
-]
-
-_LAZY = {
-    "load_run": "cxrembed.inference.run",
-    "read_run_config": "cxrembed.inference.run",
-    "encode_dataset": "cxrembed.inference.run",
-    "eval_transform_for": "cxrembed.inference.run",
-    "Encoder": "cxrembed.inference.encoder",
-    "embed_images": "cxrembed.inference.embed",
-    "EmbedSummary": "cxrembed.inference.embed",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.inference.run": ["load_run"],
+        "cxrembed.train.checkpoint": ["read_run_config"],
+        "cxrembed.models.encode": ["encode_dataset"],
+        "cxrembed.data.transforms": ["eval_transform_for"],
+        "cxrembed.inference.encoder": ["Encoder"],
+        "cxrembed.inference.embed": ["embed_images", "EmbedSummary"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.inference", _LAZY)

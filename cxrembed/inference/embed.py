@@ -34,7 +34,6 @@ import os
 import sys
 import time
 import warnings
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,21 +45,25 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from cxrembed.data.table import EXCLUDED_COLUMNS, IMAGE_EXTENSIONS, excluded_frame, exclusion
-from cxrembed.embeddings.embedding_set import MANIFEST, EmbeddingWriter
+from cxrembed.data.exclusions import CountsExcluded, exclusion, write_excluded
+from cxrembed.data.table import IMAGE_EXTENSIONS
+from cxrembed.embeddings.embedding_set import EmbeddingWriter
+from cxrembed.embeddings.sources import (
+    EXCLUDED_FILE,
+    SOURCES_FILE,
+    clear_embeddings,
+    read_sources,
+    write_sources,
+)
 from cxrembed.errors import ImageReadError
 from cxrembed.inference.encoder import Encoder
-from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
+from cxrlabel.vocab import Interval
 
 __all__ = ["SourceKind", "EmbedSummary", "embed_images", "read_sources", "SOURCES_FILE",
            "EXCLUDED_FILE"]
 
 SourceKind = Literal["auto", "images", "table", "cache"]
-#: File of an embeddings folder mapping each id to its image file.
-SOURCES_FILE = "sources.csv"
-#: File of an embeddings folder listing the images not embedded, with the reason.
-EXCLUDED_FILE = "excluded.csv"
 _KINDS = ("auto", "images", "table", "cache")
 _DICOM_MAGIC = b"DICM"
 _NON_FINITE = ("the model gave NaN or infinite values for this image (a diverged model, or "
@@ -68,7 +71,7 @@ _NON_FINITE = ("the model gave NaN or infinite values for this image (a diverged
 
 
 @dataclass
-class EmbedSummary:
+class EmbedSummary(CountsExcluded):
     """What one :func:`embed_images` run did; every candidate image is counted once.
 
     Attributes
@@ -101,11 +104,6 @@ class EmbedSummary:
     total: int = 0
     config_hash: str | None = None
     seconds: float = 0.0
-
-    @property
-    def reasons(self) -> dict[str, int]:
-        """Excluded images by kind (``corrupt``, ``missing``...), most frequent first."""
-        return dict(Counter(self.excluded["kind"].tolist()).most_common())
 
     @property
     def images_per_second(self) -> float:
@@ -168,11 +166,9 @@ def embed_images(
     ConfigHashMismatchError
         ``out`` holds embeddings of another run (resume refused).
     """
-    if batch_size < 1 or num_workers < 0 or shard_size < 1:
-        raise InputError(
-            f"batch_size and shard_size must be >= 1 and num_workers >= 0; got batch_size="
-            f"{batch_size}, shard_size={shard_size}, num_workers={num_workers}"
-        )
+    for name, value, low in (("batch_size", batch_size, 1), ("shard_size", shard_size, 1),
+                             ("num_workers", num_workers, 0)):
+        Interval(int, low, None).check(value, name)
     encoder = run_dir if isinstance(run_dir, Encoder) else Encoder.from_run(run_dir, device=device)
     chosen = _source_kind(Path(source), kind)
     items = _collect(chosen, Path(source), images_root=images_root, image_col=image_col,
@@ -184,7 +180,7 @@ def embed_images(
         )
     out = Path(out)
     if not resume:
-        _clear(out)
+        clear_embeddings(out)
     meta = {"run": encoder.source, "source": str(Path(source).resolve()), "source_kind": chosen,
             "image_size": encoder.image_size}
     writer = EmbeddingWriter(out, _dim(encoder), encoder.config_hash, shard_size, meta=meta)
@@ -195,37 +191,16 @@ def embed_images(
     started = time.perf_counter()
     try:
         with writer:
-            last_flush = time.perf_counter()
             loader = DataLoader(items.dataset(todo), batch_size=batch_size, shuffle=False,
                                 num_workers=num_workers, collate_fn=_collate)
-            bar = tqdm(total=len(todo), unit="img", desc="embed", file=sys.stderr,
-                       disable=not progress or not todo)
-            try:
-                for images, positions, failures in loader:
-                    excluded += [exclusion(items.rows[p], items.ids[p], items.sources[p],
-                                           kind_, reason) for p, kind_, reason in failures]
-                    if positions:
-                        vectors = encoder.encode(images)
-                        finite = np.isfinite(vectors).all(axis=1)
-                        excluded += [exclusion(items.rows[p], items.ids[p], items.sources[p],
-                                               "non-finite-embedding", _NON_FINITE)
-                                     for p, ok in zip(positions, finite, strict=True) if not ok]
-                        positions = [p for p, ok in zip(positions, finite, strict=True) if ok]
-                        if positions:
-                            writer.append([items.ids[p] for p in positions], vectors[finite])
-                            embedded += positions
-                    bar.update(len(positions) + len(failures))
-                    if time.perf_counter() - last_flush > checkpoint_seconds:
-                        writer.flush()
-                        last_flush = time.perf_counter()
-            finally:
-                bar.close()
+            with tqdm(total=len(todo), unit="img", desc="embed", file=sys.stderr,
+                      disable=not progress or not todo) as bar:
+                _embed_batches(loader, encoder, writer, items, checkpoint_seconds, bar,
+                               embedded=embedded, excluded=excluded)
     finally:
         # Whatever was written is valid: record its sources, and what was left out.
-        _write_sources(out, {items.ids[p]: items.sources[p] for p in embedded})
-        frame = _excluded_frame(excluded)
-        with atomic_path(out / EXCLUDED_FILE) as tmp:
-            frame.to_csv(tmp, index=False)
+        write_sources(out, {items.ids[p]: items.sources[p] for p in embedded})
+        frame = write_excluded(out, excluded)
     return EmbedSummary(
         out=out, kind=chosen, candidates=len(items.ids) + len(items.excluded),
         embedded=len(embedded), already=len(items.ids) - len(todo), excluded=frame,
@@ -234,13 +209,31 @@ def embed_images(
     )
 
 
-def read_sources(folder: str | os.PathLike[str]) -> pd.DataFrame:
-    """``folder/sources.csv`` as a DataFrame (``id``, ``source``), empty when absent."""
-    path = Path(folder) / SOURCES_FILE
-    if not path.is_file():
-        return pd.DataFrame({"id": pd.Series(dtype="string"),
-                             "source": pd.Series(dtype="string")})
-    return pd.read_csv(path, dtype="string", keep_default_na=False)
+def _embed_batches(loader: DataLoader, encoder: Encoder, writer: EmbeddingWriter, items: _Items,
+                   checkpoint_seconds: float, bar: Any, *, embedded: list[int],
+                   excluded: list[Any]) -> None:
+    """Embed and write every batch; ``embedded`` and ``excluded`` grow as it goes, so an
+    interrupted run still records what it did."""
+    def left_out(position: int, kind: str, reason: str) -> Any:
+        return exclusion(items.rows[position], items.ids[position], items.sources[position],
+                         kind, reason)
+
+    last_flush = time.perf_counter()
+    for images, positions, failures in loader:
+        excluded += [left_out(p, kind, reason) for p, kind, reason in failures]
+        if positions:
+            vectors = encoder.encode(images)
+            finite = np.isfinite(vectors).all(axis=1)
+            excluded += [left_out(p, "non-finite-embedding", _NON_FINITE)
+                         for p, ok in zip(positions, finite, strict=True) if not ok]
+            good = [p for p, ok in zip(positions, finite, strict=True) if ok]
+            if good:
+                writer.append([items.ids[p] for p in good], vectors[finite])
+                embedded += good
+        bar.update(len(positions) + len(failures))
+        if time.perf_counter() - last_flush > checkpoint_seconds:
+            writer.flush()
+            last_flush = time.perf_counter()
 
 
 # ----------------------------------------------------------------------------- sources
@@ -253,7 +246,7 @@ class _Items:
     ids: list[str]
     sources: list[str]
     rows: list[int]  # table row, -1 for other sources
-    excluded: list[dict[str, Any]]
+    excluded: list[Any]
     loader: Any  # (positions) -> Dataset
 
     def dataset(self, positions: Sequence[int]) -> Dataset:
@@ -362,7 +355,7 @@ def _folder_items(root: Path, encoder: Encoder) -> _Items:
     wanted = {e.lower() for e in IMAGE_EXTENSIONS}
     ids: list[str] = []
     paths: list[str] = []
-    excluded: list[dict[str, Any]] = []
+    excluded: list[Any] = []
     first: dict[str, str] = {}
     for folder, dirs, files in os.walk(root):
         dirs.sort()
@@ -444,33 +437,3 @@ def _dim(encoder: Encoder) -> int:
         return dim
     probe = torch.zeros(1, 1, encoder.image_size, encoder.image_size)
     return int(encoder.encode(probe).shape[1])
-
-
-def _write_sources(out: Path, new: dict[str, str]) -> None:
-    if not new and (out / SOURCES_FILE).is_file():
-        return
-    old = read_sources(out)
-    frame = pd.concat([old[~old["id"].isin(list(new))],
-                       pd.DataFrame({"id": list(new), "source": list(new.values())})],
-                      ignore_index=True)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / SOURCES_FILE) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
-def _excluded_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = excluded_frame(records) if records else pd.DataFrame(columns=EXCLUDED_COLUMNS)
-    frame["row"] = frame["row"].astype("Int64").mask(frame["row"] < 0)
-    return frame
-
-
-def _clear(out: Path) -> None:
-    """Remove the embeddings of an earlier run (only the files cxr embed writes)."""
-    if not out.is_dir():
-        return
-    names = {MANIFEST, SOURCES_FILE, EXCLUDED_FILE, "vectors.npy", "ids.parquet"}
-    for path in out.iterdir():
-        if path.name in names or (path.is_file() and (
-                (path.name.startswith("vectors-") and path.suffix == ".npy")
-                or (path.name.startswith("ids-") and path.suffix == ".txt"))):
-            path.unlink()

@@ -27,8 +27,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from cxrembed.data.transforms import DEFAULT_NORMALIZATION, Normalization, eval_transform
+from cxrembed.data.transforms import (
+    DEFAULT_NORMALIZATION,
+    Normalization,
+    eval_transform,
+    normalization_for,
+)
 from cxrembed.io.image import Window, read_image
+from cxrembed.models.encode import encode_batch
 from cxrembed.models.explain import attention_map, grad_cam
 from cxrlabel.errors import InputError
 
@@ -90,8 +96,9 @@ class Encoder:
         CxrError
             The folder is not a run, or its files are damaged (from ``load_run``).
         """
-        from cxrembed.inference.run import config_hash, load_run, normalization_for
+        from cxrembed.inference.run import load_run
         from cxrembed.models import resolve_device
+        from cxrembed.train.config import config_hash
 
         where = resolve_device(device)
         model, config = load_run(run_dir, device=where)
@@ -151,10 +158,7 @@ class Encoder:
 
     def encode(self, batch: torch.Tensor) -> np.ndarray:
         """Prepared images ``(B, 1, S, S)`` -> float32 ``(B, D)`` unit-norm embeddings."""
-        self.model.eval()
-        with torch.inference_mode():
-            out = self.model(batch.to(self.device, non_blocking=True))
-        return out.float().cpu().numpy()
+        return encode_batch(self.model, batch, device=self.device)
 
     def heatmaps(
         self, batch: torch.Tensor, reference: np.ndarray | None = None

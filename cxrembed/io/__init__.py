@@ -5,27 +5,21 @@ Names are imported lazily, so ``import cxrembed.io`` does not import pydicom or 
 Modules
 -------
 image
-    :func:`read_image`, :class:`ImageMeta`, :func:`xrv_scale`.
+    :func:`read_image` (any format), :class:`ImageMeta`, :func:`xrv_scale`; Pillow formats.
+dicom
+    DICOM decoding: modality LUT, VOI / window, MONOCHROME1, transfer syntaxes.
 """
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "read_image",
-    "ImageMeta",
-    "Window",
-    "xrv_scale",
-    "DICOM_EXTENSIONS",
-]
-
-_LAZY = {
-    "read_image": "cxrembed.io.image",
-    "ImageMeta": "cxrembed.io.image",
-    "Window": "cxrembed.io.image",
-    "xrv_scale": "cxrembed.io.image",
-    "DICOM_EXTENSIONS": "cxrembed.io.image",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.io.image": ["read_image", "ImageMeta", "Window", "xrv_scale", "DICOM_EXTENSIONS"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.io", _LAZY)

@@ -35,6 +35,7 @@ import torch
 from cxrembed.errors import NoiseFileError
 from cxrembed.losses.pairs import LabelSets
 from cxrlabel.validation.noise import read_noise
+from cxrlabel.vocab import NOISE_METRICS
 
 __all__ = [
     "LabelReliability",
@@ -43,7 +44,7 @@ __all__ = [
     "drop_hardest_positives",
 ]
 
-RELIABILITY_METRICS = ("f1", "precision", "recall")
+RELIABILITY_METRICS = NOISE_METRICS.values
 COMBINE_MODES = ("product", "mean")
 # Floor for r_c inside the log of the product, so a label with reliability 0 gives a pair
 # weight of ~0 instead of log(0) = -inf (and NaN where the label does not decide a pair).
@@ -108,10 +109,7 @@ def read_label_reliability(
     ((0.8, 1.0), ('Fracture',))
     """
     path = Path(path)
-    if metric not in RELIABILITY_METRICS:
-        raise NoiseFileError(
-            f"metric must be one of {', '.join(RELIABILITY_METRICS)}; got {metric!r}"
-        )
+    metric = NOISE_METRICS.check(metric, "metric", NoiseFileError)
     if not (isinstance(default, (int, float)) and 0.0 <= default <= 1.0):
         raise NoiseFileError(f"default reliability must be a number in [0, 1]; got {default!r}")
     report = read_noise(path)  # checks the format and that every figure lies in [0, 1]

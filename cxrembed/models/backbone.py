@@ -17,6 +17,7 @@ import torchvision
 from torch import nn
 
 from cxrembed.errors import ModelConfigError
+from cxrlabel.vocab import Interval
 
 __all__ = ["BACKBONES", "Backbone", "build_backbone", "set_in_channels", "fold_conv_weight"]
 
@@ -172,7 +173,7 @@ def fold_conv_weight(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
 
 
 def _check_channels(in_channels: object) -> None:
-    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+    if not Interval(int, 1, None).contains(in_channels):
         raise ModelConfigError(
             f"The 'in_channels' parameter must be a positive integer (1 for radiographs). "
             f"Got {in_channels!r} instead."

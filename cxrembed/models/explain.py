@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from cxrembed.io._common import plane
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
 
@@ -232,11 +233,7 @@ def _target(
 
 
 def _as_2d(array: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
-    if isinstance(array, torch.Tensor):
-        array = array.detach().cpu().numpy()
-    array = np.asarray(array, dtype=np.float32)
-    if array.ndim == 3 and array.shape[0] == 1:
-        array = array[0]
+    array = plane(array)
     if array.ndim != 2:
         raise InputError(
             f"overlay expects the {name} as a 2-D array (height, width); got shape "

@@ -156,19 +156,7 @@ def load_pretrained(
     arch = _guess_arch(state)
 
     expected = backbone.state_dict()
-    folded = None
-    conv_key = f"{backbone.first_conv}.weight"
-    if conv_key in state and conv_key in expected:
-        found, wanted = state[conv_key].shape[1], expected[conv_key].shape[1]
-        if found != wanted:
-            try:
-                state[conv_key] = fold_conv_weight(state[conv_key], wanted)
-            except ModelConfigError as exc:
-                raise WeightsError(f"{path}: {exc}") from exc
-            folded = f"{backbone.first_conv}: {found} -> {wanted} channels"
-        if layout == "torchvision" and found == 1:  # XRV's files are the 1-channel ones
-            layout = "torchxrayvision"
-
+    folded, layout = _fold_first_conv(state, expected, backbone, layout, path)
     missing = tuple(
         sorted(k for k in expected if k not in state and not k.endswith("num_batches_tracked"))
     )
@@ -182,13 +170,7 @@ def load_pretrained(
                               missing, unexpected, mismatched)
         )
     loadable = {k: v for k, v in state.items() if k in expected and k not in mismatched}
-    broken = sorted(k for k, v in loadable.items() if v.is_floating_point() and
-                    not bool(torch.isfinite(v).all()))
-    if broken:
-        raise WeightsError(
-            f"{path}: {len(broken)} tensor(s) hold NaN or infinite values (e.g. {broken[0]!r}); "
-            "the file is damaged or comes from a diverged training run. Use another file."
-        )
+    _check_finite(loadable, path)
     backbone.load_state_dict(loadable, strict=False)
     return LoadResult(
         path=path,
@@ -201,6 +183,35 @@ def load_pretrained(
         ignored=tuple(sorted(ignored)),
         folded=folded,
     )
+
+
+def _fold_first_conv(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
+                     backbone: Backbone, layout: str, path: Path) -> tuple[str | None, str]:
+    """Fold the file's first convolution to the model's input channels (RGB -> gray);
+    return what was folded and the layout (1-channel torchvision files are XRV's)."""
+    conv_key = f"{backbone.first_conv}.weight"
+    folded = None
+    if conv_key in state and conv_key in expected:
+        found, wanted = state[conv_key].shape[1], expected[conv_key].shape[1]
+        if found != wanted:
+            try:
+                state[conv_key] = fold_conv_weight(state[conv_key], wanted)
+            except ModelConfigError as exc:
+                raise WeightsError(f"{path}: {exc}") from exc
+            folded = f"{backbone.first_conv}: {found} -> {wanted} channels"
+        if layout == "torchvision" and found == 1:  # XRV's files are the 1-channel ones
+            layout = "torchxrayvision"
+    return folded, layout
+
+
+def _check_finite(loadable: dict[str, torch.Tensor], path: Path) -> None:
+    broken = sorted(k for k, v in loadable.items() if v.is_floating_point() and
+                    not bool(torch.isfinite(v).all()))
+    if broken:
+        raise WeightsError(
+            f"{path}: {len(broken)} tensor(s) hold NaN or infinite values (e.g. {broken[0]!r}); "
+            "the file is damaged or comes from a diverged training run. Use another file."
+        )
 
 
 def _target_backbone(model: nn.Module) -> Backbone:

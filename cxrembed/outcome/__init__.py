@@ -14,24 +14,21 @@ bootstrap
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "predict_outcome",
-    "outcome_splits",
-    "CvPlan",
-    "MODELS",
-    "FEATURE_SETS",
-    "OutcomeResult",
-]
-
-_LAZY = {
-    "predict_outcome": "cxrembed.outcome.predict",
-    "outcome_splits": "cxrembed.outcome.predict",
-    "CvPlan": "cxrembed.outcome.predict",
-    "MODELS": "cxrembed.outcome.predict",
-    "FEATURE_SETS": "cxrembed.outcome.predict",
-    "OutcomeResult": "cxrembed.outcome.report",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.outcome.predict": [
+            "predict_outcome",
+            "outcome_splits",
+            "CvPlan",
+            "MODELS",
+            "FEATURE_SETS",
+        ],
+        "cxrembed.outcome.report": ["OutcomeResult"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.outcome", _LAZY)

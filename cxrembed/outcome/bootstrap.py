@@ -4,7 +4,8 @@ A bootstrap draw resamples *units* (patients, or rows) with replacement; a row t
 many times as its unit was drawn, which is a row weight. :func:`weighted_auroc` computes the
 AUROC of one score vector under many such weightings at once (ties count one half), so a
 1,000-draw CI for several models costs milliseconds. Draws are shared between models, which
-makes differences between models paired.
+makes differences between models paired. The draws and the percentile interval are
+:mod:`cxrlabel.stats` (shared with ``cxr validate``), re-exported here.
 """
 
 from __future__ import annotations
@@ -12,28 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from cxrembed.errors import OutcomeInputError
+from cxrlabel.stats import bootstrap_weights, percentile_ci
 
 __all__ = ["bootstrap_weights", "weighted_auroc", "percentile_ci"]
 
 _CHUNK = 256
-
-
-def bootstrap_weights(units: np.ndarray, n_draws: int, seed: int = 0) -> np.ndarray:
-    """Row weights of ``n_draws`` bootstrap draws of the distinct ``units`` (float B x N).
-
-    Examples
-    --------
-    >>> w = bootstrap_weights(np.array(["p1", "p1", "p2"]), 4, seed=0)
-    >>> w.shape, bool((w[:, 0] == w[:, 1]).all())
-    ((4, 3), True)
-    """
-    _, inverse = np.unique(np.asarray(units), return_inverse=True)
-    n_units = int(inverse.max()) + 1 if len(inverse) else 0
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_units, size=(n_draws, n_units))
-    counts = np.zeros((n_draws, n_units))
-    np.add.at(counts, (np.arange(n_draws)[:, None], draws), 1.0)
-    return counts[:, inverse]
 
 
 def weighted_auroc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -71,21 +55,3 @@ def weighted_auroc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray | None
             out[start:start + _CHUNK] = np.where(denominator > 0, numerator / denominator,
                                                  np.nan)
     return out
-
-
-def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, int]:
-    """(low, high, number of defined draws) of the finite ``values``; NaN when none.
-
-    Examples
-    --------
-    >>> low, high, n = percentile_ci(np.array([0.5, 0.6, np.nan, 0.7]), level=0.5)
-    >>> round(low, 3), round(high, 3), n
-    (0.55, 0.65, 3)
-    """
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    if not len(finite):
-        return float("nan"), float("nan"), 0
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(finite, [tail, 100.0 - tail])
-    return float(low), float(high), len(finite)

@@ -41,6 +41,7 @@ from cxrembed.errors import OutcomeInputError
 from cxrembed.outcome.bootstrap import bootstrap_weights, percentile_ci, weighted_auroc
 from cxrembed.outcome.columns import encode_features, encode_target
 from cxrembed.outcome.report import OutcomeResult
+from cxrlabel.vocab import Interval
 
 __all__ = ["predict_outcome", "outcome_splits", "CvPlan", "MODELS", "FEATURE_SETS"]
 
@@ -91,8 +92,7 @@ def outcome_splits(
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold
 
     y = np.asarray(y).astype(int)
-    if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) or n_splits < 2:
-        raise OutcomeInputError(f"n_splits must be an int >= 2; got {n_splits!r}")
+    Interval(int, 2, None).check(n_splits, "n_splits", OutcomeInputError)
     unit = "patients" if groups is not None else "rows"
     units = groups if groups is not None else np.arange(len(y))
     counts = {c: len(set(units[y == c].tolist())) for c in (0, 1)}
@@ -213,15 +213,7 @@ def predict_outcome(
     >>> list(zip(r.table["features"], r.table["auroc"] > 0.8))
     [('image-only', True), ('tabular-only', False), ('combined', True)]
     """
-    bad_models = [m for m in models if m not in MODELS]
-    if bad_models or not models:
-        raise OutcomeInputError(f"models must be among {list(MODELS)}; got {list(models)}")
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
-        raise OutcomeInputError(f"bootstrap must be an int >= 0; got {bootstrap!r}")
-    if embeddings is None and not features:
-        raise OutcomeInputError(
-            "nothing to predict from: give embeddings, feature columns (--features), or both"
-        )
+    _check_request(embeddings, features, models, bootstrap)
     if embeddings is not None and not isinstance(embeddings, EmbeddingSet):
         embeddings = EmbeddingSet.load(embeddings, ids=ids_file)
     table = read_table(table, text_columns=[id_col, group_col])
@@ -240,44 +232,81 @@ def predict_outcome(
     scores, notes = _score_all(cohort.vectors, tab, y, plan, models, pca, seed, threads)
     units = groups if groups is not None else np.arange(len(y))
     table_out, comparisons, boot_note = _auroc_table(scores, y, units, bootstrap, seed, plan)
-
-    info = {
-        "table": source,
-        "target": target,
-        "positives / rows": f"{int(y.sum())} / {len(y)}",
-        "patients": len(set(groups.tolist())) if groups is not None
-        else "not given (rows independent)",
-        "image features": "none" if embeddings is None else (
-            f"{embeddings.dim}-dimensional embeddings"
-            + (f", PCA to {pca} inside each fold" if pca else "")),
-        "embeddings config hash": None if embeddings is None else embeddings.config_hash,
-        "tabular features": "none" if coded is None else ", ".join(
-            f"{f} ({kind})" for f, kind in coded.kinds.items()),
-        "cross-validation": f"{plan.method}, {len(plan.splits)} folds"
-                            + (f" grouped by {group_col}" if group_col else ""),
-        "AUROC": "of the pooled out-of-fold scores",
-        "95% CI": (f"percentile bootstrap, {bootstrap} draws of "
-                   f"{'patients' if groups is not None else 'rows'} (models not refitted)"
-                   if bootstrap else "not computed"),
-        "seed": seed,
-        "rows excluded (see excluded.csv)": len(cohort.excluded),
-        "embeddings without a table row (see missing_ids.csv)": int(
-            (cohort.missing_ids["side"] == "embeddings").sum()),
-    }
+    setting = _Setting(source, target, group_col, groups, embeddings, pca, coded, bootstrap,
+                       seed)
     notes = list(plan.notes) + notes + ([boot_note] if boot_note else [])
     if group_col is None:
         notes.append("no patient column: rows are treated as independent, which is optimistic "
                      "when patients have several images (pass group_col / --group-col)")
     if coded is not None:
         notes.append("tabular columns coded as: " + ", ".join(coded.names))
-    predictions = pd.DataFrame({"id": cohort.ids, "row": rows, "target": y})
+    return OutcomeResult(table_out, comparisons, setting.info(y, plan, cohort), notes,
+                         cohort.excluded, _predictions(cohort, groups, plan, scores),
+                         cohort.missing_ids)
+
+
+def _check_request(embeddings: Any, features: Sequence[str] | None, models: Sequence[str],
+                   bootstrap: int) -> None:
+    bad_models = [m for m in models if m not in MODELS]
+    if bad_models or not models:
+        raise OutcomeInputError(f"models must be among {list(MODELS)}; got {list(models)}")
+    Interval(int, 0, None).check(bootstrap, "bootstrap (0: no interval)", OutcomeInputError)
+    if embeddings is None and not features:
+        raise OutcomeInputError(
+            "nothing to predict from: give embeddings, feature columns (--features), or both"
+        )
+
+
+@dataclass(frozen=True)
+class _Setting:
+    """What a run used, for the report's setting lines."""
+
+    source: str
+    target: str
+    group_col: str | None
+    groups: np.ndarray | None
+    embeddings: EmbeddingSet | None
+    pca: int | None
+    coded: Any
+    bootstrap: int
+    seed: int
+
+    def info(self, y: np.ndarray, plan: CvPlan, cohort: _Cohort) -> dict[str, Any]:
+        emb, coded, groups = self.embeddings, self.coded, self.groups
+        return {
+            "table": self.source,
+            "target": self.target,
+            "positives / rows": f"{int(y.sum())} / {len(y)}",
+            "patients": len(set(groups.tolist())) if groups is not None
+            else "not given (rows independent)",
+            "image features": "none" if emb is None else (
+                f"{emb.dim}-dimensional embeddings"
+                + (f", PCA to {self.pca} inside each fold" if self.pca else "")),
+            "embeddings config hash": None if emb is None else emb.config_hash,
+            "tabular features": "none" if coded is None else ", ".join(
+                f"{f} ({kind})" for f, kind in coded.kinds.items()),
+            "cross-validation": f"{plan.method}, {len(plan.splits)} folds"
+                                + (f" grouped by {self.group_col}" if self.group_col else ""),
+            "AUROC": "of the pooled out-of-fold scores",
+            "95% CI": (f"percentile bootstrap, {self.bootstrap} draws of "
+                       f"{'patients' if groups is not None else 'rows'} (models not refitted)"
+                       if self.bootstrap else "not computed"),
+            "seed": self.seed,
+            "rows excluded (see excluded.csv)": len(cohort.excluded),
+            "embeddings without a table row (see missing_ids.csv)": int(
+                (cohort.missing_ids["side"] == "embeddings").sum()),
+        }
+
+
+def _predictions(cohort: _Cohort, groups: np.ndarray | None, plan: CvPlan,
+                 scores: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
+    predictions = pd.DataFrame({"id": cohort.ids, "row": cohort.rows, "target": cohort.y})
     if groups is not None:
         predictions["group"] = groups
-    predictions["fold"] = _fold_of(plan, len(y))
+    predictions["fold"] = _fold_of(plan, len(cohort.y))
     for (name, model), values in scores.items():
         predictions[f"{name}/{model}"] = values
-    return OutcomeResult(table_out, comparisons, info, notes, cohort.excluded, predictions,
-                         cohort.missing_ids)
+    return predictions
 
 
 @dataclass(frozen=True)
@@ -383,7 +412,7 @@ def _check_pca(pca: int | None, vectors: np.ndarray | None, plan: CvPlan) -> Non
         raise OutcomeInputError("pca= reduces the embeddings, but no embeddings were given")
     smallest = min(len(train) for train, _ in plan.splits)
     limit = min(vectors.shape[1], smallest)
-    if isinstance(pca, bool) or not isinstance(pca, int) or not 1 <= pca <= limit:
+    if not Interval(int, 1, limit).contains(pca):
         raise OutcomeInputError(
             f"pca must be an int from 1 to {limit} (the embedding dimension, {vectors.shape[1]}, "
             f"and the smallest training fold, {smallest} rows); got {pca!r}"

@@ -7,27 +7,27 @@ index
 index_build
     Choosing, creating and tuning the FAISS index.
 gallery
-    An embeddings folder -> an index with display columns (``cxr embed --index``).
+    An embeddings folder -> an index with display columns.
+metadata
+    A metadata table joined to embedding ids (the display columns).
+embed_and_index
+    ``cxr embed --index``: embed images, then build the gallery index.
 retriever
     :class:`Retriever`: query images -> neighbours with clinical columns (``cxr search``).
 """
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "VectorIndex",
-    "build_index",
-    "Retriever",
-    "search_images",
-]
-
-_LAZY = {
-    "VectorIndex": "cxrembed.search.index",
-    "build_index": "cxrembed.search.gallery",
-    "Retriever": "cxrembed.search.retriever",
-    "search_images": "cxrembed.search.retriever",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.search.index": ["VectorIndex"],
+        "cxrembed.search.gallery": ["build_index"],
+        "cxrembed.search.retriever": ["Retriever", "search_images"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.search", _LAZY)

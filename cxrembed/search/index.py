@@ -45,7 +45,8 @@ from tqdm.auto import tqdm
 
 from cxrembed._deps import require
 from cxrembed._vectors import as_ids, as_vectors, check_unit_norm, normalise
-from cxrembed.errors import ConfigHashMismatchError, IndexFileError, VectorInputError
+from cxrembed.embeddings.config_hash import check_config_hash
+from cxrembed.errors import IndexFileError, VectorInputError
 from cxrembed.search.index_build import (
     DEFAULT_TARGET_RECALL,
     EXACT_MAX_COUNT,
@@ -58,6 +59,7 @@ from cxrembed.search.index_build import (
     search_params,
 )
 from cxrlabel.atomic import atomic_open, atomic_path
+from cxrlabel.vocab import Interval
 
 faiss = require("faiss")
 
@@ -66,6 +68,8 @@ __all__ = ["VectorIndex", "KINDS", "EXACT_MAX_COUNT", "DEFAULT_TARGET_RECALL"]
 FORMAT_VERSION = 1
 
 _FILES = ("index.faiss", "ids.json", "meta.parquet")
+_REBUILD = ("search with the run that built the index, or rebuild the index for this run "
+            "(`cxr embed RUN ... --index DIR`)")
 
 
 class VectorIndex:
@@ -304,8 +308,7 @@ class VectorIndex:
         if not normalize:
             check_unit_norm(q, name="queries")
         k = _check_k(k, len(self))
-        if batch_size < 1:
-            raise VectorInputError(f"batch_size must be at least 1; got {batch_size}")
+        Interval(int, 1, None).check(batch_size, "batch_size", VectorInputError)
         scores = np.empty((len(q), k), dtype=np.float32)
         rows = np.empty((len(q), k), dtype=np.int64)
         starts = range(0, len(q), batch_size)
@@ -318,12 +321,7 @@ class VectorIndex:
 
     def check_config_hash(self, expected: str | None, *, source: str = "the index") -> None:
         """Raise :class:`ConfigHashMismatchError` if ``expected`` is given and differs."""
-        if expected is not None and self.config_hash != expected:
-            raise ConfigHashMismatchError(
-                f"{source} was built from run config {self.config_hash!r} but run config "
-                f"{expected!r} was asked for; its vectors come from another model. Fix: rebuild "
-                "the index with `cxr embed` for this run, or search with the run that built it"
-            )
+        check_config_hash(self.config_hash, expected, what=source, fix=_REBUILD)
 
     def _search_rows(self, batch: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         params = search_params(self.kind, self._info["params"], k)
@@ -390,6 +388,9 @@ class VectorIndex:
         """
         folder = Path(path)
         info = _read_info(folder)
+        # Before reading the vectors: an index of another run is refused at once.
+        check_config_hash(info.get("config_hash"), config_hash, what=f"index {folder}",
+                          fix=_REBUILD)
         for name, size in info["files"].items():
             file = folder / name
             if size is None:
@@ -424,14 +425,12 @@ class VectorIndex:
                 f"dimension {info['dim']}, found {found} and dimension {index.d}. Fix: rebuild "
                 "the index"
             )
-        loaded = cls(index, ids, info=info, metadata=meta)
-        loaded.check_config_hash(config_hash, source=f"index {folder}")
-        return loaded
+        return cls(index, ids, info=info, metadata=meta)
 
 
 # --------------------------------------------------------------------- helpers
 def _check_k(k: Any, count: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+    if not Interval(int, 1, None).contains(k):
         raise VectorInputError(f"k must be a positive int; got {k!r}")
     if k > count:
         raise VectorInputError(
@@ -488,10 +487,7 @@ def _read_ids(file: Path) -> np.ndarray:
         raise IndexFileError(f"cannot parse {file}: {exc}") from exc
     if not isinstance(values, list):
         raise IndexFileError(f"{file} must hold a JSON list of ids; found {type(values).__name__}")
-    try:
-        return as_ids(values, source=str(file))
-    except VectorInputError as exc:
-        raise IndexFileError(str(exc)) from exc
+    return as_ids(values, source=str(file), error=IndexFileError)
 
 
 @contextlib.contextmanager
@@ -500,8 +496,7 @@ def _threads(n_threads: int | None) -> Iterator[None]:
     if n_threads is None:
         yield
         return
-    if n_threads < 1:
-        raise VectorInputError(f"n_threads must be at least 1; got {n_threads}")
+    Interval(int, 1, None).check(n_threads, "n_threads", VectorInputError)
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(int(n_threads))
     try:

@@ -31,11 +31,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cxrembed.errors import ConfigHashMismatchError, ImageReadError
+from cxrembed.errors import ImageReadError
 from cxrembed.inference.encoder import Encoder
-from cxrembed.search.gallery import IMAGE_PATH_COLUMN, join_metadata
+from cxrembed.search.gallery import IMAGE_PATH_COLUMN
+from cxrembed.search.metadata import join_metadata
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
+from cxrlabel.vocab import STATUSES, Interval
 
 __all__ = ["Retriever", "SearchReport", "search_images", "Query", "EVIDENCE_COLUMN"]
 
@@ -43,7 +45,8 @@ __all__ = ["Retriever", "SearchReport", "search_images", "Query", "EVIDENCE_COLU
 Query = str | os.PathLike[str] | np.ndarray | torch.Tensor
 #: Result column holding the neighbour's report sentences (when evidence is given).
 EVIDENCE_COLUMN = "evidence"
-_ASSERTIONS = ("positive", "uncertain")
+# Evidence shows the sentences that assert a finding: every status but a negation.
+_ASSERTIONS = tuple(s for s in STATUSES if s != "negative")
 _GRID_COLUMNS = 6
 
 
@@ -117,19 +120,7 @@ class Retriever:
         """The :class:`~cxrembed.search.index.VectorIndex`, checked against the run."""
         from cxrembed.search.index import VectorIndex
 
-        index = VectorIndex.load(self.index_dir)
-        expected = self.encoder.config_hash
-        if expected is not None and index.config_hash != expected:
-            made_by = ("vectors without a run config hash (not made by cxr embed)"
-                       if index.config_hash is None
-                       else f"the run with config hash {index.config_hash!r}")
-            raise ConfigHashMismatchError(
-                f"index {str(self.index_dir)!r} holds {made_by}, but run "
-                f"{self.encoder.source!r} has config hash {expected!r}: its embeddings are "
-                "not comparable with the queries. Fix: search with the run that built the "
-                "index, or rebuild the index with `cxr embed RUN ... --index DIR`"
-            )
-        return index
+        return VectorIndex.load(self.index_dir, config_hash=self.encoder.config_hash)
 
     @cached_property
     def table(self) -> pd.DataFrame:
@@ -203,8 +194,7 @@ class Retriever:
         """
         if on_error not in ("raise", "empty"):
             raise InputError(f"on_error must be 'raise' or 'empty'; got {on_error!r}")
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise InputError(f"k must be a positive whole number of neighbours; got {k!r}")
+        Interval(int, 1, None).check(k, "k")
         items = _as_list(queries)
         size = len(self.index)
         if k > size:

@@ -1,5 +1,4 @@
-"""Training: the run configuration, the training loop, checkpoints, distributed runs, and
-loading a finished run for inference.
+"""Training: the run configuration, the training loop, checkpoints, distributed runs.
 
 Names are imported lazily, so ``from cxrembed.train.config import RunConfig`` does not
 import torch.
@@ -23,34 +22,26 @@ checkpoint
     The run folder on disk; atomic checkpoints.
 distributed
     torchrun detection, process group, DDP wrapping, rank-0-only writing.
-run
-    :func:`load_run`, :func:`config_hash`, :func:`encode_dataset`.
+
+Training never imports :mod:`cxrembed.inference`; ``load_run`` is re-exported lazily here
+for old imports (it lives in :mod:`cxrembed.inference.run`).
 """
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import lazy_exports, names_by_module
 
-__all__ = [
-    "RunConfig",
-    "config_hash",
-    "train",
-    "TrainResult",
-    "fit",
-    "load_run",
-    "encode_dataset",
-    "eval_transform_for",
-]
-
-_LAZY = {
-    "RunConfig": "cxrembed.train.config",
-    "config_hash": "cxrembed.train.config",
-    "train": "cxrembed.train.trainer",
-    "TrainResult": "cxrembed.train.loop",
-    "fit": "cxrembed.train.loop",
-    "load_run": "cxrembed.inference.run",
-    "encode_dataset": "cxrembed.inference.run",
-    "eval_transform_for": "cxrembed.inference.run",
-}
+# Public names by defining module, imported on first use.
+_LAZY = names_by_module(
+    {
+        "cxrembed.train.config": ["RunConfig", "config_hash"],
+        "cxrembed.train.trainer": ["train"],
+        "cxrembed.train.loop": ["TrainResult", "fit"],
+        "cxrembed.inference.run": ["load_run"],  # for old imports: inference owns it
+        "cxrembed.models.encode": ["encode_dataset"],
+        "cxrembed.data.transforms": ["eval_transform_for"],
+    }
+)
+__all__ = list(_LAZY)
 
 __getattr__, __dir__ = lazy_exports("cxrembed.train", _LAZY)

@@ -36,18 +36,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from cxrembed.data.exclusions import EXCLUDED_FILE
 from cxrembed.errors import CheckpointError
 from cxrembed.train.config import RunConfig
 from cxrlabel.atomic import atomic_open, atomic_path
 
 __all__ = [
     "CONFIG_FILE",
+    "EXCLUDED_FILE",
     "BEST_WEIGHTS",
     "LAST_WEIGHTS",
     "LAST_STATE",
     "METRICS_FILE",
     "STATE_FORMAT",
     "RunFolder",
+    "read_run_config",
     "load_last",
     "read_weights",
     "rng_state",
@@ -60,7 +63,6 @@ LAST_WEIGHTS = "last.safetensors"
 LAST_STATE = "last.pt"
 METRICS_FILE = "metrics.csv"
 SPLIT_FILE = "split.csv"
-EXCLUDED_FILE = "excluded.csv"
 STATE_FORMAT = 1
 
 
@@ -118,6 +120,17 @@ class RunFolder:
         with atomic_path(self.path / BEST_WEIGHTS) as tmp:
             save_file(_cpu_state(model), str(tmp),
                       metadata={str(k): str(v) for k, v in metadata.items()})
+
+
+def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
+    """The validated ``config.yaml`` of a run folder (resuming and inference both read it)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"{str(run_dir)!r} is not a run folder: {CONFIG_FILE} not found. Give the --out "
+            "folder of `cxr train`"
+        )
+    return RunConfig.from_yaml(path)
 
 
 def load_last(run_dir: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -54,6 +54,14 @@ import yaml
 
 from cxrembed.errors import RunConfigError
 from cxrlabel.atomic import atomic_open
+from cxrlabel.vocab import (
+    FIT,
+    NOISE_METRICS,
+    UNCERTAIN_POLICIES,
+    Interval,
+    Options,
+    check_window,
+)
 
 __all__ = [
     "RunConfig",
@@ -75,6 +83,8 @@ RESUMABLE_KEYS: frozenset[str] = frozenset(
     {"data.num_workers", "training.device", "training.tensorboard"}
 )
 _LABEL_SOURCES = ("schema", "columns", "label_col")
+# "soft" targets (e.g. 0.5) are not label sets: no loss here can use them.
+_LABEL_SET_POLICIES = Options(tuple(p for p in UNCERTAIN_POLICIES if p != "soft"))
 
 
 @dataclass
@@ -110,14 +120,12 @@ class PreprocessingSection:
         if self.image_size < 32:
             _bad(f"{where}.image_size", "an integer >= 32 (the backbone downsamples 32 times)",
                  self.image_size)
-        _choice(self.fit, ("letterbox", "crop"), f"{where}.fit")
+        self.fit = FIT.check(self.fit, f"{where}.fit", RunConfigError)
         if not self.std > 0:
             _bad(f"{where}.std", "a number > 0", self.std)
-        if isinstance(self.window, str):
-            _choice(self.window, ("auto", "none", "minmax"), f"{where}.window")
-        elif len(self.window) != 2 or not self.window[1] > 0:
-            _bad(f"{where}.window", "auto, none, minmax or [center, width] with width > 0",
-                 self.window)
+        window = check_window(self.window, f"{where}.window", RunConfigError)
+        if isinstance(window, str):  # a [center, width] pair stays a list (YAML)
+            self.window = window
 
 
 @dataclass
@@ -153,8 +161,8 @@ class LabelsSection:
     names: list[str] | None = None
 
     def check(self, where: str) -> None:
-        # "soft" targets (e.g. 0.5) are not label sets: no loss here can use them.
-        _choice(self.uncertain_policy, ("ignore", "zeros", "ones"), f"{where}.uncertain_policy")
+        self.uncertain_policy = _LABEL_SET_POLICIES.check(
+            self.uncertain_policy, f"{where}.uncertain_policy", RunConfigError)
         if self.unmentioned is not None:
             _choice(self.unmentioned, ("zeros", "ignore"), f"{where}.unmentioned")
         given = [k for k in _LABEL_SOURCES if getattr(self, k) is not None]
@@ -193,8 +201,7 @@ class DataSection:
         if not 0.0 <= self.val_fraction < 1.0:
             _bad(f"{where}.val_fraction", "a number in [0, 1) (0: no validation)",
                  self.val_fraction)
-        if self.num_workers < 0:
-            _bad(f"{where}.num_workers", "an integer >= 0", self.num_workers)
+        Interval(int, 0, None).check(self.num_workers, f"{where}.num_workers", RunConfigError)
 
 
 @dataclass
@@ -243,9 +250,9 @@ class TrainingSection:
         for name in ("weight_decay", "warmup_epochs", "grad_clip"):
             if getattr(self, name) < 0:
                 _bad(f"{where}.{name}", "a number >= 0 (0: off)", getattr(self, name))
-        if self.seed < 0:
-            _bad(f"{where}.seed", "an integer >= 0", self.seed)
-        _choice(self.noise_metric, ("f1", "precision", "recall"), f"{where}.noise_metric")
+        Interval(int, 0, None).check(self.seed, f"{where}.seed", RunConfigError)
+        self.noise_metric = NOISE_METRICS.check(
+            self.noise_metric, f"{where}.noise_metric", RunConfigError)
         if self.noise is not None and self.loss == "ce":
             raise RunConfigError(
                 f"{where}.noise weights pairs of the metric losses (ms, ml2); the ce baseline "
@@ -544,8 +551,7 @@ def _bad(where: str, expected: str, got: Any) -> typing.NoReturn:
 
 
 def _positive(value: int, where: str) -> None:
-    if value < 1:
-        _bad(where, "an integer >= 1", value)
+    Interval(int, 1, None).check(value, where, RunConfigError)
 
 
 def _choice(value: str, choices: tuple[str, ...], where: str) -> None:

@@ -33,8 +33,7 @@ from cxrembed.data.labels import LabelOptions
 from cxrembed.data.samplers import MultiLabelBatchSampler, label_groups
 from cxrembed.data.split import split_by_group
 from cxrembed.data.table import excluded_frame, exclusion, read_table, table_source
-from cxrembed.data.transforms import train_transform
-from cxrembed.inference.run import eval_transform_for, normalization_for
+from cxrembed.data.transforms import eval_transform_for, normalization_for, train_transform
 from cxrembed.train.config import RunConfig
 from cxrlabel.errors import InputError
 

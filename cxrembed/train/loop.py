@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from cxrembed.errors import RunConfigError, TrainingDivergedError, TrainingMemoryError
-from cxrembed.inference.run import encode_dataset
+from cxrembed.models.encode import encode_dataset
 from cxrembed.train.checkpoint import (
     BEST_WEIGHTS,
     LAST_STATE,

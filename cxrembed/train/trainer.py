@@ -25,12 +25,17 @@ import yaml
 from torch import nn
 
 from cxrembed.errors import LossInputError, RunConfigError
-from cxrembed.inference.run import read_run_config
 from cxrembed.losses import MaskedBCEWithLogitsLoss, ML2Loss, MultiSimilarityLoss
 from cxrembed.losses.noise import read_label_reliability
 from cxrembed.models import EmbeddingNet, build_model, load_pretrained, resolve_device
 from cxrembed.train import distributed
-from cxrembed.train.checkpoint import EXCLUDED_FILE, SPLIT_FILE, RunFolder, load_last
+from cxrembed.train.checkpoint import (
+    EXCLUDED_FILE,
+    SPLIT_FILE,
+    RunFolder,
+    load_last,
+    read_run_config,
+)
 from cxrembed.train.config import RESUMABLE_KEYS, RunConfig, resolve_key
 from cxrembed.train.data import TrainData, build_train_data
 from cxrembed.train.loop import TrainResult, check_tensorboard, fit

@@ -20,11 +20,17 @@ import pandas as pd
 
 from cxrlabel.errors import CxrError, GoldError, InputError
 from cxrlabel.lexicon import LabelMap, available_schemas, load_label_map, load_schema
+from cxrlabel.tables import TableMessages, read_table_file
 
 __all__ = ["Aligned", "align_tables", "read_table", "combine_values"]
 
-_READERS = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
-_PARQUET = (".parquet", ".pq")
+_MESSAGES = TableMessages(
+    missing="{path}: {role} file not found",
+    unsupported="{path}: unsupported {role} file type '{suffix}'; expected .csv, .tsv or .parquet",
+    empty_file="{path}: the {role} file is empty; expected a header row with '{id_col}' and one "
+               "column per observation",
+    unreadable="{path}: cannot read the {role} table ({detail})",
+)
 _PRED_META = ("status",)
 
 
@@ -60,29 +66,9 @@ def read_table(src: str | Path | pd.DataFrame, role: str, id_col: str) -> tuple[
     if isinstance(src, pd.DataFrame):
         frame, where = src.copy(), f"{role} table"
     else:
-        path = Path(src)
-        where = str(path)
-        if not path.is_file():
-            raise error(f"{path}: {role} file not found")
-        suffix = path.suffix.lower()
-        try:
-            if suffix in _PARQUET:
-                frame = pd.read_parquet(path)
-            elif suffix in _READERS:
-                frame = pd.read_csv(path, sep=_READERS[suffix], dtype={id_col: str})
-            else:
-                raise error(
-                    f"{path}: unsupported {role} file type '{suffix}'; expected .csv, .tsv or .parquet"
-                )
-        except pd.errors.EmptyDataError:
-            raise error(
-                f"{path}: the {role} file is empty; expected a header row with '{id_col}' and "
-                "one column per observation"
-            ) from None
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-            if isinstance(exc, CxrError):
-                raise
-            raise error(f"{path}: cannot read the {role} table ({exc})") from None
+        where = str(src)
+        frame = read_table_file(src, text_columns=[id_col], text_dtype=str, error=error,
+                                messages=_MESSAGES, role=role, id_col=id_col)
     if frame.empty:
         raise error(f"{where}: the {role} table has no rows (found columns {list(frame.columns)})")
     return frame, where

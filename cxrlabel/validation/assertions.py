@@ -193,7 +193,26 @@ def score_assertions(
     frame, where = read_table(table, "gold", sentence_col)
     sentences = _column(frame, sentence_col, "sentence", where)
     targets = _column(frame, target_col, "target", where)
-    raw_status = _column(frame, status_col, "status", where)
+    gold = _gold_statuses(_column(frame, status_col, "status", where), status_col, where)
+    predicted, notes = _predict(sentences.tolist(), targets.tolist(), assert_fn, progress)
+    preds = pd.DataFrame(
+        {
+            "row": np.arange(1, len(frame) + 1),
+            "sentence": sentences.to_numpy(),
+            "target": targets.to_numpy(),
+            "gold": gold,
+            "predicted": predicted,
+        }
+    )
+    preds["correct"] = pd.array(
+        [g == p if p is not None else None for g, p in zip(gold, predicted, strict=True)],
+        dtype="boolean",
+    )
+    preds["note"] = notes
+    return AssertionResult(preds, *_scores(preds))
+
+
+def _gold_statuses(raw_status: pd.Series, status_col: str, where: str) -> list[str]:
     gold = [normalise_status(v) for v in raw_status]
     bad = [i for i, g in enumerate(gold) if g is None]
     if bad:
@@ -203,16 +222,20 @@ def score_assertions(
             f"{i + 1}, {len(bad)} such row(s)); expected one of {list(STATUSES)} or "
             "Affirmed / Negated / Possible or 1 / 0 / -1"
         )
+    return [g for g in gold if g is not None]
+
+
+def _predict(
+    sentences: list[Any], targets: list[Any], assert_fn: Callable[[str, str], str],
+    progress: bool,
+) -> tuple[list[str | None], list[str]]:
+    """The function's status per row (None: not scored) and a note saying why not."""
     predicted: list[str | None] = []
     notes: list[str] = []
-    pairs = zip(sentences.tolist(), targets.tolist(), strict=True)
-    for sentence, target in tqdm(pairs, total=len(frame), desc="assertions", disable=not progress):
-        if (
-            not isinstance(sentence, str)
-            or not sentence.strip()
-            or not isinstance(target, str)
-            or not target.strip()
-        ):
+    pairs = zip(sentences, targets, strict=True)
+    for sentence, target in tqdm(pairs, total=len(sentences), desc="assertions",
+                                 disable=not progress):
+        if not _text(sentence) or not _text(target):
             predicted.append(None)
             notes.append("blank sentence or target")
             continue
@@ -228,21 +251,16 @@ def score_assertions(
             )
         predicted.append(status)
         notes.append("")
-    preds = pd.DataFrame(
-        {
-            "row": np.arange(1, len(frame) + 1),
-            "sentence": sentences.to_numpy(),
-            "target": targets.to_numpy(),
-            "gold": gold,
-            "predicted": predicted,
-        }
-    )
+    return predicted, notes
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _scores(preds: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Per-status scores, the confusion matrix and the summary of the scored rows."""
     scored = preds["predicted"].notna().to_numpy()
-    preds["correct"] = pd.array(
-        [g == p if p is not None else None for g, p in zip(gold, predicted, strict=True)],
-        dtype="boolean",
-    )
-    preds["note"] = notes
     code = {s: i for i, s in enumerate(STATUSES)}
     cm = np.zeros((3, 3), dtype=np.int64)
     for g, p in zip(preds["gold"][scored], preds["predicted"][scored], strict=True):
@@ -260,15 +278,15 @@ def score_assertions(
     )
     n_scored = int(scored.sum())
     summary = {
-        "n_rows": len(frame),
+        "n_rows": len(preds),
         "n_scored": n_scored,
-        "n_not_scored": len(frame) - n_scored,
+        "n_not_scored": len(preds) - n_scored,
         "accuracy": float(np.trace(cm) / n_scored) if n_scored else None,
         "kappa": _none_if_nan(float(M.kappa_confusion(cm))),
         "macro_f1": _none_if_nan(float(M.macro_average(scores["f1"], scores["support"]))),
     }
     confusion = pd.DataFrame(cm, index=list(STATUSES), columns=list(STATUSES))
-    return AssertionResult(preds, per_status, confusion, summary)
+    return per_status, confusion, summary
 
 
 def _none_if_nan(value: float) -> float | None:

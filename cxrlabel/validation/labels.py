@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxrlabel import vocab
 from cxrlabel.atomic import atomic_open, atomic_path
-from cxrlabel.errors import InputError
 from cxrlabel.lexicon import LabelMap
 from cxrlabel.validation import metrics as M
 from cxrlabel.validation.alignment import Aligned, align_tables
@@ -46,8 +46,8 @@ from cxrlabel.validation.report import render_markdown, to_jsonable
 
 __all__ = ["ValidationResult", "validate", "SEMANTICS", "UNCERTAIN_AS"]
 
-SEMANTICS = ("positive-only", "full")
-UNCERTAIN_AS = ("positive", "negative", "ignore")
+SEMANTICS = vocab.SEMANTICS.values
+UNCERTAIN_AS = vocab.UNCERTAIN.values
 _VALUE_NAMES = {1.0: "1", 0.0: "0", -1.0: "-1"}
 
 
@@ -197,14 +197,9 @@ def validate(
     >>> float(res.table.loc[0, "f1"]), res.summary["by_uncertain_as"]["negative"]["macro_f1"]
     (1.0, 0.6666666666666666)
     """
-    if gold_semantics not in SEMANTICS:
-        raise InputError(f"gold_semantics must be one of {list(SEMANTICS)}, got {gold_semantics!r}")
-    if uncertain_as not in UNCERTAIN_AS:
-        raise InputError(f"uncertain_as must be one of {list(UNCERTAIN_AS)}, got {uncertain_as!r}")
-    if not isinstance(bootstrap, int) or isinstance(bootstrap, bool) or bootstrap < 0:
-        raise InputError(
-            f"bootstrap must be a non-negative integer (0 disables it), got {bootstrap!r}"
-        )
+    gold_semantics = vocab.SEMANTICS.check(gold_semantics, "gold_semantics")
+    uncertain_as = vocab.UNCERTAIN.check(uncertain_as, "uncertain_as")
+    vocab.Interval(int, 0, None).check(bootstrap, "bootstrap (0 disables it)")
     aligned = align_tables(
         pred,
         gold,

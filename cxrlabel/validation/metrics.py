@@ -10,7 +10,8 @@ Two gold semantics, one convention for "undefined":
 A value that cannot be computed (no gold positives, no predicted positives, kappa with a
 single class on both sides) is ``NaN``, never 0 or 1; callers print it as "undefined".
 Every function works on stacked arrays (leading axes = bootstrap replicates, observations),
-so a bootstrap is one matrix product of resampling weights with per-row indicators.
+so a bootstrap is one matrix product of resampling weights with per-row indicators (the
+weights and percentile intervals are :mod:`cxrlabel.stats`, re-exported here).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from cxrlabel.stats import bootstrap_weights, percentile_interval
 
 __all__ = [
     "CLASSES",
@@ -170,38 +173,3 @@ def macro_average(values: np.ndarray, support: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     keep = (np.asarray(support) > 0) & ~np.isnan(values)
     return _div(np.where(keep, values, 0.0).sum(axis=-1), keep.sum(axis=-1))
-
-
-def bootstrap_weights(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
-    """How often each of ``n`` rows is drawn in each of ``n_boot`` resamples, shape (n_boot, n).
-
-    Resampling reports with replacement; ``weights @ indicators`` gives resampled counts.
-    Seeded locally (no global state).
-
-    Examples
-    --------
-    >>> w = bootstrap_weights(5, 3, seed=0)
-    >>> w.shape, w.sum(axis=1).tolist()
-    ((3, 5), [5.0, 5.0, 5.0])
-    """
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, size=(n_boot, n))
-    flat = (draws + np.arange(n_boot)[:, None] * n).ravel()
-    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
-
-
-def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over axis 0, ignoring replicates where the statistic is undefined.
-
-    All-NaN columns give NaN bounds.
-    """
-    samples = np.asarray(samples, dtype=np.float64)
-    alpha = (1.0 - level) / 2.0
-    lo = np.full(samples.shape[1:], np.nan)
-    hi = np.full(samples.shape[1:], np.nan)
-    defined = ~np.isnan(samples).all(axis=0)
-    if defined.any():
-        cols = samples[:, defined]
-        lo[defined] = np.nanquantile(cols, alpha, axis=0)
-        hi[defined] = np.nanquantile(cols, 1.0 - alpha, axis=0)
-    return lo, hi

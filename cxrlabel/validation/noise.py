@@ -17,14 +17,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cxrlabel import vocab
 from cxrlabel.atomic import atomic_open
 from cxrlabel.errors import InputError
 
 __all__ = ["NoiseEstimate", "NoiseReport", "build_noise", "write_noise", "read_noise"]
 
 FORMAT_VERSION = 1
-SEMANTICS = ("full", "positive-only")
-UNCERTAIN_AS = ("positive", "negative", "ignore")
+SEMANTICS = vocab.SEMANTICS.values
+UNCERTAIN_AS = vocab.UNCERTAIN.values
 _RATE_FIELDS = ("precision", "recall", "f1", "p_label1_given_truth0", "p_labelnot1_given_truth1")
 
 
@@ -86,10 +87,8 @@ def build_noise(
     >>> r.observations["Edema"].p_label1_given_truth0
     0.16666666666666666
     """
-    if semantics not in SEMANTICS:
-        raise InputError(f"semantics must be one of {list(SEMANTICS)}, got {semantics!r}")
-    if uncertain_as not in UNCERTAIN_AS:
-        raise InputError(f"uncertain_as must be one of {list(UNCERTAIN_AS)}, got {uncertain_as!r}")
+    semantics = vocab.SEMANTICS.check(semantics, "semantics")
+    uncertain_as = vocab.UNCERTAIN.check(uncertain_as, "uncertain_as")
     obs: dict[str, NoiseEstimate] = {}
     for name, c in counts.items():
         tp, fp, fn, tn = (float(c[k]) for k in ("tp", "fp", "fn", "tn"))
@@ -132,10 +131,10 @@ def read_noise(path: str | Path) -> NoiseReport:
     missing = [k for k in ("semantics", "uncertain_as", "schema", "observations") if k not in data]
     if missing:
         raise _fail(path, f"missing key(s) {missing}")
-    if data["semantics"] not in SEMANTICS:
-        raise _fail(path, f"semantics must be one of {list(SEMANTICS)}, got {data['semantics']!r}")
-    if data["uncertain_as"] not in UNCERTAIN_AS:
-        raise _fail(path, f"uncertain_as must be one of {list(UNCERTAIN_AS)}")
+    for key, words in (("semantics", vocab.SEMANTICS), ("uncertain_as", vocab.UNCERTAIN)):
+        if data[key] not in words:
+            raise _fail(path, f"{key} must be one of {words.describe()}, got {data[key]!r}")
+        data[key] = words.check(data[key], key)
     if not isinstance(data["observations"], dict):
         raise _fail(path, "'observations' must map observation names to their figures")
     obs: dict[str, NoiseEstimate] = {}

@@ -33,32 +33,40 @@ def _with_ci(value: float, lo: float, hi: float) -> str:
 
 def render_markdown(summary: dict[str, Any], table: pd.DataFrame) -> str:
     """The readable report: summary lines, then one table row per observation."""
-    s, metric = summary, summary["metric"]
+    header, body = _table(summary["metric"], table)
+    lines = [
+        *_summary_lines(summary),
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in body),
+        "",
+        "— = undefined. Disagreements with their evidence: errors.csv.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _summary_lines(s: dict[str, Any]) -> list[str]:
+    ids, metric = s["ids"], s["metric"]
     lines = [
         f"# Validation: {s['semantics']} gold, schema {s['schema']}",
         "",
-        f"- Reports scored: {s['n_scored']} (predictions: {s['ids']['pred']}, "
-        f"gold: {s['ids']['gold']}; only in predictions: {len(s['ids']['missing_in_gold'])}, "
-        f"only in gold: {len(s['ids']['missing_in_pred'])}; gold rows without any label, "
-        f"not scored: {len(s['ids']['gold_without_labels'])})",
+        f"- Reports scored: {s['n_scored']} (predictions: {ids['pred']}, "
+        f"gold: {ids['gold']}; only in predictions: {len(ids['missing_in_gold'])}, "
+        f"only in gold: {len(ids['missing_in_pred'])}; gold rows without any label, "
+        f"not scored: {len(ids['gold_without_labels'])})",
         f"- Uncertain (-1) counted as: {s['uncertain_as']}",
         f"- Macro {metric}: {_with_ci(s['macro_f1'], *s['macro_f1_ci'])} over "
         f"{len(s['macro_over'])} observations with gold positives; micro: "
         f"{_with_ci(s['micro_f1'], *s['micro_f1_ci'])}"
         + (f" (95% bootstrap interval, {s['bootstrap']} resamples)" if s["bootstrap"] else ""),
-    ]
-    side = s["by_uncertain_as"]
-    lines.append(
-        "- Positive vs not-positive F1 by uncertain choice: "
-        + "; ".join(
+        "- Positive vs not-positive F1 by uncertain choice: " + "; ".join(
             f"as {k}: macro {_fmt(v['macro_f1'])}, micro {_fmt(v['micro_f1'])}"
-            for k, v in side.items()
-        )
-    )
+            for k, v in s["by_uncertain_as"].items()),
+    ]
     if s["undefined"]:
-        lines.append(
-            f"- Undefined (no gold positives, left out of the macro average): {', '.join(s['undefined'])}"
-        )
+        lines.append("- Undefined (no gold positives, left out of the macro average): "
+                     f"{', '.join(s['undefined'])}")
     for key, label in (
         ("not_in_gold", "Predicted but not in gold (not scored)"),
         ("dropped_by_map", "Mapped to nothing by the label map (not scored)"),
@@ -67,63 +75,26 @@ def render_markdown(summary: dict[str, Any], table: pd.DataFrame) -> str:
             lines.append(f"- {label}: {', '.join(s[key])}")
     if s.get("pred_status"):
         lines.append(f"- Prediction status of scored rows: {s['pred_status']}")
-    lines.append("")
+    return lines
+
+
+def _table(metric: str, table: pd.DataFrame) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of the per-observation table (positive-only or full gold)."""
     if metric == "f1":
-        header = [
-            "observation",
-            "support",
-            "TP",
-            "FP",
-            "FN",
-            "precision",
-            "recall",
-            "F1 [95% CI]",
-            "kappa",
-        ]
-        body = [
-            [
-                r.observation,
-                r.support,
-                r.tp,
-                r.fp,
-                r.fn,
-                _fmt(r.precision),
-                _fmt(r.recall),
-                _with_ci(r.f1, r.f1_ci_low, r.f1_ci_high),
-                _fmt(r.kappa),
-            ]
-            for r in table.itertuples()
-        ]
+        header = ["observation", "support", "TP", "FP", "FN", "precision", "recall",
+                  "F1 [95% CI]", "kappa"]
+        body = [[r.observation, r.support, r.tp, r.fp, r.fn, _fmt(r.precision),
+                 _fmt(r.recall), _with_ci(r.f1, r.f1_ci_low, r.f1_ci_high), _fmt(r.kappa)]
+                for r in table.itertuples()]
     else:
-        header = [
-            "observation",
-            "support",
-            "F1 pos",
-            "F1 neg",
-            "F1 unc",
-            "F1 blank",
-            "weighted F1 [95% CI]",
-            "kappa",
-        ]
-        body = [
-            [
-                r.observation,
-                r.support,
-                _fmt(r.f1_positive),
-                _fmt(r.f1_negative),
-                _fmt(r.f1_uncertain),
-                _fmt(r.f1_blank),
-                _with_ci(r.weighted_f1, r.weighted_f1_ci_low, r.weighted_f1_ci_high),
-                _fmt(r.kappa),
-            ]
-            for r in table.itertuples()
-        ]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join("---" for _ in header) + "|")
-    lines.extend("| " + " | ".join(str(c) for c in row) + " |" for row in body)
-    lines.append("")
-    lines.append("— = undefined. Disagreements with their evidence: errors.csv.")
-    return "\n".join(lines) + "\n"
+        header = ["observation", "support", "F1 pos", "F1 neg", "F1 unc", "F1 blank",
+                  "weighted F1 [95% CI]", "kappa"]
+        body = [[r.observation, r.support, _fmt(r.f1_positive), _fmt(r.f1_negative),
+                 _fmt(r.f1_uncertain), _fmt(r.f1_blank),
+                 _with_ci(r.weighted_f1, r.weighted_f1_ci_low, r.weighted_f1_ci_high),
+                 _fmt(r.kappa)]
+                for r in table.itertuples()]
+    return header, body
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -20,9 +20,10 @@ report
 
 from __future__ import annotations
 
+from cxrembed.evaluation.metrics import relevance
 from cxrembed.evaluation.metrics.clustering import clustering_metrics
 from cxrembed.evaluation.metrics.diagnosis import DiagnosisReport, diagnosis_by_retrieval
-from cxrembed.evaluation.metrics.relevance import RELEVANCE_RULE, LabelSets, label_sets
+from cxrembed.evaluation.metrics.relevance import RELEVANCE_RULE, RelevanceLabels, label_sets
 from cxrembed.evaluation.metrics.report import DEFINITIONS, EvaluationResult
 from cxrembed.evaluation.metrics.retrieval import (
     DEFAULT_KS,
@@ -30,6 +31,12 @@ from cxrembed.evaluation.metrics.retrieval import (
     graded_metrics,
     retrieval_metrics,
 )
+
+
+def __getattr__(name: str) -> object:
+    if name == "LabelSets":  # the old name, with its warning
+        return getattr(relevance, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "retrieval_metrics",
@@ -39,7 +46,7 @@ __all__ = [
     "DiagnosisReport",
     "clustering_metrics",
     "label_sets",
-    "LabelSets",
+    "RelevanceLabels",
     "RELEVANCE_RULE",
     "EvaluationResult",
     "DEFINITIONS",

@@ -27,6 +27,7 @@ from sklearn.metrics import roc_auc_score
 from cxrembed.errors import EvaluationInputError
 from cxrembed.evaluation.metrics.neighbours import Neighbourhood, query_gallery, scan_neighbours
 from cxrembed.evaluation.metrics.relevance import label_sets
+from cxrlabel.vocab import Interval
 
 __all__ = ["DiagnosisReport", "diagnosis_by_retrieval", "diagnosis_from", "DIAGNOSIS_COLUMNS"]
 
@@ -84,8 +85,7 @@ def diagnosis_by_retrieval(
     >>> report.per_finding[["auroc", "f1"]].iloc[0].tolist()
     [1.0, 1.0]
     """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise EvaluationInputError(f"diagnosis k must be a positive int; got {k!r}")
+    Interval(int, 1, None).check(k, "diagnosis k", EvaluationInputError)
     sets = label_sets(labels, None if names is None else list(names))
     qg = query_gallery(len(sets.sets), query_mask=query_mask, gallery_mask=gallery_mask,
                        groups=groups, exclude_same_group=exclude_same_group)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from cxrembed._vectors import as_vectors, normalise
 from cxrembed.errors import EvaluationInputError
-from cxrembed.evaluation.metrics.relevance import LabelSets
+from cxrembed.evaluation.metrics.relevance import RelevanceLabels
 
 __all__ = ["Neighbourhood", "QueryGallery", "query_gallery", "scan_neighbours"]
 
@@ -73,7 +73,7 @@ class Neighbourhood:
         float64 (Q,) sum over the R nearest of precision@i at relevant ranks, over R.
     ideal_gains : numpy.ndarray
         float64 (Q, depth) the largest graded gains in each gallery, decreasing.
-    sets : LabelSets
+    sets : RelevanceLabels
         The labels the pass used.
     """
 
@@ -84,7 +84,7 @@ class Neighbourhood:
     r_precision: np.ndarray
     average_precision_at_r: np.ndarray
     ideal_gains: np.ndarray
-    sets: LabelSets
+    sets: RelevanceLabels
 
     @property
     def lone(self) -> np.ndarray:
@@ -137,7 +137,7 @@ def query_gallery(
 
 
 def scan_neighbours(
-    embeddings: Any, sets: LabelSets, qg: QueryGallery, *, depth: int
+    embeddings: Any, sets: RelevanceLabels, qg: QueryGallery, *, depth: int
 ) -> Neighbourhood:
     """Rank every query's gallery once; raise if a gallery is smaller than ``depth``.
 

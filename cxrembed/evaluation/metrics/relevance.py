@@ -16,6 +16,7 @@ Each row becomes a *label set* (a boolean row over the classes, or over the find
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import pandas as pd
 
 from cxrembed.errors import EvaluationInputError
 
-__all__ = ["LabelSets", "label_sets", "RELEVANCE_RULE"]
+__all__ = ["RelevanceLabels", "label_sets", "RELEVANCE_RULE"]
 
 RELEVANCE_RULE = (
     "relevant = same class (single-label) or at least one shared finding (multi-label; rows "
@@ -33,8 +34,11 @@ RELEVANCE_RULE = (
 
 
 @dataclass(frozen=True)
-class LabelSets:
+class RelevanceLabels:
     """Labels as boolean sets, plus what the diagnosis metrics need.
+
+    (Named ``LabelSets`` before; that name now means only the training losses'
+    :class:`cxrembed.losses.pairs.LabelSets`. The old name still imports, with a warning.)
 
     Attributes
     ----------
@@ -54,7 +58,7 @@ class LabelSets:
     multilabel: bool
 
 
-def label_sets(labels: Any, names: list[str] | None = None) -> LabelSets:
+def label_sets(labels: Any, names: list[str] | None = None) -> RelevanceLabels:
     """Validate ``labels`` (1-D classes or N x C 0/1 findings) and build their label sets.
 
     Examples
@@ -78,7 +82,7 @@ def label_sets(labels: Any, names: list[str] | None = None) -> LabelSets:
     return _multi(array, names)
 
 
-def _single(array: np.ndarray) -> LabelSets:
+def _single(array: np.ndarray) -> RelevanceLabels:
     missing = pd.isna(pd.Series(array, dtype=object)).to_numpy()
     if missing.any():
         rows = np.flatnonzero(missing)
@@ -90,10 +94,10 @@ def _single(array: np.ndarray) -> LabelSets:
     codes, uniques = pd.factorize(pd.Series(array, dtype=object), sort=True)
     one_hot = np.zeros((len(array), len(uniques)), dtype=bool)
     one_hot[np.arange(len(array)), codes] = True
-    return LabelSets(one_hot, one_hot.astype(np.float32), [str(u) for u in uniques], False)
+    return RelevanceLabels(one_hot, one_hot.astype(np.float32), [str(u) for u in uniques], False)
 
 
-def _multi(array: np.ndarray, names: list[str] | None) -> LabelSets:
+def _multi(array: np.ndarray, names: list[str] | None) -> RelevanceLabels:
     try:
         values = array.astype(np.float64)
     except (TypeError, ValueError) as exc:
@@ -116,4 +120,13 @@ def _multi(array: np.ndarray, names: list[str] | None) -> LabelSets:
         )
     found = values.astype(bool)
     sets = np.concatenate([found, ~found.any(axis=1, keepdims=True)], axis=1)
-    return LabelSets(sets, values.astype(np.float32), [str(n) for n in names], True)
+    return RelevanceLabels(sets, values.astype(np.float32), [str(n) for n in names], True)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LabelSets":
+        warnings.warn(
+            "cxrembed.evaluation.metrics LabelSets is now RelevanceLabels (LabelSets names the "
+            "losses' label sets)", DeprecationWarning, stacklevel=2)
+        return RelevanceLabels
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

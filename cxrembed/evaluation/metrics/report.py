@@ -13,13 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxrembed.data.exclusions import EXCLUDED_COLUMNS, EXCLUDED_FILE, write_excluded
 from cxrembed.evaluation.metrics.diagnosis import DiagnosisReport
 from cxrlabel.atomic import atomic_open
 
 __all__ = ["EvaluationResult", "DEFINITIONS", "EXCLUDED_COLUMNS", "display_name"]
 
-#: Columns of the ``excluded`` table: the id, a short code for counting, the detail.
-EXCLUDED_COLUMNS = ["id", "kind", "reason"]
 
 #: How every reported number is defined; written with the results.
 DEFINITIONS: tuple[str, ...] = (
@@ -160,9 +159,8 @@ class EvaluationResult:
         with atomic_open(paths["json"]) as fh:
             fh.write(self.to_json())
         if len(self.excluded):
-            paths["excluded"] = out / "excluded.csv"
-            with atomic_open(paths["excluded"]) as fh:
-                self.excluded.to_csv(fh, index=False)
+            paths["excluded"] = out / EXCLUDED_FILE
+            write_excluded(out, self.excluded)
         if self.embedding_map is not None and self.map_labels is not None:
             from cxrembed.evaluation.embedding_map import plot_embedding_map
 

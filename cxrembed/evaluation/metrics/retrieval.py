@@ -27,6 +27,7 @@ import numpy as np
 from cxrembed.errors import EvaluationInputError
 from cxrembed.evaluation.metrics.neighbours import Neighbourhood, query_gallery, scan_neighbours
 from cxrembed.evaluation.metrics.relevance import label_sets
+from cxrlabel.vocab import Interval
 
 __all__ = [
     "retrieval_metrics",
@@ -187,8 +188,7 @@ def graded_from(nb: Neighbourhood, ks: Sequence[int]) -> dict[str, float]:
 def check_ks(ks: Sequence[int]) -> list[int]:
     """Validate the cut-offs: positive ints, returned sorted and de-duplicated."""
     values = list(ks) if not isinstance(ks, int | np.integer) else [ks]
-    bad = [k for k in values if isinstance(k, bool) or not isinstance(k, int | np.integer)
-           or k < 1]
+    bad = [k for k in values if not Interval(int, 1, None).contains(k)]
     if not values or bad:
         raise EvaluationInputError(
             f"ks must be positive integers (e.g. 1, 5, 10); got {list(values)!r}"

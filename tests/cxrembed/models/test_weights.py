@@ -137,16 +137,22 @@ def test_torchvision_densenet_file_including_old_key_names(tmp_path: Path) -> No
     )
 
 
+def _load_xrv_file(tmp_path: Path, state: dict, arch: str) -> tuple[EmbeddingNet, object]:
+    """Save ``state`` as an XRV file (with its op_threshs buffer), load it into a new net."""
+    state["op_threshs"] = torch.rand(18)
+    torch.save(state, tmp_path / f"xrv-{arch}.pth")
+    net = EmbeddingNet(arch, embedding_dim=8)
+    result = load_pretrained(net, tmp_path / f"xrv-{arch}.pth")
+    assert (result.layout, result.arch, result.folded) == ("torchxrayvision", arch, None)
+    return net, result
+
+
 def test_torchxrayvision_densenet_layout_is_detected_and_not_folded(tmp_path: Path) -> None:
     # XRV's DenseNet: torchvision keys, 1-channel conv0, 18 outputs, an op_threshs buffer
     torch.manual_seed(13)
     state = torchvision.models.densenet121(weights=None, num_classes=18).state_dict()
     state["features.conv0.weight"] = torch.randn(64, 1, 7, 7)
-    state["op_threshs"] = torch.rand(18)
-    torch.save(state, tmp_path / "xrv-densenet.pth")
-    net = EmbeddingNet("densenet121", embedding_dim=8)
-    result = load_pretrained(net, tmp_path / "xrv-densenet.pth")
-    assert (result.layout, result.arch, result.folded) == ("torchxrayvision", "densenet121", None)
+    net, result = _load_xrv_file(tmp_path, state, "densenet121")
     assert result.ignored == ("classifier.bias", "classifier.weight", "op_threshs")
     assert result.missing == result.unexpected == ()
     torch.testing.assert_close(net.backbone.conv0.weight, state["features.conv0.weight"])
@@ -160,11 +166,7 @@ def test_torchxrayvision_resnet_layout_strips_the_model_prefix(tmp_path: Path) -
     tv_net = torchvision.models.resnet50(weights=None, num_classes=18)
     tv_net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
     state = {f"model.{k}": v for k, v in tv_net.state_dict().items()}
-    state["op_threshs"] = torch.rand(18)
-    torch.save(state, tmp_path / "xrv-resnet50.pth")
-    net = EmbeddingNet("resnet50", embedding_dim=8)
-    result = load_pretrained(net, tmp_path / "xrv-resnet50.pth")
-    assert (result.layout, result.arch, result.folded) == ("torchxrayvision", "resnet50", None)
+    net, result = _load_xrv_file(tmp_path, state, "resnet50")
     assert result.ignored == ("fc.bias", "fc.weight", "op_threshs")
     for key in ("conv1.weight", "layer4.2.conv3.weight", "layer3.5.bn2.running_var"):
         torch.testing.assert_close(net.backbone.state_dict()[key], state[f"model.{key}"])

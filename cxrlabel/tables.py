@@ -1,0 +1,96 @@
+"""Read a table file (CSV, TSV or Parquet, chosen by extension): the one reader of both packages.
+
+``cxr validate`` (gold and prediction tables) and every cxrembed command (labels and
+metadata tables) read their tables here, so the same file reads the same way everywhere.
+Each caller keeps its own words: :class:`TableMessages` holds the messages for a missing,
+unsupported, empty or unreadable file (``{path}``, ``{suffix}``, ``{detail}`` and the
+caller's own fields are filled in), raised as the caller's error class.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> tsv = pathlib.Path(tempfile.mkdtemp()) / "gold.tsv"
+>>> _ = tsv.write_text("id\\tEdema\\n007\\t1\\n")
+>>> read_table_file(tsv, text_columns=["id"]).values.tolist()
+[['007', 1]]
+>>> _ = tsv.with_suffix(".xlsx").write_bytes(b"PK")
+>>> read_table_file(tsv.with_suffix(".xlsx"))
+Traceback (most recent call last):
+...
+cxrlabel.errors.InputError: ...gold.xlsx: unsupported table file type '.xlsx'; expected .csv, .tsv or .parquet
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cxrlabel.errors import CxrError, InputError
+
+__all__ = ["SEPARATORS", "PARQUET_SUFFIXES", "TableMessages", "read_table_file"]
+
+#: Delimited-text extensions and their separator.
+SEPARATORS: dict[str, str] = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
+#: Extensions read as Parquet.
+PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class TableMessages:
+    """How a caller words each problem (``str.format`` templates, see the module docstring)."""
+
+    missing: str = "{path}: table file not found"
+    unsupported: str = (
+        "{path}: unsupported table file type '{suffix}'; expected .csv, .tsv or .parquet"
+    )
+    empty_file: str = "{path}: the table file is empty"
+    unreadable: str = "{path}: cannot read the table ({detail})"
+
+
+def read_table_file(
+    path: str | os.PathLike[str],
+    *,
+    text_columns: Iterable[str | None] = (),
+    text_dtype: Any = "string",
+    error: type[CxrError] = InputError,
+    messages: TableMessages = TableMessages(),
+    other_suffixes: str | None = None,
+    **fields: Any,
+) -> pd.DataFrame:
+    """Read one table file by its extension (:data:`SEPARATORS`, :data:`PARQUET_SUFFIXES`).
+
+    Parameters
+    ----------
+    path : path-like
+    text_columns : iterable of str
+        Columns read as text (``text_dtype``) from delimited files, so ids like ``007``
+        keep their zeros. Parquet files keep their stored types.
+    error : CxrError subclass
+        What the problems are raised as.
+    messages : TableMessages
+        The caller's wording; ``fields`` fill its extra placeholders.
+    other_suffixes : str, optional
+        Separator for any other extension (e.g. ``","``: read it as CSV); None refuses it.
+    """
+    path = Path(path)
+    values = {"path": path, "suffix": path.suffix.lower(), **fields}
+    if not path.is_file():
+        raise error(messages.missing.format(**values))
+    suffix = path.suffix.lower()
+    sep = SEPARATORS.get(suffix, other_suffixes)
+    if suffix not in PARQUET_SUFFIXES and sep is None:
+        raise error(messages.unsupported.format(**values))
+    text = {c: text_dtype for c in text_columns if c}
+    try:
+        if suffix in PARQUET_SUFFIXES:
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep=sep, dtype=text or None, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise error(messages.empty_file.format(**values)) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise error(messages.unreadable.format(detail=exc, **values)) from None
