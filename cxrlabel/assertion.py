@@ -27,12 +27,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from cxrlabel.aggregate import NEGATIVE, POSITIVE, UNCERTAIN
 from cxrlabel.lexicon import Cue
 from cxrlabel.mentions import Match
 
 __all__ = ["ActiveCue", "active_cues", "assert_span", "POSITIVE", "NEGATIVE", "UNCERTAIN"]
-
-POSITIVE, NEGATIVE, UNCERTAIN = "positive", "negative", "uncertain"
 
 
 class ActiveCue(NamedTuple):

@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cxrlabel import metrics as M
+from cxrlabel.aggregate import STATUSES
 from cxrlabel.alignment import read_table
 from cxrlabel.atomic import atomic_open, atomic_path
 from cxrlabel.errors import CxrError, GoldError, InputError
@@ -35,7 +36,6 @@ __all__ = [
     "validate_assertions",
 ]
 
-STATUSES = ("positive", "negative", "uncertain")
 _ALIASES = {
     "positive": "positive",
     "affirmed": "positive",

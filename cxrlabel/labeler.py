@@ -22,8 +22,8 @@ from spacy.attrs import IDX
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from cxrlabel.aggregate import PRECEDENCE, VALUE, ranks
-from cxrlabel.assertion import POSITIVE, ActiveCue, active_cues, assert_span
+from cxrlabel.aggregate import POSITIVE, PRECEDENCE, Precedence
+from cxrlabel.assertion import ActiveCue, active_cues, assert_span
 from cxrlabel.errors import InputError
 from cxrlabel.lexicon import Lexicon, load_lexicon
 from cxrlabel.mentions import Match, PhraseIndex, phrase_variants
@@ -88,7 +88,7 @@ class Labeler:
         self.precedence = tuple(precedence)
         self.lexicon: Lexicon = load_lexicon(schema, lexicon_dir)
         try:
-            self._rank = ranks(self.precedence)
+            self._precedence = Precedence(self.precedence)
         except ValueError as exc:
             raise InputError(str(exc)) from None
         if self.sections is not None:
@@ -198,20 +198,16 @@ class Labeler:
         return out
 
     def _row(self, results: Iterable[MentionResult]) -> np.ndarray:
-        """Aggregate mention statuses (same rule as :func:`cxrlabel.aggregate.aggregate`)."""
+        """Aggregate mention statuses by the one rule (:class:`cxrlabel.aggregate.Precedence`)."""
         offset = 1 if self._no_finding else 0
         row = np.full(len(self.names), np.nan, dtype=np.float32)
-        best: dict[int, int] = {}
-        rank = self._rank
-        for r in results:
-            if r.excluded is None:
-                k = rank[r.status]
-                if k < best.get(r.observation, 3):
-                    best[r.observation] = k
-        for obs, k in best.items():
-            row[obs + offset] = VALUE[self.precedence[k]]
+        values = self._precedence.per_key(
+            (r.observation, r.status) for r in results if r.excluded is None
+        )
+        for obs, value in values.items():
+            row[obs + offset] = value
         if self._no_finding:
-            abnormal = any(row[i + 1] != 0.0 for i in best if i not in self._nf_ignore)
+            abnormal = any(row[i + 1] != 0.0 for i in values if i not in self._nf_ignore)
             row[0] = np.nan if abnormal else 1.0
         return row
 

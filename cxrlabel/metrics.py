@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cxrlabel.aggregate import VALUE
+
 __all__ = [
     "CLASSES",
     "MENTION_CLASSES",
@@ -62,9 +64,8 @@ def encode_classes(values: np.ndarray) -> np.ndarray:
     """
     values = np.asarray(values, dtype=np.float64)
     codes = np.full(values.shape, 3, dtype=np.int64)
-    codes[values == 1] = 0
-    codes[values == 0] = 1
-    codes[values == -1] = 2
+    for code, status in enumerate(MENTION_CLASSES):
+        codes[values == VALUE[status]] = code
     return codes
 
 
