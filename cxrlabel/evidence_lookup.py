@@ -61,6 +61,7 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
     return {
         "text": record.get("text") or "",
         "rule_id": record.get("rule_id") or "",
+        "rule_source": record.get("rule_source") or "",
         "sentence": record.get("sentence") or "",
         "section": record.get("section") or "",
     }

@@ -267,8 +267,11 @@ class Labeler:
         """Evidence records for one report: every mention with its decision and rule id.
 
         Each record: ``id``, ``observation``, ``text`` (matched), ``start``/``end`` (character
-        offsets), ``sentence``, ``section``, ``assertion``, ``rule_id``, ``cue``, ``excluded``
-        and ``reason`` (why an excluded mention does not count).
+        offsets), ``sentence``, ``section``, ``assertion``, ``rule_id``, ``rule_source`` (the
+        deciding cue's ``file:line``, e.g. ``cues/negation_pre.yaml:5``), ``category`` (the
+        cue's ConText category: negation, uncertainty, historical, hypothetical or pseudo),
+        ``cue`` (its matched words), ``excluded`` and ``reason`` (why an excluded mention
+        does not count).
         """
         text = _clean(text)
         if not text:
@@ -289,6 +292,8 @@ class Labeler:
             "section": r.section,
             "assertion": r.status,
             "rule_id": r.cue.cue.rule_id if r.cue else None,
+            "rule_source": r.cue.cue.source if r.cue else None,
+            "category": r.cue.cue.category if r.cue else None,
             "cue": doc[r.cue.start : r.cue.end].text if r.cue else None,
             "excluded": r.excluded is not None,
             "reason": r.excluded,
