@@ -46,7 +46,17 @@ __all__ = [
     "available_schemas",
 ]
 
-CUE_CATEGORIES = ("negation", "uncertainty", "pseudo", "terminate")
+CUE_CATEGORIES = (
+    "negation",
+    "uncertainty",
+    "probable",
+    "borderline",
+    "versus",
+    "historical",
+    "hypothetical",
+    "pseudo",
+    "terminate",
+)
 CUE_DIRECTIONS = ("forward", "backward", "both", "none")
 _RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
