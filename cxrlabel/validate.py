@@ -363,9 +363,21 @@ def _score_positive_only(
         **overall,
         **cis,
         "by_uncertain_as": _side_by_side(aligned, gold_uncertain=False),
+        "uncertain_fit": _UNCERTAIN_FIT,
         **_coverage(table),
     }
     return table, summary, None
+
+
+#: Which uncertain counting fits positive-only gold, and why (shown in metrics.md).
+_UNCERTAIN_FIT = {
+    "uncertain_as": "negative",
+    "reason": "positive-only gold codes what its coders took as present, and a hedged mention "
+    "is not that: read the 'uncertain as negative' (not positive) figures. Where the coders "
+    "do code borderline or probable findings or both alternatives of 'X versus Y' (as the "
+    "Open-i MeSH coders mostly do), label with cxr label --borderline / --probable / "
+    "--versus positive rather than counting every uncertain label as positive.",
+}
 
 
 def _score_full(

@@ -55,6 +55,8 @@ def render_markdown(summary: dict[str, Any], table: pd.DataFrame) -> str:
             for k, v in side.items()
         )
     )
+    if s.get("uncertain_fit"):
+        lines.append(f"- Which fits this gold: {s['uncertain_fit']['reason']}")
     if s["undefined"]:
         lines.append(
             f"- Undefined (no gold positives, left out of the macro average): {', '.join(s['undefined'])}"

@@ -108,3 +108,19 @@ def test_evidence_leads_to_the_yaml_line_of_the_deciding_cue(tmp_path: Path) -> 
         # one hop: the file (relative to the lexicon folder) and line hold the cue's rule id
         text = (default_lexicon_dir() / file).read_text(encoding="utf-8").splitlines()
         assert f"id: {rule}" in text[int(line) - 1]
+
+
+def test_graded_hedge_options_reach_the_labeller(tmp_path: Path) -> None:
+    src = tmp_path / "r.csv"
+    text = "Borderline cardiomegaly. Probable right lower lobe pneumonia. Atelectasis versus scarring."
+    pd.DataFrame({"id": ["a"], "text": [text]}).to_csv(src, index=False)
+    row = {}
+    for flags in ([], ["--borderline", "positive", "--probable", "positive", "--versus", "positive"]):
+        out = tmp_path / f"o{len(flags)}.csv"
+        result = runner.invoke(app, ["label", str(src), "-o", str(out), "-q", *flags])
+        assert result.exit_code == 0, result.output
+        row[len(flags)] = pd.read_csv(out).iloc[0]
+    for name in ("Cardiomegaly", "Pneumonia", "Atelectasis"):
+        assert (row[0][name], row[6][name]) == (-1, 1), name
+    result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "x.csv"), "--borderline", "maybe"])
+    assert result.exit_code != 0 and "maybe" in result.output

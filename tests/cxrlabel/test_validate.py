@@ -428,3 +428,12 @@ def test_errors_name_the_yaml_line_of_the_deciding_cue(tmp_path):
     (row,) = errors.itertuples()
     assert row.rule_id == "neg.post.has_resolved"
     assert row.rule_source.startswith("cues/negation_post.yaml:")
+
+
+def test_positive_only_summary_says_which_uncertain_counting_fits():
+    res = validate(*_six(), bootstrap=0)
+    assert res.summary["uncertain_fit"]["uncertain_as"] == "negative"
+    text = res.to_markdown()
+    assert "Which fits this gold" in text and "--borderline" in text
+    full = validate(*_six(), bootstrap=0, gold_semantics="full")
+    assert "uncertain_fit" not in full.summary
