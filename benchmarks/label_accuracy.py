@@ -72,7 +72,7 @@ CHEXPERT_FINDINGS = [
     "Pneumothorax",
     "Pleural Effusion",
 ]
-# "uncertain as negative" in cxrlabel.validate = uncertain counted as not positive
+# "uncertain as negative" in cxrlabel.validation.labels = uncertain counted as not positive
 COUNTINGS = {"negative": "uncertain not positive", "positive": "uncertain positive"}
 # The gold conventions of the Open-i MeSH coders, as labeller options (issue 13): they code
 # borderline findings ("Cardiomegaly/borderline"), probable ones, and both alternatives of
@@ -185,8 +185,8 @@ def score(
     label_map: str | None = None,
     gold_cols: list[str] | None = None,
 ):
-    """``cxrlabel.validate`` on the positive-only gold: (per-finding table, summary)."""
-    from cxrlabel.validate import validate
+    """``cxrlabel.validation.labels`` on the positive-only gold: (per-finding table, summary)."""
+    from cxrlabel.validation.labels import validate
 
     gold = df[["uid", *(gold_cols or [f"gold_{n}" for n in findings])]]
     result = validate(
@@ -363,8 +363,8 @@ def print_negation(data: Path) -> dict[str, float]:
     from spacy.tokens import Span
 
     from cxrlabel import Labeler
-    from cxrlabel.assertion_eval import score_assertions
     from cxrlabel.labeler import _locate  # the same condition span for both labellers
+    from cxrlabel.validation.assertions import score_assertions
 
     table = pd.read_csv(data / "negex_sentences.tsv", sep="\t")
     status_col = next(c for c in table.columns if c.lower().startswith("negation_status"))

@@ -1,9 +1,10 @@
 """Mention statuses, their label values, and the report-level aggregation rule (defined once).
 
-A mention is ``positive``, ``negative`` or ``uncertain``; a labels table holds 1 / 0 / -1
-(blank = not mentioned). :data:`VALUE` and :data:`STATUS_OF_VALUE` are the only maps between
-the two; the labeller, the label-map merge of ``cxr validate`` and the evidence lookup all
-import them from here.
+A mention is ``positive``, ``negative`` or ``uncertain`` (the words of
+:data:`cxrlabel.vocab.STATUSES`); a labels table holds 1 / 0 / -1 (blank = not mentioned).
+:data:`VALUE` and :data:`STATUS_OF_VALUE` are the only maps between the two; the labeller,
+the label-map merge of ``cxr validate``, the evidence lookup and the metrics import them
+from here.
 
 CheXpert's rule: any positive mention → 1, else any uncertain → -1, else any negative → 0,
 no mention → blank (NaN). The precedence is configurable (e.g. a conservative user may let
@@ -19,6 +20,8 @@ from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
+from cxrlabel.vocab import STATUSES
+
 __all__ = [
     "POSITIVE",
     "NEGATIVE",
@@ -33,9 +36,8 @@ __all__ = [
     "ranks",
 ]
 
-POSITIVE, NEGATIVE, UNCERTAIN = "positive", "negative", "uncertain"
-STATUSES: tuple[str, str, str] = (POSITIVE, NEGATIVE, UNCERTAIN)
-PRECEDENCE: tuple[str, str, str] = (POSITIVE, UNCERTAIN, NEGATIVE)
+POSITIVE, UNCERTAIN, NEGATIVE = STATUSES  # the words, from cxrlabel.vocab
+PRECEDENCE: tuple[str, ...] = STATUSES  # CheXpert's order: positive, uncertain, negative
 VALUE: dict[str, float] = {POSITIVE: 1.0, UNCERTAIN: -1.0, NEGATIVE: 0.0}
 STATUS_OF_VALUE: dict[float, str] = {v: s for s, v in VALUE.items()}
 

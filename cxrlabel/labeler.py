@@ -28,12 +28,10 @@ from cxrlabel.errors import InputError
 from cxrlabel.lexicon import Lexicon, load_lexicon
 from cxrlabel.mentions import Match, PhraseIndex, phrase_variants
 from cxrlabel.sections import SectionFinder
+from cxrlabel.vocab import HEDGE
 
-__all__ = ["Labeler", "MentionResult", "HEDGE_VALUES"]
+__all__ = ["Labeler", "MentionResult"]
 
-#: How a graded hedge (``probable``, ``borderline``, ``versus``) may count: CheXpert's
-#: uncertain, or present.
-HEDGE_VALUES = (UNCERTAIN, POSITIVE)
 
 _MEMO_SIZE = 20_000  # sentence structures remembered per Labeler (bounded memory)
 _SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n[ \t\r]*\n")
@@ -102,11 +100,13 @@ class Labeler:
         versus: str = UNCERTAIN,
         nlp: Language | None = None,
     ) -> None:
-        self.hedges = {"probable": probable, "borderline": borderline, "versus": versus}
-        for name, value in self.hedges.items():
-            if value not in HEDGE_VALUES:
-                raise InputError(f"{name} must be one of {list(HEDGE_VALUES)}, got {value!r}")
-        self.borderline, self.probable, self.versus = borderline, probable, versus
+        self.hedges = {
+            name: HEDGE.check(value, name)
+            for name, value in (("probable", probable), ("borderline", borderline), ("versus", versus))
+        }
+        self.borderline, self.probable, self.versus = (
+            self.hedges[n] for n in ("borderline", "probable", "versus")
+        )
         # graded hedge categories whose mentions count as present (gold-convention options)
         self._positive_hedges = {c for c, v in self.hedges.items() if v == POSITIVE}
         self.schema_name = schema

@@ -8,14 +8,12 @@ from typing import Annotated
 
 import typer
 
+from cxrlabel.vocab import HEDGE
+
 __all__ = ["register"]
 
-
-class Hedge(str, Enum):
-    """How a graded hedge counts (``Labeler(borderline=..., probable=..., versus=...)``)."""
-
-    uncertain = "uncertain"
-    positive = "positive"
+#: How a graded hedge counts (``Labeler(borderline=..., probable=..., versus=...)``).
+Hedge = Enum("Hedge", {word: word for word in HEDGE}, type=str)
 
 
 def _hedge_option(flag: str, what: str) -> typer.models.OptionInfo:

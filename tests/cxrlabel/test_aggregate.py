@@ -20,7 +20,7 @@ from cxrlabel.aggregate import (
     aggregate,
     combine_columns,
 )
-from cxrlabel.alignment import combine_values
+from cxrlabel.validation.alignment import combine_values
 
 TEXTS = [
     "Possible pneumonia. Right lower lobe pneumonia. No pleural effusion.",

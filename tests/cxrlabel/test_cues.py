@@ -650,8 +650,9 @@ def test_plain_hedge_keeps_a_graded_one_uncertain() -> None:
 def test_graded_hedge_option_is_checked() -> None:
     from cxrlabel.errors import InputError
 
-    with pytest.raises(InputError, match=r"borderline must be one of \['uncertain', 'positive'\]"):
+    with pytest.raises(InputError, match="borderline must be one of uncertain, positive; got 'yes'"):
         Labeler(borderline="yes")
+    assert Labeler(probable="Positive").probable == "positive"  # case-insensitive, as every option
 
 
 def test_every_temporal_and_graded_cue_has_a_test() -> None:
