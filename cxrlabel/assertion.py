@@ -20,6 +20,21 @@ Rules, in order:
 4. Otherwise the mention is positive. The nearest deciding cue gives the rule id; a positive
    mention reports the nearest pseudo-trigger of its clause ("*no increase* in effusion"), so
    the evidence says why a cue word did not negate it.
+
+Hedges come in five categories, all of which make the status uncertain: ``uncertainty``
+("possible", "may represent"), three graded ones that a labeller option may count as
+present for a gold that codes them (``probable``: "likely", "probably"; ``borderline``: a
+size at the limit of normal; ``versus``: the alternatives of "X versus Y"), and
+``hypothetical`` (a finding named as something to look for: "to evaluate for", "if
+clinically indicated"). When several cover a mention, a plain uncertainty cue names the
+rule before a graded one, and a hypothetical cue comes last; the nearest wins within a
+rank.
+
+Temporality and hypotheticals are a second, independent dimension (ConText's): a
+``historical`` ("history of") or ``hypothetical`` cue covering a mention that is not
+negated says the mention is not a finding of this image (:func:`context_cue`). A statement
+of persistence or change in the same clause (a pseudo-trigger: "unchanged", "again seen",
+"improved") cancels a historical cue, since it describes the finding as it is now.
 """
 
 from __future__ import annotations
@@ -27,12 +42,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from cxrlabel.aggregate import NEGATIVE, POSITIVE, UNCERTAIN
 from cxrlabel.lexicon import Cue
 from cxrlabel.mentions import Match
 
-__all__ = ["ActiveCue", "active_cues", "assert_span", "POSITIVE", "NEGATIVE", "UNCERTAIN"]
+__all__ = [
+    "ActiveCue",
+    "active_cues",
+    "assert_span",
+    "context_cue",
+    "HEDGES",
+    "CONTEXTS",
+    "POSITIVE",
+    "NEGATIVE",
+    "UNCERTAIN",
+]
 
-POSITIVE, NEGATIVE, UNCERTAIN = "positive", "negative", "uncertain"
+#: Cue categories that make a mention uncertain.
+HEDGES = ("uncertainty", "probable", "borderline", "versus", "hypothetical")
+#: Which hedge names the rule when several cover a mention (lower first, then the nearest):
+#: a plain hedge beats a graded one, so "possible X versus Y" stays uncertain whatever the
+#: graded hedges count as, and a hypothetical cue names the rule last.
+_HEDGE_RANK = {"uncertainty": 0, "probable": 1, "borderline": 1, "versus": 1, "hypothetical": 2}
+#: Cue categories that make a mention not a current finding (unless it is negated).
+CONTEXTS = ("historical", "hypothetical")
 
 
 class ActiveCue(NamedTuple):
@@ -173,19 +206,22 @@ def assert_span(
     ('negative', 'neg.pre.no')
     """
     terminators = [c for c in cues if c.cue.category == "terminate"]
-    best_unc: tuple[int, ActiveCue] | None = None
+    best_unc: tuple[tuple[int, int], ActiveCue] | None = None
     best_neg: tuple[int, ActiveCue] | None = None
     for c in cues:
         category = c.cue.category
-        if category not in ("uncertainty", "negation"):
-            continue  # terminators and pseudo-triggers decide nothing
+        if category != "negation" and category not in HEDGES:
+            continue  # terminators, pseudo-triggers and historical cues decide no status
         d = _covers(c, start, end, terminators, literal)
         if d is None:
             continue
-        if category == "uncertainty" and (best_unc is None or d < best_unc[0]):
-            best_unc = (d, c)
-        elif category == "negation" and (best_neg is None or d < best_neg[0]):
-            best_neg = (d, c)
+        if category == "negation":
+            if best_neg is None or d < best_neg[0]:
+                best_neg = (d, c)
+            continue
+        key = (_HEDGE_RANK[category], d)
+        if best_unc is None or key < best_unc[0]:
+            best_unc = (key, c)
     if best_unc is not None:
         unc, neg = best_unc[1], best_neg
         if neg is not None and (
@@ -196,3 +232,35 @@ def assert_span(
     if best_neg is not None:
         return NEGATIVE, best_neg[1]
     return POSITIVE, _nearest_pseudo(start, end, cues, terminators)
+
+
+def context_cue(start: int, end: int, cues: Sequence[ActiveCue]) -> ActiveCue | None:
+    """The nearest historical or hypothetical cue whose scope reaches [start, end), or None.
+
+    Call it for mentions that are not negated: a negated finding is absent now whatever its
+    time. A historical cue does not count when a pseudo-trigger of the mention's clause
+    ("unchanged", "again seen", "improved") says how the finding is now.
+
+    Examples
+    --------
+    >>> from cxrlabel.lexicon import Cue
+    >>> hx = ActiveCue(Cue("hist.pre.history_of", "historical", "forward", ("history of",)), 0, 0, 2)
+    >>> context_cue(2, 3, [hx]).cue.rule_id  # "history of pneumonia"
+    'hist.pre.history_of'
+    """
+    terminators = [c for c in cues if c.cue.category == "terminate"]
+    best: tuple[int, ActiveCue] | None = None
+    described_now: bool | None = None  # is there a pseudo-trigger in the clause? (lazy)
+    for c in cues:
+        if c.cue.category not in CONTEXTS:
+            continue
+        d = _covers(c, start, end, terminators)
+        if d is None or (best is not None and d >= best[0]):
+            continue
+        if c.cue.category == "historical":
+            if described_now is None:
+                described_now = _nearest_pseudo(start, end, cues, terminators) is not None
+            if described_now:
+                continue
+        best = (d, c)
+    return best[1] if best else None

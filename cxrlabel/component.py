@@ -2,6 +2,9 @@
 
 The component stores the report-level labels in ``doc._.cxr_labels`` (observation → 1 / 0 /
 -1, not-mentioned observations left out) and the evidence records in ``doc._.cxr_mentions``.
+Its config takes the :class:`~cxrlabel.labeler.Labeler` options (``schema``,
+``lexicon_dir``, ``sections``, and ``borderline`` / ``probable`` / ``versus``: ``uncertain``
+or ``positive``).
 
 Examples
 --------
@@ -39,9 +42,20 @@ class CxrLabelerComponent:
         schema: str,
         lexicon_dir: str | None,
         sections: list[str] | None,
+        borderline: str = "uncertain",
+        probable: str = "uncertain",
+        versus: str = "uncertain",
     ) -> None:
         self.name = name
-        self.labeler = Labeler(schema, lexicon_dir, sections=sections, nlp=nlp)
+        self.labeler = Labeler(
+            schema,
+            lexicon_dir,
+            sections=sections,
+            borderline=borderline,
+            probable=probable,
+            versus=versus,
+            nlp=nlp,
+        )
 
     def __call__(self, doc: Doc) -> Doc:
         row = self.labeler.label([doc.text]).iloc[0]
@@ -52,10 +66,33 @@ class CxrLabelerComponent:
 
 @Language.factory(
     "cxr_labeler",
-    default_config={"schema": "chexpert", "lexicon_dir": None, "sections": None},
+    default_config={
+        "schema": "chexpert",
+        "lexicon_dir": None,
+        "sections": None,
+        "borderline": "uncertain",
+        "probable": "uncertain",
+        "versus": "uncertain",
+    },
     assigns=["doc._.cxr_labels", "doc._.cxr_mentions"],
 )
 def make_cxr_labeler(
-    nlp: Language, name: str, schema: str, lexicon_dir: str | None, sections: list[str] | None
+    nlp: Language,
+    name: str,
+    schema: str,
+    lexicon_dir: str | None,
+    sections: list[str] | None,
+    borderline: str,
+    probable: str,
+    versus: str,
 ) -> CxrLabelerComponent:
-    return CxrLabelerComponent(nlp, name, schema=schema, lexicon_dir=lexicon_dir, sections=sections)
+    return CxrLabelerComponent(
+        nlp,
+        name,
+        schema=schema,
+        lexicon_dir=lexicon_dir,
+        sections=sections,
+        borderline=borderline,
+        probable=probable,
+        versus=versus,
+    )

@@ -22,14 +22,16 @@ from spacy.attrs import IDX
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from cxrlabel.aggregate import PRECEDENCE, VALUE, ranks
-from cxrlabel.assertion import POSITIVE, ActiveCue, active_cues, assert_span
+from cxrlabel.aggregate import NEGATIVE, POSITIVE, PRECEDENCE, UNCERTAIN, Precedence
+from cxrlabel.assertion import HEDGES, ActiveCue, active_cues, assert_span, context_cue
 from cxrlabel.errors import InputError
 from cxrlabel.lexicon import Lexicon, load_lexicon
 from cxrlabel.mentions import Match, PhraseIndex, phrase_variants
 from cxrlabel.sections import SectionFinder
+from cxrlabel.vocab import HEDGE
 
 __all__ = ["Labeler", "MentionResult"]
+
 
 _MEMO_SIZE = 20_000  # sentence structures remembered per Labeler (bounded memory)
 _SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n[ \t\r]*\n")
@@ -64,6 +66,19 @@ class Labeler:
     precedence : sequence of str
         Order in which mention statuses win at report level; CheXpert's is
         ``("positive", "uncertain", "negative")``.
+    borderline : {"uncertain", "positive"}
+        How a finding qualified by a ``borderline`` cue counts ("borderline cardiomegaly").
+        ``"uncertain"`` (default) is CheXpert's convention; ``"positive"`` matches a gold that
+        codes borderline findings as present, as the Open-i MeSH coders do
+        ("Cardiomegaly/borderline").
+    probable : {"uncertain", "positive"}
+        How a finding qualified by a ``probable`` cue counts ("probable pneumonia",
+        "atelectasis is likely"): uncertain (default, CheXpert) or present, for a gold whose
+        coders code probable findings. Low-likelihood hedges ("possible", "may represent")
+        stay uncertain either way.
+    versus : {"uncertain", "positive"}
+        How the alternatives of "X versus Y" count: uncertain (default, CheXpert) or both
+        present, for a gold whose coders code every alternative named.
 
     Examples
     --------
@@ -80,15 +95,27 @@ class Labeler:
         *,
         sections: Sequence[str] | None = None,
         precedence: Sequence[str] = PRECEDENCE,
+        borderline: str = UNCERTAIN,
+        probable: str = UNCERTAIN,
+        versus: str = UNCERTAIN,
         nlp: Language | None = None,
     ) -> None:
+        self.hedges = {
+            name: HEDGE.check(value, name)
+            for name, value in (("probable", probable), ("borderline", borderline), ("versus", versus))
+        }
+        self.borderline, self.probable, self.versus = (
+            self.hedges[n] for n in ("borderline", "probable", "versus")
+        )
+        # graded hedge categories whose mentions count as present (gold-convention options)
+        self._positive_hedges = {c for c, v in self.hedges.items() if v == POSITIVE}
         self.schema_name = schema
         self.lexicon_dir = lexicon_dir
         self.sections = tuple(sections) if sections is not None else None
         self.precedence = tuple(precedence)
         self.lexicon: Lexicon = load_lexicon(schema, lexicon_dir)
         try:
-            self._rank = ranks(self.precedence)
+            self._precedence = Precedence(self.precedence)
         except ValueError as exc:
             raise InputError(str(exc)) from None
         if self.sections is not None:
@@ -141,13 +168,10 @@ class Labeler:
         for s in sorted(with_mention):
             ms = by_sentence[s]
             base = min(m.start for m in ms)
-            for m_index, kind, start, end, status, cue, unmentioned in self._decide(ms, base):
-                excluded = "unmention" if unmentioned else None
+            for m_index, _kind, start, end, status, cue, excluded in self._decide(ms, base):
                 section = sections.at(offsets[start])
-                if excluded is None and not self._section_counts(section):
-                    excluded = f"section:{section}"
-                if excluded is None and kind == "anchor" and status == POSITIVE:
-                    excluded = "anchor without cue"
+                if excluded != "unmention" and not self._section_counts(section):
+                    excluded = f"section:{section}"  # before historical / hypothetical
                 results.append(
                     MentionResult(m_index, start, end, status, cue, section, s, excluded)
                 )
@@ -178,40 +202,56 @@ class Labeler:
                 en + base,
                 status,
                 cue._replace(start=cue.start + base, end=cue.end + base) if cue else None,
-                un,
+                excluded,
             )
-            for i, kind, st, en, status, cue, un in decided
+            for i, kind, st, en, status, cue, excluded in decided
         ]
 
     def _decide_uncached(self, ms: list[Match]) -> list[tuple]:
+        """(observation, kind, start, end, status, deciding cue, exclusion reason) per mention."""
         cue_matches = [m for m in ms if m.kind == "cue"]
         mentions = [m for m in ms if m.kind == "mention" or m.kind == "anchor"]
         unmentions = [m for m in ms if m.kind == "unmention"]
         active = active_cues(cue_matches, self._index.cues) if cue_matches else []
         out = []
         for m in _longest_per_observation(mentions) if len(mentions) > 1 else mentions:
-            unmentioned = any(
-                u.index == m.index and u.start < m.end and m.start < u.end for u in unmentions
-            )
-            status, cue = assert_span(m.start, m.end, active)
-            out.append((m.index, m.kind, m.start, m.end, status, cue, unmentioned))
+            excluded = None
+            if any(u.index == m.index and u.start < m.end and m.start < u.end for u in unmentions):
+                excluded = "unmention"
+            status, cue = self._status(m.start, m.end, active)
+            if excluded is not None or status == NEGATIVE:
+                pass
+            elif m.kind == "anchor" and status == POSITIVE and (
+                cue is None or cue.cue.category not in HEDGES
+            ):
+                excluded = "anchor without cue"  # "heart size": only a cue makes it a label
+            elif active:
+                context = context_cue(m.start, m.end, active)
+                if context is not None:  # historical or hypothetical: not a finding now
+                    excluded, cue = context.cue.category, context
+            out.append((m.index, m.kind, m.start, m.end, status, cue, excluded))
         return out
 
+    def _status(
+        self, start: int, end: int, active: list[ActiveCue], literal: bool = False
+    ) -> tuple[str, ActiveCue | None]:
+        """Assertion status of a span, with the graded-hedge options applied."""
+        status, cue = assert_span(start, end, active, literal=literal)
+        if status == UNCERTAIN and cue.cue.category in self._positive_hedges:
+            status = POSITIVE
+        return status, cue
+
     def _row(self, results: Iterable[MentionResult]) -> np.ndarray:
-        """Aggregate mention statuses (same rule as :func:`cxrlabel.aggregate.aggregate`)."""
+        """Aggregate mention statuses by the one rule (:class:`cxrlabel.aggregate.Precedence`)."""
         offset = 1 if self._no_finding else 0
         row = np.full(len(self.names), np.nan, dtype=np.float32)
-        best: dict[int, int] = {}
-        rank = self._rank
-        for r in results:
-            if r.excluded is None:
-                k = rank[r.status]
-                if k < best.get(r.observation, 3):
-                    best[r.observation] = k
-        for obs, k in best.items():
-            row[obs + offset] = VALUE[self.precedence[k]]
+        values = self._precedence.per_key(
+            (r.observation, r.status) for r in results if r.excluded is None
+        )
+        for obs, value in values.items():
+            row[obs + offset] = value
         if self._no_finding:
-            abnormal = any(row[i + 1] != 0.0 for i in best if i not in self._nf_ignore)
+            abnormal = any(row[i + 1] != 0.0 for i in values if i not in self._nf_ignore)
             row[0] = np.nan if abnormal else 1.0
         return row
 
@@ -271,8 +311,11 @@ class Labeler:
         """Evidence records for one report: every mention with its decision and rule id.
 
         Each record: ``id``, ``observation``, ``text`` (matched), ``start``/``end`` (character
-        offsets), ``sentence``, ``section``, ``assertion``, ``rule_id``, ``cue``, ``excluded``
-        and ``reason`` (why an excluded mention does not count).
+        offsets), ``sentence``, ``section``, ``assertion``, ``rule_id``, ``rule_source`` (the
+        deciding cue's ``file:line``, e.g. ``cues/negation_pre.yaml:5``), ``category`` (the
+        cue's ConText category: negation, uncertainty, historical, hypothetical or pseudo),
+        ``cue`` (its matched words), ``excluded`` and ``reason`` (why an excluded mention
+        does not count).
         """
         text = _clean(text)
         if not text:
@@ -293,6 +336,8 @@ class Labeler:
             "section": r.section,
             "assertion": r.status,
             "rule_id": r.cue.cue.rule_id if r.cue else None,
+            "rule_source": r.cue.cue.source if r.cue else None,
+            "category": r.cue.cue.category if r.cue else None,
             "cue": doc[r.cue.start : r.cue.end].text if r.cue else None,
             "excluded": r.excluded is not None,
             "reason": r.excluded,
@@ -326,7 +371,7 @@ class Labeler:
             if m.kind == "cue" and bisect.bisect_left(ends, doc[m.start].idx) == s
         ]
         active = active_cues(cue_matches, self._index.cues)
-        status, cue = assert_span(start, end, active, literal=True)
+        status, cue = self._status(start, end, active, literal=True)
         return status, (cue.cue.rule_id if cue else None)
 
 

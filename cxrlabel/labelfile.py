@@ -149,12 +149,16 @@ def label_file(
     jobs: int = 1,
     chunk_size: int = 5000,
     progress: bool = True,
+    borderline: str = "uncertain",
+    probable: str = "uncertain",
+    versus: str = "uncertain",
 ) -> LabelSummary:
     """Label every report of ``input_path`` and write the labels table to ``output_path``.
 
     Every input row appears once in the output, in input order; rows that cannot be labelled
     get ``status = "error: ..."`` and empty labels. Nothing is written unless the run
-    completes (temporary files are renamed at the end).
+    completes (temporary files are renamed at the end). ``borderline``, ``probable`` and
+    ``versus`` are the :class:`~cxrlabel.labeler.Labeler` options of the same names.
 
     Examples
     --------
@@ -167,7 +171,14 @@ def label_file(
     """
     start = time.perf_counter()
     reader = ReportReader(input_path, text_cols, id_col, chunk_size=chunk_size)
-    kwargs = {"schema": schema, "lexicon_dir": lexicon_dir, "sections": sections}
+    kwargs = {
+        "schema": schema,
+        "lexicon_dir": lexicon_dir,
+        "sections": sections,
+        "borderline": borderline,
+        "probable": probable,
+        "versus": versus,
+    }
     lab = Labeler(**kwargs)  # validates options before any work starts
     names = lab.names
     writer = LabelsWriter(output_path, reader.id_col or "row", names)

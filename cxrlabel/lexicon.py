@@ -37,6 +37,7 @@ __all__ = [
     "LabelMap",
     "Lexicon",
     "default_lexicon_dir",
+    "lexicon_relative",
     "load_schema",
     "load_cues",
     "load_sections",
@@ -45,7 +46,17 @@ __all__ = [
     "available_schemas",
 ]
 
-CUE_CATEGORIES = ("negation", "uncertainty", "pseudo", "terminate")
+CUE_CATEGORIES = (
+    "negation",
+    "uncertainty",
+    "probable",
+    "borderline",
+    "versus",
+    "historical",
+    "hypothetical",
+    "pseudo",
+    "terminate",
+)
 CUE_DIRECTIONS = ("forward", "backward", "both", "none")
 _RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
@@ -156,7 +167,11 @@ class Schema:
 
 @dataclass(frozen=True)
 class Cue:
-    """A cue phrase set with one stable rule id, e.g. ``unc.pre.cannot_exclude``."""
+    """A cue phrase set with one stable rule id, e.g. ``unc.pre.cannot_exclude``.
+
+    ``source`` is where the cue is defined, ``file:line``: relative to the packaged lexicon
+    folder (``cues/negation_pre.yaml:12``), or the full path of a user's override file.
+    """
 
     rule_id: str
     category: str
@@ -232,6 +247,20 @@ def _find(rel: str, lexicon_dir: str | Path | None) -> Path:
         if candidate.is_file():
             return candidate
     return default_lexicon_dir() / rel
+
+
+def lexicon_relative(path: Path) -> str:
+    """``path`` relative to the packaged lexicon folder when it lies there, else in full.
+
+    Examples
+    --------
+    >>> lexicon_relative(default_lexicon_dir() / "cues" / "negation_pre.yaml")
+    'cues/negation_pre.yaml'
+    """
+    try:
+        return Path(path).resolve().relative_to(default_lexicon_dir().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def available_schemas(lexicon_dir: str | Path | None = None) -> list[str]:
@@ -395,7 +424,8 @@ def _load_cue_file(path: Path) -> CueList:
         phrases = _phrase_list(path, node, "phrases")
         if not phrases:
             raise LexiconError(f"{_where(path, node)}: cue '{rule_id}' has no phrases")
-        cues.append(Cue(rule_id, category, cue_dir, phrases, window, f"{path}:{node['__line__']}"))
+        source = f"{lexicon_relative(path)}:{node['__line__']}"
+        cues.append(Cue(rule_id, category, cue_dir, phrases, window, source))
     return CueList(str(data["list"]), tuple(cues))
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "FIT",
     "WINDOWS",
     "STATUSES",
+    "HEDGE",
 ]
 
 
@@ -183,6 +184,9 @@ FIT = Options(("letterbox", "crop"))
 WINDOWS = Options(("auto", "none", "minmax"))
 #: Mention assertion statuses, in report-aggregation precedence order.
 STATUSES = ("positive", "uncertain", "negative")
+#: How a graded hedge (probable, borderline, "X versus Y") counts in the labeller:
+#: uncertain (CheXpert's convention) or positive (a gold that codes it as present).
+HEDGE = Options(("uncertain", "positive"))
 
 
 def check_window(

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from cxrlabel.vocab import HEDGE
+
 __all__ = ["register"]
+
+#: How a graded hedge counts (``Labeler(borderline=..., probable=..., versus=...)``).
+Hedge = Enum("Hedge", {word: word for word in HEDGE}, type=str)
+
+
+def _hedge_option(flag: str, what: str) -> typer.models.OptionInfo:
+    return typer.Option(
+        flag,
+        case_sensitive=False,
+        help=f"How {what} counts: uncertain (-1, CheXpert) or positive (for a gold that codes it as present).",
+    )
 
 
 def label(
@@ -52,6 +66,15 @@ def label(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
+    borderline: Annotated[
+        Hedge, _hedge_option("--borderline", "a borderline finding ('borderline cardiomegaly')")
+    ] = Hedge.uncertain,
+    probable: Annotated[
+        Hedge, _hedge_option("--probable", "a probable finding ('probable pneumonia', 'likely')")
+    ] = Hedge.uncertain,
+    versus: Annotated[
+        Hedge, _hedge_option("--versus", "each alternative of 'X versus Y'")
+    ] = Hedge.uncertain,
 ) -> None:
     """Label chest X-ray reports: one row per report, 1 / 0 / -1 / empty per observation."""
     from cxrlabel.cli import run_cli
@@ -70,6 +93,9 @@ def label(
             jobs=jobs,
             chunk_size=chunk_size,
             progress=not quiet,
+            borderline=borderline.value,
+            probable=probable.value,
+            versus=versus.value,
         )
     )
     if not quiet:

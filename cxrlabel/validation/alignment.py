@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxrlabel.aggregate import combine_columns
 from cxrlabel.errors import CxrError, GoldError, InputError
 from cxrlabel.lexicon import LabelMap, available_schemas, load_label_map, load_schema
 from cxrlabel.tables import TableMessages, read_table_file
@@ -128,17 +129,15 @@ def _side(frame: pd.DataFrame, where: str, role: str, id_col: str, prefix: str |
 def combine_values(block: np.ndarray) -> np.ndarray:
     """Merge several label columns into one, row by row: 1 beats -1 beats 0 beats blank.
 
-    Used when a label map sends several names to one (Mass, Nodule → Lung Lesion).
+    Used when a label map sends several names to one (Mass, Nodule → Lung Lesion); the
+    rule is the labeller's report-level one (:func:`cxrlabel.aggregate.combine_columns`).
 
     Examples
     --------
     >>> combine_values(np.array([[0, np.nan], [-1, 0], [np.nan, np.nan], [1, -1]])).tolist()
     [0.0, -1.0, nan, 1.0]
     """
-    out = np.full(block.shape[0], np.nan)
-    for value in (0.0, -1.0, 1.0):
-        out[(block == value).any(axis=1)] = value
-    return out
+    return combine_columns(block)
 
 
 def _numeric(side: _Side, names: Sequence[str]) -> pd.DataFrame:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from cxrlabel.aggregate import NEGATIVE, POSITIVE, UNCERTAIN
 from cxrlabel.atomic import atomic_open, atomic_path
 from cxrlabel.errors import CxrError, GoldError, InputError
 from cxrlabel.validation import metrics as M
@@ -35,7 +36,7 @@ __all__ = [
     "validate_assertions",
 ]
 
-STATUSES = ("positive", "negative", "uncertain")
+STATUSES = (POSITIVE, NEGATIVE, UNCERTAIN)  # the order of the confusion matrix
 _ALIASES = {
     "positive": "positive",
     "affirmed": "positive",

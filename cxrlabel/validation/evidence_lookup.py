@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cxrlabel.aggregate import STATUS_OF_VALUE
 from cxrlabel.errors import InputError
 
 __all__ = ["EvidenceIndex", "load_evidence"]
 
-_STATUS_OF_VALUE = {1.0: "positive", -1.0: "uncertain", 0.0: "negative"}
 _REQUIRED = ("id", "observation")
 
 
@@ -45,7 +45,7 @@ class EvidenceIndex:
                 first = found[0]
                 return {**_fields(first), "note": f"mention excluded ({', '.join(reasons)})"}
             return {"note": "no mention found"}
-        wanted = _STATUS_OF_VALUE[float(predicted)]
+        wanted = STATUS_OF_VALUE[float(predicted)]
         for record in kept:
             if record.get("assertion") == wanted:
                 return _fields(record)
@@ -61,6 +61,7 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
     return {
         "text": record.get("text") or "",
         "rule_id": record.get("rule_id") or "",
+        "rule_source": record.get("rule_source") or "",
         "sentence": record.get("sentence") or "",
         "section": record.get("section") or "",
     }

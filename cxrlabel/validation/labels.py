@@ -358,9 +358,21 @@ def _score_positive_only(
         **overall,
         **cis,
         "by_uncertain_as": _side_by_side(aligned, gold_uncertain=False),
+        "uncertain_fit": _UNCERTAIN_FIT,
         **_coverage(table),
     }
     return table, summary, None
+
+
+#: Which uncertain counting fits positive-only gold, and why (shown in metrics.md).
+_UNCERTAIN_FIT = {
+    "uncertain_as": "negative",
+    "reason": "positive-only gold codes what its coders took as present, and a hedged mention "
+    "is not that: read the 'uncertain as negative' (not positive) figures. Where the coders "
+    "do code borderline or probable findings or both alternatives of 'X versus Y' (as the "
+    "Open-i MeSH coders mostly do), label with cxr label --borderline / --probable / "
+    "--versus positive rather than counting every uncertain label as positive.",
+}
 
 
 def _score_full(
@@ -489,6 +501,7 @@ def _errors(
                 "kind": kind,
                 "matched_text": found.get("text", ""),
                 "rule_id": found.get("rule_id", ""),
+                "rule_source": found.get("rule_source", ""),
                 "sentence": found.get("sentence", ""),
                 "section": found.get("section", ""),
                 "note": found.get("note", ""),
@@ -502,6 +515,7 @@ def _errors(
         "kind",
         "matched_text",
         "rule_id",
+        "rule_source",
         "sentence",
         "section",
         "note",

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cxrlabel.aggregate import VALUE
 from cxrlabel.stats import bootstrap_weights, percentile_interval
 
 __all__ = [
@@ -65,9 +66,8 @@ def encode_classes(values: np.ndarray) -> np.ndarray:
     """
     values = np.asarray(values, dtype=np.float64)
     codes = np.full(values.shape, 3, dtype=np.int64)
-    codes[values == 1] = 0
-    codes[values == 0] = 1
-    codes[values == -1] = 2
+    for code, status in enumerate(MENTION_CLASSES):
+        codes[values == VALUE[status]] = code
     return codes
 
 

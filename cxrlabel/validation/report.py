@@ -64,6 +64,8 @@ def _summary_lines(s: dict[str, Any]) -> list[str]:
             f"as {k}: macro {_fmt(v['macro_f1'])}, micro {_fmt(v['micro_f1'])}"
             for k, v in s["by_uncertain_as"].items()),
     ]
+    if s.get("uncertain_fit"):
+        lines.append(f"- Which fits this gold: {s['uncertain_fit']['reason']}")
     if s["undefined"]:
         lines.append("- Undefined (no gold positives, left out of the macro average): "
                      f"{', '.join(s['undefined'])}")

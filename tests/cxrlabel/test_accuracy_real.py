@@ -11,6 +11,11 @@ mentions ("may represent", "possible", "cannot exclude") are almost never coded,
 labeller perfect on every other mention tops out near micro 0.91 / macro 0.87 while it
 keeps CheXpert's uncertain label. ChestX-ray14's own convention (uncertain as negative)
 is asserted instead, with regression floors for the uncertain-as-positive figures.
+
+With the MeSH coders' conventions as labeller options (borderline, probable and "X versus
+Y" findings counted as present), both schemas are held to regression floors a little under
+their development figures; the issue-13 targets on unseen reports are checked on the
+benchmark's check part (``benchmarks/label_accuracy.py``), not here.
 """
 
 from __future__ import annotations
@@ -34,34 +39,55 @@ def iu(cxr_dev: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(reports with gold, cxrlabel's labels table, findings with gold positives)."""
     df = pd.read_csv(cxr_dev / "iu_reports.csv")
     df = df[df["has_gold"].astype(str).str.lower() == "true"].reset_index(drop=True)
+    pred = _table(df, SCHEMA)
+    findings = [n for n in Labeler(SCHEMA).observations if (df[f"gold_{n}"] == 1).any()]
+    return df, pred, findings
+
+
+def _benchmark():
+    """``benchmarks/label_accuracy.py``, for the definitions the test shares with it."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "label_accuracy.py"
+    spec = importlib.util.spec_from_file_location("label_accuracy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_BENCH = _benchmark()
+MESH_CONVENTIONS = _BENCH.MESH_CONVENTIONS  # the gold's conventions as labeller options
+CHEXPERT_8 = _BENCH.CHEXPERT_FINDINGS  # the CheXpert observations that map to the gold
+
+
+def _table(df: pd.DataFrame, schema: str, **options: str) -> pd.DataFrame:
     texts = [
         join_text_columns([f, i], ["findings", "impression"]) or ""
         for f, i in zip(df["findings"], df["impression"], strict=True)
     ]
-    labeler = Labeler(SCHEMA)
+    labeler = Labeler(schema, **options)
     array, status = labeler.label_array(texts)
     pred = pd.DataFrame(array.astype(np.float64), columns=labeler.names)
     pred.insert(0, "uid", df["uid"].to_numpy())
     pred["status"] = status
-    findings = [n for n in labeler.observations if (df[f"gold_{n}"] == 1).any()]
-    return df, pred, findings
+    return pred
 
 
-def _summary(iu, uncertain_as: str, pred: pd.DataFrame | None = None) -> dict:
+def _summary(iu, uncertain_as: str, pred: pd.DataFrame | None = None, **kwargs) -> dict:
     from cxrlabel.validation.labels import validate
 
     df, ours, findings = iu
     gold = df[["uid", *[f"gold_{n}" for n in findings]]]
+    options = {"schema": SCHEMA, "observations": findings, **kwargs}
     return validate(
         ours if pred is None else pred,
         gold,
         id_col="uid",
         gold_id_col="uid",
         gold_prefix="gold_",
-        schema=SCHEMA,
         uncertain_as=uncertain_as,
         bootstrap=20,
-        observations=findings,
+        **options,
     ).summary
 
 
@@ -93,6 +119,31 @@ def test_iu_uncertain_as_positive_floor_and_beats_mti(iu) -> None:
     assert s["macro_f1"] >= 0.82 and s["micro_f1"] >= 0.87
     mti = _summary(iu, "positive", mti_predictions(iu[0], SCHEMA))
     assert s["macro_f1"] > mti["macro_f1"] + 0.1 and s["micro_f1"] > mti["micro_f1"]
+
+
+def test_iu_mesh_conventions_as_options(iu) -> None:
+    # dev figures 0.949 / 0.963 (ChestX-ray14); the check part alone: 0.932 / 0.955
+    s = _summary(iu, "negative", _table(iu[0], SCHEMA, **MESH_CONVENTIONS))
+    assert s["macro_f1"] >= 0.93 and s["micro_f1"] >= 0.95
+    # the options only move hedged mentions: counting every -1 as positive is unchanged
+    assert _summary(iu, "positive", _table(iu[0], SCHEMA, **MESH_CONVENTIONS))["micro_f1"] == (
+        pytest.approx(_summary(iu, "positive")["micro_f1"])
+    )
+
+
+def test_iu_default_chexpert_schema_on_the_eight_mapped_findings(iu) -> None:
+    # dev figures: 0.918 with CheXpert's conventions, 0.949 with the MeSH coders' (macro)
+    df = iu[0]
+    for options, floor in (({}, 0.90), (MESH_CONVENTIONS, 0.93)):
+        s = _summary(
+            iu,
+            "negative",
+            _table(df, "chexpert", **options),
+            schema="chexpert",
+            label_map="chestxray14_to_chexpert",
+            observations=CHEXPERT_8,
+        )
+        assert s["macro_f1"] >= floor, (options, s["macro_f1"])
 
 
 def test_negation_at_least_as_accurate_as_negspacy(cxr_dev: Path) -> None:

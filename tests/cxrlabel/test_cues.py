@@ -451,3 +451,217 @@ def test_locate_names_the_sentence_when_the_target_is_absent(lab: Labeler) -> No
 
     with pytest.raises(InputError, match="'pneumothorax' not found in the sentence 'No effusion.'"):
         lab.assertion("No effusion.", "pneumothorax")
+
+
+# --------------------------------------------------------------------------- temporality
+
+
+CONTEXT_CUES = [
+    # (id, report, observation, label value (nan = not a finding), rule id, category)
+    (
+        "history of",
+        "Patient with a history of right lower lobe pneumonia.",
+        "Pneumonia",
+        math.nan,
+        "hist.pre.history_of",
+        "historical",
+    ),
+    (
+        "treated for",
+        "Treated for pneumonia last spring.",
+        "Pneumonia",
+        math.nan,
+        "hist.pre.previous_episode",
+        "historical",
+    ),
+    (
+        "years ago",
+        "Right pneumothorax several years ago.",
+        "Pneumothorax",
+        math.nan,
+        "hist.post.in_the_past",
+        "historical",
+    ),
+    (
+        "on the prior CT",
+        "A small nodule was seen on the prior CT.",
+        "Lung Lesion",
+        math.nan,
+        "hist.post.other_study",
+        "historical",
+    ),
+    (
+        "evaluate for",
+        "Recommend CT to evaluate for a pulmonary nodule.",
+        "Lung Lesion",
+        math.nan,
+        "hyp.pre.evaluate_for",
+        "hypothetical",
+    ),
+    (
+        "follow-up to exclude",
+        "Follow-up radiograph to exclude pneumonia.",
+        "Pneumonia",
+        math.nan,
+        "hyp.pre.to_exclude",
+        "hypothetical",
+    ),
+    (
+        "if clinically indicated",
+        "If clinically indicated, CT could exclude a small nodule.",
+        "Lung Lesion",
+        math.nan,
+        "hyp.pre.if",
+        "hypothetical",
+    ),
+    (
+        "if there is concern for",
+        "If there is concern for a rib fracture, dedicated rib views are suggested.",
+        "Fracture",
+        math.nan,
+        "hyp.pre.if",
+        "hypothetical",
+    ),
+    (
+        "previously seen ... no longer visible",
+        "The previously seen left lower lobe nodule is no longer visible.",
+        "Lung Lesion",
+        0.0,
+        "neg.post.has_resolved",
+        "negation",
+    ),
+    (
+        "prior ... now resolved",
+        "The prior right pneumothorax is now resolved.",
+        "Pneumothorax",
+        0.0,
+        "neg.post.has_resolved",
+        "negation",
+    ),
+    (
+        "no history of (negation wins)",
+        "No history of pneumothorax.",
+        "Pneumothorax",
+        0.0,
+        "neg.pre.denies",
+        "negation",
+    ),
+    (
+        "seen on the prior CT, again seen (current)",
+        "The small nodule seen on the prior CT is again seen.",
+        "Lung Lesion",
+        1.0,
+        "pseudo.stable",
+        "pseudo",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "observation", "value", "rule", "category"),
+    [c[1:] for c in CONTEXT_CUES],
+    ids=[c[0] for c in CONTEXT_CUES],
+)
+def test_context_cue_decides_label_rule_and_category(
+    lab: Labeler, text, observation, value, rule, category
+) -> None:
+    got = lab.label([text]).iloc[0][observation]
+    assert (math.isnan(value) and math.isnan(got)) or got == value
+    (record,) = [m for m in lab.mentions(text) if m["observation"] == observation]
+    assert (record["rule_id"], record["category"]) == (rule, category)
+    assert record["rule_source"].startswith("cues/") and ".yaml:" in record["rule_source"]
+    if category in ("historical", "hypothetical"):  # kept as evidence, not counted
+        assert record["excluded"] and record["reason"] == category
+    else:
+        assert not record["excluded"]
+
+
+def test_hypothetical_mention_is_uncertain_for_the_assertion_api(lab: Labeler) -> None:
+    sentence = "Second view to evaluate for a pulmonary nodule."
+    assert lab.explain_assertion(sentence, "nodule") == (UNCERTAIN, "hyp.pre.evaluate_for")
+    # a plain hedge names the rule before a hypothetical one (the follow-up is the hedge)
+    assert lab.explain_assertion("Follow-up radiograph to exclude pneumonia.", "pneumonia") == (
+        UNCERTAIN,
+        "unc.pre.follow_up",
+    )
+
+
+def test_historical_mention_is_affirmed_for_the_assertion_api(lab: Labeler) -> None:
+    # ConText: temporality is its own dimension; NegEx would call it affirmed
+    assert lab.assertion("History of pneumonia.", "pneumonia") == POSITIVE
+
+
+def test_post_hedge_possible(lab: Labeler) -> None:
+    sentence = "A small left pleural effusion is suspected."
+    assert lab.explain_assertion(sentence, "effusion") == (UNCERTAIN, "unc.post.possible")
+
+
+# --------------------------------------------------------------------------- graded hedges
+
+
+GRADED = [
+    # (id, report, observation, option, rule id)
+    ("borderline (before)", "Borderline cardiomegaly.", "Cardiomegaly", "borderline", "unc.pre.borderline"),
+    ("borderline anchor", "Borderline heart size.", "Cardiomegaly", "borderline", "unc.pre.borderline"),
+    (
+        "borderline (after)",
+        "The heart is borderline in size.",
+        "Cardiomegaly",
+        "borderline",
+        "unc.post.borderline",
+    ),
+    ("probable", "Probable right lower lobe pneumonia.", "Pneumonia", "probable", "unc.pre.probable"),
+    ("likely (before)", "Likely atelectasis at the left base.", "Atelectasis", "probable", "unc.pre.likely"),
+    ("likely (after)", "Left basilar atelectasis is likely.", "Atelectasis", "probable", "unc.post.likely"),
+    (
+        "versus",
+        "Right basilar atelectasis versus consolidation.",
+        "Consolidation",
+        "versus",
+        "unc.versus",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "observation", "option", "rule"), [g[1:] for g in GRADED], ids=[g[0] for g in GRADED]
+)
+def test_graded_hedge_is_uncertain_unless_the_option_says_positive(
+    lab: Labeler, text, observation, option, rule
+) -> None:
+    positive = Labeler("chexpert", **{option: "positive"})
+    for labeler, value, status in ((lab, -1.0, UNCERTAIN), (positive, 1.0, POSITIVE)):
+        assert labeler.label([text]).iloc[0][observation] == value
+        (record,) = [m for m in labeler.mentions(text) if m["observation"] == observation]
+        assert (record["assertion"], record["rule_id"], record["excluded"]) == (status, rule, False)
+    others = {"probable", "borderline", "versus"} - {option}
+    assert Labeler("chexpert", **dict.fromkeys(others, "positive")).label([text]).iloc[0][
+        observation
+    ] == -1.0  # each option moves its own hedges only
+
+
+def test_plain_hedge_keeps_a_graded_one_uncertain() -> None:
+    lab = Labeler("chexpert", versus="positive", probable="positive")
+    text = "Possible atelectasis versus scarring at the right base."
+    assert lab.explain_assertion(text, "atelectasis") == (UNCERTAIN, "unc.pre.possible")
+    assert lab.label([text]).iloc[0]["Atelectasis"] == -1.0
+
+
+def test_graded_hedge_option_is_checked() -> None:
+    from cxrlabel.errors import InputError
+
+    with pytest.raises(InputError, match="borderline must be one of uncertain, positive; got 'yes'"):
+        Labeler(borderline="yes")
+    assert Labeler(probable="Positive").probable == "positive"  # case-insensitive, as every option
+
+
+def test_every_temporal_and_graded_cue_has_a_test() -> None:
+    from cxrlabel.lexicon import load_cues
+
+    tested = {c[4] for c in CONTEXT_CUES} | {g[4] for g in GRADED} | {"unc.post.possible"}
+    new = {
+        c.rule_id
+        for c in load_cues()
+        if c.category in ("historical", "hypothetical", "probable", "borderline", "versus")
+    }
+    assert new and new <= tested, sorted(new - tested)

@@ -143,3 +143,12 @@ def test_label_frame_is_float_with_nan_for_not_mentioned(lab: Labeler) -> None:
     assert isinstance(out, pd.DataFrame)
     assert out.dtypes.map(lambda d: d.kind == "f").all()
     assert math.isnan(out.loc[0, "Edema"])
+
+
+def test_spacy_factory_takes_the_graded_hedge_options() -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("cxr_labeler", config={"borderline": "positive"})
+    assert nlp("Borderline cardiomegaly.")._.cxr_labels == {"Cardiomegaly": 1.0}
+    default = spacy.blank("en")
+    default.add_pipe("cxr_labeler")
+    assert default("Borderline cardiomegaly.")._.cxr_labels == {"Cardiomegaly": -1.0}

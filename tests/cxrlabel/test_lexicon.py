@@ -124,3 +124,14 @@ def test_user_folder_overrides_one_cue_file(tmp_path: Path) -> None:
     assert row["Pneumothorax"] == 1.0  # "no" is no longer a cue
     assert row["Pneumonia"] == 0.0  # negation_post.yaml still from the package
     assert not math.isnan(row["Pneumonia"])
+
+
+def test_cue_source_is_relative_for_packaged_files_and_full_for_overrides(tmp_path: Path) -> None:
+    original = (default_lexicon_dir() / "cues" / "negation_pre.yaml").read_text(encoding="utf-8")
+    _write(tmp_path, "cues/negation_pre.yaml", original)
+    packaged = {c.rule_id: c.source for c in load_cues()}
+    ours = {c.rule_id: c.source for c in load_cues(tmp_path)}
+    line = next(i for i, t in enumerate(original.splitlines(), 1) if "id: neg.pre.no," in t)
+    assert packaged["neg.pre.no"] == f"cues/negation_pre.yaml:{line}"
+    assert ours["neg.pre.no"] == f"{(tmp_path / 'cues' / 'negation_pre.yaml').resolve()}:{line}"
+    assert ours["neg.post.not_seen"] == packaged["neg.post.not_seen"]  # not overridden

@@ -82,3 +82,45 @@ def test_missing_optional_dependency_names_the_extra() -> None:
     result = runner.invoke(demo, [])
     assert result.exit_code == 1
     assert 'pip install "cxrkit[embed]"' in result.output and "torch" in result.output
+
+
+def test_evidence_leads_to_the_yaml_line_of_the_deciding_cue(tmp_path: Path) -> None:
+    import json
+
+    from cxrlabel.lexicon import default_lexicon_dir
+
+    src = tmp_path / "r.csv"
+    pd.DataFrame({"id": ["a"], "text": ["Pleural effusion has resolved. Possible pneumonia."]}).to_csv(
+        src, index=False
+    )
+    ev = tmp_path / "ev.jsonl"
+    result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "--evidence", str(ev), "-q"])
+    assert result.exit_code == 0, result.output
+    records = {r["observation"]: r for r in map(json.loads, ev.read_text().splitlines())}
+    for name, rule, category in (
+        ("Pleural Effusion", "neg.post.has_resolved", "negation"),
+        ("Pneumonia", "unc.pre.possible", "uncertainty"),
+    ):
+        record = records[name]
+        assert (record["rule_id"], record["category"]) == (rule, category)
+        file, line = record["rule_source"].rsplit(":", 1)
+        assert file.startswith("cues/") and file.endswith(".yaml")
+        # one hop: the file (relative to the lexicon folder) and line hold the cue's rule id
+        text = (default_lexicon_dir() / file).read_text(encoding="utf-8").splitlines()
+        assert f"id: {rule}" in text[int(line) - 1]
+
+
+def test_graded_hedge_options_reach_the_labeller(tmp_path: Path) -> None:
+    src = tmp_path / "r.csv"
+    text = "Borderline cardiomegaly. Probable right lower lobe pneumonia. Atelectasis versus scarring."
+    pd.DataFrame({"id": ["a"], "text": [text]}).to_csv(src, index=False)
+    row = {}
+    for flags in ([], ["--borderline", "positive", "--probable", "positive", "--versus", "positive"]):
+        out = tmp_path / f"o{len(flags)}.csv"
+        result = runner.invoke(app, ["label", str(src), "-o", str(out), "-q", *flags])
+        assert result.exit_code == 0, result.output
+        row[len(flags)] = pd.read_csv(out).iloc[0]
+    for name in ("Cardiomegaly", "Pneumonia", "Atelectasis"):
+        assert (row[0][name], row[6][name]) == (-1, 1), name
+    result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "x.csv"), "--borderline", "maybe"])
+    assert result.exit_code != 0 and "maybe" in result.output

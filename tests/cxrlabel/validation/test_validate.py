@@ -405,3 +405,28 @@ def test_every_error_is_a_cxr_error(tmp_path):
     bad.write_text("x")
     with pytest.raises(CxrError, match="unsupported gold file type"):
         validate(_six()[0], bad)
+
+
+def test_errors_name_the_yaml_line_of_the_deciding_cue(tmp_path):
+    from cxrlabel import Labeler
+
+    lab = Labeler()
+    text = "Pneumonia has resolved."
+    records = lab.mentions(text, report_id="r1")
+    evidence = tmp_path / "evidence.jsonl"
+    evidence.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    pred = lab.label([text]).assign(id=["r1"])
+    gold = pd.DataFrame({"id": ["r1"], "Pneumonia": [1]})
+    errors = validate(pred, gold, evidence=evidence, bootstrap=0).errors
+    (row,) = errors.itertuples()
+    assert row.rule_id == "neg.post.has_resolved"
+    assert row.rule_source.startswith("cues/negation_post.yaml:")
+
+
+def test_positive_only_summary_says_which_uncertain_counting_fits():
+    res = validate(*_six(), bootstrap=0)
+    assert res.summary["uncertain_fit"]["uncertain_as"] == "negative"
+    text = res.to_markdown()
+    assert "Which fits this gold" in text and "--borderline" in text
+    full = validate(*_six(), bootstrap=0, gold_semantics="full")
+    assert "uncertain_fit" not in full.summary
