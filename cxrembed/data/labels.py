@@ -57,7 +57,6 @@ Unmentioned = Literal["zeros", "ignore"]
 UNCERTAIN_POLICIES: tuple[str, ...] = vocab.UNCERTAIN_POLICIES.values
 _UNMENTIONED: tuple[str, ...] = ("zeros", "ignore")
 #: Label value of each mention status (cxrlabel's map, the one definition cxrembed uses).
-# TODO: read it from cxrlabel.vocab once the status <-> value map moves there (with STATUSES).
 STATUS_VALUE: dict[str, float] = dict(VALUE)
 POSITIVE, NEGATIVE, UNCERTAIN = (STATUS_VALUE[s] for s in ("positive", "negative", "uncertain"))
 
