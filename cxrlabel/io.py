@@ -3,14 +3,13 @@
 Inputs: CSV, TSV, Parquet, JSON Lines, or a folder of ``.txt`` files (one report each, the
 file stem is the id). Several text columns can be joined; a column named like a report
 section (``findings``, ``impression``, ``indication``...) is prefixed with its title so that
-section rules apply. Outputs follow the labels-table contract of ``DESIGN.md``: the id column,
-one column per observation (1 / 0 / -1 / empty) and ``status``, one row per input row in
-input order, written to a temporary file and renamed when complete.
+section rules apply. Outputs follow the labels-table contract (README, "Labelling
+reports"): the id column, one column per observation (1 / 0 / -1 / empty) and ``status``,
+one row per input row in input order, written to a temporary file and renamed when complete.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxrlabel.columns import find_id_column, missing_column_message
 from cxrlabel.errors import InputError
 
 __all__ = [
@@ -51,7 +51,6 @@ _SECTION_TITLES = {
     "conclusion",
 }
 _DEFAULT_TEXT_COLS = ("report", "text", "report_text")
-_DEFAULT_ID_COLS = ("id", "uid", "report_id", "study_id")
 REPLACEMENT = "\ufffd"
 
 
@@ -112,12 +111,11 @@ class ReportReader:
         )
         missing = [c for c in self.text_cols if c not in columns]
         if missing:
-            raise InputError(self._missing_message(missing, columns, "--text-col"))
+            raise InputError(missing_column_message(self.path, missing, columns, "--text-col"))
         if id_col is None:
-            found = [c for c in _DEFAULT_ID_COLS if c in columns]
-            self.id_col = found[0] if found else None
+            self.id_col = find_id_column(columns)
         elif id_col not in columns:
-            raise InputError(self._missing_message([id_col], columns, "--id-col"))
+            raise InputError(missing_column_message(self.path, [id_col], columns, "--id-col"))
         else:
             self.id_col = id_col
 
@@ -151,13 +149,6 @@ class ReportReader:
             f"{self.path}: no {what} column given and none of {list(candidates)} present; "
             f"columns present: {columns}. Pass --text-col NAME (repeat it to join several)."
         )
-
-    def _missing_message(self, missing: list[str], columns: list[str], option: str) -> str:
-        hints = []
-        for m in missing:
-            close = difflib.get_close_matches(m, columns, n=1)
-            hints.append(f"'{m}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        return f"{self.path}: column {', '.join(hints)} not found ({option}); columns present: {columns}"
 
     # -- reading ----------------------------------------------------------------------
 
