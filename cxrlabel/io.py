@@ -102,6 +102,7 @@ class ReportReader:
         self.chunk_size = chunk_size
         self.replaced_rows = 0
         self.rows = 0
+        self._handle: Any = None
         if self.format == "txtdir":
             self.text_cols, self.id_col = ["text"], "id"
             return
@@ -128,6 +129,7 @@ class ReportReader:
 
                 return list(pq.ParquetFile(self.path).schema_arrow.names)
             head = next(iter(self._raw_chunks(5)), None)
+            self._handle = None  # the header's read is not progress
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - any parser failure becomes one clear message
@@ -152,12 +154,44 @@ class ReportReader:
 
     # -- reading ----------------------------------------------------------------------
 
+    def progress_total(self) -> tuple[int, str]:
+        """``(total, unit)`` for a progress bar: reports when that is free to know (Parquet
+        metadata, a folder's files), else the bytes of the file (``"B"``)."""
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(self.path).metadata.num_rows, "reports"
+        if self.format == "txtdir":
+            return sum(1 for p in self.path.iterdir() if p.suffix.lower() == ".txt"), "reports"
+        return self.path.stat().st_size, "B"
+
+    @property
+    def position(self) -> int:
+        """Progress so far, in the unit of :meth:`progress_total`."""
+        if self.format in ("parquet", "txtdir"):
+            return self.rows
+        handle = self._handle
+        if handle is None:
+            return 0
+        return self.path.stat().st_size if handle.closed else handle.tell()
+
     def _raw_chunks(self, size: int) -> Iterator[pd.DataFrame]:
+        fmt = self.format
+        if fmt in ("csv", "tsv", "jsonl"):
+            with open(self.path, "rb") as self._handle:
+                yield from self._text_chunks(self._handle, size)
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=size):
+                yield batch.to_pandas()
+
+    def _text_chunks(self, handle: Any, size: int) -> Iterator[pd.DataFrame]:
         fmt = self.format
         if fmt in ("csv", "tsv"):
             sep = "," if fmt == "csv" else "\t"
             yield from pd.read_csv(
-                self.path,
+                handle,
                 sep=sep,
                 dtype=str,
                 keep_default_na=False,
@@ -166,15 +200,10 @@ class ReportReader:
                 encoding="utf-8",
                 encoding_errors="replace",
             )
-        elif fmt == "jsonl":
+        else:
             yield from pd.read_json(
-                self.path, lines=True, dtype=False, chunksize=size, encoding_errors="replace"
+                handle, lines=True, dtype=False, chunksize=size, encoding_errors="replace"
             )
-        elif fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=size):
-                yield batch.to_pandas()
 
     def _txt_chunks(self) -> Iterator[ReportChunk]:
         files = sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".txt" and p.is_file())

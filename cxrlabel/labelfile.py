@@ -59,18 +59,25 @@ class LabelSummary:
             )
         return "\n".join(lines)
 
-    def text(self) -> str:
-        """Readable summary: the table plus row accounting."""
-        notes = [
-            f"{self.rows} reports in {self.seconds:.1f} s ({self.reports_per_second:,.0f} reports/s): "
-            f"{self.ok} labelled, {self.empty} empty, {self.errors} errors",
-        ]
+    def warnings(self) -> list[str]:
+        """Warning lines: duplicate ids, undecodable bytes."""
+        notes = []
         if self.duplicate_ids:
             notes.append(f"warning: {self.duplicate_ids} duplicate ids (rows kept, ids repeated)")
         if self.replaced_rows:
             notes.append(
                 f"warning: {self.replaced_rows} reports had undecodable bytes (replaced by U+FFFD)"
             )
+        return notes
+
+    def text(self, *, warnings: bool = True) -> str:
+        """Readable summary: the table plus row accounting (and the warnings, unless False)."""
+        notes = [
+            f"{self.rows} reports in {self.seconds:.1f} s ({self.reports_per_second:,.0f} reports/s): "
+            f"{self.ok} labelled, {self.empty} empty, {self.errors} errors",
+        ]
+        if warnings:
+            notes += self.warnings()
         notes.append(f"labels: {self.output}")
         if self.evidence:
             notes.append(f"evidence: {self.evidence}")
@@ -178,7 +185,15 @@ def label_file(
     value_counts = np.zeros((len(names), 4), dtype=np.int64)  # 1, 0, -1, blank
     id_hashes: list[np.ndarray] = []  # 8 bytes per row, so 1M ids cost 8 MB, not a set of strings
     status_counts: Counter[str] = Counter()
-    bar = tqdm(total=None, unit=" reports", disable=not progress, file=sys.stderr, desc="labelling")
+    total, unit = reader.progress_total() if progress else (None, "reports")
+    bar = tqdm(
+        total=total,
+        unit="B" if unit == "B" else " reports",
+        unit_scale=unit == "B",
+        disable=not progress,
+        file=sys.stderr,
+        desc="labelling",
+    )
 
     def consume(chunk_ids: list[Any], result: tuple[np.ndarray, list[str], list[str]]) -> None:
         values, status, lines = result
@@ -192,7 +207,11 @@ def label_file(
         value_counts[:, 1] += (values == 0).sum(axis=0)
         value_counts[:, 2] += (values == -1).sum(axis=0)
         value_counts[:, 3] += np.isnan(values).sum(axis=0)
-        bar.update(len(chunk_ids))
+        if unit == "B":  # bytes read so far: a total and an ETA without counting rows first
+            bar.update(reader.position - bar.n)
+            bar.set_postfix_str(f"{reader.rows:,} reports", refresh=False)
+        else:
+            bar.update(len(chunk_ids))
 
     try:
         if jobs <= 1:
