@@ -38,8 +38,8 @@ from cxrlabel.atomic import atomic_open, atomic_path
 from cxrlabel.errors import InputError
 from cxrlabel.lexicon import LabelMap
 from cxrlabel.validation import metrics as M
-from cxrlabel.validation.alignment import Aligned, align_tables
-from cxrlabel.validation.evidence_lookup import EvidenceIndex, load_evidence
+from cxrlabel.validation.alignment import Aligned, align_tables, resolve_id_columns
+from cxrlabel.validation.evidence_lookup import EvidenceIndex, check_evidence_path, load_evidence
 from cxrlabel.validation.noise import NoiseReport, build_noise, write_noise
 from cxrlabel.validation.plots import plot_f1
 from cxrlabel.validation.report import render_markdown, to_jsonable
@@ -143,7 +143,7 @@ def validate(
     gold: str | Path | pd.DataFrame,
     out_dir: str | Path | None = None,
     *,
-    id_col: str = "id",
+    id_col: str | None = None,
     gold_id_col: str | None = None,
     label_map: str | Path | LabelMap | None = None,
     gold_semantics: str = "positive-only",
@@ -164,8 +164,10 @@ def validate(
         and the curated table (id plus label columns). CSV, TSV or Parquet by extension.
     out_dir : path, optional
         When given, every output file is written there (see :meth:`ValidationResult.write`).
-    id_col, gold_id_col : str
-        Id column of the predictions and of the gold table (default: the same name).
+    id_col, gold_id_col : str, optional
+        Id column of the predictions (default: the first of id, uid, report_id, study_id
+        present, as ``cxr label`` finds it) and of the gold table (default: the same name if
+        the gold has it, else found the same way). Both are checked on the headers first.
     label_map : name, path or LabelMap, optional
         Maps one side's label names onto the other's (e.g. ``chestxray14_to_chexpert``).
         It is applied to the side whose columns are the map's source names.
@@ -205,11 +207,14 @@ def validate(
         raise InputError(
             f"bootstrap must be a non-negative integer (0 disables it), got {bootstrap!r}"
         )
+    id_col, gold_id_col = resolve_id_columns(pred, gold, id_col, gold_id_col, gold_prefix)
+    if evidence is not None:
+        check_evidence_path(evidence)
     aligned = align_tables(
         pred,
         gold,
         id_col=id_col,
-        gold_id_col=gold_id_col or id_col,
+        gold_id_col=gold_id_col,
         label_map=label_map,
         gold_semantics=gold_semantics,
         gold_prefix=gold_prefix,
