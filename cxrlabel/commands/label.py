@@ -7,73 +7,85 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register"]
+from cxrlabel.commands.options import (
+    IdCol,
+    Jobs,
+    Output,
+    Quiet,
+    cxr_command,
+    resolve_jobs,
+    split_names,
+)
+from cxrlabel.commands.output import print_result
+
+__all__ = ["register", "label"]
+
+Input = Annotated[
+    Path, typer.Argument(help="Reports: CSV, TSV, Parquet, JSONL, or a folder of .txt files.")
+]
+LabelsOutput = Output("Labels table to write (.csv, .tsv or .parquet).")
+LabelIdCol = IdCol("the first of id, uid, report_id, study_id present, else the row number")
+TextCols = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--text-col",
+        help="Text column; repeat to join several (e.g. findings, impression).",
+        show_default="report, text or report_text; else findings + impression",
+    ),
+]
+Sections = Annotated[
+    str | None,
+    typer.Option(
+        "--sections",
+        help="Comma-separated sections whose mentions count.",
+        show_default="all but indication, history, comparison, technique",
+    ),
+]
+Schema = Annotated[str, typer.Option("--schema", help="chexpert, chestxray14, or a schema YAML.")]
+Lexicon = Annotated[
+    Path | None,
+    typer.Option("--lexicon", help="Folder of lexicon files overriding the packaged ones."),
+]
+Evidence = Annotated[
+    Path | None,
+    typer.Option("--evidence", help="Write every mention with its rule id to this JSONL file."),
+]
+ChunkSize = Annotated[
+    int, typer.Option("--chunk-size", min=1, help="Reports per chunk (bounds memory).")
+]
 
 
+@cxr_command()
 def label(
-    input: Annotated[
-        Path, typer.Argument(help="Reports: CSV, TSV, Parquet, JSONL, or a folder of .txt files.")
-    ],
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Labels table to write (.csv or .parquet).")
-    ],
-    text_col: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--text-col", help="Text column; repeat to join several (e.g. findings, impression)."
-        ),
-    ] = None,
-    id_col: Annotated[
-        str | None,
-        typer.Option("--id-col", help="Id column (default: id/uid if present, else row number)."),
-    ] = None,
-    sections: Annotated[
-        str | None,
-        typer.Option(
-            "--sections",
-            help="Comma-separated sections whose mentions count (default: all but indication/history/comparison/technique).",
-        ),
-    ] = None,
-    schema: Annotated[
-        str, typer.Option("--schema", help="chexpert, chestxray14, or a schema YAML path.")
-    ] = "chexpert",
-    lexicon: Annotated[
-        Path | None,
-        typer.Option("--lexicon", help="Folder of lexicon files overriding the packaged ones."),
-    ] = None,
-    evidence: Annotated[
-        Path | None,
-        typer.Option("--evidence", help="Write every mention with its rule id to this JSONL file."),
-    ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
-    chunk_size: Annotated[
-        int, typer.Option("--chunk-size", min=1, help="Reports per chunk (bounds memory).")
-    ] = 5000,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
-    ] = False,
+    input: Input,
+    output: LabelsOutput,
+    text_col: TextCols = None,
+    id_col: LabelIdCol = None,
+    sections: Sections = None,
+    schema: Schema = "chexpert",
+    lexicon: Lexicon = None,
+    evidence: Evidence = None,
+    jobs: Jobs = 1,
+    chunk_size: ChunkSize = 5000,
+    quiet: Quiet = False,
 ) -> None:
     """Label chest X-ray reports: one row per report, 1 / 0 / -1 / empty per observation."""
-    from cxrlabel.cli import run_cli
     from cxrlabel.labelfile import label_file
 
-    summary = run_cli(
-        lambda: label_file(
-            input,
-            output,
-            text_cols=text_col or None,
-            id_col=id_col,
-            schema=schema,
-            lexicon_dir=lexicon,
-            sections=[s.strip() for s in sections.split(",") if s.strip()] if sections else None,
-            evidence_path=evidence,
-            jobs=jobs,
-            chunk_size=chunk_size,
-            progress=not quiet,
-        )
+    summary = label_file(
+        input,
+        output,
+        text_cols=text_col or None,
+        id_col=id_col,
+        schema=schema,
+        lexicon_dir=lexicon,
+        sections=split_names(sections, "--sections"),
+        evidence_path=evidence,
+        jobs=resolve_jobs(jobs),
+        chunk_size=chunk_size,
+        progress=not quiet,
     )
-    if not quiet:
-        typer.echo(summary.text(), err=True)
+    print_result(summary.text(), summary.warnings(), quiet=quiet)
 
 
 def register(app: typer.Typer) -> None:
