@@ -42,10 +42,26 @@ from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.inference.embed import read_sources
 from cxrlabel.errors import InputError
 
-__all__ = ["IndexSummary", "build_index", "embed_and_index", "join_metadata", "IMAGE_PATH_COLUMN"]
+__all__ = [
+    "IndexSummary",
+    "build_index",
+    "embed_and_index",
+    "join_metadata",
+    "check_metadata_columns",
+    "IMAGE_PATH_COLUMN",
+    "SEARCH_FLAGS",
+    "EMBED_FLAGS",
+]
 
 #: Index metadata column holding each embedding's image file (read by the search grid).
 IMAGE_PATH_COLUMN = "image_path"
+
+#: Option names in messages: the Python argument and the ``cxr search`` flag.
+SEARCH_FLAGS = {"id_col": "id_col / --id-col", "image_col": "image_col / --image-col",
+                "show_cols": "show / --show"}
+#: The same for ``cxr embed``, where the metadata table is ``--meta``.
+EMBED_FLAGS = {"id_col": "meta_id_col / --meta-id-col",
+               "image_col": "meta_image_col / --meta-image-col", "show_cols": "show_cols / --show"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,7 @@ def build_index(
     show_cols: Sequence[str] | None = None,
     kind: str = "auto",
     seed: int = 0,
+    flags: dict[str, str] = SEARCH_FLAGS,
 ) -> IndexSummary:
     """Index the embeddings in ``embeddings`` and save the index folder ``out``.
 
@@ -105,6 +122,8 @@ def build_index(
         Index type (:meth:`cxrembed.search.index.VectorIndex.build`).
     seed : int
         Seeds the approximate index's training sample.
+    flags : dict
+        Option names for error messages (see :func:`join_metadata`).
 
     Returns
     -------
@@ -118,7 +137,7 @@ def build_index(
     columns: list[str] = []
     if metadata is not None:
         joined, unmatched = join_metadata(emb.ids, metadata, id_col=id_col, image_col=image_col,
-                                          show_cols=show_cols)
+                                          show_cols=show_cols, flags=flags)
         frame = joined
         columns = list(joined.columns)
     if not isinstance(embeddings, EmbeddingSet):
@@ -145,8 +164,12 @@ def join_metadata(
     id_col: str | None = None,
     image_col: str | None = None,
     show_cols: Sequence[str] | None = None,
+    flags: dict[str, str] = SEARCH_FLAGS,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Rows of ``metadata`` aligned with ``ids`` (blank where none); and the unmatched ids.
+
+    ``flags`` names the options in error messages (:data:`SEARCH_FLAGS`,
+    :data:`EMBED_FLAGS`).
 
     Examples
     --------
@@ -159,22 +182,12 @@ def join_metadata(
 
     table = read_table(metadata, text_columns=(id_col, image_col))
     source = table_source(table)
-    if id_col is None and image_col is None:
-        if "id" not in table.columns:
-            raise InputError(
-                f"name the id column of the metadata table {source} (id_col / --id-col, or "
-                f"image_col / --image-col); found columns {list(table.columns)}"
-            )
-        id_col = "id"
+    id_col, image_col = check_metadata_columns(
+        source, list(table.columns), id_col, image_col, show_cols, flags
+    )
     keys = row_ids(table, image_col=image_col, id_col=id_col)
     key_cols = {c for c in (id_col, image_col) if c}
     wanted = list(show_cols) if show_cols else [c for c in table.columns if c not in key_cols]
-    absent = [c for c in wanted if c not in table.columns]
-    if absent:
-        raise InputError(
-            f"the metadata table {source} has no column(s) {absent}; found columns "
-            f"{list(table.columns)}. Fix the names given to show_cols / --show-cols"
-        )
     levels: list[dict[str, int | None]] = [{}, {}, {}]  # exact, no extension, path tail
     for row, key in enumerate(keys):
         if key is None:
@@ -194,13 +207,45 @@ def join_metadata(
         raise InputError(
             f"no embedding id matches a row of the metadata table {source} (e.g. embedding "
             f"{ids[0]!r}, table id {next((k for k in keys if k), None)!r}); expected the "
-            "table's id column to hold the embedding ids. Fix: choose the id column (id_col / "
-            "--id-col, or image_col / --image-col)"
+            f"table's id column to hold the embedding ids. Fix: choose the id column "
+            f"({flags['id_col']}, or {flags['image_col']})"
         )
     positions = np.array([-1 if r is None else r for r in rows], dtype=np.int64)
     picked = table[wanted].reset_index(drop=True)
     frame = picked.reindex(positions).reset_index(drop=True) if len(picked) else picked
     return frame, unmatched
+
+
+def check_metadata_columns(
+    source: object,
+    columns: Sequence[str],
+    id_col: str | None,
+    image_col: str | None,
+    show_cols: Sequence[str] | None,
+    flags: dict[str, str] = SEARCH_FLAGS,
+) -> tuple[str | None, str | None]:
+    """The metadata table's key columns (default: its id column, found as
+    :func:`cxrlabel.columns.find_id_column` does), checked with ``show_cols``; raises naming
+    the option to fix."""
+    from cxrlabel.columns import find_id_column, missing_column_message
+
+    if id_col is None and image_col is None:
+        id_col = find_id_column(columns)
+        if id_col is None:
+            raise InputError(
+                f"name the id column of the metadata table {source} ({flags['id_col']}, or "
+                f"{flags['image_col']}); found columns {list(columns)}"
+            )
+    for name, option in ((id_col, "id_col"), (image_col, "image_col")):
+        if name is not None and name not in columns:
+            raise InputError(missing_column_message(source, [name], columns, flags[option]))
+    absent = [c for c in show_cols or () if c not in columns]
+    if absent:
+        raise InputError(
+            f"the metadata table {source} has no column(s) {absent}; found columns "
+            f"{list(columns)}. Fix the names given to {flags['show_cols']}"
+        )
+    return id_col, image_col
 
 
 def _stem(key: str) -> str:
@@ -261,13 +306,68 @@ def embed_and_index(
     """
     from cxrembed.inference.embed import embed_images
 
+    if index is None and (metadata is not None or show_cols):
+        raise InputError("--meta and --show-cols describe the search index: give --index DIR too")
+    _check_source_table(source, embed_options)
+    if index is not None:  # every metadata column is checked before any image is embedded
+        metadata, meta_id_col, meta_image_col = _plan_metadata(
+            source, embed_options, metadata, meta_id_col, meta_image_col, show_cols
+        )
     summary = embed_images(run_dir, source, out, **embed_options)
     if index is None:
         return summary, None
-    if metadata is None and summary.kind == "table":
-        metadata = source
-        meta_id_col = meta_id_col or embed_options.get("id_col")
-        meta_image_col = meta_image_col or embed_options.get("image_col")
     built = build_index(out, index, metadata=metadata, id_col=meta_id_col,
-                        image_col=meta_image_col, show_cols=show_cols, kind=index_kind)
+                        image_col=meta_image_col, show_cols=show_cols, kind=index_kind,
+                        flags=EMBED_FLAGS)
     return summary, built
+
+
+def _is_table_source(source: str | os.PathLike[str], options: dict[str, Any]) -> bool:
+    kind = options.get("kind", "auto")
+    return kind == "table" or (kind == "auto" and Path(source).is_file())
+
+
+def _check_source_table(source: str | os.PathLike[str], options: dict[str, Any]) -> None:
+    """A table source's image / id columns, checked on its header before the model loads."""
+    from cxrembed.data.table import check_image_columns
+    from cxrlabel.columns import read_header
+
+    if _is_table_source(source, options) and Path(source).is_file():
+        check_image_columns(str(source), read_header(source), image_col=options.get("image_col"),
+                            id_col=options.get("id_col"))
+
+
+def _plan_metadata(
+    source: str | os.PathLike[str],
+    embed_options: dict[str, Any],
+    metadata: str | os.PathLike[str] | pd.DataFrame | None,
+    id_col: str | None,
+    image_col: str | None,
+    show_cols: Sequence[str] | None,
+) -> tuple[Any, str | None, str | None]:
+    """The display table and its key columns, checked on its header alone.
+
+    A table source is its own metadata by default; a ``--meta`` table given without key
+    columns is joined on the source table's id / image column when it has them.
+    """
+    from cxrlabel.columns import read_header
+
+    table_source = _is_table_source(source, embed_options)
+    source_keys = (embed_options.get("id_col"), embed_options.get("image_col"))
+    if metadata is None:
+        if not table_source:
+            return None, id_col, image_col
+        metadata = source
+        id_col = id_col or source_keys[0]
+        image_col = image_col or source_keys[1]
+    if isinstance(metadata, pd.DataFrame):
+        columns = [str(c) for c in metadata.columns]
+    else:
+        columns = read_header(metadata)
+    if id_col is None and image_col is None and table_source:
+        id_col, image_col = (k if k in columns else None for k in source_keys)
+    id_col, image_col = check_metadata_columns(
+        metadata if not isinstance(metadata, pd.DataFrame) else "(DataFrame)", columns,
+        id_col, image_col, show_cols, EMBED_FLAGS,
+    )
+    return metadata, id_col, image_col
