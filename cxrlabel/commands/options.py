@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,9 @@ def run_cli(fn: Callable[[], T]) -> T:
     install (image commands on the light install).
     """
     try:
-        return fn()
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return fn()
     except CxrError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
@@ -200,6 +203,11 @@ def run_cli(fn: Callable[[], T]) -> T:
             raise
         typer.echo(f"error: {MissingExtraError(top, _EXTRA_OF[top])}", err=True)
         raise typer.Exit(code=1) from None
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A library warning as one ``warning: ...`` line on stderr (no file and line)."""
+    typer.echo(f"warning: {message}", err=True)
 
 
 # --------------------------------------------------------------------------- renamed options
@@ -247,17 +255,23 @@ def _option_name(parameter: inspect.Parameter) -> str:
     return "--" + parameter.name.replace("_", "-")
 
 
-def _apply_renamed(r: Renamed, kwargs: dict[str, Any], signature: inspect.Signature) -> None:
+def _apply_renamed(
+    r: Renamed, kwargs: dict[str, Any], signature: inspect.Signature, ctx: typer.Context
+) -> None:
     value = kwargs.pop(r.param)
     target = signature.parameters[r.new]
     name = _option_name(target)
     if value is not None and value is not False:
-        if kwargs[r.new] != target.default:
+        source = ctx.get_parameter_source(r.new)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
             raise typer.BadParameter(f"give {name} or {r.old}, not both", param_hint=r.old)
         typer.echo(f"warning: {r.old} is deprecated; use {name}", err=True)
         kwargs[r.new] = r.convert(value) if r.convert else value
     if r.required and kwargs[r.new] is None:
         raise typer.BadParameter("this option is required", param_hint=f"'{name}'")
+
+
+_CONTEXT = "cxr_context"  # the click context, passed to the wrapper only
 
 
 def cxr_command(*renamed: Renamed) -> Callable[[F], F]:
@@ -269,19 +283,26 @@ def cxr_command(*renamed: Renamed) -> Callable[[F], F]:
     ... def demo(output: Annotated[Path | None, typer.Option("--output")] = None) -> None:
     ...     print(output)
     >>> list(inspect.signature(demo).parameters)
-    ['output', 'renamed_out']
+    ['output', 'renamed_out', 'cxr_context']
     """
 
     def decorate(fn: F) -> F:
         signature = inspect.signature(fn, eval_str=True)
 
+        own = [p.name for p in signature.parameters.values() if p.annotation is typer.Context]
+        context = own[0] if own else _CONTEXT  # typer passes the context to one parameter
+
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:
+            ctx = kwargs[context] if own else kwargs.pop(context)
             for r in renamed:
-                _apply_renamed(r, kwargs, signature)
+                _apply_renamed(r, kwargs, signature, ctx)
             return run_cli(lambda: fn(**kwargs))
 
         params = [*signature.parameters.values(), *(r.parameter() for r in renamed)]
+        if not own:
+            params.append(inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY,
+                                            annotation=typer.Context))
         wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 

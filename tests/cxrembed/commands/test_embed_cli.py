@@ -37,9 +37,9 @@ def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
     monkeypatch.setattr(gallery_module, "embed_and_index", fake)
     result = runner.invoke(app, [
         "embed", "RUN", "--labels", "t.csv", "--images", "imgs", "--image-col", "file",
-        "--id-col", "uid", "-o", "OUT", "--batch-size", "16", "--workers", "2", "--no-resume",
+        "--id-col", "uid", "-o", "OUT", "--batch-size", "16", "--jobs", "2", "--no-resume",
         "--shard-size", "500", "--device", "cpu", "--index", "IDX", "--meta", "m.csv",
-        "--meta-id-col", "pid", "--meta-image-col", "path", "--show-cols", "finding, age",
+        "--meta-id-col", "pid", "--meta-image-col", "path", "--show", "finding, age",
         "--index-kind", "exact", "-q",
     ])
     assert result.exit_code == 0, result.output
@@ -53,6 +53,41 @@ def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
     }
     assert "embedded now: 2  already done: 1  excluded: 1" in result.output
     assert "corrupt: 1" in result.output and "1 embeddings have no metadata row" in result.output
+
+
+@pytest.mark.parametrize(("old", "new", "key", "value"), [
+    (["--workers", "2"], ["--jobs", "2"], "num_workers", 2),
+    (["--workers", "0"], ["--jobs", "1"], "num_workers", 0),
+    (["--show-cols", "a,b"], ["--show", "a,b"], "show_cols", ["a", "b"]),
+])
+def test_renamed_options_still_work_and_warn(tmp_path, monkeypatch, old, new, key, value):
+    seen = {}
+
+    def fake(*args, **kwargs):
+        seen.update(kwargs)
+        return _summary(tmp_path / "e"), None
+
+    monkeypatch.setattr(gallery_module, "embed_and_index", fake)
+    base = ["embed", "RUN", "--images", "imgs", "-o", "OUT", "-q"]
+    result = runner.invoke(app, [*base, *old])
+    assert result.exit_code == 0, result.output
+    assert seen[key] == value
+    assert f"warning: {old[0]} is deprecated; use {new[0]}" in result.stderr
+    renamed = runner.invoke(app, [*base, *new])
+    assert renamed.exit_code == 0 and seen[key] == value and "deprecated" not in renamed.stderr
+    both = runner.invoke(app, [*base, *old, *new])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_jobs_zero_means_one_worker_per_core(tmp_path, monkeypatch):
+    import os
+
+    seen = {}
+    monkeypatch.setattr(gallery_module, "embed_and_index",
+                        lambda *a, **k: (seen.update(k), (_summary(tmp_path), None))[1])
+    result = runner.invoke(app, ["embed", "RUN", "--images", "i", "-o", "O", "-j", "0"])
+    assert result.exit_code == 0, result.output
+    assert seen["num_workers"] == (os.cpu_count() if os.cpu_count() != 1 else 0)
 
 
 @pytest.mark.parametrize(("args", "kind", "root"), [

@@ -44,7 +44,7 @@ def test_all_options_are_passed_to_the_library(captured, tmp_path):
         "--ids", "ids.txt", "--label-cols", "Edema, Cardiomegaly", "--uncertain", "ones",
         "--status-col", "", "--group-col", "patientid", "--exclude-same-group",
         "--split-col", "split", "--query-split", "test", "--gallery-split", "train",
-        "--k", "1,3", "--diagnosis-k", "7", "--map", "pca", "--missing", "error",
+        "--k", "1,3", "--diagnosis-k", "7", "--projection", "pca", "--missing", "error",
         "--config-hash", "abc", "--seed", "4",
     ])
     assert result.exit_code == 0, result.output
@@ -63,7 +63,7 @@ def test_all_options_are_passed_to_the_library(captured, tmp_path):
 
 def test_defaults(captured, tmp_path):
     result = runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path),
-                                 "--label-col", "finding", "--no-map"])
+                                 "--label-col", "finding", "--no-projection"])
     assert result.exit_code == 0, result.output
     kwargs = captured["kwargs"]
     assert kwargs["labels"] == LabelOptions(label_col="finding")
@@ -87,7 +87,7 @@ def test_image_col_alone_replaces_the_default_id(captured, tmp_path):
         (["--label-col", "f", "--schema", "chexpert"], "got --label-col, --schema"),
         (["--label-col", "f", "--k", "1,x"], "--k must be positive integers"),
         (["--label-col", "f", "--k", "0"], "--k must be positive integers"),
-        (["--label-col", "f", "--map", "mds"], "--map must be one of"),
+        (["--label-col", "f", "--projection", "mds"], "--projection must be one of"),
         (["--label-col", "f", "--uncertain", "soft"], "--uncertain must be ignore, zeros or ones"),
         (["--label-cols", "A,,B"], "empty item"),
     ],
@@ -126,7 +126,7 @@ def test_small_real_run_writes_the_report(tmp_path):
     result = runner.invoke(app, [
         "evaluate", str(tmp_path / "emb"), str(tmp_path / "labels.csv"), "-o", str(out),
         "--id-col", "path", "--label-col", "finding", "--group-col", "patient",
-        "--exclude-same-group", "--k", "1,2", "--diagnosis-k", "3", "--map", "pca",
+        "--exclude-same-group", "--k", "1,2", "--diagnosis-k", "3", "--projection", "pca",
     ])
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"metrics.md", "metrics.csv", "metrics.json",
@@ -142,7 +142,7 @@ def test_small_real_run_writes_the_report(tmp_path):
 def test_small_real_run_errors_are_one_line(tmp_path):
     _small_set(tmp_path)
     args = ["evaluate", str(tmp_path / "emb"), str(tmp_path / "labels.csv"), "-o",
-            str(tmp_path / "out"), "--id-col", "path", "--label-col", "finding", "--no-map"]
+            str(tmp_path / "out"), "--id-col", "path", "--label-col", "finding", "--no-projection"]
     too_far = runner.invoke(app, [*args, "--k", "20"])
     assert too_far.exit_code == 1 and "larger than the gallery" in too_far.output
     assert too_far.output.count("\n") == 1
@@ -150,5 +150,5 @@ def test_small_real_run_errors_are_one_line(tmp_path):
     assert strict.exit_code == 1 and "not_embedded.png" in strict.output
     other_run = runner.invoke(app, [*args, "--config-hash", "cfg2"])
     assert other_run.exit_code == 1 and "config hash 'cfg1', not 'cfg2'" in other_run.output
-    wrong_id = runner.invoke(app, [*args[:-5], "--label-col", "finding", "--no-map"])
+    wrong_id = runner.invoke(app, [*args[:-5], "--label-col", "finding", "--no-projection"])
     assert wrong_id.exit_code == 1 and "'id'" in wrong_id.output
