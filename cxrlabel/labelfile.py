@@ -16,13 +16,16 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from cxrlabel.io import EvidenceWriter, LabelsWriter, ReportReader, evidence_lines
-from cxrlabel.labeler import Labeler
+from cxrlabel.lexicon import load_lexicon
+
+if TYPE_CHECKING:
+    from cxrlabel.labeler import Labeler
 
 __all__ = ["LabelSummary", "label_file"]
 
@@ -91,6 +94,8 @@ _WORKER_KWARGS: dict[str, Any] | None = None
 def _init_worker(kwargs: dict[str, Any]) -> None:
     global _WORKER
     if _WORKER is None or _WORKER_KWARGS != kwargs:  # forked workers inherit the parent's
+        from cxrlabel.labeler import Labeler
+
         _WORKER = Labeler(**kwargs)
 
 
@@ -172,11 +177,15 @@ def label_file(
     (2, 1)
     """
     start = time.perf_counter()
+    # Every argument is checked before spaCy is imported (about a second): the input's
+    # header, the schema and lexicon files, the output type; then the labeller itself.
     reader = ReportReader(input_path, text_cols, id_col, chunk_size=chunk_size)
-    kwargs = {"schema": schema, "lexicon_dir": lexicon_dir, "sections": sections}
-    lab = Labeler(**kwargs)  # validates options before any work starts
-    names = lab.names
+    names = load_lexicon(schema, lexicon_dir).schema.names
     writer = LabelsWriter(output_path, reader.id_col or "row", names)
+    from cxrlabel.labeler import Labeler
+
+    kwargs = {"schema": schema, "lexicon_dir": lexicon_dir, "sections": sections}
+    lab = Labeler(**kwargs)  # checks the sections
     ev_writer = EvidenceWriter(evidence_path) if evidence_path else None
     want_evidence = ev_writer is not None
     summary = LabelSummary(
