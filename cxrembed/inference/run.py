@@ -55,7 +55,7 @@ def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(
-            f"{str(run_dir)!r} is not a run folder: {CONFIG_FILE} not found. Give the --out "
+            f"{str(run_dir)!r} is not a run folder: {CONFIG_FILE} not found. Give the --output "
             "folder of `cxr train`"
         )
     return RunConfig.from_yaml(path)

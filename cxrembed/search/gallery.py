@@ -307,7 +307,7 @@ def embed_and_index(
     from cxrembed.inference.embed import embed_images
 
     if index is None and (metadata is not None or show_cols):
-        raise InputError("--meta and --show-cols describe the search index: give --index DIR too")
+        raise InputError("--meta and --show describe the search index: give --index DIR too")
     _check_source_table(source, embed_options)
     if index is not None:  # every metadata column is checked before any image is embedded
         metadata, meta_id_col, meta_image_col = _plan_metadata(

@@ -84,7 +84,7 @@ class RunFolder:
         if not resume and has_run:
             raise CheckpointError(
                 f"{str(self.path)!r} already holds a run (last.pt); continue it "
-                "with --resume, or choose another --out folder"
+                "with --resume, or choose another --output folder"
             )
 
     def write_config(self, config: RunConfig) -> None:
