@@ -299,6 +299,7 @@ def cxr_command(*renamed: Renamed) -> Callable[[F], F]:
                 _apply_renamed(r, kwargs, signature, ctx)
             return run_cli(lambda: fn(**kwargs))
 
+        wrapper.__cxr_command__ = True  # type: ignore[attr-defined]
         params = [*signature.parameters.values(), *(r.parameter() for r in renamed)]
         if not own:
             params.append(inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY,

@@ -1,0 +1,96 @@
+"""``cxr label`` start-up: no torch (thinc would import it), no cxrembed, arguments checked
+before spaCy is imported; the labels do not change. Timings are in benchmarks/startup.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+PROBE = """
+import contextlib, io, json, sys
+from cxrlabel.cli import main
+codes, errors = [], []
+for args in {runs!r}:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            main(args)
+        except SystemExit as exc:
+            codes.append(exc.code)
+        else:
+            codes.append(0)
+    errors.append(err.getvalue())
+print(json.dumps({{"codes": codes, "errors": errors, "torch": "torch" in sys.modules,
+                  "spacy": "spacy" in sys.modules,
+                  "cxrembed": any(m.startswith("cxrembed") for m in sys.modules)}}))
+"""
+
+
+def _run(runs: list[list[str]], cwd: Path) -> dict:
+    """Run ``cxr`` with each argument list in one fresh process; what it imported."""
+    done = subprocess.run([sys.executable, "-c", PROBE.format(runs=runs)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture()
+def reports(tmp_path: Path) -> Path:
+    pd.DataFrame({"uid": ["a", "b", "c"],
+                  "text": ["No pneumothorax.", "Mild edema. Cannot exclude pneumonia.",
+                           "Heart size is enlarged."]}).to_csv(tmp_path / "r.csv", index=False)
+    return tmp_path
+
+
+def test_label_imports_neither_torch_nor_cxrembed_and_labels_do_not_change(reports):
+    pytest.importorskip("torch")  # only meaningful where torch is installed
+    from cxrlabel.labeler import Labeler
+
+    seen = _run([["label", "r.csv", "-o", "o.csv", "-q"]], reports)
+    assert seen["codes"] == [0], seen["errors"]
+    assert seen["spacy"] and not seen["torch"] and not seen["cxrembed"]
+    written = pd.read_csv(reports / "o.csv")
+    assert written["uid"].tolist() == ["a", "b", "c"]
+    # The hook changes only what thinc knows about torch, never a label.
+    in_process = Labeler().label(pd.read_csv(reports / "r.csv")["text"].tolist())
+    assert written.drop(columns=["uid", "status"]).astype(float).equals(in_process)
+
+
+ARGUMENT_ERRORS = [
+    (["label", "absent.csv", "-o", "o.csv"], "input not found"),
+    (["label", "r.csv", "-o", "o.xlsx"], "output must end in"),
+    (["label", "r.csv", "-o", "o.csv", "--schema", "chexprt"], "did you mean 'chexpert'"),
+    (["label", "r.csv", "-o", "o.csv", "--text-col", "txt"], "did you mean 'text'"),
+    (["label", "r.csv", "-o", "o.csv", "--jobs", "-1"], "Invalid value"),
+    (["validate", "r.csv", "r.csv", "-o", "v", "--id-col", "nope"], "no id column 'nope'"),
+]
+
+
+def test_argument_errors_come_before_spacy_is_imported(reports):
+    seen = _run([args for args, _ in ARGUMENT_ERRORS], reports)
+    for (args, message), code, err in zip(ARGUMENT_ERRORS, seen["codes"], seen["errors"],
+                                          strict=True):
+        assert code != 0 and message in err, (args, err)
+    assert not seen["spacy"] and not seen["torch"] and not seen["cxrembed"]
+
+
+def test_hook_is_inert_once_thinc_has_decided():
+    code = (
+        "from cxrlabel.startup import hide_torch_from_thinc as h; import sys\n"
+        "assert h() is True\n"
+        "import spacy, thinc.compat\n"
+        "assert thinc.compat.has_torch is False\n"
+        "import torch\n"  # a later import works as usual
+        "assert h() is False\n"
+        "print(torch.__name__, type(sys.meta_path[0]).__name__)\n"
+    )
+    pytest.importorskip("torch")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "torch" and done.stdout.split()[1] != "_TorchHiddenFromThinc"
