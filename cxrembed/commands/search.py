@@ -98,7 +98,7 @@ def format_results(report: SearchReport, width: int = MAX_WIDTH, *, notes: bool 
         if "error" in frame.attrs:
             blocks.append(f"{head}\n  not searched: {frame.attrs['error']}")
             continue
-        blocks.append(f"{head}\n{frame_text(frame, width)}")
+        blocks.append(f"{head}\n{frame_text(frame, width, whole=True)}")
     if notes:
         blocks += [f"note: {note}" for note in report.notes]
     blocks += [f"grid: {path}" for path in report.grids]

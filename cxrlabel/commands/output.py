@@ -10,7 +10,7 @@ Missing values print as "—", never ``NaN``.
 Examples
 --------
 >>> import pandas as pd
->>> print(frame_text(pd.DataFrame({"id": ["a", "b"], "age": [61.0, None]})))
+>>> print(frame_text(pd.DataFrame({"id": ["a", "b"], "age": [61.0, None]}), whole=True))
 id  age
 a    61
 b     —
@@ -136,21 +136,27 @@ def cell(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _column(values: Sequence[Any], digits: int) -> list[str]:
+def _column(values: Sequence[Any], digits: int, whole: bool) -> list[str]:
     floats = [v for v in values if isinstance(v, float) and not math.isnan(v)]
-    integral = bool(floats) and all(v.is_integer() for v in floats)
+    integral = whole and bool(floats) and all(v.is_integer() for v in floats)
     return [
         str(int(v)) if integral and isinstance(v, float) and not math.isnan(v) else cell(v, digits)
         for v in values
     ]
 
 
-def frame_text(frame: pd.DataFrame, width: int = MAX_WIDTH, digits: int = 3) -> str:
-    """A DataFrame as plain aligned columns at most ``width`` wide (long cells wrap)."""
+def frame_text(
+    frame: pd.DataFrame, width: int = MAX_WIDTH, digits: int = 3, *, whole: bool = False
+) -> str:
+    """A DataFrame as plain aligned columns at most ``width`` wide (long cells wrap).
+
+    Floats print with ``digits`` decimals; with ``whole``, a float column holding whole
+    numbers only (an age with blanks) prints as integers.
+    """
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style=None)
-    columns = [_column(frame[c].astype(object).tolist(), digits) for c in frame.columns]
+    columns = [_column(frame[c].astype(object).tolist(), digits, whole) for c in frame.columns]
     for name, values in zip(frame.columns, columns, strict=True):
         numeric = all(v == MISSING or _is_number(v) for v in values)
         table.add_column(str(name), justify="right" if numeric else "left", overflow="fold")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,32 @@ def test_small_real_run_errors_are_one_line(tmp_path):
     assert other_run.exit_code == 1 and "config hash 'cfg1', not 'cfg2'" in other_run.output
     wrong_id = runner.invoke(app, [*args[:-5], "--label-col", "finding", "--no-projection"])
     assert wrong_id.exit_code == 1 and "'id'" in wrong_id.output
+
+
+def test_map_and_no_map_are_hidden_aliases_of_projection(captured, tmp_path):
+    base = ["evaluate", "e", "l.csv", "-o", str(tmp_path), "--label-col", "finding"]
+    old = runner.invoke(app, [*base, "--map", "pca"])
+    assert old.exit_code == 0, old.output
+    assert captured["kwargs"]["map_method"] == "pca"
+    assert "warning: --map is deprecated; use --projection" in old.stderr
+    off = runner.invoke(app, [*base, "--no-map"])
+    assert off.exit_code == 0 and captured["kwargs"]["map_method"] is None
+    assert "warning: --no-map is deprecated; use --no-projection" in off.stderr
+
+
+@pytest.mark.parametrize(("word", "policy"), [("positive", "ones"), ("negative", "zeros"),
+                                              ("ones", "ones"), ("ignore", "ignore")])
+def test_uncertain_takes_the_shared_vocabulary(captured, tmp_path, word, policy):
+    result = runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path), "--label-cols",
+                                 "A", "--uncertain", word, "--no-projection"])
+    assert result.exit_code == 0, result.output
+    assert captured["kwargs"]["labels"].policy == policy
+
+
+def test_report_prints_missing_values_as_dashes_within_100_columns(captured, tmp_path):
+    result = runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path), "--label-col",
+                                 "finding", "--no-projection"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout.replace(str(tmp_path), "OUT")
+    assert not re.search(r"\b(NaN|nan)\b", text)
+    assert max(len(line) for line in text.splitlines()) <= 100
