@@ -10,6 +10,7 @@ one row per input row in input order, written to a temporary file and renamed wh
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxrlabel.columns import find_id_column, missing_column_message
-from cxrlabel.errors import InputError
+from cxrlabel.columns import find_id_column, missing_column_message, read_header
+from cxrlabel.errors import CxrError, InputError, MissingExtraError
 
 __all__ = [
     "ReportChunk",
@@ -125,12 +126,10 @@ class ReportReader:
     def _columns(self) -> list[str]:
         try:
             if self.format == "parquet":
-                import pyarrow.parquet as pq
-
-                return list(pq.ParquetFile(self.path).schema_arrow.names)
+                return read_header(self.path)
             head = next(iter(self._raw_chunks(5)), None)
             self._handle = None  # the header's read is not progress
-        except InputError:
+        except CxrError:
             raise
         except Exception as exc:  # noqa: BLE001 - any parser failure becomes one clear message
             raise InputError(
@@ -282,6 +281,8 @@ class LabelsWriter:
         if suffix not in (".csv", ".parquet", ".pq", ".tsv"):
             raise InputError(f"{self.path}: output must end in .csv, .tsv or .parquet")
         self.format = "parquet" if suffix in (".parquet", ".pq") else suffix[1:]
+        if self.format == "parquet" and importlib.util.find_spec("pyarrow") is None:
+            raise MissingExtraError("pyarrow", "parquet")
         self.id_name = id_name
         self.names = list(names)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cxrlabel.columns import find_id_column, read_header
-from cxrlabel.errors import CxrError, GoldError, InputError
+from cxrlabel.errors import CxrError, GoldError, InputError, MissingExtraError
 from cxrlabel.lexicon import LabelMap, available_schemas, load_label_map, load_schema
 
 __all__ = [
@@ -75,7 +75,7 @@ def read_table(src: str | Path | pd.DataFrame, role: str, id_col: str) -> tuple[
         suffix = path.suffix.lower()
         try:
             if suffix in _PARQUET:
-                frame = pd.read_parquet(path)
+                frame = _read_parquet(path)
             elif suffix in _READERS:
                 frame = pd.read_csv(path, sep=_READERS[suffix], dtype={id_col: str})
             else:
@@ -94,6 +94,14 @@ def read_table(src: str | Path | pd.DataFrame, role: str, id_col: str) -> tuple[
     if frame.empty:
         raise error(f"{where}: the {role} table has no rows (found columns {list(frame.columns)})")
     return frame, where
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401 - pandas' Parquet engine, from the parquet extra
+    except ModuleNotFoundError:
+        raise MissingExtraError("pyarrow", "parquet") from None
+    return pd.read_parquet(path)
 
 
 def _check_id_column(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,22 +121,38 @@ class ValidationResult:
         write_noise(self.noise, paths["noise.json"])
         _write_csv(self.errors, paths["errors.csv"])
         _write_csv(self.missing, paths["missing_ids.csv"])
-        metric = self.metric
-        label = "F1" if metric == "f1" else "support-weighted F1"
-        plot_f1(
-            self.table["observation"].tolist(),
-            self.table[metric].tolist(),
-            self.table[f"{metric}_ci_low"].tolist(),
-            self.table[f"{metric}_ci_high"].tolist(),
-            paths["f1.png"],
-            title=f"{label} per observation, 95% CI ({self.summary['semantics']} gold, "
-            f"{self.summary['n_scored']} reports)",
-            xlabel=label,
-        )
         if self.confusion is not None:
             paths["confusion.csv"] = out / "confusion.csv"
             _write_csv(self.confusion, paths["confusion.csv"])
-        return paths
+        if not self._plot(paths.pop("f1.png")):
+            return paths
+        return {**paths, "f1.png": out / "f1.png"}
+
+    def _plot(self, path: Path) -> bool:
+        """Write ``f1.png``; without matplotlib (the light install) say how to get it."""
+        metric = self.metric
+        label = "F1" if metric == "f1" else "support-weighted F1"
+        try:
+            plot_f1(
+                self.table["observation"].tolist(),
+                self.table[metric].tolist(),
+                self.table[f"{metric}_ci_low"].tolist(),
+                self.table[f"{metric}_ci_high"].tolist(),
+                path,
+                title=f"{label} per observation, 95% CI ({self.summary['semantics']} gold, "
+                f"{self.summary['n_scored']} reports)",
+                xlabel=label,
+            )
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] != "matplotlib":
+                raise
+            warnings.warn(
+                f"{path.name} not written: it needs matplotlib, which is not installed. "
+                'Install it with: pip install "cxrkit[plots]"',
+                stacklevel=3,
+            )
+            return False
+        return True
 
 
 def validate(
