@@ -10,8 +10,8 @@ result; :func:`~cxrlabel.commands.options.cxr_command` turns a
 
 Start-up matters for a labeller run on a few reports: ``cxr label`` and ``cxr validate``
 build an app with the labeller's commands only (no entry points are scanned, nothing of
-cxrembed is imported), and ``cxr label`` imports spaCy without letting thinc import torch
-(:mod:`cxrlabel.startup`). ``app`` (the full application) is built on first use.
+cxrembed is imported) and import spaCy without letting thinc import torch and without
+spaCy's own CLI (:mod:`cxrlabel.startup`). ``app`` (the full application) is built on first use.
 """
 
 from __future__ import annotations
@@ -94,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     own = bool(args) and args[0] in _OWN_COMMANDS
     if own:
-        from cxrlabel.startup import hide_torch_from_thinc
+        from cxrlabel.startup import fast_labeller_start
 
-        hide_torch_from_thinc()
+        fast_labeller_start()
     build_app(plugins=not own)(args=args, prog_name="cxr")
 
 

@@ -9,9 +9,15 @@ executed (thinc then records ``has_torch = False``, its documented behaviour whe
 not installed). Every other import of torch, before or after, works as usual; the hook
 removes itself once thinc has decided.
 
-Used by the ``cxr`` entry point for the labeller's commands only (a process that labels
-reports and exits), never on library import: in a user's own process spaCy keeps its
-PyTorch interop.
+``import spacy`` also imports ``spacy.cli`` (every spaCy command, with requests, httpx,
+weasel and typer's CLI stack: about half of spaCy's import time) for one name,
+``spacy.info``. :func:`skip_spacy_cli` lets that import take a stand-in whose ``info``
+imports the real ``spacy.cli.info`` when called; the stand-in is gone from ``sys.modules``
+once spaCy is imported, so a later ``import spacy.cli`` loads the real package.
+
+Both are used by the ``cxr`` entry point for the labeller's commands only (a process that
+labels reports and exits), never on library import: in a user's own process spaCy keeps its
+PyTorch interop and its CLI.
 
 Examples
 --------
@@ -29,8 +35,9 @@ import importlib.machinery
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
-__all__ = ["hide_torch_from_thinc"]
+__all__ = ["hide_torch_from_thinc", "skip_spacy_cli", "fast_labeller_start"]
 
 
 class _TorchHiddenFromThinc(importlib.abc.MetaPathFinder):
@@ -70,3 +77,64 @@ def hide_torch_from_thinc() -> bool:
     if not any(isinstance(f, _TorchHiddenFromThinc) for f in sys.meta_path):
         sys.meta_path.insert(0, _TorchHiddenFromThinc())
     return True
+
+
+_STAND_INS = ("spacy.cli", "spacy.cli.info")
+
+
+def _spacy_info(*args: Any, **kwargs: Any) -> Any:
+    """``spacy.info``, imported on first call (the stand-in of :func:`skip_spacy_cli`)."""
+    from spacy.cli.info import info
+
+    return info(*args, **kwargs)
+
+
+class _DropStandIns(importlib.abc.MetaPathFinder):
+    """Remove the ``spacy.cli`` stand-ins as soon as spaCy's own import has finished."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        spacy = sys.modules.get("spacy")
+        if spacy is not None and hasattr(spacy, "Vocab"):  # the last name spacy/__init__ binds
+            _drop_stand_ins()
+            _remove(self)
+        return None
+
+
+def _drop_stand_ins() -> None:
+    for name in _STAND_INS:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__cxr_stand_in__", False):
+            del sys.modules[name]
+
+
+class _StandIn(ModuleType):
+    """Stands in for a ``spacy.cli`` module; any other name loads and gives the real one."""
+
+    __cxr_stand_in__ = True
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        _drop_stand_ins()
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+def skip_spacy_cli() -> bool:
+    """Make the coming ``import spacy`` skip ``spacy.cli``; False when spaCy is imported."""
+    if "spacy" in sys.modules or "spacy.cli" in sys.modules:
+        return False
+    package = _StandIn("spacy.cli")
+    package.__path__ = []  # a package with no files: nothing loads through it
+    info = _StandIn("spacy.cli.info")
+    info.info = _spacy_info  # type: ignore[attr-defined]
+    sys.modules.update({"spacy.cli": package, "spacy.cli.info": info})
+    sys.meta_path.insert(0, _DropStandIns())
+    return True
+
+
+def fast_labeller_start() -> None:
+    """Both of the above: what ``cxr label`` and ``cxr validate`` call before parsing."""
+    hide_torch_from_thinc()
+    skip_spacy_cli()

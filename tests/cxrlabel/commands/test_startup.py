@@ -94,3 +94,20 @@ def test_hook_is_inert_once_thinc_has_decided():
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == "torch" and done.stdout.split()[1] != "_TorchHiddenFromThinc"
+
+
+def test_spacy_cli_is_skipped_then_real_when_asked_for():
+    code = (
+        "import sys\n"
+        "from cxrlabel.startup import skip_spacy_cli\n"
+        "assert skip_spacy_cli() is True\n"
+        "import spacy\n"
+        "import cxrlabel.labeler\n"  # the labeller's own imports work as usual
+        "print('requests' in sys.modules, 'spacy.cli' in sys.modules)\n"
+        "import spacy.cli\n"
+        "print(callable(spacy.cli.setup_cli), spacy.info.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "True", "cxrlabel.startup"]
