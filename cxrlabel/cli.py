@@ -11,12 +11,14 @@ result; :func:`~cxrlabel.commands.options.cxr_command` turns a
 Start-up matters for a labeller run on a few reports: ``cxr label`` and ``cxr validate``
 build an app with the labeller's commands only (no entry points are scanned, nothing of
 cxrembed is imported) and import spaCy without letting thinc import torch and without
-spaCy's own CLI (:mod:`cxrlabel.startup`). ``app`` (the full application) is built on first use.
+spaCy's own CLI (:mod:`cxrlabel.startup`; ``CXR_FAST_START=0`` in the environment turns
+this off). ``app`` (the full application) is built on first use.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, entry_points, version
@@ -93,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point for ``cxr``."""
     args = list(sys.argv[1:] if argv is None else argv)
     own = bool(args) and args[0] in _OWN_COMMANDS
-    if own:
+    if own and os.environ.get("CXR_FAST_START", "1") != "0":  # CXR_FAST_START=0 turns it off
         from cxrlabel.startup import fast_labeller_start
 
         fast_labeller_start()

@@ -15,13 +15,15 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from cxrlabel.columns import find_id_column, missing_column_message, read_header
 from cxrlabel.errors import CxrError, InputError, MissingExtraError
+
+if TYPE_CHECKING:  # pandas is imported when rows are read: argument errors come first
+    import pandas as pd
 
 __all__ = [
     "ReportChunk",
@@ -125,8 +127,8 @@ class ReportReader:
 
     def _columns(self) -> list[str]:
         try:
-            if self.format == "parquet":
-                return read_header(self.path)
+            if self.format in ("parquet", "csv", "tsv"):  # the header alone, without pandas
+                return self._header()
             head = next(iter(self._raw_chunks(5)), None)
             self._handle = None  # the header's read is not progress
         except CxrError:
@@ -138,6 +140,12 @@ class ReportReader:
         if head is None or len(head.columns) == 0:
             raise InputError(f"{self.path}: no columns found (empty file?)")
         return [str(c) for c in head.columns]
+
+    def _header(self) -> list[str]:
+        columns = read_header(self.path)
+        if not columns or not any(c.strip() for c in columns):
+            raise InputError(f"{self.path}: no columns found (empty file?)")
+        return columns
 
     def _default(self, columns: list[str], candidates: Sequence[str], what: str) -> list[str]:
         for c in candidates:
@@ -186,6 +194,8 @@ class ReportReader:
                 yield batch.to_pandas()
 
     def _text_chunks(self, handle: Any, size: int) -> Iterator[pd.DataFrame]:
+        import pandas as pd
+
         fmt = self.format
         if fmt in ("csv", "tsv"):
             sep = "," if fmt == "csv" else "\t"
@@ -291,6 +301,8 @@ class LabelsWriter:
         self._started = False
 
     def write(self, ids: list[Any], values: np.ndarray, status: list[str]) -> None:
+        import pandas as pd
+
         frame = pd.DataFrame({self.id_name: ids})
         for j, name in enumerate(self.names):
             frame[name] = pd.array(values[:, j], dtype="Float32").astype("Int8")

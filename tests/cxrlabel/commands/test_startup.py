@@ -14,7 +14,7 @@ import pytest
 PROBE = """
 import contextlib, io, json, sys
 from cxrlabel.cli import main
-codes, errors = [], []
+codes, errors, pandas = [], [], []
 for args in {runs!r}:
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
@@ -25,7 +25,9 @@ for args in {runs!r}:
         else:
             codes.append(0)
     errors.append(err.getvalue())
-print(json.dumps({{"codes": codes, "errors": errors, "torch": "torch" in sys.modules,
+    pandas.append("pandas" in sys.modules)
+print(json.dumps({{"codes": codes, "errors": errors, "pandas": pandas,
+                  "torch": "torch" in sys.modules,
                   "spacy": "spacy" in sys.modules,
                   "cxrembed": any(m.startswith("cxrembed") for m in sys.modules)}}))
 """
@@ -77,6 +79,8 @@ def test_argument_errors_come_before_spacy_is_imported(reports):
                                           strict=True):
         assert code != 0 and message in err, (args, err)
     assert not seen["spacy"] and not seen["torch"] and not seen["cxrembed"]
+    # cxr label's argument errors come before pandas too (validate reads its tables with it).
+    assert seen["pandas"] == [False] * (len(ARGUMENT_ERRORS) - 1) + [True]
 
 
 def test_hook_is_inert_once_thinc_has_decided():
