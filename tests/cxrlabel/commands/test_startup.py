@@ -4,6 +4,7 @@ before spaCy is imported; the labels do not change. Timings are in benchmarks/st
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,19 +34,32 @@ print(json.dumps({{"codes": codes, "errors": errors, "pandas": pandas,
 """
 
 
-def _run(runs: list[list[str]], cwd: Path) -> dict:
+def _run(runs: list[list[str]], cwd: Path, **env: str) -> dict:
     """Run ``cxr`` with each argument list in one fresh process; what it imported."""
     done = subprocess.run([sys.executable, "-c", PROBE.format(runs=runs)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **env})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+SENTENCES = ["No pneumothorax.", "Mild cardiomegaly.", "Cannot exclude pneumonia.",
+             "Small left pleural effusion.", "Heart size is normal.", "Lungs are clear.",
+             "Possible atelectasis at the left base.", "Pacemaker in place.",
+             "Mild pulmonary edema.", "Fracture of the right fifth rib.",
+             "Interval resolution of consolidation.", "No evidence of pneumothorax or effusion.",
+             "Opacity in the right lower lobe, may represent atelectasis or pneumonia.",
+             "Endotracheal tube terminates 3 cm above the carina.", "There is no edema.",
+             "Lung nodule in the left upper lobe.", "Rule out pneumonia.", ""]
+
+
 @pytest.fixture()
 def reports(tmp_path: Path) -> Path:
-    pd.DataFrame({"uid": ["a", "b", "c"],
-                  "text": ["No pneumothorax.", "Mild edema. Cannot exclude pneumonia.",
-                           "Heart size is enlarged."]}).to_csv(tmp_path / "r.csv", index=False)
+    """Reports of our own: every sentence alone, then pairs, under findings and impression."""
+    pairs = [(a, b) for i, a in enumerate(SENTENCES) for b in SENTENCES[i::5]]
+    pd.DataFrame({"uid": [f"r{i}" for i in range(len(pairs))],
+                  "text": [f"FINDINGS: {a}\n\nIMPRESSION: {b}" for a, b in pairs]}).to_csv(
+        tmp_path / "r.csv", index=False)
     return tmp_path
 
 
@@ -53,14 +67,21 @@ def test_label_imports_neither_torch_nor_cxrembed_and_labels_do_not_change(repor
     pytest.importorskip("torch")  # only meaningful where torch is installed
     from cxrlabel.labeler import Labeler
 
-    seen = _run([["label", "r.csv", "-o", "o.csv", "-q"]], reports)
+    args = ["label", "r.csv", "-o", "o.csv", "-q", "--evidence", "o.jsonl"]
+    seen = _run([args], reports)
     assert seen["codes"] == [0], seen["errors"]
     assert seen["spacy"] and not seen["torch"] and not seen["cxrembed"]
     written = pd.read_csv(reports / "o.csv")
-    assert written["uid"].tolist() == ["a", "b", "c"]
-    # The hook changes only what thinc knows about torch, never a label.
+    assert len(written) == len(pd.read_csv(reports / "r.csv"))
+    # The hooks change only what thinc knows about torch and how spaCy's CLI loads, never a
+    # label or an evidence record: the same run without them, and in this process.
+    slow = ["label", "r.csv", "-o", "slow.csv", "-q", "--evidence", "slow.jsonl"]
+    assert _run([slow], reports, CXR_FAST_START="0")["codes"] == [0]
+    assert (reports / "o.csv").read_bytes() == (reports / "slow.csv").read_bytes()
+    assert (reports / "o.jsonl").read_bytes() == (reports / "slow.jsonl").read_bytes()
     in_process = Labeler().label(pd.read_csv(reports / "r.csv")["text"].tolist())
     assert written.drop(columns=["uid", "status"]).astype(float).equals(in_process)
+    assert written.drop(columns=["uid", "status"]).notna().to_numpy().sum() > 50
 
 
 ARGUMENT_ERRORS = [
