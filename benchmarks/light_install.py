@@ -22,11 +22,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORTS = ["No pneumothorax.", "Mild cardiomegaly. Cannot exclude pneumonia.",
-           "Small left pleural effusion.", "Heart size normal. Lungs clear.",
-           "Possible atelectasis at the left base.", "No acute cardiopulmonary process.",
-           "Pacemaker in place. Mild edema.", "Fracture of the right fifth rib.",
-           "Interval resolution of consolidation.", "Enlarged cardiac silhouette."]
+REPORTS = [
+    "No pneumothorax.",
+    "Mild cardiomegaly. Cannot exclude pneumonia.",
+    "Small left pleural effusion.",
+    "Heart size normal. Lungs clear.",
+    "Possible atelectasis at the left base.",
+    "No acute cardiopulmonary process.",
+    "Pacemaker in place. Mild edema.",
+    "Fracture of the right fifth rib.",
+    "Interval resolution of consolidation.",
+    "Enlarged cardiac silhouette.",
+]
 
 
 def _du(path: Path) -> int:
@@ -57,8 +64,12 @@ def _time_label(venv: Path, runs: int) -> list[float]:
     times = []
     for _ in range(runs + 1):  # the first run warms the disk cache and writes .pyc files
         t = time.perf_counter()
-        subprocess.run([str(cxr), "label", "r.csv", "-o", "o.csv", "-q"], cwd=work, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(cxr), "label", "r.csv", "-o", "o.csv", "-q"],
+            cwd=work,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         times.append(time.perf_counter() - t)
     shutil.rmtree(work)
     return times[1:]
@@ -83,16 +94,28 @@ def main() -> None:
     shutil.rmtree(empty)
     total = _du(args.venv)
     site = _site_packages(args.venv)
-    sizes = sorted(((_du(p), p.name) for p in site.iterdir() if p.is_dir()
-                    and not p.name.endswith((".dist-info", "__pycache__"))), reverse=True)
-    print(f"light install: {_mb(total)} in {args.venv} ({_mb(total - base)} more than an "
-          f"empty venv of {_mb(base)})")
+    sizes = sorted(
+        (
+            (_du(p), p.name)
+            for p in site.iterdir()
+            if p.is_dir() and not p.name.endswith((".dist-info", "__pycache__"))
+        ),
+        reverse=True,
+    )
+    print(
+        f"light install: {_mb(total)} in {args.venv} ({_mb(total - base)} more than an "
+        f"empty venv of {_mb(base)})"
+    )
     print("largest packages: " + ", ".join(f"{name} {_mb(size)}" for size, name in sizes[:8]))
-    heavy = [n for n in ("torch", "matplotlib", "sklearn", "scipy", "pyarrow") if (site / n).exists()]
+    heavy = [
+        n for n in ("torch", "matplotlib", "sklearn", "scipy", "pyarrow") if (site / n).exists()
+    ]
     print(f"optional packages present: {', '.join(heavy) or 'none'}")
     times = _time_label(args.venv, args.runs)
-    print(f"cxr label, 10 reports, light install: median {statistics.median(times):.2f} s "
-          f"(min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs)")
+    print(
+        f"cxr label, 10 reports, light install: median {statistics.median(times):.2f} s "
+        f"(min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs)"
+    )
     if not args.keep:
         shutil.rmtree(args.venv)
 

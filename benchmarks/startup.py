@@ -32,11 +32,18 @@ import tempfile
 import time
 from pathlib import Path
 
-REPORTS = ["No pneumothorax.", "Mild cardiomegaly. Cannot exclude pneumonia.",
-           "Small left pleural effusion.", "Heart size normal. Lungs clear.",
-           "Possible atelectasis at the left base.", "No acute cardiopulmonary process.",
-           "Pacemaker in place. Mild edema.", "Fracture of the right fifth rib.",
-           "Interval resolution of consolidation.", "Enlarged cardiac silhouette."]
+REPORTS = [
+    "No pneumothorax.",
+    "Mild cardiomegaly. Cannot exclude pneumonia.",
+    "Small left pleural effusion.",
+    "Heart size normal. Lungs clear.",
+    "Possible atelectasis at the left base.",
+    "No acute cardiopulmonary process.",
+    "Pacemaker in place. Mild edema.",
+    "Fracture of the right fifth rib.",
+    "Interval resolution of consolidation.",
+    "Enlarged cardiac silhouette.",
+]
 OPTIONAL = ("torch", "torchvision", "faiss", "scipy", "sklearn", "matplotlib", "pyarrow")
 LIGHT = (
     "import importlib.abc, sys\n"
@@ -61,8 +68,9 @@ def _run(
     """Wall seconds and CPU seconds (user + system) of one run of ``command``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     seconds = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != expect:
@@ -89,8 +97,10 @@ def _line(name: str, measured: list[tuple[float, float]]) -> float:
     wall = [w for w, _ in measured]
     cpu = statistics.median(c for _, c in measured)
     median = statistics.median(wall)
-    print(f"  {name:<56} {median:5.2f} s wall (min {min(wall):.2f}, max {max(wall):.2f}), "
-          f"{cpu:.2f} s CPU")
+    print(
+        f"  {name:<56} {median:5.2f} s wall (min {min(wall):.2f}, max {max(wall):.2f}), "
+        f"{cpu:.2f} s CPU"
+    )
     return median
 
 
@@ -113,17 +123,25 @@ def main() -> None:
         "cxr label, 10 reports (light install emulated)": (light, None, 0),
         "cxr label, 10 reports, CXR_FAST_START=0 (image extra)": ([cxr, *label], slow, 0),
         "cxr label, 10 reports, CXR_FAST_START=0 (light emulated)": (light, slow, 0),
-        "cxr label ... --text-col txt (argument error)": ([cxr, *label, "--text-col", "txt"],
-                                                          None, 1),
-        "peer: spaCy blank + sentencizer + negex, one report": ([sys.executable, "-c", PEER],
-                                                                None, 0),
+        "cxr label ... --text-col txt (argument error)": (
+            [cxr, *label, "--text-col", "txt"],
+            None,
+            1,
+        ),
+        "peer: spaCy blank + sentencizer + negex, one report": (
+            [sys.executable, "-c", PEER],
+            None,
+            0,
+        ),
     }
     times = _interleaved(cases, work, args.runs)
     medians = [_line(name, t) for name, t in times.items()]
     label_fast, light_fast, label_slow, light_slow, peer = (medians[i] for i in (1, 2, 3, 4, 6))
     print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"fast start vs CXR_FAST_START=0: {label_slow / label_fast:.1f}x (image extra), "
-          f"{light_slow / light_fast:.1f}x (light)")
+    print(
+        f"fast start vs CXR_FAST_START=0: {label_slow / label_fast:.1f}x (image extra), "
+        f"{light_slow / light_fast:.1f}x (light)"
+    )
     print(f"negspacy peer / cxr label: {peer / label_fast:.2f}x (image extra)")
 
 

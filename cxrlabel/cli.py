@@ -60,7 +60,9 @@ def build_app(*, plugins: bool = True) -> typer.Typer:
         show_version: Annotated[
             bool,
             typer.Option(
-                "--version", help="Print cxrkit's version and exit.", is_eager=True,
+                "--version",
+                help="Print cxrkit's version and exit.",
+                is_eager=True,
                 callback=_version,
             ),
         ] = False,

@@ -42,9 +42,7 @@ _PARQUET = (".parquet", ".pq")
 _JSONL = (".jsonl", ".ndjson", ".json")
 
 
-def read_header(
-    path: str | os.PathLike[str], error: type[CxrError] = InputError
-) -> list[str]:
+def read_header(path: str | os.PathLike[str], error: type[CxrError] = InputError) -> list[str]:
     """Column names of a CSV / TSV / Parquet / JSON Lines table, reading only its header.
 
     Examples
@@ -100,8 +98,7 @@ def missing_column_message(
         close = difflib.get_close_matches(name, list(columns), n=1)
         hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
     return (
-        f"{where}: column {', '.join(hints)} not found ({option}); columns present: "
-        f"{list(columns)}"
+        f"{where}: column {', '.join(hints)} not found ({option}); columns present: {list(columns)}"
     )
 
 

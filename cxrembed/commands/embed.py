@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cxrembed.commands._options import Cache
 from cxrlabel.commands.options import (
     Device,
     IdCol,
@@ -17,7 +18,9 @@ from cxrlabel.commands.options import (
     Show,
     cxr_command,
     loader_workers,
+    path_option,
     split_names,
+    text_option,
 )
 from cxrlabel.commands.output import print_result
 
@@ -29,38 +32,28 @@ __all__ = ["register", "embed", "format_embed_summary"]
 
 Run = Annotated[Path, typer.Argument(help="Run folder written by `cxr train`.")]
 EmbeddingsOutput = Output("Embeddings folder to create or resume.")
-Images = Annotated[
-    Path | None,
-    typer.Option("--images", help="Images folder (alone: every DICOM/PNG/JPEG below it; with "
-                                  "--labels: the folder the table's paths start from)."),
-]
-Cache = Annotated[Path | None, typer.Option("--cache", help="Image cache folder from `cxr prepare`.")]
-Labels = Annotated[
-    Path | None, typer.Option("--labels", help="Table (CSV/Parquet) naming the images to embed.")
-]
-ImageCol = Annotated[str | None, typer.Option("--image-col", help="Table column of image paths.")]
+Images = path_option(
+    "--images",
+    "Images folder (alone: every DICOM/PNG/JPEG below it; with --labels: the folder the table's paths start from).",
+)
+Labels = path_option("--labels", "Table (CSV/Parquet) naming the images to embed.")
+ImageCol = text_option("--image-col", "Table column of image paths.")
 TableIdCol = IdCol("none: the image path is the id")
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]
 NoResume = Annotated[
     bool, typer.Option("--no-resume", help="Start again: replace the embeddings in --output.")
 ]
 ShardSize = Annotated[int, typer.Option("--shard-size", min=1, help="Embeddings per shard file.")]
-Index = Annotated[
-    Path | None, typer.Option("--index", help="Also build a search index in this folder.")
-]
-Meta = Annotated[
-    Path | None,
-    typer.Option("--meta", help="Table of columns to show in search results.",
-                 show_default="the --labels table"),
-]
-MetaIdCol = Annotated[
-    str | None,
-    typer.Option("--meta-id-col", help="Id column of --meta.",
-                 show_default="--id-col / --image-col if --meta has them, else its id column"),
-]
-MetaImageCol = Annotated[
-    str | None, typer.Option("--meta-image-col", help="Image path column of --meta.")
-]
+Index = path_option("--index", "Also build a search index in this folder.")
+Meta = path_option(
+    "--meta", "Table of columns to show in search results.", show_default="the --labels table"
+)
+MetaIdCol = text_option(
+    "--meta-id-col",
+    "Id column of --meta.",
+    show_default="--id-col / --image-col if --meta has them, else its id column",
+)
+MetaImageCol = text_option("--meta-image-col", "Image path column of --meta.")
 IndexKind = Annotated[str, typer.Option("--index-kind", help="auto, exact, ivf or hnsw.")]
 
 
@@ -94,11 +87,24 @@ def embed(
 
     source, kind = _source(images, cache, labels)
     summary, built = gallery.embed_and_index(
-        run, source, output, kind=kind, images_root=images if labels is not None else None,
-        image_col=image_col, id_col=id_col, batch_size=batch_size,
-        num_workers=loader_workers(jobs), resume=not no_resume, shard_size=shard_size,
-        device=device, progress=not quiet, index=index, metadata=meta, meta_id_col=meta_id_col,
-        meta_image_col=meta_image_col, show_cols=split_names(show, "--show"),
+        run,
+        source,
+        output,
+        kind=kind,
+        images_root=images if labels is not None else None,
+        image_col=image_col,
+        id_col=id_col,
+        batch_size=batch_size,
+        num_workers=loader_workers(jobs),
+        resume=not no_resume,
+        shard_size=shard_size,
+        device=device,
+        progress=not quiet,
+        index=index,
+        metadata=meta,
+        meta_id_col=meta_id_col,
+        meta_image_col=meta_image_col,
+        show_cols=split_names(show, "--show"),
         index_kind=index_kind,
     )
     print_result(format_embed_summary(summary, built), quiet=quiet)
@@ -132,11 +138,15 @@ def format_embed_summary(summary: EmbedSummary, built: IndexSummary | None = Non
         lines.append(f"excluded images by reason (details in {summary.out / 'excluded.csv'}):")
         lines += [f"  {kind}: {count}" for kind, count in summary.reasons.items()]
     if built is not None:
-        lines.append(f"index: {built.path}  ({built.kind}, {built.count} vectors, columns: "
-                     f"{', '.join(built.columns) or 'none'})")
+        lines.append(
+            f"index: {built.path}  ({built.kind}, {built.count} vectors, columns: "
+            f"{', '.join(built.columns) or 'none'})"
+        )
         if built.unmatched:
-            lines.append(f"  {len(built.unmatched)} embeddings have no metadata row "
-                         f"(e.g. {built.unmatched[0]!r}): their columns are blank")
+            lines.append(
+                f"  {len(built.unmatched)} embeddings have no metadata row "
+                f"(e.g. {built.unmatched[0]!r}): their columns are blank"
+            )
     return "\n".join(lines)
 
 

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cxrembed.commands._options import MISSING, LabelCol, LabelCols, LabelSchema, Missing
 from cxrlabel.commands.options import (
+    GroupCol,
     IdCol,
     Output,
     Quiet,
@@ -16,7 +18,9 @@ from cxrlabel.commands.options import (
     Uncertain,
     cxr_command,
     parse_ints,
+    path_option,
     split_names,
+    text_option,
     uncertain_word,
 )
 from cxrlabel.commands.output import frame_text, print_result
@@ -30,8 +34,6 @@ __all__ = ["register", "evaluate", "label_options", "format_run"]
 
 #: 2-D projections of the embedding map (``--projection``).
 PROJECTIONS = Options(("auto", "umap", "tsne", "pca"))
-#: What happens to labelled rows without an embedding (``--missing``).
-MISSING = Options(("exclude", "error"))
 
 Embeddings = Annotated[
     Path,
@@ -42,66 +44,33 @@ LabelsTable = Annotated[
 ]
 ReportOutput = Output("Folder for the report.")
 LabelsIdCol = IdCol("id")
-ImageCol = Annotated[
-    str | None, typer.Option("--image-col", help="Use this image-path column as the id instead.")
-]
-Ids = Annotated[Path | None, typer.Option("--ids", help="Ids file (one per line) for .npy embeddings.")]
-LabelCol = Annotated[
-    str | None, typer.Option("--label-col", help="One categorical label column (e.g. finding).")
-]
-LabelCols = Annotated[
-    str | None,
-    typer.Option("--label-cols", help="Label columns holding 1/0/-1/blank, comma-separated."),
-]
-Schema = Annotated[
-    str | None,
-    typer.Option("--schema", help="Label schema whose observation columns cxr label wrote."),
-]
+ImageCol = text_option("--image-col", "Use this image-path column as the id instead.")
+Ids = path_option("--ids", "Ids file (one per line) for .npy embeddings.")
 UnknownValues = Annotated[
     str, typer.Option("--unknown-values", help="Categorical values meaning 'unknown', comma-sep.")
 ]
-Separator = Annotated[
-    str | None,
-    typer.Option("--separator", help="Split categorical values into several labels on this."),
-]
-StatusCol = Annotated[
-    str | None,
-    typer.Option("--status-col", help="cxr label status column; rows not 'ok' are excluded."),
-]
-GroupCol = Annotated[str | None, typer.Option("--group-col", help="Patient id column.")]
+Separator = text_option("--separator", "Split categorical values into several labels on this.")
+StatusCol = text_option("--status-col", "cxr label status column; rows not 'ok' are excluded.")
 ExcludeSameGroup = Annotated[
     bool,
     typer.Option("--exclude-same-group", help="Leave a query's own patient out of its gallery."),
 ]
-SplitCol = Annotated[
-    str | None,
-    typer.Option("--split-col", help="Split column.", show_default="none: leave-one-out"),
-]
-QuerySplit = Annotated[
-    str | None, typer.Option("--query-split", help="Split value of the queries (e.g. test).")
-]
-GallerySplit = Annotated[
-    str | None, typer.Option("--gallery-split", help="Split value of the gallery (e.g. train).")
-]
+SplitCol = text_option("--split-col", "Split column.", show_default="none: leave-one-out")
+QuerySplit = text_option("--query-split", "Split value of the queries (e.g. test).")
+GallerySplit = text_option("--gallery-split", "Split value of the gallery (e.g. train).")
 K = Annotated[str, typer.Option("--k", help="Cut-offs of the fixed-k metrics.")]
 DiagnosisK = Annotated[
     int, typer.Option("--diagnosis-k", min=1, help="Neighbours voting in diagnosis.")
 ]
 Projection = Annotated[
     str,
-    typer.Option("--projection", help="2-D map of the embeddings: auto (UMAP if installed, "
-                                      "else t-SNE), umap, tsne or pca."),
+    typer.Option(
+        "--projection",
+        help="2-D map of the embeddings: auto (UMAP if installed, else t-SNE), umap, tsne or pca.",
+    ),
 ]
 NoProjection = Annotated[bool, typer.Option("--no-projection", help="Skip the 2-D map.")]
-Missing = Annotated[
-    str,
-    typer.Option("--missing", help="Labelled rows without an embedding: exclude (listed in "
-                                   "excluded.csv) or error."),
-]
-ConfigHash = Annotated[
-    str | None,
-    typer.Option("--config-hash", help="Refuse embeddings made by a run with another hash."),
-]
+ConfigHash = text_option("--config-hash", "Refuse embeddings made by a run with another hash.")
 Seed = Annotated[int, typer.Option("--seed", help="Seeds k-means and the map.")]
 
 
@@ -115,7 +84,7 @@ def evaluate(
     ids: Ids = None,
     label_col: LabelCol = None,
     label_cols: LabelCols = None,
-    schema: Schema = None,
+    schema: LabelSchema = None,
     uncertain: Uncertain = "ignore",
     unknown_values: UnknownValues = "todo",
     separator: Separator = None,
@@ -138,20 +107,33 @@ def evaluate(
     retrieval (F1, AUROC per finding), NMI/AMI, and a 2-D map."""
     from cxrembed.evaluation.files import evaluate_files
 
-    options = label_options(label_col, label_cols, schema, uncertain, unknown_values,
-                            separator, status_col)
+    options = label_options(
+        label_col, label_cols, schema, uncertain, unknown_values, separator, status_col
+    )
     method = PROJECTIONS.check(projection, "--projection")
     run = evaluate_files(
-        embeddings, labels, output, labels=options,
-        id_col="id" if id_col is None and image_col is None else id_col, image_col=image_col,
-        ids_file=ids, split_col=split_col, query_split=query_split, gallery_split=gallery_split,
-        group_col=group_col, exclude_same_group=exclude_same_group,
+        embeddings,
+        labels,
+        output,
+        labels=options,
+        id_col="id" if id_col is None and image_col is None else id_col,
+        image_col=image_col,
+        ids_file=ids,
+        split_col=split_col,
+        query_split=query_split,
+        gallery_split=gallery_split,
+        group_col=group_col,
+        exclude_same_group=exclude_same_group,
         missing=MISSING.check(missing, "--missing"),  # type: ignore[arg-type]
-        ks=parse_ints(k, "--k"), diagnosis_k=diagnosis_k, seed=seed,
-        map_method=None if no_projection else method, expect_config_hash=config_hash,
+        ks=parse_ints(k, "--k"),
+        diagnosis_k=diagnosis_k,
+        seed=seed,
+        map_method=None if no_projection else method,
+        expect_config_hash=config_hash,
     )
-    print_result(format_run(run, notes=False), [f"note: {n}" for n in run.result.notes],
-                 quiet=quiet)
+    print_result(
+        format_run(run, notes=False), [f"note: {n}" for n in run.result.notes], quiet=quiet
+    )
 
 
 def label_options(
@@ -173,8 +155,15 @@ def label_options(
     from cxrembed.data.labels import LabelOptions
     from cxrlabel.errors import InputError
 
-    given = [name for name, value in (("--label-col", label_col), ("--label-cols", label_cols),
-                                      ("--schema", schema)) if value]
+    given = [
+        name
+        for name, value in (
+            ("--label-col", label_col),
+            ("--label-cols", label_cols),
+            ("--schema", schema),
+        )
+        if value
+    ]
     if len(given) != 1:
         raise InputError(
             "choose the labels with exactly one of --label-col (one categorical column), "
@@ -202,19 +191,36 @@ def format_run(run: EvaluationRun, *, notes: bool = True) -> str:
     from cxrembed.evaluation.metrics.report import display_name
 
     result = run.result
-    lines = [f"{key}: {value}" for key, value in result.info.items()
-             if key in ("embeddings", "labels", "queries / gallery", "queries",
-                        "rows evaluated", "same patient left out")]
-    metrics = pd.DataFrame({"metric": [display_name(key) for key in result.metrics],
-                            "value": [_number(v) for v in result.metrics.values()]})
+    lines = [
+        f"{key}: {value}"
+        for key, value in result.info.items()
+        if key
+        in (
+            "embeddings",
+            "labels",
+            "queries / gallery",
+            "queries",
+            "rows evaluated",
+            "same patient left out",
+        )
+    ]
+    metrics = pd.DataFrame(
+        {
+            "metric": [display_name(key) for key in result.metrics],
+            "value": [_number(v) for v in result.metrics.values()],
+        }
+    )
     summary = result.diagnosis.summary
-    lines += ["", frame_text(metrics), "",
-              f"diagnosis by retrieval (k = {summary.get('k')}):",
-              frame_text(result.diagnosis.per_finding)]
+    lines += [
+        "",
+        frame_text(metrics),
+        "",
+        f"diagnosis by retrieval (k = {summary.get('k')}):",
+        frame_text(result.diagnosis.per_finding),
+    ]
     if len(result.excluded):
         counts = result.excluded["reason"].str.split(":").str[0].value_counts()
-        lines += ["", f"excluded: {len(result.excluded)} (listed in "
-                      f"{run.paths.get('excluded')})"]
+        lines += ["", f"excluded: {len(result.excluded)} (listed in {run.paths.get('excluded')})"]
         lines += [f"  {reason}: {count}" for reason, count in counts.items()]
     if notes and result.notes:
         lines += ["", "notes:"] + [f"  - {note}" for note in result.notes]

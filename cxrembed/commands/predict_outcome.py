@@ -7,13 +7,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cxrembed.commands._options import MISSING, Missing
 from cxrlabel.commands.options import (
+    Bootstrap,
+    GroupCol,
     IdCol,
     Output,
     Quiet,
     Threads,
     cxr_command,
+    path_option,
     split_names,
+    text_option,
 )
 from cxrlabel.commands.output import print_result
 
@@ -27,22 +32,17 @@ Embeddings = Annotated[
     Path,
     typer.Argument(help="Embeddings folder (cxr embed), .npy file (with --ids) or .parquet."),
 ]
-Table = Annotated[Path, typer.Argument(help="Table (CSV or Parquet): id, target, clinical columns.")]
+Table = Annotated[
+    Path, typer.Argument(help="Table (CSV or Parquet): id, target, clinical columns.")
+]
 Target = Annotated[str, typer.Option("--target", help="Outcome column (Y/N, yes/no, 1/0).")]
 ReportOutput = Output("Folder for the report.")
-Features = Annotated[
-    str | None,
-    typer.Option("--features", help="Clinical columns, comma-separated.",
-                 show_default="none: image only"),
-]
+Features = text_option(
+    "--features", "Clinical columns, comma-separated.", show_default="none: image only"
+)
 TableIdCol = IdCol("id")
-GroupCol = Annotated[
-    str | None,
-    typer.Option("--group-col", help="Patient id column: folds and bootstrap by patient."),
-]
-Ids = Annotated[Path | None, typer.Option("--ids", help="Ids file (one per line) for .npy embeddings.")]
+Ids = path_option("--ids", "Ids file (one per line) for .npy embeddings.")
 Folds = Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")]
-Bootstrap = Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap draws for the 95% CIs.")]
 Pca = Annotated[
     int | None,
     typer.Option("--pca", min=1, help="Reduce the embeddings to N components in each fold."),
@@ -50,16 +50,9 @@ Pca = Annotated[
 Models = Annotated[
     str, typer.Option("--models", help="logistic and/or gradient_boosting, comma-separated.")
 ]
-MissingValues = Annotated[
-    str | None,
-    typer.Option("--missing-values",
-                 help="Values meaning 'missing' in target and features (e.g. 'Not visible')."),
-]
-Missing = Annotated[
-    str,
-    typer.Option("--missing", help="Table rows without an embedding: exclude (listed in "
-                                   "excluded.csv) or error."),
-]
+MissingValues = text_option(
+    "--missing-values", "Values meaning 'missing' in target and features (e.g. 'Not visible')."
+)
 NoImage = Annotated[
     bool, typer.Option("--no-image", help="Ignore EMBEDDINGS: tabular-only (give '-' for it).")
 ]
@@ -89,29 +82,50 @@ def predict_outcome(
 ) -> None:
     """Predict a yes/no outcome from image embeddings, clinical columns and both, with
     patient-grouped cross-validation; AUROC with 95% CI side by side."""
-    from cxrembed.commands.evaluate import MISSING
     from cxrembed.outcome.predict import predict_outcome as predict
 
     result = predict(
-        None if no_image else embeddings, table, target, split_names(features, "--features"),
-        id_col=id_col, group_col=group_col, n_splits=folds, seed=seed, bootstrap=bootstrap,
-        pca=pca, models=split_names(models, "--models") or [],
+        None if no_image else embeddings,
+        table,
+        target,
+        split_names(features, "--features"),
+        id_col=id_col,
+        group_col=group_col,
+        n_splits=folds,
+        seed=seed,
+        bootstrap=bootstrap,
+        pca=pca,
+        models=split_names(models, "--models") or [],
         missing_values=split_names(missing_values, "--missing-values") or [],
         missing_ids=MISSING.check(missing, "--missing"),  # type: ignore[arg-type]
-        ids_file=ids, threads=threads or None,
+        ids_file=ids,
+        threads=threads or None,
     )
     paths = result.write(output)
-    print_result(format_result(result, paths, notes=False),
-                 [f"note: {note}" for note in result.notes], quiet=quiet)
+    print_result(
+        format_result(result, paths, notes=False),
+        [f"note: {note}" for note in result.notes],
+        quiet=quiet,
+    )
 
 
 def format_result(result: OutcomeResult, paths: dict[str, Path], *, notes: bool = True) -> str:
     """Plain-text summary: setting, the side-by-side table, paired differences, notes (unless
     ``notes`` is False), files."""
-    lines = [f"{key}: {value}" for key, value in result.info.items()
-             if key in ("target", "positives / rows", "patients", "cross-validation", "95% CI",
-                        "rows excluded (see excluded.csv)",
-                        "embeddings without a table row (see missing_ids.csv)")]
+    lines = [
+        f"{key}: {value}"
+        for key, value in result.info.items()
+        if key
+        in (
+            "target",
+            "positives / rows",
+            "patients",
+            "cross-validation",
+            "95% CI",
+            "rows excluded (see excluded.csv)",
+            "embeddings without a table row (see missing_ids.csv)",
+        )
+    ]
     lines += ["", result.summary_table()]
     if len(result.comparisons):
         lines += ["", "paired differences:", result.comparisons_table()]

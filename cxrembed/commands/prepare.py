@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cxrlabel.commands.options import IdCol, Jobs, Output, Quiet, cxr_command, resolve_jobs
+from cxrlabel.commands.options import (
+    IdCol,
+    Jobs,
+    Output,
+    Quiet,
+    cxr_command,
+    path_option,
+    resolve_jobs,
+    text_option,
+)
 from cxrlabel.commands.output import print_result
 
 if TYPE_CHECKING:
@@ -20,12 +29,8 @@ Table = Annotated[
     Path, typer.Argument(help="Labels table (CSV or Parquet) with an image or id column.")
 ]
 CacheOutput = Output("Cache folder to create or resume.")
-Images = Annotated[
-    Path | None, typer.Option("--images", help="Images folder.", show_default="the table's folder")
-]
-ImageCol = Annotated[
-    str | None, typer.Option("--image-col", help="Column of image paths (relative to --images).")
-]
+Images = path_option("--images", "Images folder.", show_default="the table's folder")
+ImageCol = text_option("--image-col", "Column of image paths (relative to --images).")
 TableIdCol = IdCol("none (alone: images are <images>/<id>.<ext>)")
 Size = Annotated[int, typer.Option("--size", min=8, help="Side of the stored square (px).")]
 Dtype = Annotated[str, typer.Option("--dtype", help="uint8 or uint16.")]
@@ -57,9 +62,17 @@ def prepare(
     from cxrembed.data.cache import prepare_cache
 
     summary = prepare_cache(
-        table, images, output, image_col=image_col, id_col=id_col, size=size, dtype=dtype,
+        table,
+        images,
+        output,
+        image_col=image_col,
+        id_col=id_col,
+        size=size,
+        dtype=dtype,
         fit=fit,  # type: ignore[arg-type]  # validated by prepare_cache
-        window=parse_window(window), jobs=resolve_jobs(jobs), overwrite=overwrite,
+        window=parse_window(window),
+        jobs=resolve_jobs(jobs),
+        overwrite=overwrite,
         progress=not quiet,
     )
     print_result(format_summary(summary), quiet=quiet)

@@ -14,7 +14,9 @@ from cxrlabel.commands.options import (
     Quiet,
     Show,
     cxr_command,
+    path_option,
     split_names,
+    text_option,
 )
 from cxrlabel.commands.output import MAX_WIDTH, frame_text, print_result
 
@@ -32,24 +34,20 @@ Queries = Annotated[
     list[Path], typer.Argument(help="Query images (DICOM, PNG, JPEG).", show_default=False)
 ]
 K = Annotated[int, typer.Option("--k", "-k", min=1, help="Neighbours per query.")]
-Grid = Annotated[
-    Path | None,
-    typer.Option("--grid", help="PNG of the query and its neighbours with attention overlays "
-                                "(several queries: NAME-1.png, NAME-2.png...)."),
-]
-Meta = Annotated[Path | None, typer.Option("--meta", help="Extra table of columns, joined by id.")]
+Grid = path_option(
+    "--grid",
+    "PNG of the query and its neighbours with attention overlays (several queries: NAME-1.png, NAME-2.png...).",
+)
+Meta = path_option("--meta", "Extra table of columns, joined by id.")
 MetaIdCol = IdCol("the first of id, uid, report_id, study_id in --meta")
-ImageCol = Annotated[str | None, typer.Option("--image-col", help="Image path column of --meta.")]
-Evidence = Annotated[
-    Path | None,
-    typer.Option("--evidence", help="Evidence JSONL of `cxr label`: show each neighbour's "
-                                    "positive/uncertain report sentences."),
-]
-EvidenceKey = Annotated[
-    str | None,
-    typer.Option("--evidence-key", help="Metadata column holding the report id.",
-                 show_default="the image id"),
-]
+ImageCol = text_option("--image-col", "Image path column of --meta.")
+Evidence = path_option(
+    "--evidence",
+    "Evidence JSONL of `cxr label`: show each neighbour's positive/uncertain report sentences.",
+)
+EvidenceKey = text_option(
+    "--evidence-key", "Metadata column holding the report id.", show_default="the image id"
+)
 ResultsCsv = Output("Also write all results to this CSV.", required=False)
 
 
@@ -74,15 +72,27 @@ def search(
     from cxrembed.search import retriever as retrieval
 
     report = retrieval.search_images(
-        run, index, [str(q) for q in queries], k=k, show=split_names(show, "--show"), grid=grid,
-        metadata=meta, id_col=id_col, image_col=image_col, evidence=evidence,
-        evidence_key=evidence_key, device=device,
+        run,
+        index,
+        [str(q) for q in queries],
+        k=k,
+        show=split_names(show, "--show"),
+        grid=grid,
+        metadata=meta,
+        id_col=id_col,
+        image_col=image_col,
+        evidence=evidence,
+        evidence_key=evidence_key,
+        device=device,
     )
     if output is not None:
         _write_csv(report.results, output)
     written = [f"results: {output}"] if output is not None else []
-    print_result("\n\n".join([format_results(report, notes=False), *written]),
-                 [f"note: {note}" for note in report.notes], quiet=quiet)
+    print_result(
+        "\n\n".join([format_results(report, notes=False), *written]),
+        [f"note: {note}" for note in report.notes],
+        quiet=quiet,
+    )
     for query, reason in report.errors.items():
         typer.echo(f"error: query {query!r} skipped: {reason}", err=True)
     if report.errors:

@@ -14,14 +14,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cxrembed.commands._options import Cache, LabelCol, LabelCols, LabelSchema
 from cxrlabel.commands.options import (
     JOBS_HELP,
+    GroupCol,
     IdCol,
     Output,
     Quiet,
     Renamed,
     cxr_command,
     loader_workers,
+    path_option,
 )
 from cxrlabel.commands.output import print_result
 
@@ -32,13 +35,22 @@ __all__ = ["register", "train_command", "collect_overrides", "format_result"]
 
 #: Option (parameter name) -> the ``config.yaml`` key it overrides.
 CONFIG_KEYS = {
-    "image_col": "data.image_col", "id_col": "data.id_col", "group_col": "data.group_col",
-    "label_col": "labels.label_col", "label_cols": "labels.columns",
-    "schema": "labels.schema", "loss": "training.loss", "backbone": "model.backbone",
-    "embedding_dim": "model.embedding_dim", "image_size": "preprocessing.image_size",
-    "epochs": "training.epochs", "batch_size": "training.batch_size",
-    "noise": "training.noise", "weights": "training.weights",
-    "device": "training.device", "num_workers": "data.num_workers",
+    "image_col": "data.image_col",
+    "id_col": "data.id_col",
+    "group_col": "data.group_col",
+    "label_col": "labels.label_col",
+    "label_cols": "labels.columns",
+    "schema": "labels.schema",
+    "loss": "training.loss",
+    "backbone": "model.backbone",
+    "embedding_dim": "model.embedding_dim",
+    "image_size": "preprocessing.image_size",
+    "epochs": "training.epochs",
+    "batch_size": "training.batch_size",
+    "noise": "training.noise",
+    "weights": "training.weights",
+    "device": "training.device",
+    "num_workers": "data.num_workers",
     "seed": "training.seed",
 }
 
@@ -60,37 +72,13 @@ Labels = Annotated[
     Path, typer.Option("--labels", help="Labels table (CSV/Parquet), e.g. `cxr label` output.")
 ]
 RunOutput = Output("Run folder to create (or resume). Required.", required=False)
-Images = Annotated[
-    Path | None, typer.Option("--images", help="Images folder (paths in --image-col).")
-]
-Cache = Annotated[
-    Path | None, typer.Option("--cache", help="Image cache made by `cxr prepare` (faster).")
-]
-Config = Annotated[
-    Path | None, typer.Option("--config", help="YAML settings (see config.yaml of a run).")
-]
+Images = path_option("--images", "Images folder (paths in --image-col).")
+Config = path_option("--config", "YAML settings (see config.yaml of a run).")
 ImageCol = Annotated[
     str | None,
     _option("image_col", "--image-col", help="Column of image paths, relative to --images."),
 ]
 TableIdCol = IdCol("none (alone: images are <images>/<id>.<ext>)")
-LabelCol = Annotated[
-    str | None,
-    typer.Option("--label-col", help="One categorical label column (one-hot), e.g. finding."),
-]
-LabelCols = Annotated[
-    str | None,
-    typer.Option("--label-cols", help="Comma-separated label columns holding 1/0/-1/blank."),
-]
-Schema = Annotated[
-    str | None,
-    typer.Option("--schema", help="Label schema whose columns `cxr label` wrote (chexpert...)."),
-]
-GroupCol = Annotated[
-    str | None,
-    typer.Option("--group-col", help="Patient id column: the validation split keeps each "
-                                     "patient on one side."),
-]
 Loss = Annotated[str | None, _option("loss", "--loss", help="ms, ml2 or ce (baseline).")]
 Backbone = Annotated[
     str | None,
@@ -108,21 +96,20 @@ BatchSize = Annotated[
     int | None,
     _option("batch_size", "--batch-size", min=1, help="Per process; a multiple of m."),
 ]
-Noise = Annotated[
-    Path | None,
-    typer.Option("--noise", help="noise.json from `cxr validate`: weight pairs by label "
-                                 "reliability."),
-]
-Weights = Annotated[
-    Path | None, typer.Option("--weights", help="Local pretrained backbone weights file.")
-]
+Noise = path_option("--noise", "noise.json from `cxr validate`: weight pairs by label reliability.")
+Weights = path_option("--weights", "Local pretrained backbone weights file.")
 Device = Annotated[
     str | None, _option("device", "--device", help="auto, cpu, cuda, cuda:N or mps.")
 ]
 Jobs = Annotated[
     int | None,
-    typer.Option("--jobs", "-j", min=0, help=JOBS_HELP,
-                 show_default=f"{_default('num_workers')} image loading processes"),
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=0,
+        help=JOBS_HELP,
+        show_default=f"{_default('num_workers')} image loading processes",
+    ),
 ]
 Seed = Annotated[int | None, _option("seed", "--seed", min=0, help="Seed of everything random.")]
 Resume = Annotated[
@@ -144,7 +131,7 @@ def train_command(
     id_col: TableIdCol = None,
     label_col: LabelCol = None,
     label_cols: LabelCols = None,
-    schema: Schema = None,
+    schema: LabelSchema = None,
     group_col: GroupCol = None,
     loss: Loss = None,
     backbone: Backbone = None,
@@ -166,18 +153,22 @@ def train_command(
     """
     from cxrembed._deps import require
 
-    overrides = collect_overrides(
-        image_col=image_col, id_col=id_col, label_col=label_col, label_cols=label_cols,
-        schema=schema, group_col=group_col, loss=loss, backbone=backbone,
-        embedding_dim=embedding_dim, image_size=image_size, epochs=epochs,
-        batch_size=batch_size, noise=noise, weights=weights, device=device,
-        num_workers=None if jobs is None else loader_workers(jobs), seed=seed,
-    )
+    given = {name: value for name, value in locals().items() if name in CONFIG_KEYS}
+    given["num_workers"] = None if jobs is None else loader_workers(jobs)
+    overrides = collect_overrides(**given)
     require("torch")
     from cxrembed.train import trainer
 
-    result = trainer.train(labels, output, images=images, cache=cache, config=config,
-                           overrides=overrides, resume=resume, progress=not quiet)
+    result = trainer.train(
+        labels,
+        output,
+        images=images,
+        cache=cache,
+        config=config,
+        overrides=overrides,
+        resume=resume,
+        progress=not quiet,
+    )
     if result.run_dir is None:  # not rank 0: the main process reports
         return
     print_result(format_result(result), quiet=quiet)
@@ -224,8 +215,10 @@ def format_result(result: TrainResult) -> str:
             f"{last['train_images_per_second']:.1f} images/s"
         )
     if result.best_epoch is not None:
-        lines.append(f"best: epoch {result.best_epoch}, val MAP@R {_fmt(result.best_value)} "
-                     "-> model.safetensors")
+        lines.append(
+            f"best: epoch {result.best_epoch}, val MAP@R {_fmt(result.best_value)} "
+            "-> model.safetensors"
+        )
     if result.excluded:
         lines.append(f"{result.excluded} table rows not used (reasons in excluded.csv)")
     return "\n".join(lines)

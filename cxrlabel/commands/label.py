@@ -10,9 +10,11 @@ import typer
 from cxrlabel.commands.options import (
     IdCol,
     Jobs,
+    Lexicon,
     Output,
     Quiet,
     cxr_command,
+    path_option,
     resolve_jobs,
     split_names,
 )
@@ -42,14 +44,7 @@ Sections = Annotated[
     ),
 ]
 Schema = Annotated[str, typer.Option("--schema", help="chexpert, chestxray14, or a schema YAML.")]
-Lexicon = Annotated[
-    Path | None,
-    typer.Option("--lexicon", help="Folder of lexicon files overriding the packaged ones."),
-]
-Evidence = Annotated[
-    Path | None,
-    typer.Option("--evidence", help="Write every mention with its rule id to this JSONL file."),
-]
+Evidence = path_option("--evidence", "Write every mention with its rule id to this JSONL file.")
 ChunkSize = Annotated[
     int, typer.Option("--chunk-size", min=1, help="Reports per chunk (bounds memory).")
 ]

@@ -48,6 +48,11 @@ __all__ = [
     "Uncertain",
     "Show",
     "Device",
+    "Lexicon",
+    "Bootstrap",
+    "GroupCol",
+    "text_option",
+    "path_option",
     "Renamed",
     "cxr_command",
     "run_cli",
@@ -75,22 +80,22 @@ ID_COL_HELP = "Id column of the table: the key to its reports, images or embeddi
 
 def IdCol(default: str) -> Any:  # noqa: N802 - reads as a type
     """``--id-col`` with one help text; ``default`` says what is used when it is not given."""
-    return Annotated[
-        str | None, typer.Option("--id-col", help=ID_COL_HELP, show_default=default)
-    ]
+    return Annotated[str | None, typer.Option("--id-col", help=ID_COL_HELP, show_default=default)]
 
 
 JOBS_HELP = "Worker processes: 0 = one per CPU core, 1 = in this process."
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=0, help=JOBS_HELP)]
 Threads = Annotated[
     int,
-    typer.Option("--threads", min=0, help="CPU threads per process (torch, BLAS); 0 = the "
-                                          "library's default."),
+    typer.Option(
+        "--threads", min=0, help="CPU threads per process (torch, BLAS); 0 = the library's default."
+    ),
 ]
 Quiet = Annotated[
     bool,
-    typer.Option("--quiet", "-q", help="No progress bars or notes on stderr; results still go "
-                                      "to stdout."),
+    typer.Option(
+        "--quiet", "-q", help="No progress bars or notes on stderr; results still go to stdout."
+    ),
 ]
 UNCERTAIN_HELP = (
     "How uncertain (-1) labels count: positive, negative or ignore (CheXpert's U-Ones, "
@@ -101,10 +106,38 @@ Uncertain = Annotated[
 ]
 Show = Annotated[
     str | None,
-    typer.Option("--show", help="Comma-separated metadata columns to show in search results "
-                                "(default: all)."),
+    typer.Option(
+        "--show", help="Comma-separated metadata columns to show in search results (default: all)."
+    ),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+
+
+Lexicon = Annotated[
+    Path | None,
+    typer.Option("--lexicon", help="Folder of lexicon files overriding the packaged ones."),
+]
+Bootstrap = Annotated[
+    int,
+    typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals (0: none)."),
+]
+GroupCol = Annotated[
+    str | None,
+    typer.Option(
+        "--group-col",
+        help="Patient id column: splits, folds and exclusions keep each patient whole.",
+    ),
+]
+
+
+def text_option(flag: str, help: str, **kwargs: Any) -> Any:
+    """An optional text option (``str | None``) in one line."""
+    return Annotated[str | None, typer.Option(flag, help=help, **kwargs)]
+
+
+def path_option(flag: str, help: str, **kwargs: Any) -> Any:
+    """An optional path option (``Path | None``) in one line."""
+    return Annotated[Path | None, typer.Option(flag, help=help, **kwargs)]
 
 
 def resolve_jobs(jobs: int) -> int:
@@ -205,7 +238,9 @@ def run_cli(fn: Callable[[], T]) -> T:
         raise typer.Exit(code=1) from None
 
 
-def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+def _show_warning(
+    message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any
+) -> None:
     """A library warning as one ``warning: ...`` line on stderr (no file and line)."""
     typer.echo(f"warning: {message}", err=True)
 
@@ -302,8 +337,11 @@ def cxr_command(*renamed: Renamed) -> Callable[[F], F]:
         wrapper.__cxr_command__ = True  # type: ignore[attr-defined]
         params = [*signature.parameters.values(), *(r.parameter() for r in renamed)]
         if not own:
-            params.append(inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY,
-                                            annotation=typer.Context))
+            params.append(
+                inspect.Parameter(
+                    _CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context
+                )
+            )
         wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 

@@ -9,13 +9,17 @@ from typing import Annotated
 import typer
 
 from cxrlabel.commands.options import (
+    Bootstrap,
     IdCol,
+    Lexicon,
     Output,
     Quiet,
     Renamed,
     Uncertain,
     cxr_command,
+    path_option,
     split_names,
+    text_option,
     uncertain_word,
 )
 from cxrlabel.commands.output import print_result
@@ -44,57 +48,60 @@ Gold = Annotated[
     Path | None, typer.Argument(help="Curated labels: id column + one column per observation.")
 ]
 PredIdCol = IdCol("the first of id, uid, report_id, study_id present")
-GoldIdCol = Annotated[
-    str | None,
-    typer.Option("--gold-id-col", help="Id column of the gold table.",
-         show_default="--id-col's name if the gold has it, else found as for --id-col"),
-]
-LabelMap = Annotated[
-    str | None,
-    typer.Option("--map", help="Label map name (e.g. chestxray14_to_chexpert) or YAML path."),
-]
+GoldIdCol = text_option(
+    "--gold-id-col",
+    "Id column of the gold table.",
+    show_default="--id-col's name if the gold has it, else found as for --id-col",
+)
+LabelMap = text_option("--map", "Label map name (e.g. chestxray14_to_chexpert) or YAML path.")
 Semantics = Annotated[
     GoldSemantics,
-    typer.Option("--gold-semantics",
-         help="full: gold is 1/0/-1/blank; positive-only: 1 = present, 0/blank = not coded."),
-]
-Bootstrap = Annotated[
-    int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for 95% intervals; 0 disables.")
+    typer.Option(
+        "--gold-semantics",
+        help="full: gold is 1/0/-1/blank; positive-only: 1 = present, 0/blank = not coded.",
+    ),
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Bootstrap seed.")]
-Evidence = Annotated[
-    Path | None,
-    typer.Option("--evidence", help="Evidence JSONL from `cxr label --evidence`, for errors.csv."),
-]
-GoldPrefix = Annotated[
-    str | None,
-    typer.Option("--gold-prefix", help="Only gold columns with this prefix are labels (e.g. gold_)."),
-]
-Observations = Annotated[
-    str | None,
-    typer.Option("--observations", help="Comma-separated observations to score.",
-         show_default="every gold label"),
-]
-Assertions = Annotated[
-    Path | None,
-    typer.Option("--assertions", help="Assertion mode: a table of sentence / target / status, scored "
-                              "through the labeller's assertion step (no PRED and GOLD)."),
-]
+Evidence = path_option("--evidence", "Evidence JSONL from `cxr label --evidence`, for errors.csv.")
+GoldPrefix = text_option(
+    "--gold-prefix", "Only gold columns with this prefix are labels (e.g. gold_)."
+)
+Observations = text_option(
+    "--observations", "Comma-separated observations to score.", show_default="every gold label"
+)
+Assertions = path_option(
+    "--assertions",
+    "Assertion mode: a table of sentence / target / status, scored through the labeller's assertion step (no PRED and GOLD).",
+)
 Schema = Annotated[str, typer.Option("--schema", help="Assertion mode: schema of the labeller.")]
-Lexicon = Annotated[
-    Path | None, typer.Option("--lexicon", help="Assertion mode: folder overriding the lexicons.")
+SentenceCol = Annotated[
+    str, typer.Option("--sentence-col", help="Assertion mode: sentence column.")
 ]
-SentenceCol = Annotated[str, typer.Option("--sentence-col", help="Assertion mode: sentence column.")]
-TargetCol = Annotated[str, typer.Option("--target-col", help="Assertion mode: target phrase column.")]
+TargetCol = Annotated[
+    str, typer.Option("--target-col", help="Assertion mode: target phrase column.")
+]
 StatusCol = Annotated[
     str,
-    typer.Option("--status-col", help="Assertion mode: gold status column (positive/negative/uncertain, "
-                              "Affirmed/Negated/Possible or 1/0/-1)."),
+    typer.Option(
+        "--status-col",
+        help="Assertion mode: gold status column (positive/negative/uncertain, "
+        "Affirmed/Negated/Possible or 1/0/-1).",
+    ),
 ]
 
-_LABEL_MODE = ("id_col", "gold_id_col", "label_map", "gold_semantics", "uncertain",
-               "renamed_uncertain_as", "bootstrap", "seed", "evidence", "gold_prefix",
-               "observations")
+_LABEL_MODE = (
+    "id_col",
+    "gold_id_col",
+    "label_map",
+    "gold_semantics",
+    "uncertain",
+    "renamed_uncertain_as",
+    "bootstrap",
+    "seed",
+    "evidence",
+    "gold_prefix",
+    "observations",
+)
 _ASSERTION_MODE = ("schema", "lexicon", "sentence_col", "target_col", "status_col")
 
 
@@ -124,23 +131,37 @@ def validate(
 ) -> None:
     """Score labels against curated labels: per-observation P/R/F1 with 95% CIs, kappa, noise.json.
 
-    Label mode: cxr validate PRED GOLD -o DIR. Assertion mode: cxr validate --assertions TABLE -o DIR.
-    """
+    Label mode: cxr validate PRED GOLD -o DIR. Assertion mode: --assertions TABLE -o DIR."""
     _check_mode(ctx, pred, gold, assertions)
     if assertions is not None:
         from cxrlabel.validation.assertions import validate_assertions
 
         result = validate_assertions(
-            assertions, output, schema=schema, lexicon_dir=lexicon, sentence_col=sentence_col,
-            target_col=target_col, status_col=status_col, progress=not quiet,
+            assertions,
+            output,
+            schema=schema,
+            lexicon_dir=lexicon,
+            sentence_col=sentence_col,
+            target_col=target_col,
+            status_col=status_col,
+            progress=not quiet,
         )
     else:
         from cxrlabel.validation.labels import validate as run_validation
 
         result = run_validation(
-            pred, gold, output, id_col=id_col, gold_id_col=gold_id_col, label_map=label_map,
-            gold_semantics=gold_semantics.value, uncertain_as=uncertain_word(uncertain),
-            bootstrap=bootstrap, evidence=evidence, seed=seed, gold_prefix=gold_prefix,
+            pred,
+            gold,
+            output,
+            id_col=id_col,
+            gold_id_col=gold_id_col,
+            label_map=label_map,
+            gold_semantics=gold_semantics.value,
+            uncertain_as=uncertain_word(uncertain),
+            bootstrap=bootstrap,
+            evidence=evidence,
+            seed=seed,
+            gold_prefix=gold_prefix,
             observations=split_names(observations, "--observations"),
         )
     print_result(f"{result.to_markdown().rstrip()}\n\nwrote: {output}", quiet=quiet)

@@ -46,9 +46,15 @@ def test_a_terminal_gets_a_drawn_table_within_its_width():
 
 
 def test_frame_text_blanks_missing_values_and_wraps():
-    frame = pd.DataFrame({"rank": [1, 2], "id": ["a.png", "b.png"],
-                          "similarity": [0.98765, np.nan], "age": [61.0, np.nan],
-                          "sentence": ["a long sentence " * 12, None]})
+    frame = pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "id": ["a.png", "b.png"],
+            "similarity": [0.98765, np.nan],
+            "age": [61.0, np.nan],
+            "sentence": ["a long sentence " * 12, None],
+        }
+    )
     text = frame_text(frame, width=100, whole=True)
     assert "NaN" not in text and "None" not in text and MISSING in text
     assert max(len(line) for line in text.splitlines()) <= 100

@@ -36,30 +36,50 @@ print(json.dumps({{"codes": codes, "errors": errors, "pandas": pandas,
 
 def _run(runs: list[list[str]], cwd: Path, **env: str) -> dict:
     """Run ``cxr`` with each argument list in one fresh process; what it imported."""
-    done = subprocess.run([sys.executable, "-c", PROBE.format(runs=runs)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **env})
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(runs=runs)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-SENTENCES = ["No pneumothorax.", "Mild cardiomegaly.", "Cannot exclude pneumonia.",
-             "Small left pleural effusion.", "Heart size is normal.", "Lungs are clear.",
-             "Possible atelectasis at the left base.", "Pacemaker in place.",
-             "Mild pulmonary edema.", "Fracture of the right fifth rib.",
-             "Interval resolution of consolidation.", "No evidence of pneumothorax or effusion.",
-             "Opacity in the right lower lobe, may represent atelectasis or pneumonia.",
-             "Endotracheal tube terminates 3 cm above the carina.", "There is no edema.",
-             "Lung nodule in the left upper lobe.", "Rule out pneumonia.", ""]
+SENTENCES = [
+    "No pneumothorax.",
+    "Mild cardiomegaly.",
+    "Cannot exclude pneumonia.",
+    "Small left pleural effusion.",
+    "Heart size is normal.",
+    "Lungs are clear.",
+    "Possible atelectasis at the left base.",
+    "Pacemaker in place.",
+    "Mild pulmonary edema.",
+    "Fracture of the right fifth rib.",
+    "Interval resolution of consolidation.",
+    "No evidence of pneumothorax or effusion.",
+    "Opacity in the right lower lobe, may represent atelectasis or pneumonia.",
+    "Endotracheal tube terminates 3 cm above the carina.",
+    "There is no edema.",
+    "Lung nodule in the left upper lobe.",
+    "Rule out pneumonia.",
+    "",
+]
 
 
 @pytest.fixture()
 def reports(tmp_path: Path) -> Path:
     """Reports of our own: every sentence alone, then pairs, under findings and impression."""
     pairs = [(a, b) for i, a in enumerate(SENTENCES) for b in SENTENCES[i::5]]
-    pd.DataFrame({"uid": [f"r{i}" for i in range(len(pairs))],
-                  "text": [f"FINDINGS: {a}\n\nIMPRESSION: {b}" for a, b in pairs]}).to_csv(
-        tmp_path / "r.csv", index=False)
+    pd.DataFrame(
+        {
+            "uid": [f"r{i}" for i in range(len(pairs))],
+            "text": [f"FINDINGS: {a}\n\nIMPRESSION: {b}" for a, b in pairs],
+        }
+    ).to_csv(tmp_path / "r.csv", index=False)
     return tmp_path
 
 
@@ -96,8 +116,9 @@ ARGUMENT_ERRORS = [
 
 def test_argument_errors_come_before_spacy_is_imported(reports):
     seen = _run([args for args, _ in ARGUMENT_ERRORS], reports)
-    for (args, message), code, err in zip(ARGUMENT_ERRORS, seen["codes"], seen["errors"],
-                                          strict=True):
+    for (args, message), code, err in zip(
+        ARGUMENT_ERRORS, seen["codes"], seen["errors"], strict=True
+    ):
         assert code != 0 and message in err, (args, err)
     assert not seen["spacy"] and not seen["torch"] and not seen["cxrembed"]
     # cxr label's argument errors come before pandas too (validate reads its tables with it).
@@ -115,8 +136,7 @@ def test_hook_is_inert_once_thinc_has_decided():
         "print(torch.__name__, type(sys.meta_path[0]).__name__)\n"
     )
     pytest.importorskip("torch")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == "torch" and done.stdout.split()[1] != "_TorchHiddenFromThinc"
 
@@ -132,7 +152,6 @@ def test_spacy_cli_is_skipped_then_real_when_asked_for():
         "import spacy.cli\n"
         "print(callable(spacy.cli.setup_cli), spacy.info.__module__)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False", "True", "cxrlabel.startup"]

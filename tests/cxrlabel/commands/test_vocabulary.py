@@ -22,8 +22,12 @@ from cxrlabel.commands.options import ID_COL_HELP, JOBS_HELP, UNCERTAIN_HELP
 ROOT = Path(__file__).resolve().parents[3]
 runner = CliRunner()
 # Flags of other tools that the docs mention, with a word that must be on the same line.
-FOREIGN = {"--no-deps": "pip", "--nproc-per-node": "torchrun", "--no-python": "torchrun",
-           "--raw": "gdcmconv"}
+FOREIGN = {
+    "--no-deps": "pip",
+    "--nproc-per-node": "torchrun",
+    "--no-python": "torchrun",
+    "--raw": "gdcmconv",
+}
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 
 
@@ -33,8 +37,12 @@ def _commands() -> dict:
 
 
 def _options(command) -> dict[str, object]:
-    return {opt: p for p in command.params for opt in (*p.opts, *p.secondary_opts)
-            if opt.startswith("-")}
+    return {
+        opt: p
+        for p in command.params
+        for opt in (*p.opts, *p.secondary_opts)
+        if opt.startswith("-")
+    }
 
 
 def _all_flags() -> set[str]:
@@ -45,8 +53,12 @@ def _all_flags() -> set[str]:
 
 
 def _sources() -> list[Path]:
-    return [*sorted(ROOT.glob("cxrlabel/**/*.py")), *sorted(ROOT.glob("cxrembed/**/*.py")),
-            ROOT / "README.md", ROOT / "lexicons" / "README.md"]
+    return [
+        *sorted(ROOT.glob("cxrlabel/**/*.py")),
+        *sorted(ROOT.glob("cxrembed/**/*.py")),
+        ROOT / "README.md",
+        ROOT / "lexicons" / "README.md",
+    ]
 
 
 def test_every_flag_in_messages_docstrings_and_readmes_exists():
@@ -78,19 +90,31 @@ def test_every_command_has_output_quiet_and_shows_its_defaults():
                 assert param.show_default is not False, (name, param.opts)
 
 
-@pytest.mark.parametrize(("flag", "text"), [("--id-col", ID_COL_HELP), ("--jobs", JOBS_HELP),
-                                            ("--uncertain", UNCERTAIN_HELP)])
+@pytest.mark.parametrize(
+    ("flag", "text"),
+    [("--id-col", ID_COL_HELP), ("--jobs", JOBS_HELP), ("--uncertain", UNCERTAIN_HELP)],
+)
 def test_shared_options_have_one_help_text(flag, text):
-    helps = {name: _options(c)[flag].help for name, c in _commands().items()
-             if flag in _options(c)}
+    helps = {name: _options(c)[flag].help for name, c in _commands().items() if flag in _options(c)}
     assert len(helps) >= 2 and set(helps.values()) == {text}, helps
 
 
 def test_old_spellings_are_hidden():
-    hidden = {opt for c in _commands().values() for p in c.params if getattr(p, "hidden", False)
-              for opt in p.opts}
-    assert {"--out", "--num-workers", "--workers", "--show-cols", "--uncertain-as",
-            "--no-map"} <= hidden
+    hidden = {
+        opt
+        for c in _commands().values()
+        for p in c.params
+        if getattr(p, "hidden", False)
+        for opt in p.opts
+    }
+    assert {
+        "--out",
+        "--num-workers",
+        "--workers",
+        "--show-cols",
+        "--uncertain-as",
+        "--no-map",
+    } <= hidden
     assert "--map" in _options(_commands()["validate"])  # the label map keeps its name
     for name in ("train", "embed", "evaluate"):
         text = runner.invoke(app, [name, "--help"], env={"COLUMNS": "200"}).output
