@@ -82,3 +82,27 @@ def test_missing_optional_dependency_names_the_extra() -> None:
     result = runner.invoke(demo, [])
     assert result.exit_code == 1
     assert 'pip install "cxrkit[embed]"' in result.output and "torch" in result.output
+
+
+def test_results_on_stdout_warnings_on_stderr(tmp_path: Path) -> None:
+    src = tmp_path / "r.csv"
+    pd.DataFrame({"id": ["a", "a"], "text": ["No effusion.", "Edema."]}).to_csv(src, index=False)
+    result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "| Edema | 1 |" in result.stdout and "2 reports" in result.stdout
+    assert result.stderr == "warning: 1 duplicate ids (rows kept, ids repeated)\n"
+
+
+def test_jobs_zero_is_one_process_per_core(monkeypatch) -> None:
+    import os
+
+    seen = {}
+
+    def fake(input_path, output_path, **kwargs):
+        seen.update(kwargs)
+        return LabelSummary(rows=0, output=str(output_path))
+
+    monkeypatch.setattr(cxrlabel.labelfile, "label_file", fake)
+    result = runner.invoke(app, ["label", "in.csv", "-o", "o.csv", "-j", "0", "-q"])
+    assert result.exit_code == 0, result.output
+    assert seen["jobs"] == (os.cpu_count() or 1)
