@@ -80,7 +80,7 @@ def label(
         chunk_size=chunk_size,
         progress=not quiet,
     )
-    print_result(summary.text(), summary.warnings(), quiet=quiet)
+    print_result(summary.text(warnings=False), warnings=summary.warnings(), quiet=quiet)
 
 
 def register(app: typer.Typer) -> None:

@@ -94,7 +94,10 @@ Threads = Annotated[
 Quiet = Annotated[
     bool,
     typer.Option(
-        "--quiet", "-q", help="No progress bars or notes on stderr; results still go to stdout."
+        "--quiet",
+        "-q",
+        help="No progress bars or notes (warnings and errors still show); results still go "
+        "to stdout.",
     ),
 ]
 UNCERTAIN_HELP = (

@@ -39,15 +39,20 @@ MAX_WIDTH = 100
 
 
 def print_result(
-    result: str, notes: Iterable[str] = (), *, quiet: bool = False, terminal: bool | None = None
+    result: str,
+    notes: Iterable[str] = (),
+    *,
+    warnings: Iterable[str] = (),
+    quiet: bool = False,
+    terminal: bool | None = None,
 ) -> None:
-    """``result`` on stdout (tables drawn on a terminal); ``notes`` on stderr unless ``quiet``."""
+    """``result`` on stdout (tables drawn on a terminal); ``notes`` on stderr unless
+    ``quiet``; ``warnings`` on stderr always."""
     if result:
         tty = sys.stdout.isatty() if terminal is None else terminal
         typer.echo(render(result, width=_width()) if tty else result)
-    if not quiet:
-        for line in notes:
-            typer.echo(line, err=True)
+    for line in [*warnings, *(() if quiet else notes)]:
+        typer.echo(line, err=True)
 
 
 def _width() -> int:
