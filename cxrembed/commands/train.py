@@ -31,7 +31,7 @@ from cxrlabel.commands.output import print_result
 if TYPE_CHECKING:
     from cxrembed.train.loop import TrainResult
 
-__all__ = ["register", "train_command", "collect_overrides", "format_result"]
+__all__ = ["register", "train_command", "check_table_columns", "collect_overrides", "format_result"]
 
 #: Option (parameter name) -> the ``config.yaml`` key it overrides.
 CONFIG_KEYS = {
@@ -156,6 +156,7 @@ def train_command(
     given = {name: value for name, value in locals().items() if name in CONFIG_KEYS}
     given["num_workers"] = None if jobs is None else loader_workers(jobs)
     overrides = collect_overrides(**given)
+    check_table_columns(labels, given)  # before torch is imported (seconds)
     require("torch")
     from cxrembed.train import trainer
 
@@ -174,6 +175,39 @@ def train_command(
     print_result(format_result(result), quiet=quiet)
     if result.status == "interrupted":
         raise typer.Exit(code=128 + int(result.signal or 2))
+
+
+def check_table_columns(labels: Path, options: dict[str, Any]) -> None:
+    """The columns named on the command line are in the labels table's header (a missing
+    or unreadable table is left to the trainer, which says why).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> table = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = table.write_text("file,finding\\n")
+    >>> check_table_columns(table, {"image_col": "file", "label_col": "findings"})
+    Traceback (most recent call last):
+    ...
+    cxrlabel.errors.InputError: ...: column 'findings' (did you mean 'finding'?) not found (--label-col); columns present: ['file', 'finding']
+    """
+    from cxrlabel.columns import check_columns, read_header
+    from cxrlabel.errors import CxrError
+
+    try:
+        columns = read_header(labels)
+    except CxrError:
+        return
+    names = {
+        "image_col": "--image-col",
+        "id_col": "--id-col",
+        "label_col": "--label-col",
+        "group_col": "--group-col",
+    }
+    wanted: dict[str, Any] = {flag: options.get(key) for key, flag in names.items()}
+    if options.get("label_cols"):
+        wanted["--label-cols"] = [c.strip() for c in options["label_cols"].split(",") if c.strip()]
+    check_columns(labels, columns, wanted)
 
 
 def collect_overrides(**options: Any) -> dict[str, Any]:

@@ -128,3 +128,20 @@ def test_collect_overrides_and_summary(tmp_path):
     assert collect_overrides(schema="chexpert", loss=None) == {"labels.schema": "chexpert"}
     text = format_result(_result(tmp_path))
     assert text.splitlines()[0] == f"run: {tmp_path / 'run'}"
+
+
+def test_columns_named_on_the_command_line_are_checked_before_training(tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("training started before the column check")
+
+    monkeypatch.setattr(trainer_module, "train", never)
+    table = tmp_path / "t.csv"
+    table.write_text("file,finding,patient\na.png,x,p1\n")
+    base = ["train", "--labels", str(table), "-o", str(tmp_path / "run"), "--images", "i"]
+    for extra, flag in ((["--label-col", "findings"], "--label-col"),
+                        (["--label-cols", "finding,Edema"], "--label-cols"),
+                        (["--label-col", "finding", "--image-col", "path"], "--image-col"),
+                        (["--label-col", "finding", "--group-col", "patientid"], "--group-col")):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 1, result.output
+        assert f"not found ({flag})" in result.output and result.output.count("\n") == 1
