@@ -33,6 +33,7 @@ __all__ = [
     "find_id_column",
     "missing_column_message",
     "check_columns",
+    "check_table_header",
 ]
 
 #: Id column names looked for, in order, when no id column is given.
@@ -121,3 +122,20 @@ def check_columns(
         missing = [n for n in names if n not in present]
         if missing:
             raise error(missing_column_message(where, missing, columns, option))
+
+
+def check_table_header(
+    path: str | os.PathLike[str],
+    wanted: Mapping[str, str | Sequence[str] | None],
+    error: type[CxrError] = InputError,
+) -> None:
+    """:func:`check_columns` on the header of the table at ``path``, before any heavy work.
+
+    A table that cannot be read is left alone: the command's full read says why.
+    """
+    try:
+        columns = read_header(path)
+    except CxrError:
+        return
+    if columns:
+        check_columns(path, columns, wanted, error)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cxrembed.commands._options import MISSING, LabelCol, LabelCols, LabelSchema, Missing
+from cxrlabel.columns import check_table_header
 from cxrlabel.commands.options import (
     GroupCol,
     IdCol,
@@ -107,16 +108,16 @@ def evaluate(
     retrieval (F1, AUROC per finding), NMI/AMI, and a 2-D map."""
     from cxrembed.evaluation.files import evaluate_files
 
-    options = label_options(
-        label_col, label_cols, schema, uncertain, unknown_values, separator, status_col
-    )
-    method = PROJECTIONS.check(projection, "--projection")
+    id_col = "id" if id_col is None and image_col is None else id_col
+    _check_header(labels, id_col, image_col, label_col, label_cols, group_col, split_col)
     run = evaluate_files(
         embeddings,
         labels,
         output,
-        labels=options,
-        id_col="id" if id_col is None and image_col is None else id_col,
+        labels=label_options(
+            label_col, label_cols, schema, uncertain, unknown_values, separator, status_col
+        ),
+        id_col=id_col,
         image_col=image_col,
         ids_file=ids,
         split_col=split_col,
@@ -128,12 +129,33 @@ def evaluate(
         ks=parse_ints(k, "--k"),
         diagnosis_k=diagnosis_k,
         seed=seed,
-        map_method=None if no_projection else method,
+        map_method=None if no_projection else PROJECTIONS.check(projection, "--projection"),
         expect_config_hash=config_hash,
     )
     print_result(
         format_run(run, notes=False), [f"note: {n}" for n in run.result.notes], quiet=quiet
     )
+
+
+def _check_header(
+    labels: Path,
+    id_col: str | None,
+    image_col: str | None,
+    label_col: str | None,
+    label_cols: str | None,
+    group_col: str | None,
+    split_col: str | None,
+) -> None:
+    """The columns named on the command line are in the labels table (before the embeddings
+    are loaded)."""
+    columns = {
+        "--id-col": id_col,
+        "--image-col": image_col,
+        "--label-col": label_col,
+        "--group-col": group_col,
+        "--split-col": split_col,
+    }
+    check_table_header(labels, {**columns, "--label-cols": split_names(label_cols, "--label-cols")})
 
 
 def label_options(

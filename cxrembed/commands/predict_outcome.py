@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cxrembed.commands._options import MISSING, Missing
+from cxrlabel.columns import check_table_header
 from cxrlabel.commands.options import (
     Bootstrap,
     GroupCol,
@@ -84,6 +85,7 @@ def predict_outcome(
     patient-grouped cross-validation; AUROC with 95% CI side by side."""
     from cxrembed.outcome.predict import predict_outcome as predict
 
+    check_table_header(table, {"--id-col": id_col, "--group-col": group_col, "--target": target})
     result = predict(
         None if no_image else embeddings,
         table,

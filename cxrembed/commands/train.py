@@ -25,6 +25,7 @@ from cxrlabel.commands.options import (
     cxr_command,
     loader_workers,
     path_option,
+    split_names,
 )
 from cxrlabel.commands.output import print_result
 
@@ -178,8 +179,7 @@ def train_command(
 
 
 def check_table_columns(labels: Path, options: dict[str, Any]) -> None:
-    """The columns named on the command line are in the labels table's header (a missing
-    or unreadable table is left to the trainer, which says why).
+    """The columns named on the command line are in the labels table's header.
 
     Examples
     --------
@@ -191,23 +191,17 @@ def check_table_columns(labels: Path, options: dict[str, Any]) -> None:
     ...
     cxrlabel.errors.InputError: ...: column 'findings' (did you mean 'finding'?) not found (--label-col); columns present: ['file', 'finding']
     """
-    from cxrlabel.columns import check_columns, read_header
-    from cxrlabel.errors import CxrError
+    from cxrlabel.columns import check_table_header
 
-    try:
-        columns = read_header(labels)
-    except CxrError:
-        return
-    names = {
+    flags = {
         "image_col": "--image-col",
         "id_col": "--id-col",
         "label_col": "--label-col",
         "group_col": "--group-col",
     }
-    wanted: dict[str, Any] = {flag: options.get(key) for key, flag in names.items()}
-    if options.get("label_cols"):
-        wanted["--label-cols"] = [c.strip() for c in options["label_cols"].split(",") if c.strip()]
-    check_columns(labels, columns, wanted)
+    wanted: dict[str, Any] = {flag: options.get(key) for key, flag in flags.items()}
+    wanted["--label-cols"] = split_names(options.get("label_cols"), "--label-cols")
+    check_table_header(labels, wanted)
 
 
 def collect_overrides(**options: Any) -> dict[str, Any]:

@@ -182,3 +182,18 @@ def test_report_prints_missing_values_as_dashes_within_100_columns(captured, tmp
     text = result.stdout.replace(str(tmp_path), "OUT")
     assert not re.search(r"\b(NaN|nan)\b", text)
     assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_columns_named_on_the_command_line_are_checked_first(monkeypatch, tmp_path):
+    def never(*args, **kwargs):
+        raise AssertionError("embeddings were loaded before the column check")
+
+    monkeypatch.setattr(evaluate_module, "evaluate_files", never)
+    pd.DataFrame({"path": ["a.png"], "finding": ["x"]}).to_csv(tmp_path / "l.csv", index=False)
+    base = ["evaluate", "emb", str(tmp_path / "l.csv"), "-o", str(tmp_path / "out")]
+    for extra, flag in ((["--id-col", "path", "--label-col", "findings"], "--label-col"),
+                        (["--label-col", "finding"], "--id-col"),
+                        (["--image-col", "path", "--label-col", "finding", "--group-col", "p"],
+                         "--group-col")):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 1 and f"not found ({flag})" in result.output, result.output
