@@ -37,7 +37,7 @@ import pandas as pd
 
 from cxrlabel.atomic import atomic_open, atomic_path
 from cxrlabel.errors import InputError
-from cxrlabel.lexicon import LabelMap
+from cxrlabel.lexicon import LabelMap, load_label_map
 from cxrlabel.validation import metrics as M
 from cxrlabel.validation.alignment import Aligned, align_tables, resolve_id_columns
 from cxrlabel.validation.evidence_lookup import EvidenceIndex, check_evidence_path, load_evidence
@@ -225,6 +225,8 @@ def validate(
             f"bootstrap must be a non-negative integer (0 disables it), got {bootstrap!r}"
         )
     id_col, gold_id_col = resolve_id_columns(pred, gold, id_col, gold_id_col, gold_prefix)
+    if label_map is not None and not isinstance(label_map, LabelMap):
+        label_map = load_label_map(label_map)  # a wrong name is reported before any read
     if evidence is not None:
         check_evidence_path(evidence)
     aligned = align_tables(

@@ -233,3 +233,12 @@ def test_a_wrong_column_is_reported_from_the_header_alone(app, monkeypatch, tmp_
     assert prefix.exit_code == 1 and "prefix 'label_'" in prefix.stderr
     evidence = runner.invoke(app, [*base, "--gold-prefix", "gold_", "--evidence", "none.jsonl"])
     assert evidence.exit_code == 1 and "evidence file not found" in evidence.stderr
+
+
+def test_a_wrong_label_map_is_reported_before_the_tables_are_read(app, monkeypatch, tmp_path):
+    monkeypatch.setattr(importlib.import_module("cxrlabel.validation.alignment"), "read_table",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("tables read")))
+    pd.DataFrame({"id": [1], "Edema": [1]}).to_csv(tmp_path / "p.csv", index=False)
+    result = runner.invoke(app, ["validate", str(tmp_path / "p.csv"), str(tmp_path / "p.csv"),
+                                 "-o", str(tmp_path), "--map", "chestxray14_to_chexprt"])
+    assert result.exit_code == 1 and "chestxray14_to_chexpert" in result.stderr, result.output
