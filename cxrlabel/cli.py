@@ -3,87 +3,105 @@
 The root app holds the labeller's commands (``label``, ``validate``), which run on the light
 install. Other packages plug their commands in through the ``cxrkit.commands`` entry-point
 group (cxrembed registers ``prepare``, ``train``, ``embed``, ``search``, ``evaluate``…), so
-cxrlabel never imports cxrembed. Each command module parses options, calls one library
-function and lets :func:`run_cli` turn a :class:`~cxrlabel.errors.CxrError` into one line on
-stderr and exit code 1.
+cxrlabel never imports cxrembed. Each command module parses options with the shared
+vocabulary of :mod:`cxrlabel.commands.options`, calls one library function and prints its
+result; :func:`~cxrlabel.commands.options.cxr_command` turns a
+:class:`~cxrlabel.errors.CxrError` into one line on stderr and exit code 1.
+
+Start-up matters for a labeller run on a few reports: ``cxr label`` and ``cxr validate``
+build an app with the labeller's commands only (no entry points are scanned, nothing of
+cxrembed is imported) and import spaCy without letting thinc import torch and without
+spaCy's own CLI (:mod:`cxrlabel.startup`; ``CXR_FAST_START=0`` in the environment turns
+this off). ``app`` (the full application) is built on first use.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
-from collections.abc import Callable
-from importlib.metadata import entry_points
-from typing import TypeVar
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, entry_points, version
+from typing import Annotated, Any
 
 import typer
 
-from cxrlabel.errors import CxrError, MissingExtraError
+from cxrlabel.commands.options import run_cli
 
-__all__ = ["app", "main", "run_cli"]
+__all__ = ["app", "build_app", "main", "run_cli"]
 
-app = typer.Typer(
-    name="cxr",
-    help="cxrkit: label chest X-ray reports, validate labels, train and search image embeddings.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-T = TypeVar("T")
-
-
-@app.callback()
-def _root() -> None:
-    """cxrkit: label chest X-ray reports, validate labels, train and search image embeddings."""
-
+_HELP = "cxrkit: label chest X-ray reports, validate labels, train and search image embeddings."
 
 # Command modules of this package; each exposes ``register(app)``.
-_OWN_COMMANDS = ("cxrlabel.commands.label", "cxrlabel.commands.validate")
+_OWN_COMMANDS = {"label": "cxrlabel.commands.label", "validate": "cxrlabel.commands.validate"}
 
 
-# Modules that only the optional ``embed`` extra installs.
-_EXTRA_MODULES = {"torch", "torchvision", "faiss", "pydicom", "PIL", "safetensors", "pylibjpeg"}
+def _version(value: bool) -> None:
+    if value:
+        try:
+            typer.echo(f"cxrkit {version('cxrkit')}")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            typer.echo("cxrkit (not installed)")
+        raise typer.Exit()
 
 
-def run_cli(fn: Callable[[], T]) -> T:
-    """Call ``fn``; print a ``CxrError`` as one line (no traceback) and exit with code 1.
+def build_app(*, plugins: bool = True) -> typer.Typer:
+    """The ``cxr`` app: the labeller's commands, plus the plugged-in ones when ``plugins``."""
+    application = typer.Typer(
+        name="cxr",
+        help=_HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
 
-    A missing optional dependency becomes the same one-line error, naming the extra to
-    install (image commands on the light install).
-    """
-    try:
-        return fn()
-    except CxrError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from None
-    except ModuleNotFoundError as exc:
-        top = (exc.name or "").split(".")[0]
-        if top not in _EXTRA_MODULES:
-            raise
-        typer.echo(f"error: {MissingExtraError(top, 'embed')}", err=True)
-        raise typer.Exit(code=1) from None
+    @application.callback()
+    def _root(
+        show_version: Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                help="Print cxrkit's version and exit.",
+                is_eager=True,
+                callback=_version,
+            ),
+        ] = False,
+    ) -> None:
+        """cxrkit: label chest X-ray reports, validate labels, train and search image embeddings."""
 
-
-def _register_all() -> None:
-    for module_name in _OWN_COMMANDS:
+    for module_name in _OWN_COMMANDS.values():
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name == module_name:
                 continue  # command not built in this checkout
             raise
-        module.register(app)
-    for ep in entry_points(group="cxrkit.commands"):
-        ep.load()(app)
+        module.register(application)
+    if plugins:
+        for ep in entry_points(group="cxrkit.commands"):
+            ep.load()(application)
+    return application
 
 
-_register_all()
+app: typer.Typer  # the full application, built by __getattr__ on first use
 
 
-def main() -> None:
+def __getattr__(name: str) -> Any:
+    if name == "app":  # built once, on first use
+        globals()["app"] = built = build_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point for ``cxr``."""
-    app(prog_name="cxr")
+    args = list(sys.argv[1:] if argv is None else argv)
+    own = bool(args) and args[0] in _OWN_COMMANDS
+    if own and os.environ.get("CXR_FAST_START", "1") != "0":  # CXR_FAST_START=0 turns it off
+        from cxrlabel.startup import fast_labeller_start
+
+        fast_labeller_start()
+    build_app(plugins=not own)(args=args, prog_name="cxr")
 
 
 if __name__ == "__main__":  # pragma: no cover

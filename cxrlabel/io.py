@@ -3,24 +3,27 @@
 Inputs: CSV, TSV, Parquet, JSON Lines, or a folder of ``.txt`` files (one report each, the
 file stem is the id). Several text columns can be joined; a column named like a report
 section (``findings``, ``impression``, ``indication``...) is prefixed with its title so that
-section rules apply. Outputs follow the labels-table contract of ``DESIGN.md``: the id column,
-one column per observation (1 / 0 / -1 / empty) and ``status``, one row per input row in
-input order, written to a temporary file and renamed when complete.
+section rules apply. Outputs follow the labels-table contract (README, "Labelling
+reports"): the id column, one column per observation (1 / 0 / -1 / empty) and ``status``,
+one row per input row in input order, written to a temporary file and renamed when complete.
 """
 
 from __future__ import annotations
 
-import difflib
+import importlib.util
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from cxrlabel.errors import InputError
+from cxrlabel.columns import find_id_column, missing_column_message, read_header
+from cxrlabel.errors import CxrError, InputError, MissingExtraError
+
+if TYPE_CHECKING:  # pandas is imported when rows are read: argument errors come first
+    import pandas as pd
 
 __all__ = [
     "ReportChunk",
@@ -51,7 +54,6 @@ _SECTION_TITLES = {
     "conclusion",
 }
 _DEFAULT_TEXT_COLS = ("report", "text", "report_text")
-_DEFAULT_ID_COLS = ("id", "uid", "report_id", "study_id")
 REPLACEMENT = "\ufffd"
 
 
@@ -103,6 +105,7 @@ class ReportReader:
         self.chunk_size = chunk_size
         self.replaced_rows = 0
         self.rows = 0
+        self._handle: Any = None
         if self.format == "txtdir":
             self.text_cols, self.id_col = ["text"], "id"
             return
@@ -112,12 +115,11 @@ class ReportReader:
         )
         missing = [c for c in self.text_cols if c not in columns]
         if missing:
-            raise InputError(self._missing_message(missing, columns, "--text-col"))
+            raise InputError(missing_column_message(self.path, missing, columns, "--text-col"))
         if id_col is None:
-            found = [c for c in _DEFAULT_ID_COLS if c in columns]
-            self.id_col = found[0] if found else None
+            self.id_col = find_id_column(columns)
         elif id_col not in columns:
-            raise InputError(self._missing_message([id_col], columns, "--id-col"))
+            raise InputError(missing_column_message(self.path, [id_col], columns, "--id-col"))
         else:
             self.id_col = id_col
 
@@ -125,12 +127,11 @@ class ReportReader:
 
     def _columns(self) -> list[str]:
         try:
-            if self.format == "parquet":
-                import pyarrow.parquet as pq
-
-                return list(pq.ParquetFile(self.path).schema_arrow.names)
+            if self.format in ("parquet", "csv", "tsv"):  # the header alone, without pandas
+                return self._header()
             head = next(iter(self._raw_chunks(5)), None)
-        except InputError:
+            self._handle = None  # the header's read is not progress
+        except CxrError:
             raise
         except Exception as exc:  # noqa: BLE001 - any parser failure becomes one clear message
             raise InputError(
@@ -139,6 +140,12 @@ class ReportReader:
         if head is None or len(head.columns) == 0:
             raise InputError(f"{self.path}: no columns found (empty file?)")
         return [str(c) for c in head.columns]
+
+    def _header(self) -> list[str]:
+        columns = read_header(self.path)
+        if not columns or not any(c.strip() for c in columns):
+            raise InputError(f"{self.path}: no columns found (empty file?)")
+        return columns
 
     def _default(self, columns: list[str], candidates: Sequence[str], what: str) -> list[str]:
         for c in candidates:
@@ -152,21 +159,48 @@ class ReportReader:
             f"columns present: {columns}. Pass --text-col NAME (repeat it to join several)."
         )
 
-    def _missing_message(self, missing: list[str], columns: list[str], option: str) -> str:
-        hints = []
-        for m in missing:
-            close = difflib.get_close_matches(m, columns, n=1)
-            hints.append(f"'{m}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        return f"{self.path}: column {', '.join(hints)} not found ({option}); columns present: {columns}"
-
     # -- reading ----------------------------------------------------------------------
 
+    def progress_total(self) -> tuple[int, str]:
+        """``(total, unit)`` for a progress bar: reports when that is free to know (Parquet
+        metadata, a folder's files), else the bytes of the file (``"B"``)."""
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(self.path).metadata.num_rows, "reports"
+        if self.format == "txtdir":
+            return sum(1 for p in self.path.iterdir() if p.suffix.lower() == ".txt"), "reports"
+        return self.path.stat().st_size, "B"
+
+    @property
+    def position(self) -> int:
+        """Progress so far, in the unit of :meth:`progress_total`."""
+        if self.format in ("parquet", "txtdir"):
+            return self.rows
+        handle = self._handle
+        if handle is None:
+            return 0
+        return self.path.stat().st_size if handle.closed else handle.tell()
+
     def _raw_chunks(self, size: int) -> Iterator[pd.DataFrame]:
+        fmt = self.format
+        if fmt in ("csv", "tsv", "jsonl"):
+            with open(self.path, "rb") as self._handle:
+                yield from self._text_chunks(self._handle, size)
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=size):
+                yield batch.to_pandas()
+
+    def _text_chunks(self, handle: Any, size: int) -> Iterator[pd.DataFrame]:
+        import pandas as pd
+
         fmt = self.format
         if fmt in ("csv", "tsv"):
             sep = "," if fmt == "csv" else "\t"
             yield from pd.read_csv(
-                self.path,
+                handle,
                 sep=sep,
                 dtype=str,
                 keep_default_na=False,
@@ -175,15 +209,10 @@ class ReportReader:
                 encoding="utf-8",
                 encoding_errors="replace",
             )
-        elif fmt == "jsonl":
+        else:
             yield from pd.read_json(
-                self.path, lines=True, dtype=False, chunksize=size, encoding_errors="replace"
+                handle, lines=True, dtype=False, chunksize=size, encoding_errors="replace"
             )
-        elif fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=size):
-                yield batch.to_pandas()
 
     def _txt_chunks(self) -> Iterator[ReportChunk]:
         files = sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".txt" and p.is_file())
@@ -262,6 +291,8 @@ class LabelsWriter:
         if suffix not in (".csv", ".parquet", ".pq", ".tsv"):
             raise InputError(f"{self.path}: output must end in .csv, .tsv or .parquet")
         self.format = "parquet" if suffix in (".parquet", ".pq") else suffix[1:]
+        if self.format == "parquet" and importlib.util.find_spec("pyarrow") is None:
+            raise MissingExtraError("pyarrow", "parquet")
         self.id_name = id_name
         self.names = list(names)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -270,6 +301,8 @@ class LabelsWriter:
         self._started = False
 
     def write(self, ids: list[Any], values: np.ndarray, status: list[str]) -> None:
+        import pandas as pd
+
         frame = pd.DataFrame({self.id_name: ids})
         for j, name in enumerate(self.names):
             frame[name] = pd.array(values[:, j], dtype="Float32").astype("Int8")

@@ -17,13 +17,16 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from cxrlabel.io import EvidenceWriter, LabelsWriter, ReportReader, evidence_lines
-from cxrlabel.labeler import Labeler
+from cxrlabel.lexicon import load_lexicon
+
+if TYPE_CHECKING:
+    from cxrlabel.labeler import Labeler
 
 __all__ = ["LabelSummary", "label_file"]
 
@@ -60,18 +63,25 @@ class LabelSummary:
             )
         return "\n".join(lines)
 
-    def text(self) -> str:
-        """Readable summary: the table plus row accounting."""
-        notes = [
-            f"{self.rows} reports in {self.seconds:.1f} s ({self.reports_per_second:,.0f} reports/s): "
-            f"{self.ok} labelled, {self.empty} empty, {self.errors} errors",
-        ]
+    def warnings(self) -> list[str]:
+        """Warning lines: duplicate ids, undecodable bytes."""
+        notes = []
         if self.duplicate_ids:
             notes.append(f"warning: {self.duplicate_ids} duplicate ids (rows kept, ids repeated)")
         if self.replaced_rows:
             notes.append(
                 f"warning: {self.replaced_rows} reports had undecodable bytes (replaced by U+FFFD)"
             )
+        return notes
+
+    def text(self, *, warnings: bool = True) -> str:
+        """Readable summary: the table plus row accounting (and the warnings, unless False)."""
+        notes = [
+            f"{self.rows} reports in {self.seconds:.1f} s ({self.reports_per_second:,.0f} reports/s): "
+            f"{self.ok} labelled, {self.empty} empty, {self.errors} errors",
+        ]
+        if warnings:
+            notes += self.warnings()
         notes.append(f"labels: {self.output}")
         if self.evidence:
             notes.append(f"evidence: {self.evidence}")
@@ -85,6 +95,8 @@ _WORKER_KWARGS: dict[str, Any] | None = None
 def _init_worker(kwargs: dict[str, Any]) -> None:
     global _WORKER
     if _WORKER is None or _WORKER_KWARGS != kwargs:  # forked workers inherit the parent's
+        from cxrlabel.labeler import Labeler
+
         _WORKER = Labeler(**kwargs)
 
 
@@ -170,7 +182,13 @@ def label_file(
     (2, 1)
     """
     start = time.perf_counter()
+    # Every argument is checked before spaCy is imported (about a second): the input's
+    # header, the schema and lexicon files, the output type; then the labeller itself.
     reader = ReportReader(input_path, text_cols, id_col, chunk_size=chunk_size)
+    names = load_lexicon(schema, lexicon_dir).schema.names
+    writer = LabelsWriter(output_path, reader.id_col or "row", names)
+    from cxrlabel.labeler import Labeler
+
     kwargs = {
         "schema": schema,
         "lexicon_dir": lexicon_dir,
@@ -179,16 +197,14 @@ def label_file(
         "probable": probable,
         "versus": versus,
     }
-    lab = Labeler(**kwargs)  # validates options before any work starts
-    names = lab.names
-    writer = LabelsWriter(output_path, reader.id_col or "row", names)
+    lab = Labeler(**kwargs)  # checks the sections and the hedge options
     ev_writer = EvidenceWriter(evidence_path) if evidence_path else None
     want_evidence = ev_writer is not None
     summary = LabelSummary(
         output=str(output_path), evidence=str(evidence_path) if evidence_path else None
     )
     tally = _Tally(names)
-    bar = tqdm(total=None, unit=" reports", disable=not progress, file=sys.stderr, desc="labelling")
+    bar, by_bytes = _progress_bar(reader, progress)
     chunks = _labelled_chunks(reader, lab, kwargs, jobs, want_evidence)
     try:
         with closing(chunks):  # closed at once on an error: the worker pool shuts down first
@@ -197,7 +213,11 @@ def label_file(
                 if ev_writer is not None:
                     ev_writer.write_lines(lines)
                 tally.add(chunk_ids, values, status)
-                bar.update(len(chunk_ids))
+                if by_bytes:  # bytes read so far: a total and an ETA without counting rows
+                    bar.update(reader.position - bar.n)
+                    bar.set_postfix_str(f"{reader.rows:,} reports", refresh=False)
+                else:
+                    bar.update(len(chunk_ids))
         writer.commit()
         if ev_writer is not None:
             ev_writer.commit()
@@ -213,6 +233,16 @@ def label_file(
     summary.replaced_rows = reader.replaced_rows
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _progress_bar(reader: ReportReader, progress: bool) -> tuple[tqdm, bool]:
+    """The progress bar (total and ETA in bytes for text files, else in rows), and whether it
+    counts bytes."""
+    total, unit = reader.progress_total() if progress else (None, "reports")
+    by_bytes = unit == "B"
+    bar = tqdm(total=total, unit="B" if by_bytes else " reports", unit_scale=by_bytes,
+               disable=not progress, file=sys.stderr, desc="labelling")
+    return bar, by_bytes
 
 
 def _labelled_chunks(

@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from cxrlabel.errors import CxrError, InputError
+from cxrlabel.errors import CxrError, InputError, MissingExtraError
 
 __all__ = ["SEPARATORS", "PARQUET_SUFFIXES", "TableMessages", "read_table_file"]
 
@@ -88,9 +88,17 @@ def read_table_file(
     text = {c: text_dtype for c in text_columns if c}
     try:
         if suffix in PARQUET_SUFFIXES:
-            return pd.read_parquet(path)
+            return _read_parquet(path)
         return pd.read_csv(path, sep=sep, dtype=text or None, low_memory=False)
     except pd.errors.EmptyDataError:
         raise error(messages.empty_file.format(**values)) from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise error(messages.unreadable.format(detail=exc, **values)) from None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401 - pandas' Parquet engine, from the parquet extra
+    except ModuleNotFoundError:
+        raise MissingExtraError("pyarrow", "parquet") from None
+    return pd.read_parquet(path)

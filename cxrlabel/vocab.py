@@ -56,7 +56,7 @@ class Options:
 
     Examples
     --------
-    >>> Options(("a", "b"), aliases={"x": "a"}).check("X", "--opt")
+    >>> Options(("a", "b"), aliases={"x": "a"}).check("X", "letter")
     'a'
     >>> "b" in Options(("a", "b"))
     True

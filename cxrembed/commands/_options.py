@@ -1,45 +1,38 @@
-"""Parsing of comma-separated command-line values, shared by the cxrembed commands."""
+"""Options shared by the image commands (on top of :mod:`cxrlabel.commands.options`, the
+vocabulary of every ``cxr`` command), and the comma-separated value parsers (re-exported)."""
 
 from __future__ import annotations
 
-from cxrlabel.errors import InputError
+from typing import Annotated
 
-__all__ = ["split_names", "parse_ints"]
+import typer
 
+from cxrlabel.commands.options import parse_ints, path_option, split_names, text_option
+from cxrlabel.vocab import Options
 
-def split_names(text: str | None, option: str) -> list[str] | None:
-    """``"a, b"`` -> ``["a", "b"]``; None stays None; an empty item is an error.
+__all__ = [
+    "split_names",
+    "parse_ints",
+    "LabelCol",
+    "LabelCols",
+    "LabelSchema",
+    "Cache",
+    "Missing",
+    "MISSING",
+]
 
-    Examples
-    --------
-    >>> split_names("age, pO2_saturation", "--features")
-    ['age', 'pO2_saturation']
-    """
-    if text is None:
-        return None
-    names = [part.strip() for part in text.split(",")]
-    if not all(names):
-        raise InputError(
-            f"{option} must be names separated by commas (e.g. a,b); got {text!r} with an "
-            "empty item"
-        )
-    return names
-
-
-def parse_ints(text: str, option: str) -> list[int]:
-    """``"1,5,10"`` -> ``[1, 5, 10]``; anything but positive integers is an error.
-
-    Examples
-    --------
-    >>> parse_ints("1, 5,10", "--k")
-    [1, 5, 10]
-    """
-    try:
-        values = [int(part) for part in (split_names(text, option) or [])]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        raise InputError(
-            f"{option} must be positive integers separated by commas (e.g. 1,5,10); got {text!r}"
-        )
-    return values
+LabelCol = text_option("--label-col", "One categorical label column (one-hot), e.g. finding.")
+LabelCols = text_option("--label-cols", "Comma-separated label columns holding 1/0/-1/blank.")
+LabelSchema = text_option(
+    "--schema", "Label schema whose columns `cxr label` wrote (chexpert, chestxray14 or a YAML)."
+)
+Cache = path_option("--cache", "Image cache folder made by `cxr prepare` (faster).")
+#: What happens to table rows without an embedding (``--missing``).
+MISSING = Options(("exclude", "error"))
+Missing = Annotated[
+    str,
+    typer.Option(
+        "--missing",
+        help="Table rows without an embedding: exclude (listed in excluded.csv) or error.",
+    ),
+]

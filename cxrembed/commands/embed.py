@@ -7,103 +7,107 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cxrembed.commands._options import Cache
+from cxrlabel.commands.options import (
+    Device,
+    IdCol,
+    Jobs,
+    Output,
+    Quiet,
+    Renamed,
+    Show,
+    cxr_command,
+    loader_workers,
+    path_option,
+    split_names,
+    text_option,
+)
+from cxrlabel.commands.output import print_result
+
 if TYPE_CHECKING:
     from cxrembed.inference.embed import EmbedSummary
     from cxrembed.search.gallery import IndexSummary
 
 __all__ = ["register", "embed", "format_embed_summary"]
 
+Run = Annotated[Path, typer.Argument(help="Run folder written by `cxr train`.")]
+EmbeddingsOutput = Output("Embeddings folder to create or resume.")
+Images = path_option(
+    "--images",
+    "Images folder (alone: every DICOM/PNG/JPEG below it; with --labels: the folder the table's paths start from).",
+)
+Labels = path_option("--labels", "Table (CSV/Parquet) naming the images to embed.")
+ImageCol = text_option("--image-col", "Table column of image paths.")
+TableIdCol = IdCol("none: the image path is the id")
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]
+NoResume = Annotated[
+    bool, typer.Option("--no-resume", help="Start again: replace the embeddings in --output.")
+]
+ShardSize = Annotated[int, typer.Option("--shard-size", min=1, help="Embeddings per shard file.")]
+Index = path_option("--index", "Also build a search index in this folder.")
+Meta = path_option(
+    "--meta", "Table of columns to show in search results.", show_default="the --labels table"
+)
+MetaIdCol = text_option(
+    "--meta-id-col",
+    "Id column of --meta.",
+    show_default="--id-col / --image-col if --meta has them, else its id column",
+)
+MetaImageCol = text_option("--meta-image-col", "Image path column of --meta.")
+IndexKind = Annotated[str, typer.Option("--index-kind", help="auto, exact, ivf or hnsw.")]
 
+
+@cxr_command(
+    Renamed("--workers", "jobs", int, convert=lambda n: max(n, 1)),
+    Renamed("--show-cols", "show"),
+)
 def embed(
-    run: Annotated[Path, typer.Argument(help="Run folder written by `cxr train`.")],
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Embeddings folder to create or resume.")
-    ],
-    images: Annotated[
-        Path | None,
-        typer.Option("--images", help="Images folder (alone: every DICOM/PNG/JPEG below it; "
-                                       "with --labels: the folder the table's paths start from)."),
-    ] = None,
-    cache: Annotated[
-        Path | None, typer.Option("--cache", help="Image cache folder from `cxr prepare`.")
-    ] = None,
-    labels: Annotated[
-        Path | None,
-        typer.Option("--labels", help="Table (CSV/Parquet) naming the images to embed."),
-    ] = None,
-    image_col: Annotated[
-        str | None, typer.Option("--image-col", help="Table column of image paths.")
-    ] = None,
-    id_col: Annotated[
-        str | None, typer.Option("--id-col", help="Table id column (images <images>/<id>.<ext>).")
-    ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 32,
-    workers: Annotated[
-        int, typer.Option("--workers", min=0, help="Image-decoding worker processes.")
-    ] = 0,
-    no_resume: Annotated[
-        bool, typer.Option("--no-resume", help="Start again: replace the embeddings in OUT.")
-    ] = False,
-    shard_size: Annotated[
-        int, typer.Option("--shard-size", min=1, help="Embeddings per shard file.")
-    ] = 100_000,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1...")] = "auto",
-    index: Annotated[
-        Path | None,
-        typer.Option("--index", help="Also build a search index in this folder."),
-    ] = None,
-    meta: Annotated[
-        Path | None,
-        typer.Option("--meta", help="Table of columns to show in search results (default: "
-                                    "the --labels table)."),
-    ] = None,
-    meta_id_col: Annotated[
-        str | None, typer.Option("--meta-id-col", help="Id column of --meta.")
-    ] = None,
-    meta_image_col: Annotated[
-        str | None, typer.Option("--meta-image-col", help="Image path column of --meta.")
-    ] = None,
-    show_cols: Annotated[
-        str | None,
-        typer.Option("--show-cols", help="Comma-separated --meta columns to store (default: all)."),
-    ] = None,
-    index_kind: Annotated[
-        str, typer.Option("--index-kind", help="auto, exact, ivf or hnsw.")
-    ] = "auto",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    run: Run,
+    output: EmbeddingsOutput,
+    images: Images = None,
+    cache: Cache = None,
+    labels: Labels = None,
+    image_col: ImageCol = None,
+    id_col: TableIdCol = None,
+    batch_size: BatchSize = 32,
+    jobs: Jobs = 1,
+    no_resume: NoResume = False,
+    shard_size: ShardSize = 100_000,
+    device: Device = "auto",
+    index: Index = None,
+    meta: Meta = None,
+    meta_id_col: MetaIdCol = None,
+    meta_image_col: MetaImageCol = None,
+    show: Show = None,
+    index_kind: IndexKind = "auto",
+    quiet: Quiet = False,
 ) -> None:
     """Embed every image of a folder, table or cache; a second run resumes where it stopped."""
-    from cxrlabel.cli import run_cli
+    from cxrembed.search import gallery
 
-    def run_embed() -> tuple[EmbedSummary, IndexSummary | None]:
-        from cxrembed.commands._options import split_names
-        from cxrembed.search import gallery
-
-        source, kind = _source(images, cache, labels)
-        return gallery.embed_and_index(
-            run,
-            source,
-            output,
-            kind=kind,
-            images_root=images if labels is not None else None,
-            image_col=image_col,
-            id_col=id_col,
-            batch_size=batch_size,
-            num_workers=workers,
-            resume=not no_resume,
-            shard_size=shard_size,
-            device=device,
-            progress=not quiet,
-            index=index,
-            metadata=meta,
-            meta_id_col=meta_id_col,
-            meta_image_col=meta_image_col,
-            show_cols=split_names(show_cols, "--show-cols"),
-            index_kind=index_kind,
-        )
-
-    summary, built = run_cli(run_embed)
-    typer.echo(format_embed_summary(summary, built))
+    source, kind = _source(images, cache, labels)
+    summary, built = gallery.embed_and_index(
+        run,
+        source,
+        output,
+        kind=kind,
+        images_root=images if labels is not None else None,
+        image_col=image_col,
+        id_col=id_col,
+        batch_size=batch_size,
+        num_workers=loader_workers(jobs),
+        resume=not no_resume,
+        shard_size=shard_size,
+        device=device,
+        progress=not quiet,
+        index=index,
+        metadata=meta,
+        meta_id_col=meta_id_col,
+        meta_image_col=meta_image_col,
+        show_cols=split_names(show, "--show"),
+        index_kind=index_kind,
+    )
+    print_result(format_embed_summary(summary, built), quiet=quiet)
 
 
 def _source(images: Path | None, cache: Path | None, labels: Path | None) -> tuple[Path, str]:
@@ -134,11 +138,15 @@ def format_embed_summary(summary: EmbedSummary, built: IndexSummary | None = Non
         lines.append(f"excluded images by reason (details in {summary.out / 'excluded.csv'}):")
         lines += [f"  {kind}: {count}" for kind, count in summary.reasons.items()]
     if built is not None:
-        lines.append(f"index: {built.path}  ({built.kind}, {built.count} vectors, columns: "
-                     f"{', '.join(built.columns) or 'none'})")
+        lines.append(
+            f"index: {built.path}  ({built.kind}, {built.count} vectors, columns: "
+            f"{', '.join(built.columns) or 'none'})"
+        )
         if built.unmatched:
-            lines.append(f"  {len(built.unmatched)} embeddings have no metadata row "
-                         f"(e.g. {built.unmatched[0]!r}): their columns are blank")
+            lines.append(
+                f"  {len(built.unmatched)} embeddings have no metadata row "
+                f"(e.g. {built.unmatched[0]!r}): their columns are blank"
+            )
     return "\n".join(lines)
 
 

@@ -8,134 +8,154 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cxrembed.commands._options import MISSING, LabelCol, LabelCols, LabelSchema, Missing
+from cxrlabel.columns import check_table_header
+from cxrlabel.commands.options import (
+    GroupCol,
+    IdCol,
+    Output,
+    Quiet,
+    Renamed,
+    Uncertain,
+    cxr_command,
+    parse_ints,
+    path_option,
+    split_names,
+    text_option,
+    uncertain_word,
+)
+from cxrlabel.commands.output import frame_text, print_result
+from cxrlabel.vocab import Options, policy_for
+
 if TYPE_CHECKING:
     from cxrembed.data.labels import LabelOptions
     from cxrembed.evaluation.files import EvaluationRun
 
 __all__ = ["register", "evaluate", "label_options", "format_run"]
 
-_MAP_METHODS = ("auto", "umap", "tsne", "pca")
+#: 2-D projections of the embedding map (``--projection``).
+PROJECTIONS = Options(("auto", "umap", "tsne", "pca"))
+
+Embeddings = Annotated[
+    Path,
+    typer.Argument(help="Embeddings folder (cxr embed), .npy file (with --ids) or .parquet."),
+]
+LabelsTable = Annotated[
+    Path, typer.Argument(help="Labels table (CSV or Parquet) with an id column.")
+]
+ReportOutput = Output("Folder for the report.")
+LabelsIdCol = IdCol("id")
+ImageCol = text_option("--image-col", "Use this image-path column as the id instead.")
+Ids = path_option("--ids", "Ids file (one per line) for .npy embeddings.")
+UnknownValues = Annotated[
+    str, typer.Option("--unknown-values", help="Categorical values meaning 'unknown', comma-sep.")
+]
+Separator = text_option("--separator", "Split categorical values into several labels on this.")
+StatusCol = text_option("--status-col", "cxr label status column; rows not 'ok' are excluded.")
+ExcludeSameGroup = Annotated[
+    bool,
+    typer.Option("--exclude-same-group", help="Leave a query's own patient out of its gallery."),
+]
+SplitCol = text_option("--split-col", "Split column.", show_default="none: leave-one-out")
+QuerySplit = text_option("--query-split", "Split value of the queries (e.g. test).")
+GallerySplit = text_option("--gallery-split", "Split value of the gallery (e.g. train).")
+K = Annotated[str, typer.Option("--k", help="Cut-offs of the fixed-k metrics.")]
+DiagnosisK = Annotated[
+    int, typer.Option("--diagnosis-k", min=1, help="Neighbours voting in diagnosis.")
+]
+Projection = Annotated[
+    str,
+    typer.Option(
+        "--projection",
+        help="2-D map of the embeddings: auto (UMAP if installed, else t-SNE), umap, tsne or pca.",
+    ),
+]
+NoProjection = Annotated[bool, typer.Option("--no-projection", help="Skip the 2-D map.")]
+ConfigHash = text_option("--config-hash", "Refuse embeddings made by a run with another hash.")
+Seed = Annotated[int, typer.Option("--seed", help="Seeds k-means and the map.")]
 
 
+@cxr_command(Renamed("--map", "projection"), Renamed("--no-map", "no_projection", flag=True))
 def evaluate(
-    embeddings: Annotated[
-        Path,
-        typer.Argument(help="Embeddings folder (cxr embed), .npy file (with --ids) or .parquet."),
-    ],
-    labels: Annotated[Path, typer.Argument(help="Labels table (CSV or Parquet) with an id column.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the report.")],
-    id_col: Annotated[
-        str | None,
-        typer.Option("--id-col", help="Labels-table column holding the image ids [default: id]."),
-    ] = None,
-    image_col: Annotated[
-        str | None,
-        typer.Option("--image-col", help="Use this image-path column as the id instead."),
-    ] = None,
-    ids: Annotated[
-        Path | None, typer.Option("--ids", help="Ids file (one per line) for .npy embeddings.")
-    ] = None,
-    label_col: Annotated[
-        str | None,
-        typer.Option("--label-col", help="One categorical label column (e.g. finding)."),
-    ] = None,
-    label_cols: Annotated[
-        str | None,
-        typer.Option("--label-cols", help="Label columns holding 1/0/-1/blank, comma-separated."),
-    ] = None,
-    schema: Annotated[
-        str | None,
-        typer.Option("--schema", help="Label schema whose observation columns cxr label wrote."),
-    ] = None,
-    uncertain: Annotated[
-        str, typer.Option("--uncertain", help="Uncertain (-1) labels: ignore, zeros or ones.")
-    ] = "ignore",
-    unknown_values: Annotated[
-        str,
-        typer.Option("--unknown-values", help="Categorical values meaning 'unknown', comma-sep."),
-    ] = "todo",
-    separator: Annotated[
-        str | None,
-        typer.Option("--separator", help="Split categorical values into several labels on this."),
-    ] = None,
-    status_col: Annotated[
-        str | None,
-        typer.Option("--status-col", help="cxr label status column; rows not 'ok' are excluded."),
-    ] = "status",
-    group_col: Annotated[
-        str | None, typer.Option("--group-col", help="Patient id column.")
-    ] = None,
-    exclude_same_group: Annotated[
-        bool,
-        typer.Option("--exclude-same-group", help="Leave a query's own patient out of its gallery."),
-    ] = False,
-    split_col: Annotated[
-        str | None, typer.Option("--split-col", help="Split column (default: leave-one-out).")
-    ] = None,
-    query_split: Annotated[
-        str | None, typer.Option("--query-split", help="Split value of the queries (e.g. test).")
-    ] = None,
-    gallery_split: Annotated[
-        str | None,
-        typer.Option("--gallery-split", help="Split value of the gallery (e.g. train)."),
-    ] = None,
-    k: Annotated[str, typer.Option("--k", help="Cut-offs of the fixed-k metrics.")] = "1,5,10",
-    diagnosis_k: Annotated[
-        int, typer.Option("--diagnosis-k", min=1, help="Neighbours voting in diagnosis.")
-    ] = 10,
-    map_method: Annotated[
-        str, typer.Option("--map", help="2-D map: auto (UMAP if installed, else t-SNE), umap, "
-                                        "tsne or pca.")
-    ] = "auto",
-    no_map: Annotated[bool, typer.Option("--no-map", help="Skip the 2-D map.")] = False,
-    missing: Annotated[
-        str,
-        typer.Option("--missing", help="Labelled rows without an embedding: exclude (listed in "
-                                       "excluded.csv) or error."),
-    ] = "exclude",
-    config_hash: Annotated[
-        str | None,
-        typer.Option("--config-hash", help="Refuse embeddings made by a run with another hash."),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds k-means and the map.")] = 0,
+    embeddings: Embeddings,
+    labels: LabelsTable,
+    output: ReportOutput,
+    id_col: LabelsIdCol = None,
+    image_col: ImageCol = None,
+    ids: Ids = None,
+    label_col: LabelCol = None,
+    label_cols: LabelCols = None,
+    schema: LabelSchema = None,
+    uncertain: Uncertain = "ignore",
+    unknown_values: UnknownValues = "todo",
+    separator: Separator = None,
+    status_col: StatusCol = "status",
+    group_col: GroupCol = None,
+    exclude_same_group: ExcludeSameGroup = False,
+    split_col: SplitCol = None,
+    query_split: QuerySplit = None,
+    gallery_split: GallerySplit = None,
+    k: K = "1,5,10",
+    diagnosis_k: DiagnosisK = 10,
+    projection: Projection = "auto",
+    no_projection: NoProjection = False,
+    missing: Missing = "exclude",
+    config_hash: ConfigHash = None,
+    seed: Seed = 0,
+    quiet: Quiet = False,
 ) -> None:
     """Score embeddings against labels: P@1, R-precision, MAP@R, P@k, nDCG@k, diagnosis by
     retrieval (F1, AUROC per finding), NMI/AMI, and a 2-D map."""
-    from cxrlabel.cli import run_cli
+    from cxrembed.evaluation.files import evaluate_files
 
-    def run() -> EvaluationRun:
-        from cxrembed.commands._options import parse_ints
-        from cxrembed.evaluation.files import evaluate_files
-        from cxrlabel.errors import InputError
+    id_col = "id" if id_col is None and image_col is None else id_col
+    _check_header(labels, id_col, image_col, label_col, label_cols, group_col, split_col)
+    run = evaluate_files(
+        embeddings,
+        labels,
+        output,
+        labels=label_options(
+            label_col, label_cols, schema, uncertain, unknown_values, separator, status_col
+        ),
+        id_col=id_col,
+        image_col=image_col,
+        ids_file=ids,
+        split_col=split_col,
+        query_split=query_split,
+        gallery_split=gallery_split,
+        group_col=group_col,
+        exclude_same_group=exclude_same_group,
+        missing=MISSING.check(missing, "--missing"),  # type: ignore[arg-type]
+        ks=parse_ints(k, "--k"),
+        diagnosis_k=diagnosis_k,
+        seed=seed,
+        map_method=None if no_projection else PROJECTIONS.check(projection, "--projection"),
+        expect_config_hash=config_hash,
+    )
+    print_result(
+        format_run(run, notes=False), [f"note: {n}" for n in run.result.notes], quiet=quiet
+    )
 
-        options = label_options(label_col, label_cols, schema, uncertain, unknown_values,
-                                separator, status_col)
-        if map_method not in _MAP_METHODS:
-            raise InputError(f"--map must be one of {', '.join(_MAP_METHODS)}; got {map_method!r}")
-        if missing not in ("exclude", "error"):
-            raise InputError(f"--missing must be exclude or error; got {missing!r}")
-        return evaluate_files(
-            embeddings,
-            labels,
-            output,
-            labels=options,
-            id_col="id" if id_col is None and image_col is None else id_col,
-            image_col=image_col,
-            ids_file=ids,
-            split_col=split_col,
-            query_split=query_split,
-            gallery_split=gallery_split,
-            group_col=group_col,
-            exclude_same_group=exclude_same_group,
-            missing=missing,  # type: ignore[arg-type]  # checked above
-            ks=parse_ints(k, "--k"),
-            diagnosis_k=diagnosis_k,
-            seed=seed,
-            map_method=None if no_map else map_method,
-            expect_config_hash=config_hash,
-        )
 
-    typer.echo(format_run(run_cli(run)))
+def _check_header(
+    labels: Path,
+    id_col: str | None,
+    image_col: str | None,
+    label_col: str | None,
+    label_cols: str | None,
+    group_col: str | None,
+    split_col: str | None,
+) -> None:
+    """The columns named on the command line are in the labels table (before the embeddings
+    are loaded)."""
+    columns = {
+        "--id-col": id_col,
+        "--image-col": image_col,
+        "--label-col": label_col,
+        "--group-col": group_col,
+        "--split-col": split_col,
+    }
+    check_table_header(labels, {**columns, "--label-cols": split_names(label_cols, "--label-cols")})
 
 
 def label_options(
@@ -154,20 +174,25 @@ def label_options(
     >>> label_options("finding", None, None, "ignore", "todo", None, "status").label_col
     'finding'
     """
-    from cxrembed.commands._options import split_names
     from cxrembed.data.labels import LabelOptions
     from cxrlabel.errors import InputError
 
-    given = [name for name, value in (("--label-col", label_col), ("--label-cols", label_cols),
-                                      ("--schema", schema)) if value]
+    given = [
+        name
+        for name, value in (
+            ("--label-col", label_col),
+            ("--label-cols", label_cols),
+            ("--schema", schema),
+        )
+        if value
+    ]
     if len(given) != 1:
         raise InputError(
             "choose the labels with exactly one of --label-col (one categorical column), "
             "--label-cols A,B (1/0/-1 columns) or --schema NAME (cxr label output); got "
             f"{', '.join(given) or 'none'}"
         )
-    if uncertain not in ("ignore", "zeros", "ones"):
-        raise InputError(f"--uncertain must be ignore, zeros or ones; got {uncertain!r}")
+    policy = policy_for(uncertain_word(uncertain), "--uncertain")
     columns = split_names(label_cols, "--label-cols")
     return LabelOptions(
         schema=schema,
@@ -175,32 +200,51 @@ def label_options(
         label_col=label_col,
         unknown_values=tuple(split_names(unknown_values, "--unknown-values") or ()),
         separator=separator,
-        policy=uncertain,  # type: ignore[arg-type]  # checked above
+        policy=policy,  # type: ignore[arg-type]  # one of ignore, zeros, ones
         status_col=status_col or None,
     )
 
 
-def format_run(run: EvaluationRun) -> str:
-    """Plain-text summary: the metrics table, diagnosis per finding, exclusions, files."""
+def format_run(run: EvaluationRun, *, notes: bool = True) -> str:
+    """Plain-text summary: the metrics table, diagnosis per finding, exclusions, files (and
+    the notes, unless ``notes`` is False)."""
+    import pandas as pd
+
     from cxrembed.evaluation.metrics.report import display_name
 
     result = run.result
-    lines = [f"{key}: {value}" for key, value in result.info.items()
-             if key in ("embeddings", "labels", "queries / gallery", "queries",
-                        "rows evaluated", "same patient left out")]
-    width = max(len(display_name(key)) for key in result.metrics)
-    lines += ["", f"{'metric':<{width}}  value"]
-    lines += [f"{display_name(key):<{width}}  {_number(value)}"
-              for key, value in result.metrics.items()]
+    lines = [
+        f"{key}: {value}"
+        for key, value in result.info.items()
+        if key
+        in (
+            "embeddings",
+            "labels",
+            "queries / gallery",
+            "queries",
+            "rows evaluated",
+            "same patient left out",
+        )
+    ]
+    metrics = pd.DataFrame(
+        {
+            "metric": [display_name(key) for key in result.metrics],
+            "value": [_number(v) for v in result.metrics.values()],
+        }
+    )
     summary = result.diagnosis.summary
-    lines += ["", f"diagnosis by retrieval (k = {summary.get('k')}):",
-              result.diagnosis.per_finding.to_string(index=False, float_format="%.3f")]
+    lines += [
+        "",
+        frame_text(metrics),
+        "",
+        f"diagnosis by retrieval (k = {summary.get('k')}):",
+        frame_text(result.diagnosis.per_finding),
+    ]
     if len(result.excluded):
         counts = result.excluded["reason"].str.split(":").str[0].value_counts()
-        lines += ["", f"excluded: {len(result.excluded)} (listed in "
-                      f"{run.paths.get('excluded')})"]
+        lines += ["", f"excluded: {len(result.excluded)} (listed in {run.paths.get('excluded')})"]
         lines += [f"  {reason}: {count}" for reason, count in counts.items()]
-    if result.notes:
+    if notes and result.notes:
         lines += ["", "notes:"] + [f"  - {note}" for note in result.notes]
     lines += ["", "wrote: " + ", ".join(str(p) for p in run.paths.values())]
     return "\n".join(lines)

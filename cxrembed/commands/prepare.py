@@ -7,68 +7,75 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cxrlabel.commands.options import (
+    IdCol,
+    Jobs,
+    Output,
+    Quiet,
+    cxr_command,
+    path_option,
+    resolve_jobs,
+    text_option,
+)
+from cxrlabel.commands.output import print_result
+
 if TYPE_CHECKING:
     from cxrembed.data.cache import PrepareSummary
 
 __all__ = ["register", "prepare", "parse_window", "format_summary"]
 
 
+Table = Annotated[
+    Path, typer.Argument(help="Labels table (CSV or Parquet) with an image or id column.")
+]
+CacheOutput = Output("Cache folder to create or resume.")
+Images = path_option("--images", "Images folder.", show_default="the table's folder")
+ImageCol = text_option("--image-col", "Column of image paths (relative to --images).")
+TableIdCol = IdCol("none (alone: images are <images>/<id>.<ext>)")
+Size = Annotated[int, typer.Option("--size", min=8, help="Side of the stored square (px).")]
+Dtype = Annotated[str, typer.Option("--dtype", help="uint8 or uint16.")]
+Fit = Annotated[str, typer.Option("--fit", help="letterbox (pad, keep all) or crop (centre crop).")]
+Window = Annotated[
+    str, typer.Option("--window", help="DICOM intensity: auto, none, minmax or CENTER,WIDTH.")
+]
+Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Replace a cache made with other settings.")
+]
+
+
+@cxr_command()
 def prepare(
-    table: Annotated[
-        Path, typer.Argument(help="Labels table (CSV or Parquet) with an image or id column.")
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Cache folder to create/resume.")],
-    images: Annotated[
-        Path | None,
-        typer.Option("--images", help="Images folder (default: the table's folder)."),
-    ] = None,
-    image_col: Annotated[
-        str | None, typer.Option("--image-col", help="Column of image paths (relative to --images).")
-    ] = None,
-    id_col: Annotated[
-        str | None,
-        typer.Option("--id-col", help="Id column; alone, images are <images>/<id>.<ext>."),
-    ] = None,
-    size: Annotated[int, typer.Option("--size", min=8, help="Side of the stored square (px).")] = 256,
-    dtype: Annotated[str, typer.Option("--dtype", help="uint8 or uint16.")] = "uint8",
-    fit: Annotated[
-        str, typer.Option("--fit", help="letterbox (pad, keep all) or crop (centre crop).")
-    ] = "letterbox",
-    window: Annotated[
-        str,
-        typer.Option("--window", help="DICOM intensity: auto, none, minmax or CENTER,WIDTH."),
-    ] = "auto",
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: all cores).")
-    ] = 0,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a cache made with other settings.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    table: Table,
+    output: CacheOutput,
+    images: Images = None,
+    image_col: ImageCol = None,
+    id_col: TableIdCol = None,
+    size: Size = 256,
+    dtype: Dtype = "uint8",
+    fit: Fit = "letterbox",
+    window: Window = "auto",
+    jobs: Jobs = 0,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
 ) -> None:
     """Decode, resize and store every image once; a second run skips what is done."""
-    from cxrlabel.cli import run_cli
+    from cxrembed.data.cache import prepare_cache
 
-    def run() -> PrepareSummary:
-        from cxrembed.data.cache import prepare_cache
-
-        return prepare_cache(
-            table,
-            images,
-            output,
-            image_col=image_col,
-            id_col=id_col,
-            size=size,
-            dtype=dtype,
-            fit=fit,  # type: ignore[arg-type]  # validated by prepare_cache
-            window=parse_window(window),
-            jobs=jobs,
-            overwrite=overwrite,
-            progress=not quiet,
-        )
-
-    summary = run_cli(run)
-    typer.echo(format_summary(summary))
+    summary = prepare_cache(
+        table,
+        images,
+        output,
+        image_col=image_col,
+        id_col=id_col,
+        size=size,
+        dtype=dtype,
+        fit=fit,  # type: ignore[arg-type]  # validated by prepare_cache
+        window=parse_window(window),
+        jobs=resolve_jobs(jobs),
+        overwrite=overwrite,
+        progress=not quiet,
+    )
+    print_result(format_summary(summary), quiet=quiet)
 
 
 def parse_window(text: str) -> str | tuple[float, float]:

@@ -7,7 +7,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cxrembed.commands._options import split_names
+from cxrlabel.commands.options import (
+    Device,
+    IdCol,
+    Output,
+    Quiet,
+    Show,
+    cxr_command,
+    path_option,
+    split_names,
+    text_option,
+)
+from cxrlabel.commands.output import MAX_WIDTH, frame_text, print_result
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,90 +28,89 @@ if TYPE_CHECKING:
 __all__ = ["register", "search", "format_results"]
 
 
+Run = Annotated[Path, typer.Argument(help="Run folder written by `cxr train`.")]
+IndexDir = Annotated[Path, typer.Argument(help="Index folder (`cxr embed ... --index DIR`).")]
+Queries = Annotated[
+    list[Path], typer.Argument(help="Query images (DICOM, PNG, JPEG).", show_default=False)
+]
+K = Annotated[int, typer.Option("--k", "-k", min=1, help="Neighbours per query.")]
+Grid = path_option(
+    "--grid",
+    "PNG of the query and its neighbours with attention overlays (several queries: NAME-1.png, NAME-2.png...).",
+)
+Meta = path_option("--meta", "Extra table of columns, joined by id.")
+MetaIdCol = IdCol("the first of id, uid, report_id, study_id in --meta")
+ImageCol = text_option("--image-col", "Image path column of --meta.")
+Evidence = path_option(
+    "--evidence",
+    "Evidence JSONL of `cxr label`: show each neighbour's positive/uncertain report sentences.",
+)
+EvidenceKey = text_option(
+    "--evidence-key", "Metadata column holding the report id.", show_default="the image id"
+)
+ResultsCsv = Output("Also write all results to this CSV.", required=False)
+
+
+@cxr_command()
 def search(
-    run: Annotated[Path, typer.Argument(help="Run folder written by `cxr train`.")],
-    index: Annotated[Path, typer.Argument(help="Index folder (`cxr embed ... --index DIR`).")],
-    queries: Annotated[
-        list[Path], typer.Argument(help="Query images (DICOM, PNG, JPEG).", show_default=False)
-    ],
-    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Neighbours per query.")] = 10,
-    show: Annotated[
-        str | None,
-        typer.Option("--show", help="Comma-separated metadata columns to show (default: all)."),
-    ] = None,
-    grid: Annotated[
-        Path | None,
-        typer.Option("--grid", help="PNG of the query and its neighbours with attention "
-                                    "overlays (several queries: NAME-1.png, NAME-2.png...)."),
-    ] = None,
-    meta: Annotated[
-        Path | None, typer.Option("--meta", help="Extra table of columns, joined by id.")
-    ] = None,
-    id_col: Annotated[str | None, typer.Option("--id-col", help="Id column of --meta.")] = None,
-    image_col: Annotated[
-        str | None, typer.Option("--image-col", help="Image path column of --meta.")
-    ] = None,
-    evidence: Annotated[
-        Path | None,
-        typer.Option("--evidence", help="Evidence JSONL of `cxr label`: show each neighbour's "
-                                        "positive/uncertain report sentences."),
-    ] = None,
-    evidence_key: Annotated[
-        str | None,
-        typer.Option("--evidence-key", help="Metadata column holding the report id "
-                                            "(default: the image id)."),
-    ] = None,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Also write all results to this CSV."),
-    ] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda...")] = "auto",
+    run: Run,
+    index: IndexDir,
+    queries: Queries,
+    k: K = 10,
+    show: Show = None,
+    grid: Grid = None,
+    meta: Meta = None,
+    id_col: MetaIdCol = None,
+    image_col: ImageCol = None,
+    evidence: Evidence = None,
+    evidence_key: EvidenceKey = None,
+    output: ResultsCsv = None,
+    device: Device = "auto",
+    quiet: Quiet = False,
 ) -> None:
     """Find the K most similar gallery images of each query image."""
-    from cxrlabel.cli import run_cli
+    from cxrembed.search import retriever as retrieval
 
-    def run_search() -> SearchReport:
-        from cxrembed.search import retriever as retrieval
-
-        return retrieval.search_images(
-            run,
-            index,
-            [str(q) for q in queries],
-            k=k,
-            show=split_names(show, "--show"),
-            grid=grid,
-            metadata=meta,
-            id_col=id_col,
-            image_col=image_col,
-            evidence=evidence,
-            evidence_key=evidence_key,
-            device=device,
-        )
-
-    report = run_cli(run_search)
-    typer.echo(format_results(report))
+    report = retrieval.search_images(
+        run,
+        index,
+        [str(q) for q in queries],
+        k=k,
+        show=split_names(show, "--show"),
+        grid=grid,
+        metadata=meta,
+        id_col=id_col,
+        image_col=image_col,
+        evidence=evidence,
+        evidence_key=evidence_key,
+        device=device,
+    )
     if output is not None:
-        run_cli(lambda: _write_csv(report.results, output))
-        typer.echo(f"results: {output}")
+        _write_csv(report.results, output)
+    written = [f"results: {output}"] if output is not None else []
+    print_result(
+        "\n\n".join([format_results(report, notes=False), *written]),
+        [f"note: {note}" for note in report.notes],
+        quiet=quiet,
+    )
     for query, reason in report.errors.items():
         typer.echo(f"error: query {query!r} skipped: {reason}", err=True)
     if report.errors:
         raise typer.Exit(code=1)
 
 
-def format_results(report: SearchReport, width: int = 60) -> str:
-    """Each query's neighbours as a plain-text table, then notes and grid paths."""
-    import pandas as pd
-
+def format_results(report: SearchReport, width: int = MAX_WIDTH, *, notes: bool = True) -> str:
+    """Each query's neighbours as a table at most ``width`` columns wide (long cells wrap,
+    missing values "—"), then notes (unless ``notes`` is False) and grid paths."""
     blocks = []
     for frame in report.results:
         head = f"query: {frame.attrs.get('query')}"
         if "error" in frame.attrs:
             blocks.append(f"{head}\n  not searched: {frame.attrs['error']}")
             continue
-        with pd.option_context("display.max_colwidth", width, "display.width", 200):
-            blocks.append(f"{head}\n{frame.to_string(index=False)}")
-    blocks += [f"note: {note}" for note in report.notes]
+        blocks.append(f"{head}\n{frame_text(frame, width, whole=True)}")
+    if notes:
+        blocks += [f"note: {note}" for note in report.notes]
     blocks += [f"grid: {path}" for path in report.grids]
     return "\n\n".join(blocks)
 

@@ -1,8 +1,9 @@
 """``cxr train``: train an embedding model on a labels table and its images.
 
-Options left out keep the value of ``--config`` (or the :class:`RunConfig` default); the
-options given are passed on as overrides. Under ``torchrun`` every process runs this
-command; rank 0 writes the run folder and prints the summary.
+Options left out keep the value of ``--config`` (or the :class:`RunConfig` default, shown
+in ``--help``); the options given are passed on as overrides. Under ``torchrun --no-python
+cxr train ...`` every process runs this command; rank 0 writes the run folder and prints the
+summary.
 """
 
 from __future__ import annotations
@@ -13,111 +14,194 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cxrembed.commands._options import Cache, LabelCol, LabelCols, LabelSchema
+from cxrlabel.commands.options import (
+    JOBS_HELP,
+    GroupCol,
+    IdCol,
+    Output,
+    Quiet,
+    Renamed,
+    cxr_command,
+    loader_workers,
+    path_option,
+    split_names,
+)
+from cxrlabel.commands.output import print_result
+
 if TYPE_CHECKING:
     from cxrembed.train.loop import TrainResult
 
-__all__ = ["register", "train_command", "collect_overrides", "format_result"]
+__all__ = ["register", "train_command", "check_table_columns", "collect_overrides", "format_result"]
+
+#: Option (parameter name) -> the ``config.yaml`` key it overrides.
+CONFIG_KEYS = {
+    "image_col": "data.image_col",
+    "id_col": "data.id_col",
+    "group_col": "data.group_col",
+    "label_col": "labels.label_col",
+    "label_cols": "labels.columns",
+    "schema": "labels.schema",
+    "loss": "training.loss",
+    "backbone": "model.backbone",
+    "embedding_dim": "model.embedding_dim",
+    "image_size": "preprocessing.image_size",
+    "epochs": "training.epochs",
+    "batch_size": "training.batch_size",
+    "noise": "training.noise",
+    "weights": "training.weights",
+    "device": "training.device",
+    "num_workers": "data.num_workers",
+    "seed": "training.seed",
+}
 
 
+def _default(name: str) -> str | None:
+    """The RunConfig default of an option, for ``--help`` (``--config`` values win)."""
+    from cxrembed.train.config import RunConfig
+
+    section, key = CONFIG_KEYS[name].split(".")
+    value = getattr(getattr(RunConfig(), section), key)
+    return None if value is None else str(value)
+
+
+def _option(name: str, *decls: str, help: str = "", **kwargs: Any) -> Any:
+    return typer.Option(*decls, help=help, show_default=_default(name) or False, **kwargs)
+
+
+Labels = Annotated[
+    Path, typer.Option("--labels", help="Labels table (CSV/Parquet), e.g. `cxr label` output.")
+]
+RunOutput = Output("Run folder to create (or resume). Required.", required=False)
+Images = path_option("--images", "Images folder (paths in --image-col).")
+Config = path_option("--config", "YAML settings (see config.yaml of a run).")
+ImageCol = Annotated[
+    str | None,
+    _option("image_col", "--image-col", help="Column of image paths, relative to --images."),
+]
+TableIdCol = IdCol("none (alone: images are <images>/<id>.<ext>)")
+Loss = Annotated[str | None, _option("loss", "--loss", help="ms, ml2 or ce (baseline).")]
+Backbone = Annotated[
+    str | None,
+    _option("backbone", "--backbone", help="resnet18, resnet34, resnet50, densenet121."),
+]
+EmbeddingDim = Annotated[
+    int | None, _option("embedding_dim", "--embedding-dim", min=1, help="Embedding size.")
+]
+ImageSize = Annotated[
+    int | None,
+    _option("image_size", "--image-size", min=32, help="Side of the square input (px)."),
+]
+Epochs = Annotated[int | None, _option("epochs", "--epochs", min=1, help="Training epochs.")]
+BatchSize = Annotated[
+    int | None,
+    _option("batch_size", "--batch-size", min=1, help="Per process; a multiple of m."),
+]
+Noise = path_option("--noise", "noise.json from `cxr validate`: weight pairs by label reliability.")
+Weights = path_option("--weights", "Local pretrained backbone weights file.")
+Device = Annotated[
+    str | None, _option("device", "--device", help="auto, cpu, cuda, cuda:N or mps.")
+]
+Jobs = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=0,
+        help=JOBS_HELP,
+        show_default=f"{_default('num_workers')} image loading processes",
+    ),
+]
+Seed = Annotated[int | None, _option("seed", "--seed", min=0, help="Seed of everything random.")]
+Resume = Annotated[
+    bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")
+]
+
+
+@cxr_command(
+    Renamed("--out", "output", Path, required=True),
+    Renamed("--num-workers", "jobs", int, convert=lambda n: max(n, 1)),
+)
 def train_command(
-    labels: Annotated[
-        Path, typer.Option("--labels", help="Labels table (CSV/Parquet), e.g. `cxr label` output.")
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create (or resume).")],
-    images: Annotated[
-        Path | None, typer.Option("--images", help="Images folder (paths in --image-col).")
-    ] = None,
-    cache: Annotated[
-        Path | None, typer.Option("--cache", help="Image cache made by `cxr prepare` (faster).")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="YAML settings (see config.yaml of a run).")
-    ] = None,
-    image_col: Annotated[
-        str | None, typer.Option("--image-col", help="Column of image paths, relative to --images.")
-    ] = None,
-    id_col: Annotated[
-        str | None, typer.Option("--id-col", help="Id column (images <images>/<id>.<ext>).")
-    ] = None,
-    label_col: Annotated[
-        str | None,
-        typer.Option("--label-col", help="One categorical label column (one-hot), e.g. finding."),
-    ] = None,
-    label_cols: Annotated[
-        str | None,
-        typer.Option("--label-cols", help="Comma-separated label columns holding 1/0/-1/blank."),
-    ] = None,
-    schema: Annotated[
-        str | None,
-        typer.Option("--schema", help="Label schema whose columns `cxr label` wrote (chexpert...)."),
-    ] = None,
-    group_col: Annotated[
-        str | None,
-        typer.Option("--group-col", help="Patient id column: the validation split keeps "
-                                         "each patient on one side."),
-    ] = None,
-    loss: Annotated[str | None, typer.Option("--loss", help="ms, ml2 or ce (baseline).")] = None,
-    backbone: Annotated[
-        str | None, typer.Option("--backbone", help="resnet18, resnet34, resnet50, densenet121.")
-    ] = None,
-    embedding_dim: Annotated[
-        int | None, typer.Option("--embedding-dim", min=1, help="Embedding size.")
-    ] = None,
-    image_size: Annotated[
-        int | None, typer.Option("--image-size", min=32, help="Side of the square input (px).")
-    ] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", min=1, help="Per process; a multiple of m.")
-    ] = None,
-    noise: Annotated[
-        Path | None,
-        typer.Option("--noise", help="noise.json from `cxr validate`: weight pairs by label "
-                                     "reliability."),
-    ] = None,
-    weights: Annotated[
-        Path | None, typer.Option("--weights", help="Local pretrained backbone weights file.")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N, mps.")
-    ] = None,
-    num_workers: Annotated[
-        int | None, typer.Option("--num-workers", min=0, help="Image loading processes.")
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0)] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    labels: Labels,
+    output: RunOutput = None,
+    images: Images = None,
+    cache: Cache = None,
+    config: Config = None,
+    image_col: ImageCol = None,
+    id_col: TableIdCol = None,
+    label_col: LabelCol = None,
+    label_cols: LabelCols = None,
+    schema: LabelSchema = None,
+    group_col: GroupCol = None,
+    loss: Loss = None,
+    backbone: Backbone = None,
+    embedding_dim: EmbeddingDim = None,
+    image_size: ImageSize = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    noise: Noise = None,
+    weights: Weights = None,
+    device: Device = None,
+    jobs: Jobs = None,
+    seed: Seed = None,
+    resume: Resume = False,
+    quiet: Quiet = False,
 ) -> None:
-    """Train image embeddings for retrieval; write a run folder (model, config, metrics)."""
-    from cxrlabel.cli import run_cli
+    """Train image embeddings for retrieval; write a run folder (model, config, metrics).
 
-    overrides = collect_overrides(
-        image_col=image_col, id_col=id_col, label_col=label_col, label_cols=label_cols,
-        schema=schema, group_col=group_col, loss=loss, backbone=backbone,
-        embedding_dim=embedding_dim, image_size=image_size, epochs=epochs,
-        batch_size=batch_size, noise=noise, weights=weights, device=device,
-        num_workers=num_workers, seed=seed,
+    Options left out keep the value in --config, else the default shown.
+    """
+    from cxrembed._deps import require
+
+    given = {name: value for name, value in locals().items() if name in CONFIG_KEYS}
+    given["num_workers"] = None if jobs is None else loader_workers(jobs)
+    overrides = collect_overrides(**given)
+    check_table_columns(labels, given)  # before torch is imported (seconds)
+    require("torch")
+    from cxrembed.train import trainer
+
+    result = trainer.train(
+        labels,
+        output,
+        images=images,
+        cache=cache,
+        config=config,
+        overrides=overrides,
+        resume=resume,
+        progress=not quiet,
     )
-
-    def run() -> TrainResult:
-        from cxrembed._deps import require
-
-        require("torch")
-        from cxrembed.train import trainer
-
-        return trainer.train(
-            labels, out, images=images, cache=cache, config=config, overrides=overrides,
-            resume=resume, progress=not quiet,
-        )
-
-    result = run_cli(run)
     if result.run_dir is None:  # not rank 0: the main process reports
         return
-    typer.echo(format_result(result))
+    print_result(format_result(result), quiet=quiet)
     if result.status == "interrupted":
         raise typer.Exit(code=128 + int(result.signal or 2))
+
+
+def check_table_columns(labels: Path, options: dict[str, Any]) -> None:
+    """The columns named on the command line are in the labels table's header.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> table = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = table.write_text("file,finding\\n")
+    >>> check_table_columns(table, {"image_col": "file", "label_col": "findings"})
+    Traceback (most recent call last):
+    ...
+    cxrlabel.errors.InputError: ...: column 'findings' (did you mean 'finding'?) not found (--label-col); columns present: ['file', 'finding']
+    """
+    from cxrlabel.columns import check_table_header
+
+    flags = {
+        "image_col": "--image-col",
+        "id_col": "--id-col",
+        "label_col": "--label-col",
+        "group_col": "--group-col",
+    }
+    wanted: dict[str, Any] = {flag: options.get(key) for key, flag in flags.items()}
+    wanted["--label-cols"] = split_names(options.get("label_cols"), "--label-cols")
+    check_table_header(labels, wanted)
 
 
 def collect_overrides(**options: Any) -> dict[str, Any]:
@@ -128,16 +212,6 @@ def collect_overrides(**options: Any) -> dict[str, Any]:
     >>> collect_overrides(epochs=3, loss=None, label_cols="Edema, Atelectasis")
     {'training.epochs': 3, 'labels.columns': ['Edema', 'Atelectasis']}
     """
-    keys = {
-        "image_col": "data.image_col", "id_col": "data.id_col", "group_col": "data.group_col",
-        "label_col": "labels.label_col", "label_cols": "labels.columns",
-        "schema": "labels.schema", "loss": "training.loss", "backbone": "model.backbone",
-        "embedding_dim": "model.embedding_dim", "image_size": "preprocessing.image_size",
-        "epochs": "training.epochs", "batch_size": "training.batch_size",
-        "noise": "training.noise", "weights": "training.weights",
-        "device": "training.device", "num_workers": "data.num_workers",
-        "seed": "training.seed",
-    }
     out: dict[str, Any] = {}
     for name, value in options.items():
         if value is None:
@@ -146,7 +220,7 @@ def collect_overrides(**options: Any) -> dict[str, Any]:
             value = [part.strip() for part in str(value).split(",") if part.strip()]
         elif isinstance(value, Path):
             value = str(value)
-        out[keys[name]] = value
+        out[CONFIG_KEYS[name]] = value
     return out
 
 
@@ -169,8 +243,10 @@ def format_result(result: TrainResult) -> str:
             f"{last['train_images_per_second']:.1f} images/s"
         )
     if result.best_epoch is not None:
-        lines.append(f"best: epoch {result.best_epoch}, val MAP@R {_fmt(result.best_value)} "
-                     "-> model.safetensors")
+        lines.append(
+            f"best: epoch {result.best_epoch}, val MAP@R {_fmt(result.best_value)} "
+            "-> model.safetensors"
+        )
     if result.excluded:
         lines.append(f"{result.excluded} table rows not used (reasons in excluded.csv)")
     return "\n".join(lines)

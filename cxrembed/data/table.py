@@ -15,6 +15,7 @@ embeddings), so a repeated id is excluded after its first row.
 
 from __future__ import annotations
 
+import difflib
 import os
 import stat
 from collections import defaultdict
@@ -36,6 +37,7 @@ __all__ = [
     "ImageJoin",
     "read_table",
     "table_source",
+    "check_image_columns",
     "row_ids",
     "join_images",
     "exclusion",
@@ -183,17 +185,27 @@ def join_images(
 
 
 def _check_columns(table: pd.DataFrame, *, image_col: str | None, id_col: str | None) -> None:
+    check_image_columns(table_source(table), list(table.columns), image_col=image_col,
+                        id_col=id_col)
+
+
+def check_image_columns(
+    source: str, columns: Sequence[Any], *, image_col: str | None, id_col: str | None
+) -> None:
+    """The table has an image path column or an id column, and every column named exists
+    (run on the header before any model is loaded)."""
     if not image_col and not id_col:
         raise InputError(
-            f"say how to find the images of {table_source(table)}: give an image path column "
+            f"say how to find the images of {source}: give an image path column "
             f"(image_col / --image-col) or an id column (id_col / --id-col); found columns "
-            f"{list(table.columns)}"
+            f"{list(columns)}"
         )
-    for col in (image_col, id_col):
-        if col and col not in table.columns:
+    for col, option in ((image_col, "--image-col"), (id_col, "--id-col")):
+        if col and col not in columns:
+            close = difflib.get_close_matches(col, [str(c) for c in columns], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise InputError(
-                f"{table_source(table)} has no column {col!r}; found columns "
-                f"{list(table.columns)}"
+                f"{source} has no column {col!r}{hint} ({option}); found columns {list(columns)}"
             )
 
 

@@ -125,8 +125,8 @@ def check_resumable(
 
 
 def exists_message(target: Path) -> str:
-    return (f"{str(target)!r} already holds embeddings; pass overwrite=True (--overwrite) to "
-            "replace them, or choose another path")
+    return (f"{str(target)!r} already holds embeddings; pass overwrite=True to replace them "
+            "(EmbeddingSet.save), or choose another path")
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -270,8 +270,8 @@ def load_parquet(path: Path, id_col: str, vector_col: str | None) -> Loaded:
     names = table.column_names
     if id_col not in names:
         raise EmbeddingsFileError(
-            f"{str(path)!r} has no id column {id_col!r}; found columns {names}. Fix: pass the "
-            "id column (--embeddings-id-col)"
+            f"{str(path)!r} has no id column {id_col!r}; found columns {names}. Fix: name the "
+            "id column (EmbeddingSet.load(..., id_col=...)), or name it 'id' in the file"
         )
     list_cols = [f.name for f in table.schema if pa.types.is_list(f.type)
                  or pa.types.is_fixed_size_list(f.type) or pa.types.is_large_list(f.type)]
@@ -279,7 +279,7 @@ def load_parquet(path: Path, id_col: str, vector_col: str | None) -> Loaded:
         if len(list_cols) != 1:
             raise EmbeddingsFileError(
                 f"{str(path)!r} needs exactly one list/array column of vectors; found "
-                f"{list_cols or 'none'} among {names}. Fix: name it (--vector-col)"
+                f"{list_cols or 'none'} among {names}. Fix: name it (EmbeddingSet.load(..., vector_col=...))"
             )
         vector_col = list_cols[0]
     elif vector_col not in list_cols:

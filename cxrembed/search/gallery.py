@@ -36,10 +36,24 @@ import pandas as pd
 
 from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.embeddings.sources import read_sources
-from cxrembed.search.metadata import join_metadata, storable
+from cxrembed.search.metadata import (
+    EMBED_FLAGS,
+    SEARCH_FLAGS,
+    check_metadata_columns,
+    join_metadata,
+    storable,
+)
 from cxrlabel._lazy import lazy_exports
 
-__all__ = ["IndexSummary", "build_index", "join_metadata", "IMAGE_PATH_COLUMN"]
+__all__ = [
+    "IndexSummary",
+    "build_index",
+    "join_metadata",
+    "check_metadata_columns",
+    "IMAGE_PATH_COLUMN",
+    "SEARCH_FLAGS",
+    "EMBED_FLAGS",
+]
 
 # embed_and_index imports this module: resolved on first use (old imports keep working).
 __getattr__, _ = lazy_exports(__name__, {"embed_and_index": "cxrembed.search.embed_and_index"})
@@ -85,6 +99,7 @@ def build_index(
     show_cols: Sequence[str] | None = None,
     kind: str = "auto",
     seed: int = 0,
+    flags: dict[str, str] = SEARCH_FLAGS,
 ) -> IndexSummary:
     """Index the embeddings in ``embeddings`` and save the index folder ``out``.
 
@@ -105,6 +120,8 @@ def build_index(
         Index type (:meth:`cxrembed.search.index.VectorIndex.build`).
     seed : int
         Seeds the approximate index's training sample.
+    flags : dict
+        Option names for error messages (see :func:`join_metadata`).
 
     Returns
     -------
@@ -118,7 +135,7 @@ def build_index(
     columns: list[str] = []
     if metadata is not None:
         joined, unmatched = join_metadata(emb.ids, metadata, id_col=id_col, image_col=image_col,
-                                          show_cols=show_cols)
+                                          show_cols=show_cols, flags=flags)
         frame = joined
         columns = list(joined.columns)
     if not isinstance(embeddings, EmbeddingSet):

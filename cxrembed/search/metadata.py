@@ -20,7 +20,14 @@ import pandas as pd
 from cxrembed._vectors import check_table_ids
 from cxrlabel.errors import InputError
 
-__all__ = ["join_metadata", "storable"]
+__all__ = ["join_metadata", "check_metadata_columns", "storable", "SEARCH_FLAGS", "EMBED_FLAGS"]
+
+#: Option names in messages: the Python argument and the ``cxr search`` flag.
+SEARCH_FLAGS = {"id_col": "id_col / --id-col", "image_col": "image_col / --image-col",
+                "show_cols": "show / --show"}
+#: The same for ``cxr embed``, where the metadata table is ``--meta``.
+EMBED_FLAGS = {"id_col": "meta_id_col / --meta-id-col",
+               "image_col": "meta_image_col / --meta-image-col", "show_cols": "show_cols / --show"}
 
 
 def join_metadata(
@@ -30,8 +37,12 @@ def join_metadata(
     id_col: str | None = None,
     image_col: str | None = None,
     show_cols: Sequence[str] | None = None,
+    flags: dict[str, str] = SEARCH_FLAGS,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Rows of ``metadata`` aligned with ``ids`` (blank where none); and the unmatched ids.
+
+    ``flags`` names the options in error messages (:data:`SEARCH_FLAGS`,
+    :data:`EMBED_FLAGS`).
 
     Examples
     --------
@@ -44,22 +55,12 @@ def join_metadata(
 
     table = read_table(metadata, text_columns=(id_col, image_col))
     source = table_source(table)
-    if id_col is None and image_col is None:
-        if "id" not in table.columns:
-            raise InputError(
-                f"name the id column of the metadata table {source} (id_col / --id-col, or "
-                f"image_col / --image-col); found columns {list(table.columns)}"
-            )
-        id_col = "id"
+    id_col, image_col = check_metadata_columns(
+        source, list(table.columns), id_col, image_col, show_cols, flags
+    )
     keys = row_ids(table, image_col=image_col, id_col=id_col)
     key_cols = {c for c in (id_col, image_col) if c}
     wanted = list(show_cols) if show_cols else [c for c in table.columns if c not in key_cols]
-    absent = [c for c in wanted if c not in table.columns]
-    if absent:
-        raise InputError(
-            f"the metadata table {source} has no column(s) {absent}; found columns "
-            f"{list(table.columns)}. Fix the names given to show_cols / --show-cols"
-        )
     check_table_ids(
         keys,
         column=f"the metadata table {source} column {id_col or image_col!r}",
@@ -81,13 +82,45 @@ def join_metadata(
         raise InputError(
             f"no embedding id matches a row of the metadata table {source} (e.g. embedding "
             f"{ids[0]!r}, table id {next((k for k in keys if k), None)!r}); expected the "
-            "table's id column to hold the embedding ids. Fix: choose the id column (id_col / "
-            "--id-col, or image_col / --image-col)"
+            f"table's id column to hold the embedding ids. Fix: choose the id column "
+            f"({flags['id_col']}, or {flags['image_col']})"
         )
     positions = np.array([-1 if r is None else r for r in rows], dtype=np.int64)
     picked = table[wanted].reset_index(drop=True)
     frame = picked.reindex(positions).reset_index(drop=True) if len(picked) else picked
     return frame, unmatched
+
+
+def check_metadata_columns(
+    source: object,
+    columns: Sequence[str],
+    id_col: str | None,
+    image_col: str | None,
+    show_cols: Sequence[str] | None,
+    flags: dict[str, str] = SEARCH_FLAGS,
+) -> tuple[str | None, str | None]:
+    """The metadata table's key columns (default: its id column, found as
+    :func:`cxrlabel.columns.find_id_column` does), checked with ``show_cols``; raises naming
+    the option to fix."""
+    from cxrlabel.columns import find_id_column, missing_column_message
+
+    if id_col is None and image_col is None:
+        id_col = find_id_column(columns)
+        if id_col is None:
+            raise InputError(
+                f"name the id column of the metadata table {source} ({flags['id_col']}, or "
+                f"{flags['image_col']}); found columns {list(columns)}"
+            )
+    for name, option in ((id_col, "id_col"), (image_col, "image_col")):
+        if name is not None and name not in columns:
+            raise InputError(missing_column_message(source, [name], columns, flags[option]))
+    absent = [c for c in show_cols or () if c not in columns]
+    if absent:
+        raise InputError(
+            f"the metadata table {source} has no column(s) {absent}; found columns "
+            f"{list(columns)}. Fix the names given to {flags['show_cols']}"
+        )
+    return id_col, image_col
 
 
 def _stem(key: str) -> str:

@@ -86,7 +86,7 @@ class RunFolder:
         if not resume and has_run:
             raise CheckpointError(
                 f"{str(self.path)!r} already holds a run (last.pt); continue it "
-                "with --resume, or choose another --out folder"
+                "with --resume, or choose another --output folder"
             )
 
     def write_config(self, config: RunConfig) -> None:
@@ -127,7 +127,7 @@ def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(
-            f"{str(run_dir)!r} is not a run folder: {CONFIG_FILE} not found. Give the --out "
+            f"{str(run_dir)!r} is not a run folder: {CONFIG_FILE} not found. Give the --output "
             "folder of `cxr train`"
         )
     return RunConfig.from_yaml(path)

@@ -1,6 +1,6 @@
 """Multi-process training through ``torchrun``: detection, process group, DDP, agreement.
 
-``torchrun --nproc-per-node N -m cxrlabel.cli train ...`` (or any launcher that sets
+``torchrun --nproc-per-node N --no-python cxr train ...`` (or any launcher that sets
 ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) runs one
 process per device. :func:`setup` joins the process group (NCCL on CUDA, gloo on CPU)
 unless the caller already did; every process trains on its own share of each epoch's

@@ -539,6 +539,6 @@ def _memory_error(exc: BaseException, config: RunConfig, device: torch.device,
         f"out of memory on {device} at epoch {pos.epoch + 1} with batch_size={t.batch_size} "
         f"and image_size={size} ({str(exc).splitlines()[0][:160]}). Try --batch-size "
         f"{smaller} (a multiple of m={t.m}) or --image-size {max(32, size * 3 // 4 // 32 * 32)}"
-        f", or fewer --num-workers; nothing of this epoch was written and the last checkpoint "
+        f", or fewer loader processes (--jobs); nothing of this epoch was written and the last checkpoint "
         f"{where} is kept (--resume continues from it)"
     )

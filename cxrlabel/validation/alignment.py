@@ -19,11 +19,19 @@ import numpy as np
 import pandas as pd
 
 from cxrlabel.aggregate import combine_columns
+from cxrlabel.columns import find_id_column, read_header
 from cxrlabel.errors import CxrError, GoldError, InputError
 from cxrlabel.lexicon import LabelMap, available_schemas, load_label_map, load_schema
 from cxrlabel.tables import TableMessages, read_table_file
 
-__all__ = ["Aligned", "align_tables", "read_table", "combine_values"]
+__all__ = [
+    "Aligned",
+    "align_tables",
+    "read_table",
+    "table_header",
+    "resolve_id_columns",
+    "combine_values",
+]
 
 _MESSAGES = TableMessages(
     missing="{path}: {role} file not found",
@@ -75,15 +83,71 @@ def read_table(src: str | Path | pd.DataFrame, role: str, id_col: str) -> tuple[
     return frame, where
 
 
-def _ids(frame: pd.DataFrame, col: str, where: str, role: str, error: type[CxrError]) -> pd.Series:
+def _check_id_column(
+    columns: Sequence[Any], col: str, where: str, role: str, error: type[CxrError]
+) -> None:
     flag = "--id-col" if role == "predictions" else "--gold-id-col"
-    if col not in frame.columns:
-        close = difflib.get_close_matches(col, [str(c) for c in frame.columns], n=3, cutoff=0.3)
+    if col not in columns:
+        close = difflib.get_close_matches(col, [str(c) for c in columns], n=3, cutoff=0.3)
         hint = f" (closest: {close})" if close else ""
         raise error(
             f"{where}: no id column '{col}' in the {role} table{hint}; columns are "
-            f"{list(frame.columns)[:12]}; name the id column with {flag}"
+            f"{list(columns)[:12]}; name the id column with {flag}"
         )
+
+
+def table_header(src: str | Path | pd.DataFrame) -> list[str] | None:
+    """Column names from the header alone; None when unreadable (the full read says why)."""
+    if isinstance(src, pd.DataFrame):
+        return [str(c) for c in src.columns]
+    try:
+        return read_header(src) or None
+    except CxrError:
+        return None
+
+
+def resolve_id_columns(
+    pred: str | Path | pd.DataFrame,
+    gold: str | Path | pd.DataFrame,
+    id_col: str | None = None,
+    gold_id_col: str | None = None,
+    gold_prefix: str | None = None,
+) -> tuple[str, str]:
+    """The id columns of both tables, checked on their headers before anything is read.
+
+    Not given: the predictions' id column is the first of
+    :data:`~cxrlabel.columns.ID_CANDIDATES` present (as ``cxr label`` does), the gold's is
+    the same name when the gold has it, else found the same way.
+    """
+    pred_cols, gold_cols = table_header(pred), table_header(gold)
+    if id_col is None:
+        id_col = find_id_column(pred_cols or []) or "id"
+    if gold_id_col is None:
+        in_gold = gold_cols is None or id_col in gold_cols
+        gold_id_col = id_col if in_gold else (find_id_column(gold_cols or []) or id_col)
+    for cols, col, src, role, error in (
+        (pred_cols, id_col, pred, "predictions", InputError),
+        (gold_cols, gold_id_col, gold, "gold", GoldError),
+    ):
+        if cols is not None:
+            where = f"{role} table" if isinstance(src, pd.DataFrame) else str(src)
+            _check_id_column(cols, col, where, role, error)
+    if gold_prefix and gold_cols is not None:
+        _check_prefix(gold_cols, gold_prefix, str(gold), GoldError)
+    return id_col, gold_id_col
+
+
+def _check_prefix(
+    columns: Sequence[Any], prefix: str, where: str, error: type[CxrError]
+) -> list[Any]:
+    cols = [c for c in columns if str(c).startswith(prefix)]
+    if not cols:
+        raise error(f"{where}: no column starts with the prefix '{prefix}'; columns are {list(columns)[:12]}")
+    return cols
+
+
+def _ids(frame: pd.DataFrame, col: str, where: str, role: str, error: type[CxrError]) -> pd.Series:
+    _check_id_column(list(frame.columns), col, where, role, error)
     ids = frame[col]
     if pd.api.types.is_float_dtype(ids) and ids.dropna().map(float.is_integer).all():
         ids = ids.astype("Int64")
@@ -108,11 +172,7 @@ def _side(frame: pd.DataFrame, where: str, role: str, id_col: str, prefix: str |
     ids = _ids(frame, id_col, where, role, error)
     frame = frame.reset_index(drop=True)
     if prefix:
-        cols = [c for c in frame.columns if str(c).startswith(prefix) and c != id_col]
-        if not cols:
-            raise error(
-                f"{where}: no column starts with the prefix '{prefix}'; columns are {list(frame.columns)[:12]}"
-            )
+        cols = _check_prefix([c for c in frame.columns if c != id_col], prefix, where, error)
         labels = frame[cols].rename(columns=lambda c: str(c)[len(prefix) :])
     else:
         skip = {id_col, *(_PRED_META if role == "predictions" else ())}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from cxrlabel.aggregate import NEGATIVE, POSITIVE, UNCERTAIN
 from cxrlabel.atomic import atomic_open, atomic_path
 from cxrlabel.errors import CxrError, GoldError, InputError
 from cxrlabel.validation import metrics as M
-from cxrlabel.validation.alignment import read_table
+from cxrlabel.validation.alignment import read_table, table_header
 
 __all__ = [
     "STATUSES",
@@ -153,13 +153,17 @@ def _fmt(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:.3f}"
 
 
-def _column(frame: pd.DataFrame, name: str, what: str, where: str) -> pd.Series:
-    if name not in frame.columns:
-        close = difflib.get_close_matches(name, [str(c) for c in frame.columns], n=2, cutoff=0.3)
+def _check_column(columns: Sequence[Any], name: str, what: str, where: str) -> None:
+    if name not in columns:
+        close = difflib.get_close_matches(name, [str(c) for c in columns], n=2, cutoff=0.3)
         raise InputError(
             f"{where}: no {what} column '{name}' (closest: {close}); columns are "
-            f"{list(frame.columns)}; name it with the matching option"
+            f"{list(columns)}; name it with --{what}-col"
         )
+
+
+def _column(frame: pd.DataFrame, name: str, what: str, where: str) -> pd.Series:
+    _check_column(list(frame.columns), name, what, where)
     return frame[name]
 
 
@@ -308,6 +312,11 @@ def validate_assertions(
     """Score the labeller's assertion step (:meth:`Labeler.assertion`) on a sentence table."""
     from cxrlabel.labeler import Labeler
 
+    columns = table_header(table)  # a wrong column is reported before spaCy loads
+    if columns:
+        for name, what in ((sentence_col, "sentence"), (target_col, "target"),
+                           (status_col, "status")):
+            _check_column(columns, name, what, str(table))
     labeler = Labeler(schema, lexicon_dir)
     result = score_assertions(
         table,

@@ -16,7 +16,7 @@ from typing import Any
 from cxrlabel.aggregate import STATUS_OF_VALUE
 from cxrlabel.errors import InputError
 
-__all__ = ["EvidenceIndex", "load_evidence"]
+__all__ = ["EvidenceIndex", "check_evidence_path", "load_evidence"]
 
 _REQUIRED = ("id", "observation")
 
@@ -67,13 +67,19 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def load_evidence(path: str | Path) -> EvidenceIndex:
-    """Read an evidence JSON Lines file; a malformed line raises naming its line number."""
+def check_evidence_path(path: str | Path) -> Path:
+    """``path`` as a Path; raises when there is no such file (before any other work)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(
             f"{path}: evidence file not found; write one with `cxr label ... --evidence FILE.jsonl`"
         )
+    return path
+
+
+def load_evidence(path: str | Path) -> EvidenceIndex:
+    """Read an evidence JSON Lines file; a malformed line raises naming its line number."""
+    path = check_evidence_path(path)
     records: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with open(path, encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, start=1):

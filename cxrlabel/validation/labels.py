@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +37,10 @@ import pandas as pd
 
 from cxrlabel import vocab
 from cxrlabel.atomic import atomic_open, atomic_path
-from cxrlabel.lexicon import LabelMap
+from cxrlabel.lexicon import LabelMap, load_label_map
 from cxrlabel.validation import metrics as M
-from cxrlabel.validation.alignment import Aligned, align_tables
-from cxrlabel.validation.evidence_lookup import EvidenceIndex, load_evidence
+from cxrlabel.validation.alignment import Aligned, align_tables, resolve_id_columns
+from cxrlabel.validation.evidence_lookup import EvidenceIndex, check_evidence_path, load_evidence
 from cxrlabel.validation.noise import NoiseReport, build_noise, write_noise
 from cxrlabel.validation.plots import plot_f1
 from cxrlabel.validation.report import render_markdown, to_jsonable
@@ -120,22 +121,38 @@ class ValidationResult:
         write_noise(self.noise, paths["noise.json"])
         _write_csv(self.errors, paths["errors.csv"])
         _write_csv(self.missing, paths["missing_ids.csv"])
-        metric = self.metric
-        label = "F1" if metric == "f1" else "support-weighted F1"
-        plot_f1(
-            self.table["observation"].tolist(),
-            self.table[metric].tolist(),
-            self.table[f"{metric}_ci_low"].tolist(),
-            self.table[f"{metric}_ci_high"].tolist(),
-            paths["f1.png"],
-            title=f"{label} per observation, 95% CI ({self.summary['semantics']} gold, "
-            f"{self.summary['n_scored']} reports)",
-            xlabel=label,
-        )
         if self.confusion is not None:
             paths["confusion.csv"] = out / "confusion.csv"
             _write_csv(self.confusion, paths["confusion.csv"])
-        return paths
+        if not self._plot(paths.pop("f1.png")):
+            return paths
+        return {**paths, "f1.png": out / "f1.png"}
+
+    def _plot(self, path: Path) -> bool:
+        """Write ``f1.png``; without matplotlib (the light install) say how to get it."""
+        metric = self.metric
+        label = "F1" if metric == "f1" else "support-weighted F1"
+        try:
+            plot_f1(
+                self.table["observation"].tolist(),
+                self.table[metric].tolist(),
+                self.table[f"{metric}_ci_low"].tolist(),
+                self.table[f"{metric}_ci_high"].tolist(),
+                path,
+                title=f"{label} per observation, 95% CI ({self.summary['semantics']} gold, "
+                f"{self.summary['n_scored']} reports)",
+                xlabel=label,
+            )
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] != "matplotlib":
+                raise
+            warnings.warn(
+                f"{path.name} not written: it needs matplotlib, which is not installed. "
+                'Install it with: pip install "cxrkit[plots]"',
+                stacklevel=3,
+            )
+            return False
+        return True
 
 
 def validate(
@@ -143,7 +160,7 @@ def validate(
     gold: str | Path | pd.DataFrame,
     out_dir: str | Path | None = None,
     *,
-    id_col: str = "id",
+    id_col: str | None = None,
     gold_id_col: str | None = None,
     label_map: str | Path | LabelMap | None = None,
     gold_semantics: str = "positive-only",
@@ -164,8 +181,10 @@ def validate(
         and the curated table (id plus label columns). CSV, TSV or Parquet by extension.
     out_dir : path, optional
         When given, every output file is written there (see :meth:`ValidationResult.write`).
-    id_col, gold_id_col : str
-        Id column of the predictions and of the gold table (default: the same name).
+    id_col, gold_id_col : str, optional
+        Id column of the predictions (default: the first of id, uid, report_id, study_id
+        present, as ``cxr label`` finds it) and of the gold table (default: the same name if
+        the gold has it, else found the same way). Both are checked on the headers first.
     label_map : name, path or LabelMap, optional
         Maps one side's label names onto the other's (e.g. ``chestxray14_to_chexpert``).
         It is applied to the side whose columns are the map's source names.
@@ -200,11 +219,16 @@ def validate(
     gold_semantics = vocab.SEMANTICS.check(gold_semantics, "gold_semantics")
     uncertain_as = vocab.UNCERTAIN.check(uncertain_as, "uncertain_as")
     vocab.Interval(int, 0, None).check(bootstrap, "bootstrap (0 disables it)")
+    id_col, gold_id_col = resolve_id_columns(pred, gold, id_col, gold_id_col, gold_prefix)
+    if label_map is not None and not isinstance(label_map, LabelMap):
+        label_map = load_label_map(label_map)  # a wrong name is reported before any read
+    if evidence is not None:
+        check_evidence_path(evidence)
     aligned = align_tables(
         pred,
         gold,
         id_col=id_col,
-        gold_id_col=gold_id_col or id_col,
+        gold_id_col=gold_id_col,
         label_map=label_map,
         gold_semantics=gold_semantics,
         gold_prefix=gold_prefix,

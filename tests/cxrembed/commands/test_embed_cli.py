@@ -37,9 +37,9 @@ def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
     monkeypatch.setattr(gallery_module, "embed_and_index", fake)
     result = runner.invoke(app, [
         "embed", "RUN", "--labels", "t.csv", "--images", "imgs", "--image-col", "file",
-        "--id-col", "uid", "-o", "OUT", "--batch-size", "16", "--workers", "2", "--no-resume",
+        "--id-col", "uid", "-o", "OUT", "--batch-size", "16", "--jobs", "2", "--no-resume",
         "--shard-size", "500", "--device", "cpu", "--index", "IDX", "--meta", "m.csv",
-        "--meta-id-col", "pid", "--meta-image-col", "path", "--show-cols", "finding, age",
+        "--meta-id-col", "pid", "--meta-image-col", "path", "--show", "finding, age",
         "--index-kind", "exact", "-q",
     ])
     assert result.exit_code == 0, result.output
@@ -53,6 +53,41 @@ def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
     }
     assert "embedded now: 2  already done: 1  excluded: 1" in result.output
     assert "corrupt: 1" in result.output and "1 embeddings have no metadata row" in result.output
+
+
+@pytest.mark.parametrize(("old", "new", "key", "value"), [
+    (["--workers", "2"], ["--jobs", "2"], "num_workers", 2),
+    (["--workers", "0"], ["--jobs", "1"], "num_workers", 0),
+    (["--show-cols", "a,b"], ["--show", "a,b"], "show_cols", ["a", "b"]),
+])
+def test_renamed_options_still_work_and_warn(tmp_path, monkeypatch, old, new, key, value):
+    seen = {}
+
+    def fake(*args, **kwargs):
+        seen.update(kwargs)
+        return _summary(tmp_path / "e"), None
+
+    monkeypatch.setattr(gallery_module, "embed_and_index", fake)
+    base = ["embed", "RUN", "--images", "imgs", "-o", "OUT", "-q"]
+    result = runner.invoke(app, [*base, *old])
+    assert result.exit_code == 0, result.output
+    assert seen[key] == value
+    assert f"warning: {old[0]} is deprecated; use {new[0]}" in result.stderr
+    renamed = runner.invoke(app, [*base, *new])
+    assert renamed.exit_code == 0 and seen[key] == value and "deprecated" not in renamed.stderr
+    both = runner.invoke(app, [*base, *old, *new])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_jobs_zero_means_one_worker_per_core(tmp_path, monkeypatch):
+    import os
+
+    seen = {}
+    monkeypatch.setattr(gallery_module, "embed_and_index",
+                        lambda *a, **k: (seen.update(k), (_summary(tmp_path), None))[1])
+    result = runner.invoke(app, ["embed", "RUN", "--images", "i", "-o", "O", "-j", "0"])
+    assert result.exit_code == 0, result.output
+    assert seen["num_workers"] == (os.cpu_count() if os.cpu_count() != 1 else 0)
 
 
 @pytest.mark.parametrize(("args", "kind", "root"), [
@@ -110,3 +145,55 @@ def test_bad_run_folder_is_one_line(tmp_path):
 def test_summary_text_without_index():
     text = format_embed_summary(_summary(Path("e")))
     assert "speed: 2.0 s (1.0 images/s)" in text and "index" not in text
+
+
+@pytest.fixture()
+def no_embedding(monkeypatch):
+    """Fail if anything is embedded: the checks must come first."""
+    import cxrembed.inference.embed as embed_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("images were embedded before the option check")
+
+    monkeypatch.setattr(embed_module, "embed_images", never)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--show", "finding,age"], "no column(s) ['age']"),
+    (["--meta", "META", "--meta-id-col", "uid"], "'uid' not found (meta_id_col / --meta-id-col)"),
+    (["--meta", "META", "--meta-image-col", "path", "--show", "survival"],
+     "Fix the names given to show_cols / --show"),
+    (["--meta", "META"], "name the id column of the metadata table"),
+    (["--image-col", "fille"], "has no column 'fille' (did you mean 'file'?) (--image-col)"),
+])
+def test_columns_are_checked_before_embedding(tmp_path, no_embedding, extra, message):
+    pd.DataFrame({"file": ["a.png"], "finding": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame({"path": ["a.png"], "finding": ["x"]}).to_csv(tmp_path / "m.csv", index=False)
+    extra = [str(tmp_path / "m.csv") if e == "META" else e for e in extra]
+    args = ["embed", "RUN", "--labels", str(tmp_path / "t.csv"), "--images", str(tmp_path),
+            "-o", str(tmp_path / "e"), "--index", str(tmp_path / "i")]
+    if "--image-col" not in extra:
+        args += ["--image-col", "file"]
+    result = runner.invoke(app, [*args, *extra])
+    assert result.exit_code == 1, result.output
+    assert message in result.output and result.output.count("\n") == 1
+
+
+def test_meta_without_key_columns_joins_on_the_tables_image_column(tmp_path):
+    """The README's `--meta covid_metadata.csv` (the labels table again) works as written."""
+    run = make_run(tmp_path / "run")
+    write_pngs(tmp_path / "img", ["a.png", "b.png"])
+    pd.DataFrame({"file": ["a.png", "b.png"], "finding": ["x", "y"], "age": [60, None]}).to_csv(
+        tmp_path / "t.csv", index=False)
+    result = runner.invoke(app, [
+        "embed", str(run), "--labels", str(tmp_path / "t.csv"), "--images", str(tmp_path / "img"),
+        "--image-col", "file", "-o", str(tmp_path / "emb"), "--index", str(tmp_path / "index"),
+        "--meta", str(tmp_path / "t.csv"), "--show", "finding,age", "--device", "cpu", "-q",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "columns: finding, age" in result.output and "no metadata row" not in result.output
+
+
+def test_meta_needs_an_index():
+    result = runner.invoke(app, ["embed", "RUN", "--images", "i", "-o", "O", "--meta", "m.csv"])
+    assert result.exit_code == 1 and "give --index DIR too" in result.output

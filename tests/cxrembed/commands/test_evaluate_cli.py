@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def test_all_options_are_passed_to_the_library(captured, tmp_path):
         "--ids", "ids.txt", "--label-cols", "Edema, Cardiomegaly", "--uncertain", "ones",
         "--status-col", "", "--group-col", "patientid", "--exclude-same-group",
         "--split-col", "split", "--query-split", "test", "--gallery-split", "train",
-        "--k", "1,3", "--diagnosis-k", "7", "--map", "pca", "--missing", "error",
+        "--k", "1,3", "--diagnosis-k", "7", "--projection", "pca", "--missing", "error",
         "--config-hash", "abc", "--seed", "4",
     ])
     assert result.exit_code == 0, result.output
@@ -63,7 +64,7 @@ def test_all_options_are_passed_to_the_library(captured, tmp_path):
 
 def test_defaults(captured, tmp_path):
     result = runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path),
-                                 "--label-col", "finding", "--no-map"])
+                                 "--label-col", "finding", "--no-projection"])
     assert result.exit_code == 0, result.output
     kwargs = captured["kwargs"]
     assert kwargs["labels"] == LabelOptions(label_col="finding")
@@ -87,7 +88,7 @@ def test_image_col_alone_replaces_the_default_id(captured, tmp_path):
         (["--label-col", "f", "--schema", "chexpert"], "got --label-col, --schema"),
         (["--label-col", "f", "--k", "1,x"], "--k must be positive integers"),
         (["--label-col", "f", "--k", "0"], "--k must be positive integers"),
-        (["--label-col", "f", "--map", "mds"], "--map must be one of"),
+        (["--label-col", "f", "--projection", "mds"], "--projection must be one of"),
         (["--label-col", "f", "--uncertain", "soft"], "--uncertain must be ignore, zeros or ones"),
         (["--label-cols", "A,,B"], "empty item"),
     ],
@@ -126,7 +127,7 @@ def test_small_real_run_writes_the_report(tmp_path):
     result = runner.invoke(app, [
         "evaluate", str(tmp_path / "emb"), str(tmp_path / "labels.csv"), "-o", str(out),
         "--id-col", "path", "--label-col", "finding", "--group-col", "patient",
-        "--exclude-same-group", "--k", "1,2", "--diagnosis-k", "3", "--map", "pca",
+        "--exclude-same-group", "--k", "1,2", "--diagnosis-k", "3", "--projection", "pca",
     ])
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"metrics.md", "metrics.csv", "metrics.json",
@@ -142,7 +143,7 @@ def test_small_real_run_writes_the_report(tmp_path):
 def test_small_real_run_errors_are_one_line(tmp_path):
     _small_set(tmp_path)
     args = ["evaluate", str(tmp_path / "emb"), str(tmp_path / "labels.csv"), "-o",
-            str(tmp_path / "out"), "--id-col", "path", "--label-col", "finding", "--no-map"]
+            str(tmp_path / "out"), "--id-col", "path", "--label-col", "finding", "--no-projection"]
     too_far = runner.invoke(app, [*args, "--k", "20"])
     assert too_far.exit_code == 1 and "larger than the gallery" in too_far.output
     assert too_far.output.count("\n") == 1
@@ -150,5 +151,49 @@ def test_small_real_run_errors_are_one_line(tmp_path):
     assert strict.exit_code == 1 and "not_embedded.png" in strict.output
     other_run = runner.invoke(app, [*args, "--config-hash", "cfg2"])
     assert other_run.exit_code == 1 and "config hash 'cfg1', not 'cfg2'" in other_run.output
-    wrong_id = runner.invoke(app, [*args[:-5], "--label-col", "finding", "--no-map"])
+    wrong_id = runner.invoke(app, [*args[:-5], "--label-col", "finding", "--no-projection"])
     assert wrong_id.exit_code == 1 and "'id'" in wrong_id.output
+
+
+def test_map_and_no_map_are_hidden_aliases_of_projection(captured, tmp_path):
+    base = ["evaluate", "e", "l.csv", "-o", str(tmp_path), "--label-col", "finding"]
+    old = runner.invoke(app, [*base, "--map", "pca"])
+    assert old.exit_code == 0, old.output
+    assert captured["kwargs"]["map_method"] == "pca"
+    assert "warning: --map is deprecated; use --projection" in old.stderr
+    off = runner.invoke(app, [*base, "--no-map"])
+    assert off.exit_code == 0 and captured["kwargs"]["map_method"] is None
+    assert "warning: --no-map is deprecated; use --no-projection" in off.stderr
+
+
+@pytest.mark.parametrize(("word", "policy"), [("positive", "ones"), ("negative", "zeros"),
+                                              ("ones", "ones"), ("ignore", "ignore")])
+def test_uncertain_takes_the_shared_vocabulary(captured, tmp_path, word, policy):
+    result = runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path), "--label-cols",
+                                 "A", "--uncertain", word, "--no-projection"])
+    assert result.exit_code == 0, result.output
+    assert captured["kwargs"]["labels"].policy == policy
+
+
+def test_report_prints_missing_values_as_dashes_within_100_columns(captured, tmp_path):
+    result = runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path), "--label-col",
+                                 "finding", "--no-projection"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout.replace(str(tmp_path), "OUT")
+    assert not re.search(r"\b(NaN|nan)\b", text)
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_columns_named_on_the_command_line_are_checked_first(monkeypatch, tmp_path):
+    def never(*args, **kwargs):
+        raise AssertionError("embeddings were loaded before the column check")
+
+    monkeypatch.setattr(evaluate_module, "evaluate_files", never)
+    pd.DataFrame({"path": ["a.png"], "finding": ["x"]}).to_csv(tmp_path / "l.csv", index=False)
+    base = ["evaluate", "emb", str(tmp_path / "l.csv"), "-o", str(tmp_path / "out")]
+    for extra, flag in ((["--id-col", "path", "--label-col", "findings"], "--label-col"),
+                        (["--label-col", "finding"], "--id-col"),
+                        (["--image-col", "path", "--label-col", "finding", "--group-col", "p"],
+                         "--group-col")):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 1 and f"not found ({flag})" in result.output, result.output

@@ -107,3 +107,18 @@ def test_missing_index_folder_is_one_line(built, tmp_path):
     result = runner.invoke(app, ["search", str(built / "run"), str(tmp_path / "none"),
                                  str(built / "img" / "a.png"), "--device", "cpu"])
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_results_fit_100_columns_and_show_missing_as_a_dash():
+    from cxrembed.commands.search import format_results
+
+    frame = pd.DataFrame({"rank": [1, 2], "id": ["a.png", "b.png"], "similarity": [0.99, 0.5],
+                          "finding": ["COVID-19", None], "age": [61.0, float("nan")],
+                          "sentences": ["Bilateral patchy opacities in the lower zones. " * 8,
+                                        "No pneumothorax."]})
+    frame.attrs["query"] = "q.png"
+    text = format_results(SearchReport([frame], [], ["a note"]), notes=False)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "NaN" not in text and "None" not in text and "—" in text
+    assert "a note" not in text
+    assert text.splitlines()[2].split()[:5] == ["1", "a.png", "0.990", "COVID-19", "61"]

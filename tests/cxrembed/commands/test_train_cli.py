@@ -34,13 +34,13 @@ def test_options_are_passed_as_overrides(tmp_path, monkeypatch):
     seen: dict = {}
     monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
     result = runner.invoke(app, [
-        "train", "--labels", str(tmp_path / "t.csv"), "--out", str(tmp_path / "run"),
+        "train", "--labels", str(tmp_path / "t.csv"), "--output", str(tmp_path / "run"),
         "--cache", str(tmp_path / "cache"), "--config", str(tmp_path / "c.yaml"),
         "--image-col", "small_image", "--label-cols", "Edema, Atelectasis",
         "--group-col", "patientid", "--loss", "ml2", "--backbone", "resnet34",
         "--embedding-dim", "64", "--image-size", "128", "--epochs", "3",
         "--batch-size", "16", "--noise", str(tmp_path / "noise.json"),
-        "--weights", str(tmp_path / "w.pth"), "--device", "cpu", "--num-workers", "0",
+        "--weights", str(tmp_path / "w.pth"), "--device", "cpu", "--jobs", "1",
         "--seed", "7", "-q",
     ])
     assert result.exit_code == 0, result.output
@@ -66,7 +66,7 @@ def test_options_are_passed_as_overrides(tmp_path, monkeypatch):
 def test_options_left_out_use_the_config(tmp_path, monkeypatch):
     seen: dict = {}
     monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
-    result = runner.invoke(app, ["train", "--labels", "t.csv", "--out", "run", "--images",
+    result = runner.invoke(app, ["train", "--labels", "t.csv", "-o", "run", "--images",
                                  "imgs", "--label-col", "finding", "--resume"])
     assert result.exit_code == 0, result.output
     assert seen["kwargs"]["overrides"] == {"labels.label_col": "finding"}
@@ -77,13 +77,13 @@ def test_options_left_out_use_the_config(tmp_path, monkeypatch):
 def test_interrupted_run_exits_128_plus_signal(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_module, "train",
                         _fake({}, _result(tmp_path, "interrupted", signal=15)))
-    result = runner.invoke(app, ["train", "--labels", "t.csv", "--out", "run", "--images", "i"])
+    result = runner.invoke(app, ["train", "--labels", "t.csv", "-o", "run", "--images", "i"])
     assert result.exit_code == 143
     assert "interrupted by signal 15" in result.output and "--resume" in result.output
 
 
 def test_library_errors_are_one_line_exit_1(tmp_path):
-    result = runner.invoke(app, ["train", "--labels", str(tmp_path / "missing.csv"), "--out",
+    result = runner.invoke(app, ["train", "--labels", str(tmp_path / "missing.csv"), "-o",
                                  str(tmp_path / "run"), "--images", str(tmp_path),
                                  "--label-col", "finding"])
     assert result.exit_code == 1
@@ -91,12 +91,57 @@ def test_library_errors_are_one_line_exit_1(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: labels table")
     bad_key = tmp_path / "c.yaml"
     bad_key.write_text("training:\n  epoch: 2\n")
-    result = runner.invoke(app, ["train", "--labels", "t.csv", "--out", str(tmp_path / "r"),
+    result = runner.invoke(app, ["train", "--labels", "t.csv", "-o", str(tmp_path / "r"),
                                  "--images", str(tmp_path), "--config", str(bad_key)])
     assert result.exit_code == 1 and "did you mean 'training.epochs'" in result.output
+
+
+def test_out_and_num_workers_are_deprecated_aliases(tmp_path, monkeypatch):
+    seen: dict = {}
+    monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
+    result = runner.invoke(app, ["train", "--labels", "t.csv", "--out", "run", "--images", "i",
+                                 "--num-workers", "3", "-q"])
+    assert result.exit_code == 0, result.output
+    assert seen["args"] == (Path("t.csv"), Path("run"))
+    assert seen["kwargs"]["overrides"] == {"data.num_workers": 3}
+    assert "warning: --out is deprecated; use --output / -o" in result.stderr
+    assert "warning: --num-workers is deprecated; use --jobs / -j" in result.stderr
+    missing = runner.invoke(app, ["train", "--labels", "t.csv", "--images", "i"])
+    assert missing.exit_code == 2 and "--output" in missing.output
+    both = runner.invoke(app, ["train", "--labels", "t.csv", "-o", "a", "--out", "b"])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_help_shows_the_config_defaults():
+    from cxrembed.train.config import RunConfig
+
+    defaults = RunConfig()
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for value in (defaults.training.epochs, defaults.training.loss, defaults.model.backbone,
+                  defaults.preprocessing.image_size, defaults.training.batch_size):
+        assert f"[default: ({value})]" in text
 
 
 def test_collect_overrides_and_summary(tmp_path):
     assert collect_overrides(schema="chexpert", loss=None) == {"labels.schema": "chexpert"}
     text = format_result(_result(tmp_path))
     assert text.splitlines()[0] == f"run: {tmp_path / 'run'}"
+
+
+def test_columns_named_on_the_command_line_are_checked_before_training(tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("training started before the column check")
+
+    monkeypatch.setattr(trainer_module, "train", never)
+    table = tmp_path / "t.csv"
+    table.write_text("file,finding,patient\na.png,x,p1\n")
+    base = ["train", "--labels", str(table), "-o", str(tmp_path / "run"), "--images", "i"]
+    for extra, flag in ((["--label-col", "findings"], "--label-col"),
+                        (["--label-cols", "finding,Edema"], "--label-cols"),
+                        (["--label-col", "finding", "--image-col", "path"], "--image-col"),
+                        (["--label-col", "finding", "--group-col", "patientid"], "--group-col")):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 1, result.output
+        assert f"not found ({flag})" in result.output and result.output.count("\n") == 1

@@ -124,3 +124,27 @@ def test_graded_hedge_options_reach_the_labeller(tmp_path: Path) -> None:
         assert (row[0][name], row[6][name]) == (-1, 1), name
     result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "x.csv"), "--borderline", "maybe"])
     assert result.exit_code != 0 and "maybe" in result.output
+
+
+def test_results_on_stdout_warnings_on_stderr(tmp_path: Path) -> None:
+    src = tmp_path / "r.csv"
+    pd.DataFrame({"id": ["a", "a"], "text": ["No effusion.", "Edema."]}).to_csv(src, index=False)
+    result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "| Edema | 1 |" in result.stdout and "2 reports" in result.stdout
+    assert result.stderr == "warning: 1 duplicate ids (rows kept, ids repeated)\n"
+
+
+def test_jobs_zero_is_one_process_per_core(monkeypatch) -> None:
+    import os
+
+    seen = {}
+
+    def fake(input_path, output_path, **kwargs):
+        seen.update(kwargs)
+        return LabelSummary(rows=0, output=str(output_path))
+
+    monkeypatch.setattr(cxrlabel.labelfile, "label_file", fake)
+    result = runner.invoke(app, ["label", "in.csv", "-o", "o.csv", "-j", "0", "-q"])
+    assert result.exit_code == 0, result.output
+    assert seen["jobs"] == (os.cpu_count() or 1)

@@ -174,3 +174,71 @@ def test_end_to_end_small_tables(app, tmp_path):
     assert result.exit_code == 0, result.output
     assert "| Edema | 2 | 1 | 1 | 1 | 0.500 | 0.500 |" in result.stdout
     assert {p.name for p in out.iterdir()} >= {"metrics.md", "noise.json", "errors.csv", "f1.png"}
+
+
+def test_uncertain_has_one_vocabulary_and_the_old_spelling_warns(app, monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(VALIDATE, "validate", lambda *a, **k: (seen.update(k), _Fake())[1])
+    base = ["validate", "p.csv", "g.csv", "-o", str(tmp_path)]
+    for args, value in ((["--uncertain", "ones"], "positive"),
+                        (["--uncertain", "negative"], "negative"),
+                        (["--uncertain-as", "ignore"], "ignore")):
+        result = runner.invoke(app, [*base, *args])
+        assert result.exit_code == 0, result.output
+        assert seen["uncertain_as"] == value
+        assert ("deprecated" in result.stderr) == (args[0] == "--uncertain-as")
+    bad = runner.invoke(app, [*base, "--uncertain", "maybe"])
+    assert bad.exit_code == 1 and "--uncertain must be ignore, zeros or ones" in bad.stderr
+
+
+def test_options_of_the_other_mode_are_refused(app, tmp_path):
+    result = runner.invoke(app, ["validate", "--assertions", "s.tsv", "-o", str(tmp_path),
+                                 "--uncertain-as", "negative", "--map", "x"])
+    assert result.exit_code == 1
+    assert "--map, --uncertain-as does not apply in assertion mode" in result.stderr
+    result = runner.invoke(app, ["validate", "p.csv", "g.csv", "-o", str(tmp_path),
+                                 "--sentence-col", "text"])
+    assert result.exit_code == 1 and "--sentence-col does not apply in label mode" in result.stderr
+
+
+def test_id_columns_are_found_as_cxr_label_finds_them(app, tmp_path):
+    pd.DataFrame({"uid": [1, 2, 3], "Edema": [1, None, 1], "status": ["ok"] * 3}).to_csv(
+        tmp_path / "pred.csv", index=False
+    )
+    pd.DataFrame({"report_id": [1, 2, 3], "Edema": [1, 1, 0]}).to_csv(
+        tmp_path / "gold.csv", index=False
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["validate", str(tmp_path / "pred.csv"),
+                                 str(tmp_path / "gold.csv"), "-o", str(out), "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert "| Edema | 2 | 1 | 1 | 1 | 0.500 | 0.500 |" in result.stdout
+    assert result.stdout.rstrip().endswith(f"wrote: {out}")
+
+
+def test_a_wrong_column_is_reported_from_the_header_alone(app, monkeypatch, tmp_path):
+    def never(*args, **kwargs):
+        raise AssertionError("the tables were read before the column check")
+
+    monkeypatch.setattr(importlib.import_module("cxrlabel.validation.alignment"), "read_table",
+                        never)
+    pd.DataFrame({"uid": [1], "Edema": [1]}).to_csv(tmp_path / "p.csv", index=False)
+    pd.DataFrame({"uid": [1], "gold_Edema": [1]}).to_csv(tmp_path / "g.csv", index=False)
+    base = ["validate", str(tmp_path / "p.csv"), str(tmp_path / "g.csv"), "-o", str(tmp_path)]
+    wrong_id = runner.invoke(app, [*base, "--id-col", "id"])
+    assert wrong_id.exit_code == 1 and "name the id column with --id-col" in wrong_id.stderr
+    wrong_gold = runner.invoke(app, [*base, "--gold-id-col", "study"])
+    assert wrong_gold.exit_code == 1 and "--gold-id-col" in wrong_gold.stderr
+    prefix = runner.invoke(app, [*base, "--gold-prefix", "label_"])
+    assert prefix.exit_code == 1 and "prefix 'label_'" in prefix.stderr
+    evidence = runner.invoke(app, [*base, "--gold-prefix", "gold_", "--evidence", "none.jsonl"])
+    assert evidence.exit_code == 1 and "evidence file not found" in evidence.stderr
+
+
+def test_a_wrong_label_map_is_reported_before_the_tables_are_read(app, monkeypatch, tmp_path):
+    monkeypatch.setattr(importlib.import_module("cxrlabel.validation.alignment"), "read_table",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("tables read")))
+    pd.DataFrame({"id": [1], "Edema": [1]}).to_csv(tmp_path / "p.csv", index=False)
+    result = runner.invoke(app, ["validate", str(tmp_path / "p.csv"), str(tmp_path / "p.csv"),
+                                 "-o", str(tmp_path), "--map", "chestxray14_to_chexprt"])
+    assert result.exit_code == 1 and "chestxray14_to_chexpert" in result.stderr, result.output

@@ -1,0 +1,140 @@
+"""Fast start-up of ``cxr label``: import spaCy without thinc importing torch.
+
+``import spacy`` imports ``thinc``, whose ``thinc.compat`` tries ``import torch`` to learn
+whether PyTorch interop is available. With the ``embed`` extra installed that import alone
+costs seconds, and the labeller never uses it: it needs spaCy's tokenizer and
+``PhraseMatcher`` only. thinc has no switch for this, so :func:`hide_torch_from_thinc`
+installs an import hook that refuses ``torch`` *only while* ``thinc.compat`` is being
+executed (thinc then records ``has_torch = False``, its documented behaviour when torch is
+not installed). Every other import of torch, before or after, works as usual; the hook
+removes itself once thinc has decided.
+
+``import spacy`` also imports ``spacy.cli`` (every spaCy command, with requests, httpx,
+weasel and typer's CLI stack: about half of spaCy's import time) for one name,
+``spacy.info``. :func:`skip_spacy_cli` lets that import take a stand-in whose ``info``
+imports the real ``spacy.cli.info`` when called; the stand-in is gone from ``sys.modules``
+once spaCy is imported, so a later ``import spacy.cli`` loads the real package.
+
+Both are used by the ``cxr`` entry point for the labeller's commands only (a process that
+labels reports and exits), never on library import: in a user's own process spaCy keeps its
+PyTorch interop and its CLI.
+
+Examples
+--------
+>>> import subprocess, sys
+>>> code = ("from cxrlabel.startup import hide_torch_from_thinc; hide_torch_from_thinc(); "
+...         "import spacy, sys; print('torch' in sys.modules)")
+>>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+'False\\n'
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+__all__ = ["hide_torch_from_thinc", "skip_spacy_cli", "fast_labeller_start"]
+
+
+class _TorchHiddenFromThinc(importlib.abc.MetaPathFinder):
+    """Refuse ``torch`` while ``thinc.compat`` is importing; stand aside otherwise."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname.split(".")[0] != "torch":
+            return None
+        compat = sys.modules.get("thinc.compat")
+        if compat is not None and hasattr(compat, "has_torch"):
+            _remove(self)  # thinc has decided: nothing left to hide
+            return None
+        if compat is None:
+            return None  # torch imported by someone else, before thinc: leave it alone
+        raise ModuleNotFoundError(
+            f"{fullname} hidden from thinc by cxrlabel.startup (the labeller does not use it)",
+            name=fullname,
+        )
+
+
+def _remove(finder: importlib.abc.MetaPathFinder) -> None:
+    try:
+        sys.meta_path.remove(finder)
+    except ValueError:
+        pass
+
+
+def hide_torch_from_thinc() -> bool:
+    """Make the coming ``import spacy`` skip torch; False when it is too late (or moot).
+
+    Nothing changes when spaCy (thinc) or torch is already imported.
+    """
+    if "thinc.compat" in sys.modules or "torch" in sys.modules:
+        return False
+    if not any(isinstance(f, _TorchHiddenFromThinc) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TorchHiddenFromThinc())
+    return True
+
+
+_STAND_INS = ("spacy.cli", "spacy.cli.info")
+
+
+def _spacy_info(*args: Any, **kwargs: Any) -> Any:
+    """``spacy.info``, imported on first call (the stand-in of :func:`skip_spacy_cli`)."""
+    from spacy.cli.info import info
+
+    return info(*args, **kwargs)
+
+
+class _DropStandIns(importlib.abc.MetaPathFinder):
+    """Remove the ``spacy.cli`` stand-ins as soon as spaCy's own import has finished."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        spacy = sys.modules.get("spacy")
+        if spacy is not None and hasattr(spacy, "Vocab"):  # the last name spacy/__init__ binds
+            _drop_stand_ins()
+            _remove(self)
+        return None
+
+
+def _drop_stand_ins() -> None:
+    for name in _STAND_INS:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__cxr_stand_in__", False):
+            del sys.modules[name]
+
+
+class _StandIn(ModuleType):
+    """Stands in for a ``spacy.cli`` module; any other name loads and gives the real one."""
+
+    __cxr_stand_in__ = True
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        _drop_stand_ins()
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+def skip_spacy_cli() -> bool:
+    """Make the coming ``import spacy`` skip ``spacy.cli``; False when spaCy is imported."""
+    if "spacy" in sys.modules or "spacy.cli" in sys.modules:
+        return False
+    package = _StandIn("spacy.cli")
+    package.__path__ = []  # a package with no files: nothing loads through it
+    info = _StandIn("spacy.cli.info")
+    info.info = _spacy_info  # type: ignore[attr-defined]
+    sys.modules.update({"spacy.cli": package, "spacy.cli.info": info})
+    sys.meta_path.insert(0, _DropStandIns())
+    return True
+
+
+def fast_labeller_start() -> None:
+    """Both of the above: what ``cxr label`` and ``cxr validate`` call before parsing."""
+    hide_torch_from_thinc()
+    skip_spacy_cli()

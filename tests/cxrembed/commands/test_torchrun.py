@@ -1,0 +1,56 @@
+"""``torchrun --no-python cxr train``: the documented multi-process launch works as written.
+
+Two CPU processes (gloo) train one epoch of a tiny model; rank 0 writes the run folder and
+prints the summary once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from .._runs import write_pngs
+
+pytestmark = pytest.mark.slow
+
+
+def test_torchrun_no_python_cxr_train(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    if not (bin_dir / "torchrun").exists() or not (bin_dir / "cxr").exists():
+        pytest.skip("torchrun and cxr are not installed next to this Python")
+    names = [f"i{k}.png" for k in range(24)]
+    write_pngs(tmp_path, names)
+    pd.DataFrame(
+        {
+            "file": names,
+            "finding": ["abc"[k % 3] for k in range(24)],
+            "patient": [f"p{k // 2}" for k in range(24)],
+        }
+    ).to_csv(tmp_path / "t.csv", index=False)
+    command = [
+        "torchrun", "--nproc-per-node", "2", "--no-python",
+        "cxr", "train", "--labels", "t.csv", "--images", ".", "--image-col", "file",
+        "--label-col", "finding", "--group-col", "patient", "-o", "run", "--image-size", "32",
+        "--epochs", "1", "--batch-size", "8", "--embedding-dim", "8", "--device", "cpu",
+        "-j", "1", "-q",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "OMP_NUM_THREADS": "1",
+    }
+    assert shutil.which("cxr", path=env["PATH"])
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("finished 1 epochs") == 1  # only rank 0 reports
+    assert {"config.yaml", "model.safetensors", "metrics.csv"} <= {
+        p.name for p in (tmp_path / "run").iterdir()
+    }
