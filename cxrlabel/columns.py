@@ -29,6 +29,8 @@ from cxrlabel.errors import CxrError, InputError, MissingExtraError
 
 __all__ = [
     "ID_CANDIDATES",
+    "SEPARATORS",
+    "PARQUET_SUFFIXES",
     "read_header",
     "find_id_column",
     "missing_column_message",
@@ -38,8 +40,10 @@ __all__ = [
 
 #: Id column names looked for, in order, when no id column is given.
 ID_CANDIDATES = ("id", "uid", "report_id", "study_id")
-_CSV_SEPARATORS = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
-_PARQUET = (".parquet", ".pq")
+#: Column separator of each delimited-text extension (shared by every table reader).
+SEPARATORS: dict[str, str] = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
+#: Extensions read as Parquet.
+PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
 _JSONL = (".jsonl", ".ndjson", ".json")
 
 
@@ -59,7 +63,7 @@ def read_header(path: str | os.PathLike[str], error: type[CxrError] = InputError
         raise error(f"{path}: file not found")
     suffix = path.suffix.lower()
     try:
-        if suffix in _PARQUET:
+        if suffix in PARQUET_SUFFIXES:
             try:
                 import pyarrow.parquet as pq
             except ModuleNotFoundError:
@@ -70,7 +74,7 @@ def read_header(path: str | os.PathLike[str], error: type[CxrError] = InputError
                 first = fh.readline()
             row = json.loads(first) if first.strip() else {}
             return [str(c) for c in row] if isinstance(row, dict) else []
-        sep = _CSV_SEPARATORS.get(suffix)
+        sep = SEPARATORS.get(suffix)
         if sep is None:
             raise error(
                 f"{path}: unsupported table type '{suffix}'; expected .csv, .tsv, .parquet or "

@@ -30,14 +30,10 @@ from typing import Any
 
 import pandas as pd
 
+from cxrlabel.columns import PARQUET_SUFFIXES, SEPARATORS
 from cxrlabel.errors import CxrError, InputError, MissingExtraError
 
 __all__ = ["SEPARATORS", "PARQUET_SUFFIXES", "TableMessages", "read_table_file"]
-
-#: Delimited-text extensions and their separator.
-SEPARATORS: dict[str, str] = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
-#: Extensions read as Parquet.
-PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
 
 
 @dataclass(frozen=True)
