@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "GoldError",
     "MissingExtraError",
+    "OutputError",
 ]
 
 
@@ -43,3 +44,11 @@ class MissingExtraError(CxrError, ImportError):
         )
         self.module = module
         self.extra = extra
+
+
+class OutputError(CxrError, OSError):
+    """An output cannot be written: the disk is full, the folder is read-only or not writable.
+
+    The message names the path and the problem (with the free space for a full disk); no
+    partial file is left behind (:mod:`cxrlabel.atomic`).
+    """

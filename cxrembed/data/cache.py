@@ -28,6 +28,7 @@ one ``prepare`` per cache folder at a time.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -57,8 +58,8 @@ from cxrembed.data.table import (
     table_source,
 )
 from cxrembed.io.image import Window
-from cxrlabel.atomic import atomic_path
-from cxrlabel.errors import InputError
+from cxrlabel.atomic import atomic_path, check_free, writing
+from cxrlabel.errors import InputError, OutputError
 from cxrlabel.vocab import FIT, Interval, check_window
 
 __all__ = [
@@ -185,6 +186,7 @@ def prepare_cache(
     cache = Path(cache_dir)
     df = read_table(table, text_columns=(id_col, image_col))
     join = join_images(df, images_root, image_col=image_col, id_col=id_col)
+    existed = cache.exists()
     info = _open_settings(cache, settings, overwrite)
     info.update(id_col=id_col, image_col=image_col,
                 images_root=None if images_root is None else str(Path(images_root).resolve()))
@@ -209,6 +211,10 @@ def prepare_cache(
     started = time.perf_counter()
     try:
         writer.grow(len(todo))
+    except OutputError:
+        writer.discard(new=not existed)  # nothing decoded yet: leave no stray file
+        raise
+    try:
         decoding = _decode_all([t[2] for t in todo], settings, jobs, progress)
         with closing(decoding) as results:
             for (row, row_id, source, stat), (stored, meta) in zip(todo, results, strict=True):
@@ -389,6 +395,17 @@ class _CacheWriter:
         if capacity:
             self._memmap = _open_images(self.cache, {**self.info, "count": capacity}, "r+")
 
+    def discard(self, *, new: bool) -> None:
+        """Undo :meth:`grow` after it failed: the image file shrinks back (it is removed when
+        it holds no image), and a cache folder made by this run and left empty goes too."""
+        path = _images_path(self.cache, self.info)
+        if self.count == 0:
+            path.unlink(missing_ok=True)
+        elif path.is_file():
+            _resize_file(path, self.count, self.info)
+        if new and self.cache.is_dir() and not any(self.cache.iterdir()):
+            self.cache.rmdir()
+
     def put(self, row_id: str, source: str, stat: os.stat_result, stored: np.ndarray | None,
             meta: dict[str, Any]) -> None:
         """Record one result: pixels into the id's old slot or a new one; a failure as
@@ -513,9 +530,27 @@ def _images_path(cache: Path, info: dict[str, Any]) -> Path:
 
 
 def _resize_file(path: Path, count: int, info: dict[str, Any]) -> None:
+    """Set the image file to ``count`` images; growing reserves the disk space first, so a
+    full disk is an :class:`OutputError` now rather than a SIGBUS in the memory map later."""
     nbytes = count * info["size"] * info["size"] * np.dtype(info["dtype"]).itemsize
-    with open(path, "ab") as fh:
+    current = path.stat().st_size if path.is_file() else 0
+    with writing(path, need=max(nbytes - current, 0)), open(path, "ab") as fh:
+        if nbytes > current:
+            _reserve(fh.fileno(), current, nbytes - current, path)
         fh.truncate(nbytes)
+
+
+def _reserve(fd: int, offset: int, length: int, path: Path) -> None:
+    """Allocate ``length`` bytes of ``fd`` from ``offset`` (ENOSPC when they do not fit);
+    where the file system cannot allocate ahead, compare with the free space instead."""
+    try:
+        os.posix_fallocate(fd, offset, length)
+    except AttributeError:  # no posix_fallocate on this platform (macOS, Windows)
+        check_free(path, length)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS):
+            raise
+        check_free(path, length)
 
 
 def _open_images(cache: Path, info: dict[str, Any], mode: str) -> np.memmap:

@@ -72,7 +72,7 @@ Probable = Annotated[
 Versus = Annotated[Hedge, _hedge_option("--versus", "each alternative of 'X versus Y'")]
 
 
-@cxr_command()
+@cxr_command(writes=("output", "evidence"))
 def label(
     input: Input,
     output: LabelsOutput,

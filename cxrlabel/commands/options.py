@@ -29,13 +29,14 @@ import functools
 import inspect
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from cxrlabel.atomic import disk_error_among
 from cxrlabel.errors import CxrError, InputError, MissingExtraError
 from cxrlabel.vocab import UNCERTAIN
 
@@ -220,11 +221,13 @@ _EXTRA_OF = {
 }
 
 
-def run_cli(fn: Callable[[], T]) -> T:
+def run_cli(fn: Callable[[], T], outputs: Sequence[str | os.PathLike[str]] = ()) -> T:
     """Call ``fn``; print a ``CxrError`` as one line (no traceback) and exit with code 1.
 
     A missing optional dependency becomes the same one-line error, naming the extra to
-    install (image commands on the light install).
+    install (image commands on the light install), and so does a full, read-only or
+    unwritable disk (:func:`cxrlabel.atomic.disk_error_among`: a failure that names no file
+    is blamed on the one of ``outputs`` whose disk shows the problem).
     """
     try:
         with warnings.catch_warnings():
@@ -238,6 +241,12 @@ def run_cli(fn: Callable[[], T]) -> T:
         if top not in _EXTRA_OF:
             raise
         typer.echo(f"error: {MissingExtraError(top, _EXTRA_OF[top])}", err=True)
+        raise typer.Exit(code=1) from None
+    except Exception as exc:  # a full or read-only disk outside cxrlabel.atomic (mkdir...)
+        error = disk_error_among(exc, outputs)
+        if error is None:
+            raise
+        typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from None
 
 
@@ -312,8 +321,11 @@ def _apply_renamed(
 _CONTEXT = "cxr_context"  # the click context, passed to the wrapper only
 
 
-def cxr_command(*renamed: Renamed) -> Callable[[F], F]:
+def cxr_command(*renamed: Renamed, writes: Sequence[str] = ("output",)) -> Callable[[F], F]:
     """Decorate a command: library errors become one line and exit 1; old spellings work.
+
+    ``writes`` names the parameters holding the paths the command writes (for a full or
+    read-only disk whose error names no file).
 
     Examples
     --------
@@ -335,7 +347,8 @@ def cxr_command(*renamed: Renamed) -> Callable[[F], F]:
             ctx = kwargs[context] if own else kwargs.pop(context)
             for r in renamed:
                 _apply_renamed(r, kwargs, signature, ctx)
-            return run_cli(lambda: fn(**kwargs))
+            outputs = [kwargs[name] for name in writes if kwargs.get(name) is not None]
+            return run_cli(lambda: fn(**kwargs), outputs)
 
         wrapper.__cxr_command__ = True  # type: ignore[attr-defined]
         params = [*signature.parameters.values(), *(r.parameter() for r in renamed)]
