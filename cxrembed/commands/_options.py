@@ -3,7 +3,7 @@ vocabulary of every ``cxr`` command), and the comma-separated value parsers (re-
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +17,9 @@ __all__ = [
     "LabelCols",
     "LabelSchema",
     "Cache",
+    "Checkpoint",
+    "CHECKPOINT",
+    "non_default",
     "Missing",
     "MISSING",
 ]
@@ -27,6 +30,16 @@ LabelSchema = text_option(
     "--schema", "Label schema whose columns `cxr label` wrote (chexpert, chestxray14 or a YAML)."
 )
 Cache = path_option("--cache", "Image cache folder made by `cxr prepare` (faster).")
+#: Which weights of a run embed images (``--checkpoint``).
+CHECKPOINT = Options(("best", "last"))
+Checkpoint = Annotated[
+    str,
+    typer.Option(
+        "--checkpoint",
+        help="Weights of the run: best (model.safetensors) or last (the latest checkpoint, "
+        "e.g. while the first epoch runs).",
+    ),
+]
 #: What happens to table rows without an embedding (``--missing``).
 MISSING = Options(("exclude", "error"))
 Missing = Annotated[
@@ -36,3 +49,18 @@ Missing = Annotated[
         help="Table rows without an embedding: exclude (listed in excluded.csv) or error.",
     ),
 ]
+
+
+#: Defaults of the image commands' newer options, left out of library calls when unchanged.
+_DEFAULTS = {"checkpoint": "best", "allow_outside_images": False}
+
+
+def non_default(**options: Any) -> dict[str, Any]:
+    """The newer options whose values differ from their defaults (keyword arguments to pass on).
+
+    Examples
+    --------
+    >>> non_default(checkpoint="best"), non_default(checkpoint="last")
+    ({}, {'checkpoint': 'last'})
+    """
+    return {name: value for name, value in options.items() if value != _DEFAULTS[name]}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cxrembed.commands._options import Cache
+from cxrembed.commands._options import CHECKPOINT, Cache, Checkpoint, non_default
 from cxrlabel.commands.options import (
     Device,
     IdCol,
@@ -60,6 +60,7 @@ IndexKind = Annotated[str, typer.Option("--index-kind", help="auto, exact, ivf o
 @cxr_command(
     Renamed("--workers", "jobs", int, convert=lambda n: max(n, 1)),
     Renamed("--show-cols", "show"),
+    writes=("output", "index"),
 )
 def embed(
     run: Run,
@@ -80,10 +81,13 @@ def embed(
     meta_image_col: MetaImageCol = None,
     show: Show = None,
     index_kind: IndexKind = "auto",
+    checkpoint: Checkpoint = "best",
     quiet: Quiet = False,
 ) -> None:
     """Embed every image of a folder, table or cache; a second run resumes where it stopped."""
     from cxrembed.search import gallery
+
+    checkpoint = CHECKPOINT.check(checkpoint, "--checkpoint")
 
     source, kind = _source(images, cache, labels)
     summary, built = gallery.embed_and_index(
@@ -106,6 +110,7 @@ def embed(
         meta_image_col=meta_image_col,
         show_cols=split_names(show, "--show"),
         index_kind=index_kind,
+        **non_default(checkpoint=checkpoint),
     )
     print_result(format_embed_summary(summary, built), quiet=quiet)
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cxrembed.commands._options import CHECKPOINT, Checkpoint, non_default
 from cxrlabel.commands.options import (
     Device,
     IdCol,
@@ -51,7 +52,7 @@ EvidenceKey = text_option(
 ResultsCsv = Output("Also write all results to this CSV.", required=False)
 
 
-@cxr_command()
+@cxr_command(writes=("output", "grid"))
 def search(
     run: Run,
     index: IndexDir,
@@ -66,10 +67,13 @@ def search(
     evidence_key: EvidenceKey = None,
     output: ResultsCsv = None,
     device: Device = "auto",
+    checkpoint: Checkpoint = "best",
     quiet: Quiet = False,
 ) -> None:
     """Find the K most similar gallery images of each query image."""
     from cxrembed.search import retriever as retrieval
+
+    checkpoint = CHECKPOINT.check(checkpoint, "--checkpoint")
 
     report = retrieval.search_images(
         run,
@@ -84,6 +88,7 @@ def search(
         evidence=evidence,
         evidence_key=evidence_key,
         device=device,
+        **non_default(checkpoint=checkpoint),
     )
     if output is not None:
         _write_csv(report.results, output)

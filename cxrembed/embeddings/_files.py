@@ -1,7 +1,11 @@
 """Files of an embeddings folder or file: the manifest, shards, ids, Parquet, and checks.
 
 Private to :mod:`cxrembed.embeddings.embedding_set` and :mod:`cxrembed.embeddings.writer`, which describe
-the layout. Loaders return ``(ids, vectors, config_hash, meta)``.
+the layout. Loaders return ``(ids, vectors, config_hash, meta, weights_sha256)``.
+
+The manifest records the SHA-256 of every shard file (``sha256: {file name: digest}``) next
+to the shards' row counts; :func:`load_folder` checks them before reading, and
+:func:`shard_problem` tells the resuming writer which shards to embed again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from cxrembed._vectors import text_ids
 from cxrembed.embeddings.config_hash import check_config_hash
 from cxrembed.errors import EmbeddingsFileError
 from cxrlabel.atomic import atomic_open, atomic_path
+from cxrlabel.checksums import ALGORITHM, check_sha256, file_sha256, unverified
 
 #: Manifest file name inside an embeddings folder.
 MANIFEST = "embeddings.json"
@@ -27,7 +32,8 @@ FORMAT = "cxrkit.embeddings"
 FORMAT_VERSION = 1
 DTYPE = "float32"
 
-Loaded = tuple[list[str], np.ndarray, "str | None", dict[str, Any]]
+Loaded = tuple[list[str], np.ndarray, "str | None", dict[str, Any], "str | None"]
+_AGAIN = "run cxr embed again on the same folder (it embeds damaged shards again), or embed into a fresh folder"
 
 
 # --- manifest -------------------------------------------------------------------------------
@@ -48,12 +54,58 @@ def _version() -> str:
 
 def new_manifest(
     count: int, dim: int, config_hash: str | None, shards: list[dict[str, Any]], *,
-    complete: bool, meta: dict[str, Any],
+    complete: bool, meta: dict[str, Any], weights_sha256: str | None = None,
 ) -> dict[str, Any]:
     stamp = now()
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "count": count, "dim": dim,
-            "dtype": DTYPE, "config_hash": config_hash, "shards": shards, "complete": complete,
-            "created": stamp, "updated": stamp, "cxrkit_version": _version(), "meta": dict(meta)}
+            "dtype": DTYPE, "config_hash": config_hash, "weights_sha256": weights_sha256,
+            "shards": shards, ALGORITHM: {}, "complete": complete, "created": stamp,
+            "updated": stamp, "cxrkit_version": _version(), "meta": dict(meta)}
+
+
+def new_shard(manifest: dict[str, Any], folder: Path, vectors: str, ids: str,
+              count: int) -> None:
+    """List a written shard in the manifest, with its row count and its files' checksums."""
+    manifest["shards"].append({"vectors": vectors, "ids": ids, "count": count})
+    digests = manifest.setdefault(ALGORITHM, {})
+    for name in (vectors, ids):
+        digests[name] = file_sha256(folder / name)
+
+
+def _digests(manifest: dict[str, Any]) -> dict[str, str]:
+    digests = manifest.get(ALGORITHM)
+    return digests if isinstance(digests, dict) else {}
+
+
+def shard_problem(folder: Path, shard: dict[str, Any], dim: int,
+                  manifest: dict[str, Any]) -> str | None:
+    """Why a listed shard's files cannot be used as they are (checksum, size), or None.
+
+    Missing files are :func:`check_resumable`'s to report. Shards without checksums (older
+    folders) are checked by the size their ``.npy`` header and row count imply.
+    """
+    digests = _digests(manifest)
+    names = [shard["vectors"], shard["ids"]]
+    if all(name in digests for name in names):
+        for name in names:
+            if file_sha256(folder / name) != digests[name]:
+                return f"{name} does not match its checksum"
+        return None
+    path = folder / shard["vectors"]
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            fmt = np.lib.format
+            reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = reader(fh)
+            offset = fh.tell()
+    except (OSError, ValueError) as exc:
+        return f"{shard['vectors']} is not a readable .npy file ({exc})"
+    expected = offset + int(shard["count"]) * dim * np.dtype(DTYPE).itemsize
+    if shape != (int(shard["count"]), dim) or dtype != np.float32 or path.stat().st_size != expected:
+        return (f"{shard['vectors']} holds {path.stat().st_size} bytes for shape {shape}; expected "
+                f"{expected} for ({shard['count']}, {dim}) float32")
+    return None
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -105,11 +157,14 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def check_resumable(
-    manifest: dict[str, Any], folder: Path, dim: int, config_hash: str | None
+    manifest: dict[str, Any], folder: Path, dim: int, config_hash: str | None,
+    weights_sha256: str | None = None,
 ) -> None:
     check_config_hash(manifest.get("config_hash"), config_hash, what=repr(str(folder)),
                       fix="write to another folder, or delete this one (appending would mix "
-                          "two models)", compare_none=True)
+                          "two models)", compare_none=True,
+                      found_weights=manifest.get("weights_sha256"),
+                      expected_weights=weights_sha256)
     if int(manifest["dim"]) != dim:
         raise EmbeddingsFileError(
             f"{str(folder)!r} holds {manifest['dim']}-dimensional embeddings; cannot append "
@@ -130,6 +185,17 @@ def exists_message(target: Path) -> str:
 
 
 # --- reading --------------------------------------------------------------------------------
+
+
+def check_shards(folder: Path, manifest: dict[str, Any]) -> None:
+    """Every listed shard file matches its recorded checksum (a note when none are)."""
+    digests = _digests(manifest)
+    names = [shard[key] for shard in manifest["shards"] for key in ("vectors", "ids")]
+    if any(name not in digests for name in names):
+        unverified(f"embeddings folder {str(folder)!r}", "Embed again into a fresh folder")
+    for name in names:
+        if name in digests and (folder / name).is_file():
+            check_sha256(folder / name, str(digests[name]), error=EmbeddingsFileError, fix=_AGAIN)
 
 
 def load_folder(folder: Path, allow_incomplete: bool) -> Loaded:
@@ -176,7 +242,7 @@ def load_folder(folder: Path, allow_incomplete: bool) -> Loaded:
         )
     stacked = np.concatenate(vectors) if len(vectors) > 1 else np.asarray(vectors[0])
     meta = manifest.get("meta") or {}
-    return ids, stacked, manifest.get("config_hash"), dict(meta)
+    return ids, stacked, manifest.get("config_hash"), dict(meta), manifest.get("weights_sha256")
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -256,7 +322,7 @@ def load_npy(path: Path, ids: str | os.PathLike[str] | None) -> Loaded:
             f"ids file {str(ids)!r} holds {len(id_list)} ids but {str(path)!r} holds "
             f"{len(vectors)} vectors; expected one id per row, in the same order"
         )
-    return id_list, vectors, None, {"source": str(path), "ids_file": str(ids)}
+    return id_list, vectors, None, {"source": str(path), "ids_file": str(ids)}, None
 
 
 def load_parquet(path: Path, id_col: str, vector_col: str | None) -> Loaded:
@@ -292,7 +358,8 @@ def load_parquet(path: Path, id_col: str, vector_col: str | None) -> Loaded:
     info = (table.schema.metadata or {}).get(FORMAT.encode())
     header = json.loads(info) if info else {}
     meta = dict(header.get("meta") or {"source": str(path)})
-    return text_ids(ids, str(path), EmbeddingsFileError), vectors, header.get("config_hash"), meta
+    return (text_ids(ids, str(path), EmbeddingsFileError), vectors, header.get("config_hash"),
+            meta, header.get("weights_sha256"))
 
 
 def _list_column(column: Any, path: Path, name: str) -> np.ndarray:
@@ -346,7 +413,7 @@ def write_ids_parquet(ids: list[str], target: Path) -> None:
 
 def write_parquet(
     ids: list[str], vectors: np.ndarray, config_hash: str | None, meta: dict[str, Any],
-    target: Path,
+    target: Path, weights_sha256: str | None = None,
 ) -> None:
     """One Parquet file: ``id`` and a fixed-size-list ``vector`` column, the manifest fields
     (but shards) in the schema metadata."""
@@ -357,7 +424,8 @@ def write_parquet(
     values = pa.array(vectors.reshape(-1), type=pa.float32())
     column = pa.FixedSizeListArray.from_arrays(values, dim)
     header = {k: v for k, v in new_manifest(len(ids), dim, config_hash, [], complete=True,
-                                            meta=meta).items() if k != "shards"}
+                                            meta=meta, weights_sha256=weights_sha256).items()
+              if k != "shards"}
     table = pa.table({"id": pa.array(ids, type=pa.string()), "vector": column})
     table = table.replace_schema_metadata({FORMAT: json.dumps(header)})
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,9 @@ An embeddings folder is what ``cxr embed`` writes and what ``cxr search``, ``cxr
 and ``cxr predict-outcome`` read::
 
     embeddings/
-      embeddings.json    manifest: format, count, dim, dtype, config_hash, shards, created,
-                         cxrkit version, complete, meta (run path, model...)
+      embeddings.json    manifest: format, count, dim, dtype, config_hash, weights_sha256,
+                         shards (files, row count, SHA-256 of each file), created, cxrkit
+                         version, complete, meta (run path, model...)
       vectors.npy        float32 N x D            <- EmbeddingSet.save
       ids.parquet        one string column "id", same order
     or, written shard by shard by EmbeddingWriter (resumable, for millions of images):
@@ -15,6 +16,8 @@ Every file is written atomically, and the manifest is rewritten after each shard
 lists shards that are complete: an interrupted run leaves a folder that says what is done, and
 :meth:`EmbeddingWriter.done_ids` resumes from it. A folder whose writer was not closed is
 marked ``complete: false`` and refused by :meth:`EmbeddingSet.load` unless asked for.
+Loading checks each shard file against its checksum, so a damaged or replaced file is
+refused with its name (folders written before checksums existed load with a note).
 
 People bringing their own vectors can load a ``.npy`` file (N x D) with an ids text file
 (one id per line, same order), or a Parquet file with an ``id`` column and one list/array
@@ -45,12 +48,14 @@ from cxrembed.embeddings._files import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
+    check_shards,
     exists_message,
     is_parquet,
     load_folder,
     load_npy,
     load_parquet,
     new_manifest,
+    new_shard,
     read_manifest,
     write_ids_parquet,
     write_manifest,
@@ -59,7 +64,7 @@ from cxrembed.embeddings._files import (
 from cxrembed.embeddings.config_hash import check_config_hash
 from cxrembed.embeddings.writer import EmbeddingWriter
 from cxrembed.errors import EmbeddingsFileError
-from cxrlabel.atomic import atomic_path
+from cxrlabel.atomic import atomic_path, writing
 
 __all__ = ["EmbeddingSet", "EmbeddingWriter", "MANIFEST", "FORMAT", "FORMAT_VERSION"]
 
@@ -78,6 +83,8 @@ class EmbeddingSet:
         Hash of the run configuration (model + preprocessing); None for foreign vectors.
     meta : dict
         Free JSON-able information: run folder, checkpoint, backbone...
+    weights_sha256 : str, optional
+        Fingerprint of the weights that made the vectors (None for foreign vectors).
 
     The constructor only stores its arguments; :meth:`check` validates them (``save`` and
     ``load`` call it).
@@ -87,6 +94,7 @@ class EmbeddingSet:
     vectors: np.ndarray
     config_hash: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -134,18 +142,22 @@ class EmbeddingSet:
         if is_parquet(target):
             if target.exists() and not overwrite:
                 raise EmbeddingsFileError(exists_message(target))
-            write_parquet(self.ids, self.vectors, self.config_hash, self.meta, target)
+            write_parquet(self.ids, self.vectors, self.config_hash, self.meta, target,
+                          self.weights_sha256)
             return
         old = read_manifest(target) if (target / MANIFEST).is_file() else None
         if old is not None and not overwrite:
             raise EmbeddingsFileError(exists_message(target))
-        target.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target / "vectors.npy") as tmp, open(tmp, "wb") as fh:
+        with writing(target):
+            target.mkdir(parents=True, exist_ok=True)
+        with (atomic_path(target / "vectors.npy", need=self.vectors.nbytes) as tmp,
+              open(tmp, "wb") as fh):
             np.save(fh, self.vectors, allow_pickle=False)
         write_ids_parquet(self.ids, target / "ids.parquet")
-        shards = [{"vectors": "vectors.npy", "ids": "ids.parquet", "count": len(self)}]
-        write_manifest(target, new_manifest(len(self), self.dim, self.config_hash, shards,
-                                          complete=True, meta=self.meta))
+        manifest = new_manifest(len(self), self.dim, self.config_hash, [], complete=True,
+                                meta=self.meta, weights_sha256=self.weights_sha256)
+        new_shard(manifest, target, "vectors.npy", "ids.parquet", len(self))
+        write_manifest(target, manifest)
         if old is not None:  # files of the replaced set that the new one does not use
             keep = {"vectors.npy", "ids.parquet"}
             for shard in old["shards"]:
@@ -163,6 +175,7 @@ class EmbeddingSet:
         vector_col: str | None = None,
         expect_config_hash: str | None = None,
         allow_incomplete: bool = False,
+        expect_weights_sha256: str | None = None,
     ) -> EmbeddingSet:
         """Read embeddings from a folder, a ``.npy`` + ids text file, or a Parquet file.
 
@@ -180,6 +193,8 @@ class EmbeddingSet:
             Refuse embeddings made by a run with another config hash.
         allow_incomplete : bool
             Read a folder whose writer was interrupted (only its finished shards).
+        expect_weights_sha256 : str, optional
+            Refuse embeddings made with other weights (same settings, other training).
 
         Returns
         -------
@@ -219,8 +234,12 @@ class EmbeddingSet:
                 "extension"
             )
         result = cls(*loaded).check(str(source))
+        if source.is_dir():  # after the checks of shapes, values and ids, which say more
+            check_shards(source, read_manifest(source))
         check_config_hash(result.config_hash, expect_config_hash,
                           what=f"embeddings {str(source)!r}",
                           fix="embed the images again with this run, or point at the "
-                              "embeddings of the right run")
+                              "embeddings of the right run",
+                          found_weights=result.weights_sha256,
+                          expected_weights=expect_weights_sha256)
         return result

@@ -1,13 +1,17 @@
 """Incremental, resumable writing of an embeddings folder, shard by shard.
 
 See :mod:`cxrembed.embeddings.embedding_set` for the layout. Each shard's files are written atomically
-and then listed in the manifest, so the manifest only ever names finished shards: after a
-crash, :meth:`EmbeddingWriter.done_ids` says what is done and new shards follow them.
+and then listed in the manifest with their checksums, so the manifest only ever names
+finished shards: after a crash, :meth:`EmbeddingWriter.done_ids` says what is done and new
+shards follow them. Resuming checks every listed shard first: one whose files no longer
+match their checksums (or, in an older folder, their sizes) is dropped with a warning and
+its images are embedded again.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -20,13 +24,16 @@ from cxrembed.embeddings._files import (
     MANIFEST,
     check_resumable,
     new_manifest,
+    new_shard,
     now,
     read_ids,
     read_manifest,
+    shard_problem,
     write_manifest,
 )
 from cxrembed.errors import EmbeddingsFileError, VectorInputError
-from cxrlabel.atomic import atomic_open, atomic_path
+from cxrlabel.atomic import atomic_open, atomic_path, writing
+from cxrlabel.checksums import ALGORITHM
 from cxrlabel.vocab import Interval
 
 __all__ = ["EmbeddingWriter"]
@@ -48,6 +55,8 @@ class EmbeddingWriter:
         Rows per shard file; the last shard may be shorter.
     meta : dict, optional
         Stored in the manifest (merged over the existing one when resuming).
+    weights_sha256 : str, optional
+        Fingerprint of the weights making the vectors; an existing folder must match it too.
 
     Examples
     --------
@@ -68,10 +77,12 @@ class EmbeddingWriter:
         config_hash: str | None,
         shard_size: int = 100_000,
         meta: dict[str, Any] | None = None,
+        weights_sha256: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.dim = dim
         self.config_hash = config_hash
+        self.weights_sha256 = weights_sha256
         self.shard_size = shard_size
         self.meta = meta
         self._manifest: dict[str, Any] | None = None
@@ -154,7 +165,10 @@ class EmbeddingWriter:
         Interval(int, 1, None).check(self.shard_size, "shard_size", VectorInputError)
         if (self.path / MANIFEST).is_file():
             manifest = read_manifest(self.path)
-            check_resumable(manifest, self.path, int(self.dim), self.config_hash)
+            check_resumable(manifest, self.path, int(self.dim), self.config_hash,
+                            self.weights_sha256)
+            manifest["shards"] = self._usable_shards(manifest)
+            manifest["count"] = sum(int(shard["count"]) for shard in manifest["shards"])
             for shard in manifest["shards"]:
                 self._seen.update(read_ids(self.path / shard["ids"], shard["count"]))
             manifest["meta"] = {**manifest.get("meta", {}), **(self.meta or {})}
@@ -165,22 +179,48 @@ class EmbeddingWriter:
             )
         else:
             manifest = new_manifest(0, int(self.dim), self.config_hash, [], complete=False,
-                                 meta=self.meta or {})
-        self.path.mkdir(parents=True, exist_ok=True)
+                                    meta=self.meta or {}, weights_sha256=self.weights_sha256)
+        with writing(self.path):
+            self.path.mkdir(parents=True, exist_ok=True)
         self._manifest = manifest
+
+    def _usable_shards(self, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+        """The listed shards whose files are intact; damaged ones are removed (warned), so
+        their ids are not done and get embedded again."""
+        kept = []
+        for shard in manifest["shards"]:
+            problem = shard_problem(self.path, shard, int(self.dim), manifest)
+            if problem is None:
+                kept.append(shard)
+                continue
+            warnings.warn(
+                f"embeddings folder {str(self.path)!r}: shard {shard['vectors']} is damaged "
+                f"({problem}); its {shard['count']} embeddings are made again",
+                UserWarning,
+                stacklevel=4,
+            )
+            for key in ("vectors", "ids"):
+                (self.path / shard[key]).unlink(missing_ok=True)
+                manifest.get(ALGORITHM, {}).pop(shard[key], None)
+        return kept
 
     def _write_shard(self, n: int) -> None:
         assert self._manifest is not None
         vectors = np.concatenate(self._buffer_vectors) if len(self._buffer_vectors) > 1 \
             else self._buffer_vectors[0]
         ids = self._buffer_ids[:n]
+        listed = {shard[key] for shard in self._manifest["shards"] for key in ("vectors", "ids")}
         index = len(self._manifest["shards"])
+        while f"vectors-{index:05d}.npy" in listed or f"ids-{index:05d}.txt" in listed:
+            index += 1  # a shard dropped as damaged left a gap: never reuse a listed name
         names = {"vectors": f"vectors-{index:05d}.npy", "ids": f"ids-{index:05d}.txt"}
-        with atomic_path(self.path / names["vectors"]) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(vectors[:n]), allow_pickle=False)
+        block = np.ascontiguousarray(vectors[:n])
+        with (atomic_path(self.path / names["vectors"], need=block.nbytes) as tmp,
+              open(tmp, "wb") as fh):
+            np.save(fh, block, allow_pickle=False)
         with atomic_open(self.path / names["ids"]) as fh:
             fh.write("".join(f"{i}\n" for i in ids))
-        self._manifest["shards"].append({**names, "count": n})
+        new_shard(self._manifest, self.path, names["vectors"], names["ids"], n)
         self._manifest["count"] += n
         self._manifest["updated"] = now()
         write_manifest(self.path, self._manifest)  # the shard exists once listed here

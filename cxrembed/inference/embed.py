@@ -30,11 +30,12 @@ images are tried again on the next run (they may have been fixed).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -57,7 +58,7 @@ from cxrembed.embeddings.sources import (
 )
 from cxrembed.errors import ImageReadError
 from cxrembed.inference.encoder import Encoder
-from cxrlabel.errors import InputError
+from cxrlabel.errors import InputError, OutputError
 from cxrlabel.vocab import Interval
 
 __all__ = ["SourceKind", "EmbedSummary", "embed_images", "read_sources", "SOURCES_FILE",
@@ -126,6 +127,7 @@ def embed_images(
     checkpoint_seconds: float = 120.0,
     device: str | None = "auto",
     progress: bool = True,
+    checkpoint: str = "best",
 ) -> EmbedSummary:
     """Embed every image of ``source`` with the run in ``run_dir`` into the folder ``out``.
 
@@ -154,6 +156,9 @@ def embed_images(
         ``auto`` (CUDA when present), ``cpu``, ``cuda:0``...
     progress : bool
         Progress bar on stderr.
+    checkpoint : {"best", "last"}
+        The run's weights: ``model.safetensors`` (best by validation) or the latest
+        checkpoint (``last.safetensors``).
 
     Returns
     -------
@@ -169,7 +174,8 @@ def embed_images(
     for name, value, low in (("batch_size", batch_size, 1), ("shard_size", shard_size, 1),
                              ("num_workers", num_workers, 0)):
         Interval(int, low, None).check(value, name)
-    encoder = run_dir if isinstance(run_dir, Encoder) else Encoder.from_run(run_dir, device=device)
+    encoder = run_dir if isinstance(run_dir, Encoder) else Encoder.from_run(
+        run_dir, device=device, which=checkpoint)
     chosen = _source_kind(Path(source), kind)
     items = _collect(chosen, Path(source), images_root=images_root, image_col=image_col,
                      id_col=id_col, encoder=encoder)
@@ -183,7 +189,8 @@ def embed_images(
         clear_embeddings(out)
     meta = {"run": encoder.source, "source": str(Path(source).resolve()), "source_kind": chosen,
             "image_size": encoder.image_size}
-    writer = EmbeddingWriter(out, _dim(encoder), encoder.config_hash, shard_size, meta=meta)
+    writer = EmbeddingWriter(out, _dim(encoder), encoder.config_hash, shard_size, meta=meta,
+                             weights_sha256=encoder.weights_sha256)
     done = writer.done_ids()
     todo = [i for i, item_id in enumerate(items.ids) if item_id not in done]
     excluded = list(items.excluded)
@@ -198,15 +205,28 @@ def embed_images(
                 _embed_batches(loader, encoder, writer, items, checkpoint_seconds, bar,
                                embedded=embedded, excluded=excluded)
     finally:
-        # Whatever was written is valid: record its sources, and what was left out.
-        write_sources(out, {items.ids[p]: items.sources[p] for p in embedded})
-        frame = write_excluded(out, excluded)
+        # Whatever was written is valid: record its sources, and what was left out (unless
+        # the disk that stopped the run refuses these too: its error is the one to show).
+        with _unless_failing(OutputError):
+            write_sources(out, {items.ids[p]: items.sources[p] for p in embedded})
+            frame = write_excluded(out, excluded)
     return EmbedSummary(
         out=out, kind=chosen, candidates=len(items.ids) + len(items.excluded),
         embedded=len(embedded), already=len(items.ids) - len(todo), excluded=frame,
         total=len(done) + len(embedded), config_hash=encoder.config_hash,
         seconds=time.perf_counter() - started,
     )
+
+
+@contextlib.contextmanager
+def _unless_failing(kind: type[BaseException]) -> Iterator[None]:
+    """Inside ``finally``: drop an error of ``kind`` when another is already propagating."""
+    failing = sys.exc_info()[1] is not None
+    try:
+        yield
+    except kind:
+        if not failing:
+            raise
 
 
 def _embed_batches(loader: DataLoader, encoder: Encoder, writer: EmbeddingWriter, items: _Items,

@@ -58,6 +58,10 @@ class Encoder:
         DICOM intensity mapping used when reading files (:func:`cxrembed.io.image.read_image`).
     config_hash : str, optional
         Hash of the run's model + preprocessing settings.
+    weights_sha256 : str, optional
+        Fingerprint of the weights (:func:`~cxrembed.train.checkpoint.weights_sha256`):
+        with ``config_hash``, what embeddings and indexes record to be searched with these
+        weights only.
     device : str or torch.device
         Where the model runs (the model is expected to be there already).
     source : str
@@ -73,6 +77,7 @@ class Encoder:
         normalization: Normalization = DEFAULT_NORMALIZATION,
         window: Window = "auto",
         config_hash: str | None = None,
+        weights_sha256: str | None = None,
         device: str | torch.device = "cpu",
         source: str = "<model>",
     ) -> None:
@@ -82,26 +87,33 @@ class Encoder:
         self.normalization = normalization
         self.window = window
         self.config_hash = config_hash
+        self.weights_sha256 = weights_sha256
         self.device = torch.device(device)
         self.source = source
 
     @classmethod
     def from_run(
-        cls, run_dir: str | os.PathLike[str], *, device: str | torch.device | None = "auto"
+        cls,
+        run_dir: str | os.PathLike[str],
+        *,
+        device: str | torch.device | None = "auto",
+        which: str = "best",
     ) -> Encoder:
         """Load a run folder written by ``cxr train`` (model weights, config.yaml).
+
+        ``which``: ``best`` (``model.safetensors``) or ``last`` (the latest checkpoint).
 
         Raises
         ------
         CxrError
-            The folder is not a run, or its files are damaged (from ``load_run``).
+            The folder is not a run, or its files are damaged (from ``open_run``).
         """
-        from cxrembed.inference.run import load_run
+        from cxrembed.inference.run import open_run
         from cxrembed.models import resolve_device
         from cxrembed.train.config import config_hash
 
         where = resolve_device(device)
-        model, config = load_run(run_dir, device=where)
+        model, config, weights = open_run(run_dir, device=where, which=which)  # type: ignore[arg-type]
         pre = config.preprocessing
         window: Window = pre.window if isinstance(pre.window, str) else (
             float(pre.window[0]), float(pre.window[1]))
@@ -112,6 +124,7 @@ class Encoder:
             normalization=normalization_for(config),
             window=window,
             config_hash=config_hash(config),
+            weights_sha256=weights,
             device=where,
             source=str(run_dir),
         )

@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -44,11 +45,14 @@ from cxrembed.train.checkpoint import (
     LAST_WEIGHTS,
     read_run_config,
     read_weights,
+    weights_sha256,
 )
 from cxrembed.train.config import RunConfig, config_hash
+from cxrlabel.checksums import ALGORITHM
 
 __all__ = [
     "load_run",
+    "open_run",
     "read_run_config",
     "config_hash",
     "normalization_for",
@@ -88,6 +92,23 @@ def load_run(
     WeightsError
         The weights do not fit the model the config describes.
     """
+    model, config, _ = open_run(run_dir, which=which, device=device)
+    return model, config
+
+
+def open_run(
+    run_dir: str | os.PathLike[str],
+    *,
+    which: Literal["best", "last"] = "best",
+    device: str | torch.device | None = "cpu",
+) -> tuple[EmbeddingNet, RunConfig, str]:
+    """:func:`load_run`, plus the fingerprint of the weights loaded
+    (:func:`~cxrembed.train.checkpoint.weights_sha256`): what embeddings and indexes record
+    so that they are only searched with these weights.
+
+    The weights file is checked against the fingerprint and config hash it recorded when
+    saved; weights saved before fingerprints existed load with a note.
+    """
     if which not in ("best", "last"):
         raise CheckpointError(f"which must be 'best' or 'last'; got {which!r}")
     run_dir = Path(run_dir)
@@ -96,10 +117,25 @@ def load_run(
     model = build_model(config.to_dict()["model"], source=source)
     path = run_dir / (BEST_WEIGHTS if which == "best" else LAST_WEIGHTS)
     if not path.is_file():
-        hint = (" (no epoch has finished yet; use which='last' for the checkpoint of an "
-                "interrupted first epoch)") if which == "best" else ""
-        raise CheckpointError(f"weights file {str(path)!r} not found{hint}")
-    state, _ = read_weights(path)
+        raise CheckpointError(_missing_weights(path, which))
+    state, meta = read_weights(path)
+    recorded = meta.get("config_hash")
+    if recorded is not None and recorded != config_hash(config):
+        raise CheckpointError(
+            f"{str(path)!r} was saved by a run with config hash {recorded!r}, but {source} "
+            f"describes {config_hash(config)!r}: the config was edited after training, or the "
+            "weights were copied from another run. Fix: restore the run's own config.yaml or "
+            "weights"
+        )
+    fingerprint = meta.get(ALGORITHM)
+    if fingerprint is None:
+        warnings.warn(
+            f"{str(path)!r} records no fingerprint (saved by an older cxrkit): it cannot be "
+            "checked for damage. Train again to add one",
+            UserWarning,
+            stacklevel=3,
+        )
+        fingerprint = weights_sha256(state)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -108,4 +144,22 @@ def load_run(
             f"{str(path)!r} does not fit the model described in {source} ({first}); the "
             "config and weights are from different runs"
         ) from None
-    return model.to(resolve_device(device)).eval(), config
+    return model.to(resolve_device(device)).eval(), config, fingerprint
+
+
+def _missing_weights(path: Path, which: str) -> str:
+    """Say what to do about a missing weights file, with commands that exist."""
+    if which != "best":
+        return f"weights file {str(path)!r} not found"
+    if path.with_name(LAST_WEIGHTS).is_file():
+        return (
+            f"weights file {str(path)!r} not found (no epoch has finished yet, or the file was "
+            "deleted). Fix: use the latest checkpoint instead (--checkpoint last in cxr embed "
+            "and cxr search; which='last' in Python), or restore the file from a copy of the "
+            "run folder"
+        )
+    return (
+        f"weights file {str(path)!r} not found, nor {LAST_WEIGHTS} (the run never saved a "
+        "checkpoint, or they were deleted). Fix: restore them from a copy of the run folder, "
+        "or train again"
+    )

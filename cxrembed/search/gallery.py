@@ -143,6 +143,7 @@ def build_index(
         where = dict(zip(sources["id"].tolist(), sources["source"].tolist(), strict=True))
         frame[IMAGE_PATH_COLUMN] = [where.get(i, "") for i in emb.ids]
     index = VectorIndex.build(emb.vectors, emb.ids, kind, config_hash=emb.config_hash,
+                              weights_sha256=emb.weights_sha256,
                               metadata=storable(frame) if len(frame.columns) else None,
                               normalize=True, seed=seed)
     index.save(out)

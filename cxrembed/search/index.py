@@ -23,9 +23,12 @@ cost: nprobe stops at ``nlist / 16`` (efSearch at 512) and a warning gives the r
 reached.
 
 An index folder holds ``index.faiss``, ``ids.json``, ``meta.parquet`` (optional) and
-``index.json`` (kind, parameters, dim, count, metric, config hash, recall, faiss version and
-the byte size of each file, so a folder mixing two saves is detected). Every file is written
-atomically and ``index.json`` last.
+``index.json`` (kind, parameters, dim, count, metric, the run's config hash and weights
+fingerprint, recall, faiss version, and the byte size and SHA-256 of each file). Every file
+is written atomically and ``index.json`` last; :meth:`VectorIndex.load` checks sizes, then
+checksums, then counts, so a damaged, edited or swapped file (a byte flipped in
+``index.faiss``, two ids exchanged in ``ids.json``) is refused with its name. Folders saved
+before checksums existed load with a note.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from cxrembed.search.index_build import (
     search_params,
 )
 from cxrlabel.atomic import atomic_open, atomic_path
+from cxrlabel.checksums import ALGORITHM, check_sha256, file_sha256, unverified
 from cxrlabel.vocab import Interval
 
 faiss = require("faiss")
@@ -137,6 +141,11 @@ class VectorIndex:
         return self._info.get("config_hash")
 
     @property
+    def weights_sha256(self) -> str | None:
+        """Fingerprint of the weights that produced the vectors, if given at build."""
+        return self._info.get("weights_sha256")
+
+    @property
     def recall_at_10(self) -> float | None:
         """Recall@10 vs exact search measured at build (``None`` for exact indexes)."""
         return self._info.get("recall_at_10")
@@ -173,6 +182,7 @@ class VectorIndex:
         kind: str = "auto",
         *,
         config_hash: str | None = None,
+        weights_sha256: str | None = None,
         metadata: pd.DataFrame | None = None,
         params: Mapping[str, int] | None = None,
         normalize: bool = False,
@@ -194,6 +204,9 @@ class VectorIndex:
             ``auto``: exact below :data:`EXACT_MAX_COUNT` vectors, else ``ivf``.
         config_hash : str, optional
             The producing run's config hash, stored so a search can refuse another run's index.
+        weights_sha256 : str, optional
+            Fingerprint of the producing run's weights (:attr:`Encoder.weights_sha256
+            <cxrembed.inference.encoder.Encoder.weights_sha256>`), checked the same way.
         metadata : pandas.DataFrame, optional
             Display columns, one row per vector in the same order.
         params : mapping, optional
@@ -247,6 +260,7 @@ class VectorIndex:
             "count": int(x.shape[0]),
             "metric": "inner_product",
             "config_hash": config_hash,
+            "weights_sha256": weights_sha256,
             "recall_at_10": recall,
             "recall_queries": None if recall is None else held,
             "target_recall": None if recall is None else target_recall,
@@ -319,9 +333,17 @@ class VectorIndex:
                 scores[s : s + len(batch)], rows[s : s + len(batch)] = self._search_rows(batch, k)
         return scores, self._ids[rows]
 
-    def check_config_hash(self, expected: str | None, *, source: str = "the index") -> None:
-        """Raise :class:`ConfigHashMismatchError` if ``expected`` is given and differs."""
-        check_config_hash(self.config_hash, expected, what=source, fix=_REBUILD)
+    def check_config_hash(
+        self,
+        expected: str | None,
+        *,
+        source: str = "the index",
+        weights_sha256: str | None = None,
+    ) -> None:
+        """Raise :class:`ConfigHashMismatchError` if ``expected`` (or the weights
+        fingerprint) is given and differs."""
+        check_config_hash(self.config_hash, expected, what=source, fix=_REBUILD,
+                          found_weights=self.weights_sha256, expected_weights=weights_sha256)
 
     def _search_rows(self, batch: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         params = search_params(self.kind, self._info["params"], k)
@@ -365,17 +387,22 @@ class VectorIndex:
             with contextlib.suppress(FileNotFoundError):
                 (folder / "meta.parquet").unlink()
         info = dict(self._info)
+        present = [name for name in _FILES if (folder / name).exists()]
         info["files"] = {
-            name: (folder / name).stat().st_size if (folder / name).exists() else None
-            for name in _FILES
+            name: (folder / name).stat().st_size if name in present else None for name in _FILES
         }
+        info[ALGORITHM] = {name: file_sha256(folder / name) for name in present}
         with atomic_open(folder / "index.json") as fh:
             json.dump(info, fh, indent=2)
         return folder
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, config_hash: str | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        config_hash: str | None = None,
+        weights_sha256: str | None = None,
     ) -> VectorIndex:
         """Read an index folder written by :meth:`save`, checking that its files agree.
 
@@ -385,27 +412,17 @@ class VectorIndex:
             The index folder.
         config_hash : str, optional
             Refuse (:class:`ConfigHashMismatchError`) an index built from another run.
+        weights_sha256 : str, optional
+            Refuse an index embedded with other weights (a run with the same settings but
+            trained differently, or further).
         """
         folder = Path(path)
         info = _read_info(folder)
         # Before reading the vectors: an index of another run is refused at once.
         check_config_hash(info.get("config_hash"), config_hash, what=f"index {folder}",
-                          fix=_REBUILD)
-        for name, size in info["files"].items():
-            file = folder / name
-            if size is None:
-                continue
-            if not file.is_file():
-                raise IndexFileError(
-                    f"index folder {folder} lacks {name}, which index.json lists. Fix: rebuild "
-                    "the index (cxr embed), or copy the whole folder"
-                )
-            if file.stat().st_size != size:
-                raise IndexFileError(
-                    f"{file} has {file.stat().st_size} bytes but index.json expects {size}: the "
-                    "folder mixes files from two saves or a copy was cut short. Fix: rebuild the "
-                    "index"
-                )
+                          fix=_REBUILD, found_weights=info.get("weights_sha256"),
+                          expected_weights=weights_sha256)
+        _check_files(folder, info)
         try:
             index = faiss.read_index(str(folder / "index.faiss"))
         except RuntimeError as exc:
@@ -413,7 +430,7 @@ class VectorIndex:
         ids = _read_ids(folder / "ids.json")
         meta = None
         if info["files"].get("meta.parquet") is not None:
-            meta = pd.read_parquet(folder / "meta.parquet")
+            meta = _read_meta(folder / "meta.parquet")
         count = int(info["count"])
         found = {"index.faiss vectors": index.ntotal, "ids.json ids": len(ids)}
         if meta is not None:
@@ -429,6 +446,51 @@ class VectorIndex:
 
 
 # --------------------------------------------------------------------- helpers
+def _check_files(folder: Path, info: Mapping[str, Any]) -> None:
+    """Every file index.json lists is there, of its size and (when recorded) checksum."""
+    for name, size in info["files"].items():
+        file = folder / name
+        if size is None:
+            continue
+        if not file.is_file():
+            raise IndexFileError(
+                f"index folder {folder} lacks {name}, which index.json lists. Fix: rebuild "
+                "the index (cxr embed), or copy the whole folder"
+            )
+        if file.stat().st_size != size:
+            raise IndexFileError(
+                f"{file} has {file.stat().st_size} bytes but index.json expects {size}: the "
+                "folder mixes files from two saves or a copy was cut short. Fix: rebuild the "
+                "index"
+            )
+    digests = info.get(ALGORITHM)
+    if not isinstance(digests, Mapping):
+        unverified(f"index folder {folder}", "Rebuild the index (cxr embed ... --index DIR)")
+        return
+    for name, size in info["files"].items():
+        if size is not None:
+            if name not in digests:
+                raise IndexFileError(
+                    f"{folder / 'index.json'} lists {name} without its checksum; the file was "
+                    "edited. Fix: rebuild the index"
+                )
+            check_sha256(folder / name, str(digests[name]), error=IndexFileError,
+                         fix="rebuild the index (cxr embed ... --index DIR), or copy the whole "
+                             "folder again")
+
+
+def _read_meta(file: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(file)
+    except ImportError:
+        raise  # the parquet extra is missing: the CLI names it
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
+        raise IndexFileError(
+            f"cannot read {file} ({type(exc).__name__}: {exc}); expected the Parquet table of "
+            "display columns written with the index. Fix: rebuild the index"
+        ) from None
+
+
 def _check_k(k: Any, count: int) -> int:
     if not Interval(int, 1, None).contains(k):
         raise VectorInputError(f"k must be a positive int; got {k!r}")

@@ -73,6 +73,9 @@ class Retriever:
         Metadata column holding each neighbour's report id (default: the neighbour id).
     device : str
         Where the model runs (``auto``: CUDA when present).
+    checkpoint : {"best", "last"}
+        The run's weights: ``model.safetensors`` or the latest checkpoint (the index must
+        have been embedded with the same).
 
     Nothing is loaded until first used; :meth:`check` loads and validates at once.
 
@@ -96,8 +99,10 @@ class Retriever:
         show: Sequence[str] | None = None,
         evidence_key: str | None = None,
         device: str | None = "auto",
+        checkpoint: str = "best",
     ) -> None:
         self.run_dir = run_dir
+        self.checkpoint = checkpoint
         self.index_dir = index_dir
         self.metadata = metadata
         self.evidence = evidence
@@ -113,14 +118,15 @@ class Retriever:
         """The run's model and preprocessing."""
         if isinstance(self.run_dir, Encoder):
             return self.run_dir
-        return Encoder.from_run(self.run_dir, device=self.device)
+        return Encoder.from_run(self.run_dir, device=self.device, which=self.checkpoint)
 
     @cached_property
     def index(self) -> Any:
         """The :class:`~cxrembed.search.index.VectorIndex`, checked against the run."""
         from cxrembed.search.index import VectorIndex
 
-        return VectorIndex.load(self.index_dir, config_hash=self.encoder.config_hash)
+        return VectorIndex.load(self.index_dir, config_hash=self.encoder.config_hash,
+                                weights_sha256=self.encoder.weights_sha256)
 
     @cached_property
     def table(self) -> pd.DataFrame:
@@ -381,6 +387,7 @@ def search_images(
     evidence: str | os.PathLike[str] | None = None,
     evidence_key: str | None = None,
     device: str | None = "auto",
+    checkpoint: str = "best",
 ) -> SearchReport:
     """Search every query, keep going past unreadable ones, and draw the grids.
 
@@ -391,7 +398,7 @@ def search_images(
     """
     retriever = Retriever(run_dir, index_dir, metadata, evidence, id_col=id_col,
                           image_col=image_col, show=show, evidence_key=evidence_key,
-                          device=device).check()
+                          device=device, checkpoint=checkpoint).check()
     if not queries:
         raise InputError("give at least one query image")
     notes = []

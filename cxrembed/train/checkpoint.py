@@ -20,10 +20,20 @@ Layout of a run folder::
 files and renamed one right after the other, and :func:`load_last` refuses a pair whose
 steps differ, so a crash between the renames cannot resume from mixed states. Only the
 main process (rank 0) creates a :class:`RunFolder`.
+
+Integrity: each weights file records in its own metadata the fingerprint of its tensors
+(``sha256``, :func:`weights_sha256`) and the run's ``config_hash``; ``last.safetensors``
+also records the SHA-256 of ``last.pt`` (``state_sha256``). :func:`read_weights` and
+:func:`load_last` check them, so a damaged or edited file, or weights copied from a run with
+other settings, are refused with the file named (no crash window: nothing outside the file
+has to be updated with it). The fingerprint of ``model.safetensors`` is the run's weights
+identity, carried into embeddings and indexes (:mod:`cxrembed.embeddings.config_hash`).
+Weights saved before fingerprints existed load with a note.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
@@ -38,8 +48,9 @@ from torch import nn
 
 from cxrembed.data.exclusions import EXCLUDED_FILE
 from cxrembed.errors import CheckpointError
-from cxrembed.train.config import RunConfig
-from cxrlabel.atomic import atomic_open, atomic_path
+from cxrembed.train.config import RunConfig, config_hash
+from cxrlabel.atomic import atomic_open, atomic_path, writing
+from cxrlabel.checksums import ALGORITHM, check_sha256, file_sha256
 
 __all__ = [
     "CONFIG_FILE",
@@ -53,6 +64,7 @@ __all__ = [
     "read_run_config",
     "load_last",
     "read_weights",
+    "weights_sha256",
     "rng_state",
     "set_rng_state",
 ]
@@ -71,6 +83,7 @@ class RunFolder:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.config_hash: str | None = None  # recorded in the weights once the config is
 
     def check(self, *, resume: bool) -> None:
         """Refuse to start a new run over an existing one, or to resume nothing."""
@@ -91,8 +104,10 @@ class RunFolder:
 
     def write_config(self, config: RunConfig) -> None:
         """Write ``config.yaml`` (creates the folder: the first file of a run)."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        with writing(self.path):
+            self.path.mkdir(parents=True, exist_ok=True)
         config.to_yaml(self.path / CONFIG_FILE)
+        self.config_hash = config_hash(config)
 
     def write_table(self, name: str, table: pd.DataFrame) -> None:
         with atomic_open(self.path / name, "w") as fh:
@@ -113,13 +128,22 @@ class RunFolder:
         with ExitStack() as stack:
             weights_tmp = stack.enter_context(atomic_path(self.path / LAST_WEIGHTS))
             state_tmp = stack.enter_context(atomic_path(self.path / LAST_STATE))
-            save_file(_cpu_state(model), str(weights_tmp), metadata=meta)
             torch.save(dict(state), state_tmp)
+            meta["state_sha256"] = file_sha256(state_tmp)
+            self._save_weights(model, weights_tmp, meta)
 
     def save_best(self, model: nn.Module, metadata: Mapping[str, Any]) -> None:
         with atomic_path(self.path / BEST_WEIGHTS) as tmp:
-            save_file(_cpu_state(model), str(tmp),
-                      metadata={str(k): str(v) for k, v in metadata.items()})
+            self._save_weights(model, tmp, {str(k): str(v) for k, v in metadata.items()})
+
+    def _save_weights(self, model: nn.Module, tmp: Path, meta: dict[str, str]) -> None:
+        """A safetensors file whose metadata carries its tensors' fingerprint and the run's
+        config hash (checked by :func:`read_weights`)."""
+        tensors = _cpu_state(model)
+        meta[ALGORITHM] = weights_sha256(tensors)
+        if self.config_hash is not None:
+            meta["config_hash"] = self.config_hash
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
@@ -134,10 +158,15 @@ def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
 
 
 def load_last(run_dir: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read ``last.safetensors`` + ``last.pt``; check they belong to the same step."""
+    """Read ``last.safetensors`` + ``last.pt``; check they belong to the same step (and,
+    when recorded, that ``last.pt`` is the file saved with those weights)."""
     run_dir = Path(run_dir)
     weights, meta = read_weights(run_dir / LAST_WEIGHTS)
     path = run_dir / LAST_STATE
+    if "state_sha256" in meta and path.is_file():
+        check_sha256(path, meta["state_sha256"], error=CheckpointError,
+                     fix=f"restore it, or start a new run from {BEST_WEIGHTS} with --weights "
+                         "(resuming needs the state saved with the last weights)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -162,7 +191,8 @@ def load_last(run_dir: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
 
 
 def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """A safetensors file's tensors and metadata, with a clear error when unreadable."""
+    """A safetensors file's tensors and metadata, with a clear error when unreadable or
+    when its tensors are not the ones it recorded (``sha256`` metadata, when present)."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -171,12 +201,40 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = dict(fh.metadata() or {})
-        return load_file(str(path)), meta
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
             f"cannot read weights file {str(path)!r} ({exc}); it is truncated or not a "
             "safetensors file"
         ) from None
+    recorded = meta.get(ALGORITHM)
+    if recorded is not None and weights_sha256(tensors) != recorded:
+        raise CheckpointError(
+            f"weights file {str(path)!r} does not match the fingerprint recorded when it was "
+            f"saved (sha256 {recorded[:12]}...): its tensors were changed or damaged since. "
+            "Fix: restore the file from a copy of the run folder, or train again"
+        )
+    return tensors, meta
+
+
+def weights_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """Fingerprint of a state dict: SHA-256 over each tensor's name, dtype, shape and bytes,
+    in name order (the same for the same weights, whatever the file layout).
+
+    Examples
+    --------
+    >>> a = {"w": torch.ones(2, 3), "b": torch.zeros(3)}
+    >>> weights_sha256(a) == weights_sha256(dict(reversed(list(a.items()))))
+    True
+    >>> weights_sha256(a) == weights_sha256({**a, "w": torch.ones(3, 2)})
+    False
+    """
+    digest = hashlib.new(ALGORITHM)
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def rng_state() -> dict[str, Any]:
