@@ -19,6 +19,7 @@ __all__ = [
     "Cache",
     "Checkpoint",
     "CHECKPOINT",
+    "AllowOutsideImages",
     "non_default",
     "Missing",
     "MISSING",
@@ -30,6 +31,14 @@ LabelSchema = text_option(
     "--schema", "Label schema whose columns `cxr label` wrote (chexpert, chestxray14 or a YAML)."
 )
 Cache = path_option("--cache", "Image cache folder made by `cxr prepare` (faster).")
+AllowOutsideImages = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-images",
+        help="Read image paths of the table that leave --images (absolute, or with ../); "
+        "by default they are excluded and listed in excluded.csv.",
+    ),
+]
 #: Which weights of a run embed images (``--checkpoint``).
 CHECKPOINT = Options(("best", "last"))
 Checkpoint = Annotated[

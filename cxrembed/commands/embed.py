@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cxrembed.commands._options import CHECKPOINT, Cache, Checkpoint, non_default
+from cxrembed.commands._options import (
+    CHECKPOINT,
+    AllowOutsideImages,
+    Cache,
+    Checkpoint,
+    non_default,
+)
 from cxrlabel.commands.options import (
     Device,
     IdCol,
@@ -82,6 +88,7 @@ def embed(
     show: Show = None,
     index_kind: IndexKind = "auto",
     checkpoint: Checkpoint = "best",
+    allow_outside_images: AllowOutsideImages = False,
     quiet: Quiet = False,
 ) -> None:
     """Embed every image of a folder, table or cache; a second run resumes where it stopped."""
@@ -110,7 +117,7 @@ def embed(
         meta_image_col=meta_image_col,
         show_cols=split_names(show, "--show"),
         index_kind=index_kind,
-        **non_default(checkpoint=checkpoint),
+        **non_default(checkpoint=checkpoint, allow_outside_images=allow_outside_images),
     )
     print_result(format_embed_summary(summary, built), quiet=quiet)
 

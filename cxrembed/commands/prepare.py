@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cxrembed.commands._options import AllowOutsideImages, non_default
 from cxrlabel.commands.options import (
     IdCol,
     Jobs,
@@ -56,6 +57,7 @@ def prepare(
     window: Window = "auto",
     jobs: Jobs = 0,
     overwrite: Overwrite = False,
+    allow_outside_images: AllowOutsideImages = False,
     quiet: Quiet = False,
 ) -> None:
     """Decode, resize and store every image once; a second run skips what is done."""
@@ -74,6 +76,7 @@ def prepare(
         jobs=resolve_jobs(jobs),
         overwrite=overwrite,
         progress=not quiet,
+        **non_default(allow_outside_images=allow_outside_images),
     )
     print_result(format_summary(summary), quiet=quiet)
 

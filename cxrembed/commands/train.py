@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cxrembed.commands._options import Cache, LabelCol, LabelCols, LabelSchema
+from cxrembed.commands._options import (
+    AllowOutsideImages,
+    Cache,
+    LabelCol,
+    LabelCols,
+    LabelSchema,
+    non_default,
+)
 from cxrlabel.commands.options import (
     JOBS_HELP,
     GroupCol,
@@ -146,6 +153,7 @@ def train_command(
     jobs: Jobs = None,
     seed: Seed = None,
     resume: Resume = False,
+    allow_outside_images: AllowOutsideImages = False,
     quiet: Quiet = False,
 ) -> None:
     """Train image embeddings for retrieval; write a run folder (model, config, metrics).
@@ -170,6 +178,7 @@ def train_command(
         overrides=overrides,
         resume=resume,
         progress=not quiet,
+        **non_default(allow_outside_images=allow_outside_images),
     )
     if result.run_dir is None:  # not rank 0: the main process reports
         return

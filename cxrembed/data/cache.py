@@ -32,11 +32,8 @@ import errno
 import json
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
@@ -45,10 +42,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from cxrembed.data.dataset import _LabeledImages, no_usable_rows
+from cxrembed.data.decode_pool import decode_in_order
 from cxrembed.data.exclusions import CountsExcluded, excluded_frame, exclusion, write_excluded
+from cxrembed.data.image_check import warn_degenerate
 from cxrembed.data.labels import LabelOptions, status_exclusions
 from cxrembed.data.square import STORAGE_DTYPES, Fit, decode_or_reason, dequantize
 from cxrembed.data.table import (
@@ -130,6 +128,7 @@ def prepare_cache(
     overwrite: bool = False,
     progress: bool = True,
     checkpoint_seconds: float = 30.0,
+    allow_outside_images: bool = False,
 ) -> PrepareSummary:
     """Decode, fit and store every image of a table in ``cache_dir`` (see module doc).
 
@@ -157,6 +156,9 @@ def prepare_cache(
         Show a progress bar on stderr.
     checkpoint_seconds : float
         How often finished work is made durable (index written).
+    allow_outside_images : bool
+        Read image paths that leave ``images_root`` (excluded by default, see
+        :mod:`cxrembed.data.table`).
 
     Returns
     -------
@@ -185,7 +187,8 @@ def prepare_cache(
     settings = _settings(size, dtype, fit, window)
     cache = Path(cache_dir)
     df = read_table(table, text_columns=(id_col, image_col))
-    join = join_images(df, images_root, image_col=image_col, id_col=id_col)
+    join = join_images(df, images_root, image_col=image_col, id_col=id_col,
+                       allow_outside=allow_outside_images)
     existed = cache.exists()
     info = _open_settings(cache, settings, overwrite)
     info.update(id_col=id_col, image_col=image_col,
@@ -209,6 +212,7 @@ def prepare_cache(
         else:  # failed before and unchanged since: the same reason, without decoding
             excluded.append(exclusion(row, row_id, source, known["status"], known["reason"]))
     started = time.perf_counter()
+    shapes: list[tuple[str, int, int]] = []  # of the images decoded now
     try:
         writer.grow(len(todo))
     except OutputError:
@@ -220,6 +224,8 @@ def prepare_cache(
             for (row, row_id, source, stat), (stored, meta) in zip(todo, results, strict=True):
                 if stored is None:
                     excluded.append(exclusion(row, row_id, source, meta["kind"], meta["reason"]))
+                else:
+                    shapes.append((row_id, meta["orig_rows"], meta["orig_cols"]))
                 writer.put(row_id, source, stat, stored, meta)
                 if time.perf_counter() - writer.saved_at > checkpoint_seconds:
                     writer.save(excluded)
@@ -227,6 +233,7 @@ def prepare_cache(
         writer.save(excluded, final=True)
     summary = PrepareSummary(cache, len(df), writer.decoded, already, excluded_frame(excluded),
                              time.perf_counter() - started)
+    warn_degenerate(shapes)
     no_usable_rows(df, summary.usable, summary.excluded)
     return summary
 
@@ -448,31 +455,7 @@ def _decode_all(
     """Decode in order, in ``jobs`` processes, with a progress bar on stderr."""
     work = partial(decode_or_reason, size=settings["size"], fit=settings["fit"],
                    window=_window_from_json(settings["window"]), dtype=settings["dtype"])
-    jobs = Interval(int, 0, None).check(jobs, "jobs (0: all cores)") or os.cpu_count() or 1
-    bar = tqdm(total=len(paths), unit="img", desc="prepare", file=sys.stderr,
-               disable=not progress or not paths)
-    if jobs == 1 or len(paths) < 2:
-        try:
-            for path in paths:
-                yield work(path)
-                bar.update()
-        finally:
-            bar.close()
-        return
-    chunk = max(1, min(32, len(paths) // (jobs * 8)))
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(paths)))
-    try:
-        for result in pool.map(work, paths, chunksize=chunk):
-            yield result
-            bar.update()
-    except BrokenProcessPool:
-        raise InputError(
-            "a decoding worker process died (a decoder crashed on some file); the images "
-            "finished so far are saved. Run again with --jobs 1 to resume and find the file"
-        ) from None
-    finally:
-        bar.close()
-        pool.shutdown(wait=True, cancel_futures=True)
+    return decode_in_order(work, paths, jobs=jobs, progress=progress, desc="prepare")
 
 
 def _settings(size: int, dtype: str, fit: str, window: Window) -> dict[str, Any]:

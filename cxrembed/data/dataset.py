@@ -177,6 +177,7 @@ class LabeledImageDataset(_LabeledImages):
         transform: Transform | None = None,
         window: Window = "auto",
         on_error: Literal["raise", "mask"] = "mask",
+        allow_outside_images: bool = False,
     ) -> LabeledImageDataset:
         """Join a labels table to its image files.
 
@@ -195,6 +196,9 @@ class LabeledImageDataset(_LabeledImages):
         window : see :func:`cxrembed.io.image.read_image`.
         on_error : {"mask", "raise"}
             What an image that fails to decode does (see the class docstring).
+        allow_outside_images : bool
+            Read image paths that leave ``images_root`` (excluded by default, see
+            :mod:`cxrembed.data.table`).
 
         Raises
         ------
@@ -220,7 +224,8 @@ class LabeledImageDataset(_LabeledImages):
         status = status_exclusions(df, ids, labels.status_col)
         skip = {r.row for r in status}
         candidates = [r for r in range(len(df)) if r not in skip]
-        join = join_images(df, images_root, image_col=image_col, id_col=id_col, rows=candidates)
+        join = join_images(df, images_root, image_col=image_col, id_col=id_col, rows=candidates,
+                           allow_outside=allow_outside_images)
         excluded = excluded_frame(pd.concat([excluded_frame(status), join.excluded]))
         no_usable_rows(df, len(join.rows), excluded)
         return cls(

@@ -11,6 +11,12 @@ No row is dropped silently: a row without a usable image is *excluded* with a re
 (:mod:`cxrembed.data.exclusions`: ``row`` is the 0-based position in the table, ``kind``
 a short code for counting, ``reason`` the detail). Ids must be unique (they name
 embeddings), so a repeated id is excluded after its first row.
+
+A path that leaves the images folder (an absolute path elsewhere, or ``../`` going above
+it) is excluded (kind ``outside-images``) unless ``allow_outside=True``
+(``--allow-outside-images``): a table from someone else cannot make a command read
+``/etc/...`` or another user's files. Paths are compared as written (``..`` resolved, links
+not followed), so an images folder that links to another disk keeps working.
 """
 
 from __future__ import annotations
@@ -127,6 +133,7 @@ def join_images(
     id_col: str | None = None,
     rows: Sequence[int] | None = None,
     extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    allow_outside: bool = False,
 ) -> ImageJoin:
     """Find the image file of each row (of ``rows``, default all) of ``table``.
 
@@ -141,6 +148,8 @@ def join_images(
         Positions to consider; the others are neither kept nor excluded.
     extensions : sequence of str
         Extensions tried for ``<id>.<ext>``.
+    allow_outside : bool
+        Read image paths outside the images folder (see the module docstring).
 
     Examples
     --------
@@ -167,6 +176,8 @@ def join_images(
             path, problem = _by_path(root, rel[row], image_col or "")
         else:
             path, problem = _by_id(root, row_id, by_stem or {}, id_col or "")
+        if problem is None and not allow_outside:
+            problem = _outside(root, path)
         if problem is None and row_id is None:
             problem = ("no-id", f"column {id_col!r} is blank")
         if problem is None and row_id in first_row:
@@ -258,6 +269,18 @@ def _by_id(
         return exact, ("ambiguous", f"several files for id {row_id!r}: {sorted(names)}; "
                                     "keep one or use an image path column")
     return root / names[0], None
+
+
+def _outside(root: Path, path: Path | None) -> tuple[str, str] | None:
+    """``("outside-images", reason)`` when ``path`` is not below ``root`` (as written)."""
+    if path is None:
+        return None
+    base = os.path.normpath(os.path.abspath(root))
+    target = os.path.normpath(os.path.abspath(path))
+    if target == base or target.startswith(base.rstrip(os.sep) + os.sep):
+        return None
+    return ("outside-images", f"image path {str(path)!r} leaves the images folder {base!r}; "
+            "pass --allow-outside-images (allow_outside_images=True) to read it")
 
 
 def _file_problem(path: Path | None) -> tuple[str, str] | None:

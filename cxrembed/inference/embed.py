@@ -47,6 +47,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from cxrembed.data.exclusions import CountsExcluded, exclusion, write_excluded
+from cxrembed.data.image_check import warn_degenerate
 from cxrembed.data.table import IMAGE_EXTENSIONS
 from cxrembed.embeddings.embedding_set import EmbeddingWriter
 from cxrembed.embeddings.sources import (
@@ -128,6 +129,7 @@ def embed_images(
     device: str | None = "auto",
     progress: bool = True,
     checkpoint: str = "best",
+    allow_outside_images: bool = False,
 ) -> EmbedSummary:
     """Embed every image of ``source`` with the run in ``run_dir`` into the folder ``out``.
 
@@ -159,6 +161,9 @@ def embed_images(
     checkpoint : {"best", "last"}
         The run's weights: ``model.safetensors`` (best by validation) or the latest
         checkpoint (``last.safetensors``).
+    allow_outside_images : bool
+        Table source: read image paths that leave ``images_root`` (excluded by default, see
+        :mod:`cxrembed.data.table`).
 
     Returns
     -------
@@ -178,7 +183,7 @@ def embed_images(
         run_dir, device=device, which=checkpoint)
     chosen = _source_kind(Path(source), kind)
     items = _collect(chosen, Path(source), images_root=images_root, image_col=image_col,
-                     id_col=id_col, encoder=encoder)
+                     id_col=id_col, encoder=encoder, allow_outside=allow_outside_images)
     if not items.ids and not items.excluded:
         raise InputError(
             f"{str(source)!r} offered no image to embed; expected DICOM, PNG or JPEG files "
@@ -195,6 +200,7 @@ def embed_images(
     todo = [i for i, item_id in enumerate(items.ids) if item_id not in done]
     excluded = list(items.excluded)
     embedded: list[int] = []
+    shapes: list[tuple[str, int, int]] = []
     started = time.perf_counter()
     try:
         with writer:
@@ -203,13 +209,14 @@ def embed_images(
             with tqdm(total=len(todo), unit="img", desc="embed", file=sys.stderr,
                       disable=not progress or not todo) as bar:
                 _embed_batches(loader, encoder, writer, items, checkpoint_seconds, bar,
-                               embedded=embedded, excluded=excluded)
+                               embedded=embedded, excluded=excluded, shapes=shapes)
     finally:
         # Whatever was written is valid: record its sources, and what was left out (unless
         # the disk that stopped the run refuses these too: its error is the one to show).
         with _unless_failing(OutputError):
             write_sources(out, {items.ids[p]: items.sources[p] for p in embedded})
             frame = write_excluded(out, excluded)
+    warn_degenerate(shapes)
     return EmbedSummary(
         out=out, kind=chosen, candidates=len(items.ids) + len(items.excluded),
         embedded=len(embedded), already=len(items.ids) - len(todo), excluded=frame,
@@ -231,16 +238,18 @@ def _unless_failing(kind: type[BaseException]) -> Iterator[None]:
 
 def _embed_batches(loader: DataLoader, encoder: Encoder, writer: EmbeddingWriter, items: _Items,
                    checkpoint_seconds: float, bar: Any, *, embedded: list[int],
-                   excluded: list[Any]) -> None:
-    """Embed and write every batch; ``embedded`` and ``excluded`` grow as it goes, so an
-    interrupted run still records what it did."""
+                   excluded: list[Any], shapes: list[tuple[str, int, int]]) -> None:
+    """Embed and write every batch; ``embedded``, ``excluded`` and ``shapes`` (of the images
+    read) grow as it goes, so an interrupted run still records what it did."""
     def left_out(position: int, kind: str, reason: str) -> Any:
         return exclusion(items.rows[position], items.ids[position], items.sources[position],
                          kind, reason)
 
     last_flush = time.perf_counter()
-    for images, positions, failures in loader:
+    for images, positions, failures, sizes in loader:
         excluded += [left_out(p, kind, reason) for p, kind, reason in failures]
+        shapes += [(items.ids[p], rows, cols) for p, (rows, cols) in zip(positions, sizes,
+                                                                         strict=True)]
         if positions:
             vectors = encoder.encode(images)
             finite = np.isfinite(vectors).all(axis=1)
@@ -273,6 +282,10 @@ class _Items:
         return self.loader(list(positions))
 
 
+#: A read image: (position, prepared tensor or None, failure kind, reason, (rows, cols)).
+_Item = tuple[int, "torch.Tensor | None", str, str, tuple[int, int]]
+
+
 class _FileItems(Dataset):
     """Reads and prepares image files; a failure becomes data (kind, reason), not an error,
     so one bad file never stops a DataLoader worker."""
@@ -285,14 +298,15 @@ class _FileItems(Dataset):
     def __len__(self) -> int:
         return len(self.positions)
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str, str]:
+    def __getitem__(self, index: int) -> _Item:
         position = self.positions[index]
         try:
-            return position, self.reader.prepare(self.reader.read(self.paths[position])), "", ""
+            image = self.reader.read(self.paths[position])
+            return position, self.reader.prepare(image), "", "", image.shape
         except ImageReadError as exc:
-            return position, None, exc.kind, exc.reason
+            return position, None, exc.kind, exc.reason, (0, 0)
         except InputError as exc:  # e.g. pixels outside [0, 1] from a foreign reader
-            return position, None, "bad-pixels", str(exc)
+            return position, None, "bad-pixels", str(exc), (0, 0)
 
 
 class _PrepareOnly:
@@ -322,19 +336,19 @@ class _CacheItems(Dataset):
     def __len__(self) -> int:
         return len(self.positions)
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str, str]:
+    def __getitem__(self, index: int) -> _Item:
         position = self.positions[index]
         image = self.cached[position][0][0].numpy()
-        return position, self.prepare(image), "", ""
+        return position, self.prepare(image), "", "", image.shape
 
 
 def _collate(
-    batch: list[tuple[int, torch.Tensor | None, str, str]],
-) -> tuple[torch.Tensor, list[str], list[tuple[int, str, str]]]:
-    good = [(p, t) for p, t, _, _ in batch if t is not None]
-    failures = [(p, k, r) for p, t, k, r in batch if t is None]
-    images = torch.stack([t for _, t in good]) if good else torch.empty(0)
-    return images, [p for p, _ in good], failures
+    batch: list[_Item],
+) -> tuple[torch.Tensor, list[int], list[tuple[int, str, str]], list[tuple[int, int]]]:
+    good = [(p, t, shape) for p, t, _, _, shape in batch if t is not None]
+    failures = [(p, k, r) for p, t, k, r, _ in batch if t is None]
+    images = torch.stack([t for _, t, _ in good]) if good else torch.empty(0)
+    return images, [p for p, _, _ in good], failures, [tuple(s) for _, _, s in good]
 
 
 def _source_kind(source: Path, kind: str) -> str:
@@ -358,7 +372,7 @@ def _source_kind(source: Path, kind: str) -> str:
 
 
 def _collect(kind: str, source: Path, *, images_root: Any, image_col: str | None,
-             id_col: str | None, encoder: Encoder) -> _Items:
+             id_col: str | None, encoder: Encoder, allow_outside: bool = False) -> _Items:
     if kind != "table" and (images_root is not None or image_col or id_col):
         raise InputError(
             f"images_root, image_col and id_col describe a table source; {str(source)!r} is "
@@ -367,7 +381,7 @@ def _collect(kind: str, source: Path, *, images_root: Any, image_col: str | None
     if kind == "images":
         return _folder_items(source, encoder)
     if kind == "table":
-        return _table_items(source, images_root, image_col, id_col, encoder)
+        return _table_items(source, images_root, image_col, id_col, encoder, allow_outside)
     return _cache_items(source, encoder)
 
 
@@ -398,11 +412,12 @@ def _folder_items(root: Path, encoder: Encoder) -> _Items:
 
 
 def _table_items(table: Path, images_root: Any, image_col: str | None, id_col: str | None,
-                 encoder: Encoder) -> _Items:
+                 encoder: Encoder, allow_outside: bool = False) -> _Items:
     from cxrembed.data.table import join_images, read_table
 
     df = read_table(table, text_columns=(id_col, image_col))
-    join = join_images(df, images_root, image_col=image_col, id_col=id_col)
+    join = join_images(df, images_root, image_col=image_col, id_col=id_col,
+                       allow_outside=allow_outside)
     paths = [str(p.resolve()) for p in join.paths]
     return _Items(list(join.ids), paths, [int(r) for r in join.rows],
                   join.excluded.to_dict("records"),

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from cxrembed.data.cache import CachedImageDataset, read_cache_info
 from cxrembed.data.dataset import LabeledImageDataset
+from cxrembed.data.image_check import usable_images
 from cxrembed.data.labels import LabelOptions
 from cxrembed.data.samplers import MultiLabelBatchSampler, label_groups
 from cxrembed.data.split import split_by_group
@@ -148,8 +149,14 @@ def build_train_data(
     *,
     images: str | os.PathLike[str] | None = None,
     cache: str | os.PathLike[str] | None = None,
+    allow_outside_images: bool = False,
+    progress: bool = False,
 ) -> tuple[TrainData, RunConfig]:
     """Join, encode, split and check the data of a run.
+
+    From an images folder, every image is decoded once first and the unusable ones are
+    excluded with the reason (:func:`cxrembed.data.image_check.usable_images`); paths
+    leaving the folder are excluded unless ``allow_outside_images``.
 
     Returns the data and the config completed with what the data decides: label
     ``names``; with a cache, the ``fit`` and ``window`` the cache was made with; for the
@@ -188,7 +195,8 @@ def build_train_data(
     else:
         base = LabeledImageDataset.from_table(
             df, images, labels=options, image_col=data_cfg.image_col, id_col=data_cfg.id_col,
-            window=_window(config), on_error="mask")
+            window=_window(config), on_error="mask", allow_outside_images=allow_outside_images)
+        base = usable_images(base, jobs=max(1, data_cfg.num_workers), progress=progress)
     names = list(base.label_names)
     targets, mask = base.targets, base.mask > 0
     known_rows = mask.any(axis=1)
@@ -203,6 +211,7 @@ def build_train_data(
     train_rows, val_rows, groups, other = _split(base, rows, config, source)
     excluded.append(other)
     _check_labels(targets[train_rows], mask[train_rows], names, config, source)
+    _warn_small(len(train_rows), config, source)
     config = _completed(config, names)
     data = TrainData(
         train=ImageView(base, train_rows, _train_transform(config)),
@@ -328,6 +337,17 @@ def _given_split(
     if not len(train):
         raise InputError(f"{source}: no row has {split_col} = train; expected train / val values")
     return train, val, excluded_frame(other)
+
+
+def _warn_small(count: int, config: RunConfig, source: str) -> None:
+    """Fewer training images than one batch: every batch repeats images."""
+    size = config.training.batch_size
+    if count < size:
+        warnings.warn(
+            f"{source}: {count} training image(s), fewer than the batch size {size}: every "
+            "batch repeats images. Lower --batch-size (a multiple of m), or add images",
+            UserWarning, stacklevel=3,
+        )
 
 
 def _check_labels(targets: np.ndarray, known: np.ndarray, names: list[str], config: RunConfig,

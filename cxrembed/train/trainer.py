@@ -62,6 +62,7 @@ def train(
     overrides: Mapping[str, Any] | None = None,
     resume: bool = False,
     progress: bool = True,
+    allow_outside_images: bool = False,
 ) -> TrainResult:
     """Train an embedding model on a labels table and its images; write a run folder.
 
@@ -83,6 +84,8 @@ def train(
         Continue the run in ``out`` from its ``last`` checkpoint.
     progress : bool
         Progress bars on stderr.
+    allow_outside_images : bool
+        Read image paths that leave ``images`` (excluded by default).
 
     Returns
     -------
@@ -118,7 +121,9 @@ def train(
     ctx = distributed.setup(device.type)
     try:
         device = distributed.device_for(ctx, device)
-        data, requested = build_train_data(labels, requested, images=images, cache=cache)
+        data, requested = build_train_data(labels, requested, images=images, cache=cache,
+                                           allow_outside_images=allow_outside_images,
+                                           progress=progress and ctx.is_main)
         if resume:
             _check_same_split(run, data)
         model = initial_model(requested)
