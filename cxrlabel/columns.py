@@ -6,6 +6,12 @@ on the command line is there, so a typo is reported at once, naming the flag to 
 closest column. The id column is found the same way everywhere: the one given, else the first
 of :data:`ID_CANDIDATES` present.
 
+The header of a delimited file is also where a table named for another format shows
+(:func:`delimited_header`): UTF-16 text (Excel's "Unicode text"), a tab- or
+semicolon-separated file named ``.csv``, binary data, or a column name used twice (which
+pandas would silently rename ``name.1``) are errors that say what the file looks like and
+what to do.
+
 Examples
 --------
 >>> find_id_column(["uid", "findings"])
@@ -32,6 +38,7 @@ __all__ = [
     "SEPARATORS",
     "PARQUET_SUFFIXES",
     "read_header",
+    "delimited_header",
     "find_id_column",
     "missing_column_message",
     "check_columns",
@@ -80,12 +87,84 @@ def read_header(path: str | os.PathLike[str], error: type[CxrError] = InputError
                 f"{path}: unsupported table type '{suffix}'; expected .csv, .tsv, .parquet or "
                 ".jsonl"
             )
-        with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-            return next(csv.reader(fh, delimiter=sep), [])
+        return delimited_header(path, sep, error)
     except (OSError, ValueError, csv.Error) as exc:
         if isinstance(exc, CxrError):
             raise
         raise error(f"{path}: cannot read the header ({type(exc).__name__}: {exc})") from None
+
+
+#: Byte-order marks of UTF-16 / UTF-32 text.
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_OTHER_SEPARATORS = {"\t": "tab", ";": "semicolon", "|": "pipe", ",": "comma"}
+_SUFFIX_OF = {",": ".csv", "\t": ".tsv"}
+
+
+def delimited_header(
+    path: str | os.PathLike[str], sep: str, error: type[CxrError] = InputError
+) -> list[str]:
+    """The header of a delimited text table, refusing files that only look like one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("id\tfile\tfinding\n1\ta.png\tx\n")
+    >>> delimited_header(p, ",")
+    Traceback (most recent call last):
+    ...
+    cxrlabel.errors.InputError: ...t.csv: the header is one column 'id\tfile\tfinding' that holds tab characters: the file looks tab-separated, not comma-separated. Fix: name it .tsv (or save it comma-separated)
+    >>> _ = p.write_text("id,file,id\n")
+    >>> delimited_header(p, ",")
+    Traceback (most recent call last):
+    ...
+    cxrlabel.errors.InputError: ...t.csv: column 'id' appears 2 times in the header (positions 1 and 3); every column needs its own name. Fix: rename or drop the repeats
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(_WIDE_BOMS) or (head and head.count(b"\0") > len(head) // 4):
+        raise error(
+            f"{path}: the file is UTF-16 (or UTF-32) text, not UTF-8: it starts with a "
+            "byte-order mark or holds NUL bytes between the characters. Fix: save it as UTF-8 "
+            "(Excel: 'CSV UTF-8'; iconv -f UTF-16 -t UTF-8)"
+        )
+    if b"\0" in head:
+        raise error(
+            f"{path}: the file holds binary data (NUL bytes), not a text table. Fix: give a "
+            "CSV / TSV file, or a Parquet file named .parquet"
+        )
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        columns = next(csv.reader(fh, delimiter=sep), [])
+    if len(columns) == 1:
+        found = [
+            name for char, name in _OTHER_SEPARATORS.items() if char != sep and char in columns[0]
+        ]
+        if found:
+            char = next(c for c, n in _OTHER_SEPARATORS.items() if n == found[0])
+            kind = "comma" if sep == "," else _OTHER_SEPARATORS.get(sep, repr(sep))
+            fix = (
+                f"name it {_SUFFIX_OF[char]} (or save it {kind}-separated)"
+                if char in _SUFFIX_OF
+                else f"save it {kind}-separated"
+            )
+            raise error(
+                f"{path}: the header is one column {columns[0]!r} that holds {found[0]} "
+                f"characters: the file looks {found[0]}-separated, not {kind}-separated. "
+                f"Fix: {fix}"
+            )
+    seen: dict[str, list[int]] = {}
+    for position, name in enumerate(columns, start=1):
+        seen.setdefault(name, []).append(position)
+    repeated = {name: places for name, places in seen.items() if len(places) > 1 and name.strip()}
+    if repeated:
+        name, places = next(iter(repeated.items()))
+        where = " and ".join(str(p) for p in places)
+        raise error(
+            f"{path}: column {name!r} appears {len(places)} times in the header (positions "
+            f"{where}); every column needs its own name. Fix: rename or drop the repeats"
+        )
+    return columns
 
 
 def find_id_column(columns: Sequence[str], candidates: Sequence[str] = ID_CANDIDATES) -> str | None:

@@ -40,6 +40,7 @@ class LabelSummary:
     empty: int = 0
     errors: int = 0
     duplicate_ids: int = 0
+    missing_ids: int = 0
     replaced_rows: int = 0
     seconds: float = 0.0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -64,8 +65,10 @@ class LabelSummary:
         return "\n".join(lines)
 
     def warnings(self) -> list[str]:
-        """Warning lines: duplicate ids, undecodable bytes."""
+        """Warning lines: blank and duplicate ids, undecodable bytes."""
         notes = []
+        if self.missing_ids:
+            notes.append(f"warning: {self.missing_ids} rows have no id (blank; rows kept)")
         if self.duplicate_ids:
             notes.append(f"warning: {self.duplicate_ids} duplicate ids (rows kept, ids repeated)")
         if self.replaced_rows:
@@ -137,6 +140,13 @@ def _label_rows(
         except Exception as exc:  # noqa: BLE001
             status.append(f"error: {type(exc).__name__}: {exc}")
     return values, status, lines
+
+
+def _blank_id(value: Any) -> bool:
+    """None, NaN / NA or only spaces: no id."""
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    return str(value).strip() in ("", "<NA>")
 
 
 def _hash_ids(ids: list[Any]) -> np.ndarray:
@@ -275,10 +285,13 @@ class _Tally:
         self.names = list(names)
         self.values = np.zeros((len(self.names), 4), dtype=np.int64)  # 1, 0, -1, blank
         self.id_hashes: list[np.ndarray] = []  # 8 bytes per row: 1M ids cost 8 MB
+        self.missing_ids = 0  # blank ids are missing, not duplicates of each other
         self.status: Counter[str] = Counter()
 
     def add(self, ids: list[Any], values: np.ndarray, status: list[str]) -> None:
-        self.id_hashes.append(_hash_ids(ids))
+        present = [i for i in ids if not _blank_id(i)]
+        self.missing_ids += len(ids) - len(present)
+        self.id_hashes.append(_hash_ids(present))
         for st in status:
             self.status["error" if st.startswith("error") else st] += 1
         for column, code in enumerate((1, 0, -1)):
@@ -289,6 +302,7 @@ class _Tally:
         if self.id_hashes:
             hashes = np.concatenate(self.id_hashes)
             summary.duplicate_ids = int(len(hashes) - len(np.unique(hashes)))
+        summary.missing_ids = self.missing_ids
         summary.ok = self.status["ok"]
         summary.empty = self.status["empty"]
         summary.errors = self.status["error"]

@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from cxrlabel.columns import PARQUET_SUFFIXES, SEPARATORS
+from cxrlabel.columns import PARQUET_SUFFIXES, SEPARATORS, delimited_header
 from cxrlabel.errors import CxrError, InputError, MissingExtraError
 
 __all__ = ["SEPARATORS", "PARQUET_SUFFIXES", "TableMessages", "read_table_file"]
@@ -84,12 +84,25 @@ def read_table_file(
     text = {c: text_dtype for c in text_columns if c}
     try:
         if suffix in PARQUET_SUFFIXES:
-            return _read_parquet(path)
+            return _unique_columns(_read_parquet(path), path, error)
+        delimited_header(path, sep, error)  # UTF-16, another separator, repeated names
         return pd.read_csv(path, sep=sep, dtype=text or None, low_memory=False)
+    except CxrError:
+        raise  # already says what is wrong with the file
     except pd.errors.EmptyDataError:
         raise error(messages.empty_file.format(**values)) from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise error(messages.unreadable.format(detail=exc, **values)) from None
+
+
+def _unique_columns(frame: pd.DataFrame, path: Path, error: type[CxrError]) -> pd.DataFrame:
+    repeated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if repeated:
+        raise error(
+            f"{path}: column {str(repeated[0])!r} appears more than once; every column needs "
+            "its own name. Fix: rename or drop the repeats"
+        )
+    return frame
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -69,6 +69,10 @@ class Exclusion(Mapping[str, Any]):
         # -1 (or None) means "not a table row"; paths are kept as text.
         row = None if self.row is None or pd.isna(self.row) or int(self.row) < 0 else int(self.row)
         object.__setattr__(self, "row", row)
+        for name in ("id", "path"):  # a blank read back from a table is None, not "nan"
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str) and pd.isna(value):
+                object.__setattr__(self, name, None)
         if self.path is not None:
             object.__setattr__(self, "path", str(self.path))
 
