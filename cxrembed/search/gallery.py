@@ -85,6 +85,7 @@ def build_index(
     show_cols: Sequence[str] | None = None,
     kind: str = "auto",
     seed: int = 0,
+    max_memory: int | str | None = None,
 ) -> IndexSummary:
     """Index the embeddings in ``embeddings`` and save the index folder ``out``.
 
@@ -101,10 +102,13 @@ def build_index(
         table has it.
     show_cols : sequence of str, optional
         Columns to store (default: every column but the id).
-    kind : {"auto", "exact", "ivf", "hnsw"}
+    kind : {"auto", "exact", "ivf", "hnsw", "ivfpq"}
         Index type (:meth:`cxrembed.search.index.VectorIndex.build`).
     seed : int
         Seeds the approximate index's training sample.
+    max_memory : int or str, optional
+        Memory budget of the index (e.g. ``"4GB"``): ``auto`` compresses the vectors
+        (IVF-PQ) when they do not fit in full.
 
     Returns
     -------
@@ -127,7 +131,7 @@ def build_index(
         frame[IMAGE_PATH_COLUMN] = [where.get(i, "") for i in emb.ids]
     index = VectorIndex.build(emb.vectors, emb.ids, kind, config_hash=emb.config_hash,
                               metadata=_storable(frame) if len(frame.columns) else None,
-                              normalize=True, seed=seed)
+                              normalize=True, seed=seed, max_memory=max_memory)
     index.save(out)
     if unmatched:
         warnings.warn(
@@ -247,20 +251,27 @@ def embed_and_index(
     meta_image_col: str | None = None,
     show_cols: Sequence[str] | None = None,
     index_kind: str = "auto",
+    max_memory: int | str | None = None,
     **embed_options: Any,
 ) -> tuple[Any, IndexSummary | None]:
     """``cxr embed``: :func:`cxrembed.inference.embed.embed_images`, then :func:`build_index` when
     ``index`` is given.
 
     For a table source without ``metadata``, the table itself gives the display columns
-    (joined with its own id / image columns).
+    (joined with its own id / image columns). ``max_memory`` (the index's budget) is
+    checked before any image is embedded.
 
     Returns
     -------
     (EmbedSummary, IndexSummary or None)
     """
     from cxrembed.inference.embed import embed_images
+    from cxrembed.search.sizing import parse_memory
 
+    parse_memory(max_memory, name="max_memory (--max-memory)")
+    if max_memory is not None and index is None:
+        raise InputError("max_memory (--max-memory) is the search index's memory budget; give "
+                         "the index folder too (--index DIR)")
     summary = embed_images(run_dir, source, out, **embed_options)
     if index is None:
         return summary, None
@@ -269,5 +280,6 @@ def embed_and_index(
         meta_id_col = meta_id_col or embed_options.get("id_col")
         meta_image_col = meta_image_col or embed_options.get("image_col")
     built = build_index(out, index, metadata=metadata, id_col=meta_id_col,
-                        image_col=meta_image_col, show_cols=show_cols, kind=index_kind)
+                        image_col=meta_image_col, show_cols=show_cols, kind=index_kind,
+                        max_memory=max_memory)
     return summary, built
