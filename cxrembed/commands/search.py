@@ -55,6 +55,11 @@ def search(
         typer.Option("--output", "-o", help="Also write all results to this CSV."),
     ] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda...")] = "auto",
+    include_self: Annotated[
+        bool,
+        typer.Option("--include-self", help="Keep a query that is in the gallery among its own "
+                                            "neighbours (default: left out)."),
+    ] = False,
 ) -> None:
     """Find the K most similar gallery images of each query image."""
     from cxrlabel.cli import run_cli
@@ -75,6 +80,7 @@ def search(
             evidence=evidence,
             evidence_key=evidence_key,
             device=device,
+            include_self=include_self,
         )
 
     report = run_cli(run_search)
