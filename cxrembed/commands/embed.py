@@ -68,8 +68,13 @@ def embed(
         typer.Option("--show-cols", help="Comma-separated --meta columns to store (default: all)."),
     ] = None,
     index_kind: Annotated[
-        str, typer.Option("--index-kind", help="auto, exact, ivf or hnsw.")
+        str, typer.Option("--index-kind", help="auto, exact, ivf, hnsw or ivfpq.")
     ] = "auto",
+    max_memory: Annotated[
+        str | None,
+        typer.Option("--max-memory", help="Memory budget of the index, e.g. 4GB: auto "
+                                          "compresses the vectors (IVF-PQ) to fit."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Embed every image of a folder, table or cache; a second run resumes where it stopped."""
@@ -100,6 +105,7 @@ def embed(
             meta_image_col=meta_image_col,
             show_cols=split_names(show_cols, "--show-cols"),
             index_kind=index_kind,
+            max_memory=max_memory,
         )
 
     summary, built = run_cli(run_embed)
