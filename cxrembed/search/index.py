@@ -69,7 +69,8 @@ from cxrembed.search.index_build import (
     resolve,
 )
 from cxrembed.search.index_files import FORMAT_VERSION, read_folder, write_folder
-from cxrembed.search.index_search import Take, faiss_threads, search_rows, take_rows
+from cxrembed.search.index_search import faiss_threads, search_rows
+from cxrembed.search.rerank import ExactVectors
 from cxrembed.search.sizing import bytes_per_vector, index_bytes, parse_memory
 
 faiss = require("faiss")
@@ -92,7 +93,7 @@ class VectorIndex:
         What ``index.json`` holds (kind, params, dim, count, recall, config hash...).
     metadata : pandas.DataFrame, optional
         Columns to display with results, aligned row for row with ``ids``.
-    vectors : numpy.ndarray, optional
+    vectors : ExactVectors, optional
         The full vectors in index order (in RAM or memory-mapped), for exact re-ranking.
 
     Examples
@@ -115,7 +116,7 @@ class VectorIndex:
         *,
         info: Mapping[str, Any],
         metadata: pd.DataFrame | None = None,
-        vectors: np.ndarray | None = None,
+        vectors: ExactVectors | None = None,
     ) -> None:
         self._index = index
         self._ids = ids
@@ -259,9 +260,9 @@ class VectorIndex:
         rng = np.random.default_rng(seed)
         with faiss_threads(n_threads):
             index = new_index(chosen, settings, x, rng)
-            order, recall, held = populate(index, chosen, settings, x, target=target_recall,
-                                           sample=recall_sample, rng=rng, progress=progress,
-                                           rerank=keep)
+            order, recall, held, exact = populate(
+                index, chosen, settings, x, target=target_recall, sample=recall_sample, rng=rng,
+                progress=progress, rerank=keep)
         per_vector = bytes_per_vector(chosen, settings, x.shape[1])
         info = {
             "format": FORMAT_VERSION,
@@ -288,7 +289,7 @@ class VectorIndex:
         }
         return cls(index, id_array[order], info=info,
                    metadata=None if meta is None else meta.iloc[order].reset_index(drop=True),
-                   vectors=x[order] if keep else None)
+                   vectors=exact)
 
     # ----------------------------------------------------------------- add
     def add(
@@ -349,7 +350,7 @@ class VectorIndex:
         if meta is not None:
             self._metadata = pd.concat([self._metadata, meta], ignore_index=True)
         if self._vectors is not None:
-            self._vectors = np.concatenate([self._vectors, x])
+            self._vectors.extend(x)
         count = int(self._index.ntotal)
         self._info.update(
             count=count, added=int(self._info.get("added", 0)) + len(x),
@@ -463,7 +464,7 @@ class VectorIndex:
         k = _check_k(k, len(self))
         if batch_size < 1:
             raise VectorInputError(f"batch_size must be at least 1; got {batch_size}")
-        take = self._take(rerank)
+        exact = self._exact(rerank)
         rule = exclusion_rule(len(q), k, len(self), exclude_ids=exclude_ids,
                               exclude_groups=exclude_groups, group_column=group_column,
                               rows_of=self._rows_of, integer_ids=self._ids.dtype.kind == "i",
@@ -475,7 +476,7 @@ class VectorIndex:
 
         def find(batch: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
             return search_rows(self._index, self.kind, self._info["params"], batch, depth,
-                               take=take)
+                               vectors=exact)
 
         with faiss_threads(n_threads):
             for s in tqdm(starts, desc="search", unit="batch", disable=_disable(show)):
@@ -488,7 +489,7 @@ class VectorIndex:
                         find, batch, k, rule.part(s, s + len(batch)), len(self))
         return scores, self._ids[rows]
 
-    def _take(self, rerank: bool | None) -> Take | None:
+    def _exact(self, rerank: bool | None) -> ExactVectors | None:
         """The full vectors of index rows, when re-ranking; else None."""
         if not (self.rerank if rerank is None else rerank):
             return None
@@ -498,7 +499,7 @@ class VectorIndex:
                 "rerank=False, or a kind whose scores are exact already). Fix: search with "
                 "rerank=None, or rebuild with kind='ivfpq' and rerank=True"
             )
-        return take_rows(self._vectors)
+        return self._vectors
 
     def _group_codes(self, column: str) -> tuple[np.ndarray, pd.Index]:
         key = ("groups", column)

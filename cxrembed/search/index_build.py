@@ -25,12 +25,12 @@ from cxrembed._deps import require
 from cxrembed.errors import VectorInputError
 from cxrembed.search.index_search import (
     IVF_KINDS,
-    Take,
     numpy_method,
     numpy_search,
     search_params,
     search_rows,
 )
+from cxrembed.search.rerank import ExactVectors
 from cxrembed.search.sizing import PQ_NBITS, format_bytes, index_bytes, pq_m_choices
 
 faiss = require("faiss")
@@ -265,11 +265,11 @@ def populate(
     rng: np.random.Generator,
     progress: bool | None,
     rerank: bool = False,
-) -> tuple[np.ndarray, float | None, int]:
+) -> tuple[np.ndarray, float | None, int, ExactVectors | None]:
     """Add ``x`` to ``index``; for approximate kinds, tune it on held-out vectors first.
 
-    With ``rerank``, tuning searches as :class:`~cxrembed.search.index.VectorIndex` will:
-    the shortlist re-scored with the full vectors.
+    With ``rerank``, the full vectors are copied in index order and tuning searches as
+    :class:`~cxrembed.search.index.VectorIndex` will: the shortlist re-scored with them.
 
     The recall sample is held out: the other vectors are added, nprobe / ef_search is tuned
     with the sample as new queries against exact search over what is indexed, then the sample
@@ -284,18 +284,22 @@ def populate(
         Recall@10 of the kept setting (None for exact indexes).
     held : int
         Number of held-out queries the recall was measured on.
+    vectors : ExactVectors or None
+        The full vectors in index order, with ``rerank``.
     """
     n = len(x)
     if kind == "exact":
         add_rows(index, x, np.arange(n), progress)
-        return np.arange(n), None, 0
+        return np.arange(n), None, 0, None
     held = np.sort(rng.choice(n, min(sample, max(1, n // 10)), replace=False))
     others = np.setdiff1d(np.arange(n), held, assume_unique=True)
     add_rows(index, x, others, progress)
-    take = (lambda rows: x[others[rows]]) if rerank else None
-    recall = tune(index, kind, settings, x, held, others, target, take=take)
+    vectors = ExactVectors.in_memory(x, others) if rerank else None
+    recall = tune(index, kind, settings, x, held, others, target, vectors=vectors)
     add_rows(index, x, held, False)
-    return np.concatenate([others, held]), recall, len(held)
+    if vectors is not None:
+        vectors.extend(x[held])
+    return np.concatenate([others, held]), recall, len(held), vectors
 
 
 def add_rows(index: Any, x: np.ndarray, rows: np.ndarray, progress: bool | None) -> None:
@@ -315,7 +319,7 @@ def tune(
     indexed: np.ndarray,
     target: float,
     *,
-    take: Take | None = None,
+    vectors: ExactVectors | None = None,
 ) -> float:
     """Set nprobe / ef_search (unless given) to the cheapest candidate whose recall@10 on the
     held-out queries reaches ``target``; return the recall of the value kept.
@@ -334,7 +338,7 @@ def tune(
     recall, previous = 0.0, None
     for value in candidates:
         settings[key] = value
-        _, found = search_rows(index, kind, settings, x[held], k, take=take)
+        _, found = search_rows(index, kind, settings, x[held], k, vectors=vectors)
         recall = recall_at(found, truth)
         if recall >= target:
             break
@@ -343,7 +347,7 @@ def tune(
             break
         previous = (value, recall)
     if recall < target and len(candidates) > 1:
-        if kind == "ivfpq" and take is not None:
+        if kind == "ivfpq" and vectors is not None:
             why = (f"its {settings['m']}-byte codes lose detail and a k x "
                    f"{settings['rerank_factor']} shortlist misses neighbours. Use a larger "
                    "rerank_factor, m or max_memory")

@@ -22,6 +22,7 @@ import pandas as pd
 from cxrembed._deps import require
 from cxrembed._vectors import as_ids
 from cxrembed.errors import IndexFileError, VectorInputError
+from cxrembed.search.rerank import ExactVectors
 from cxrlabel.atomic import atomic_open, atomic_path
 
 faiss = require("faiss")
@@ -39,7 +40,7 @@ def write_folder(
     info: Mapping[str, Any],
     *,
     metadata: pd.DataFrame | None,
-    vectors: np.ndarray | None,
+    vectors: ExactVectors | None,
 ) -> Path:
     """Write the folder; returns its path."""
     folder = Path(path)
@@ -63,8 +64,8 @@ def write_folder(
         with contextlib.suppress(FileNotFoundError):
             (folder / "meta.parquet").unlink()
     if vectors is not None:
-        with atomic_path(folder / "vectors.npy") as tmp, open(tmp, "wb") as fh:
-            np.save(fh, vectors, allow_pickle=False)
+        with atomic_path(folder / "vectors.npy") as tmp:
+            vectors.save(tmp)
     else:
         with contextlib.suppress(FileNotFoundError):
             (folder / "vectors.npy").unlink()
@@ -80,7 +81,7 @@ def write_folder(
 
 def read_folder(
     path: str | os.PathLike[str],
-) -> tuple[Any, np.ndarray, dict[str, Any], pd.DataFrame | None, np.ndarray | None]:
+) -> tuple[Any, np.ndarray, dict[str, Any], pd.DataFrame | None, ExactVectors | None]:
     """(FAISS index, ids, info, metadata, vectors) of a folder, checked to agree."""
     folder = Path(path)
     info = _read_info(folder)
@@ -149,7 +150,7 @@ def _read_info(folder: Path) -> dict[str, Any]:
     return info
 
 
-def _read_vectors(file: Path, count: int, dim: int, info: Mapping[str, Any]) -> np.ndarray:
+def _read_vectors(file: Path, count: int, dim: int, info: Mapping[str, Any]) -> ExactVectors:
     """``vectors.npy`` memory-mapped, or in RAM when the build's budget holds it."""
     try:
         vectors = np.load(file, mmap_mode="r", allow_pickle=False)
@@ -162,8 +163,8 @@ def _read_vectors(file: Path, count: int, dim: int, info: Mapping[str, Any]) -> 
         )
     budget = info.get("max_memory")
     if budget is not None and int(info.get("memory_bytes", 0)) + vectors.nbytes <= budget:
-        return np.array(vectors)
-    return vectors
+        return ExactVectors.in_memory(vectors)
+    return ExactVectors.mapped(vectors)
 
 
 def _read_ids(file: Path) -> np.ndarray:

@@ -9,21 +9,22 @@ own stored vectors. Nothing is copied or rebuilt, so the cost grows with the sho
 only (an earlier fallback rebuilt every vector of the index for each batch that held one
 short row).
 
-With ``take`` (a function from index rows to full vectors, kept in RAM or memory-mapped),
-the ``k * factor`` best rows by compressed score are re-scored exactly and the best ``k``
-kept: IVF-PQ codes then rank only the shortlist.
+With the full vectors (:class:`~cxrembed.search.rerank.ExactVectors`), the ``k * factor``
+best rows by compressed score are re-scored exactly and the best ``k`` kept: IVF-PQ codes
+then rank only the shortlist.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from cxrembed._deps import require
 from cxrembed.errors import VectorInputError
+from cxrembed.search.rerank import ExactVectors, rerank
 
 faiss = require("faiss")
 
@@ -31,8 +32,6 @@ __all__ = [
     "IVF_KINDS",
     "search_rows",
     "complete",
-    "rerank",
-    "take_rows",
     "faiss_threads",
     "search_params",
     "numpy_search",
@@ -41,12 +40,8 @@ __all__ = [
 
 #: Kinds searched through inverted lists (``nprobe``).
 IVF_KINDS = ("ivf", "ivfpq")
-#: Queries re-ranked at once (bounds the gathered vectors to RERANK_CHUNK * k * factor rows).
-RERANK_CHUNK = 1024
 #: Each re-search of the short rows probes this many times more cells.
 WIDEN = 4
-
-Take = Callable[[np.ndarray], np.ndarray]
 
 
 def search_rows(
@@ -56,80 +51,72 @@ def search_rows(
     batch: np.ndarray,
     k: int,
     *,
-    take: Take | None = None,
+    vectors: ExactVectors | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores and index rows of the ``k`` best vectors of each query; every row complete.
 
-    ``take`` turns on exact re-ranking of a ``k * settings["rerank_factor"]`` shortlist.
+    ``vectors`` turns on exact re-ranking of a shortlist of up to ``k * rerank_factor`` rows
+    (what the probed cells hold): FAISS's ``IndexRefine`` when the vectors are in RAM, else
+    :func:`~cxrembed.search.rerank.rerank` reading the memory-mapped rows.
     """
-    if take is None:
+    if vectors is None:
         return complete(index, kind, settings, batch, k)
-    depth = min(int(index.ntotal), k * int(settings.get("rerank_factor", 1)))
-    _, shortlist = complete(index, kind, settings, batch, depth)
-    return rerank(batch, shortlist, k, take)
+    factor = int(settings.get("rerank_factor", 1))
+    if vectors.flat is not None and vectors.flat.ntotal == index.ntotal:
+        refine = faiss.IndexRefine(index, vectors.flat)  # borrows both; owns neither
+        return complete(refine, kind, settings, batch, k, k_factor=factor)
+    depth = min(int(index.ntotal), k * factor)
+    _, shortlist = complete(index, kind, settings, batch, depth, need=k)
+    return rerank(batch, shortlist, k, vectors)
 
 
 def complete(
-    index: Any, kind: str, settings: Mapping[str, Any], batch: np.ndarray, k: int
+    index: Any,
+    kind: str,
+    settings: Mapping[str, Any],
+    batch: np.ndarray,
+    k: int,
+    *,
+    need: int | None = None,
+    k_factor: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """FAISS search at the index's setting; rows with fewer than ``k`` hits searched again
-    with more cells (IVF) or by brute force (HNSW), so every row holds ``k`` rows."""
-    scores, rows = numpy_search(index)(batch, k, params=search_params(kind, settings, k))
-    short = np.flatnonzero((rows < 0).any(axis=1))
+    """FAISS search at the index's setting; rows with fewer than ``need`` (default ``k``)
+    hits searched again with more cells (IVF) or by brute force (HNSW).
+
+    ``k_factor``: ``index`` is an ``IndexRefine`` over the IVF index, with this shortlist.
+    """
+    need = k if need is None else need
+
+    def run(queries: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+        params = search_params(kind, {**settings, "nprobe": nprobe}, k)
+        if k_factor is not None:
+            outer = faiss.IndexRefineSearchParameters(k_factor=float(k_factor),
+                                                       base_index_params=params)
+            outer.referenced = params  # FAISS keeps a raw pointer: keep the object alive
+            params = outer
+        return numpy_search(index)(queries, k, params=params)
+
+    def short_rows(rows: np.ndarray) -> np.ndarray:
+        return (rows >= 0).sum(axis=1) < need
+
+    scores, rows = run(batch, settings.get("nprobe"))
+    short = np.flatnonzero(short_rows(rows))
     if len(short) and kind in IVF_KINDS:
         nprobe, nlist, margin = int(settings["nprobe"]), int(settings["nlist"]), 1
         while nprobe < nlist:
             nprobe = min(nlist, nprobe * WIDEN)
-            wider = search_params(kind, {**settings, "nprobe": nprobe}, k)
-            scores[short], rows[short] = numpy_search(index)(batch[short], k, params=wider)
-            if not (rows[short] < 0).any():
+            scores[short], rows[short] = run(batch[short], nprobe)
+            if not short_rows(rows[short]).any():
                 if not margin:
                     break
                 margin -= 1  # every row full: widen once more, then stop
     elif len(short) and kind == "hnsw":
         scores[short], rows[short] = numpy_search(index.storage)(batch[short], k)
-    short = short[(rows[short] < 0).any(axis=1)]
+    short = short[short_rows(rows[short])]
     if len(short):  # only if k exceeds the index; VectorIndex refuses that before
-        raise RuntimeError(f"FAISS found fewer than {k} of {index.ntotal} vectors for "
+        raise RuntimeError(f"FAISS found fewer than {need} of {index.ntotal} vectors for "
                            f"{len(short)} queries")
     return scores, rows
-
-
-def rerank(
-    batch: np.ndarray, shortlist: np.ndarray, k: int, take: Take
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact inner products of each query with its shortlist; the best ``k``, best first.
-
-    Examples
-    --------
-    >>> x = np.eye(4, dtype=np.float32)
-    >>> scores, rows = rerank(x[:1], np.array([[3, 0, 2]]), 2, lambda r: x[r])
-    >>> rows.tolist(), scores.tolist()
-    ([[0, 3]], [[1.0, 0.0]])
-    """
-    scores = np.empty((len(batch), k), dtype=np.float32)
-    rows = np.empty((len(batch), k), dtype=np.int64)
-    for s in range(0, len(batch), RERANK_CHUNK):
-        part = shortlist[s : s + RERANK_CHUNK]
-        q = batch[s : s + RERANK_CHUNK]
-        vectors = take(part.ravel()).reshape(*part.shape, -1)
-        exact = np.matmul(vectors, q[:, :, None])[:, :, 0]
-        best = np.argsort(-exact, axis=1, kind="stable")[:, :k]
-        scores[s : s + len(q)] = np.take_along_axis(exact, best, axis=1)
-        rows[s : s + len(q)] = np.take_along_axis(part, best, axis=1)
-    return scores, rows
-
-
-def take_rows(vectors: np.ndarray) -> Take:
-    """``rows -> vectors[rows]``; for a memory-mapped file, each row read once, in order."""
-    if not isinstance(vectors, np.memmap):
-        return vectors.__getitem__
-
-    def take(rows: np.ndarray) -> np.ndarray:
-        unique, where = np.unique(rows, return_inverse=True)
-        return np.asarray(vectors[unique])[where]
-
-    return take
 
 
 @contextlib.contextmanager

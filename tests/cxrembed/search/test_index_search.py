@@ -14,7 +14,6 @@ from cxrembed.search.index_search import (  # noqa: E402
     complete,
     numpy_method,
     numpy_search,
-    rerank,
     search_params,
 )
 
@@ -66,13 +65,3 @@ def test_short_rows_of_a_compressed_index_are_completed() -> None:
     _, found = index.search(q, k=60)  # a shortlist of 600 > most cells at nprobe 1
     assert (found >= 0).all() and all(len(set(r)) == 60 for r in found.tolist())
     assert recall(found, exact_topk(x, q, 60)) >= 0.9
-
-
-def test_rerank_orders_by_exact_scores() -> None:
-    rng = np.random.default_rng(42)
-    x = unit(rng.normal(size=(50, 8)))
-    q = unit(rng.normal(size=(3, 8)))
-    shortlist = np.tile(np.arange(50), (3, 1))[:, ::-1].copy()  # worst-first on purpose
-    scores, rows = rerank(q, shortlist, 5, lambda r: x[r])
-    assert rows.tolist() == exact_topk(x, q, 5).tolist()
-    np.testing.assert_allclose(scores, np.sort(q @ x.T, axis=1)[:, ::-1][:, :5], atol=1e-6)
