@@ -77,6 +77,7 @@ faiss = require("faiss")
 
 __all__ = ["VectorIndex", "KINDS", "EXACT_MAX_COUNT", "DEFAULT_TARGET_RECALL"]
 
+
 class VectorIndex:
     """Nearest-neighbour search over unit-norm vectors, returning the caller's ids.
 
@@ -220,7 +221,8 @@ class VectorIndex:
             ``ef_construction`` (80), ``ef_search`` (default: tuned); ivfpq ``nlist``,
             ``nprobe``, ``train_size`` as ivf, ``m`` (code bytes per vector; default the
             largest that fits ``max_memory``, else dim/4), ``opq`` (False: no OPQ rotation),
-            ``rerank_factor`` (10: shortlist of ``k * 10`` re-scored).
+            ``rerank_factor`` (shortlist of ``k * rerank_factor`` re-scored; default 10,
+            or 20 / 40 when 10 misses ``target_recall``).
         normalize : bool
             Divide each vector by its norm first; otherwise non-unit vectors are an error.
         target_recall : float

@@ -51,14 +51,11 @@ __all__ = [
     "numpy_search",
     "numpy_method",
     "IVF_KINDS",
-    "APPROXIMATE",
     "MIN_PQ_TRAIN",
     "DEFAULT_RERANK_FACTOR",
 ]
 
 KINDS: tuple[str, ...] = ("auto", "exact", "ivf", "hnsw", "ivfpq")
-#: Kinds whose search is approximate (tuned at build, recall measured).
-APPROXIMATE = ("ivf", "hnsw", "ivfpq")
 #: Training vectors an IVF-PQ index needs: 39 per centroid of each 256-centroid codebook.
 MIN_PQ_TRAIN = 39 * 2**PQ_NBITS
 #: Default shortlist of an IVF-PQ index with exact re-ranking: ``k * rerank_factor``.
@@ -83,6 +80,8 @@ _ADD_CHUNK = 100_000
 _PQ_POINTS_PER_CENTROID = 64
 #: OPQ rotation updates (FAISS's default; each trains a PQ, so OPQ builds slowly).
 _OPQ_ITERATIONS = 50
+#: Shortlists (k times) tried when the default one misses the target recall.
+_LARGER_FACTORS = (20, 40)
 #: IVF-PQ tuning stops when doubling nprobe gains less recall@10 than this.
 _PLATEAU = 0.002
 
@@ -121,7 +120,7 @@ def resolve(
             if not isinstance(value, bool | np.bool_):
                 raise VectorInputError(f"index parameter {key!r} must be True or False; got "
                                        f"{value!r}")
-        elif isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        elif not isinstance(value, int | np.integer) or value < 1:
             raise VectorInputError(f"index parameter {key!r} must be a positive int; got {value!r}")
     if chosen != "exact" and count < MIN_APPROXIMATE_COUNT:
         raise VectorInputError(
@@ -163,7 +162,7 @@ def _settings(kind: str, given: Mapping[str, Any], count: int, dim: int | None, 
             "kind='ivf' or 'exact' for this collection, or a larger train_size"
         )
     settings["opq"] = bool(given.get("opq", False))
-    settings["rerank_factor"] = int(given.get("rerank_factor", DEFAULT_RERANK_FACTOR))
+    settings["rerank_factor"] = _maybe_int(given.get("rerank_factor"))  # None: tuned
     choices = pq_m_choices(dim)
     if "m" in given:
         if dim % int(given["m"]):
@@ -324,9 +323,13 @@ def tune(
     """Set nprobe / ef_search (unless given) to the cheapest candidate whose recall@10 on the
     held-out queries reaches ``target``; return the recall of the value kept.
 
-    IVF-PQ stops early when a wider search gains nothing (its codes bound the recall)."""
+    IVF-PQ stops early when a wider search gains nothing (its codes bound the recall); with
+    re-ranking, the shortlist (``rerank_factor``, unless given) then grows instead."""
     k = min(_RECALL_K, len(indexed))
     truth = exact_top(x, held, indexed, k)
+    grow = kind == "ivfpq" and settings["rerank_factor"] is None and vectors is not None
+    if kind == "ivfpq" and settings["rerank_factor"] is None:
+        settings["rerank_factor"] = DEFAULT_RERANK_FACTOR
     key = "nprobe" if kind in IVF_KINDS else "ef_search"
     if settings[key] is not None:
         candidates = [int(settings[key])]
@@ -346,7 +349,17 @@ def tune(
             settings[key], recall = previous
             break
         previous = (value, recall)
-    if recall < target and len(candidates) > 1:
+    for factor in _LARGER_FACTORS if grow and recall < target else ():
+        kept = (settings["rerank_factor"], recall)
+        settings["rerank_factor"] = factor
+        _, found = search_rows(index, kind, settings, x[held], k, vectors=vectors)
+        recall = recall_at(found, truth)
+        if recall >= target:
+            break
+        if recall < kept[1] + _PLATEAU:
+            settings["rerank_factor"], recall = kept
+            break
+    if recall < target and (len(candidates) > 1 or grow):
         if kind == "ivfpq" and vectors is not None:
             why = (f"its {settings['m']}-byte codes lose detail and a k x "
                    f"{settings['rerank_factor']} shortlist misses neighbours. Use a larger "

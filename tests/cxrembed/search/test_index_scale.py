@@ -136,6 +136,19 @@ def test_pq_recall_with_and_without_reranking(data, pq) -> None:
     assert recall(coarse, truth) < with_rerank - 0.2  # 4-byte codes alone lose neighbours
 
 
+def test_shortlist_grows_when_the_default_misses_the_target(data) -> None:
+    x, q = data
+    strict = VectorIndex.build(x, np.arange(N), kind="ivfpq", target_recall=0.9995,
+                               params={"m": 4, "nlist": 64}, n_threads=1)
+    assert strict.params["rerank_factor"] in (20, 40)
+    _, found = strict.search(q, k=10)
+    assert recall(found, exact_topk(x, q, 10)) >= 0.98
+    with pytest.warns(UserWarning, match="k x 5 shortlist misses neighbours"):
+        given = VectorIndex.build(x, np.arange(N), kind="ivfpq", target_recall=0.9995,
+                                  params={"m": 4, "nlist": 64, "rerank_factor": 5}, n_threads=1)
+    assert given.params["rerank_factor"] == 5  # a given shortlist is kept
+
+
 def test_pq_without_reranking_warns_and_keeps_no_vectors(data) -> None:
     x, _ = data
     with pytest.warns(UserWarning, match="codes lose detail. Build with rerank=True"):
