@@ -210,7 +210,7 @@ def _search(run_dir: Path, index: Path, evidence: Path, truth: pd.DataFrame,
     retriever = Retriever(run_dir, index, evidence=evidence, show=[*TRUTH_COLUMNS, "patient_id"],
                           device="cpu")
     paths = [synthetic.root / q["image"] for q in queries]
-    results = retriever.search(paths, k=settings.k)
+    results = retriever.search(paths, k=settings.k, include_self=True)  # shown first
     grids = []
     for n, (query, path, frame) in enumerate(zip(queries, paths, results, strict=True), 1):
         found = ", ".join(c for c in FINDINGS if query[c] == 1) or "no finding"

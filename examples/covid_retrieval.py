@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     tested = table[table["split"] == "test"]
     for n, label in enumerate(("COVID-19", "other"), start=1):
         query = tested[tested["covid"] == label].iloc[0]
-        (found,) = retriever.search([collection.root / query["image"]], k=5)
+        (found,) = retriever.search([collection.root / query["image"]], k=5,
+                                    include_self=True)
         print(f"\nquery {n}: {query['id']} (finding: {query['finding']})")
         with pd.option_context("display.max_colwidth", 60, "display.width", 250):
             print(found.to_string(index=False))

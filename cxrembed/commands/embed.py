@@ -60,7 +60,12 @@ MetaIdCol = text_option(
     show_default="--id-col / --image-col if --meta has them, else its id column",
 )
 MetaImageCol = text_option("--meta-image-col", "Image path column of --meta.")
-IndexKind = Annotated[str, typer.Option("--index-kind", help="auto, exact, ivf or hnsw.")]
+IndexKind = Annotated[str, typer.Option("--index-kind", help="auto, exact, ivf, hnsw or ivfpq.")]
+MaxMemory = text_option(
+    "--max-memory",
+    "Memory budget of the index, e.g. 4GB: auto compresses the vectors (IVF-PQ) to fit.",
+    show_default="no budget",
+)
 
 
 @cxr_command(
@@ -87,6 +92,7 @@ def embed(
     meta_image_col: MetaImageCol = None,
     show: Show = None,
     index_kind: IndexKind = "auto",
+    max_memory: MaxMemory = None,
     checkpoint: Checkpoint = "best",
     allow_outside_images: AllowOutsideImages = False,
     quiet: Quiet = False,
@@ -117,6 +123,7 @@ def embed(
         meta_image_col=meta_image_col,
         show_cols=split_names(show, "--show"),
         index_kind=index_kind,
+        max_memory=max_memory,
         **non_default(checkpoint=checkpoint, allow_outside_images=allow_outside_images),
     )
     print_result(format_embed_summary(summary, built), quiet=quiet)

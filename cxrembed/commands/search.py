@@ -50,6 +50,13 @@ EvidenceKey = text_option(
     "--evidence-key", "Metadata column holding the report id.", show_default="the image id"
 )
 ResultsCsv = Output("Also write all results to this CSV.", required=False)
+IncludeSelf = Annotated[
+    bool,
+    typer.Option(
+        "--include-self",
+        help="Keep a query that is in the gallery among its own neighbours (default: left out).",
+    ),
+]
 
 
 @cxr_command(writes=("output", "grid"))
@@ -68,6 +75,7 @@ def search(
     output: ResultsCsv = None,
     device: Device = "auto",
     checkpoint: Checkpoint = "best",
+    include_self: IncludeSelf = False,
     quiet: Quiet = False,
 ) -> None:
     """Find the K most similar gallery images of each query image."""
@@ -88,6 +96,7 @@ def search(
         evidence=evidence,
         evidence_key=evidence_key,
         device=device,
+        include_self=include_self,
         **non_default(checkpoint=checkpoint),
     )
     if output is not None:

@@ -27,20 +27,27 @@ def embed_and_index(
     meta_image_col: str | None = None,
     show_cols: Sequence[str] | None = None,
     index_kind: str = "auto",
+    max_memory: int | str | None = None,
     **embed_options: Any,
 ) -> tuple[Any, IndexSummary | None]:
     """``cxr embed``: :func:`cxrembed.inference.embed.embed_images`, then :func:`build_index` when
     ``index`` is given.
 
     For a table source without ``metadata``, the table itself gives the display columns
-    (joined with its own id / image columns).
+    (joined with its own id / image columns). ``max_memory`` (the index's budget) is
+    checked before any image is embedded.
 
     Returns
     -------
     (EmbedSummary, IndexSummary or None)
     """
     from cxrembed.inference.embed import embed_images
+    from cxrembed.search.sizing import parse_memory
 
+    parse_memory(max_memory, name="max_memory (--max-memory)")
+    if max_memory is not None and index is None:
+        raise InputError("max_memory (--max-memory) is the search index's memory budget; give "
+                         "the index folder too (--index DIR)")
     if index is None and (metadata is not None or show_cols):
         raise InputError("--meta and --show describe the search index: give --index DIR too")
     _check_source_table(source, embed_options)
@@ -60,6 +67,7 @@ def embed_and_index(
         show_cols=show_cols,
         kind=index_kind,
         flags=EMBED_FLAGS,
+        max_memory=max_memory,
     )
     return summary, built
 

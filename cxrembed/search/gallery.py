@@ -100,6 +100,7 @@ def build_index(
     kind: str = "auto",
     seed: int = 0,
     flags: dict[str, str] = SEARCH_FLAGS,
+    max_memory: int | str | None = None,
 ) -> IndexSummary:
     """Index the embeddings in ``embeddings`` and save the index folder ``out``.
 
@@ -116,12 +117,15 @@ def build_index(
         table has it.
     show_cols : sequence of str, optional
         Columns to store (default: every column but the id).
-    kind : {"auto", "exact", "ivf", "hnsw"}
+    kind : {"auto", "exact", "ivf", "hnsw", "ivfpq"}
         Index type (:meth:`cxrembed.search.index.VectorIndex.build`).
     seed : int
         Seeds the approximate index's training sample.
     flags : dict
         Option names for error messages (see :func:`join_metadata`).
+    max_memory : int or str, optional
+        Memory budget of the index (e.g. ``"4GB"``): ``auto`` compresses the vectors
+        (IVF-PQ) when they do not fit in full.
 
     Returns
     -------
@@ -145,7 +149,7 @@ def build_index(
     index = VectorIndex.build(emb.vectors, emb.ids, kind, config_hash=emb.config_hash,
                               weights_sha256=emb.weights_sha256,
                               metadata=storable(frame) if len(frame.columns) else None,
-                              normalize=True, seed=seed)
+                              normalize=True, seed=seed, max_memory=max_memory)
     index.save(out)
     if unmatched:
         warnings.warn(

@@ -8,6 +8,11 @@ positive / uncertain mention sentences of each neighbour's report (the evidence 
 ``cxr label``), and draws a PNG grid of the query and its neighbours with attention
 overlays.
 
+A query that is itself in the gallery (the same image file as a gallery entry's
+``image_path``, or a query path equal to a gallery id) is left out of its own neighbours,
+and the list refilled to ``k``; ``include_self=True`` (``cxr search --include-self``)
+keeps it. Pixel queries have no file, so nothing is left out for them.
+
 ``k`` larger than the gallery is clamped to the gallery size with a warning (a small
 gallery is a normal situation, not an error); the returned frames then have fewer rows.
 
@@ -18,6 +23,7 @@ See :class:`Retriever`; ``python -m cxrembed.demo`` runs a whole search.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -179,6 +185,7 @@ class Retriever:
         k: int = 10,
         *,
         on_error: Literal["raise", "empty"] = "raise",
+        include_self: bool = False,
     ) -> list[pd.DataFrame]:
         """Top-``k`` neighbours of each query, most similar first.
 
@@ -191,6 +198,9 @@ class Retriever:
             An unreadable query raises :class:`~cxrembed.errors.ImageReadError` (or
             ``InputError`` for bad pixels), or gives an empty frame whose
             ``attrs["error"]`` says why.
+        include_self : bool
+            Keep a query that is in the gallery among its own neighbours (by default it is
+            left out: same image file or same id, see the module notes).
 
         Returns
         -------
@@ -205,7 +215,8 @@ class Retriever:
         size = len(self.index)
         if k > size:
             warnings.warn(
-                f"k={k} is larger than the gallery ({size} images); returning all {size}",
+                f"k={k} is larger than the gallery ({size} images); returning all {size}"
+                + ("" if include_self else ", less the query itself where it is one of them"),
                 stacklevel=2,
             )
         depth = min(int(k), size)
@@ -223,10 +234,52 @@ class Retriever:
         if prepared:
             order = sorted(prepared)
             vectors = self.encoder.encode(torch.stack([prepared[i] for i in order]))
-            scores, ids = self.index.search(vectors, depth)
-            for i, row_scores, row_ids in zip(order, scores, ids, strict=True):
+            found = self._neighbours(vectors, [items[i] for i in order], depth, include_self)
+            for i, (row_scores, row_ids) in zip(order, found, strict=True):
                 results[i] = self._frame(row_ids, row_scores, columns, _name(items[i], i))
         return results
+
+    def _neighbours(self, vectors: np.ndarray, queries: list[Query], depth: int,
+                    include_self: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(scores, ids) of each query; its own gallery entries left out unless asked."""
+        if include_self:
+            return list(zip(*self.index.search(vectors, depth), strict=True))
+        own = [self._own_rows(q) for q in queries]
+        ids = self.index.ids
+        out: list[tuple[np.ndarray, np.ndarray]] = [None] * len(queries)  # type: ignore[list-item]
+        size = len(self.index)
+        for n in sorted({len(r) for r in own}):  # queries leaving the same gallery size
+            picked = [i for i, r in enumerate(own) if len(r) == n]
+            scores, found = self.index.search(
+                vectors[picked], min(depth, size - n),
+                exclude_ids=[ids[own[i]] if n else None for i in picked])
+            for i, row_scores, row_ids in zip(picked, scores, found, strict=True):
+                out[i] = (row_scores, row_ids)
+        return out
+
+    def _own_rows(self, query: Query) -> list[int]:
+        """Gallery rows that are ``query`` itself: the same file, or an id equal to its path."""
+        if not isinstance(query, str | os.PathLike):
+            return []
+        text = os.fspath(query)
+        names = {text, os.path.normpath(os.path.abspath(text))}
+        with contextlib.suppress(OSError, RuntimeError):
+            names.add(str(Path(text).resolve()))
+        return sorted({r for name in names for r in self._rows_by_name.get(name, [])})
+
+    @cached_property
+    def _rows_by_name(self) -> dict[str, list[int]]:
+        """Gallery rows by id and by normalised image path."""
+        names: dict[str, list[int]] = {}
+        for row, image_id in enumerate(self.table["id"].tolist()):
+            names.setdefault(image_id, []).append(row)
+        if IMAGE_PATH_COLUMN in self.table.columns:
+            for row, path in enumerate(self.table[IMAGE_PATH_COLUMN].tolist()):
+                if isinstance(path, str) and path:
+                    name = os.path.normpath(os.path.abspath(path))
+                    if row not in names.get(name, []):
+                        names.setdefault(name, []).append(row)
+        return names
 
     def grid_png(
         self,
@@ -388,13 +441,15 @@ def search_images(
     evidence_key: str | None = None,
     device: str | None = "auto",
     checkpoint: str = "best",
+    include_self: bool = False,
 ) -> SearchReport:
     """Search every query, keep going past unreadable ones, and draw the grids.
 
     With one query the grid is written to ``grid``; with several, to ``<stem>-<n>.png``
     (n = the query's 1-based position). Unreadable queries get an empty result with the
     reason (see :attr:`SearchReport.errors`); a run / index mismatch raises before any
-    search.
+    search. A query that is in the gallery is left out of its own neighbours unless
+    ``include_self`` (see :meth:`Retriever.search`).
     """
     retriever = Retriever(run_dir, index_dir, metadata, evidence, id_col=id_col,
                           image_col=image_col, show=show, evidence_key=evidence_key,
@@ -404,9 +459,10 @@ def search_images(
     notes = []
     size = len(retriever.index)
     if isinstance(k, int) and k > size:
-        notes.append(f"k={k} is larger than the gallery ({size} images): showing all {size}")
+        notes.append(f"k={k} is larger than the gallery ({size} images): showing all {size}"
+                     + ("" if include_self else ", less the query itself where it is one"))
         k = size
-    results = retriever.search(list(queries), k, on_error="empty")
+    results = retriever.search(list(queries), k, on_error="empty", include_self=include_self)
     grids: list[Path] = []
     if grid is not None:
         grid = Path(grid)

@@ -40,7 +40,7 @@ def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
         "--id-col", "uid", "-o", "OUT", "--batch-size", "16", "--jobs", "2", "--no-resume",
         "--shard-size", "500", "--device", "cpu", "--index", "IDX", "--meta", "m.csv",
         "--meta-id-col", "pid", "--meta-image-col", "path", "--show", "finding, age",
-        "--index-kind", "exact", "-q",
+        "--index-kind", "exact", "--max-memory", "4GB", "-q",
     ])
     assert result.exit_code == 0, result.output
     assert seen["args"] == (Path("RUN"), Path("t.csv"), Path("OUT"))
@@ -49,7 +49,7 @@ def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
         "batch_size": 16, "num_workers": 2, "resume": False, "shard_size": 500,
         "device": "cpu", "progress": False, "index": Path("IDX"), "metadata": Path("m.csv"),
         "meta_id_col": "pid", "meta_image_col": "path", "show_cols": ["finding", "age"],
-        "index_kind": "exact",
+        "index_kind": "exact", "max_memory": "4GB",
     }
     assert "embedded now: 2  already done: 1  excluded: 1" in result.output
     assert "corrupt: 1" in result.output and "1 embeddings have no metadata row" in result.output
@@ -197,3 +197,11 @@ def test_meta_without_key_columns_joins_on_the_tables_image_column(tmp_path):
 def test_meta_needs_an_index():
     result = runner.invoke(app, ["embed", "RUN", "--images", "i", "-o", "O", "--meta", "m.csv"])
     assert result.exit_code == 1 and "give --index DIR too" in result.output
+def test_bad_max_memory_is_one_line_before_any_work(tmp_path):
+    write_pngs(tmp_path / "img", ["a.png"])
+    result = runner.invoke(app, ["embed", str(tmp_path / "norun"), "--images",
+                                 str(tmp_path / "img"), "-o", str(tmp_path / "e"), "--index",
+                                 str(tmp_path / "i"), "--max-memory", "4 gigs"])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "max_memory (--max-memory) must be a size such as 4GB" in result.output
+    assert not (tmp_path / "e").exists()  # checked before the run was even opened

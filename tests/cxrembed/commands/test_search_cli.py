@@ -49,9 +49,23 @@ def test_options_are_passed_to_the_library(monkeypatch):
         "k": 5, "show": ["finding", "survival"], "grid": Path("g.png"),
         "metadata": Path("m.csv"), "id_col": "pid", "image_col": "path",
         "evidence": Path("ev.jsonl"), "evidence_key": "report", "device": "cpu",
+        "include_self": False,
     }
     assert "query: q1.png" in result.output and "COVID-19" in result.output
     assert "note: a note" in result.output and "grid: g.png" in result.output
+
+
+def test_include_self_is_passed_to_the_library(monkeypatch):
+    seen = {}
+
+    def fake(*args, **kwargs):
+        seen.update(kwargs)
+        return SearchReport([_frame("q1.png")])
+
+    monkeypatch.setattr(retrieval_module, "search_images", fake)
+    result = runner.invoke(app, ["search", "RUN", "IDX", "q1.png", "--include-self"])
+    assert result.exit_code == 0, result.output
+    assert seen["include_self"] is True
 
 
 def test_unreadable_query_is_reported_and_exit_code_is_1(monkeypatch, tmp_path):
@@ -83,7 +97,7 @@ def test_end_to_end_table_grid_and_csv(built, tmp_path):
     result = runner.invoke(app, [
         "search", str(built / "run"), str(built / "index"), str(built / "img" / "b.png"),
         "--k", "2", "--grid", str(tmp_path / "g.png"), "-o", str(tmp_path / "r.csv"),
-        "--device", "cpu",
+        "--device", "cpu", "--include-self",
     ])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -92,6 +106,19 @@ def test_end_to_end_table_grid_and_csv(built, tmp_path):
     assert lines[2].split()[:2] == ["1", "b.png"] and lines[2].split()[-1] == "y"
     assert (tmp_path / "g.png").stat().st_size > 0
     assert len(pd.read_csv(tmp_path / "r.csv")) == 2
+
+
+def test_query_in_the_gallery_is_left_out_by_default(built, tmp_path):
+    args = ["search", str(built / "run"), str(built / "index"), str(built / "img" / "b.png"),
+            "--k", "3", "-o", str(tmp_path / "r.csv"), "--device", "cpu"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "r.csv")
+    assert "b.png" not in written["id"].tolist()  # the query itself
+    assert sorted(written["id"]) == ["a.png", "c.png", "d.png"] and len(written) == 3
+    kept = runner.invoke(app, [*args, "--include-self"])
+    assert kept.exit_code == 0, kept.output
+    assert pd.read_csv(tmp_path / "r.csv")["id"].iloc[0] == "b.png"
 
 
 def test_index_of_another_run_is_one_line_exit_1(built, tmp_path):

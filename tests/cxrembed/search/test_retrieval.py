@@ -60,7 +60,7 @@ def _query(root, i):
 def test_neighbours_match_a_brute_force_ranking(gallery):
     retriever = Retriever(gallery / "run", gallery / "index", device="cpu")
     emb = EmbeddingSet.load(gallery / "emb")
-    (frame,) = retriever.search([_query(gallery, 2)], k=5)
+    (frame,) = retriever.search([_query(gallery, 2)], k=5, include_self=True)
     similarity = emb.vectors @ emb.vectors[emb.ids.index("img2")]
     order = np.argsort(-similarity, kind="stable")[:5]
     assert frame["rank"].tolist() == [1, 2, 3, 4, 5]
@@ -84,7 +84,7 @@ def test_metadata_columns_are_those_of_each_neighbour(gallery):
 def test_pixels_and_files_give_the_same_neighbours(gallery):
     retriever = Retriever(gallery / "run", gallery / "index", device="cpu")
     pixels = np.asarray(Image.open(_query(gallery, 4)), dtype=np.float32) / 255
-    by_file, by_pixels = retriever.search([_query(gallery, 4), pixels], k=3)
+    by_file, by_pixels = retriever.search([_query(gallery, 4), pixels], k=3, include_self=True)
     assert by_file["id"].tolist() == by_pixels["id"].tolist()
     np.testing.assert_allclose(by_file["similarity"], by_pixels["similarity"], atol=1e-4)
 
@@ -92,7 +92,7 @@ def test_pixels_and_files_give_the_same_neighbours(gallery):
 def test_evidence_sentences_joined_through_a_report_id_column(gallery):
     retriever = Retriever(gallery / "run", gallery / "index", evidence=gallery / "evidence.jsonl",
                           evidence_key="report_id", show=["finding"], device="cpu")
-    (frame,) = retriever.search(_query(gallery, 1), k=8)
+    (frame,) = retriever.search(_query(gallery, 1), k=8, include_self=True)
     text = dict(zip(frame["id"], frame[EVIDENCE_COLUMN], strict=True))
     assert text["img1"] == ("Lung Opacity: Patchy opacity right base. | "
                             "Edema (uncertain): Possible mild edema.")
@@ -112,7 +112,7 @@ def test_index_of_another_run_is_refused(gallery, tmp_path):
 def test_k_larger_than_the_gallery_is_clamped_with_a_warning(gallery):
     retriever = Retriever(gallery / "run", gallery / "index", device="cpu")
     with pytest.warns(UserWarning, match="larger than the gallery"):
-        (frame,) = retriever.search(_query(gallery, 0), k=50)
+        (frame,) = retriever.search(_query(gallery, 0), k=50, include_self=True)
     assert len(frame) == len(NAMES)
     with pytest.raises(InputError, match="k must be"):
         retriever.search(_query(gallery, 0), k=0)
@@ -164,7 +164,8 @@ def test_grid_survives_a_neighbour_image_that_vanished(gallery, tmp_path):
 def test_search_images_keeps_going_and_names_grids(gallery, tmp_path):
     report = search_images(gallery / "run", gallery / "index",
                            [str(_query(gallery, 0)), str(tmp_path / "none.png"),
-                            str(_query(gallery, 1))], k=20, grid=tmp_path / "g.png", device="cpu")
+                            str(_query(gallery, 1))], k=20, grid=tmp_path / "g.png", device="cpu",
+                           include_self=True)
     assert [len(r) for r in report.results] == [8, 0, 8]
     assert list(report.errors) == [str(tmp_path / "none.png")]
     assert [p.name for p in report.grids] == ["g-1.png", "g-3.png"]
@@ -194,3 +195,57 @@ def test_join_metadata_refuses_duplicates_and_no_match():
         frame, missing = join_metadata(["b", "dir/a"], pd.DataFrame(
             {"path": ["x/dir/a.dcm", "b.png"], "x": [1, 2]}), image_col="path")
     assert frame["x"].tolist() == [2, 1] and missing == []
+
+
+# ----------------------------------------------------------------- the query itself
+def test_query_in_the_gallery_is_left_out_and_the_list_refilled(gallery):
+    retriever = Retriever(gallery / "run", gallery / "index", device="cpu")
+    emb = EmbeddingSet.load(gallery / "emb")
+    (frame,) = retriever.search([_query(gallery, 2)], k=5)
+    similarity = emb.vectors @ emb.vectors[emb.ids.index("img2")]
+    order = [emb.ids[i] for i in np.argsort(-similarity, kind="stable") if emb.ids[i] != "img2"]
+    assert "img2" not in frame["id"].tolist() and frame["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert set(frame["id"]) == set(order[:5])
+    (kept,) = retriever.search([_query(gallery, 2)], k=5, include_self=True)
+    assert kept["id"].iloc[0] == "img2" and kept["id"].tolist()[1:] == frame["id"].tolist()[:4]
+
+
+def test_same_file_through_another_path_is_still_the_query(gallery, tmp_path):
+    retriever = Retriever(gallery / "run", gallery / "index", device="cpu")
+    link = tmp_path / "alias.png"
+    link.symlink_to(_query(gallery, 3))
+    roundabout = gallery / "images" / ".." / "images" / f"{NAMES[3]}.png"
+    for query in (link, roundabout, str(roundabout)):
+        (frame,) = retriever.search(query, k=3)
+        assert "img3" not in frame["id"].tolist() and len(frame) == 3
+    pixels = np.asarray(Image.open(_query(gallery, 3)), dtype=np.float32) / 255
+    (frame,) = retriever.search([pixels], k=3)
+    assert frame["id"].iloc[0] == "img3"  # pixels have no file: nothing is left out
+
+
+def test_query_named_by_a_gallery_id_is_left_out(gallery, tmp_path, monkeypatch):
+    emb = EmbeddingSet.load(gallery / "emb")
+    build_index(emb, tmp_path / "index")  # in memory: no image_path column, ids only
+    monkeypatch.chdir(gallery / "images")
+    retriever = Retriever(gallery / "run", tmp_path / "index", device="cpu")
+    assert IMAGE_PATH_COLUMN not in retriever.table.columns
+    (frame,) = retriever.search("img4.png", k=3)
+    assert frame["id"].iloc[0] == "img4"  # the id is img4, not the file name
+    renamed = EmbeddingSet([f"{i}.png" for i in emb.ids], emb.vectors, emb.config_hash)
+    build_index(renamed, tmp_path / "by_name")
+    retriever = Retriever(gallery / "run", tmp_path / "by_name", device="cpu")
+    (frame,) = retriever.search("img4.png", k=3)
+    assert "img4.png" not in frame["id"].tolist() and len(frame) == 3
+
+
+def test_k_beyond_the_gallery_without_the_query(gallery, tmp_path):
+    retriever = Retriever(gallery / "run", gallery / "index", device="cpu")
+    with pytest.warns(UserWarning, match="returning all 8, less the query itself"):
+        outside, inside = retriever.search([tmp_path / "none.png", _query(gallery, 0)], k=50,
+                                           on_error="empty")
+    assert len(inside) == 7 and "img0" not in inside["id"].tolist()
+    report = search_images(gallery / "run", gallery / "index",
+                           [str(_query(gallery, 0)), str(_query(gallery, 1))], k=20, device="cpu")
+    assert [len(r) for r in report.results] == [7, 7]
+    assert report.notes == ["k=20 is larger than the gallery (8 images): showing all 8, less "
+                            "the query itself where it is one"]
