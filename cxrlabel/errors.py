@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "GoldError",
     "MissingExtraError",
+    "ReplacedCharactersWarning",
 ]
 
 
@@ -43,3 +44,7 @@ class MissingExtraError(CxrError, ImportError):
         )
         self.module = module
         self.extra = extra
+
+
+class ReplacedCharactersWarning(UserWarning):
+    """Characters UTF-8 cannot encode (unpaired UTF-16 surrogates) were replaced by U+FFFD."""

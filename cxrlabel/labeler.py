@@ -9,8 +9,8 @@ to the phrase that matched and the rule id of the cue that decided it (:meth:`La
 from __future__ import annotations
 
 import bisect
-import math
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,18 +23,26 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from cxrlabel.aggregate import NEGATIVE, POSITIVE, PRECEDENCE, UNCERTAIN, Precedence
-from cxrlabel.assertion import HEDGES, ActiveCue, active_cues, assert_span, context_cue
-from cxrlabel.errors import InputError
+from cxrlabel.assertion import HEDGES, ActiveCue, SentenceCues, active_cues
+from cxrlabel.errors import InputError, ReplacedCharactersWarning
 from cxrlabel.lexicon import Lexicon, load_lexicon
 from cxrlabel.mentions import Match, PhraseIndex, phrase_variants
 from cxrlabel.sections import SectionFinder
+from cxrlabel.text import clean_text, tokenize
 from cxrlabel.vocab import HEDGE
 
 __all__ = ["Labeler", "MentionResult"]
 
 
 _MEMO_SIZE = 20_000  # sentence structures remembered per Labeler (bounded memory)
+_MEMO_MATCHES = 64  # sentences with more matches than this are long, rare and not memoised
 _SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n[ \t\r]*\n")
+#: Evidence ``sentence`` field: a sentence longer than this many characters is shown as the
+#: ``_SENTENCE_CONTEXT`` characters either side of the mention, so that evidence stays
+#: linear in the report's length however long a sentence runs.
+_SENTENCE_CHARS = 1000
+_SENTENCE_CONTEXT = 500
+_SPACES = " \n\t"
 
 
 class MentionResult(NamedTuple):
@@ -48,6 +56,32 @@ class MentionResult(NamedTuple):
     section: str | None
     sentence: int
     excluded: str | None  # None, or why the mention does not set a label
+
+
+class _Analysis:
+    """One report's mention decisions, with what its evidence needs computed once: the
+    sentence ends (character offsets) and each sentence's text, made on first use."""
+
+    __slots__ = ("results", "text", "breaks", "_sentences")
+
+    def __init__(self, results: list[MentionResult], text: str, breaks: list[int]) -> None:
+        self.results = results
+        self.text = text
+        self.breaks = breaks
+        self._sentences: dict[int, str] = {}
+
+    def sentence(self, start: int, end: int) -> str:
+        """The whitespace-normalised sentence around characters [start, end)."""
+        text, breaks = self.text, self.breaks
+        i = bisect.bisect_left(breaks, start)
+        lo = breaks[i - 1] + 1 if i > 0 else 0
+        hi = breaks[i] + 1 if i < len(breaks) else len(text)
+        if hi - lo > _SENTENCE_CHARS:
+            return _window(text, lo, hi, start, end)
+        found = self._sentences.get(i)
+        if found is None:
+            found = self._sentences[i] = " ".join(text[lo:hi].split())
+        return found
 
 
 class Labeler:
@@ -142,16 +176,16 @@ class Labeler:
             return section in self.sections
         return not self._sections.skipped(section)
 
-    def _analyze(self, doc: Doc, text: str) -> list[MentionResult]:
+    def _analyze(self, doc: Doc, text: str) -> _Analysis:
         matches = self._index.find(doc)
         if not matches:
-            return []
+            return _Analysis([], text, [])
         offsets = doc.to_array(IDX).tolist()  # plain ints: numpy scalars are slow to index and compare
         sections = self._sections(text)
-        ends = [m.start() for m in _SENTENCE_END.finditer(text)]
-        if len(sections.starts) > 1:
-            ends.extend(s - 1 for s in sections.starts[1:])
-            ends.sort()
+        breaks = [m.start() for m in _SENTENCE_END.finditer(text)]
+        ends = breaks
+        if len(sections.starts) > 1:  # a section title also ends a sentence
+            ends = sorted(breaks + [s - 1 for s in sections.starts[1:]])
         # Group matches by sentence; only sentences holding a mention are analysed further.
         by_sentence: dict[int, list[Match]] = {}
         with_mention: set[int] = set()
@@ -175,7 +209,7 @@ class Labeler:
                 results.append(
                     MentionResult(m_index, start, end, status, cue, section, s, excluded)
                 )
-        return results
+        return _Analysis(results, text, breaks)
 
     def _decide(self, ms: list[Match], base: int) -> list[tuple]:
         """Decisions for the mentions of one sentence, memoised on the sentence's structure.
@@ -183,8 +217,10 @@ class Labeler:
         The decision depends only on which phrases and cues matched and their relative token
         positions, and radiology sentences repeat their structure constantly ("No X.", "X is
         normal."), so the result is cached by that structure (positions relative to ``base``)
-        and shifted back. The cache is bounded.
+        and shifted back. The cache is bounded, and holds short sentences only.
         """
+        if len(ms) > _MEMO_MATCHES:
+            return self._decide_uncached(sorted(ms))
         key = tuple(sorted((m.kind, m.index, m.start - base, m.end - base) for m in ms))
         decided = self._memo.get(key)
         if decided is None:
@@ -208,35 +244,40 @@ class Labeler:
         ]
 
     def _decide_uncached(self, ms: list[Match]) -> list[tuple]:
-        """(observation, kind, start, end, status, deciding cue, exclusion reason) per mention."""
+        """(observation, kind, start, end, status, deciding cue, exclusion reason) per mention.
+
+        ``ms`` are the matches of one sentence in (kind, index, start, end) order.
+        """
         cue_matches = [m for m in ms if m.kind == "cue"]
         mentions = [m for m in ms if m.kind == "mention" or m.kind == "anchor"]
-        unmentions = [m for m in ms if m.kind == "unmention"]
-        active = active_cues(cue_matches, self._index.cues) if cue_matches else []
+        # (observation, token) of every unmention: an overlapping mention of the same
+        # observation is found from its own tokens
+        unmentioned = {(m.index, t) for m in ms if m.kind == "unmention" for t in range(m.start, m.end)}
+        scope = SentenceCues(active_cues(cue_matches, self._index.cues) if cue_matches else [])
         out = []
         for m in _longest_per_observation(mentions) if len(mentions) > 1 else mentions:
             excluded = None
-            if any(u.index == m.index and u.start < m.end and m.start < u.end for u in unmentions):
+            if unmentioned and any((m.index, t) in unmentioned for t in range(m.start, m.end)):
                 excluded = "unmention"
-            status, cue = self._status(m.start, m.end, active)
+            status, cue = self._status(m.start, m.end, scope)
             if excluded is not None or status == NEGATIVE:
                 pass
             elif m.kind == "anchor" and status == POSITIVE and (
                 cue is None or cue.cue.category not in HEDGES
             ):
                 excluded = "anchor without cue"  # "heart size": only a cue makes it a label
-            elif active:
-                context = context_cue(m.start, m.end, active)
+            elif scope.cues:
+                context = scope.context(m.start, m.end)
                 if context is not None:  # historical or hypothetical: not a finding now
                     excluded, cue = context.cue.category, context
             out.append((m.index, m.kind, m.start, m.end, status, cue, excluded))
         return out
 
     def _status(
-        self, start: int, end: int, active: list[ActiveCue], literal: bool = False
+        self, start: int, end: int, scope: SentenceCues, literal: bool = False
     ) -> tuple[str, ActiveCue | None]:
         """Assertion status of a span, with the graded-hedge options applied."""
-        status, cue = assert_span(start, end, active, literal=literal)
+        status, cue = scope.status(start, end, literal)
         if status == UNCERTAIN and cue.cue.category in self._positive_hedges:
             status = POSITIVE
         return status, cue
@@ -282,20 +323,35 @@ class Labeler:
         status: list[str] = []
         records: list[dict[str, Any]] = []
         empty_row = np.full(len(self.names), np.nan, dtype=np.float32)
-        cleaned = [_clean(t) for t in texts]
-        docs = self.nlp.tokenizer.pipe((t or "" for t in cleaned), batch_size=batch_size)
-        for i, (text, doc) in enumerate(zip(cleaned, docs, strict=True)):
+        cleaned = self._clean_all(texts)
+        tokenizer = self.nlp.tokenizer
+        for i, text in enumerate(cleaned):
             if not text:
                 rows.append(empty_row)
                 status.append("empty")
                 continue
-            results = self._analyze(doc, text)
-            rows.append(self._row(results))
+            doc = tokenize(tokenizer, text)
+            analysis = self._analyze(doc, text)
+            rows.append(self._row(analysis.results))
             status.append("ok")
             if ids is not None:
-                records.extend(self._evidence(doc, r, ids[i]) for r in results)
+                records.extend(self._evidence(doc, analysis, r, ids[i]) for r in analysis.results)
         array = np.vstack(rows) if rows else np.empty((0, len(self.names)), dtype=np.float32)
         return array, status, records
+
+    @staticmethod
+    def _clean_all(texts: Iterable[Any]) -> list[str]:
+        """Texts as clean ``str`` (:func:`cxrlabel.text.clean_text`), with one warning
+        that counts the characters replaced, if any."""
+        cleaned, replaced, rows = [], 0, 0
+        for t in texts:
+            text, n = clean_text(t)
+            cleaned.append(text)
+            if n:
+                replaced, rows = replaced + n, rows + 1
+        if replaced:
+            _warn_replaced(replaced, rows)
+        return cleaned
 
     def label(self, texts: Iterable[Any]) -> pd.DataFrame:
         """Label reports: one row per text, one column per observation (1 / 0 / -1 / NaN).
@@ -317,15 +373,18 @@ class Labeler:
         ``cue`` (its matched words), ``excluded`` and ``reason`` (why an excluded mention
         does not count).
         """
-        text = _clean(text)
+        (text,) = self._clean_all([text])
         if not text:
             return []
-        doc = self.nlp.make_doc(text)
-        return [self._evidence(doc, r, report_id) for r in self._analyze(doc, text)]
+        doc = tokenize(self.nlp.tokenizer, text)
+        analysis = self._analyze(doc, text)
+        return [self._evidence(doc, analysis, r, report_id) for r in analysis.results]
 
-    def _evidence(self, doc: Doc, r: MentionResult, report_id: Any) -> dict[str, Any]:
+    def _evidence(
+        self, doc: Doc, analysis: _Analysis, r: MentionResult, report_id: Any
+    ) -> dict[str, Any]:
         span = doc[r.start : r.end]
-        sentence = _sentence_text(doc.text, span.start_char, span.end_char)
+        sentence = analysis.sentence(span.start_char, span.end_char)
         return {
             "id": report_id,
             "observation": self.observations[r.observation],
@@ -358,10 +417,10 @@ class Labeler:
 
     def explain_assertion(self, sentence: str, target: str) -> tuple[str, str | None]:
         """Like :meth:`assertion`, also returning the deciding rule id (or None)."""
-        sentence, target = _clean(sentence), _clean(target)
+        sentence, target = self._clean_all([sentence, target])
         if not sentence or not target:
             raise InputError("assertion() needs a non-empty sentence and target phrase")
-        doc = self.nlp.make_doc(sentence)
+        doc = tokenize(self.nlp.tokenizer, sentence)
         start, end = _locate(self.nlp, doc, target)
         ends = [m.start() for m in _SENTENCE_END.finditer(doc.text)]
         s = bisect.bisect_left(ends, doc[start].idx)
@@ -370,8 +429,8 @@ class Labeler:
             for m in self._index.find(doc)
             if m.kind == "cue" and bisect.bisect_left(ends, doc[m.start].idx) == s
         ]
-        active = active_cues(cue_matches, self._index.cues)
-        status, cue = self._status(start, end, active, literal=True)
+        scope = SentenceCues(active_cues(cue_matches, self._index.cues))
+        status, cue = self._status(start, end, scope, literal=True)
         return status, (cue.cue.rule_id if cue else None)
 
 
@@ -379,27 +438,36 @@ def _longest_per_observation(mentions: list[Match]) -> list[Match]:
     """Keep the longest of overlapping mentions of the same observation (mentions beat anchors)."""
     ordered = sorted(mentions, key=lambda m: (m.kind != "mention", m.start - m.end, m.start))
     kept: list[Match] = []
+    taken: set[tuple[int, int]] = set()  # (observation, token) of the mentions kept
     for m in ordered:
-        if not any(k.index == m.index and m.start < k.end and k.start < m.end for k in kept):
+        cells = [(m.index, t) for t in range(m.start, m.end)]
+        if not any(c in taken for c in cells):
             kept.append(m)
+            taken.update(cells)
     return kept
 
 
-def _clean(text: Any) -> str:
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return ""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    text = str(text)
-    return text if text.strip() else ""
+def _window(text: str, lo: int, hi: int, start: int, end: int) -> str:
+    """The words of sentence text[lo:hi] within ``_SENTENCE_CONTEXT`` characters of the
+    mention text[start:end], with ``…`` where the sentence was cut."""
+    a, b = max(lo, start - _SENTENCE_CONTEXT), min(hi, end + _SENTENCE_CONTEXT)
+    if a > lo and not text[a - 1].isspace():  # cut inside a word: begin at the next one
+        spaces = [i for i in (text.find(c, a, start) for c in _SPACES) if i >= 0]
+        a = min(spaces, default=a)
+    if b < hi and not text[b].isspace():  # cut inside a word: end before it
+        b = max((text.rfind(c, end, b) for c in _SPACES), default=-1)
+        b = b if b >= end else min(hi, end + _SENTENCE_CONTEXT)
+    words = " ".join(text[a:b].split())
+    return ("… " if a > lo else "") + words + (" …" if b < hi else "")
 
 
-def _sentence_text(text: str, start: int, end: int) -> str:
-    bounds = [m.start() for m in _SENTENCE_END.finditer(text)]
-    i = bisect.bisect_left(bounds, start)
-    lo = bounds[i - 1] + 1 if i > 0 else 0
-    hi = bounds[i] + 1 if i < len(bounds) else len(text)
-    return " ".join(text[lo:hi].split())
+def _warn_replaced(characters: int, texts: int) -> None:
+    warnings.warn(
+        f"{characters} character(s) that UTF-8 cannot encode (unpaired UTF-16 surrogates) in "
+        f"{texts} text(s) were replaced by U+FFFD",
+        ReplacedCharactersWarning,
+        stacklevel=4,
+    )
 
 
 def _locate(nlp: Language, doc: Doc, target: str) -> tuple[int, int]:

@@ -38,6 +38,8 @@ class LabelSummary:
     errors: int = 0
     duplicate_ids: int = 0
     replaced_rows: int = 0
+    surrogate_rows: int = 0
+    surrogates: int = 0
     seconds: float = 0.0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     output: str = ""
@@ -71,6 +73,11 @@ class LabelSummary:
         if self.replaced_rows:
             notes.append(
                 f"warning: {self.replaced_rows} reports had undecodable bytes (replaced by U+FFFD)"
+            )
+        if self.surrogate_rows:
+            notes.append(
+                f"warning: {self.surrogate_rows} reports had {self.surrogates} characters that "
+                "UTF-8 cannot encode (unpaired UTF-16 surrogates; replaced by U+FFFD)"
             )
         notes.append(f"labels: {self.output}")
         if self.evidence:
@@ -211,6 +218,7 @@ def label_file(
     tally.fill(summary)
     summary.rows = reader.rows
     summary.replaced_rows = reader.replaced_rows
+    summary.surrogate_rows, summary.surrogates = reader.surrogate_rows, reader.surrogates
     summary.seconds = time.perf_counter() - start
     return summary
 

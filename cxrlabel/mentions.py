@@ -7,8 +7,10 @@ cues together, so a report costs one tokenisation plus two C-level scans.
 
 from __future__ import annotations
 
+import bisect
 from typing import Literal, NamedTuple
 
+from spacy.attrs import ORTH
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
@@ -143,38 +145,55 @@ class PhraseIndex:
         return out
 
     def _chain(self, doc: Doc, segments: dict[str, list[tuple[int, int]]]) -> list[Match]:
+        """Gapped phrases: each first segment followed by the rest, within ``gap`` tokens.
+
+        The candidates for the next segment are found by bisection in its sorted starts and
+        sentence ends by bisection in their sorted positions, so a long sentence full of
+        segments costs time linear in its length.
+        """
         out: list[Match] = []
+        starts = {part: [s for s, _ in spans] for part, spans in segments.items()}
+        stops: list[int] | None = None  # token positions of sentence ends (computed once, lazily)
         for first, spans in segments.items():
             for kind, index, gap, parts in self._gapped.get(first, ()):
                 rest = parts[1:]
                 if not all(p in segments for p in rest):
                     continue
+                if stops is None:
+                    stops = self._stops(doc)
                 for start, end in spans:
-                    stop = self._follow(doc, segments, rest, end, gap)
+                    stop = _follow(segments, starts, stops, rest, end, gap)
                     if stop is not None:
                         out.append(Match(kind, index, start, stop))
         return out
 
-    def _follow(
-        self,
-        doc: Doc,
-        segments: dict[str, list[tuple[int, int]]],
-        rest: tuple[str, ...],
-        pos: int,
-        gap: int,
-    ) -> int | None:
-        """End of the chain of ``rest`` segments, each within ``gap`` tokens of the previous one
-        and with no sentence end in between."""
+    def _stops(self, doc: Doc) -> list[int]:
+        """Positions of the tokens that end a sentence for chaining (``.``, ``;``, ``?``, ``!``)."""
+        orths = doc.to_array(ORTH).tolist()
         stop_orths = self._stop_orths
-        for part in rest:
-            nxt = None
-            for s, e in segments[part]:
-                if pos <= s <= pos + gap and not any(
-                    doc[k].orth in stop_orths for k in range(pos, s)
-                ):
-                    nxt = e
-                    break
-            if nxt is None:
-                return None
-            pos = nxt
-        return pos
+        return [i for i, orth in enumerate(orths) if orth in stop_orths]
+
+
+def _follow(
+    segments: dict[str, list[tuple[int, int]]],
+    starts: dict[str, list[int]],
+    stops: list[int],
+    rest: tuple[str, ...],
+    pos: int,
+    gap: int,
+) -> int | None:
+    """End of the chain of ``rest`` segments, each within ``gap`` tokens of the previous one
+    and with no sentence end in between (the first such occurrence of each segment)."""
+    for part in rest:
+        i = bisect.bisect_left(starts[part], pos)
+        spans = segments[part]
+        if i == len(spans) or spans[i][0] > pos + gap:
+            return None
+        s, e = spans[i]
+        # Only the nearest candidate needs checking: a sentence end before it also lies
+        # before every later candidate.
+        j = bisect.bisect_left(stops, pos)
+        if j < len(stops) and stops[j] < s:
+            return None
+        pos = e
+    return pos
