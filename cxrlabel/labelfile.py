@@ -9,6 +9,7 @@ of the input.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import time
 from collections import Counter, deque
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from cxrlabel.io import EvidenceWriter, LabelsWriter, ReportReader, evidence_lines
 from cxrlabel.labeler import Labeler
+from cxrlabel.workers import die_with_parent, pool_children, sigterm_as_exit, stop_workers
 
 __all__ = ["LabelSummary", "label_file"]
 
@@ -89,7 +91,8 @@ _WORKER: Labeler | None = None
 _WORKER_KWARGS: dict[str, Any] | None = None
 
 
-def _init_worker(kwargs: dict[str, Any]) -> None:
+def _init_worker(kwargs: dict[str, Any], parent: int) -> None:
+    die_with_parent(parent)
     global _WORKER
     if _WORKER is None or _WORKER_KWARGS != kwargs:  # forked workers inherit the parent's
         _WORKER = Labeler(**kwargs)
@@ -198,7 +201,8 @@ def label_file(
     bar = tqdm(total=None, unit=" reports", disable=not progress, file=sys.stderr, desc="labelling")
     chunks = _labelled_chunks(reader, lab, kwargs, jobs, want_evidence)
     try:
-        with closing(chunks):  # closed at once on an error: the worker pool shuts down first
+        # SIGTERM unwinds like Ctrl-C: the pool is stopped and the temporary files removed
+        with sigterm_as_exit(), closing(chunks):  # closed at once on an error
             for chunk_ids, (values, status, lines) in chunks:
                 writer.write(chunk_ids, values, status)
                 if ev_writer is not None:
@@ -234,7 +238,11 @@ def _labelled_chunks(
         return
     global _WORKER, _WORKER_KWARGS
     _WORKER, _WORKER_KWARGS = lab, kwargs  # inherited by forked workers: no rebuild
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(kwargs,)) as pool:
+    before = pool_children()
+    pool = ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, initargs=(kwargs, os.getpid())
+    )
+    try:
         pending: deque[tuple[list[Any], Future]] = deque()
         for chunk in reader:
             pending.append((chunk.ids, pool.submit(_work, chunk.ids, chunk.texts, want_evidence)))
@@ -244,6 +252,10 @@ def _labelled_chunks(
         while pending:
             ids, fut = pending.popleft()
             yield ids, fut.result()
+    except BaseException:  # an error, an interrupt, SIGTERM or the consumer closing early
+        stop_workers(pool, before)
+        raise
+    pool.shutdown()
 
 
 class _Tally:
