@@ -20,7 +20,7 @@ import pandas as pd
 import spacy
 from spacy.attrs import IDX
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from cxrlabel.aggregate import POSITIVE, PRECEDENCE, UNCERTAIN, VALUE, Precedence
 from cxrlabel.assertion import ActiveCue, SentenceCues, active_cues
@@ -234,8 +234,8 @@ class Labeler:
         for s, base, decided in analysis.sentences:
             for m_index, _kind, start, end, status, cue, excluded in decided.decisions:
                 start, end = start + base, end + base
-                if cue is not None and base:
-                    cue = cue._replace(start=cue.start + base, end=cue.end + base)
+                if cue is not None and base:  # (faster than NamedTuple._replace)
+                    cue = ActiveCue(cue.cue, cue.index, cue.start + base, cue.end + base)
                 section = sections.at(int(offsets[start]))
                 if excluded != "unmention" and not self._section_counts(section):
                     excluded = f"section:{section}"  # before historical / hypothetical
@@ -332,31 +332,51 @@ class Labeler:
             return []
         return self._records(self._analyze(tokenize(self.nlp.tokenizer, text), text), report_id)
 
-    def _records(self, analysis: _Analysis, report_id: Any) -> list[dict[str, Any]]:
-        results = self._mention_results(analysis)
+    def _records(
+        self,
+        analysis: _Analysis,
+        report_id: Any,
+        results: list[MentionResult] | None = None,
+        spans: Sequence[Span] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Evidence records of an analysed report (``results``: its mentions, and ``spans``
+        theirs, when already made)."""
+        if results is None:
+            results = self._mention_results(analysis)
         if not results:
             return []
+        doc = analysis.doc
+        if spans is None:
+            spans = [doc[r.start : r.end] for r in results]
         sentences = SentenceTexts(analysis.text, analysis.breaks)
-        return [self._evidence(analysis.doc, sentences, r, report_id) for r in results]
+        return [
+            self._evidence(doc, sentences, r, span, report_id)
+            for r, span in zip(results, spans, strict=True)
+        ]
 
     def _evidence(
-        self, doc: Doc, sentences: SentenceTexts, r: MentionResult, report_id: Any
+        self, doc: Doc, sentences: SentenceTexts, r: MentionResult, span: Span, report_id: Any
     ) -> dict[str, Any]:
-        span = doc[r.start : r.end]
-        sentence = sentences.around(span.start_char, span.end_char)
+        # Texts are sliced from the report by character offsets: Span.text would make a
+        # Token object per word.
+        text, start, end = sentences.text, span.start_char, span.end_char
+        cue = r.cue
+        if cue is not None:
+            cue_span = doc[cue.start : cue.end]
+            cue_text = text[cue_span.start_char : cue_span.end_char]
         return {
             "id": report_id,
             "observation": self.observations[r.observation],
-            "text": span.text,
-            "start": span.start_char,
-            "end": span.end_char,
-            "sentence": sentence,
+            "text": text[start:end],
+            "start": start,
+            "end": end,
+            "sentence": sentences.around(start, end),
             "section": r.section,
             "assertion": r.status,
-            "rule_id": r.cue.cue.rule_id if r.cue else None,
-            "rule_source": r.cue.cue.source if r.cue else None,
-            "category": r.cue.cue.category if r.cue else None,
-            "cue": doc[r.cue.start : r.cue.end].text if r.cue else None,
+            "rule_id": cue.cue.rule_id if cue else None,
+            "rule_source": cue.cue.source if cue else None,
+            "category": cue.cue.category if cue else None,
+            "cue": cue_text if cue else None,
             "excluded": r.excluded is not None,
             "reason": r.excluded,
         }
