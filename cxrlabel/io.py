@@ -21,6 +21,7 @@ import numpy as np
 
 from cxrlabel.columns import find_id_column, missing_column_message, read_header
 from cxrlabel.errors import CxrError, InputError, MissingExtraError
+from cxrlabel.text import has_surrogates, repair_surrogates
 
 if TYPE_CHECKING:  # pandas is imported when rows are read: argument errors come first
     import pandas as pd
@@ -103,7 +104,9 @@ class ReportReader:
             raise InputError(f"{self.path}: input file is empty")
         self.format = _format(self.path)
         self.chunk_size = chunk_size
-        self.replaced_rows = 0
+        self.replaced_rows = 0  # reports with undecodable bytes
+        self.surrogate_rows = 0  # reports with characters UTF-8 cannot encode ...
+        self.surrogates = 0  # ... and how many (each replaced by U+FFFD)
         self.rows = 0
         self._handle: Any = None
         if self.format == "txtdir":
@@ -210,9 +213,36 @@ class ReportReader:
                 encoding_errors="replace",
             )
         else:
-            yield from pd.read_json(
-                handle, lines=True, dtype=False, chunksize=size, encoding_errors="replace"
-            )
+            yield from self._jsonl_chunks(handle, size)
+
+    def _jsonl_chunks(self, handle: Any, size: int) -> Iterator[pd.DataFrame]:
+        """JSON Lines read with the json module into object columns.
+
+        ``pd.read_json`` turns text into UTF-8 Arrow strings and fails the whole file on a
+        ``\\ud800`` escape (a character UTF-8 cannot encode); here such text reaches
+        :meth:`_to_chunk`, which repairs and counts it.
+        """
+        import pandas as pd
+
+        records: list[Any] = []
+        for number, raw in enumerate(handle, 1):
+            line = raw.decode("utf-8", errors="replace").strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{self.path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise InputError(
+                    f"{self.path}:{number}: expected one JSON object per line, got {type(record).__name__}"
+                )
+            records.append(record)
+            if len(records) == size:
+                yield pd.DataFrame(records, dtype=object)
+                records = []
+        if records:
+            yield pd.DataFrame(records, dtype=object)
 
     def _txt_chunks(self) -> Iterator[ReportChunk]:
         files = sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".txt" and p.is_file())
@@ -254,6 +284,12 @@ class ReportReader:
             columns = [[_as_text(v) for v in frame[c].tolist()] for c in self.text_cols]
             texts = [join_text_columns(parts, self.text_cols) for parts in zip(*columns, strict=True)]
         self.replaced_rows += sum(1 for t in texts if t and REPLACEMENT in t)
+        for row, (rid, text) in enumerate(zip(ids, texts, strict=True)):
+            ids[row], in_id = _encodable(rid)
+            texts[row], in_text = _encodable(text)
+            if in_id or in_text:
+                self.surrogate_rows += 1
+                self.surrogates += in_id + in_text
         return ReportChunk(ids, texts, first)
 
 
@@ -263,6 +299,13 @@ def _as_text(value: Any) -> str | None:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return str(value)
+
+
+def _encodable(value: Any) -> tuple[Any, int]:
+    """``value`` with UTF-16 surrogates repaired when it is such a string, and how many."""
+    if isinstance(value, str) and has_surrogates(value):
+        return repair_surrogates(value)
+    return value, 0
 
 
 def join_text_columns(parts: Sequence[str | None], names: Sequence[str]) -> str | None:

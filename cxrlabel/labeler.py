@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
-import re
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,21 +20,20 @@ import pandas as pd
 import spacy
 from spacy.attrs import IDX
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
-from cxrlabel.aggregate import NEGATIVE, POSITIVE, PRECEDENCE, UNCERTAIN, Precedence
-from cxrlabel.assertion import HEDGES, ActiveCue, active_cues, assert_span, context_cue
-from cxrlabel.errors import InputError
+from cxrlabel.aggregate import POSITIVE, PRECEDENCE, UNCERTAIN, VALUE, Precedence
+from cxrlabel.assertion import ActiveCue, SentenceCues, active_cues
+from cxrlabel.decisions import Decided, SentenceDecider
+from cxrlabel.errors import InputError, ReplacedCharactersWarning
 from cxrlabel.lexicon import Lexicon, load_lexicon
-from cxrlabel.mentions import Match, PhraseIndex, phrase_variants
-from cxrlabel.sections import SectionFinder
+from cxrlabel.mentions import PhraseIndex, phrase_variants
+from cxrlabel.sections import SectionFinder, Sections
+from cxrlabel.sentences import SentenceTexts, sentence_ends
+from cxrlabel.text import clean_text, tokenize
 from cxrlabel.vocab import HEDGE
 
 __all__ = ["Labeler", "MentionResult"]
-
-
-_MEMO_SIZE = 20_000  # sentence structures remembered per Labeler (bounded memory)
-_SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n[ \t\r]*\n")
 
 
 class MentionResult(NamedTuple):
@@ -48,6 +47,32 @@ class MentionResult(NamedTuple):
     section: str | None
     sentence: int
     excluded: str | None  # None, or why the mention does not set a label
+
+
+class _Analysis:
+    """One report analysed: its decided sentences and the best label rank per column.
+
+    ``sentences`` holds ``(sentence number, first matched token, Decided)`` for each
+    sentence with a mention; the evidence's :class:`MentionResult` records are made from
+    them only when asked for (:meth:`Labeler._mention_results`).
+    """
+
+    __slots__ = ("doc", "text", "breaks", "sections", "offsets", "sentences", "best")
+
+    def __init__(
+        self,
+        doc: Doc,
+        text: str,
+        breaks: list[int] | None = None,
+        sections: Sections | None = None,
+        offsets: np.ndarray | None = None,
+        sentences: list[tuple[int, int, Decided]] | None = None,
+        best: dict[int, int] | None = None,
+    ) -> None:
+        self.doc, self.text, self.breaks = doc, text, breaks or []
+        self.sections, self.offsets = sections, offsets
+        self.sentences = sentences or []
+        self.best = best or {}
 
 
 class Labeler:
@@ -125,13 +150,21 @@ class Labeler:
                 raise InputError(f"unknown section(s) {unknown}; known sections: {sorted(known)}")
         self.nlp = nlp if nlp is not None else spacy.blank("en")
         self._index = PhraseIndex(self.nlp, self.lexicon)
-        self._memo: dict[tuple, list[tuple]] = {}
         self._sections = SectionFinder(self.lexicon.sections)
         schema_ = self.lexicon.schema
         self.observations = [o.name for o in schema_.observations]
         self.names = schema_.names
         self._no_finding = schema_.no_finding
-        self._nf_ignore = [self.observations.index(n) for n in schema_.no_finding_ignores]
+        offset = 1 if self._no_finding else 0
+        self._decide = SentenceDecider(
+            self._index, self._positive_hedges, self._precedence.rank, offset
+        )
+        # label value of each precedence rank; No Finding ignores these columns
+        self._value_of_rank = [VALUE[status] for status in self._precedence.order]
+        self._nf_ignore = frozenset(
+            self.observations.index(n) + offset for n in schema_.no_finding_ignores
+        )
+        self._counting: dict[tuple[str | None, ...], bool] = {}  # section names -> all count?
 
     # ------------------------------------------------------------------ analysis core
 
@@ -142,118 +175,84 @@ class Labeler:
             return section in self.sections
         return not self._sections.skipped(section)
 
-    def _analyze(self, doc: Doc, text: str) -> list[MentionResult]:
-        matches = self._index.find(doc)
-        if not matches:
-            return []
-        offsets = doc.to_array(IDX).tolist()  # plain ints: numpy scalars are slow to index and compare
+    def _all_sections_count(self, sections: Sections) -> bool:
+        """Whether every section of a report counts (most reports: no per-mention lookup)."""
+        found = self._counting.get(sections.names)
+        if found is None:
+            found = self._counting[sections.names] = all(map(self._section_counts, sections.names))
+        return found
+
+    def _analyze(self, doc: Doc, text: str) -> _Analysis:
+        """Match, split into sentences, decide each sentence holding a mention, and keep
+        the best label rank per column."""
+        hits = self._index.find_keys(doc)
+        if not hits:
+            return _Analysis(doc, text)
         sections = self._sections(text)
-        ends = [m.start() for m in _SENTENCE_END.finditer(text)]
-        if len(sections.starts) > 1:
-            ends.extend(s - 1 for s in sections.starts[1:])
-            ends.sort()
-        # Group matches by sentence; only sentences holding a mention are analysed further.
-        by_sentence: dict[int, list[Match]] = {}
+        breaks = sentence_ends(text)
+        ends = breaks
+        if len(sections.starts) > 1:  # a section title also ends a sentence
+            ends = sorted(breaks + [s - 1 for s in sections.starts[1:]])
+        offsets = doc.to_array(IDX).view(np.int64)
+        # The first token after each sentence end: a match's sentence number is how many of
+        # these are at or before its first token (one bisection per match, no offsets).
+        firsts = np.searchsorted(offsets, np.asarray(ends, dtype=np.int64), "right").tolist()
+        # Matches come in order of their first token, so each sentence's are consecutive.
+        groups: list[tuple[int, list[tuple[int, int, int]]]] = []  # (sentence, matches)
         with_mention: set[int] = set()
-        for m in matches:
-            s = bisect.bisect_left(ends, offsets[m.start])
-            group = by_sentence.get(s)
-            if group is None:
-                by_sentence[s] = [m]
-            else:
-                group.append(m)
-            if m.kind == "mention" or m.kind == "anchor":
+        mention_keys = self._index.mention_keys
+        last = -1
+        for hit in hits:
+            s = bisect.bisect_right(firsts, hit[1])
+            if s != last:
+                groups.append((s, []))
+                last = s
+            groups[-1][1].append(hit)
+            if hit[0] in mention_keys:
                 with_mention.add(s)
+        sentences: list[tuple[int, int, Decided]] = []
+        best: dict[int, int] = {}
+        every_section = self._all_sections_count(sections)
+        for s, group in groups:
+            if s not in with_mention:
+                continue
+            base = group[0][1]
+            decided = self._decide(group, base)
+            sentences.append((s, base, decided))
+            for column, rank, start in decided.labels:
+                if rank < best.get(column, 3) and (
+                    every_section
+                    or self._section_counts(sections.at(int(offsets[start + base])))
+                ):
+                    best[column] = rank
+        return _Analysis(doc, text, breaks, sections, offsets, sentences, best)
+
+    def _mention_results(self, analysis: _Analysis) -> list[MentionResult]:
+        """Every mention of an analysed report with its decision, in absolute positions."""
         results: list[MentionResult] = []
-        for s in sorted(with_mention):
-            ms = by_sentence[s]
-            base = min(m.start for m in ms)
-            for m_index, _kind, start, end, status, cue, excluded in self._decide(ms, base):
-                section = sections.at(offsets[start])
+        sections, offsets = analysis.sections, analysis.offsets
+        for s, base, decided in analysis.sentences:
+            for m_index, _kind, start, end, status, cue, excluded in decided.decisions:
+                start, end = start + base, end + base
+                if cue is not None and base:  # (faster than NamedTuple._replace)
+                    cue = ActiveCue(cue.cue, cue.index, cue.start + base, cue.end + base)
+                section = sections.at(int(offsets[start]))
                 if excluded != "unmention" and not self._section_counts(section):
                     excluded = f"section:{section}"  # before historical / hypothetical
-                results.append(
-                    MentionResult(m_index, start, end, status, cue, section, s, excluded)
-                )
+                results.append(MentionResult(m_index, start, end, status, cue, section, s, excluded))
         return results
 
-    def _decide(self, ms: list[Match], base: int) -> list[tuple]:
-        """Decisions for the mentions of one sentence, memoised on the sentence's structure.
-
-        The decision depends only on which phrases and cues matched and their relative token
-        positions, and radiology sentences repeat their structure constantly ("No X.", "X is
-        normal."), so the result is cached by that structure (positions relative to ``base``)
-        and shifted back. The cache is bounded.
-        """
-        key = tuple(sorted((m.kind, m.index, m.start - base, m.end - base) for m in ms))
-        decided = self._memo.get(key)
-        if decided is None:
-            decided = self._decide_uncached([Match(*k) for k in key])
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = decided
-        if not base:
-            return decided
-        return [
-            (
-                i,
-                kind,
-                st + base,
-                en + base,
-                status,
-                cue._replace(start=cue.start + base, end=cue.end + base) if cue else None,
-                excluded,
-            )
-            for i, kind, st, en, status, cue, excluded in decided
-        ]
-
-    def _decide_uncached(self, ms: list[Match]) -> list[tuple]:
-        """(observation, kind, start, end, status, deciding cue, exclusion reason) per mention."""
-        cue_matches = [m for m in ms if m.kind == "cue"]
-        mentions = [m for m in ms if m.kind == "mention" or m.kind == "anchor"]
-        unmentions = [m for m in ms if m.kind == "unmention"]
-        active = active_cues(cue_matches, self._index.cues) if cue_matches else []
-        out = []
-        for m in _longest_per_observation(mentions) if len(mentions) > 1 else mentions:
-            excluded = None
-            if any(u.index == m.index and u.start < m.end and m.start < u.end for u in unmentions):
-                excluded = "unmention"
-            status, cue = self._status(m.start, m.end, active)
-            if excluded is not None or status == NEGATIVE:
-                pass
-            elif m.kind == "anchor" and status == POSITIVE and (
-                cue is None or cue.cue.category not in HEDGES
-            ):
-                excluded = "anchor without cue"  # "heart size": only a cue makes it a label
-            elif active:
-                context = context_cue(m.start, m.end, active)
-                if context is not None:  # historical or hypothetical: not a finding now
-                    excluded, cue = context.cue.category, context
-            out.append((m.index, m.kind, m.start, m.end, status, cue, excluded))
-        return out
-
-    def _status(
-        self, start: int, end: int, active: list[ActiveCue], literal: bool = False
-    ) -> tuple[str, ActiveCue | None]:
-        """Assertion status of a span, with the graded-hedge options applied."""
-        status, cue = assert_span(start, end, active, literal=literal)
-        if status == UNCERTAIN and cue.cue.category in self._positive_hedges:
-            status = POSITIVE
-        return status, cue
-
-    def _row(self, results: Iterable[MentionResult]) -> np.ndarray:
-        """Aggregate mention statuses by the one rule (:class:`cxrlabel.aggregate.Precedence`)."""
-        offset = 1 if self._no_finding else 0
-        row = np.full(len(self.names), np.nan, dtype=np.float32)
-        values = self._precedence.per_key(
-            (r.observation, r.status) for r in results if r.excluded is None
-        )
-        for obs, value in values.items():
-            row[obs + offset] = value
+    def _fill_row(self, array: np.ndarray, i: int, best: dict[int, int]) -> None:
+        """Row ``i`` of ``array`` (all NaN) from a report's best rank per column; No Finding
+        is 1 unless an observation it does not ignore is positive or uncertain."""
+        values, ignore = self._value_of_rank, self._nf_ignore
+        abnormal = False
+        for column, rank in best.items():
+            value = array[i, column] = values[rank]
+            if value != 0.0 and column not in ignore:
+                abnormal = True
         if self._no_finding:
-            abnormal = any(row[i + 1] != 0.0 for i in values if i not in self._nf_ignore)
-            row[0] = np.nan if abnormal else 1.0
-        return row
+            array[i, 0] = math.nan if abnormal else 1.0
 
     # ------------------------------------------------------------------ public API
 
@@ -278,24 +277,35 @@ class Labeler:
     def _label_many(
         self, texts: Iterable[Any], ids: Sequence[Any] | None, batch_size: int
     ) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
-        rows: list[np.ndarray] = []
+        cleaned = self._clean_all(texts)
+        array = np.full((len(cleaned), len(self.names)), np.nan, dtype=np.float32)
         status: list[str] = []
         records: list[dict[str, Any]] = []
-        empty_row = np.full(len(self.names), np.nan, dtype=np.float32)
-        cleaned = [_clean(t) for t in texts]
-        docs = self.nlp.tokenizer.pipe((t or "" for t in cleaned), batch_size=batch_size)
-        for i, (text, doc) in enumerate(zip(cleaned, docs, strict=True)):
+        tokenizer = self.nlp.tokenizer
+        for i, text in enumerate(cleaned):
             if not text:
-                rows.append(empty_row)
                 status.append("empty")
                 continue
-            results = self._analyze(doc, text)
-            rows.append(self._row(results))
+            analysis = self._analyze(tokenize(tokenizer, text), text)
+            self._fill_row(array, i, analysis.best)
             status.append("ok")
             if ids is not None:
-                records.extend(self._evidence(doc, r, ids[i]) for r in results)
-        array = np.vstack(rows) if rows else np.empty((0, len(self.names)), dtype=np.float32)
+                records.extend(self._records(analysis, ids[i]))
         return array, status, records
+
+    @staticmethod
+    def _clean_all(texts: Iterable[Any]) -> list[str]:
+        """Texts as clean ``str`` (:func:`cxrlabel.text.clean_text`), with one warning
+        that counts the characters replaced, if any."""
+        cleaned, replaced, rows = [], 0, 0
+        for t in texts:
+            text, n = clean_text(t)
+            cleaned.append(text)
+            if n:
+                replaced, rows = replaced + n, rows + 1
+        if replaced:
+            _warn_replaced(replaced, rows)
+        return cleaned
 
     def label(self, texts: Iterable[Any]) -> pd.DataFrame:
         """Label reports: one row per text, one column per observation (1 / 0 / -1 / NaN).
@@ -317,28 +327,56 @@ class Labeler:
         ``cue`` (its matched words), ``excluded`` and ``reason`` (why an excluded mention
         does not count).
         """
-        text = _clean(text)
+        (text,) = self._clean_all([text])
         if not text:
             return []
-        doc = self.nlp.make_doc(text)
-        return [self._evidence(doc, r, report_id) for r in self._analyze(doc, text)]
+        return self._records(self._analyze(tokenize(self.nlp.tokenizer, text), text), report_id)
 
-    def _evidence(self, doc: Doc, r: MentionResult, report_id: Any) -> dict[str, Any]:
-        span = doc[r.start : r.end]
-        sentence = _sentence_text(doc.text, span.start_char, span.end_char)
+    def _records(
+        self,
+        analysis: _Analysis,
+        report_id: Any,
+        results: list[MentionResult] | None = None,
+        spans: Sequence[Span] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Evidence records of an analysed report (``results``: its mentions, and ``spans``
+        theirs, when already made)."""
+        if results is None:
+            results = self._mention_results(analysis)
+        if not results:
+            return []
+        doc = analysis.doc
+        if spans is None:
+            spans = [doc[r.start : r.end] for r in results]
+        sentences = SentenceTexts(analysis.text, analysis.breaks)
+        return [
+            self._evidence(doc, sentences, r, span, report_id)
+            for r, span in zip(results, spans, strict=True)
+        ]
+
+    def _evidence(
+        self, doc: Doc, sentences: SentenceTexts, r: MentionResult, span: Span, report_id: Any
+    ) -> dict[str, Any]:
+        # Texts are sliced from the report by character offsets: Span.text would make a
+        # Token object per word.
+        text, start, end = sentences.text, span.start_char, span.end_char
+        cue = r.cue
+        if cue is not None:
+            cue_span = doc[cue.start : cue.end]
+            cue_text = text[cue_span.start_char : cue_span.end_char]
         return {
             "id": report_id,
             "observation": self.observations[r.observation],
-            "text": span.text,
-            "start": span.start_char,
-            "end": span.end_char,
-            "sentence": sentence,
+            "text": text[start:end],
+            "start": start,
+            "end": end,
+            "sentence": sentences.around(start, end),
             "section": r.section,
             "assertion": r.status,
-            "rule_id": r.cue.cue.rule_id if r.cue else None,
-            "rule_source": r.cue.cue.source if r.cue else None,
-            "category": r.cue.cue.category if r.cue else None,
-            "cue": doc[r.cue.start : r.cue.end].text if r.cue else None,
+            "rule_id": cue.cue.rule_id if cue else None,
+            "rule_source": cue.cue.source if cue else None,
+            "category": cue.cue.category if cue else None,
+            "cue": cue_text if cue else None,
             "excluded": r.excluded is not None,
             "reason": r.excluded,
         }
@@ -358,48 +396,30 @@ class Labeler:
 
     def explain_assertion(self, sentence: str, target: str) -> tuple[str, str | None]:
         """Like :meth:`assertion`, also returning the deciding rule id (or None)."""
-        sentence, target = _clean(sentence), _clean(target)
+        sentence, target = self._clean_all([sentence, target])
         if not sentence or not target:
             raise InputError("assertion() needs a non-empty sentence and target phrase")
-        doc = self.nlp.make_doc(sentence)
+        doc = tokenize(self.nlp.tokenizer, sentence)
         start, end = _locate(self.nlp, doc, target)
-        ends = [m.start() for m in _SENTENCE_END.finditer(doc.text)]
+        ends = sentence_ends(doc.text)
         s = bisect.bisect_left(ends, doc[start].idx)
         cue_matches = [
             m
             for m in self._index.find(doc)
             if m.kind == "cue" and bisect.bisect_left(ends, doc[m.start].idx) == s
         ]
-        active = active_cues(cue_matches, self._index.cues)
-        status, cue = self._status(start, end, active, literal=True)
+        scope = SentenceCues(active_cues(cue_matches, self._index.cues))
+        status, cue = self._decide.status(start, end, scope, literal=True)
         return status, (cue.cue.rule_id if cue else None)
 
 
-def _longest_per_observation(mentions: list[Match]) -> list[Match]:
-    """Keep the longest of overlapping mentions of the same observation (mentions beat anchors)."""
-    ordered = sorted(mentions, key=lambda m: (m.kind != "mention", m.start - m.end, m.start))
-    kept: list[Match] = []
-    for m in ordered:
-        if not any(k.index == m.index and m.start < k.end and k.start < m.end for k in kept):
-            kept.append(m)
-    return kept
-
-
-def _clean(text: Any) -> str:
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return ""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    text = str(text)
-    return text if text.strip() else ""
-
-
-def _sentence_text(text: str, start: int, end: int) -> str:
-    bounds = [m.start() for m in _SENTENCE_END.finditer(text)]
-    i = bisect.bisect_left(bounds, start)
-    lo = bounds[i - 1] + 1 if i > 0 else 0
-    hi = bounds[i] + 1 if i < len(bounds) else len(text)
-    return " ".join(text[lo:hi].split())
+def _warn_replaced(characters: int, texts: int) -> None:
+    warnings.warn(
+        f"{characters} character(s) that UTF-8 cannot encode (unpaired UTF-16 surrogates) in "
+        f"{texts} text(s) were replaced by U+FFFD",
+        ReplacedCharactersWarning,
+        stacklevel=4,
+    )
 
 
 def _locate(nlp: Language, doc: Doc, target: str) -> tuple[int, int]:

@@ -9,6 +9,7 @@ of the input.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import time
 from collections import Counter, deque
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from cxrlabel.io import EvidenceWriter, LabelsWriter, ReportReader, evidence_lines
 from cxrlabel.lexicon import load_lexicon
+from cxrlabel.workers import die_with_parent, pool_children, sigterm_as_exit, stop_workers
 
 if TYPE_CHECKING:
     from cxrlabel.labeler import Labeler
@@ -42,6 +44,8 @@ class LabelSummary:
     duplicate_ids: int = 0
     missing_ids: int = 0
     replaced_rows: int = 0
+    surrogate_rows: int = 0
+    surrogates: int = 0
     seconds: float = 0.0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     output: str = ""
@@ -75,6 +79,11 @@ class LabelSummary:
             notes.append(
                 f"warning: {self.replaced_rows} reports had undecodable bytes (replaced by U+FFFD)"
             )
+        if self.surrogate_rows:
+            notes.append(
+                f"warning: {self.surrogate_rows} reports had {self.surrogates} characters that "
+                "UTF-8 cannot encode (unpaired UTF-16 surrogates; replaced by U+FFFD)"
+            )
         return notes
 
     def text(self, *, warnings: bool = True) -> str:
@@ -95,7 +104,8 @@ _WORKER: Labeler | None = None
 _WORKER_KWARGS: dict[str, Any] | None = None
 
 
-def _init_worker(kwargs: dict[str, Any]) -> None:
+def _init_worker(kwargs: dict[str, Any], parent: int) -> None:
+    die_with_parent(parent)
     global _WORKER
     if _WORKER is None or _WORKER_KWARGS != kwargs:  # forked workers inherit the parent's
         from cxrlabel.labeler import Labeler
@@ -217,7 +227,8 @@ def label_file(
     bar, by_bytes = _progress_bar(reader, progress)
     chunks = _labelled_chunks(reader, lab, kwargs, jobs, want_evidence)
     try:
-        with closing(chunks):  # closed at once on an error: the worker pool shuts down first
+        # SIGTERM unwinds like Ctrl-C: the pool is stopped and the temporary files removed
+        with sigterm_as_exit(), closing(chunks):  # closed at once on an error
             for chunk_ids, (values, status, lines) in chunks:
                 writer.write(chunk_ids, values, status)
                 if ev_writer is not None:
@@ -241,6 +252,7 @@ def label_file(
     tally.fill(summary)
     summary.rows = reader.rows
     summary.replaced_rows = reader.replaced_rows
+    summary.surrogate_rows, summary.surrogates = reader.surrogate_rows, reader.surrogates
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -266,7 +278,11 @@ def _labelled_chunks(
         return
     global _WORKER, _WORKER_KWARGS
     _WORKER, _WORKER_KWARGS = lab, kwargs  # inherited by forked workers: no rebuild
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(kwargs,)) as pool:
+    before = pool_children()
+    pool = ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, initargs=(kwargs, os.getpid())
+    )
+    try:
         pending: deque[tuple[list[Any], Future]] = deque()
         for chunk in reader:
             pending.append((chunk.ids, pool.submit(_work, chunk.ids, chunk.texts, want_evidence)))
@@ -276,6 +292,10 @@ def _labelled_chunks(
         while pending:
             ids, fut = pending.popleft()
             yield ids, fut.result()
+    except BaseException:  # an error, an interrupt, SIGTERM or the consumer closing early
+        stop_workers(pool, before)
+        raise
+    pool.shutdown()
 
 
 class _Tally:

@@ -7,8 +7,10 @@ cues together, so a report costs one tokenisation plus two C-level scans.
 
 from __future__ import annotations
 
+import bisect
 from typing import Literal, NamedTuple
 
+from spacy.attrs import ORTH
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
@@ -84,6 +86,10 @@ class PhraseIndex:
     Gapped phrases (``heart ... enlarged``) are matched by finding each segment with the same
     PhraseMatcher and chaining segments that follow each other within ``gap`` tokens of the
     same sentence: much faster than spaCy's token Matcher with wildcard quantifiers.
+
+    The labeller's hot path uses :meth:`find_keys`, which returns the matcher's own
+    ``(key, start, end)`` tuples: one hashable key per (kind, index), so no object is made
+    per match (:meth:`match` turns one into a :class:`Match`).
     """
 
     def __init__(self, nlp: Language, lexicon: Lexicon) -> None:
@@ -91,10 +97,11 @@ class PhraseIndex:
         self.lexicon = lexicon
         self.cues: tuple[Cue, ...] = lexicon.cues
         self._phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self._keys: dict[int, tuple[Kind, int]] = {}
+        self._keys: dict[int, tuple[Kind, int]] = {}  # match key -> (kind, index)
+        self._key_of: dict[tuple[Kind, int], int] = {}
         self._segment_keys: dict[int, str] = {}
-        # first segment -> [(kind, index, gap, segments)]
-        self._gapped: dict[str, list[tuple[Kind, int, int, tuple[str, ...]]]] = {}
+        # first segment -> second segment -> [(key, gap, segments after the first)]
+        self._gapped: dict[str, dict[str, list[tuple[int, int, tuple[str, ...]]]]] = {}
         self._stop_orths = {nlp.vocab.strings.add(t) for t in _SENTENCE_END}
         for i, obs in enumerate(lexicon.schema.observations):
             self._add("mention", i, obs.mentions, obs.gap)
@@ -102,11 +109,15 @@ class PhraseIndex:
             self._add("unmention", i, obs.unmentions, obs.gap)
         for i, cue in enumerate(self.cues):
             self._add("cue", i, cue.phrases, 0)
+        #: keys of mentions and anchors: a sentence holding none needs no decision
+        self.mention_keys = frozenset(k for k, (kind, _) in self._keys.items() if kind in ("mention", "anchor"))
 
     def _add(self, kind: Kind, index: int, phrases: tuple[str, ...], gap: int) -> None:
         if not phrases:
             return
         key = f"{kind}|{index}"
+        key_id = self.nlp.vocab.strings.add(key)  # the key of plain and gapped matches alike
+        self._keys[key_id], self._key_of[(kind, index)] = (kind, index), key_id
         plain: list[Doc] = []
         for phrase in phrases:
             for segments in phrase_variants(phrase):
@@ -115,9 +126,9 @@ class PhraseIndex:
                     continue
                 for seg in segments:
                     self._add_segment(seg)
-                self._gapped.setdefault(segments[0], []).append((kind, index, gap, tuple(segments)))
+                by_second = self._gapped.setdefault(segments[0], {})
+                by_second.setdefault(segments[1], []).append((key_id, gap, tuple(segments[1:])))
         if plain:
-            self._keys[self.nlp.vocab.strings.add(key)] = (kind, index)
             self._phrases.add(key, plain)
 
     def _add_segment(self, segment: str) -> None:
@@ -128,53 +139,96 @@ class PhraseIndex:
             self._phrases.add(key, [self.nlp.make_doc(segment)])
 
     def find(self, doc: Doc) -> list[Match]:
-        """All matches (mentions, anchors, unmentions, cues), overlapping ones included."""
-        keys = self._keys
-        out: list[Match] = []
+        """All matches (mentions, anchors, unmentions, cues), overlapping ones included:
+        plain phrases in the matcher's order, then the gapped ones."""
+        plain, gapped = self._find(doc)
+        return [self.match(*hit) for hit in plain + gapped]
+
+    def match(self, key: int, start: int, end: int) -> Match:
+        """The :class:`Match` of a ``(key, start, end)`` tuple from :meth:`find_keys`."""
+        kind, index = self._keys[key]
+        return Match(kind, index, start, end)
+
+    def find_keys(self, doc: Doc) -> list[tuple[int, int, int]]:
+        """All matches as ``(key, start, end)``, in order of their first token (the
+        matcher's order where it is the same)."""
+        plain, gapped = self._find(doc)
+        if gapped:
+            plain = sorted(plain + gapped, key=_start)  # stable: nearly sorted, so linear
+        return plain
+
+    def _find(self, doc: Doc) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """(plain-phrase matches in start order, gapped-phrase matches)."""
+        segment_keys = self._segment_keys
+        plain: list[tuple[int, int, int]] = []
         segments: dict[str, list[tuple[int, int]]] = {}
-        for key, start, end in self._phrases(doc):
-            hit = keys.get(key)
-            if hit is not None:
-                out.append(Match(hit[0], hit[1], start, end))
+        for hit in self._phrases(doc):
+            segment = segment_keys.get(hit[0])
+            if segment is None:
+                plain.append(hit)
             else:
-                segments.setdefault(self._segment_keys[key], []).append((start, end))
-        if segments:
-            out.extend(self._chain(doc, segments))
-        return out
+                segments.setdefault(segment, []).append((hit[1], hit[2]))
+        return plain, (self._chain(doc, segments) if segments else [])
 
-    def _chain(self, doc: Doc, segments: dict[str, list[tuple[int, int]]]) -> list[Match]:
-        out: list[Match] = []
+    def _chain(self, doc: Doc, segments: dict[str, list[tuple[int, int]]]) -> list[tuple[int, int, int]]:
+        """Gapped phrases: each first segment followed by the rest, within ``gap`` tokens.
+
+        Only phrases whose first two segments both matched are tried (looked up by the
+        pair). The candidates for the next segment are found by bisection in its sorted
+        starts and sentence ends by bisection in their sorted positions, so a long sentence
+        full of segments costs time linear in its length.
+        """
+        out: list[tuple[int, int, int]] = []
+        starts: dict[str, list[int]] | None = None
+        stops: list[int] | None = None  # token positions of sentence ends (computed once, lazily)
         for first, spans in segments.items():
-            for kind, index, gap, parts in self._gapped.get(first, ()):
-                rest = parts[1:]
-                if not all(p in segments for p in rest):
-                    continue
-                for start, end in spans:
-                    stop = self._follow(doc, segments, rest, end, gap)
-                    if stop is not None:
-                        out.append(Match(kind, index, start, stop))
+            by_second = self._gapped.get(first)
+            if by_second is None:
+                continue
+            for second in segments:
+                for key, gap, rest in by_second.get(second, ()):
+                    if len(rest) > 1 and not all(p in segments for p in rest):
+                        continue
+                    if stops is None:
+                        starts = {part: [s for s, _ in found] for part, found in segments.items()}
+                        stops = self._stops(doc)
+                    for start, end in spans:
+                        stop = _follow(segments, starts, stops, rest, end, gap)
+                        if stop is not None:
+                            out.append((key, start, stop))
         return out
 
-    def _follow(
-        self,
-        doc: Doc,
-        segments: dict[str, list[tuple[int, int]]],
-        rest: tuple[str, ...],
-        pos: int,
-        gap: int,
-    ) -> int | None:
-        """End of the chain of ``rest`` segments, each within ``gap`` tokens of the previous one
-        and with no sentence end in between."""
+    def _stops(self, doc: Doc) -> list[int]:
+        """Positions of the tokens that end a sentence for chaining (``.``, ``;``, ``?``, ``!``)."""
+        orths = doc.to_array(ORTH).tolist()
         stop_orths = self._stop_orths
-        for part in rest:
-            nxt = None
-            for s, e in segments[part]:
-                if pos <= s <= pos + gap and not any(
-                    doc[k].orth in stop_orths for k in range(pos, s)
-                ):
-                    nxt = e
-                    break
-            if nxt is None:
-                return None
-            pos = nxt
-        return pos
+        return [i for i, orth in enumerate(orths) if orth in stop_orths]
+
+
+def _start(hit: tuple[int, int, int]) -> int:
+    return hit[1]
+
+
+def _follow(
+    segments: dict[str, list[tuple[int, int]]],
+    starts: dict[str, list[int]],
+    stops: list[int],
+    rest: tuple[str, ...],
+    pos: int,
+    gap: int,
+) -> int | None:
+    """End of the chain of ``rest`` segments, each within ``gap`` tokens of the previous one
+    and with no sentence end in between (the first such occurrence of each segment)."""
+    for part in rest:
+        i = bisect.bisect_left(starts[part], pos)
+        spans = segments[part]
+        if i == len(spans) or spans[i][0] > pos + gap:
+            return None
+        s, e = spans[i]
+        # Only the nearest candidate needs checking: a sentence end before it also lies
+        # before every later candidate.
+        j = bisect.bisect_left(stops, pos)
+        if j < len(stops) and stops[j] < s:
+            return None
+        pos = e
+    return pos

@@ -1,0 +1,119 @@
+"""Killing a real ``cxr label --jobs 2`` ends its worker processes (and, unless it is
+SIGKILL, removes the temporary ``.partial`` outputs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from cxrlabel.workers import sigterm_as_exit
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+_SENTENCES = ["No pneumothorax.", "Small left pleural effusion.", "Heart size is normal.",
+              "Possible right lower lobe pneumonia.", "Lungs are clear."]
+
+
+def _wait(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.fixture(scope="module")
+def big_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("signals") / "reports.csv"
+    n = 60_000
+    texts = [" ".join(_SENTENCES[(i + k) % 5] for k in range(3)) + f" Report {i}." for i in range(n)]
+    pd.DataFrame({"id": [f"r{i}" for i in range(n)], "text": texts}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"])
+def test_killing_cxr_label_ends_its_workers(tmp_path: Path, big_csv: Path, sig: signal.Signals) -> None:
+    out, ev = tmp_path / "labels.csv", tmp_path / "evidence.jsonl"
+    cmd = [sys.executable, "-m", "cxrlabel.cli", "label", str(big_csv), "-o", str(out),
+           "--evidence", str(ev), "--jobs", "2", "--chunk-size", "200", "--quiet"]
+    with open(tmp_path / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        try:
+            parent = psutil.Process(proc.pid)
+
+            def running() -> list[psutil.Process] | None:
+                kids = parent.children(recursive=True)
+                started = len(kids) >= 2 and (tmp_path / ".labels.csv.partial").exists()
+                return kids if started else None
+
+            workers = _wait(running, 120, "two workers and a first chunk written")
+            os.kill(proc.pid, sig)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    _wait(lambda: not _alive(workers), 15, f"workers {[w.pid for w in workers]} to end")
+    assert proc.returncode != 0 and not out.exists()
+    if sig != signal.SIGKILL:
+        assert not list(tmp_path.glob(".*.partial")), "temporary outputs left behind"
+        assert b"Traceback" not in (tmp_path / "stderr.txt").read_bytes()
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 128 + signal.SIGTERM
+
+
+def test_a_worker_ends_when_its_parent_does(tmp_path: Path) -> None:
+    """The worker side alone: a grandchild armed by die_with_parent outlives its parent by
+    less than a second (a bare grandchild would be adopted and live on)."""
+    code = (
+        "import os, sys, time\n"
+        "from cxrlabel.workers import die_with_parent\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    die_with_parent(os.getppid())\n"
+        "    time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "print(pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = psutil.Process(int(proc.stdout.readline()))
+    time.sleep(0.5)  # let the child arm itself
+    proc.kill()
+    proc.wait(timeout=10)
+    _wait(lambda: not _alive([child]), 10, "the orphaned worker to end")
+
+
+def test_die_with_parent_uses_the_kernel_on_linux() -> None:
+    code = "import os\nfrom cxrlabel.workers import die_with_parent\nprint(die_with_parent(os.getppid()))"
+    how = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert how.strip() == ("prctl" if sys.platform.startswith("linux") else "poll")
+
+
+def test_sigterm_raises_system_exit_within_the_block_only() -> None:
+    with pytest.raises(SystemExit) as exc, sigterm_as_exit():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+    assert exc.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
