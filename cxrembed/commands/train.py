@@ -56,7 +56,15 @@ def train_command(
         typer.Option("--group-col", help="Patient id column: the validation split keeps "
                                          "each patient on one side."),
     ] = None,
-    loss: Annotated[str | None, typer.Option("--loss", help="ms, ml2 or ce (baseline).")] = None,
+    separator: Annotated[
+        str | None,
+        typer.Option("--separator", help="Split --label-col values into several labels at "
+                                         "this separator, e.g. ',' for 'COVID-19, ARDS'."),
+    ] = None,
+    loss: Annotated[
+        str | None,
+        typer.Option("--loss", help="ms+proxy (default), ms, ml2, proxy or ce (baseline)."),
+    ] = None,
     backbone: Annotated[
         str | None, typer.Option("--backbone", help="resnet18, resnet34, resnet50, densenet121.")
     ] = None,
@@ -70,6 +78,16 @@ def train_command(
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="Per process; a multiple of m.")
     ] = None,
+    m: Annotated[
+        int | None, typer.Option("--m", min=1, help="Images per label in a batch.")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", min=0.0, help="Backbone learning rate (AdamW).")
+    ] = None,
+    head_lr: Annotated[
+        float | None,
+        typer.Option("--head-lr", min=0.0, help="Learning rate of the head and loss proxies."),
+    ] = None,
     noise: Annotated[
         Path | None,
         typer.Option("--noise", help="noise.json from `cxr validate`: weight pairs by label "
@@ -77,6 +95,14 @@ def train_command(
     ] = None,
     weights: Annotated[
         Path | None, typer.Option("--weights", help="Local pretrained backbone weights file.")
+    ] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option("--init", help="Start from the backbone of this run folder (new head)."),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="Torch CPU threads (default: torch's choice)."),
     ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N, mps.")
@@ -95,10 +121,10 @@ def train_command(
 
     overrides = collect_overrides(
         image_col=image_col, id_col=id_col, label_col=label_col, label_cols=label_cols,
-        schema=schema, group_col=group_col, loss=loss, backbone=backbone,
-        embedding_dim=embedding_dim, image_size=image_size, epochs=epochs,
-        batch_size=batch_size, noise=noise, weights=weights, device=device,
-        num_workers=num_workers, seed=seed,
+        schema=schema, group_col=group_col, separator=separator, loss=loss,
+        backbone=backbone, embedding_dim=embedding_dim, image_size=image_size, epochs=epochs,
+        batch_size=batch_size, m=m, lr=lr, head_lr=head_lr, noise=noise, weights=weights,
+        init=init, threads=threads, device=device, num_workers=num_workers, seed=seed,
     )
 
     def run() -> TrainResult:
@@ -131,12 +157,14 @@ def collect_overrides(**options: Any) -> dict[str, Any]:
     keys = {
         "image_col": "data.image_col", "id_col": "data.id_col", "group_col": "data.group_col",
         "label_col": "labels.label_col", "label_cols": "labels.columns",
-        "schema": "labels.schema", "loss": "training.loss", "backbone": "model.backbone",
-        "embedding_dim": "model.embedding_dim", "image_size": "preprocessing.image_size",
-        "epochs": "training.epochs", "batch_size": "training.batch_size",
-        "noise": "training.noise", "weights": "training.weights",
-        "device": "training.device", "num_workers": "data.num_workers",
-        "seed": "training.seed",
+        "schema": "labels.schema", "separator": "labels.separator", "loss": "training.loss",
+        "backbone": "model.backbone", "embedding_dim": "model.embedding_dim",
+        "image_size": "preprocessing.image_size", "epochs": "training.epochs",
+        "batch_size": "training.batch_size", "m": "training.m", "lr": "training.lr",
+        "head_lr": "training.head_lr", "noise": "training.noise",
+        "weights": "training.weights", "init": "training.init",
+        "threads": "training.threads", "device": "training.device",
+        "num_workers": "data.num_workers", "seed": "training.seed",
     }
     out: dict[str, Any] = {}
     for name, value in options.items():
@@ -171,6 +199,12 @@ def format_result(result: TrainResult) -> str:
     if result.best_epoch is not None:
         lines.append(f"best: epoch {result.best_epoch}, val MAP@R {_fmt(result.best_value)} "
                      "-> model.safetensors")
+        if result.best_epoch == 1 and result.epochs_done > 1 and result.best_value is not None:
+            lines.append(f"warning: the best epoch is the first of {result.epochs_done}; later "
+                         "epochs did not improve validation retrieval (see "
+                         "training_curves.png; try a lower --lr)")
+    if result.run_dir is not None and (result.run_dir / "training_curves.png").is_file():
+        lines.append(f"curves: {result.run_dir / 'training_curves.png'}")
     if result.excluded:
         lines.append(f"{result.excluded} table rows not used (reasons in excluded.csv)")
     return "\n".join(lines)
