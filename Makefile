@@ -14,10 +14,7 @@ $(BIN)/python:
 
 # Reinstall when the project's setup changes.
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[embed,dev]"
-	# The demo's real reports ship as a data file inside torchxrayvision; we read the
-	# archive only, so its own dependencies are not needed.
-	$(BIN)/pip install --quiet --no-deps "torchxrayvision>=1.2"
+	$(BIN)/python -m pip install --quiet -e ".[embed,xrv,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -131,7 +131,7 @@ def _resize_times() -> tuple[float, float]:
     import torch
 
     from cxrembed.data.square import fit_square
-    from cxrembed.io import read_image
+    from cxrembed.io.image import read_image
 
     image, _ = read_image(DATA / "dicom" / "RG1_J2KI.dcm")
     tensor = torch.from_numpy(image)[None, None]

@@ -119,8 +119,8 @@ def negspacy_table(
 def score(
     pred: pd.DataFrame, df: pd.DataFrame, findings: list[str], uncertain_as: str, bootstrap: int
 ):
-    """``cxrlabel.validate`` on the positive-only gold: (per-finding table, summary)."""
-    from cxrlabel.validate import validate
+    """``cxrlabel.validation.labels`` on the positive-only gold: (per-finding table, summary)."""
+    from cxrlabel.validation.labels import validate
 
     gold = df[["uid", *[f"gold_{n}" for n in findings]]]
     result = validate(
@@ -206,8 +206,8 @@ def print_negation(data: Path) -> dict[str, float]:
     from spacy.tokens import Span
 
     from cxrlabel import Labeler
-    from cxrlabel.assertion_eval import score_assertions
     from cxrlabel.labeler import _locate  # the same condition span for both labellers
+    from cxrlabel.validation.assertions import score_assertions
 
     table = pd.read_csv(data / "negex_sentences.tsv", sep="\t")
     status_col = next(c for c in table.columns if c.lower().startswith("negation_status"))

@@ -83,8 +83,8 @@ def corrupt(labels: pd.Series, kind: str, rho: float, seed: int) -> pd.Series:
 
 def noise_file(table: pd.DataFrame, noisy: pd.Series, folder: Path, seed: int) -> Path:
     """``cxr validate`` of the noisy labels of a curated 10% of training patients."""
-    from cxrembed.kermany_collection import patient_split
-    from cxrlabel.validate import validate
+    from cxrembed.collections.kermany import patient_split
+    from cxrlabel.validation.labels import validate
 
     train = table[table["split"] == "train"]
     side = patient_split(train, test_fraction=0.1, seed=seed + 1, names=("rest", "curated"))

@@ -5,7 +5,7 @@ v2, doi:10.17632/rscbjbr9sj.2), so a small downscaled copy may ship with its att
 (``NOTICE``, the folder's ``README.md``). This script is how that copy was made, and it
 makes the same bytes again from the same source:
 
-1. read ``kermany_dev/labels.csv`` (:func:`cxrembed.kermany_collection.read_kermany_collection`);
+1. read ``kermany_dev/labels.csv`` (:func:`cxrembed.collections.kermany.read_kermany_collection`);
 2. take whole patients in a seeded order, per subtype in proportion, until about
    ``--images`` images;
 3. split them by patient (25% test, stratified by subtype);
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.source / "labels.csv").is_file():
         print(f"skipped: {args.source} not found")
         return 0
-    from cxrembed.kermany_collection import patient_split, read_kermany_collection
+    from cxrembed.collections.kermany import patient_split, read_kermany_collection
 
     table = read_kermany_collection(args.source).table
     chosen = choose_patients(table, args.images, args.seed)

@@ -2,7 +2,7 @@
 cost of explanations.
 
 In one run, on real radiographs from ../shared/data/cxr_dev/covid_images_256 (read with
-cxrembed.io.read_image, resized to ``--size``), for one backbone:
+cxrembed.io.image.read_image, resized to ``--size``), for one backbone:
 
 * peer: torchvision's unmodified classifier (3-channel; the gray image copied to RGB),
   forward pass, eval mode, no gradients;
@@ -39,7 +39,7 @@ DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev
 
 
 def _load_images(count: int, size: int) -> torch.Tensor:
-    from cxrembed.io import read_image
+    from cxrembed.io.image import read_image
 
     paths = sorted((DATA / "covid_images_256").glob("*.png"))[:count]
     images = []
@@ -88,8 +88,8 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from cxrembed.explain import attention_map, grad_cam
     from cxrembed.models import EmbeddingNet
+    from cxrembed.models.explain import attention_map, grad_cam
 
     images = _load_images(args.images, args.size)
     batches = list(images.split(args.batch))

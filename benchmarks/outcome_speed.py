@@ -55,8 +55,8 @@ def main() -> None:
 
     from sklearn.metrics import roc_auc_score
 
-    from cxrembed.bootstrap_auroc import bootstrap_weights, percentile_ci, weighted_auroc
-    from cxrembed.outcome import predict_outcome
+    from cxrembed.outcome.bootstrap import bootstrap_weights, percentile_ci, weighted_auroc
+    from cxrembed.outcome.predict import predict_outcome
 
     table = pd.read_csv(csv)
     cohort = table[table["intubated"].isin(["Y", "N"])]

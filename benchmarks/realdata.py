@@ -4,7 +4,7 @@ Every benchmark here runs the same chain a user runs, through the library functi
 the CLI: ``cxr prepare`` (:func:`prepare_cache`) -> ``cxr train`` (:func:`train`) -> ``cxr
 embed`` (:func:`embed_images`) -> retrieval of held-out (test) patients against the
 training patients' gallery, with patient-bootstrap 95% intervals
-(:func:`cxrembed.metrics.intervals.retrieval_with_intervals`).
+(:func:`cxrembed.evaluation.metrics.intervals.retrieval_with_intervals`).
 
 Collections (read from ``../shared/data`` by path, never copied):
 
@@ -65,14 +65,14 @@ def available(spec: Spec) -> bool:
 
 def load_split(spec: Spec, *, test_fraction: float = 0.25, seed: int = 0) -> tuple[pd.DataFrame, Path]:
     """The collection's table (scored rows only) with a patient-disjoint ``split`` column."""
-    from cxrembed.kermany_collection import patient_split
+    from cxrembed.collections.kermany import patient_split
 
     if spec.name == "kermany":
-        from cxrembed.kermany_collection import read_kermany_collection
+        from cxrembed.collections.kermany import read_kermany_collection
 
         collection = read_kermany_collection(spec.data)
     else:
-        from cxrembed.covid_collection import read_covid_collection
+        from cxrembed.collections.covid import read_covid_collection
 
         collection = read_covid_collection(spec.data, frontal_only=True)
     table = collection.table
@@ -140,10 +140,10 @@ def pml_peer_run(table: pd.DataFrame, run: Path, cache: Path,
     from pytorch_metric_learning import losses, miners
     from torch.utils.data import DataLoader
 
+    from cxrembed.inference.run import encode_dataset
     from cxrembed.train.checkpoint import SPLIT_FILE, RunFolder
     from cxrembed.train.config import RunConfig
     from cxrembed.train.data import SeededBatches, build_train_data, make_sampler
-    from cxrembed.train.run import encode_dataset
     from cxrembed.train.schedule import build_optimizer, build_scheduler
     from cxrembed.train.trainer import initial_model
     from cxrembed.train.validation import BEST_METRIC, validation_metrics
@@ -205,8 +205,8 @@ def pml_peer_run(table: pd.DataFrame, run: Path, cache: Path,
 def embed_run(run_or_encoder: Any, table: pd.DataFrame, cache: Path, out: Path) -> np.ndarray:
     """``cxr embed RUN CACHE`` of every row of ``table`` (the cached pixels the run was
     trained on, so no JPEG is decoded again), in table order."""
-    from cxrembed.embed import embed_images
     from cxrembed.embeddings import EmbeddingSet
+    from cxrembed.inference.embed import embed_images
 
     summary = embed_images(run_or_encoder, cache, out, kind="cache", resume=False,
                            device="cpu", progress=False)
@@ -220,7 +220,7 @@ def embed_run(run_or_encoder: Any, table: pd.DataFrame, cache: Path, out: Path) 
 def score(vectors: np.ndarray, table: pd.DataFrame, spec: Spec, *, draws: int,
           seed: int = 0, query: str = "test", gallery: str = "train") -> pd.DataFrame:
     """Metrics of ``query`` rows against ``gallery`` rows, with patient-bootstrap CIs."""
-    from cxrembed.metrics.intervals import retrieval_with_intervals
+    from cxrembed.evaluation.metrics.intervals import retrieval_with_intervals
 
     return retrieval_with_intervals(
         vectors, table[spec.label].to_numpy(), (table["split"] == query).to_numpy(),
@@ -231,7 +231,7 @@ def score(vectors: np.ndarray, table: pd.DataFrame, spec: Spec, *, draws: int,
 def results_table(scores: Mapping[str, pd.DataFrame], spec: Spec,
                   extra: Mapping[str, Mapping[str, str]] | None = None) -> str:
     """Markdown: one row per method, each metric with its 95% interval."""
-    from cxrembed.metrics.intervals import format_interval
+    from cxrembed.evaluation.metrics.intervals import format_interval
 
     n_classes = "3-class" if spec.name == "kermany" else "2-class"
     heads = ["MAP@R", "P@1", "R-precision", f"{n_classes} vote accuracy",

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from cxrembed.encoder import Encoder
+    from cxrembed.inference.encoder import Encoder
     from cxrembed.train.loop import TrainResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    from cxrembed.covid_collection import read_covid_collection
+    from cxrembed.collections.covid import read_covid_collection
     from cxrembed.data.split import split_by_group
 
     collection = read_covid_collection(DATA, frontal_only=True)
@@ -158,15 +158,15 @@ def _train(table: pd.DataFrame, images: Path, run: Path, loss: str, attention: b
 
 
 def _encoder(run: Path) -> Encoder:
-    from cxrembed.encoder import Encoder
+    from cxrembed.inference.encoder import Encoder
 
     return Encoder.from_run(run, device="cpu")
 
 
 def _embed_run(run: Path, table_path: Path, images: Path,
                out: Path) -> tuple[list[str], np.ndarray]:
-    from cxrembed.embed import embed_images
-    from cxrembed.embeddings import EmbeddingSet
+    from cxrembed.embeddings.embedding_set import EmbeddingSet
+    from cxrembed.inference.embed import embed_images
 
     summary = embed_images(run, table_path, out, images_root=images, image_col="image",
                            id_col="id", resume=False, device="cpu", progress=False)
@@ -195,7 +195,7 @@ def _untrained_features(encoder: Encoder, images: Path, ids: list[str], seed: in
 
 def _pixel_vectors(images: Path, ids: list[str]) -> np.ndarray:
     from cxrembed.data.square import fit_square
-    from cxrembed.io import read_image
+    from cxrembed.io.image import read_image
 
     rows = []
     for image_id in ids:
@@ -211,7 +211,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def _retrieval_row(method: str, table: pd.DataFrame, ids: list[str],
                    x: np.ndarray) -> dict[str, object]:
     from cxrembed.data.labels import LabelOptions
-    from cxrembed.evaluate import evaluate_table
+    from cxrembed.evaluation.evaluate import evaluate_table
 
     result = evaluate_table(x, ids, table, labels=LabelOptions(label_col="covid"), id_col="id",
                             split_col="split", query_split="test", gallery_split="train",
@@ -226,9 +226,9 @@ def _retrieval_row(method: str, table: pd.DataFrame, ids: list[str],
 
 def _intubation(table: pd.DataFrame, vectors: dict[str, tuple[list[str], np.ndarray]],
                 args: argparse.Namespace) -> pd.DataFrame:
-    from cxrembed.covid_collection import CLINICAL_FEATURES
-    from cxrembed.embeddings import EmbeddingSet
-    from cxrembed.outcome import predict_outcome
+    from cxrembed.collections.covid import CLINICAL_FEATURES
+    from cxrembed.embeddings.embedding_set import EmbeddingSet
+    from cxrembed.outcome.predict import predict_outcome
 
     frames = []
     for method, (ids, x) in vectors.items():

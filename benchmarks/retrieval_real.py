@@ -102,12 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     reference = next((out / f"run_{m}" for m in ("default", *TRAINED, "pml-ms")
                       if (out / f"run_{m}").is_dir()), None)
     if "untrained" in methods and reference is not None:
-        from cxrembed.baselines import untrained_encoder
+        from cxrembed.evaluation.baselines import untrained_encoder
 
         vectors["untrained"] = realdata.embed_run(untrained_encoder(reference), table, cache,
                                                   out / "emb_untrained")
     if "pixels" in methods:
-        from cxrembed.baselines import pixel_vectors
+        from cxrembed.evaluation.baselines import pixel_vectors
 
         vectors["pixels"] = pixel_vectors(root / p for p in table["image"])
 

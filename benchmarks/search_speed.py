@@ -108,7 +108,7 @@ def run_exact(x: np.ndarray, q: np.ndarray) -> tuple[dict, np.ndarray]:
 def run_index(x: np.ndarray, q: np.ndarray, truth: np.ndarray, kind: str, repeats: int) -> dict:
     import warnings
 
-    from cxrembed.index import VectorIndex
+    from cxrembed.search.index import VectorIndex
 
     ids = np.arange(len(x))
     before = rss_mb()

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {method}: {t['train_seconds']:.0f} s, best epoch {t['best_epoch']}, "
               f"validation MAP@R {t['val_curve']}", flush=True)
         vectors[method] = realdata.embed_run(run, table, cache, out / f"emb_{_slug(method)}")
-    from cxrembed.baselines import pixel_vectors, untrained_encoder
+    from cxrembed.evaluation.baselines import pixel_vectors, untrained_encoder
 
     vectors["untrained"] = realdata.embed_run(untrained_encoder(source), table, cache,
                                               out / "emb_untrained")
@@ -126,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
 def intubation(table: pd.DataFrame, vectors: dict[str, np.ndarray],
                args: argparse.Namespace) -> pd.DataFrame:
     """``cxr predict-outcome`` for every method's features (image-only and with clinical)."""
-    from cxrembed.covid_collection import CLINICAL_FEATURES
+    from cxrembed.collections.covid import CLINICAL_FEATURES
     from cxrembed.embeddings import EmbeddingSet
-    from cxrembed.outcome import predict_outcome
+    from cxrembed.outcome.predict import predict_outcome
 
     rows = []
     for method, x in vectors.items():

@@ -7,8 +7,8 @@ synthetic`` (or a copy without the subset) runs the synthetic chain below, which
 exercises label mining from reports:
 
 1. ``cxr label`` + ``cxr validate`` on the 3,955 real Open-i reports (:mod:`cxrlabel.demo`);
-2. a **synthetic** image set (:mod:`cxrembed.synthetic`): drawn images with visible
-   findings (enlarged heart, pleural fluid level, nodule) and a short report each;
+2. a **synthetic** image set (:mod:`cxrembed.collections.synthetic`): drawn images with
+   visible findings (enlarged heart, pleural fluid level, nodule) and a short report each;
 3. ``cxr label`` on those reports: the training labels are *mined from text*, with the
    reports' label noise, and compared with the truth the images were drawn from;
 4. ``cxr train``: a small metric-learning model (multi-similarity loss, attention pooling)
@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from cxrembed.synthetic import FINDINGS, TRUTH_COLUMNS, SyntheticSet, make_synthetic_set
+from cxrembed.collections.synthetic import FINDINGS, TRUTH_COLUMNS, SyntheticSet, make_synthetic_set
 
 __all__ = ["DemoSettings", "DemoResult", "run_demo", "main"]
 
@@ -89,7 +89,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
 
             label_demo.main([str(out)])
 
-    echo("\n== synthetic images (NOT real radiographs: drawn by cxrembed.synthetic) ==")
+    echo("\n== synthetic images (NOT real radiographs: drawn by cxrembed.collections.synthetic) ==")
     with _timed(clock, "synthetic"):
         synthetic = make_synthetic_set(out / "synthetic", settings.n_images,
                                        size=settings.file_size, seed=settings.seed,
@@ -122,7 +122,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
     embeddings, index = out / "embeddings", out / "index"
     with _timed(clock, "embed"):
         from cxrembed.commands.embed import format_embed_summary
-        from cxrembed.gallery import embed_and_index
+        from cxrembed.search.gallery import embed_and_index
 
         embedded, built = embed_and_index(
             run_dir, synthetic.table, embeddings, images_root=synthetic.root,
@@ -220,7 +220,7 @@ def _train(truth: pd.DataFrame, mined: pd.DataFrame, synthetic: SyntheticSet, ru
 def _search(run_dir: Path, index: Path, evidence: Path, truth: pd.DataFrame,
             synthetic: SyntheticSet, out: Path, settings: DemoSettings,
             echo: Echo) -> tuple[list[pd.DataFrame], list[Path]]:
-    from cxrembed.retrieval import Retriever
+    from cxrembed.search.retriever import Retriever
 
     test = truth[truth["split"] == "test"]
     test = test if len(test) else truth
@@ -248,11 +248,11 @@ def _search(run_dir: Path, index: Path, evidence: Path, truth: pd.DataFrame,
 def _evaluate(out: Path, truth: pd.DataFrame, result: Any, synthetic: SyntheticSet,
               settings: DemoSettings, echo: Echo) -> tuple[dict[str, float], dict[str, float]]:
     from cxrembed.data.labels import LabelOptions
-    from cxrembed.embed import embed_images
-    from cxrembed.embeddings import EmbeddingSet
-    from cxrembed.encoder import Encoder
-    from cxrembed.evaluate import evaluate_table
-    from cxrembed.train.run import normalization_for
+    from cxrembed.embeddings.embedding_set import EmbeddingSet
+    from cxrembed.evaluation.evaluate import evaluate_table
+    from cxrembed.inference.embed import embed_images
+    from cxrembed.inference.encoder import Encoder
+    from cxrembed.inference.run import normalization_for
     from cxrembed.train.trainer import initial_model
 
     options = dict(labels=LabelOptions(columns=TRUTH_COLUMNS, status_col=None), id_col="id",

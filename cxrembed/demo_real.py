@@ -75,7 +75,7 @@ def find_demo_data() -> Path | None:
 def run_real_demo(out_dir: str | Path, settings: RealDemoSettings = RealDemoSettings(),
                   echo: Echo = print) -> RealDemoResult:
     """Train, embed, search and evaluate on the real subset; print each step with ``echo``."""
-    from cxrembed.kermany_collection import read_kermany_collection
+    from cxrembed.collections.kermany import read_kermany_collection
     from cxrlabel.errors import InputError
 
     data = settings.data or find_demo_data()
@@ -106,7 +106,7 @@ def run_real_demo(out_dir: str | Path, settings: RealDemoSettings = RealDemoSett
 
     echo("\n== cxr embed + index: every image ==")
     from cxrembed.commands.embed import format_embed_summary
-    from cxrembed.gallery import embed_and_index
+    from cxrembed.search.gallery import embed_and_index
 
     embeddings, index = out / "embeddings_real", out / "index_real"
     embedded, built = embed_and_index(
@@ -137,7 +137,7 @@ def _train(table: pd.DataFrame, data: Path, run_dir: Path, settings: RealDemoSet
 
 def _search(run_dir: Path, index: Path, table: pd.DataFrame, data: Path, out: Path,
             settings: RealDemoSettings, echo: Echo) -> tuple[list[pd.DataFrame], list[Path]]:
-    from cxrembed.retrieval import Retriever
+    from cxrembed.search.retriever import Retriever
 
     test = table[table["split"] == "test"]
     queries = [test[test["subtype"] == s].iloc[0] for s in ("bacteria", "virus")
@@ -162,10 +162,10 @@ def _search(run_dir: Path, index: Path, table: pd.DataFrame, data: Path, out: Pa
 
 def _evaluate(run_dir: Path, embeddings: Path, table: pd.DataFrame, data: Path,
               settings: RealDemoSettings, echo: Echo) -> dict[str, pd.DataFrame]:
-    from cxrembed.baselines import pixel_vectors, untrained_encoder
-    from cxrembed.embed import embed_images
     from cxrembed.embeddings import EmbeddingSet
-    from cxrembed.metrics.intervals import format_interval, retrieval_with_intervals
+    from cxrembed.evaluation.baselines import pixel_vectors, untrained_encoder
+    from cxrembed.evaluation.metrics.intervals import format_interval, retrieval_with_intervals
+    from cxrembed.inference.embed import embed_images
 
     def aligned(folder: Path) -> Any:
         emb = EmbeddingSet.load(folder)

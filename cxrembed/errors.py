@@ -47,7 +47,7 @@ class SamplerInputError(CxrError, ValueError):
 class ImageReadError(CxrError, OSError):
     """An image file cannot be read: missing, empty, truncated, corrupt, unsupported.
 
-    The one exception :func:`cxrembed.io.read_image` raises for unreadable input. ``kind`` is
+    The one exception :func:`cxrembed.io.image.read_image` raises for unreadable input. ``kind`` is
     a short code for counting (``missing``, ``empty``, ``corrupt``, ``unsupported-format``,
     ``unsupported-transfer-syntax``, ``non-image``, ``multi-frame``...), ``reason`` the
     detail; the message names the file.
@@ -64,7 +64,7 @@ class ImageReadError(CxrError, OSError):
         return (type(self), (self.path, self.reason, self.kind))
 
 
-# --- vector index and evaluation (cxrembed.index, cxrembed.evaluate, cxrembed.metrics) ---
+# --- vector index and evaluation (cxrembed.search.index, cxrembed.evaluation.evaluate, cxrembed.evaluation.metrics) ---
 __all__ += [
     "VectorInputError",
     "IndexFileError",
@@ -91,7 +91,7 @@ class EvaluationInputError(CxrError, ValueError):
     missing from the embeddings, k larger than a query's gallery, one class only...)."""
 
 
-# --- embeddings files, id joins and outcome prediction (cxrembed.embeddings, .join, .outcome) ---
+# --- embeddings files, id joins and outcome prediction (cxrembed.embeddings.embedding_set, .join, .outcome) ---
 __all__ += ["EmbeddingsFileError", "IdJoinError", "OutcomeInputError"]
 
 

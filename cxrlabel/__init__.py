@@ -12,7 +12,7 @@ this package first.
 
 from __future__ import annotations
 
-from cxrlabel._lazy import lazy_exports
+from cxrlabel._lazy import alias_moved_modules, lazy_exports
 
 __all__ = [
     "Labeler",
@@ -40,3 +40,17 @@ _LAZY = {
 }
 
 __getattr__, __dir__ = lazy_exports("cxrlabel", _LAZY)
+
+# Validation modules moved into cxrlabel.validation; old imports keep working.
+alias_moved_modules(
+    {
+        "cxrlabel.validate": "cxrlabel.validation.labels",
+        "cxrlabel.alignment": "cxrlabel.validation.alignment",
+        "cxrlabel.assertion_eval": "cxrlabel.validation.assertions",
+        "cxrlabel.metrics": "cxrlabel.validation.metrics",
+        "cxrlabel.noise": "cxrlabel.validation.noise",
+        "cxrlabel.validation_report": "cxrlabel.validation.report",
+        "cxrlabel.plots": "cxrlabel.validation.plots",
+        "cxrlabel.evidence_lookup": "cxrlabel.validation.evidence_lookup",
+    }
+)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from cxrlabel.labelfile import LabelSummary, label_file
 from cxrlabel.openi import mesh_gold, read_openi
-from cxrlabel.validate import ValidationResult, validate
+from cxrlabel.validation.labels import ValidationResult, validate
 
 __all__ = ["label_openi", "validate_openi", "main"]
 

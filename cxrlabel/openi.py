@@ -330,7 +330,7 @@ def mti_predictions(
     The result follows the labels-table contract: the id column, one column per schema
     observation (blank throughout for those MTI's table never produces, e.g. No Finding) and
     ``status`` (``ok``; ``empty`` when MTI produced no term), so it can be scored with
-    :func:`cxrlabel.validate.validate` like any labeller's output.
+    :func:`cxrlabel.validation.labels.validate` like any labeller's output.
 
     Examples
     --------

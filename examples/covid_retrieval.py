@@ -24,15 +24,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from cxrembed.collections.covid import CLINICAL_FEATURES, read_covid_collection
 from cxrembed.commands.embed import format_embed_summary
-from cxrembed.covid_collection import CLINICAL_FEATURES, read_covid_collection
 from cxrembed.data.labels import LabelOptions
 from cxrembed.data.split import split_by_group
-from cxrembed.embeddings import EmbeddingSet
-from cxrembed.evaluate import evaluate_table
-from cxrembed.gallery import embed_and_index
-from cxrembed.outcome import predict_outcome
-from cxrembed.retrieval import Retriever
+from cxrembed.embeddings.embedding_set import EmbeddingSet
+from cxrembed.evaluation.evaluate import evaluate_table
+from cxrembed.outcome.predict import predict_outcome
+from cxrembed.search.gallery import embed_and_index
+from cxrembed.search.retriever import Retriever
 from cxrembed.train import train
 from cxrlabel.labelfile import label_file
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from cxrembed.embed import EmbedSummary
-    from cxrembed.gallery import IndexSummary
+    from cxrembed.inference.embed import EmbedSummary
+    from cxrembed.search.gallery import IndexSummary
 
 __all__ = ["register", "embed", "format_embed_summary"]
 
@@ -76,8 +76,8 @@ def embed(
     from cxrlabel.cli import run_cli
 
     def run_embed() -> tuple[EmbedSummary, IndexSummary | None]:
-        from cxrembed import gallery
         from cxrembed.commands._options import split_names
+        from cxrembed.search import gallery
 
         source, kind = _source(images, cache, labels)
         return gallery.embed_and_index(

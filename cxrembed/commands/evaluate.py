@@ -10,7 +10,7 @@ import typer
 
 if TYPE_CHECKING:
     from cxrembed.data.labels import LabelOptions
-    from cxrembed.evaluate_files import EvaluationRun
+    from cxrembed.evaluation.files import EvaluationRun
 
 __all__ = ["register", "evaluate", "label_options", "format_run"]
 
@@ -105,7 +105,7 @@ def evaluate(
 
     def run() -> EvaluationRun:
         from cxrembed.commands._options import parse_ints
-        from cxrembed.evaluate_files import evaluate_files
+        from cxrembed.evaluation.files import evaluate_files
         from cxrlabel.errors import InputError
 
         options = label_options(label_col, label_cols, schema, uncertain, unknown_values,
@@ -182,7 +182,7 @@ def label_options(
 
 def format_run(run: EvaluationRun) -> str:
     """Plain-text summary: the metrics table, diagnosis per finding, exclusions, files."""
-    from cxrembed.metrics.report import display_name
+    from cxrembed.evaluation.metrics.report import display_name
 
     result = run.result
     lines = [f"{key}: {value}" for key, value in result.info.items()

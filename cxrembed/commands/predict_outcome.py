@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from cxrembed.outcome_report import OutcomeResult
+    from cxrembed.outcome.report import OutcomeResult
 
 __all__ = ["register", "predict_outcome", "format_result"]
 
@@ -73,7 +73,7 @@ def predict_outcome(
 
     def run() -> tuple[OutcomeResult, dict[str, Path]]:
         from cxrembed.commands._options import split_names
-        from cxrembed.outcome import predict_outcome as predict
+        from cxrembed.outcome.predict import predict_outcome as predict
         from cxrlabel.errors import InputError
 
         if missing not in ("exclude", "error"):

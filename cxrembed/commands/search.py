@@ -12,7 +12,7 @@ from cxrembed.commands._options import split_names
 if TYPE_CHECKING:
     import pandas as pd
 
-    from cxrembed.retrieval import SearchReport
+    from cxrembed.search.retriever import SearchReport
 
 __all__ = ["register", "search", "format_results"]
 
@@ -60,7 +60,7 @@ def search(
     from cxrlabel.cli import run_cli
 
     def run_search() -> SearchReport:
-        from cxrembed import retrieval
+        from cxrembed.search import retriever as retrieval
 
         return retrieval.search_images(
             run,

@@ -14,7 +14,7 @@ Layout of ``cache_dir``::
 
 Geometry: each image is fitted into the square by :func:`~cxrembed.data.square.fit_square`
 (default ``"letterbox"``: aspect ratio kept, shorter side zero-padded; ``"crop"``:
-centre crop), with the reader's [0, 1] convention (:mod:`cxrembed.io`).
+centre crop), with the reader's [0, 1] convention (:mod:`cxrembed.io.image`).
 
 Resumable: an image whose id is in the index, with the same source path, size in bytes
 and modification time, is not decoded again: cached ones count as ``already``, failed ones
@@ -58,7 +58,7 @@ from cxrembed.data.table import (
     row_ids,
     table_source,
 )
-from cxrembed.io import Window
+from cxrembed.io.image import Window
 from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
 
@@ -153,7 +153,7 @@ def prepare_cache(
     dtype : {"uint8", "uint16"}
         Storage type (uint16 keeps 16-bit detail at twice the space).
     fit : {"letterbox", "crop"}
-    window : see :func:`cxrembed.io.read_image`.
+    window : see :func:`cxrembed.io.image.read_image`.
     jobs : int
         Worker processes (0: all CPU cores; 1: decode in this process).
     overwrite : bool

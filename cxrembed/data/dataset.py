@@ -50,7 +50,7 @@ from cxrembed.data.table import (
     table_source,
 )
 from cxrembed.errors import ImageReadError
-from cxrembed.io import Window, read_image
+from cxrembed.io.image import Window, read_image
 from cxrlabel.errors import InputError
 
 __all__ = [
@@ -191,7 +191,7 @@ class LabeledImageDataset(_LabeledImages):
             How rows find their image (see :mod:`cxrembed.data.table`).
         transform : callable, optional
             Applied to the ``(1, H, W)`` [0, 1] tensor.
-        window : see :func:`cxrembed.io.read_image`.
+        window : see :func:`cxrembed.io.image.read_image`.
         on_error : {"mask", "raise"}
             What an image that fails to decode does (see the class docstring).
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from cxrembed.errors import ImageReadError
-from cxrembed.io import Window, read_image
+from cxrembed.io.image import Window, read_image
 
 __all__ = [
     "Fit",

@@ -1,6 +1,6 @@
 """Image transforms for radiographs, on 1-channel float tensors ``(1, H, W)``.
 
-Pixel convention, defined here once: readers (:func:`cxrembed.io.read_image`, the cache)
+Pixel convention, defined here once: readers (:func:`cxrembed.io.image.read_image`, the cache)
 give [0, 1] with bone bright; the last transform step normalises with a
 :class:`Normalization` ``(x - mean) / std``. The default (mean 0.5, std 0.25) maps [0, 1]
 to [-2, 2]; :data:`XRV_NORMALIZATION` (mean 0.5, std 1/2048) gives torchxrayvision's

@@ -34,7 +34,7 @@ import torch
 
 from cxrembed.errors import NoiseFileError
 from cxrembed.losses.pairs import LabelSets
-from cxrlabel.noise import read_noise
+from cxrlabel.validation.noise import read_noise
 
 __all__ = [
     "LabelReliability",
@@ -81,7 +81,7 @@ def read_label_reliability(
     Parameters
     ----------
     path : str or Path
-        The noise.json file (read and checked by :func:`cxrlabel.noise.read_noise`, whose
+        The noise.json file (read and checked by :func:`cxrlabel.validation.noise.read_noise`, whose
         :class:`~cxrlabel.errors.InputError` reports a malformed file).
     names : sequence of str
         The label columns the loss sees, in order. Every observation in the file must be

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cxrembed.errors import NoiseFileError
-from cxrlabel.noise import read_noise
+from cxrlabel.validation.noise import read_noise
 
 __all__ = ["Transition", "read_transition"]
 

@@ -48,9 +48,9 @@ _LAZY = {
     "train": "cxrembed.train.trainer",
     "TrainResult": "cxrembed.train.loop",
     "fit": "cxrembed.train.loop",
-    "load_run": "cxrembed.train.run",
-    "encode_dataset": "cxrembed.train.run",
-    "eval_transform_for": "cxrembed.train.run",
+    "load_run": "cxrembed.inference.run",
+    "encode_dataset": "cxrembed.inference.run",
+    "eval_transform_for": "cxrembed.inference.run",
 }
 
 __getattr__, __dir__ = lazy_exports("cxrembed.train", _LAZY)

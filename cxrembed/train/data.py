@@ -34,8 +34,8 @@ from cxrembed.data.samplers import MultiLabelBatchSampler, label_groups
 from cxrembed.data.split import split_by_group
 from cxrembed.data.table import excluded_frame, exclusion, read_table, table_source
 from cxrembed.data.transforms import train_transform
+from cxrembed.inference.run import eval_transform_for, normalization_for
 from cxrembed.train.config import RunConfig
-from cxrembed.train.run import eval_transform_for, normalization_for
 from cxrlabel.errors import InputError
 
 __all__ = ["TrainData", "build_train_data", "ImageView", "SeededBatches", "make_sampler"]

@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from cxrembed.errors import RunConfigError, TrainingDivergedError, TrainingMemoryError
+from cxrembed.inference.run import encode_dataset
 from cxrembed.train.checkpoint import (
     BEST_WEIGHTS,
     CURVES_FILE,
@@ -51,7 +52,6 @@ from cxrembed.train.checkpoint import (
 from cxrembed.train.config import RunConfig
 from cxrembed.train.data import SeededBatches, TrainData, make_sampler
 from cxrembed.train.distributed import DistContext, any_rank, gather_rows, sync_buffers, wrap
-from cxrembed.train.run import encode_dataset
 from cxrembed.train.schedule import build_optimizer, build_scheduler
 from cxrembed.train.validation import BEST_METRIC, VALIDATION_KEYS, validation_metrics
 

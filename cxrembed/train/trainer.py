@@ -25,6 +25,7 @@ import yaml
 from torch import nn
 
 from cxrembed.errors import LossInputError, RunConfigError
+from cxrembed.inference.run import read_run_config
 from cxrembed.losses import MaskedBCEWithLogitsLoss, ML2Loss, MultiSimilarityLoss
 from cxrembed.losses.ms_proxy import MultiSimilarityProxyLoss
 from cxrembed.losses.noise import read_label_reliability
@@ -42,7 +43,6 @@ from cxrembed.train.checkpoint import (
 from cxrembed.train.config import RESUMABLE_KEYS, RunConfig, resolve_key
 from cxrembed.train.data import TrainData, build_train_data
 from cxrembed.train.loop import TrainResult, check_tensorboard, fit
-from cxrembed.train.run import read_run_config
 from cxrlabel.errors import InputError
 
 __all__ = ["train", "build_loss", "initial_model", "LOSS_CLASSES"]

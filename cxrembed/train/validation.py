@@ -2,7 +2,7 @@
 
 Every validation image is a query against the other validation images (leave-one-out),
 minus those of the same patient when patients are known, ranked by cosine similarity.
-Relevance is :mod:`cxrembed.metrics.relevance`'s rule on the run's labels (0/1 after the
+Relevance is :mod:`cxrembed.evaluation.metrics.relevance`'s rule on the run's labels (0/1 after the
 uncertain policy): at least one shared positive label, images without any positive label
 relevant to each other only. For a categorical label column this is "same class".
 Metrics are pytorch-metric-learning's MAP@R, P@1 and R-precision, plus P@5; queries with
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cxrembed.metrics.neighbours import query_gallery, scan_neighbours
-from cxrembed.metrics.relevance import label_sets
-from cxrembed.metrics.retrieval import fixed_k_from, pml_metrics_from
+from cxrembed.evaluation.metrics.neighbours import query_gallery, scan_neighbours
+from cxrembed.evaluation.metrics.relevance import label_sets
+from cxrembed.evaluation.metrics.retrieval import fixed_k_from, pml_metrics_from
 
 __all__ = ["VALIDATION_KEYS", "BEST_METRIC", "validation_metrics"]
 

@@ -131,7 +131,7 @@ def validate(
                 raise InputError(
                     "--assertions scores a sentence table on its own; do not also give PRED and GOLD"
                 )
-            from cxrlabel.assertion_eval import validate_assertions
+            from cxrlabel.validation.assertions import validate_assertions
 
             result = validate_assertions(
                 assertions,
@@ -148,7 +148,7 @@ def validate(
             raise InputError(
                 "give PRED and GOLD tables (or --assertions TABLE); see `cxr validate --help`"
             )
-        from cxrlabel.validate import validate as run_validation
+        from cxrlabel.validation.labels import validate as run_validation
 
         result = run_validation(
             pred,

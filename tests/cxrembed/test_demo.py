@@ -9,9 +9,9 @@ import math
 import pandas as pd
 import pytest
 
+from cxrembed.collections.synthetic import TRUTH_COLUMNS
 from cxrembed.demo import DemoSettings, run_demo
-from cxrembed.embeddings import EmbeddingSet
-from cxrembed.synthetic import TRUTH_COLUMNS
+from cxrembed.embeddings.embedding_set import EmbeddingSet
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """Accuracy on real reports (opt-in: needs ../shared/data/cxr_dev, skips cleanly without it).
 
 * IU / Open-i dev reports with the ChestX-ray14 schema against the positive-only gold of the
-  13 findings that have positives, scored by ``cxrlabel.validate``.
+  13 findings that have positives, scored by ``cxrlabel.validation.labels``.
 * NegEx test sentences: ``Labeler.assertion`` against negspacy's ``negex`` (``en_clinical``)
   in the same test, on the same condition span.
 
@@ -48,7 +48,7 @@ def iu(cxr_dev: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
 
 
 def _summary(iu, uncertain_as: str, pred: pd.DataFrame | None = None) -> dict:
-    from cxrlabel.validate import validate
+    from cxrlabel.validation.labels import validate
 
     df, ours, findings = iu
     gold = df[["uid", *[f"gold_{n}" for n in findings]]]

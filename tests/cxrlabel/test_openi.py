@@ -13,7 +13,7 @@ import pytest
 from cxrlabel import openi
 from cxrlabel.errors import InputError
 from cxrlabel.lexicon import load_label_map, load_schema
-from cxrlabel.validate import validate
+from cxrlabel.validation.labels import validate
 
 # Synthetic reports written for this test (not from the archive).
 _XML = """<?xml version="1.0" encoding="utf-8"?>

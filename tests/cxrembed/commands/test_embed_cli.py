@@ -1,0 +1,112 @@
+"""``cxr embed``: options reach the library unchanged; source choice, summary, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import cxrembed.search.gallery as gallery_module
+from cxrembed.commands.embed import format_embed_summary
+from cxrembed.data.table import excluded_frame, exclusion
+from cxrembed.inference.embed import EmbedSummary
+from cxrembed.search.gallery import IndexSummary
+from cxrlabel.cli import app
+
+from .._runs import make_run, write_pngs
+
+runner = CliRunner()
+
+
+def _summary(out: Path) -> EmbedSummary:
+    excluded = excluded_frame([exclusion(3, "x", "x.png", "corrupt", "bad bytes")])
+    return EmbedSummary(out, "table", 4, 2, 1, excluded, total=3, config_hash="abc",
+                        seconds=2.0)
+
+
+def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake(*args, **kwargs):
+        seen["args"], seen["kwargs"] = args, kwargs
+        return _summary(tmp_path / "e"), IndexSummary(tmp_path / "i", 3, "exact", "abc",
+                                                      ["finding"], ["q"])
+
+    monkeypatch.setattr(gallery_module, "embed_and_index", fake)
+    result = runner.invoke(app, [
+        "embed", "RUN", "--labels", "t.csv", "--images", "imgs", "--image-col", "file",
+        "--id-col", "uid", "-o", "OUT", "--batch-size", "16", "--workers", "2", "--no-resume",
+        "--shard-size", "500", "--device", "cpu", "--index", "IDX", "--meta", "m.csv",
+        "--meta-id-col", "pid", "--meta-image-col", "path", "--show-cols", "finding, age",
+        "--index-kind", "exact", "-q",
+    ])
+    assert result.exit_code == 0, result.output
+    assert seen["args"] == (Path("RUN"), Path("t.csv"), Path("OUT"))
+    assert seen["kwargs"] == {
+        "kind": "table", "images_root": Path("imgs"), "image_col": "file", "id_col": "uid",
+        "batch_size": 16, "num_workers": 2, "resume": False, "shard_size": 500,
+        "device": "cpu", "progress": False, "index": Path("IDX"), "metadata": Path("m.csv"),
+        "meta_id_col": "pid", "meta_image_col": "path", "show_cols": ["finding", "age"],
+        "index_kind": "exact",
+    }
+    assert "embedded now: 2  already done: 1  excluded: 1" in result.output
+    assert "corrupt: 1" in result.output and "1 embeddings have no metadata row" in result.output
+
+
+@pytest.mark.parametrize(("args", "kind", "root"), [
+    (["--images", "imgs"], "images", None),
+    (["--cache", "c"], "cache", None),
+])
+def test_folder_and_cache_sources(tmp_path, monkeypatch, args, kind, root):
+    seen = {}
+
+    def fake(*a, **kwargs):
+        seen["args"], seen["kwargs"] = a, kwargs
+        return _summary(tmp_path), None
+
+    monkeypatch.setattr(gallery_module, "embed_and_index", fake)
+    result = runner.invoke(app, ["embed", "RUN", "-o", "OUT", *args])
+    assert result.exit_code == 0, result.output
+    assert seen["args"][1] == Path(args[1])
+    assert seen["kwargs"]["kind"] == kind and seen["kwargs"]["images_root"] is root
+    assert "index:" not in result.output
+
+
+@pytest.mark.parametrize("args", [[], ["--images", "a", "--cache", "b"],
+                                  ["--labels", "t.csv", "--cache", "b"]])
+def test_source_must_be_one_of_three(args):
+    result = runner.invoke(app, ["embed", "RUN", "-o", "OUT", *args])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
+
+
+def test_end_to_end_with_index_then_resume(tmp_path):
+    run = make_run(tmp_path / "run")
+    write_pngs(tmp_path / "img", ["a.png", "b.png", "c.png"])
+    pd.DataFrame({"file": ["a.png", "b.png", "c.png", "d.png"],
+                  "finding": ["x", "y", "x", "y"]}).to_csv(tmp_path / "t.csv", index=False)
+    args = ["embed", str(run), "--labels", str(tmp_path / "t.csv"), "--images",
+            str(tmp_path / "img"), "--image-col", "file", "-o", str(tmp_path / "emb"),
+            "--index", str(tmp_path / "index"), "--device", "cpu", "-q"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "images: 4  embedded now: 3  already done: 0  excluded: 1" in first.output
+    assert "missing: 1" in first.output and "columns: finding" in first.output
+    assert (tmp_path / "index" / "index.json").is_file()
+    second = runner.invoke(app, args)
+    assert "embedded now: 0  already done: 3" in second.output
+
+
+def test_bad_run_folder_is_one_line(tmp_path):
+    write_pngs(tmp_path / "img", ["a.png"])
+    result = runner.invoke(app, ["embed", str(tmp_path / "norun"), "--images",
+                                 str(tmp_path / "img"), "-o", str(tmp_path / "e")])
+    assert result.exit_code == 1
+    assert "not a run folder" in result.output and "Traceback" not in result.output
+
+
+def test_summary_text_without_index():
+    text = format_embed_summary(_summary(Path("e")))
+    assert "speed: 2.0 s (1.0 images/s)" in text and "index" not in text
