@@ -31,10 +31,7 @@ Usage: python benchmarks/label_noise.py [--rhos 0,0.2,0.4] [--kinds symmetric,mi
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -113,25 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--out", type=Path, default=None)
+    realdata.add_common_args(parser)
     args = parser.parse_args(argv)
-    print("command: python " + shlex.join(sys.argv if argv is None else
-                                            ["benchmarks/label_noise.py", *argv]))
     spec = realdata.SPECS["kermany"]
+    out = realdata.start("label_noise.py", argv, args)
     if not realdata.available(spec):
         print(f"skipped: {spec.data} not found")
         return 0
-    import torch
-
-    print(f"machine: {os.cpu_count()} CPUs, load average "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; torch {torch.__version__}, "
-          f"{args.threads} thread(s)")
-    out = args.out or Path(tempfile.mkdtemp(prefix="label_noise_"))
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     table, root = realdata.load_split(spec, seed=args.split_seed)
     cache = realdata.prepare(table, root, out / f"cache{args.image_size}", args.image_size)
@@ -170,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + report(frame))
     png = plot(frame, out / "label_noise.png")
     print(f"\nwritten: {out / 'label_noise.csv'}, {png}")
-    print(f"wall time: {time.perf_counter() - started:.0f} s; load average now "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    realdata.finish(started)
     return 0
 
 

@@ -18,8 +18,12 @@ Collections (read from ``../shared/data`` by path, never copied):
 
 from __future__ import annotations
 
+import argparse
 import os
+import shlex
 import shutil
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -55,6 +59,38 @@ SPECS = {
                     "pneumonia", 64, 8),
     "covid": Spec("covid", CXR_DEV, "covid", "patientid", ("COVID-19",), "COVID-19", 128, 10),
 }
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The options every real-image benchmark takes."""
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--split-seed", type=int, default=0, help="test-patient split seed")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws")
+    parser.add_argument("--out", type=Path, default=None, help="keep the outputs here")
+
+
+def start(script: str, argv: list[str] | None, args: argparse.Namespace) -> Path:
+    """Print the command and the machine (cores, load, torch); return the output folder."""
+    import torch
+
+    words = sys.argv if argv is None else [f"benchmarks/{script}", *argv]
+    print("command: python " + shlex.join(words))
+    print(f"machine: {os.cpu_count()} CPUs, {load_average()}; torch {torch.__version__}, "
+          f"{args.threads} thread(s)")
+    out = args.out or Path(tempfile.mkdtemp(prefix=f"{Path(script).stem}_"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def load_average() -> str:
+    """``load average 1.02, 0.80, 0.55`` (1, 5 and 15 minutes)."""
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def finish(started: float) -> None:
+    """The wall time and the load at the end."""
+    print(f"wall time: {time.perf_counter() - started:.0f} s; {load_average()} at the end")
 
 
 def available(spec: Spec) -> bool:

@@ -26,10 +26,7 @@ Usage: python benchmarks/recipe_ablation.py [--rows all] [--split-seed 0] [--see
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -57,26 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="all")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--out", type=Path, default=None)
+    realdata.add_common_args(parser)
     args = parser.parse_args(argv)
-    print("command: python " + shlex.join(sys.argv if argv is None else
-                                            ["benchmarks/recipe_ablation.py", *argv]))
     spec = realdata.SPECS["kermany"]
+    out = realdata.start("recipe_ablation.py", argv, args)
     if not realdata.available(spec):
         print(f"skipped: {spec.data} not found")
         return 0
-    import torch
-
-    print(f"machine: {os.cpu_count()} CPUs, load average "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; torch {torch.__version__}, "
-          f"{args.threads} thread(s)")
     names = list(ROWS) if args.rows == "all" else [r.strip() for r in args.rows.split(",")]
-    out = args.out or Path(tempfile.mkdtemp(prefix="recipe_ablation_"))
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     table, root = realdata.load_split(spec, seed=args.split_seed)
     tuning = table[table["split"] == "train"].reset_index(drop=True)
@@ -101,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
           f"seed {args.seed}) against its training patients, {args.image_size} px, "
           f"{args.epochs} epochs:\n")
     print(realdata.results_table(scores, spec, extra))
-    print(f"\nwall time: {time.perf_counter() - started:.0f} s; load average now "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    realdata.finish(started)
     return 0
 
 

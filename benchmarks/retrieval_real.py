@@ -33,10 +33,7 @@ Usage: python benchmarks/retrieval_real.py [--collection kermany] [--epochs N]
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -56,28 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--collection", choices=sorted(realdata.SPECS), default="kermany")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--image-size", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--split-seed", type=int, default=0, help="test-patient split seed")
-    parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--methods", default="default,ml2,ce,pml-ms,untrained,pixels")
-    parser.add_argument("--out", type=Path, default=None, help="keep outputs here")
+    realdata.add_common_args(parser)
     args = parser.parse_args(argv)
     spec = realdata.SPECS[args.collection]
     args.epochs = args.epochs or spec.epochs
     args.image_size = args.image_size or spec.image_size
-    print("command: python " + shlex.join(sys.argv if argv is None else
-                                            ["benchmarks/retrieval_real.py", *argv]))
+    out = realdata.start("retrieval_real.py", argv, args)
     if not realdata.available(spec):
         print(f"skipped: {spec.data} not found (real data is read by path, never shipped)")
         return 0
-    import torch
-
-    print(f"machine: {os.cpu_count()} CPUs, load average "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; torch {torch.__version__}, "
-          f"{args.threads} thread(s)")
-    out = args.out or Path(tempfile.mkdtemp(prefix=f"retrieval_real_{spec.name}_"))
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     table, root = realdata.load_split(spec, seed=args.split_seed)
     print(f"\ndata: {spec.data}\n{realdata.describe(table, spec)}")
@@ -128,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                                f"{spec.name}: test patients vs training gallery "
                                f"({args.image_size} px, {args.epochs} epochs)")
     print(f"\nwritten: {out / 'results.csv'}, {png}")
-    print(f"wall time: {time.perf_counter() - started:.0f} s; load average now "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    realdata.finish(started)
     return 0
 
 

@@ -28,10 +28,7 @@ Usage: python benchmarks/transfer_covid.py [--image-size 64] [--kermany-epochs 8
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -50,27 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--kermany-epochs", type=int, default=8)
     parser.add_argument("--covid-epochs", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--kermany-run", type=Path, default=None,
                         help="reuse this Kermany run instead of training one")
-    parser.add_argument("--out", type=Path, default=None)
+    realdata.add_common_args(parser)
     args = parser.parse_args(argv)
-    print("command: python " + shlex.join(sys.argv if argv is None else
-                                            ["benchmarks/transfer_covid.py", *argv]))
     kermany, covid = realdata.SPECS["kermany"], realdata.SPECS["covid"]
+    out = realdata.start("transfer_covid.py", argv, args)
     if not (realdata.available(kermany) and realdata.available(covid)):
         print("skipped: kermany_dev or cxr_dev not found")
         return 0
-    import torch
-
-    print(f"machine: {os.cpu_count()} CPUs, load average "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; torch {torch.__version__}, "
-          f"{args.threads} thread(s)")
-    out = args.out or Path(tempfile.mkdtemp(prefix="transfer_covid_"))
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
     source = args.kermany_run
@@ -118,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
           "AUROC [95% CI]):\n")
     print(_markdown(intubation(table, vectors, args)))
     realdata.plot_scores(scores, out / "transfer.png", f"COVID-19 vs other, {args.image_size} px")
-    print(f"\nwritten: {out / 'transfer.png'}; wall time {time.perf_counter() - started:.0f} s; "
-          f"load average now {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"\nwritten: {out / 'transfer.png'}")
+    realdata.finish(started)
     return 0
 
 
