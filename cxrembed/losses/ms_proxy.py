@@ -46,6 +46,8 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
         Per-class BCE proxies instead of one softmax (the trainer sets it from the labels).
     transition : (C, C) matrix, optional
         Noise transition for forward correction of the proxy term.
+    label_smoothing : float
+        Label smoothing of the proxy term (single-label).
     tau_pos, tau_neg, overlap_weighting, reliability, reliability_combine, drop_fraction
         As for :class:`~cxrembed.losses.base.PairLoss`.
 
@@ -74,6 +76,7 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
         temperature: float = 0.05,
         multilabel: bool = False,
         transition: Sequence[Sequence[float]] | torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
         *,
         tau_pos: float = 0.5,
         tau_neg: float = 0.0,
@@ -89,7 +92,8 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
         self.proxy_weight = proxy_weight
         self.proxy = NormalizedSoftmaxLoss(num_classes, embedding_dim, temperature=temperature,
                                            multilabel=multilabel, transition=transition,
-                                           drop_fraction=drop_fraction)
+                                           drop_fraction=drop_fraction,
+                                           label_smoothing=label_smoothing)
 
     def forward(
         self,

@@ -68,6 +68,10 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
         ``(C, C)`` row-stochastic noise matrix for forward correction (single-label only).
     drop_fraction : float
         Fraction of the usable images of a batch with the largest loss to leave out.
+    label_smoothing : float
+        Single-label only: the target puts ``1 - eps`` on the label and ``eps`` spread over
+        every class (Szegedy et al. 2016), which tightens each class's cluster (Mueller et
+        al., NeurIPS 2019).
     seed : int
         Seeds the proxies (the global RNG is left as found).
 
@@ -89,6 +93,7 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
         multilabel: bool = False,
         transition: Sequence[Sequence[float]] | torch.Tensor | None = None,
         drop_fraction: float = 0.0,
+        label_smoothing: float = 0.0,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -103,6 +108,9 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
                      closed="left")
         self.temperature = temperature
         self.drop_fraction = drop_fraction
+        check_number(label_smoothing, "label_smoothing", "NormalizedSoftmaxLoss", 0.0, 1.0,
+                     closed="left")
+        self.label_smoothing = label_smoothing
         self.multilabel = bool(multilabel)
         generator = torch.Generator().manual_seed(seed)
         # Kaiming-uniform-like spread; the scale does not matter (proxies are normalised).
@@ -166,10 +174,14 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
             usable = (positive.sum(1) == 1) & known_mask.all(1)
             target = positive.to(torch.int64).argmax(1)
             if self.transition is None:
-                losses = torch.nn.functional.cross_entropy(z, target, reduction="none")
+                log_p = torch.log_softmax(z, dim=1)
             else:
                 noisy = torch.softmax(z, dim=1) @ self.transition.to(z.dtype)
-                losses = -torch.log(noisy.gather(1, target[:, None]).squeeze(1).clamp_min(1e-12))
+                log_p = torch.log(noisy.clamp_min(1e-12))
+            losses = -log_p.gather(1, target[:, None]).squeeze(1)
+            if self.label_smoothing:
+                eps = self.label_smoothing
+                losses = (1 - eps) * losses - eps * log_p.mean(dim=1)
             losses = torch.where(usable, losses, torch.zeros_like(losses))
         if self.drop_fraction > 0:
             usable = usable & ~_largest(losses.detach(), usable, self.drop_fraction)

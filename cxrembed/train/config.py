@@ -69,8 +69,9 @@ __all__ = [
 ]
 
 #: Loss names: multi-similarity, ML2 (metric losses), the cross-entropy baseline, the
-#: normalised-softmax proxy loss, and multi-similarity plus a proxy term.
-LOSSES: tuple[str, ...] = ("ms", "ml2", "ce", "proxy", "ms+proxy")
+#: normalised-softmax proxy loss, multi-similarity plus a proxy term, and multi-similarity
+#: plus a linear classification (BCE) term.
+LOSSES: tuple[str, ...] = ("ms", "ml2", "ce", "proxy", "ms+proxy", "ms+ce")
 #: Settings that may differ when a run is resumed (they do not change what is computed).
 RESUMABLE_KEYS: frozenset[str] = frozenset(
     {"data.num_workers", "training.device", "training.tensorboard", "training.threads"}

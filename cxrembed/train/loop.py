@@ -204,8 +204,7 @@ def fit(
     use_amp = bool(t.amp and device.type == "cuda")
     parts = _Parts(
         model=model,
-        net=wrap(_Output(model, "logits" if t.loss == "ce" else "embedding", loss_fn), ctx,
-                 device),
+        net=wrap(_Output(model, _input_key(t.loss, loss_fn), loss_fn), ctx, device),
         loss_fn=loss_fn, optimizer=optimizer,
         scheduler=build_scheduler(optimizer, warmup_steps=round(t.warmup_epochs * steps_per_epoch),
                                   total_steps=t.epochs * steps_per_epoch),
@@ -452,6 +451,14 @@ def _forward(parts: _Parts, images: torch.Tensor, targets: torch.Tensor,
         return None
     loss = parts.loss_fn(out, targets, known=known)
     return loss if bool(torch.isfinite(loss)) else None
+
+
+def _input_key(loss: str, loss_fn: nn.Module) -> str:
+    """What the loss is fed: the logits (ce), the raw projection (losses with their own
+    classifier) or the unit-norm embedding."""
+    if loss == "ce":
+        return "logits"
+    return getattr(loss_fn, "input_key", "embedding")
 
 
 class _Output(nn.Module):

@@ -27,6 +27,7 @@ from torch import nn
 from cxrembed.errors import LossInputError, RunConfigError
 from cxrembed.inference.run import read_run_config
 from cxrembed.losses import MaskedBCEWithLogitsLoss, ML2Loss, MultiSimilarityLoss
+from cxrembed.losses.ms_classifier import MultiSimilarityClassifierLoss
 from cxrembed.losses.ms_proxy import MultiSimilarityProxyLoss
 from cxrembed.losses.noise import read_label_reliability
 from cxrembed.losses.proxy import NormalizedSoftmaxLoss
@@ -53,6 +54,7 @@ LOSS_CLASSES: dict[str, type[nn.Module]] = {
     "ce": MaskedBCEWithLogitsLoss,
     "proxy": NormalizedSoftmaxLoss,
     "ms+proxy": MultiSimilarityProxyLoss,
+    "ms+ce": MultiSimilarityClassifierLoss,
 }
 # Loss arguments the trainer fills in from the run (never loss_options).
 _DERIVED_OPTIONS = ("reliability", "transition", "num_classes", "embedding_dim", "multilabel")
@@ -249,7 +251,8 @@ def _probe(loss: nn.Module, columns: int, name: str) -> None:
         loss(torch.zeros(2, columns), labels)
     else:
         dim = loss.proxy.proxies.shape[1] if hasattr(loss, "proxy") else \
-            loss.proxies.shape[1] if hasattr(loss, "proxies") else 4
+            loss.proxies.shape[1] if hasattr(loss, "proxies") else \
+            loss.classifier.in_features if hasattr(loss, "classifier") else 4
         loss(torch.eye(2, dim), labels)
 
 

@@ -159,3 +159,27 @@ def test_transition_rows_without_figures_are_identity_and_unknown_names_fail(tmp
     assert t == [[1.0, 0.0], [0.2, 0.8]]
     with pytest.raises(NoiseFileError, match="not label columns"):
         read_transition(path, ["b", "c"])
+
+
+def test_label_smoothing_matches_torch_cross_entropy():
+    loss = NormalizedSoftmaxLoss(3, 5, label_smoothing=0.1)
+    emb, ids = _emb(), torch.tensor([0, 1, 2] * 3)
+    expected = torch.nn.functional.cross_entropy(_manual_logits(loss, emb), ids,
+                                                 label_smoothing=0.1)
+    assert loss(emb, ids).item() == pytest.approx(expected.item(), rel=1e-9)
+
+
+def test_ms_plus_classifier_is_ms_plus_weighted_bce_of_its_linear_head():
+    from cxrembed.losses import MaskedBCEWithLogitsLoss
+    from cxrembed.losses.ms_classifier import MultiSimilarityClassifierLoss
+
+    projection = 3.0 * _emb(8, 4)  # not unit norm: the head sees the raw projection
+    labels = torch.tensor([[1, 0]] * 4 + [[0, 1]] * 4)
+    loss = MultiSimilarityClassifierLoss(2, 4, ce_weight=0.5)
+    logits = loss.classifier(projection.float()).double()
+    expected = MultiSimilarityLoss()(projection, labels) + \
+        0.5 * MaskedBCEWithLogitsLoss()(logits, labels)
+    assert loss(projection, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loss.input_key == "projection"
+    assert sorted(n for n, _ in loss.named_parameters()) == ["classifier.bias",
+                                                             "classifier.weight"]

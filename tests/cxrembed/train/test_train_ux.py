@@ -214,3 +214,29 @@ def test_cli_passes_the_new_training_options(tmp_path, monkeypatch):
         "training.threads": 1, "training.init": str(tmp_path / "src")}
     config = RunConfig().with_overrides(seen["overrides"])
     assert (config.training.m, config.labels.separator) == (8, ",")
+
+
+@pytest.mark.slow
+def test_ms_plus_ce_is_fed_the_raw_projection(stripes, monkeypatch):
+    folder, table = stripes
+    norms = []
+    real = trainer_module.build_loss
+
+    def spy(config, names):
+        loss = real(config, names)
+        inner = loss.forward
+
+        def forward(out, targets, known=None, weights=None):
+            norms.append(float(out.detach().norm(dim=1).mean()))
+            return inner(out, targets, known, weights)
+
+        loss.forward = forward
+        return loss
+
+    monkeypatch.setattr(trainer_module, "build_loss", spy)
+    result = train(table, folder / "msce", images=folder / "img", progress=False,
+                   overrides={**FAST, "loss": "ms+ce", "epochs": 1, "batches_per_epoch": 2})
+    assert result.status == "completed" and len(norms) == 2
+    assert all(abs(n - 1.0) > 1e-3 for n in norms)  # not the unit-norm embedding
+    _, state = load_last(folder / "msce")
+    assert set(state["loss"]) == {"classifier.weight", "classifier.bias"}
