@@ -88,9 +88,12 @@ class ModelSection:
     attention: bool = True
     num_classes: int | None = None
     in_channels: int = 1
+    embedding_norm: str | None = None
 
     def check(self, where: str) -> None:
         _positive(self.embedding_dim, f"{where}.embedding_dim")
+        if self.embedding_norm is not None:
+            _choice(self.embedding_norm, ("batchnorm",), f"{where}.embedding_norm")
         if self.in_channels != 1:
             _bad(f"{where}.in_channels", "1 (radiographs are read as one gray channel)",
                  self.in_channels)
