@@ -10,6 +10,10 @@ its embedding (MS compares cosines, so it sees :math:`e`). The classifier
 pure embedding network, and the BCE term (:class:`~cxrembed.losses.MaskedBCEWithLogitsLoss`,
 unknown labels masked) is the ``ce`` baseline's, trained jointly with the pairs. The
 training loop feeds this loss the ``projection`` (its ``input_key``).
+
+``head="softmax"`` (single-label data only) replaces BCE by a softmax cross-entropy, which
+takes ``label_smoothing`` and, for label noise, a ``transition`` matrix (forward
+correction, as in :mod:`cxrembed.losses.proxy`).
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from collections.abc import Sequence
 
 import torch
 
+from cxrembed.errors import LossInputError
 from cxrembed.losses.base import check_number
 from cxrembed.losses.bce import MaskedBCEWithLogitsLoss
 from cxrembed.losses.multi_similarity import MultiSimilarityLoss
+from cxrembed.losses.proxy import SoftmaxLoss
 
 __all__ = ["MultiSimilarityClassifierLoss"]
 
@@ -37,7 +43,13 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
     ce_weight : float
         :math:`\\lambda` (0 turns the classification term off).
     multilabel : bool
-        Accepted for the trainer's sake; BCE handles both kinds of labels.
+        Set by the trainer from the labels; multi-label data always use the BCE head.
+    head : {"bce", "softmax"}
+        The classification term for single-label data.
+    label_smoothing : float
+        Softmax head only.
+    transition : (C, C) matrix, optional
+        Forward correction for label noise (single-label); it implies the softmax head.
     tau_pos, tau_neg, overlap_weighting, reliability, reliability_combine, drop_fraction
         As for :class:`~cxrembed.losses.base.PairLoss`.
 
@@ -65,6 +77,9 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
         mining: bool = True,
         ce_weight: float = 1.0,
         multilabel: bool = False,
+        head: str = "bce",
+        label_smoothing: float = 0.0,
+        transition: Sequence[Sequence[float]] | torch.Tensor | None = None,
         *,
         tau_pos: float = 0.5,
         tau_neg: float = 0.0,
@@ -78,8 +93,15 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
                          reliability_combine=reliability_combine, drop_fraction=drop_fraction)
         check_number(ce_weight, "ce_weight", type(self).__name__, 0.0, closed="left")
         self.ce_weight = ce_weight
+        if head not in ("bce", "softmax"):
+            raise LossInputError(f"head must be 'bce' or 'softmax'; got {head!r}")
+        # Forward correction needs a distribution over classes: with a transition matrix
+        # the single-label head is the corrected softmax.
+        self.head = "bce" if multilabel else "softmax" if transition is not None else head
         self.classifier = torch.nn.Linear(embedding_dim, num_classes)
         self.bce = MaskedBCEWithLogitsLoss()
+        self.softmax = SoftmaxLoss(num_classes, label_smoothing=label_smoothing,
+                                   transition=transition, multilabel=multilabel)
 
     def forward(
         self,
@@ -93,4 +115,5 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
         if self.ce_weight == 0:
             return pairs
         logits = self.classifier(projection.to(self.classifier.weight.dtype)).to(projection.dtype)
-        return pairs + self.ce_weight * self.bce(logits, labels, known, weights)
+        term = self.bce if self.head == "bce" else self.softmax
+        return pairs + self.ce_weight * term(logits, labels, known, weights)

@@ -48,22 +48,20 @@ from cxrembed.losses.base import (
     reduce_per_sample,
 )
 
-__all__ = ["NormalizedSoftmaxLoss"]
+__all__ = ["NormalizedSoftmaxLoss", "SoftmaxLoss"]
 
 
-class NormalizedSoftmaxLoss(torch.nn.Module):
-    """Proxy-based cosine softmax on embeddings (formula in the module docstring).
+class SoftmaxLoss(torch.nn.Module):
+    """The per-image classification loss of class logits, shared by the proxy and the
+    linear-head losses: softmax cross-entropy for single-label rows (with optional label
+    smoothing and forward correction), masked BCE for multi-label rows, small-loss dropping.
 
     Parameters
     ----------
     num_classes : int
-        Label columns (one proxy each).
-    embedding_dim : int
-        Size of the embeddings.
-    temperature : float
-        Cosine scale :math:`1/T` (0.05 as in Zhai & Wu).
+        Label columns (logit columns).
     multilabel : bool
-        Per-class BCE on the scaled cosines instead of one softmax.
+        Per-class BCE instead of one softmax.
     transition : sequence of sequences of float, optional
         ``(C, C)`` row-stochastic noise matrix for forward correction (single-label only).
     drop_fraction : float
@@ -72,97 +70,46 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
         Single-label only: the target puts ``1 - eps`` on the label and ``eps`` spread over
         every class (Szegedy et al. 2016), which tightens each class's cluster (Mueller et
         al., NeurIPS 2019).
-    seed : int
-        Seeds the proxies (the global RNG is left as found).
 
     Examples
     --------
-    >>> loss_fn = NormalizedSoftmaxLoss(3, 8)
-    >>> emb = torch.nn.functional.normalize(torch.randn(6, 8), dim=1).requires_grad_()
-    >>> loss = loss_fn(emb, torch.tensor([0, 1, 2, 0, 1, 2]))
-    >>> loss.backward()
-    >>> bool(loss > 0), loss_fn.proxies.grad.shape
-    (True, torch.Size([3, 8]))
+    >>> loss = SoftmaxLoss(3)(torch.zeros(2, 3), torch.tensor([0, 2]))
+    >>> round(loss.item(), 4)  # log 3
+    1.0986
     """
 
     def __init__(
         self,
         num_classes: int,
-        embedding_dim: int,
-        temperature: float = 0.05,
         multilabel: bool = False,
         transition: Sequence[Sequence[float]] | torch.Tensor | None = None,
         drop_fraction: float = 0.0,
         label_smoothing: float = 0.0,
-        seed: int = 0,
     ) -> None:
         super().__init__()
-        for name, value in (("num_classes", num_classes), ("embedding_dim", embedding_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LossInputError(
-                    f"The {name!r} parameter of NormalizedSoftmaxLoss must be an integer >= 1; "
-                    f"got {value!r}."
-                )
-        check_number(temperature, "temperature", "NormalizedSoftmaxLoss", 0.0, 10.0)
-        check_number(drop_fraction, "drop_fraction", "NormalizedSoftmaxLoss", 0.0, 1.0,
-                     closed="left")
-        self.temperature = temperature
-        self.drop_fraction = drop_fraction
-        check_number(label_smoothing, "label_smoothing", "NormalizedSoftmaxLoss", 0.0, 1.0,
-                     closed="left")
-        self.label_smoothing = label_smoothing
+        owner = type(self).__name__
+        _check_count(num_classes, "num_classes", owner)
+        check_number(drop_fraction, "drop_fraction", owner, 0.0, 1.0, closed="left")
+        check_number(label_smoothing, "label_smoothing", owner, 0.0, 1.0, closed="left")
+        self.num_classes = num_classes
         self.multilabel = bool(multilabel)
-        generator = torch.Generator().manual_seed(seed)
-        # Kaiming-uniform-like spread; the scale does not matter (proxies are normalised).
-        bound = 1.0 / math.sqrt(embedding_dim)
-        self.proxies = torch.nn.Parameter(
-            (torch.rand(num_classes, embedding_dim, generator=generator) * 2 - 1) * bound)
-        self.bias = torch.nn.Parameter(torch.zeros(num_classes)) if self.multilabel else None
+        self.drop_fraction = drop_fraction
+        self.label_smoothing = label_smoothing
         self.register_buffer("transition", _check_transition(transition, num_classes,
                                                              self.multilabel), persistent=False)
 
-    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """``(B, C)`` scaled cosines to the proxies (plus the bias when multi-label)."""
-        unit = torch.nn.functional.normalize(embeddings, dim=1)
-        proxies = torch.nn.functional.normalize(self.proxies.to(unit.dtype), dim=1)
-        z = unit @ proxies.T / self.temperature
-        return z + self.bias.to(z.dtype) if self.bias is not None else z
-
     def forward(
         self,
-        embeddings: torch.Tensor,
+        logits: torch.Tensor,
         labels: torch.Tensor | Sequence,
         known: torch.Tensor | None = None,
         weights: torch.Tensor | Sequence[float] | None = None,
     ) -> torch.Tensor:
         """Mean loss of the batch (rows without a usable label count 0)."""
-        embeddings = check_embeddings(embeddings)
-        batch = embeddings.shape[0]
-        if embeddings.shape[1] != self.proxies.shape[1]:
-            raise LossInputError(
-                f"embeddings have {embeddings.shape[1]} dimensions but the proxies "
-                f"{self.proxies.shape[1]}; set embedding_dim to the model's embedding size."
-            )
-        sets = as_label_sets(labels, batch, embeddings.device, known)
-        n_cols = self.proxies.shape[0]
-        if sets.class_ids is not None:
-            ids = torch.as_tensor(labels, device=embeddings.device).long()
-            if bool(((ids < 0) | (ids >= n_cols)).any()):
-                raise LossInputError(
-                    f"1-D class ids must lie in [0, {n_cols}) (one proxy per class); got "
-                    f"values from {int(ids.min())} to {int(ids.max())}."
-                )
-            positive = torch.nn.functional.one_hot(ids, n_cols).bool()
-            known_mask = torch.ones_like(positive)
-        else:
-            positive, known_mask = sets.positive, sets.known
-        if positive.shape[1] != n_cols:
-            raise LossInputError(
-                f"labels have {positive.shape[1]} columns but the loss has {n_cols} proxies; "
-                "num_classes must be the number of label columns."
-            )
-        sample_weights = check_sample_weights(weights, batch, embeddings)
-        z = self.logits(embeddings)
+        z = check_embeddings(logits, what="logits")
+        batch, n_cols = z.shape
+        positive, known_mask = _label_masks(labels, batch, n_cols, z.device, known)
+        sample_weights = check_sample_weights(weights, batch, z)
         if self.multilabel:
             per_entry = torch.nn.functional.binary_cross_entropy_with_logits(
                 z, positive.to(z.dtype), reduction="none")
@@ -190,6 +137,110 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
         else:
             sample_weights = sample_weights * usable.to(z.dtype)
         return reduce_per_sample(losses, sample_weights)
+
+
+class NormalizedSoftmaxLoss(torch.nn.Module):
+    """Proxy-based cosine softmax on embeddings (formula in the module docstring).
+
+    Parameters
+    ----------
+    num_classes : int
+        Label columns (one proxy each).
+    embedding_dim : int
+        Size of the embeddings.
+    temperature : float
+        Cosine scale :math:`1/T` (0.05 as in Zhai & Wu).
+    multilabel, transition, drop_fraction, label_smoothing
+        As for :class:`SoftmaxLoss`.
+    seed : int
+        Seeds the proxies (the global RNG is left as found).
+
+    Examples
+    --------
+    >>> loss_fn = NormalizedSoftmaxLoss(3, 8)
+    >>> emb = torch.nn.functional.normalize(torch.randn(6, 8), dim=1).requires_grad_()
+    >>> loss = loss_fn(emb, torch.tensor([0, 1, 2, 0, 1, 2]))
+    >>> loss.backward()
+    >>> bool(loss > 0), loss_fn.proxies.grad.shape
+    (True, torch.Size([3, 8]))
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        temperature: float = 0.05,
+        multilabel: bool = False,
+        transition: Sequence[Sequence[float]] | torch.Tensor | None = None,
+        drop_fraction: float = 0.0,
+        label_smoothing: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        _check_count(embedding_dim, "embedding_dim", type(self).__name__)
+        self.classify = SoftmaxLoss(num_classes, multilabel=multilabel, transition=transition,
+                                    drop_fraction=drop_fraction,
+                                    label_smoothing=label_smoothing)
+        check_number(temperature, "temperature", type(self).__name__, 0.0, 10.0)
+        self.temperature = temperature
+        self.multilabel = bool(multilabel)
+        generator = torch.Generator().manual_seed(seed)
+        # Kaiming-uniform-like spread; the scale does not matter (proxies are normalised).
+        bound = 1.0 / math.sqrt(embedding_dim)
+        self.proxies = torch.nn.Parameter(
+            (torch.rand(num_classes, embedding_dim, generator=generator) * 2 - 1) * bound)
+        self.bias = torch.nn.Parameter(torch.zeros(num_classes)) if self.multilabel else None
+
+    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """``(B, C)`` scaled cosines to the proxies (plus the bias when multi-label)."""
+        unit = torch.nn.functional.normalize(embeddings, dim=1)
+        proxies = torch.nn.functional.normalize(self.proxies.to(unit.dtype), dim=1)
+        z = unit @ proxies.T / self.temperature
+        return z + self.bias.to(z.dtype) if self.bias is not None else z
+
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor | Sequence,
+        known: torch.Tensor | None = None,
+        weights: torch.Tensor | Sequence[float] | None = None,
+    ) -> torch.Tensor:
+        """Mean loss of the batch (rows without a usable label count 0)."""
+        embeddings = check_embeddings(embeddings)
+        if embeddings.shape[1] != self.proxies.shape[1]:
+            raise LossInputError(
+                f"embeddings have {embeddings.shape[1]} dimensions but the proxies "
+                f"{self.proxies.shape[1]}; set embedding_dim to the model's embedding size."
+            )
+        return self.classify(self.logits(embeddings), labels, known, weights)
+
+
+def _check_count(value: object, name: str, owner: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LossInputError(f"The {name!r} parameter of {owner} must be an integer >= 1; "
+                             f"got {value!r}.")
+
+
+def _label_masks(labels: torch.Tensor | Sequence, batch: int, n_cols: int,
+                 device: torch.device, known: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(positive, known)`` (B, C) masks from class ids or a label matrix."""
+    sets = as_label_sets(labels, batch, device, known)
+    if sets.class_ids is not None:
+        ids = torch.as_tensor(labels, device=device).long()
+        if bool(((ids < 0) | (ids >= n_cols)).any()):
+            raise LossInputError(
+                f"1-D class ids must lie in [0, {n_cols}) (one logit per class); got "
+                f"values from {int(ids.min())} to {int(ids.max())}."
+            )
+        positive = torch.nn.functional.one_hot(ids, n_cols).bool()
+        return positive, torch.ones_like(positive)
+    if sets.positive.shape[1] != n_cols:
+        raise LossInputError(
+            f"labels have {sets.positive.shape[1]} columns but the loss has {n_cols} classes; "
+            "num_classes must be the number of label columns."
+        )
+    return sets.positive, sets.known
 
 
 def _largest(losses: torch.Tensor, usable: torch.Tensor, fraction: float) -> torch.Tensor:

@@ -183,3 +183,20 @@ def test_ms_plus_classifier_is_ms_plus_weighted_bce_of_its_linear_head():
     assert loss.input_key == "projection"
     assert sorted(n for n, _ in loss.named_parameters()) == ["classifier.bias",
                                                              "classifier.weight"]
+
+
+def test_ms_plus_classifier_softmax_head_smoothing_and_correction():
+    from cxrembed.losses.ms_classifier import MultiSimilarityClassifierLoss
+
+    projection = 2.0 * _emb(9, 4)
+    ids = torch.tensor([0, 1, 2] * 3)
+    loss = MultiSimilarityClassifierLoss(3, 4, head="softmax", label_smoothing=0.1)
+    logits = loss.classifier(projection.float()).double()
+    expected = MultiSimilarityLoss()(projection, ids) + torch.nn.functional.cross_entropy(
+        logits, ids, label_smoothing=0.1)
+    assert loss(projection, ids).item() == pytest.approx(expected.item(), rel=1e-6)
+    corrected = MultiSimilarityClassifierLoss(3, 4, transition=np.eye(3).tolist())
+    assert corrected.head == "softmax"
+    assert MultiSimilarityClassifierLoss(3, 4, multilabel=True, head="softmax").head == "bce"
+    with pytest.raises(LossInputError, match="head"):
+        MultiSimilarityClassifierLoss(3, 4, head="hinge")
