@@ -1,9 +1,14 @@
 """``make demo``: the whole cxrkit chain in a few minutes on a CPU.
 
+By default (``--images real``) the image part runs on **real radiographs**: the Kermany
+64 px subset that ships in ``data/kermany_demo/`` (:mod:`cxrembed.demo_real`: train,
+embed, search, evaluate against an untrained network and raw pixels). ``--images
+synthetic`` (or a copy without the subset) runs the synthetic chain below, which also
+exercises label mining from reports:
+
 1. ``cxr label`` + ``cxr validate`` on the 3,955 real Open-i reports (:mod:`cxrlabel.demo`);
-2. a **synthetic** image set (:mod:`cxrembed.collections.synthetic`): no real radiograph ships with
-   cxrkit, so the images are drawn, with visible findings (enlarged heart, pleural fluid
-   level, nodule) and a short report each;
+2. a **synthetic** image set (:mod:`cxrembed.collections.synthetic`): drawn images with
+   visible findings (enlarged heart, pleural fluid level, nodule) and a short report each;
 3. ``cxr label`` on those reports: the training labels are *mined from text*, with the
    reports' label noise, and compared with the truth the images were drawn from;
 4. ``cxr train``: a small metric-learning model (multi-similarity loss, attention pooling)
@@ -14,8 +19,8 @@
 7. ``cxr evaluate``: test patients as queries against the training patients' gallery, with
    the truth labels, next to the same network untrained.
 
-Run: ``python -m cxrembed.demo [OUT_DIR] [--no-openi] [--threads N]`` (default
-``demo_out/``).
+Run: ``python -m cxrembed.demo [OUT_DIR] [--images real|synthetic] [--no-openi]
+[--threads N]`` (default ``demo_out/``).
 """
 
 from __future__ import annotations
@@ -146,7 +151,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m cxrembed.demo [OUT_DIR] [--no-openi] [--threads N]``.
+    """``python -m cxrembed.demo [OUT_DIR] [--images real|synthetic] [--no-openi] [--threads N]``.
 
     The demo trains with one CPU thread unless ``--threads`` says otherwise: its batches
     are small, and on a busy machine two competing threads were measured four times slower
@@ -159,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cxrembed.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", nargs="?", default="demo_out", help="output folder")
+    parser.add_argument("--images", choices=("real", "synthetic"), default="real",
+                        help="real: the shipped Kermany subset (default); synthetic: drawings")
     parser.add_argument("--no-openi", action="store_true", help="skip the Open-i reports step")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -166,7 +173,21 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     openi = not args.no_openi
     start = time.perf_counter()
-    run_demo(out, DemoSettings(openi=openi))
+    from cxrembed.demo_real import find_demo_data, run_real_demo
+
+    if args.images == "real" and find_demo_data() is not None:
+        if openi:
+            from cxrlabel import demo as label_demo
+
+            label_demo.main([str(out)])
+        images_started = time.perf_counter()
+        run_real_demo(out)
+        print(f"\nimage part: {time.perf_counter() - images_started:.0f} s")
+    else:
+        if args.images == "real":
+            print("note: the real-image subset (data/kermany_demo) was not found; running the "
+                  "synthetic image chain instead")
+        run_demo(out, DemoSettings(openi=openi))
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; outputs in {out}/")
     return 0
 

@@ -24,6 +24,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CXR_DEV = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
 
 
+KERMANY_DEV = Path(os.environ.get("KERMANY_DEV", ROOT.parent / "shared" / "data" / "kermany_dev"))
+
+
+@pytest.fixture(scope="session")
+def kermany_dev() -> Path:
+    """Path of ../shared/data/kermany_dev (real pediatric CXRs); skips when it is absent."""
+    if not (KERMANY_DEV / "labels.csv").is_file():
+        pytest.skip(f"real data folder not found at {KERMANY_DEV} (set KERMANY_DEV to it)")
+    return KERMANY_DEV
+
+
 @pytest.fixture(scope="session")
 def cxr_dev() -> Path:
     """Path of ../shared/data/cxr_dev (real public data); skips when it is absent."""

@@ -7,6 +7,9 @@ Modules
 -------
 covid
     The COVID-19 image data collection (Cohen et al.).
+kermany
+    The Kermany pediatric chest X-rays (normal / bacterial / viral pneumonia), and the
+    64 px demo subset that ships in ``data/kermany_demo``.
 synthetic
     Drawn radiograph-like images with known findings and short reports.
 """
@@ -19,6 +22,7 @@ from cxrlabel._lazy import lazy_exports, names_by_module
 _LAZY = names_by_module(
     {
         "cxrembed.collections.covid": ["CovidCollection", "read_covid_collection"],
+        "cxrembed.collections.kermany": ["KermanyCollection", "read_kermany_collection"],
         "cxrembed.collections.synthetic": ["SyntheticSet", "make_synthetic_set"],
     }
 )

@@ -49,14 +49,20 @@ CONFIG_KEYS = {
     "label_col": "labels.label_col",
     "label_cols": "labels.columns",
     "schema": "labels.schema",
+    "separator": "labels.separator",
     "loss": "training.loss",
     "backbone": "model.backbone",
     "embedding_dim": "model.embedding_dim",
     "image_size": "preprocessing.image_size",
     "epochs": "training.epochs",
     "batch_size": "training.batch_size",
+    "m": "training.m",
+    "lr": "training.lr",
+    "head_lr": "training.head_lr",
     "noise": "training.noise",
     "weights": "training.weights",
+    "init": "training.init",
+    "threads": "training.threads",
     "device": "training.device",
     "num_workers": "data.num_workers",
     "seed": "training.seed",
@@ -87,7 +93,16 @@ ImageCol = Annotated[
     _option("image_col", "--image-col", help="Column of image paths, relative to --images."),
 ]
 TableIdCol = IdCol("none (alone: images are <images>/<id>.<ext>)")
-Loss = Annotated[str | None, _option("loss", "--loss", help="ms, ml2 or ce (baseline).")]
+Separator = Annotated[
+    str | None,
+    _option("separator", "--separator",
+            help="Split --label-col values into several labels at this separator, e.g. ',' for "
+                 "'COVID-19, ARDS'."),
+]
+Loss = Annotated[
+    str | None,
+    _option("loss", "--loss", help="ms+proxy, ms, ml2, proxy, ms+ce or ce (baseline)."),
+]
 Backbone = Annotated[
     str | None,
     _option("backbone", "--backbone", help="resnet18, resnet34, resnet50, densenet121."),
@@ -103,6 +118,19 @@ Epochs = Annotated[int | None, _option("epochs", "--epochs", min=1, help="Traini
 BatchSize = Annotated[
     int | None,
     _option("batch_size", "--batch-size", min=1, help="Per process; a multiple of m."),
+]
+M = Annotated[int | None, _option("m", "--m", min=1, help="Images per label in a batch.")]
+Lr = Annotated[
+    float | None, _option("lr", "--lr", min=0.0, help="Backbone learning rate (AdamW).")
+]
+HeadLr = Annotated[
+    float | None,
+    _option("head_lr", "--head-lr", min=0.0, help="Learning rate of the head and loss proxies."),
+]
+Init = path_option("--init", "Start from the backbone of this run folder (new head).")
+Threads = Annotated[
+    int | None,
+    _option("threads", "--threads", min=1, help="Torch CPU threads (default: torch's choice)."),
 ]
 Noise = path_option("--noise", "noise.json from `cxr validate`: weight pairs by label reliability.")
 Weights = path_option("--weights", "Local pretrained backbone weights file.")
@@ -141,14 +169,20 @@ def train_command(
     label_cols: LabelCols = None,
     schema: LabelSchema = None,
     group_col: GroupCol = None,
+    separator: Separator = None,
     loss: Loss = None,
     backbone: Backbone = None,
     embedding_dim: EmbeddingDim = None,
     image_size: ImageSize = None,
     epochs: Epochs = None,
     batch_size: BatchSize = None,
+    m: M = None,
+    lr: Lr = None,
+    head_lr: HeadLr = None,
     noise: Noise = None,
     weights: Weights = None,
+    init: Init = None,
+    threads: Threads = None,
     device: Device = None,
     jobs: Jobs = None,
     seed: Seed = None,
@@ -252,10 +286,14 @@ def format_result(result: TrainResult) -> str:
             f"{last['train_images_per_second']:.1f} images/s"
         )
     if result.best_epoch is not None:
-        lines.append(
-            f"best: epoch {result.best_epoch}, val MAP@R {_fmt(result.best_value)} "
-            "-> model.safetensors"
-        )
+        lines.append(f"best: epoch {result.best_epoch}, val MAP@R {_fmt(result.best_value)} "
+                     "-> model.safetensors")
+        if result.best_epoch == 1 and result.epochs_done > 1 and result.best_value is not None:
+            lines.append(f"warning: the best epoch is the first of {result.epochs_done}; later "
+                         "epochs did not improve validation retrieval (see "
+                         "training_curves.png; try a lower --lr)")
+    if result.run_dir is not None and (result.run_dir / "training_curves.png").is_file():
+        lines.append(f"curves: {result.run_dir / 'training_curves.png'}")
     if result.excluded:
         lines.append(f"{result.excluded} table rows not used (reasons in excluded.csv)")
     return "\n".join(lines)

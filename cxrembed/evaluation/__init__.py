@@ -10,6 +10,8 @@ metrics
     The metric functions (numpy and scikit-learn only).
 embedding_map
     A t-SNE / UMAP map coloured by label, as PNG.
+baselines
+    The floors a trained embedding must beat: the untrained network, raw pixels.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ _LAZY = names_by_module(
         "cxrembed.evaluation.evaluate": ["evaluate_embeddings", "evaluate_table"],
         "cxrembed.evaluation.files": ["evaluate_files"],
         "cxrembed.evaluation.embedding_map": ["plot_embedding_map"],
+        "cxrembed.evaluation.baselines": ["pixel_vectors", "untrained_encoder"],
     }
 )
 __all__ = list(_LAZY)

@@ -27,7 +27,10 @@ from cxrembed.models.attention import SpatialAttentionPool
 from cxrembed.models.backbone import BACKBONES, Backbone, build_backbone
 from cxrlabel.errors import InputError
 
-__all__ = ["EmbeddingNet", "build_model"]
+__all__ = ["EmbeddingNet", "build_model", "EMBEDDING_NORMS"]
+
+#: Choices of :class:`EmbeddingNet`'s ``embedding_norm``.
+EMBEDDING_NORMS: tuple[str | None, ...] = (None, "batchnorm")
 
 _MIN_SIDE = 32  # one cell of the last feature map
 
@@ -48,6 +51,13 @@ class EmbeddingNet(nn.Module):
         When set, adds a linear classifier on the projection: the cross-entropy baseline.
     in_channels : int
         1 for radiographs.
+    embedding_norm : {None, "batchnorm"}
+        ``"batchnorm"``: a BatchNorm1d on the projection before the L2 normalisation (a
+        "BN neck", Luo et al. 2019). Pooled ReLU features all point into one orthant, so a
+        fresh network embeds every image within a few degrees of every other (cosine about
+        0.98); cosine-based losses then start from a collapsed cone and spend their budget
+        escaping it. Centring each dimension over the batch spreads the embeddings from the
+        first step.
 
     Examples
     --------
@@ -67,15 +77,22 @@ class EmbeddingNet(nn.Module):
         attention: bool = True,
         num_classes: int | None = None,
         in_channels: int = 1,
+        embedding_norm: str | None = None,
     ) -> None:
         super().__init__()
         _check_params(backbone, embedding_dim, attention, num_classes, in_channels)
+        if embedding_norm not in EMBEDDING_NORMS:
+            raise ModelConfigError(
+                f"EmbeddingNet parameters: 'embedding_norm' must be one of "
+                f"{list(EMBEDDING_NORMS)}. Got {embedding_norm!r} instead."
+            )
         self.embedding_dim = embedding_dim
         self.num_classes = num_classes
         self.backbone: Backbone = build_backbone(backbone, in_channels)
         channels = self.backbone.out_channels
         self.attention_pool = SpatialAttentionPool(channels) if attention else None
         self.projection = nn.Linear(channels, embedding_dim)
+        self.neck = nn.BatchNorm1d(embedding_dim) if embedding_norm == "batchnorm" else None
         self.classifier = nn.Linear(embedding_dim, num_classes) if num_classes else None
 
     @classmethod
@@ -86,14 +103,21 @@ class EmbeddingNet(nn.Module):
         return build_model(config, source=source)
 
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments as plain values, for the ``model`` section of config.yaml."""
-        return {
+        """Constructor arguments as plain values, for the ``model`` section of config.yaml.
+
+        ``embedding_norm`` is listed only when set, so a model without a neck describes
+        itself as models did before the option existed.
+        """
+        config = {
             "backbone": self.backbone.arch,
             "embedding_dim": self.embedding_dim,
             "attention": self.attention_pool is not None,
             "num_classes": self.num_classes,
             "in_channels": self.backbone.in_channels,
         }
+        if self.neck is not None:
+            config["embedding_norm"] = "batchnorm"
+        return config
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Return the L2-normalised embeddings ``(B, D)``."""
@@ -125,6 +149,8 @@ class EmbeddingNet(nn.Module):
         else:
             pooled, amap = feature_map.mean(dim=(2, 3)), None
         projection = self.projection(pooled)
+        if self.neck is not None:
+            projection = self.neck(projection)
         logits = self.classifier(projection) if self.classifier is not None else None
         return {
             "embedding": F.normalize(projection, dim=1),
@@ -181,7 +207,8 @@ def build_model(config: Mapping[str, Any], *, source: str = "model config") -> E
         raise ModelConfigError(
             f"{source}: 'model' must be a mapping of model options; got {section!r}."
         )
-    known = ("backbone", "embedding_dim", "attention", "num_classes", "in_channels")
+    known = ("backbone", "embedding_dim", "attention", "num_classes", "in_channels",
+             "embedding_norm")
     unknown = sorted(set(section) - set(known))
     if unknown:
         raise ModelConfigError(

@@ -12,6 +12,7 @@ Layout of a run folder::
                         sampler position, AMP scaler, RNG states, best-so-far, step; plain
                         types and tensors only, read with ``torch.load(weights_only=True)``
     metrics.csv         one row per finished epoch
+    training_curves.png train loss and validation MAP@R / P@1 by epoch
     split.csv           id, split (train / val), group: the patient-level split
     excluded.csv        table rows not used, with the reason (row, id, path, kind, reason)
     tensorboard/        optional event files
@@ -59,6 +60,7 @@ __all__ = [
     "LAST_WEIGHTS",
     "LAST_STATE",
     "METRICS_FILE",
+    "CURVES_FILE",
     "STATE_FORMAT",
     "RunFolder",
     "read_run_config",
@@ -73,6 +75,7 @@ CONFIG_FILE = "config.yaml"
 BEST_WEIGHTS = "model.safetensors"
 LAST_WEIGHTS = "last.safetensors"
 LAST_STATE = "last.pt"
+CURVES_FILE = "training_curves.png"
 METRICS_FILE = "metrics.csv"
 SPLIT_FILE = "split.csv"
 STATE_FORMAT = 1

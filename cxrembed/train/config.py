@@ -76,11 +76,13 @@ __all__ = [
     "config_hash",
 ]
 
-#: Loss names: multi-similarity, ML2 (both metric losses), and the cross-entropy baseline.
-LOSSES: tuple[str, ...] = ("ms", "ml2", "ce")
+#: Loss names: multi-similarity, ML2 (metric losses), the cross-entropy baseline, the
+#: normalised-softmax proxy loss, multi-similarity plus a proxy term, and multi-similarity
+#: plus a linear classification (BCE) term.
+LOSSES: tuple[str, ...] = ("ms", "ml2", "ce", "proxy", "ms+proxy", "ms+ce")
 #: Settings that may differ when a run is resumed (they do not change what is computed).
 RESUMABLE_KEYS: frozenset[str] = frozenset(
-    {"data.num_workers", "training.device", "training.tensorboard"}
+    {"data.num_workers", "training.device", "training.tensorboard", "training.threads"}
 )
 _LABEL_SOURCES = ("schema", "columns", "label_col")
 # "soft" targets (e.g. 0.5) are not label sets: no loss here can use them.
@@ -96,9 +98,12 @@ class ModelSection:
     attention: bool = True
     num_classes: int | None = None
     in_channels: int = 1
+    embedding_norm: str | None = None
 
     def check(self, where: str) -> None:
         _positive(self.embedding_dim, f"{where}.embedding_dim")
+        if self.embedding_norm is not None:
+            _choice(self.embedding_norm, ("batchnorm",), f"{where}.embedding_norm")
         if self.in_channels != 1:
             _bad(f"{where}.in_channels", "1 (radiographs are read as one gray channel)",
                  self.in_channels)
@@ -225,6 +230,8 @@ class TrainingSection:
     noise: str | None = None
     noise_metric: str = "f1"
     weights: str | None = None
+    init: str | None = None
+    threads: int | None = None
     tensorboard: bool = False
 
     def check(self, where: str) -> None:
@@ -239,7 +246,7 @@ class TrainingSection:
                 f"{where}.batch_size must be a multiple of {where}.m (images per label in a "
                 f"batch); got batch_size={self.batch_size}, m={self.m}. Try batch_size={low}"
             )
-        if self.loss != "ce" and self.batch_size // self.m < 2:
+        if self.loss not in ("ce", "proxy") and self.batch_size // self.m < 2:
             raise RunConfigError(
                 f"{where}: a metric loss needs at least two labels per batch (negative pairs); "
                 f"got batch_size={self.batch_size}, m={self.m}. Use batch_size >= {2 * self.m}"
@@ -253,10 +260,18 @@ class TrainingSection:
         Interval(int, 0, None).check(self.seed, f"{where}.seed", RunConfigError)
         self.noise_metric = NOISE_METRICS.check(
             self.noise_metric, f"{where}.noise_metric", RunConfigError)
+        if self.weights is not None and self.init is not None:
+            raise RunConfigError(
+                f"{where}: give the starting backbone with one of weights (a weights file) or "
+                f"init (a run folder); got both ({self.weights!r}, {self.init!r})"
+            )
+        if self.threads is not None:
+            _positive(self.threads, f"{where}.threads")
         if self.noise is not None and self.loss == "ce":
             raise RunConfigError(
-                f"{where}.noise weights pairs of the metric losses (ms, ml2); the ce baseline "
-                "has no pairs. Remove noise or choose loss ms or ml2"
+                f"{where}.noise weights pairs of the metric losses (ms, ml2, ms+proxy) and "
+                "corrects the proxy losses; the ce baseline has neither. Remove noise or "
+                "choose another loss"
             )
 
 

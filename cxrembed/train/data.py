@@ -363,7 +363,7 @@ def _check_labels(targets: np.ndarray, known: np.ndarray, names: list[str], conf
             "retrieval and classification need at least two different label sets. Check the "
             "label columns and the uncertain policy"
         )
-    if config.training.loss == "ce":
+    if config.training.loss in ("ce", "proxy"):  # no pairs needed
         return
     groups, _ = label_groups(targets.astype(np.float64), known)
     if max(len(g) for g in groups) < 2:

@@ -26,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -41,6 +42,7 @@ from cxrembed.errors import RunConfigError, TrainingDivergedError, TrainingMemor
 from cxrembed.models.encode import encode_dataset
 from cxrembed.train.checkpoint import (
     BEST_WEIGHTS,
+    CURVES_FILE,
     LAST_STATE,
     STATE_FORMAT,
     RunFolder,
@@ -53,7 +55,8 @@ from cxrembed.train.distributed import DistContext, any_rank, gather_rows, sync_
 from cxrembed.train.schedule import build_optimizer, build_scheduler
 from cxrembed.train.validation import BEST_METRIC, VALIDATION_KEYS, validation_metrics
 
-__all__ = ["TrainResult", "StopSignal", "fit", "is_out_of_memory", "check_tensorboard"]
+__all__ = ["TrainResult", "StopSignal", "fit", "is_out_of_memory", "check_tensorboard",
+           "epoch_line", "write_curves"]
 
 
 @dataclass
@@ -195,11 +198,13 @@ def fit(
     sampler = make_sampler(data, config, rank=ctx.rank, world_size=ctx.world_size)
     steps_per_epoch = len(sampler)
     model.to(device)
-    optimizer = build_optimizer(model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay)
+    loss_fn.to(device)
+    optimizer = build_optimizer(model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay,
+                                extra=loss_fn)
     use_amp = bool(t.amp and device.type == "cuda")
     parts = _Parts(
         model=model,
-        net=wrap(_Output(model, "logits" if t.loss == "ce" else "embedding"), ctx, device),
+        net=wrap(_Output(model, _input_key(t.loss, loss_fn), loss_fn), ctx, device),
         loss_fn=loss_fn, optimizer=optimizer,
         scheduler=build_scheduler(optimizer, warmup_steps=round(t.warmup_epochs * steps_per_epoch),
                                   total_steps=t.epochs * steps_per_epoch),
@@ -231,10 +236,80 @@ def fit(
                         raise _memory_error(exc, config, device, run, pos) from None
                     raise
                 pos = _end_epoch(parts, pos, val, rows, run, ctx, board)
+                if run is not None:
+                    write_curves(run.path / CURVES_FILE, rows)
+                    if progress:
+                        tqdm.write(epoch_line(rows[-1], t.epochs), file=sys.stderr)
     finally:
         if board is not None:
             board.close()
+    if run is not None:
+        _warn_first_best(pos, rows)
     return _result(run, "completed", t.epochs, pos, rows, config, data, None)
+
+
+def epoch_line(row: dict[str, Any], epochs: int) -> str:
+    """One line per finished epoch: train loss, validation retrieval, speed.
+
+    Examples
+    --------
+    >>> epoch_line({"epoch": 2, "train_loss": 0.51234, "val_mean_average_precision_at_r": 0.6,
+    ...             "val_precision_at_1": 0.75, "best": 1, "train_images_per_second": 50.2,
+    ...             "train_seconds": 40.0}, 8)
+    'epoch 2/8: train loss 0.5123 | val MAP@R 0.600 P@1 0.750 (best so far) | 50.2 img/s, 40 s'
+    """
+    def fmt(value: Any) -> str:
+        return "n/a" if value is None or not math.isfinite(float(value)) else f"{value:.3f}"
+
+    best = " (best so far)" if row.get("best") else ""
+    return (f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f} | val MAP@R "
+            f"{fmt(row['val_mean_average_precision_at_r'])} P@1 "
+            f"{fmt(row['val_precision_at_1'])}{best} | "
+            f"{row['train_images_per_second']:.1f} img/s, {row['train_seconds']:.0f} s")
+
+
+def write_curves(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Draw train loss and validation MAP@R / P@1 by epoch into a PNG (atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cxrlabel.atomic import atomic_path
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
+    left.plot(epochs, [r["train_loss"] for r in rows], marker="o")
+    left.set(xlabel="epoch", ylabel="train loss", title="training loss")
+    for key, name in (("val_mean_average_precision_at_r", "MAP@R"),
+                      ("val_precision_at_1", "P@1")):
+        right.plot(epochs, [r[key] for r in rows], marker="o", label=name)
+    best = [r["epoch"] for r in rows if r.get("best")]
+    if best:
+        right.axvline(best[-1], color="grey", linestyle=":", label=f"best (epoch {best[-1]})")
+    right.set(xlabel="epoch", ylabel="validation", title="validation retrieval")
+    right.legend(fontsize=8)
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def _warn_first_best(pos: _Position, rows: list[dict[str, Any]]) -> None:
+    """Warn when the kept model is the first epoch's although later epochs ran."""
+    validated = [r for r in rows if math.isfinite(float(r.get("val_queries", float("nan"))))]
+    if pos.best_epoch == 1 and len(validated) > 1:
+        warnings.warn(
+            f"the best validation MAP@R was at epoch 1 of {len(rows)}: training did not "
+            "improve retrieval after the first epoch, so model.safetensors holds the epoch-1 "
+            "weights. Try a lower learning rate (--lr), more data per label, or check the "
+            "labels (see training_curves.png)",
+            UserWarning, stacklevel=3,
+        )
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -275,6 +350,8 @@ def _restore(parts: _Parts, resume: tuple[dict[str, torch.Tensor], dict[str, Any
     """Load a ``last`` checkpoint into the parts; the position and the finished rows."""
     weights, state = resume
     parts.model.load_state_dict(weights)
+    if "loss" in state:
+        parts.loss_fn.load_state_dict(state["loss"])
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.scheduler.load_state_dict(state["scheduler"])
     parts.scaler.load_state_dict(state["scaler"])
@@ -376,16 +453,29 @@ def _forward(parts: _Parts, images: torch.Tensor, targets: torch.Tensor,
     return loss if bool(torch.isfinite(loss)) else None
 
 
+def _input_key(loss: str, loss_fn: nn.Module) -> str:
+    """What the loss is fed: the logits (ce), the raw projection (losses with their own
+    classifier) or the unit-norm embedding."""
+    if loss == "ce":
+        return "logits"
+    return getattr(loss_fn, "input_key", "embedding")
+
+
 class _Output(nn.Module):
     """The model with one output of ``forward_features`` (embedding, or logits for ce).
 
-    DDP wraps this module, so its gradient hooks see whichever output the loss uses.
+    DDP wraps this module, so its gradient hooks see whichever output the loss uses. A
+    loss with parameters (class proxies) is registered here too, so DDP broadcasts them
+    from rank 0 and averages their gradients like the model's, and gradient clipping
+    covers them.
     """
 
-    def __init__(self, model: nn.Module, key: str) -> None:
+    def __init__(self, model: nn.Module, key: str, loss_fn: nn.Module | None = None) -> None:
         super().__init__()
         self.model = model
         self.key = key
+        if loss_fn is not None and any(True for _ in loss_fn.parameters()):
+            self.loss_fn = loss_fn
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model.forward_features(images)[self.key]
@@ -478,6 +568,8 @@ def _save_last(run: RunFolder | None, parts: _Parts, pos: _Position, ctx: DistCo
         "sampler": sampler_state,
         "rng": rng_state(),
     }
+    if parts.loss_fn.state_dict():  # class proxies: resuming needs them too
+        state["loss"] = parts.loss_fn.state_dict()
     run.save_last(parts.model, state)
 
 

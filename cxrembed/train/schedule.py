@@ -2,7 +2,9 @@
 
 Two learning rates: the backbone gets ``lr``, the freshly initialised head (attention
 pooling, projection, classifier) ``head_lr``. Biases and normalisation weights (1-D
-parameters) get no weight decay, as usual for AdamW.
+parameters) get no weight decay, as usual for AdamW. A loss with parameters of its own
+(class proxies) is passed as ``extra``: its parameters form a ``loss`` group at ``head_lr``
+without weight decay (decay would shrink proxies that are normalised anyway).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class WarmupCosine:
 
 
 def build_optimizer(
-    model: nn.Module, *, lr: float, head_lr: float, weight_decay: float
+    model: nn.Module, *, lr: float, head_lr: float, weight_decay: float,
+    extra: nn.Module | None = None,
 ) -> torch.optim.AdamW:
     """AdamW over the model's trainable parameters in (backbone | head) x (decay | none).
 
@@ -64,6 +67,9 @@ def build_optimizer(
          "weight_decay": weight_decay if not key.endswith("no-decay") else 0.0}
         for key, params in groups.items() if params
     ]
+    own = [p for p in extra.parameters() if p.requires_grad] if extra is not None else []
+    if own:
+        param_groups.append({"name": "loss", "params": own, "lr": head_lr, "weight_decay": 0.0})
     return torch.optim.AdamW(param_groups)
 
 

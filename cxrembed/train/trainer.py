@@ -26,10 +26,15 @@ from torch import nn
 
 from cxrembed.errors import LossInputError, RunConfigError
 from cxrembed.losses import MaskedBCEWithLogitsLoss, ML2Loss, MultiSimilarityLoss
+from cxrembed.losses.ms_classifier import MultiSimilarityClassifierLoss
+from cxrembed.losses.ms_proxy import MultiSimilarityProxyLoss
 from cxrembed.losses.noise import read_label_reliability
+from cxrembed.losses.proxy import NormalizedSoftmaxLoss
+from cxrembed.losses.transition import read_transition
 from cxrembed.models import EmbeddingNet, build_model, load_pretrained, resolve_device
 from cxrembed.train import distributed
 from cxrembed.train.checkpoint import (
+    BEST_WEIGHTS,
     EXCLUDED_FILE,
     SPLIT_FILE,
     RunFolder,
@@ -47,7 +52,12 @@ LOSS_CLASSES: dict[str, type[nn.Module]] = {
     "ms": MultiSimilarityLoss,
     "ml2": ML2Loss,
     "ce": MaskedBCEWithLogitsLoss,
+    "proxy": NormalizedSoftmaxLoss,
+    "ms+proxy": MultiSimilarityProxyLoss,
+    "ms+ce": MultiSimilarityClassifierLoss,
 }
+# Loss arguments the trainer fills in from the run (never loss_options).
+_DERIVED_OPTIONS = ("reliability", "transition", "num_classes", "embedding_dim", "multilabel")
 # Filled in from the data, never compared on resume.
 _DERIVED_KEYS = frozenset({"labels.names", "model.num_classes"})
 
@@ -111,13 +121,18 @@ def train(
     >>> result.status, result.epochs_done, sorted(p.name for p in (root / "run").iterdir())
     ... # doctest: +NORMALIZE_WHITESPACE
     ('completed', 1, ['config.yaml', 'excluded.csv', 'last.pt', 'last.safetensors',
-                      'metrics.csv', 'model.safetensors', 'split.csv'])
+                      'metrics.csv', 'model.safetensors', 'split.csv', 'training_curves.png'])
     """
     run = RunFolder(out)
     run.check(resume=resume)
     requested = _requested(config, overrides, out, resume)
     check_tensorboard(requested.training.tensorboard)
+    if requested.training.init is not None and not resume:
+        check_init_run(requested.training.init, requested)
     device = resolve_device(requested.training.device)
+    threads = torch.get_num_threads()
+    if requested.training.threads is not None:
+        torch.set_num_threads(requested.training.threads)
     ctx = distributed.setup(device.type)
     try:
         device = distributed.device_for(ctx, device)
@@ -129,6 +144,8 @@ def train(
         model = initial_model(requested)
         if requested.training.weights and not resume:
             load_pretrained(model, requested.training.weights)
+        if requested.training.init and not resume:
+            load_pretrained(model, Path(requested.training.init) / BEST_WEIGHTS)
         loss_fn = build_loss(requested, data.names)
         state = load_last(out) if resume else None
         if ctx.is_main:
@@ -140,6 +157,29 @@ def train(
                    device=device, resume=state, progress=progress)
     finally:
         distributed.teardown(ctx)
+        torch.set_num_threads(threads)
+
+
+def check_init_run(run_dir: str | os.PathLike[str], config: RunConfig) -> None:
+    """Check that ``run_dir`` is a finished run whose backbone fits ``config``'s model.
+
+    ``--init RUN`` starts from that run's backbone (read from its ``model.safetensors``,
+    a safetensors file: no pickle is loaded) with a new head (attention, projection,
+    classifier), so the new run may change the embedding size, the loss or the labels,
+    but not the backbone architecture.
+    """
+    path = Path(run_dir)
+    source = read_run_config(path)
+    if not (path / BEST_WEIGHTS).is_file():
+        raise RunConfigError(
+            f"training.init: {str(path)!r} has no {BEST_WEIGHTS} (no finished epoch); give a "
+            "run folder written by `cxr train`"
+        )
+    if source.model.backbone != config.model.backbone:
+        raise RunConfigError(
+            f"training.init: {str(path)!r} trained a {source.model.backbone} backbone but this "
+            f"run builds a {config.model.backbone}; use --backbone {source.model.backbone}"
+        )
 
 
 def initial_model(config: RunConfig) -> EmbeddingNet:
@@ -169,7 +209,8 @@ def build_loss(config: RunConfig, names: list[str]) -> nn.Module:
     t = config.training
     cls = LOSS_CLASSES[t.loss]
     options = dict(t.loss_options)
-    accepted = [n for n in inspect.signature(cls).parameters if n != "reliability"]
+    parameters = inspect.signature(cls).parameters
+    accepted = [n for n in parameters if n not in _DERIVED_OPTIONS]
     for key in options:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
@@ -178,15 +219,33 @@ def build_loss(config: RunConfig, names: list[str]) -> nn.Module:
                 f"training.loss_options: {cls.__name__} (loss {t.loss!r}) has no option "
                 f"{key!r}; {hint}valid options: {', '.join(accepted) or 'none'}"
             )
-    if t.noise is not None:
+    if "num_classes" in parameters:  # class proxies: one per label column
+        options.update(num_classes=len(names), embedding_dim=config.model.embedding_dim,
+                       multilabel=not single_label(config))
+    if t.noise is not None and "reliability" in parameters:
         options["reliability"] = list(
             read_label_reliability(t.noise, names, metric=t.noise_metric).values)
+    if t.noise is not None and "transition" in parameters and single_label(config):
+        options["transition"] = read_transition(t.noise, names).matrix
     try:
         loss = cls(**options)
         _probe(loss, len(names), t.loss)
     except (LossInputError, TypeError) as exc:
         raise RunConfigError(f"training.loss_options for loss {t.loss!r}: {exc}") from None
     return loss
+
+
+def single_label(config: RunConfig) -> bool:
+    """True when every row has exactly one label: one categorical column, no separator.
+
+    Examples
+    --------
+    >>> single_label(RunConfig.from_dict({"labels": {"label_col": "subtype"}}))
+    True
+    >>> single_label(RunConfig.from_dict({"labels": {"schema": "chexpert"}}))
+    False
+    """
+    return config.labels.label_col is not None and config.labels.separator is None
 
 
 def _probe(loss: nn.Module, columns: int, name: str) -> None:
@@ -196,7 +255,10 @@ def _probe(loss: nn.Module, columns: int, name: str) -> None:
     if name == "ce":
         loss(torch.zeros(2, columns), labels)
     else:
-        loss(torch.eye(2, 4), labels)
+        dim = loss.proxy.proxies.shape[1] if hasattr(loss, "proxy") else \
+            loss.proxies.shape[1] if hasattr(loss, "proxies") else \
+            loss.classifier.in_features if hasattr(loss, "classifier") else 4
+        loss(torch.eye(2, dim), labels)
 
 
 def _requested(config: Any, overrides: Mapping[str, Any] | None, out: Any,

@@ -16,6 +16,9 @@ clustering
     NMI / AMI of seeded k-means against the classes.
 report
     :class:`EvaluationResult` and its Markdown / CSV / JSON / PNG outputs.
+intervals
+    Query / gallery retrieval metrics of single-label collections with patient-bootstrap
+    95% intervals (MAP@R, P@1, R-precision, vote accuracy, binary vote AUROC).
 """
 
 from __future__ import annotations

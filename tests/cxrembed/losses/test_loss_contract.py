@@ -22,6 +22,8 @@ from cxrembed.losses import (
     pair_relations,
 )
 from cxrembed.losses.base import as_label_sets
+from cxrembed.losses.ms_proxy import MultiSimilarityProxyLoss
+from cxrembed.losses.proxy import NormalizedSoftmaxLoss
 
 N_LABELS = 4
 LOSSES = {
@@ -34,6 +36,9 @@ LOSSES = {
     "ml2-noise": lambda: ML2Loss(reliability=[0.9, 0.6, 0.8, 0.7], reliability_combine="mean",
                                  drop_fraction=0.2),
     "bce": lambda: MaskedBCEWithLogitsLoss(pos_weight=[1.0, 2.0, 1.0, 3.0]),
+    "proxy-multilabel": lambda: NormalizedSoftmaxLoss(N_LABELS, N_LABELS, multilabel=True,
+                                                      drop_fraction=0.2),
+    "ms+proxy": lambda: MultiSimilarityProxyLoss(N_LABELS, N_LABELS, multilabel=True),
 }
 DTYPES = [torch.float32, torch.float64]
 

@@ -26,7 +26,7 @@ def test_defaults_are_the_documented_ones():
     assert (cfg.training.warmup_epochs, cfg.training.grad_clip, cfg.training.seed) == (1.0, 5.0, 0)
     assert cfg.labels.uncertain_policy == "ignore" and cfg.data.val_fraction == 0.2
     assert cfg.data.num_workers == 2 and cfg.training.head_lr > cfg.training.lr
-    assert set(LOSSES) == {"ms", "ml2", "ce"}
+    assert set(LOSSES) == {"ms", "ml2", "ce", "proxy", "ms+proxy", "ms+ce"}
     # Every resumable key exists.
     for key in RESUMABLE_KEYS:
         assert resolve_key(key) == tuple(key.split("."))

@@ -23,7 +23,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, port: int, folder: Path) -> None:
+def _worker(rank: int, port: int, folder: Path, loss: str = "ms") -> None:
     """One rank: record every run-folder write, train, save what the test compares."""
     import os
 
@@ -45,18 +45,21 @@ def _worker(rank: int, port: int, folder: Path) -> None:
             return _original(self, *args, **kwargs)
 
         setattr(checkpoint.RunFolder, name, record)
-    models = []
+    models, losses = [], []
     original_fit = trainer.fit
 
-    def fit(model, *args, **kwargs):
+    def fit(model, loss_fn, *args, **kwargs):
         models.append(model)
-        return original_fit(model, *args, **kwargs)
+        losses.append(loss_fn)
+        return original_fit(model, loss_fn, *args, **kwargs)
 
     trainer.fit = fit
     table = pd.read_csv(folder / "table.csv")
     result = trainer.train(table, folder / "run", images=folder / "img", progress=False,
-                           overrides={**FAST, "epochs": 2, "batches_per_epoch": 4})
-    torch.save({"state": models[0].state_dict(), "writes": writes, "metrics": result.metrics,
+                           overrides={**FAST, "loss": loss, "epochs": 2,
+                                      "batches_per_epoch": 4})
+    torch.save({"state": models[0].state_dict(), "loss": losses[0].state_dict(),
+                "writes": writes, "metrics": result.metrics,
                 "step": result.step, "run_dir": result.run_dir},
                folder / f"rank{rank}.pt")
 
@@ -91,3 +94,20 @@ def test_two_gloo_ranks_agree_on_weights_and_only_rank0_writes(tmp_path):
     assert meta["step"] == "4"
     assert all(torch.equal(saved[k], first[k]) for k in saved)
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_loss_proxies_are_synchronised_across_ranks(tmp_path):
+    from .._stripes import write_stripes
+
+    write_stripes(tmp_path / "img", 24, val_every=4).to_csv(tmp_path / "table.csv", index=False)
+    mp.spawn(_worker, args=(_free_port(), tmp_path, "ms+proxy"), nprocs=WORLD, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    a, b = ranks[0]["loss"], ranks[1]["loss"]
+    assert list(a) == ["proxy.proxies"]
+    assert torch.equal(a["proxy.proxies"], b["proxy.proxies"]), "ranks disagree on proxies"
+    assert all(torch.equal(ranks[0]["state"][k], ranks[1]["state"][k]) for k in ranks[0]["state"])
+    from cxrembed.train.checkpoint import load_last
+
+    _, state = load_last(tmp_path / "run")
+    assert torch.equal(state["loss"]["proxy.proxies"], a["proxy.proxies"])

@@ -107,7 +107,7 @@ def test_run_folder_contents(stripes):
                    overrides={**FAST, "epochs": 2, "batches_per_epoch": 2})
     assert sorted(p.name for p in out.iterdir()) == [
         "config.yaml", "excluded.csv", "last.pt", "last.safetensors", "metrics.csv",
-        "model.safetensors", "split.csv"]
+        "model.safetensors", "split.csv", "training_curves.png"]
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["labels"]["names"] == ["a", "b", "c"]
     assert saved["model"] == {"backbone": "resnet18", "embedding_dim": 16, "attention": True,

@@ -1,0 +1,134 @@
+"""Retrieval on real radiographs: the default recipe against ML2, the CE baseline, the
+pytorch-metric-learning peer, an untrained network and raw pixels, in one run.
+
+Collections (``--collection``, see :mod:`realdata`): ``kermany`` (pediatric CXRs, subtype
+normal / bacteria / virus, 64 px, 8 epochs) or ``covid`` (COVID-19 image data collection,
+frontal, COVID-19 vs other, 128 px, 10 epochs). 25% of the patients (stratified by label,
+``--split-seed``) are the test queries, scored once at the end; the other patients are
+the training gallery, and ``cxr train`` splits them itself into training and validation
+(20% of patients) for its best-epoch choice.
+
+Methods, all resnet18 trained from scratch (no pretrained weights exist here), every
+``cxr train`` setting at its default except those named:
+
+``default``   ``cxr train`` as it ships (``--image-size``, ``--epochs`` only)
+``ml2``       ``--loss ml2``
+``ce``        ``--loss ce``: the classifier baseline (its embedding: the penultimate layer)
+``pml-ms``    the peer: pytorch-metric-learning's ``MultiSimilarityLoss`` +
+              ``MultiSimilarityMiner`` in a plain loop with the same model, data, optimiser,
+              schedule, epochs and best-epoch rule
+``untrained`` the default network with its random initial weights
+``pixels``    32 px letterboxed pixels, standardised per image
+
+Metrics, test patients (queries) against the training patients' images (gallery), a
+query's own patient never in its gallery: MAP@R, P@1, R-precision on the label, plurality
+vote accuracy of the 10 nearest, and the AUROC of the share of the 10 nearest in the
+positive group (pneumonia, or COVID-19); 95% intervals from a patient bootstrap (1,000
+draws, shared by all methods).
+
+Usage: python benchmarks/retrieval_real.py [--collection kermany] [--epochs N]
+       [--image-size PX] [--threads 2] [--split-seed 0] [--bootstrap 1000] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import realdata  # noqa: E402
+
+TRAINED = {"default": {}, "ml2": {"loss": "ml2"}, "ce": {"loss": "ce"}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--collection", choices=sorted(realdata.SPECS), default="kermany")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--methods", default="default,ml2,ce,pml-ms,untrained,pixels")
+    realdata.add_common_args(parser)
+    args = parser.parse_args(argv)
+    spec = realdata.SPECS[args.collection]
+    args.epochs = args.epochs or spec.epochs
+    args.image_size = args.image_size or spec.image_size
+    out = realdata.start("retrieval_real.py", argv, args)
+    if not realdata.available(spec):
+        print(f"skipped: {spec.data} not found (real data is read by path, never shipped)")
+        return 0
+    started = time.perf_counter()
+    table, root = realdata.load_split(spec, seed=args.split_seed)
+    print(f"\ndata: {spec.data}\n{realdata.describe(table, spec)}")
+    cache = realdata.prepare(table, root, out / f"cache{args.image_size}", args.image_size)
+    base = realdata.base_overrides(spec, args)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+
+    vectors, timing = {}, {}
+    for method in methods:
+        run = out / f"run_{method}"
+        if method in TRAINED:
+            timing[method] = realdata.train_run(table, run, cache, {**base, **TRAINED[method]})
+        elif method == "pml-ms":
+            timing[method] = realdata.pml_peer_run(table, run, cache, base)
+        else:
+            continue
+        vectors[method] = realdata.embed_run(run, table, cache, out / f"emb_{method}")
+        t = timing[method]
+        print(f"  {method}: trained in {t['train_seconds']:.0f} s ({t['images_per_second']:.1f} "
+              f"img/s; {t['seconds']:.0f} s with validation), best epoch {t['best_epoch']}, validation MAP@R by epoch "
+              f"{t['val_curve']}  [{time.perf_counter() - started:.0f} s elapsed]", flush=True)
+    reference = next((out / f"run_{m}" for m in ("default", *TRAINED, "pml-ms")
+                      if (out / f"run_{m}").is_dir()), None)
+    if "untrained" in methods and reference is not None:
+        from cxrembed.evaluation.baselines import untrained_encoder
+
+        vectors["untrained"] = realdata.embed_run(untrained_encoder(reference), table, cache,
+                                                  out / "emb_untrained")
+    if "pixels" in methods:
+        from cxrembed.evaluation.baselines import pixel_vectors
+
+        vectors["pixels"] = pixel_vectors(root / p for p in table["image"])
+
+    scores = {m: realdata.score(v, table, spec, draws=args.bootstrap) for m, v in vectors.items()}
+    extra = {m: {"train s (img/s)": f"{t['train_seconds']:.0f} ({t['images_per_second']:.0f})"}
+             for m, t in timing.items()}
+    queries = int((table["split"] == "test").sum())
+    patients = table.loc[table["split"] == "test", spec.group].nunique()
+    print(f"\n{spec.name}: {queries} test images ({patients} patients) against "
+          f"{int((table['split'] == 'train').sum())} training "
+          f"images, {args.image_size} px, {args.epochs} epochs, 95% patient-bootstrap "
+          f"intervals ({args.bootstrap} draws):\n")
+    print(realdata.results_table(scores, spec, extra))
+    _comparisons(scores)
+    frame = pd.concat({m: s for m, s in scores.items()}, names=["method", "metric"])
+    frame.to_csv(out / "results.csv")
+    png = realdata.plot_scores(scores, out / "results.png",
+                               f"{spec.name}: test patients vs training gallery "
+                               f"({args.image_size} px, {args.epochs} epochs)")
+    print(f"\nwritten: {out / 'results.csv'}, {png}")
+    realdata.finish(started)
+    return 0
+
+
+def _comparisons(scores: dict[str, pd.DataFrame]) -> None:
+    if "default" not in scores:
+        return
+    mine = scores["default"]
+    for other in ("ce", "pml-ms", "ml2"):
+        if other not in scores:
+            continue
+        theirs = scores[other]
+        ratio = mine.loc["MAP@R", "value"] / theirs.loc["MAP@R", "value"]
+        verdict = "overlap" if realdata.overlap(mine, theirs) else "do not overlap"
+        print(f"default / {other}: MAP@R x{ratio:.3f}; 95% intervals {verdict}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Transfer to COVID-19: features learnt on pediatric radiographs, applied to the COVID-19
+image data collection without further training, fine-tuned from them, and trained there
+from scratch; against an untrained network and raw pixels.
+
+Source: a ``cxr train`` default run on ``kermany_dev`` (all its patients: none of them is
+in the COVID collection). Target: ``cxr_dev``'s COVID-19 collection, frontal views,
+patient-disjoint test split (25% of patients, as ``retrieval_real.py --collection covid``).
+
+Methods (all at ``--image-size``, every other ``cxr train`` setting at its default):
+
+``kermany -> covid (embed only)``   ``cxr embed`` with the Kermany run: no COVID training
+``kermany -> covid (fine-tuned)``   ``cxr train --init KERMANY_RUN`` on the COVID training
+                                    patients (new head)
+``covid from scratch``              ``cxr train`` on the COVID training patients
+``covid from scratch, ce``          ``--loss ce``
+``untrained``, ``pixels``           the floors
+
+Scores: retrieval of COVID-19 vs other (test patients against the training gallery, 95%
+patient-bootstrap intervals), and intubation (``cxr predict-outcome``: patient-grouped
+5-fold CV on every frontal image with a known outcome, image features reduced to 16
+principal components inside the folds, logistic regression; AUROC with a 95% patient-
+bootstrap interval), image features alone and with the clinical columns.
+
+Usage: python benchmarks/transfer_covid.py [--image-size 64] [--kermany-epochs 8]
+       [--covid-epochs 10] [--threads 2] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import realdata  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--kermany-epochs", type=int, default=8)
+    parser.add_argument("--covid-epochs", type=int, default=10)
+    parser.add_argument("--kermany-run", type=Path, default=None,
+                        help="reuse this Kermany run instead of training one")
+    realdata.add_common_args(parser)
+    args = parser.parse_args(argv)
+    kermany, covid = realdata.SPECS["kermany"], realdata.SPECS["covid"]
+    out = realdata.start("transfer_covid.py", argv, args)
+    if not (realdata.available(kermany) and realdata.available(covid)):
+        print("skipped: kermany_dev or cxr_dev not found")
+        return 0
+    started = time.perf_counter()
+
+    source = args.kermany_run
+    if source is None:
+        table_k, root_k = realdata.load_split(kermany, test_fraction=0.25, seed=args.split_seed)
+        table_k["split"] = "train"  # every Kermany patient: the COVID set is the test
+        cache_k = realdata.prepare(table_k, root_k, out / "cache_kermany", args.image_size)
+        source = out / "run_kermany"
+        k_args = argparse.Namespace(image_size=args.image_size, epochs=args.kermany_epochs,
+                                    seed=args.seed, threads=args.threads)
+        t = realdata.train_run(table_k, source, cache_k, realdata.base_overrides(kermany, k_args))
+        print(f"kermany source run: {len(table_k)} images, {t['train_seconds']:.0f} s, best "
+              f"epoch {t['best_epoch']}, validation MAP@R {t['val_curve']}", flush=True)
+
+    table, root = realdata.load_split(covid, seed=args.split_seed)
+    print(f"\ncovid: {realdata.describe(table, covid)}")
+    cache = realdata.prepare(table, root, out / "cache_covid", args.image_size)
+    c_args = argparse.Namespace(image_size=args.image_size, epochs=args.covid_epochs,
+                                seed=args.seed, threads=args.threads)
+    base = realdata.base_overrides(covid, c_args)
+    trained = {
+        "kermany -> covid (fine-tuned)": {"init": str(source)},
+        "covid from scratch": {},
+        "covid from scratch, ce": {"loss": "ce"},
+    }
+    vectors = {"kermany -> covid (embed only)":
+               realdata.embed_run(source, table, cache, out / "emb_transfer")}
+    for method, extra in trained.items():
+        run = out / f"run_{_slug(method)}"
+        t = realdata.train_run(table, run, cache, {**base, **extra})
+        print(f"  {method}: {t['train_seconds']:.0f} s, best epoch {t['best_epoch']}, "
+              f"validation MAP@R {t['val_curve']}", flush=True)
+        vectors[method] = realdata.embed_run(run, table, cache, out / f"emb_{_slug(method)}")
+    from cxrembed.evaluation.baselines import pixel_vectors, untrained_encoder
+
+    vectors["untrained"] = realdata.embed_run(untrained_encoder(source), table, cache,
+                                              out / "emb_untrained")
+    vectors["pixels"] = pixel_vectors(root / p for p in table["image"])
+
+    scores = {m: realdata.score(v, table, covid, draws=args.bootstrap) for m, v in vectors.items()}
+    print("\nCOVID-19 vs other, test patients against the training gallery (95% patient-"
+          "bootstrap intervals):\n")
+    print(realdata.results_table(scores, covid))
+    print("\nintubation (cxr predict-outcome, patient-grouped 5-fold CV, logistic regression, "
+          "AUROC [95% CI]):\n")
+    print(_markdown(intubation(table, vectors, args)))
+    realdata.plot_scores(scores, out / "transfer.png", f"COVID-19 vs other, {args.image_size} px")
+    print(f"\nwritten: {out / 'transfer.png'}")
+    realdata.finish(started)
+    return 0
+
+
+def intubation(table: pd.DataFrame, vectors: dict[str, np.ndarray],
+               args: argparse.Namespace) -> pd.DataFrame:
+    """``cxr predict-outcome`` for every method's features (image-only and with clinical)."""
+    from cxrembed.collections.covid import CLINICAL_FEATURES
+    from cxrembed.embeddings import EmbeddingSet
+    from cxrembed.outcome.predict import predict_outcome
+
+    rows = []
+    for method, x in vectors.items():
+        result = predict_outcome(EmbeddingSet(table["id"].tolist(), x), table, "intubated",
+                                 list(CLINICAL_FEATURES), id_col="id", group_col="patientid",
+                                 seed=args.seed, bootstrap=args.bootstrap, pca=16,
+                                 models=["logistic"], missing_values=["Not visible"])
+        for _, r in result.table.iterrows():
+            if r["features"] == "tabular-only" and rows:
+                continue
+            rows.append({"image features": "-" if r["features"] == "tabular-only" else method,
+                         "features": r["features"], "n": r["n"],
+                         "AUROC [95% CI]": f"{r['auroc']:.3f} [{r['ci_low']:.3f}, "
+                                           f"{r['ci_high']:.3f}]"})
+    return pd.DataFrame(rows)
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |"
+              for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
