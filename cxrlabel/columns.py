@@ -103,7 +103,7 @@ _SUFFIX_OF = {",": ".csv", "\t": ".tsv"}
 def delimited_header(
     path: str | os.PathLike[str], sep: str, error: type[CxrError] = InputError
 ) -> list[str]:
-    """The header of a delimited text table, refusing files that only look like one.
+    r"""The header of a delimited text table, refusing files that only look like one.
 
     Examples
     --------
