@@ -56,7 +56,18 @@ ExcludeSameGroup = Annotated[
     bool,
     typer.Option("--exclude-same-group", help="Leave a query's own patient out of its gallery."),
 ]
-SplitCol = text_option("--split-col", "Split column.", show_default="none: leave-one-out")
+SplitCol = text_option(
+    "--split-col", "Split column (with --query-split and --gallery-split).",
+    show_default="the run's split.csv",
+)
+AllRows = Annotated[
+    bool,
+    typer.Option(
+        "--all-rows",
+        help="Score every row against every other (the query itself left out), ignoring the "
+        "run's split: training images included.",
+    ),
+]
 QuerySplit = text_option("--query-split", "Split value of the queries (e.g. test).")
 GallerySplit = text_option("--gallery-split", "Split value of the gallery (e.g. train).")
 K = Annotated[str, typer.Option("--k", help="Cut-offs of the fixed-k metrics.")]
@@ -95,6 +106,7 @@ def evaluate(
     split_col: SplitCol = None,
     query_split: QuerySplit = None,
     gallery_split: GallerySplit = None,
+    all_rows: AllRows = False,
     k: K = "1,5,10",
     diagnosis_k: DiagnosisK = 10,
     projection: Projection = "auto",
@@ -105,10 +117,19 @@ def evaluate(
     quiet: Quiet = False,
 ) -> None:
     """Score embeddings against labels: P@1, R-precision, MAP@R, P@k, nDCG@k, diagnosis by
-    retrieval (F1, AUROC per finding), NMI/AMI, and a 2-D map."""
+    retrieval (F1, AUROC per finding), NMI/AMI, and a 2-D map.
+
+    Embeddings made by `cxr embed RUN` are scored on the run's split: the images it did not
+    train on are the queries, its training images the gallery (a query never scores against
+    itself)."""
     from cxrembed.evaluation.files import evaluate_files
 
     id_col = "id" if id_col is None and image_col is None else id_col
+    if all_rows and split_col is not None:
+        from cxrembed.evaluation.run_split import ALL_ROWS_CONFLICT
+        from cxrlabel.errors import InputError
+
+        raise InputError(ALL_ROWS_CONFLICT)
     _check_header(labels, id_col, image_col, label_col, label_cols, group_col, split_col)
     run = evaluate_files(
         embeddings,
@@ -131,6 +152,7 @@ def evaluate(
         seed=seed,
         map_method=None if no_projection else PROJECTIONS.check(projection, "--projection"),
         expect_config_hash=config_hash,
+        all_rows=all_rows,
     )
     print_result(
         format_run(run, notes=False), [f"note: {n}" for n in run.result.notes], quiet=quiet
@@ -213,19 +235,9 @@ def format_run(run: EvaluationRun, *, notes: bool = True) -> str:
     from cxrembed.evaluation.metrics.report import display_name
 
     result = run.result
-    lines = [
-        f"{key}: {value}"
-        for key, value in result.info.items()
-        if key
-        in (
-            "embeddings",
-            "labels",
-            "queries / gallery",
-            "queries",
-            "rows evaluated",
-            "same patient left out",
-        )
-    ]
+    shown = ("embeddings", "labels", "split", "rows evaluated", "same patient left out")
+    lines = [f"{key}: {value}" for key, value in result.info.items() if key in shown]
+    lines.append(str(result.info.get("queries / gallery", "")))
     metrics = pd.DataFrame(
         {
             "metric": [display_name(key) for key in result.metrics],

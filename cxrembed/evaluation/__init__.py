@@ -6,6 +6,8 @@ evaluate
     :func:`evaluate_embeddings` / :func:`evaluate_table`.
 files
     :func:`evaluate_files`: ``cxr evaluate`` as one library call.
+run_split
+    The split of the run that made the embeddings (held-out queries vs training gallery).
 metrics
     The metric functions (numpy and scikit-learn only).
 embedding_map

@@ -140,7 +140,8 @@ def evaluate_embeddings(
         "rows evaluated": len(sets.sets),
         "labels": (f"multi-label, {len(sets.names)} findings" if sets.multilabel
                    else f"single-label, {len(sets.names)} classes"),
-        "queries / gallery": ("leave-one-out over all rows" if qg.leave_one_out
+        "queries / gallery": (f"every row against every other: {n_queries:,} queries, each "
+                              "left out of its own gallery" if qg.leave_one_out
                               else f"{n_queries} queries against a gallery of {gallery}"),
         "same patient left out": "yes" if qg.exclude_same_group else "no",
         "queries": n_queries,
@@ -169,7 +170,7 @@ def evaluate_table(
     id_col: str | None = None,
     image_col: str | None = None,
     split_col: str | None = None,
-    query_split: str | None = None,
+    query_split: str | Sequence[str] | None = None,
     gallery_split: str | None = None,
     group_col: str | None = None,
     exclude_same_group: bool = False,
@@ -179,6 +180,7 @@ def evaluate_table(
     seed: int = 0,
     map_method: str | None = "auto",
     config_hash: str | None = None,
+    info: Mapping[str, Any] | None = None,
 ) -> EvaluationResult:
     """Join embeddings to a labels table by id and evaluate them.
 
@@ -200,9 +202,10 @@ def evaluate_table(
         The table's id: ``id_col``, else the ``image_col`` path (as ``cxr embed`` names
         images).
     split_col, query_split, gallery_split : str, optional
-        Queries are the rows whose ``split_col`` equals ``query_split``, the gallery those
-        equal to ``gallery_split`` (the same value: leave-one-out inside that split). Rows in
-        neither are excluded. Default: leave-one-out over all rows.
+        Queries are the rows whose ``split_col`` equals ``query_split`` (or one of its
+        values, for a sequence), the gallery those equal to ``gallery_split`` (the same
+        value: leave-one-out inside that split). Rows in neither are excluded. Default:
+        leave-one-out over all rows. A query never scores against itself.
     group_col : str, optional
         Patient id column; with ``exclude_same_group`` a query's patient is left out of its
         gallery.
@@ -212,6 +215,8 @@ def evaluate_table(
         As in :func:`evaluate_embeddings`.
     config_hash : str, optional
         The embeddings' run config hash, recorded in the report.
+    info : mapping, optional
+        Extra setting lines for the report (where the split comes from...).
 
     Returns
     -------
@@ -230,7 +235,7 @@ def evaluate_table(
     multilabel = not picked.categorical or (y.sum(axis=1) > 1).any()
     y_labels: Any = y if multilabel else np.asarray(picked.names, dtype=object)[y.argmax(axis=1)]
     groups = None if group_col is None else _column(table, group_col, source).iloc[rows]
-    info = {
+    setting = {
         "labels table": source,
         "label columns": ", ".join(picked.names) if not picked.categorical
         else f"{labels.label_col} (categorical)",
@@ -239,14 +244,20 @@ def evaluate_table(
         "rows excluded (see excluded.csv)": len(picked.excluded),
     }
     if config_hash is not None:
-        info["config hash"] = config_hash
+        setting["config hash"] = config_hash
+    setting.update(info or {})
+    if split_col is not None:
+        values = _column(table, split_col, source).astype(str).to_numpy()[rows]
+        setting["queries / gallery"] = describe_split(
+            values, picked.query[rows], picked.gallery[rows],
+            None if groups is None else groups.to_numpy(dtype=object))
     result = evaluate_embeddings(
         x, y_labels, names=picked.names if multilabel else None,
         query_mask=None if split_col is None else picked.query[rows],
         gallery_mask=None if split_col is None else picked.gallery[rows],
         groups=None if groups is None else groups.to_numpy(dtype=object),
         exclude_same_group=exclude_same_group, ks=ks, diagnosis_k=diagnosis_k, seed=seed,
-        map_method=map_method, info=info,
+        map_method=map_method, info=setting,
     )
     notes = list(result.notes)
     if picked.excluded:
@@ -388,7 +399,7 @@ def _split(
             "value for leave-one-out inside one split)"
         )
     split = _column(table, split_col, source).astype(str).to_numpy()
-    query = split == str(query_split)
+    query = np.isin(split, _values(query_split))
     gallery = split == str(gallery_split)
     for name, mask, value in (("query", query, query_split), ("gallery", gallery, gallery_split)):
         if not mask.any():
@@ -397,6 +408,43 @@ def _split(
                 f"values {sorted(set(split.tolist()))[:10]}"
             )
     return query, gallery, query | gallery
+
+
+def _values(split: str | Sequence[str]) -> list[str]:
+    return [split] if isinstance(split, str) else [str(v) for v in split]
+
+
+def describe_split(values: Any, query: Any, gallery: Any, groups: Any = None) -> str:
+    """One line naming the queries and the gallery by split value, with their patients.
+
+    Examples
+    --------
+    >>> describe_split(np.array(["test", "test", "train", "train", "train"]),
+    ...                np.array([1, 1, 0, 0, 0], bool), np.array([0, 0, 1, 1, 1], bool),
+    ...                np.array(["p1", "p1", "p2", "p3", "p3"], object))
+    'queries: 2 test images of 1 patient vs gallery: 3 train images of 2 patients'
+    """
+    values = np.asarray(values, dtype=object)
+
+    def side(mask: Any) -> str:
+        mask = np.asarray(mask, dtype=bool)
+        counts = Counter(values[mask].tolist())
+        n = int(mask.sum())
+        if len(counts) == 1:
+            text = f"{n:,} {next(iter(counts))} image{'s' if n != 1 else ''}"
+        else:
+            parts = ", ".join(f"{c:,} {v}" for v, c in sorted(counts.items()))
+            text = f"{n:,} images ({parts})"
+        if groups is not None:
+            given = [g for g in np.asarray(groups, dtype=object)[mask].tolist()
+                     if g is not None and not (isinstance(g, float) and np.isnan(g))]
+            known = len(set(given))
+            text += f" of {known:,} patient{'s' if known != 1 else ''}"
+            if len(given) < n:
+                text += f" (+ {n - len(given):,} without a patient id)"
+        return text
+
+    return f"queries: {side(query)} vs gallery: {side(gallery)}"
 
 
 def _column(table: pd.DataFrame, name: str, source: str) -> pd.Series:

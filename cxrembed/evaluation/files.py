@@ -14,14 +14,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
+
 from cxrembed.data.labels import LabelOptions
-from cxrembed.data.table import read_table
+from cxrembed.data.table import read_table, row_ids, table_source
 from cxrembed.embeddings.embedding_set import EmbeddingSet
+from cxrembed.errors import EvaluationInputError
 from cxrembed.evaluation.evaluate import DEFAULT_DIAGNOSIS_K, evaluate_table
 from cxrembed.evaluation.metrics.report import EvaluationResult
 from cxrembed.evaluation.metrics.retrieval import DEFAULT_KS
+from cxrembed.evaluation.run_split import (
+    ALL_ROWS_CONFLICT,
+    GALLERY,
+    QUERIES,
+    RunSplit,
+    run_split_of,
+)
 
 __all__ = ["EvaluationRun", "evaluate_files"]
+
+# Columns added to the labels table for the run's split (names no table of a user's has).
+_SPLIT_COLUMN = "cxr evaluate: run split"
+_GROUP_COLUMN = "cxr evaluate: run patient"
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,7 @@ def evaluate_files(
     seed: int = 0,
     map_method: str | None = "auto",
     expect_config_hash: str | None = None,
+    all_rows: bool = False,
 ) -> EvaluationRun:
     """Evaluate the embeddings at ``embeddings`` against ``labels_table``; write to ``out_dir``.
 
@@ -79,6 +94,13 @@ def evaluate_files(
         error.
     expect_config_hash : str, optional
         Refuse embeddings made by another run.
+    all_rows : bool
+        Score every row against every other (leave-one-out), ignoring the run's split.
+        By default, embeddings made by ``cxr embed RUN`` are evaluated on the run's split
+        (:mod:`cxrembed.evaluation.run_split`): the images it did not train on are the
+        queries, its training images the gallery; the run's patient ids are the groups
+        unless ``group_col`` is given. Foreign vectors (no run recorded) and an explicit
+        ``split_col`` are not affected.
     id_col, image_col, split_col, query_split, gallery_split, group_col, exclude_same_group,
     ks, diagnosis_k, seed, map_method
         As in :func:`cxrembed.evaluation.evaluate.evaluate_table` (``map_method=None``: no map).
@@ -87,8 +109,23 @@ def evaluate_files(
     -------
     EvaluationRun
     """
+    if all_rows and split_col is not None:
+        raise EvaluationInputError(ALL_ROWS_CONFLICT)
     emb = EmbeddingSet.load(embeddings, ids=ids_file, expect_config_hash=expect_config_hash)
     table = read_table(labels_table, text_columns=[id_col, image_col, group_col, split_col])
+    split_info = "every row against every other (--all-rows)" if all_rows else "none"
+    if split_col is not None:
+        split_info = f"column {split_col!r}: {query_split} vs {gallery_split}"
+    elif not all_rows:
+        run_split = run_split_of(emb, embeddings)
+        if run_split is not None:
+            table, split_col, group_col = _with_run_split(table, run_split, id_col=id_col,
+                                                          image_col=image_col,
+                                                          group_col=group_col)
+            query_split, gallery_split = QUERIES, GALLERY
+            split_info = f"the run's {run_split.path}"
+        else:
+            split_info = "none known: every row against every other (--split-col to choose)"
     result = evaluate_table(
         emb.vectors,
         emb.ids,
@@ -107,5 +144,31 @@ def evaluate_files(
         seed=seed,
         map_method=map_method,
         config_hash=emb.config_hash,
+        info={"split": split_info},
     )
     return EvaluationRun(result, result.write(out_dir))
+
+
+def _with_run_split(
+    table: pd.DataFrame, split: RunSplit, *, id_col: str | None, image_col: str | None,
+    group_col: str | None,
+) -> tuple[pd.DataFrame, str, str | None]:
+    """``table`` with the run's split (and, without ``group_col``, its patients) as columns."""
+    ids = row_ids(table, image_col=image_col, id_col=id_col)
+    sides = split.side_of(ids)
+    if GALLERY not in sides:
+        example = next(iter(split.split), None)
+        raise EvaluationInputError(
+            f"no id of {table_source(table)} (column {id_col or image_col!r}, e.g. "
+            f"{ids[0]!r}) is a training image of {str(split.path)!r} (ids like {example!r}): "
+            "the run was trained with another id column or on another table. Fix: name the "
+            "id column cxr train used (--id-col / --image-col), or score every row against "
+            "every other with --all-rows"
+        )
+    extra = {_SPLIT_COLUMN: sides}
+    if group_col is None and split.groups:
+        extra[_GROUP_COLUMN] = split.group_of(ids)
+        group_col = _GROUP_COLUMN
+    out = table.assign(**extra)
+    out.attrs = dict(table.attrs)
+    return out, _SPLIT_COLUMN, group_col

@@ -194,6 +194,8 @@ def embed_images(
         clear_embeddings(out)
     meta = {"run": encoder.source, "source": str(Path(source).resolve()), "source_kind": chosen,
             "image_size": encoder.image_size}
+    if Path(encoder.source).is_dir():  # cxr evaluate finds the run's split.csv through it
+        meta["run_path"] = str(Path(encoder.source).resolve())
     writer = EmbeddingWriter(out, _dim(encoder), encoder.config_hash, shard_size, meta=meta,
                              weights_sha256=encoder.weights_sha256)
     done = writer.done_ids()

@@ -56,7 +56,7 @@ def test_all_options_are_passed_to_the_library(captured, tmp_path):
         "id_col": "uid", "image_col": None, "ids_file": Path("ids.txt"), "split_col": "split",
         "query_split": "test", "gallery_split": "train", "group_col": "patientid",
         "exclude_same_group": True, "missing": "error", "ks": [1, 3], "diagnosis_k": 7,
-        "seed": 4, "map_method": "pca", "expect_config_hash": "abc",
+        "seed": 4, "map_method": "pca", "expect_config_hash": "abc", "all_rows": False,
     }
     assert "P@1" in result.output and "MAP@R" in result.output
     assert "diagnosis by retrieval (k = 2)" in result.output
