@@ -11,7 +11,7 @@ Examples
 --------
 >>> split = RunSplit(Path("runs/r1"), {"a.png": "train", "b.png": "val"}, {"a.png": "p1"})
 >>> split.side_of(["a.png", "b.png", "c.png"])
-['train', 'val', 'not trained on']
+['train', 'val', 'unseen']
 >>> split.group_of(["a.png", "c.png"])
 ['p1', None]
 """
@@ -34,7 +34,7 @@ __all__ = ["RunSplit", "GALLERY", "QUERIES", "ALL_ROWS_CONFLICT", "run_split_of"
 #: Split value of the gallery rows (the run's training images).
 GALLERY = "train"
 #: Split values of the query rows: the run's validation images, and images it never saw.
-QUERIES = ("val", "not trained on")
+QUERIES = ("val", "unseen")
 
 #: Both ways of choosing the queries were given.
 ALL_ROWS_CONFLICT = ("--all-rows scores every row against every other; --split-col chooses "
@@ -69,7 +69,7 @@ class RunSplit:
         return self.run / _SPLIT_FILE
 
     def side_of(self, ids: Sequence[str | None]) -> list[str]:
-        """``train``, ``val`` or ``not trained on`` for each id."""
+        """``train``, ``val`` or ``unseen`` (not in the run) for each id."""
         return [self.split.get(str(i), QUERIES[1]) if i is not None else QUERIES[1]
                 for i in ids]
 

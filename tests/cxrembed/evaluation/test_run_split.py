@@ -65,7 +65,7 @@ def test_the_runs_split_is_the_default(setup):
     result = _evaluate(setup, "default")
     assert result.exit_code == 0, result.output
     # The run knows the patients of its own images only (p5 is not in split.csv).
-    line = ("queries: 4 images (2 not trained on, 2 val) of 1 patient (+ 2 without a patient "
+    line = ("queries: 4 images (2 unseen, 2 val) of 1 patient (+ 2 without a patient "
             "id) vs gallery: 8 train images of 4 patients")
     assert line in result.output
     info = _info(setup, "default")["info"]
