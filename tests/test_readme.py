@@ -18,6 +18,8 @@ A Python expression followed by ``# <literal>`` must give that value.
 from __future__ import annotations
 
 import ast
+import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -286,3 +288,74 @@ def test_the_cxr_entry_point_is_installed() -> None:
     cxr = Path(sys.executable).with_name("cxr")
     done = subprocess.run([str(cxr), "--version"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "cxr" in done.stdout.lower()
+
+
+# ----------------------------------------------------------------------------- inline code
+
+
+def _inline_spans(prefix: str) -> list[tuple[str, str]]:
+    """(file:line, span) for every inline code span starting with ``prefix``."""
+    found = []
+    for path in (ROOT / "README.md", ROOT / "lexicons" / "README.md"):
+        text = path.read_text(encoding="utf-8")
+        # Blank out fenced blocks (keeping their lines); spans may wrap across lines.
+        text = re.sub(r"^```.*?^```", lambda m: "\n" * m.group(0).count("\n"), text,
+                      flags=re.MULTILINE | re.DOTALL)
+        for match in re.finditer(r"`([^`]+)`", text):
+            span = " ".join(match.group(1).split())
+            if span.startswith(prefix):
+                number = text.count("\n", 0, match.start()) + 1
+                found.append((f"{path.relative_to(ROOT)}:{number}", span))
+    return found
+
+
+def _flags(words: list[str]) -> list[str]:
+    return [w.split("=")[0] for w in words if w.startswith("-") and w not in ("-", "--")]
+
+
+def test_inline_script_commands_name_scripts_and_flags_that_exist() -> None:
+    spans = _inline_spans("python ") + _inline_spans("pytest ") + [(w, f"python {s}") for w, s in _inline_spans("benchmarks/")
+                                        + _inline_spans("examples/") if s.endswith(".py")
+                                        or " " in s]
+    assert spans
+    for where, span in spans:
+        words = span.split()
+        if words[1] == "-m":
+            module = words[2]
+            assert importlib.util.find_spec(module), f"{where}: no module {module}"
+            continue
+        if words[0] == "pytest":
+            assert (ROOT / words[1]).is_file(), f"{where}: {words[1]} does not exist"
+            continue
+        script = ROOT / words[1]
+        assert script.is_file(), f"{where}: {words[1]} does not exist"
+        source = script.read_text(encoding="utf-8")
+        for flag in _flags(words[2:]):
+            assert f'"{flag}"' in source, f"{where}: {words[1]} has no option {flag}"
+
+
+def test_inline_cxr_commands_name_commands_and_flags_that_exist() -> None:
+    import typer
+
+    from cxrlabel.cli import app
+
+    group = typer.main.get_command(app)
+    spans = _inline_spans("cxr ")
+    assert len(spans) > 20
+    for where, span in spans:
+        words = span.split()
+        name = words[1]
+        if name.startswith("-"):
+            options = {o for p in group.params for o in (*p.opts, *p.secondary_opts)}
+            options.add("--help")
+            flags = _flags(words[1:])
+        elif name in ("COMMAND", "..."):
+            continue
+        else:
+            assert name in group.commands, f"{where}: no command cxr {name}"
+            command = group.commands[name]
+            options = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+            options.add("--help")
+            flags = _flags(words[2:])
+        missing = [f for f in flags if f not in options]
+        assert missing == [], f"{where}: `{span}`: cxr {name} has no option {missing}"
