@@ -63,7 +63,7 @@ def evaluate_files(
     image_col: str | None = None,
     ids_file: str | os.PathLike[str] | None = None,
     split_col: str | None = None,
-    query_split: str | None = None,
+    query_split: str | Sequence[str] | None = None,
     gallery_split: str | None = None,
     group_col: str | None = None,
     exclude_same_group: bool = False,
