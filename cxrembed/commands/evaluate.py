@@ -117,19 +117,12 @@ def evaluate(
     quiet: Quiet = False,
 ) -> None:
     """Score embeddings against labels: P@1, R-precision, MAP@R, P@k, nDCG@k, diagnosis by
-    retrieval (F1, AUROC per finding), NMI/AMI, and a 2-D map.
-
-    Embeddings made by `cxr embed RUN` are scored on the run's split: the images it did not
-    train on are the queries, its training images the gallery (a query never scores against
-    itself)."""
+    retrieval (F1, AUROC per finding), NMI/AMI, and a 2-D map; by default on the run's split
+    (held-out queries vs its training images), a query never scored against itself."""
     from cxrembed.evaluation.files import evaluate_files
 
     id_col = "id" if id_col is None and image_col is None else id_col
-    if all_rows and split_col is not None:
-        from cxrembed.evaluation.run_split import ALL_ROWS_CONFLICT
-        from cxrlabel.errors import InputError
-
-        raise InputError(ALL_ROWS_CONFLICT)
+    split = _split_options(split_col, query_split, gallery_split, all_rows)
     _check_header(labels, id_col, image_col, label_col, label_cols, group_col, split_col)
     run = evaluate_files(
         embeddings,
@@ -141,9 +134,7 @@ def evaluate(
         id_col=id_col,
         image_col=image_col,
         ids_file=ids,
-        split_col=split_col,
-        query_split=query_split,
-        gallery_split=gallery_split,
+        **split,
         group_col=group_col,
         exclude_same_group=exclude_same_group,
         missing=MISSING.check(missing, "--missing"),  # type: ignore[arg-type]
@@ -152,11 +143,22 @@ def evaluate(
         seed=seed,
         map_method=None if no_projection else PROJECTIONS.check(projection, "--projection"),
         expect_config_hash=config_hash,
-        all_rows=all_rows,
     )
-    print_result(
-        format_run(run, notes=False), [f"note: {n}" for n in run.result.notes], quiet=quiet
-    )
+    notes = [f"note: {n}" for n in run.result.notes]
+    print_result(format_run(run, notes=False), notes, quiet=quiet)
+
+
+def _split_options(
+    split_col: str | None, query_split: str | None, gallery_split: str | None, all_rows: bool
+) -> dict[str, object]:
+    """The query / gallery choice for :func:`evaluate_files`; refuses two at once."""
+    if all_rows and split_col is not None:
+        from cxrembed.evaluation.run_split import ALL_ROWS_CONFLICT
+        from cxrlabel.errors import InputError
+
+        raise InputError(ALL_ROWS_CONFLICT)
+    return {"split_col": split_col, "query_split": query_split, "gallery_split": gallery_split,
+            "all_rows": all_rows}
 
 
 def _check_header(
