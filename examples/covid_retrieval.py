@@ -10,8 +10,8 @@ github.com/ieee8023/covid-chestxray-dataset) or this project's development copy
 
     python examples/covid_retrieval.py ../shared/data/cxr_dev --out covid_out
 
-Lateral views are left out (retrieval compares frontal images). About 5 minutes on two CPU
-cores at the defaults (128 px, 8 epochs, one thread).
+Lateral views are left out (retrieval compares frontal images). About 3-4 minutes on two
+CPU cores at the defaults (128 px, 8 epochs, one thread).
 """
 
 from __future__ import annotations
