@@ -52,6 +52,8 @@ _PROBLEMS: dict[int, tuple[str, str]] = {
     errno.EROFS: ("the file system is read-only", "choose an output on a writable disk"),
     errno.EACCES: ("permission denied", "choose another output folder or make it writable"),
     errno.EPERM: ("operation not permitted", "choose another output folder or make it writable"),
+    errno.ENOTDIR: ("a file is in the way: its path needs a folder where a file is",
+                    "choose another output path, or move that file away"),
 }
 #: How libraries that drop ``errno`` still say it (lower case).
 _WORDS: tuple[tuple[str, int], ...] = (
@@ -97,6 +99,9 @@ def _errno_of(exc: BaseException, path: str | os.PathLike[str]) -> int | None:
         if isinstance(seen, CxrError) or not isinstance(seen, Exception):
             return None
         code = getattr(seen, "errno", None) if isinstance(seen, OSError) else None
+        if code in (errno.ENOTDIR, errno.EEXIST):  # mkdir through a file: either errno
+            named = getattr(seen, "filename", None)
+            return errno.ENOTDIR if _file_in_the_way(named or path) else None
         if code in _PROBLEMS:
             return code
         text = str(seen).lower()
@@ -109,6 +114,12 @@ def _errno_of(exc: BaseException, path: str | os.PathLike[str]) -> int | None:
         if free is not None and free < _NEARLY_FULL:
             return errno.ENOSPC
     return None
+
+
+def _file_in_the_way(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` or one of its parents exists and is not a folder."""
+    here = Path(os.path.abspath(path))
+    return any(p.exists() and not p.is_dir() for p in (here, *here.parents))
 
 
 def _message(code: int, path: str | os.PathLike[str], need: int | None, verb: str = "write") -> str:
