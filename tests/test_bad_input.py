@@ -437,30 +437,28 @@ def _train(table: Path, images: Path, out: Path, *extra: object, code: int = 1,
                 code, mentions or [], rows)
 
 
-@case
-def train_malformed_yaml_config(w: World, tmp: Path) -> Case:
-    config = _write(tmp / "bad.yaml", "training:\n  epochs: [1\n  lr: 0.1\n")
-    return _train(w.table, w.images, tmp / "run", "--config", config,
-                  mentions=["bad.yaml:3", "not valid YAML"])
+# --config files: kind -> (file name, content, what the message must name)
+_CONFIGS: dict[str, tuple[str, str | bytes, list[str]]] = {
+    "malformed_yaml": ("bad.yaml", "training:\n  epochs: [1\n  lr: 0.1\n",
+                       ["bad.yaml:3", "not valid YAML"]),
+    "binary": ("binary.yaml", bytes(range(256)), ["binary.yaml"]),
+    "unknown_key": ("typo.yaml", "training:\n  epoks: 3\n", ["typo.yaml", "epoks"]),
+    "not_a_mapping": ("list.yaml", "- 1\n- 2\n", ["list.yaml"]),
+}
 
 
-@case
-def train_binary_config(w: World, tmp: Path) -> Case:
-    config = _write(tmp / "binary.yaml", bytes(range(256)))
-    return _train(w.table, w.images, tmp / "run", "--config", config, mentions=["binary.yaml"])
+def _config_case(kind: str) -> Callable[[World, Path], Case]:
+    name, content, mentions = _CONFIGS[kind]
+
+    def make(w: World, tmp: Path) -> Case:
+        config = _write(tmp / name, content)
+        return _train(w.table, w.images, tmp / "run", "--config", config, mentions=mentions)
+
+    return make
 
 
-@case
-def train_unknown_config_key(w: World, tmp: Path) -> Case:
-    config = _write(tmp / "typo.yaml", "training:\n  epoks: 3\n")
-    return _train(w.table, w.images, tmp / "run", "--config", config,
-                  mentions=["typo.yaml", "epoks"])
-
-
-@case
-def train_config_not_a_mapping(w: World, tmp: Path) -> Case:
-    config = _write(tmp / "list.yaml", "- 1\n- 2\n")
-    return _train(w.table, w.images, tmp / "run", "--config", config, mentions=["list.yaml"])
+for _kind in _CONFIGS:
+    CASES[f"train_config_{_kind}"] = _config_case(_kind)
 
 
 @case
