@@ -89,7 +89,12 @@ def free_bytes(path: str | os.PathLike[str]) -> int | None:
 
 
 def _mb(nbytes: int) -> str:
-    return f"{nbytes / 1e6:.1f} MB"
+    """A size to read in a message (KB below 0.1 MB, where MB would show 0.0).
+
+    >>> _mb(3_100_000), _mb(12_288), _mb(0)
+    ('3.1 MB', '12 KB', '0 KB')
+    """
+    return f"{nbytes / 1e6:.1f} MB" if nbytes >= 100_000 else f"{nbytes / 1e3:.0f} KB"
 
 
 def _errno_of(exc: BaseException, path: str | os.PathLike[str]) -> int | None:
