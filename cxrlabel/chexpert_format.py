@@ -135,7 +135,10 @@ def looks_headerless(path: str | Path, sep: str, known: Iterable[str]) -> bool:
     False
     """
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        first = next(csv.reader(fh, delimiter=sep), [])
+        try:
+            first = next(csv.reader(fh, delimiter=sep), [])
+        except csv.Error:  # not a record at all: the table reader says what is wrong
+            return False
     if len(first) != 1:
         return False
     field = first[0].strip()

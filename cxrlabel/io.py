@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cxrlabel import chexpert_format
-from cxrlabel.columns import SEPARATORS, find_id_column, missing_column_message, read_header
+from cxrlabel.columns import (
+    SEPARATORS,
+    check_utf8_text,
+    find_id_column,
+    missing_column_message,
+    read_header,
+)
 from cxrlabel.errors import CxrError, InputError, MissingExtraError
 from cxrlabel.joined import ColumnSpans, join_text_columns, join_with_spans, whole_column
 from cxrlabel.text import has_surrogates, repair_surrogates
@@ -166,10 +172,11 @@ class ReportReader:
                 f"{self.path}: {option} names a column, but --headerless reads a file without "
                 f"columns (one report per line). Fix: leave out {option} or --headerless"
             )
-        if headerless:
-            return True
         if text_cols or id_col or self.format not in _DELIMITED:
             return False
+        check_utf8_text(self.path)  # not UTF-16 or binary, whichever way it is read
+        if headerless:
+            return True
         known = [*TEXT_COLUMNS, "findings", "impression"]
         self.detected = chexpert_format.looks_headerless(
             self.path, SEPARATORS[self.path.suffix.lower()], known

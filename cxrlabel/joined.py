@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 __all__ = ["SECTION_COLUMNS", "ColumnSpans", "join_text_columns", "join_with_spans", "whole_column"]
@@ -55,8 +56,17 @@ class ColumnSpans(NamedTuple):
     def annotate(self, records: Sequence[dict[str, Any]]) -> None:
         """Set ``column``, ``column_start`` and ``column_end`` of evidence records from
         their ``start`` / ``end`` (in place)."""
+        if len(self.columns) == 1 and self.starts[0] == 0:  # one column, unchanged text
+            column, end = self.columns[0], self.ends[0]
+            for record in records:
+                if record["end"] <= end:
+                    record["column"] = column  # the offsets are start / end already
+                else:
+                    record["column"] = record["column_start"] = record["column_end"] = None
+            return
+        locate = self.locate
         for record in records:
-            record["column"], record["column_start"], record["column_end"] = self.locate(
+            record["column"], record["column_start"], record["column_end"] = locate(
                 record["start"], record["end"]
             )
 
@@ -90,8 +100,7 @@ def join_with_spans(
             continue
         if pieces:
             length += len(_SEPARATOR)
-        title = name.strip().lower()
-        prefix = f"{title.upper()}: " if title in SECTION_COLUMNS else ""
+        prefix = _title(name)
         columns.append(name)
         starts.append(length + len(prefix))
         length += len(prefix) + len(text)
@@ -102,11 +111,23 @@ def join_with_spans(
 
 
 def join_text_columns(parts: Sequence[str | None], names: Sequence[str]) -> str | None:
-    """The joined text of :func:`join_with_spans` alone.
+    """The joined text of :func:`join_with_spans` alone (the labelling path: no spans).
 
     Examples
     --------
     >>> join_text_columns(["Clear lungs.", None], ["findings", "impression"])
     'FINDINGS: Clear lungs.'
     """
-    return join_with_spans(parts, names)[0]
+    pieces = [
+        _title(name) + text
+        for name, text in zip(names, parts, strict=True)
+        if isinstance(text, str) and text.strip()
+    ]
+    return _SEPARATOR.join(pieces) if pieces else None
+
+
+@lru_cache(maxsize=256)
+def _title(name: str) -> str:
+    """``"FINDINGS: "`` for a section column (:data:`SECTION_COLUMNS`), else ``""``."""
+    title = name.strip().lower()
+    return f"{title.upper()}: " if title in SECTION_COLUMNS else ""

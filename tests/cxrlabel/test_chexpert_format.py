@@ -218,3 +218,52 @@ def test_format_chexpert_schema_error_comes_before_spacy(tmp_path: Path, monkeyp
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     result = _label([str(SAMPLE), "-o", str(tmp_path / "o.csv"), "--format", "chexbert"])
     assert result.exit_code != 0 and "chexbert" in result.output
+
+
+@pytest.mark.parametrize("headerless", [None, True])
+def test_utf16_or_binary_file_is_refused_not_read_as_reports(tmp_path: Path, headerless: bool | None) -> None:
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes("Heart size is normal.\nNo effusion.\n".encode("utf-16"))
+    with pytest.raises(InputError, match="UTF-16"):
+        ReportReader(wide, headerless=headerless)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"Heart size \x00 is normal.\n")
+    with pytest.raises(InputError, match="binary data"):
+        ReportReader(binary, headerless=headerless)
+
+
+def test_first_report_with_semicolons_or_tabs_is_still_detected(tmp_path: Path) -> None:
+    src = tmp_path / "r.csv"
+    src.write_text("Heart size is normal; lungs clear.\tNo effusion.\nMild edema.\n", encoding="utf-8")
+    reader = ReportReader(src)
+    assert reader.format == "headerless"
+    assert [c.texts for c in reader] == [["Heart size is normal; lungs clear.\tNo effusion.", "Mild edema."]]
+
+
+def test_cli_options_reach_label_file(tmp_path: Path, monkeypatch) -> None:
+    import cxrlabel.labelfile
+    from cxrlabel.labelfile import LabelSummary
+
+    seen: list[dict] = []
+
+    def fake(input_path, output_path, **kwargs):
+        seen.append(kwargs)
+        return LabelSummary(rows=1, ok=1, output=str(output_path))
+
+    monkeypatch.setattr(cxrlabel.labelfile, "label_file", fake)
+    for extra in (["--format", "chexpert", "--headerless"], ["--format", "CheXpert", "--no-headerless"], []):
+        result = _label(["in.csv", "-o", "out.csv", *extra])
+        assert result.exit_code == 0, result.output
+    assert [(k["output_format"], k["headerless"]) for k in seen] == [
+        ("chexpert", True), ("chexpert", False), ("cxrkit", None)
+    ]
+
+
+def test_a_schema_with_the_same_names_in_another_order_is_reordered() -> None:
+    from cxrlabel.chexpert_format import OBSERVATIONS, observation_order
+
+    names = list(reversed(OBSERVATIONS))
+    order = observation_order(names, "mine.yaml")
+    assert [names[j] for j in order] == list(OBSERVATIONS)
+    with pytest.raises(InputError, match=r"not CheXpert's: Mass"):
+        observation_order([*OBSERVATIONS, "Mass"], "mine.yaml")
