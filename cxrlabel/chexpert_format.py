@@ -120,8 +120,9 @@ def looks_headerless(path: str | Path, sep: str, known: Iterable[str]) -> bool:
     """Whether a delimited file's first line is a report rather than a header.
 
     It is when, read as a record, it has one field that is not a ``known`` column name and
-    reads as prose: three words or more, or a sentence ending in a full stop. (A header of
-    one column is a single name: ``report``, ``Reports``, ``text``.)
+    reads as prose: three words or more (separated by spaces), or a sentence ending in a
+    full stop. (A header of one column is a single name: ``report``, ``Reports``, ``text``;
+    a header of another separator, ``id<TAB>findings<TAB>impression``, has no spaces.)
 
     Examples
     --------
@@ -144,7 +145,8 @@ def looks_headerless(path: str | Path, sep: str, known: Iterable[str]) -> bool:
     field = first[0].strip()
     if not field or field in set(known):
         return False
-    return len(field.split()) >= 3 or field.endswith(".")
+    # words are split at spaces only: "id<TAB>findings<TAB>impression" is a TSV header
+    return sum(1 for word in field.split(" ") if word) >= 3 or field.endswith(".")
 
 
 def observation_order(names: Sequence[str], schema: object) -> list[int]:

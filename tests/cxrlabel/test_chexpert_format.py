@@ -74,6 +74,8 @@ def test_headerless_bad_quoting_names_the_line(lines: list[str], message: str) -
         ("id,report", False),
         ("notes", False),  # one name: a header, not a report
         ("Heart normal, lungs clear.", False),  # two fields: a table (the error says --headerless)
+        ("id\tfindings\timpression", False),  # a TSV header in a .csv: the table reader says so
+        ("id;findings;impression", False),
     ],
 )
 def test_detection_from_the_first_line(tmp_path: Path, first_line: str, headerless: bool) -> None:
