@@ -10,7 +10,8 @@ before it), prepared so that the README's paths exist:
 - ``runs/kermany/``: what ``cxr train`` would write (marked as taking minutes, its options
   are checked on their own): a seeded random run and a patient-level ``split.csv``;
 - ``images/`` + ``Data_Entry_2017.csv``: the NIH ChestX-ray14 layout for the XRV snippet;
-- ``covid_metadata.csv`` + ``covid/embeddings``: the COVID-19 collection's columns.
+- ``covid_metadata.csv`` + ``covid/embeddings``: the COVID-19 collection's columns;
+- everything else of the clone (``lexicons/``, ``tests/``...) linked, for README paths into it.
 
 A Python expression followed by ``# <literal>`` must give that value.
 """
@@ -145,6 +146,16 @@ def _covid(folder: Path, n: int = 40) -> None:
     EmbeddingSet(table["small_image"].tolist(), vectors, "cfg").save(folder / "covid" / "embeddings")
 
 
+def _clone(folder: Path) -> None:
+    """The rest of a fresh clone (lexicons/, tests/, benchmarks/...), linked: README paths
+    into the repository exist as they do at its root."""
+    for entry in ROOT.iterdir():
+        if entry.name.startswith(".") or entry.name.endswith(".egg-info"):
+            continue
+        if not (folder / entry.name).exists():
+            (folder / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+
+
 # ----------------------------------------------------------------------------- running
 
 
@@ -227,6 +238,7 @@ def readme_results(tmp_path_factory) -> dict[str, str | None]:
     _run(folder, _kermany(folder))
     _nih(folder)
     _covid(folder)
+    _clone(folder)
     results: dict[str, str | None] = {}
     for block in BLOCKS:
         if block.language in SHELL:
