@@ -5,7 +5,8 @@ top-level keys of ``config.yaml``:
 
 ``model``
     exactly :meth:`cxrembed.models.EmbeddingNet.get_config` (``num_classes`` is set by the
-    trainer: the number of labels for the ``ce`` baseline, else null);
+    trainer: the number of labels when the loss is fed the model's logits, i.e. the
+    classifier baseline, else null);
 ``preprocessing``
     what an image goes through before the model (size, fit, normalisation, DICOM window);
     with ``model`` it is all that is needed to embed new images, and it is what
@@ -53,6 +54,7 @@ from typing import Any, ClassVar
 import yaml
 
 from cxrembed.errors import RunConfigError
+from cxrembed.losses.registry import LOSS_SPECS, loss_spec
 from cxrlabel.atomic import atomic_open
 from cxrlabel.vocab import (
     FIT,
@@ -76,10 +78,8 @@ __all__ = [
     "config_hash",
 ]
 
-#: Loss names: multi-similarity, ML2 (metric losses), the cross-entropy baseline, the
-#: normalised-softmax proxy loss, multi-similarity plus a proxy term, and multi-similarity
-#: plus a linear classification (BCE) term.
-LOSSES: tuple[str, ...] = ("ms", "ml2", "ce", "proxy", "ms+proxy", "ms+ce")
+#: Loss names, from the registry (:mod:`cxrembed.losses.registry`, one spec per name).
+LOSSES: tuple[str, ...] = tuple(LOSS_SPECS)
 #: Settings that may differ when a run is resumed (they do not change what is computed).
 RESUMABLE_KEYS: frozenset[str] = frozenset(
     {"data.num_workers", "training.device", "training.tensorboard", "training.threads"}
@@ -99,6 +99,9 @@ class ModelSection:
     num_classes: int | None = None
     in_channels: int = 1
     embedding_norm: str | None = None
+
+    #: Optional settings written to ``config.yaml`` only when not null.
+    LISTED_WHEN_SET: ClassVar[tuple[str, ...]] = ("embedding_norm",)
 
     def check(self, where: str) -> None:
         _positive(self.embedding_dim, f"{where}.embedding_dim")
@@ -236,6 +239,7 @@ class TrainingSection:
 
     def check(self, where: str) -> None:
         _choice(self.loss, LOSSES, f"{where}.loss")
+        spec = loss_spec(self.loss)
         for name in ("epochs", "batch_size", "m"):
             _positive(getattr(self, name), f"{where}.{name}")
         if self.batches_per_epoch is not None:
@@ -246,7 +250,7 @@ class TrainingSection:
                 f"{where}.batch_size must be a multiple of {where}.m (images per label in a "
                 f"batch); got batch_size={self.batch_size}, m={self.m}. Try batch_size={low}"
             )
-        if self.loss not in ("ce", "proxy") and self.batch_size // self.m < 2:
+        if spec.pairs and self.batch_size // self.m < 2:
             raise RunConfigError(
                 f"{where}: a metric loss needs at least two labels per batch (negative pairs); "
                 f"got batch_size={self.batch_size}, m={self.m}. Use batch_size >= {2 * self.m}"
@@ -267,11 +271,12 @@ class TrainingSection:
             )
         if self.threads is not None:
             _positive(self.threads, f"{where}.threads")
-        if self.noise is not None and self.loss == "ce":
+        if self.noise is not None and not spec.noise:
+            takes = ", ".join(s.name for s in LOSS_SPECS.values() if s.noise)
             raise RunConfigError(
-                f"{where}.noise weights pairs of the metric losses (ms, ml2, ms+proxy) and "
-                "corrects the proxy losses; the ce baseline has neither. Remove noise or "
-                "choose another loss"
+                f"{where}.noise weights pairs of the metric losses and corrects the proxy "
+                f"and classifier terms; loss {self.loss!r} has neither. Remove noise or "
+                f"choose one of {takes}"
             )
 
 
@@ -342,8 +347,17 @@ class RunConfig:
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (lists, not tuples), section order as in ``config.yaml``."""
-        return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+        """Plain nested dict (lists, not tuples), section order as in ``config.yaml``.
+
+        ``model`` is :meth:`EmbeddingNet.get_config`'s mapping: optional model settings
+        (``embedding_norm``) are listed only when set, so runs without them keep the
+        configuration and :func:`config_hash` they had before the setting existed.
+        """
+        data = {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+        for key in ModelSection.LISTED_WHEN_SET:
+            if data["model"][key] is None:
+                del data["model"][key]
+        return data
 
     def to_yaml(self, path: str | os.PathLike[str], *, versions: bool = True) -> None:
         """Write ``config.yaml`` atomically (with the library versions for the record)."""
@@ -388,7 +402,8 @@ class RunConfig:
 
     def differences(self, other: RunConfig) -> dict[str, tuple[Any, Any]]:
         """``{"section.key": (mine, other's)}`` for every setting that differs."""
-        mine, theirs = self.to_dict(), other.to_dict()
+        mine = {s: dataclasses.asdict(getattr(self, s)) for s in _SECTIONS}
+        theirs = {s: dataclasses.asdict(getattr(other, s)) for s in _SECTIONS}
         return {
             f"{s}.{k}": (mine[s][k], theirs[s][k])
             for s in _SECTIONS
