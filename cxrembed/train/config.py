@@ -30,7 +30,7 @@ Examples
 --------
 >>> cfg = RunConfig.from_dict({"training": {"epochs": 3}, "model": {"embedding_dim": 64}})
 >>> cfg.training.epochs, cfg.model.embedding_dim, cfg.training.loss
-(3, 64, 'ms')
+(3, 64, 'ms+ce')
 >>> RunConfig.from_dict({"training": {"epoch": 3}})
 Traceback (most recent call last):
 ...
@@ -216,7 +216,7 @@ class DataSection:
 class TrainingSection:
     """Loss, optimisation and schedule (AdamW, linear warmup then cosine decay, per step)."""
 
-    loss: str = "ms"
+    loss: str = "ms+ce"
     loss_options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 10
     batch_size: int = 32

@@ -20,7 +20,7 @@ from cxrembed.train.config import (
 
 def test_defaults_are_the_documented_ones():
     cfg = RunConfig()
-    assert (cfg.training.loss, cfg.model.backbone, cfg.model.embedding_dim) == ("ms", "resnet18", 128)
+    assert (cfg.training.loss, cfg.model.backbone, cfg.model.embedding_dim) == ("ms+ce", "resnet18", 128)
     assert (cfg.preprocessing.image_size, cfg.training.batch_size, cfg.training.m) == (224, 32, 4)
     assert (cfg.training.epochs, cfg.training.lr, cfg.training.weight_decay) == (10, 3e-4, 1e-4)
     assert (cfg.training.warmup_epochs, cfg.training.grad_clip, cfg.training.seed) == (1.0, 5.0, 0)
