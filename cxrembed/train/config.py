@@ -100,9 +100,6 @@ class ModelSection:
     in_channels: int = 1
     embedding_norm: str | None = None
 
-    #: Optional settings written to ``config.yaml`` only when not null.
-    LISTED_WHEN_SET: ClassVar[tuple[str, ...]] = ("embedding_norm",)
-
     def check(self, where: str) -> None:
         _positive(self.embedding_dim, f"{where}.embedding_dim")
         if self.embedding_norm is not None:
@@ -349,14 +346,13 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists, not tuples), section order as in ``config.yaml``.
 
-        ``model`` is :meth:`EmbeddingNet.get_config`'s mapping: optional model settings
-        (``embedding_norm``) are listed only when set, so runs without them keep the
-        configuration and :func:`config_hash` they had before the setting existed.
+        Keys added after runs already existed (:data:`_LISTED_WHEN_SET`) are left out while
+        unset, so those runs keep their config hash.
         """
         data = {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
-        for key in ModelSection.LISTED_WHEN_SET:
-            if data["model"][key] is None:
-                del data["model"][key]
+        for section, key in _LISTED_WHEN_SET:
+            if data[section].get(key) is None:
+                del data[section][key]
         return data
 
     def to_yaml(self, path: str | os.PathLike[str], *, versions: bool = True) -> None:
@@ -473,6 +469,10 @@ def library_versions() -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+#: (section, key) pairs written to ``config.yaml`` only when set (see RunConfig.to_dict).
+_LISTED_WHEN_SET = (("model", "embedding_norm"),)
 
 
 def _canonical(value: Any) -> Any:
