@@ -192,11 +192,18 @@ def initial_model(config: RunConfig) -> EmbeddingNet:
 def build_loss(config: RunConfig, names: list[str]) -> nn.Module:
     """The configured loss with its ``loss_options`` (checked now, not at the first step).
 
+    Class proxies and classifiers are initialised from ``training.seed`` (like the model),
+    so a run is reproducible whatever the process drew from torch's RNG before.
+
     Examples
     --------
     >>> cfg = RunConfig.from_dict({"training": {"loss": "ms", "loss_options": {"alpha": 1.0}}})
     >>> build_loss(cfg, ["a", "b"]).alpha
     1.0
+    >>> cfg = RunConfig.from_dict({"training": {"loss": "ms+ce"}})
+    >>> a, b = build_loss(cfg, ["a", "b"]), build_loss(cfg, ["a", "b"])
+    >>> bool((a.classifier.weight == b.classifier.weight).all())
+    True
     """
     t = config.training
     spec = loss_spec(t.loss)
@@ -221,7 +228,9 @@ def build_loss(config: RunConfig, names: list[str]) -> nn.Module:
     if t.noise is not None and "transition" in spec.noise and single_label(config):
         options["transition"] = read_transition(t.noise, names).matrix
     try:
-        loss = cls(**options)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(t.seed)
+            loss = cls(**options)
         _probe(loss, spec, len(names), config.model.embedding_dim)
     except (LossInputError, TypeError) as exc:
         raise RunConfigError(f"training.loss_options for loss {t.loss!r}: {exc}") from None
