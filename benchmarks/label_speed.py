@@ -4,7 +4,8 @@ Reads the IU dev reports (findings + impression) from ../shared/data/cxr_dev, re
 N reports (default 200,000), writes them to a temporary CSV, then in one run times whole
 processes, each started fresh (interpreter start-up, imports and pipeline building included):
 
-* ``cxr label --jobs 1`` and ``cxr label --jobs 2``;
+* ``cxr label --jobs 1`` and ``cxr label --jobs 2`` (and ``cxr label --jobs 1 --evidence``,
+  which also writes every mention with its offsets, with ``--evidence``);
 * the peer: a process running spaCy blank("en") + sentencizer + EntityRuler (the same mention
   phrases) + negspacy's ``negex`` with its default ``en_clinical`` termset on the same CSV
   (all N reports by default, ``--peer-n``), writing a report-level table;
@@ -17,6 +18,7 @@ CPU time of the whole process tree (user + system, workers included) and the 1-m
 average when the run started; CPU-time ratios against the peer hardly move with load.
 
 Usage: python benchmarks/label_speed.py [--n 200000] [--peer-n N] [--peer2-n 20000] [--no-million]
+                                       [--evidence]
 """
 
 from __future__ import annotations
@@ -82,10 +84,10 @@ def _timed(label: str, reports: int, cmd: list[str]) -> Run:
     return Run(label, reports, wall, cpu, load)
 
 
-def _cxr_label(csv: Path, out: Path, jobs: int) -> list[str]:
+def _cxr_label(csv: Path, out: Path, jobs: int, evidence: Path | None = None) -> list[str]:
     return [sys.executable, "-m", "cxrlabel.cli", "label", str(csv), "-o", str(out),
             "--text-col", "findings", "--text-col", "impression", "--id-col", "id",
-            "--jobs", str(jobs), "--quiet"]
+            "--jobs", str(jobs), "--quiet", *(["--evidence", str(evidence)] if evidence else [])]
 
 
 # --------------------------------------------------------------------------- the negspacy peer
@@ -191,13 +193,14 @@ def main() -> None:
     ap.add_argument("--peer-n", type=int, default=None, help="reports for the negspacy peer (default: N)")
     ap.add_argument("--peer2-n", type=int, default=20_000, help="reports for negspacy with n_process=2 (0 skips)")
     ap.add_argument("--million", action=argparse.BooleanOptionalAction, default=True, help="also measure peak memory on 1,000,000 reports")
+    ap.add_argument("--evidence", action="store_true", help="also time `cxr label --jobs 1 --evidence` (every mention written)")
     args = ap.parse_args()
     if not (DATA / "iu_reports.csv").is_file():
         print(f"skipped: real data not found at {DATA} (set CXR_DEV)")
         return
     peer_n = min(args.peer_n or args.n, args.n)
     peer2_n = min(args.peer2_n, args.n)
-    print(f"command: python benchmarks/label_speed.py --n {args.n} --peer-n {peer_n} --peer2-n {peer2_n}" + ("" if args.million else " --no-million"))
+    print(f"command: python benchmarks/label_speed.py --n {args.n} --peer-n {peer_n} --peer2-n {peer2_n}" + ("" if args.million else " --no-million") + (" --evidence" if args.evidence else ""))
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; load average at start {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -211,13 +214,18 @@ def main() -> None:
             _timed("cxrkit `cxr label --jobs 2`", args.n, _cxr_label(csv, tmp / "l2.csv", 2)),
             _timed("negspacy (blank en + sentencizer + EntityRuler + negex en_clinical), 1 process", peer_n, _peer(csv, tmp / "p1.csv", peer_n)),
         ]
+        if args.evidence:
+            ev = _timed("cxrkit `cxr label --jobs 1 --evidence`", args.n, _cxr_label(csv, tmp / "le.csv", 1, tmp / "ev.jsonl"))
         if peer2_n:
             runs.append(_timed("same negspacy pipeline, `nlp.pipe(n_process=2)`", peer2_n, _peer(csv, tmp / "p2.csv", peer2_n, 2)))
         r1, r2, peer = runs[:3]
         same = pd.read_csv(tmp / "l1.csv").equals(pd.read_csv(tmp / "l2.csv"))
         print()
-        _table(runs)
+        _table(runs + ([ev] if args.evidence else []))
         print()
+        if args.evidence:
+            records = sum(1 for _ in open(tmp / "ev.jsonl", encoding="utf-8"))
+            print(f"--evidence / without (jobs 1): {ev.rate / r1.rate:.2f}x wall, {ev.cpu_rate / r1.cpu_rate:.2f}x per CPU-s ({records:,} evidence records)")
         print(f"jobs 2 / jobs 1: {r2.rate / r1.rate:.2f}x wall  (jobs 1 and 2 outputs identical: {same})")
         print(f"wall, cxrkit / negspacy 1 process: jobs 1 {r1.rate / peer.rate:.2f}x, jobs 2 {r2.rate / peer.rate:.2f}x (target >= 2.5x: {'met' if r2.rate / peer.rate >= 2.5 else 'NOT met'})")
         print(f"CPU time per report, negspacy / cxrkit: jobs 1 {r1.cpu_rate / peer.cpu_rate:.2f}x, jobs 2 {r2.cpu_rate / peer.cpu_rate:.2f}x (robust to load)")

@@ -39,6 +39,7 @@ __all__ = [
     "PARQUET_SUFFIXES",
     "read_header",
     "delimited_header",
+    "check_utf8_text",
     "find_id_column",
     "missing_column_message",
     "check_columns",
@@ -121,19 +122,7 @@ def delimited_header(
     cxrlabel.errors.InputError: ...t.csv: column 'id' appears 2 times in the header (positions 1 and 3); every column needs its own name. Fix: rename or drop the repeats
     """
     path = Path(path)
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-    if head.startswith(_WIDE_BOMS) or (head and head.count(b"\0") > len(head) // 4):
-        raise error(
-            f"{path}: the file is UTF-16 (or UTF-32) text, not UTF-8: it starts with a "
-            "byte-order mark or holds NUL bytes between the characters. Fix: save it as UTF-8 "
-            "(Excel: 'CSV UTF-8'; iconv -f UTF-16 -t UTF-8)"
-        )
-    if b"\0" in head:
-        raise error(
-            f"{path}: the file holds binary data (NUL bytes), not a text table. Fix: give a "
-            "CSV / TSV file, or a Parquet file named .parquet"
-        )
+    check_utf8_text(path, error)
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
         columns = next(csv.reader(fh, delimiter=sep), [])
     if len(columns) == 1:
@@ -165,6 +154,35 @@ def delimited_header(
             f"{where}); every column needs its own name. Fix: rename or drop the repeats"
         )
     return columns
+
+
+def check_utf8_text(path: str | os.PathLike[str], error: type[CxrError] = InputError) -> None:
+    """Refuse a text file that is UTF-16 / UTF-32 or binary, from its first 4 KB.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "r.csv"
+    >>> _ = p.write_bytes("No effusion.".encode("utf-16"))
+    >>> check_utf8_text(p)
+    Traceback (most recent call last):
+    ...
+    cxrlabel.errors.InputError: ...r.csv: the file is UTF-16 (or UTF-32) text, not UTF-8: it starts with a byte-order mark or holds NUL bytes between the characters. Fix: save it as UTF-8 (Excel: 'CSV UTF-8'; iconv -f UTF-16 -t UTF-8)
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(_WIDE_BOMS) or (head and head.count(b"\0") > len(head) // 4):
+        raise error(
+            f"{path}: the file is UTF-16 (or UTF-32) text, not UTF-8: it starts with a "
+            "byte-order mark or holds NUL bytes between the characters. Fix: save it as UTF-8 "
+            "(Excel: 'CSV UTF-8'; iconv -f UTF-16 -t UTF-8)"
+        )
+    if b"\0" in head:
+        raise error(
+            f"{path}: the file holds binary data (NUL bytes), not a text table. Fix: give a "
+            "CSV / TSV file, or a Parquet file named .parquet"
+        )
 
 
 def find_id_column(columns: Sequence[str], candidates: Sequence[str] = ID_CANDIDATES) -> str | None:

@@ -1,11 +1,14 @@
 """Reports in, labels table and evidence out, in bounded-memory chunks.
 
-Inputs: CSV, TSV, Parquet, JSON Lines, or a folder of ``.txt`` files (one report each, the
-file stem is the id). Several text columns can be joined; a column named like a report
-section (``findings``, ``impression``, ``indication``...) is prefixed with its title so that
-section rules apply. Outputs follow the labels-table contract (README, "Labelling
-reports"): the id column, one column per observation (1 / 0 / -1 / empty) and ``status``,
-one row per input row in input order, written to a temporary file and renamed when complete.
+Inputs: CSV, TSV, Parquet, JSON Lines, a folder of ``.txt`` files (one report each, the
+file stem is the id), or the CheXpert labeller's headerless CSV (one report per line,
+:mod:`cxrlabel.chexpert_format`). Several text columns can be joined; a column named like a
+report section (``findings``, ``impression``, ``indication``...) is prefixed with its title so
+that section rules apply (:mod:`cxrlabel.joined`, which also maps evidence offsets back to
+each column). Outputs follow the labels-table contract (README, "Labelling reports"): the id
+column, one column per observation (1 / 0 / -1 / empty) and ``status``, one row per input
+row in input order, written to a temporary file and renamed when complete; or, with
+``output_format="chexpert"``, exactly the CheXpert labeller's columns.
 """
 
 from __future__ import annotations
@@ -19,8 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cxrlabel.columns import find_id_column, missing_column_message, read_header
+from cxrlabel import chexpert_format
+from cxrlabel.columns import (
+    SEPARATORS,
+    check_utf8_text,
+    find_id_column,
+    missing_column_message,
+    read_header,
+)
 from cxrlabel.errors import CxrError, InputError, MissingExtraError
+from cxrlabel.joined import ColumnSpans, join_text_columns, join_with_spans, whole_column
 from cxrlabel.text import has_surrogates, repair_surrogates
 
 if TYPE_CHECKING:  # pandas is imported when rows are read: argument errors come first
@@ -32,6 +43,8 @@ __all__ = [
     "LabelsWriter",
     "EvidenceWriter",
     "TABLE_SUFFIXES",
+    "TEXT_COLUMNS",
+    "OUTPUT_FORMATS",
     "join_text_columns",
 ]
 
@@ -45,26 +58,23 @@ TABLE_SUFFIXES = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
 }
-_SECTION_TITLES = {
-    "findings",
-    "impression",
-    "indication",
-    "history",
-    "comparison",
-    "technique",
-    "conclusion",
-}
-_DEFAULT_TEXT_COLS = ("report", "text", "report_text")
+#: Text column names looked for, in order, when none is given (``Reports``: the CheXpert
+#: labeller's); else ``findings`` and / or ``impression``, joined.
+TEXT_COLUMNS = ("report", "text", "report_text", chexpert_format.REPORTS, "reports")
+OUTPUT_FORMATS = chexpert_format.OUTPUT_FORMATS
 REPLACEMENT = "\ufffd"
+_DELIMITED = ("csv", "tsv")
 
 
 @dataclass
 class ReportChunk:
-    """A chunk of reports: ids (as given) and joined texts, aligned."""
+    """A chunk of reports: ids (as given) and joined texts, aligned; with ``spans`` (where
+    each column's text sits in each joined text) when the reader was asked for them."""
 
     ids: list[Any]
     texts: list[str | None]
     first_row: int
+    spans: list[ColumnSpans] | None = None
 
 
 def _format(path: Path) -> str:
@@ -85,9 +95,16 @@ class ReportReader:
     Parameters
     ----------
     path : path of the table or folder.
-    text_cols : columns joined into the report text (default: ``report`` or ``text``).
+    text_cols : columns joined into the report text (default: the first of
+        :data:`TEXT_COLUMNS` present, else ``findings`` and / or ``impression``).
     id_col : id column (default: ``id``/``uid`` when present, else the row number).
     chunk_size : rows per chunk (memory stays bounded by this, not by the file size).
+    headerless : read a CSV / TSV file as the CheXpert labeller's input, one report per
+        line and no header (True), as a table (False), or decide from its first line (None,
+        :func:`~cxrlabel.chexpert_format.looks_headerless`). Its one column is ``Reports``
+        and its ids are row numbers.
+    column_spans : give each chunk the :class:`~cxrlabel.joined.ColumnSpans` of its rows
+        (for evidence offsets into each column; off on the labelling-only path).
     """
 
     def __init__(
@@ -96,6 +113,9 @@ class ReportReader:
         text_cols: Sequence[str] | None = None,
         id_col: str | None = None,
         chunk_size: int = 5000,
+        *,
+        headerless: bool | None = None,
+        column_spans: bool = False,
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
@@ -108,13 +128,20 @@ class ReportReader:
         self.surrogate_rows = 0  # reports with characters UTF-8 cannot encode ...
         self.surrogates = 0  # ... and how many (each replaced by U+FFFD)
         self.rows = 0
+        self.blank_lines = 0  # empty lines of a headerless file (not reports)
+        self.column_spans = column_spans
+        self.detected = False  # headerless, decided from the first line
         self._handle: Any = None
         if self.format == "txtdir":
             self.text_cols, self.id_col = ["text"], "id"
             return
+        if self._headerless(headerless, text_cols, id_col):
+            self.format = "headerless"
+            self.text_cols, self.id_col = [chexpert_format.REPORTS], None
+            return
         columns = self._columns()
         self.text_cols = (
-            list(text_cols) if text_cols else self._default(columns, _DEFAULT_TEXT_COLS, "text")
+            list(text_cols) if text_cols else self._default(columns, TEXT_COLUMNS, "text")
         )
         missing = [c for c in self.text_cols if c not in columns]
         if missing:
@@ -127,6 +154,55 @@ class ReportReader:
             self.id_col = id_col
 
     # -- schema discovery -------------------------------------------------------------
+
+    def _headerless(
+        self, headerless: bool | None, text_cols: Sequence[str] | None, id_col: str | None
+    ) -> bool:
+        """Whether to read the file as one report per line (see the class docstring)."""
+        if headerless is False:
+            return False
+        if headerless and self.format not in _DELIMITED:
+            raise InputError(
+                f"{self.path}: --headerless reads a CSV / TSV file with one report per line; "
+                f"this is a {self.format} input, which has its own columns"
+            )
+        if headerless and (text_cols or id_col):
+            option = "--text-col" if text_cols else "--id-col"
+            raise InputError(
+                f"{self.path}: {option} names a column, but --headerless reads a file without "
+                f"columns (one report per line). Fix: leave out {option} or --headerless"
+            )
+        if text_cols or id_col or self.format not in _DELIMITED:
+            return False
+        check_utf8_text(self.path)  # not UTF-16 or binary, whichever way it is read
+        if headerless:
+            return True
+        known = [*TEXT_COLUMNS, "findings", "impression"]
+        self.detected = chexpert_format.looks_headerless(
+            self.path, SEPARATORS[self.path.suffix.lower()], known
+        )
+        return self.detected
+
+    def describe(self) -> str:
+        """How the input was read, for the summary."""
+        if self.format == "headerless":
+            how = (
+                "detected from its first line, a report and not a header; --no-headerless "
+                "reads it as a table"
+                if self.detected
+                else "--headerless"
+            )
+            n = self.blank_lines
+            blank = f"; {n} empty line{'s' * (n > 1)} skipped" if n else ""
+            return (
+                f"input: {self.path} read as the CheXpert labeller's headerless CSV, one report "
+                f"per line, ids = row numbers ({how}){blank}"
+            )
+        if self.format == "txtdir":
+            return f"input: {self.path}, a folder of .txt files (one report each, id = file name)"
+        ids = f"ids from '{self.id_col}'" if self.id_col else "ids = row numbers"
+        text = " + ".join(f"'{c}'" for c in self.text_cols)
+        return f"input: {self.path} read as {self.format}, text from {text}, {ids}"
 
     def _columns(self) -> list[str]:
         try:
@@ -157,9 +233,16 @@ class ReportReader:
         sections = [c for c in ("findings", "impression") if c in columns]
         if sections:
             return sections
+        headerless = (
+            " If the file has no header (one report per line, the CheXpert labeller's input), "
+            "pass --headerless."
+            if self.format in _DELIMITED and find_id_column(columns) is None
+            else ""
+        )
         raise InputError(
             f"{self.path}: no {what} column given and none of {list(candidates)} present; "
             f"columns present: {columns}. Pass --text-col NAME (repeat it to join several)."
+            + headerless
         )
 
     # -- reading ----------------------------------------------------------------------
@@ -187,7 +270,7 @@ class ReportReader:
 
     def _raw_chunks(self, size: int) -> Iterator[pd.DataFrame]:
         fmt = self.format
-        if fmt in ("csv", "tsv", "jsonl"):
+        if fmt in ("csv", "tsv", "jsonl", "headerless"):
             with open(self.path, "rb") as self._handle:
                 yield from self._text_chunks(self._handle, size)
         elif fmt == "parquet":
@@ -200,7 +283,9 @@ class ReportReader:
         import pandas as pd
 
         fmt = self.format
-        if fmt in ("csv", "tsv"):
+        if fmt == "headerless":
+            yield from self._headerless_chunks(handle, size)
+        elif fmt in ("csv", "tsv"):
             sep = "," if fmt == "csv" else "\t"
             yield from pd.read_csv(
                 handle,
@@ -244,6 +329,23 @@ class ReportReader:
         if records:
             yield pd.DataFrame(records, dtype=object)
 
+    def _headerless_chunks(self, handle: Any, size: int) -> Iterator[pd.DataFrame]:
+        """One ``Reports`` column, a report per line (:func:`~cxrlabel.chexpert_format.headerless_reports`)."""
+        import pandas as pd
+
+        lines = (raw.decode("utf-8", errors="replace") for raw in handle)
+        reports: list[str] = []
+        last = 0
+        for number, report in chexpert_format.headerless_reports(lines, self.path):
+            self.blank_lines += number - last - 1
+            last = number + report.count("\n")
+            reports.append(report)
+            if len(reports) == size:
+                yield pd.DataFrame({chexpert_format.REPORTS: reports}, dtype=object)
+                reports = []
+        if reports:
+            yield pd.DataFrame({chexpert_format.REPORTS: reports}, dtype=object)
+
     def _txt_chunks(self) -> Iterator[ReportChunk]:
         files = sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".txt" and p.is_file())
         if not files:
@@ -256,7 +358,8 @@ class ReportReader:
                 self.replaced_rows += REPLACEMENT in text
                 texts.append(text)
             self.rows += len(part)
-            yield ReportChunk([p.stem for p in part], texts, i)
+            spans = [whole_column("text")] * len(part) if self.column_spans else None
+            yield ReportChunk([p.stem for p in part], texts, i, spans)
 
     def __iter__(self) -> Iterator[ReportChunk]:
         if self.format == "txtdir":
@@ -278,11 +381,19 @@ class ReportReader:
         n = len(frame)
         self.rows += n
         ids = frame[self.id_col].tolist() if self.id_col else list(range(first, first + n))
+        spans: list[ColumnSpans] | None = None
         if len(self.text_cols) == 1:
             texts = [_as_text(v) for v in frame[self.text_cols[0]].tolist()]
+            if self.column_spans:
+                spans = [whole_column(self.text_cols[0])] * n
         else:
             columns = [[_as_text(v) for v in frame[c].tolist()] for c in self.text_cols]
-            texts = [join_text_columns(parts, self.text_cols) for parts in zip(*columns, strict=True)]
+            rows = zip(*columns, strict=True)
+            if self.column_spans:
+                joined = [join_with_spans(parts, self.text_cols) for parts in rows]
+                texts, spans = [t for t, _ in joined], [s for _, s in joined]
+            else:
+                texts = [join_text_columns(parts, self.text_cols) for parts in rows]
         self.replaced_rows += sum(1 for t in texts if t and REPLACEMENT in t)
         for row, (rid, text) in enumerate(zip(ids, texts, strict=True)):
             ids[row], in_id = _encodable(rid)
@@ -290,7 +401,7 @@ class ReportReader:
             if in_id or in_text:
                 self.surrogate_rows += 1
                 self.surrogates += in_id + in_text
-        return ReportChunk(ids, texts, first)
+        return ReportChunk(ids, texts, first, spans)
 
 
 def _as_text(value: Any) -> str | None:
@@ -308,28 +419,33 @@ def _encodable(value: Any) -> tuple[Any, int]:
     return value, 0
 
 
-def join_text_columns(parts: Sequence[str | None], names: Sequence[str]) -> str | None:
-    """Join text cells of one row; a column named like a section keeps its title.
-
-    Examples
-    --------
-    >>> join_text_columns(["Clear lungs.", None], ["findings", "impression"])
-    'FINDINGS: Clear lungs.'
-    """
-    pieces = []
-    for name, text in zip(names, parts, strict=True):
-        if not isinstance(text, str) or not text.strip():  # None, NaN or blank
-            continue
-        title = name.strip().lower()
-        pieces.append(f"{title.upper()}: {text}" if title in _SECTION_TITLES else text)
-    return "\n\n".join(pieces) if pieces else None
-
-
 class LabelsWriter:
-    """Append label chunks to a temporary CSV or Parquet file; ``commit()`` renames it."""
+    """Append label chunks to a temporary CSV or Parquet file; ``commit()`` renames it.
 
-    def __init__(self, path: str | Path, id_name: str, names: Sequence[str]) -> None:
+    ``output_format="cxrkit"`` (default) writes the labels table: the id column, the
+    observations as ``1`` / ``0`` / ``-1`` / empty, and ``status``. ``"chexpert"`` writes the
+    CheXpert labeller's columns (:data:`cxrlabel.chexpert_format.COLUMNS`): ``Reports`` (the
+    text labelled), then its 14 observations in its order as ``1.0`` / ``0.0`` / ``-1.0`` /
+    empty; ``names`` must be those 14 (any order), else :class:`InputError`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        id_name: str,
+        names: Sequence[str],
+        output_format: str = "cxrkit",
+        schema: object = "chexpert",
+    ) -> None:
         self.path = Path(path)
+        if output_format not in OUTPUT_FORMATS:
+            raise InputError(
+                f"unknown output format {output_format!r}; expected one of {list(OUTPUT_FORMATS)}"
+            )
+        self.output_format = output_format
+        self._order = (
+            chexpert_format.observation_order(names, schema) if output_format == "chexpert" else None
+        )
         suffix = self.path.suffix.lower()
         if suffix not in (".csv", ".parquet", ".pq", ".tsv"):
             raise InputError(f"{self.path}: output must end in .csv, .tsv or .parquet")
@@ -343,18 +459,35 @@ class LabelsWriter:
         self._parquet = None
         self._started = False
 
-    def write(self, ids: list[Any], values: np.ndarray, status: list[str]) -> None:
+    def write(
+        self,
+        ids: list[Any],
+        values: np.ndarray,
+        status: list[str],
+        texts: Sequence[str | None] | None = None,
+    ) -> None:
+        """Append rows; ``texts`` (the reports labelled) are needed by the chexpert format."""
         import pandas as pd
 
-        frame = pd.DataFrame({self.id_name: ids})
-        for j, name in enumerate(self.names):
-            frame[name] = pd.array(values[:, j], dtype="Float32").astype("Int8")
-        frame["status"] = status
+        if self._order is not None:
+            if texts is None:
+                raise ValueError("the chexpert format writes the reports: pass texts")
+            frame = pd.DataFrame({chexpert_format.REPORTS: pd.Series(list(texts), dtype=object)})
+            for name, j in zip(chexpert_format.OBSERVATIONS, self._order, strict=True):
+                frame[name] = values[:, j].astype(np.float64)
+        else:
+            frame = pd.DataFrame({self.id_name: ids})
+            for j, name in enumerate(self.names):
+                frame[name] = pd.array(values[:, j], dtype="Float32").astype("Int8")
+            frame["status"] = status
         if self.format == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            frame[self.id_name] = frame[self.id_name].astype(str)
+            if self._order is None:
+                frame[self.id_name] = frame[self.id_name].astype(str)
+            else:  # a string column even when a chunk's reports are all missing
+                frame[chexpert_format.REPORTS] = frame[chexpert_format.REPORTS].astype("string")
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self.tmp, table.schema)
@@ -374,7 +507,7 @@ class LabelsWriter:
         if self._parquet is not None:
             self._parquet.close()
         if not self._started:
-            self.write([], np.empty((0, len(self.names)), dtype=np.float32), [])
+            self.write([], np.empty((0, len(self.names)), dtype=np.float32), [], [])
             if self._parquet is not None:
                 self._parquet.close()
         self.tmp.replace(self.path)

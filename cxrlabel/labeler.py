@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,6 +26,7 @@ from cxrlabel.aggregate import POSITIVE, PRECEDENCE, UNCERTAIN, VALUE, Precedenc
 from cxrlabel.assertion import ActiveCue, SentenceCues, active_cues
 from cxrlabel.decisions import Decided, SentenceDecider
 from cxrlabel.errors import InputError, ReplacedCharactersWarning
+from cxrlabel.joined import ColumnSpans, join_with_spans
 from cxrlabel.lexicon import Lexicon, load_lexicon
 from cxrlabel.mentions import PhraseIndex, phrase_variants
 from cxrlabel.sections import SectionFinder, Sections
@@ -267,15 +268,29 @@ class Labeler:
         return array, status
 
     def label_evidence(
-        self, texts: Sequence[Any], ids: Sequence[Any], batch_size: int = 256
+        self,
+        texts: Sequence[Any],
+        ids: Sequence[Any],
+        batch_size: int = 256,
+        sources: Sequence[ColumnSpans | None] | None = None,
     ) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
-        """Like :meth:`label_array`, plus the evidence records of every report (one pass)."""
-        if len(ids) != len(texts):
-            raise InputError(f"got {len(texts)} texts but {len(ids)} ids")
-        return self._label_many(texts, ids, batch_size)
+        """Like :meth:`label_array`, plus the evidence records of every report (one pass).
+
+        ``sources`` (one per text, from :func:`cxrlabel.joined.join_with_spans`) say where
+        each column's text sits in a joined report; each record's ``column``,
+        ``column_start`` and ``column_end`` then point into that column's own text.
+        """
+        if len(ids) != len(texts) or (sources is not None and len(sources) != len(texts)):
+            given = f"{len(ids)} ids" + (f" and {len(sources)} sources" if sources is not None else "")
+            raise InputError(f"got {len(texts)} texts but {given}")
+        return self._label_many(texts, ids, batch_size, sources)
 
     def _label_many(
-        self, texts: Iterable[Any], ids: Sequence[Any] | None, batch_size: int
+        self,
+        texts: Iterable[Any],
+        ids: Sequence[Any] | None,
+        batch_size: int,
+        sources: Sequence[ColumnSpans | None] | None = None,
     ) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
         cleaned = self._clean_all(texts)
         array = np.full((len(cleaned), len(self.names)), np.nan, dtype=np.float32)
@@ -290,7 +305,10 @@ class Labeler:
             self._fill_row(array, i, analysis.best)
             status.append("ok")
             if ids is not None:
-                records.extend(self._records(analysis, ids[i]))
+                found = self._records(analysis, ids[i])
+                if sources is not None and sources[i] is not None:
+                    sources[i].annotate(found)
+                records.extend(found)
         return array, status, records
 
     @staticmethod
@@ -320,17 +338,37 @@ class Labeler:
     def mentions(self, text: Any, report_id: Any = None) -> list[dict[str, Any]]:
         """Evidence records for one report: every mention with its decision and rule id.
 
+        ``text`` is the report, or a mapping of column name to text (``{"findings": ...,
+        "impression": ...}``), joined as ``cxr label`` joins text columns.
+
         Each record: ``id``, ``observation``, ``text`` (matched), ``start``/``end`` (character
-        offsets), ``sentence``, ``section``, ``assertion``, ``rule_id``, ``rule_source`` (the
+        offsets into the report the labeller read: the joined text for a mapping),
+        ``column``, ``column_start``/``column_end`` (the column the mention is in and offsets
+        into that column's own text, so ``text[column][column_start:column_end]`` is the
+        matched text; ``None`` and the same offsets as ``start``/``end`` for a plain
+        string), ``sentence``, ``section``, ``assertion``, ``rule_id``, ``rule_source`` (the
         deciding cue's ``file:line``, e.g. ``cues/negation_pre.yaml:5``), ``category`` (the
         cue's ConText category: negation, uncertainty, historical, hypothetical or pseudo),
         ``cue`` (its matched words), ``excluded`` and ``reason`` (why an excluded mention
         does not count).
+
+        Examples
+        --------
+        >>> r = Labeler().mentions({"findings": "Clear lungs.", "impression": "Small effusion."})
+        >>> [(m["observation"], m["column"], m["column_start"], m["column_end"]) for m in r]
+        [('Pleural Effusion', 'impression', 6, 14)]
         """
+        spans: ColumnSpans | None = None
+        if isinstance(text, Mapping):
+            parts = [v if isinstance(v, str) else clean_text(v)[0] for v in text.values()]
+            text, spans = join_with_spans(parts, [str(k) for k in text])
         (text,) = self._clean_all([text])
         if not text:
             return []
-        return self._records(self._analyze(tokenize(self.nlp.tokenizer, text), text), report_id)
+        records = self._records(self._analyze(tokenize(self.nlp.tokenizer, text), text), report_id)
+        if spans is not None:
+            spans.annotate(records)
+        return records
 
     def _records(
         self,
@@ -370,6 +408,9 @@ class Labeler:
             "text": text[start:end],
             "start": start,
             "end": end,
+            "column": None,  # set from the report's ColumnSpans, when it was joined
+            "column_start": start,
+            "column_end": end,
             "sentence": sentences.around(start, end),
             "section": r.section,
             "assertion": r.status,

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from cxrlabel.io import EvidenceWriter, LabelsWriter, ReportReader, evidence_lines
+from cxrlabel.io import EvidenceWriter, LabelsWriter, ReportChunk, ReportReader, evidence_lines
 from cxrlabel.lexicon import load_lexicon
 from cxrlabel.workers import die_with_parent, pool_children, sigterm_as_exit, stop_workers
 
 if TYPE_CHECKING:
+    from cxrlabel.joined import ColumnSpans
     from cxrlabel.labeler import Labeler
 
 __all__ = ["LabelSummary", "label_file"]
@@ -50,6 +51,8 @@ class LabelSummary:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     output: str = ""
     evidence: str | None = None
+    input: str = ""  # how the input was read (ReportReader.describe)
+    output_format: str = "cxrkit"
 
     @property
     def reports_per_second(self) -> float:
@@ -81,6 +84,11 @@ class LabelSummary:
             notes.append(
                 f"warning: {self.replaced_rows} reports had undecodable bytes (replaced by U+FFFD)"
             )
+        if self.errors and self.output_format == "chexpert":
+            notes.append(
+                f"warning: {self.errors} reports could not be labelled; the chexpert format has "
+                "no status column, so their rows are blank (the default format says why)"
+            )
         if self.surrogate_rows:
             notes.append(
                 f"warning: {self.surrogate_rows} reports had {self.surrogates} characters that "
@@ -97,7 +105,9 @@ class LabelSummary:
         ]
         if warnings:
             notes += self.warnings()
-        notes.append(f"labels: {self.output}")
+        if self.input:
+            notes.append(self.input)
+        notes.append(f"labels: {self.output}" + (" (CheXpert labeller's columns)" if self.output_format == "chexpert" else ""))
         if self.evidence:
             notes.append(f"evidence: {self.evidence}")
         return self.table() + "\n\n" + "\n".join(notes)
@@ -128,35 +138,40 @@ def _init_worker(kwargs: dict[str, Any], parent: int) -> None:
 
 
 def _work(
-    ids: list[Any], texts: list[str | None], want_evidence: bool
+    ids: list[Any], texts: list[str | None], spans: list[ColumnSpans] | None
 ) -> tuple[np.ndarray, list[str], list[str]]:
     assert _WORKER is not None
-    return _label_chunk(_WORKER, ids, texts, want_evidence)
+    return _label_chunk(_WORKER, ids, texts, spans)
 
 
 def _label_chunk(
-    lab: Labeler, ids: list[Any], texts: list[str | None], want_evidence: bool
+    lab: Labeler, ids: list[Any], texts: list[str | None], spans: list[ColumnSpans] | None
 ) -> tuple[np.ndarray, list[str], list[str]]:
+    """Labels, statuses and evidence lines of a chunk; evidence only when it has ``spans``
+    (where each column's text sits in each report, for the evidence's column offsets)."""
     try:
-        if want_evidence:
-            values, status, records = lab.label_evidence(texts, ids)
+        if spans is not None:
+            values, status, records = lab.label_evidence(texts, ids, sources=spans)
             return values, status, evidence_lines(records)
         values, status = lab.label_array(texts)
         return values, status, []
     except Exception:  # noqa: BLE001 - isolate the failing row, never lose the chunk
-        return _label_rows(lab, ids, texts, want_evidence)
+        return _label_rows(lab, ids, texts, spans)
 
 
 def _label_rows(
-    lab: Labeler, ids: list[Any], texts: list[str | None], want_evidence: bool
+    lab: Labeler, ids: list[Any], texts: list[str | None], spans: list[ColumnSpans] | None
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """Row-by-row fallback: a row that fails gets ``status = "error: ..."`` and empty labels."""
     values = np.full((len(texts), len(lab.names)), np.nan, dtype=np.float32)
     status: list[str] = []
     lines: list[str] = []
+    want_evidence = spans is not None
     for i, (rid, text) in enumerate(zip(ids, texts, strict=True)):
         try:
-            row, st, records = lab.label_evidence([text], [rid])
+            row, st, records = lab.label_evidence(
+                [text], [rid], sources=[spans[i]] if spans is not None else None
+            )
             values[i] = row[0]
             status.append(st[0])
             if want_evidence:
@@ -198,13 +213,18 @@ def label_file(
     borderline: str = "uncertain",
     probable: str = "uncertain",
     versus: str = "uncertain",
+    output_format: str = "cxrkit",
+    headerless: bool | None = None,
 ) -> LabelSummary:
     """Label every report of ``input_path`` and write the labels table to ``output_path``.
 
     Every input row appears once in the output, in input order; rows that cannot be labelled
     get ``status = "error: ..."`` and empty labels. Nothing is written unless the run
     completes (temporary files are renamed at the end). ``borderline``, ``probable`` and
-    ``versus`` are the :class:`~cxrlabel.labeler.Labeler` options of the same names.
+    ``versus`` are the :class:`~cxrlabel.labeler.Labeler` options of the same names;
+    ``output_format`` and ``headerless`` are those of :class:`~cxrlabel.io.LabelsWriter` and
+    :class:`~cxrlabel.io.ReportReader`. Evidence records carry the column each mention is
+    in and offsets into that column's text (``column``, ``column_start``, ``column_end``).
 
     Examples
     --------
@@ -218,9 +238,16 @@ def label_file(
     start = time.perf_counter()
     # Every argument is checked before spaCy is imported (about a second): the input's
     # header, the schema and lexicon files, the output type; then the labeller itself.
-    reader = ReportReader(input_path, text_cols, id_col, chunk_size=chunk_size)
+    reader = ReportReader(
+        input_path,
+        text_cols,
+        id_col,
+        chunk_size=chunk_size,
+        headerless=headerless,
+        column_spans=bool(evidence_path),
+    )
     names = load_lexicon(schema, lexicon_dir).schema.names
-    writer = LabelsWriter(output_path, reader.id_col or "row", names)
+    writer = LabelsWriter(output_path, reader.id_col or "row", names, output_format, schema)
     from cxrlabel.labeler import Labeler
 
     kwargs = {
@@ -233,18 +260,20 @@ def label_file(
     }
     lab = Labeler(**kwargs)  # checks the sections and the hedge options
     ev_writer = EvidenceWriter(evidence_path) if evidence_path else None
-    want_evidence = ev_writer is not None
     summary = LabelSummary(
-        output=str(output_path), evidence=str(evidence_path) if evidence_path else None
+        output=str(output_path),
+        evidence=str(evidence_path) if evidence_path else None,
+        output_format=output_format,
     )
     tally = _Tally(names)
     bar, by_bytes = _progress_bar(reader, progress)
-    chunks = _labelled_chunks(reader, lab, kwargs, jobs, want_evidence)
+    chunks = _labelled_chunks(reader, lab, kwargs, jobs)
     try:
         # SIGTERM unwinds like Ctrl-C: the pool is stopped and the temporary files removed
         with sigterm_as_exit(), closing(chunks):  # closed at once on an error
-            for chunk_ids, (values, status, lines) in chunks:
-                writer.write(chunk_ids, values, status)
+            for chunk, (values, status, lines) in chunks:
+                chunk_ids = chunk.ids
+                writer.write(chunk_ids, values, status, chunk.texts)
                 if ev_writer is not None:
                     ev_writer.write_lines(lines)
                 tally.add(chunk_ids, values, status)
@@ -265,6 +294,7 @@ def label_file(
         bar.close()
     tally.fill(summary)
     summary.rows = reader.rows
+    summary.input = reader.describe()
     summary.replaced_rows = reader.replaced_rows
     summary.surrogate_rows, summary.surrogates = reader.surrogate_rows, reader.surrogates
     summary.seconds = time.perf_counter() - start
@@ -282,13 +312,14 @@ def _progress_bar(reader: ReportReader, progress: bool) -> tuple[tqdm, bool]:
 
 
 def _labelled_chunks(
-    reader: ReportReader, lab: Labeler, kwargs: dict[str, Any], jobs: int, want_evidence: bool,
-) -> Iterator[tuple[list[Any], tuple[np.ndarray, list[str], list[str]]]]:
-    """``(ids, (values, status, evidence lines))`` per chunk, in input order; with ``jobs``
-    worker processes, at most ``2 * jobs`` chunks in flight."""
+    reader: ReportReader, lab: Labeler, kwargs: dict[str, Any], jobs: int
+) -> Iterator[tuple[ReportChunk, tuple[np.ndarray, list[str], list[str]]]]:
+    """``(chunk, (values, status, evidence lines))`` per chunk, in input order (evidence
+    when the reader gives column spans); with ``jobs`` worker processes, at most
+    ``2 * jobs`` chunks in flight."""
     if jobs <= 1:
         for chunk in reader:
-            yield chunk.ids, _label_chunk(lab, chunk.ids, chunk.texts, want_evidence)
+            yield chunk, _label_chunk(lab, chunk.ids, chunk.texts, chunk.spans)
         return
     global _WORKER, _WORKER_KWARGS
     _WORKER, _WORKER_KWARGS = lab, kwargs  # inherited by forked workers: no rebuild
@@ -297,15 +328,15 @@ def _labelled_chunks(
         max_workers=jobs, initializer=_init_worker, initargs=(kwargs, os.getpid())
     )
     try:
-        pending: deque[tuple[list[Any], Future]] = deque()
+        pending: deque[tuple[ReportChunk, Future]] = deque()
         for chunk in reader:
-            pending.append((chunk.ids, pool.submit(_work, chunk.ids, chunk.texts, want_evidence)))
+            pending.append((chunk, pool.submit(_work, chunk.ids, chunk.texts, chunk.spans)))
             while len(pending) >= 2 * jobs:
-                ids, fut = pending.popleft()
-                yield ids, fut.result()
+                done, fut = pending.popleft()
+                yield done, fut.result()
         while pending:
-            ids, fut = pending.popleft()
-            yield ids, fut.result()
+            done, fut = pending.popleft()
+            yield done, fut.result()
     except BaseException:  # an error, an interrupt, SIGTERM or the consumer closing early
         stop_workers(pool, before)
         raise

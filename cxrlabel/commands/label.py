@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cxrlabel.chexpert_format import OUTPUT_FORMATS
 from cxrlabel.commands.options import (
     IdCol,
     Jobs,
@@ -25,7 +26,11 @@ from cxrlabel.vocab import HEDGE
 __all__ = ["register", "label"]
 
 Input = Annotated[
-    Path, typer.Argument(help="Reports: CSV, TSV, Parquet, JSONL, or a folder of .txt files.")
+    Path,
+    typer.Argument(
+        help="Reports: CSV, TSV, Parquet, JSONL, a folder of .txt files, or the CheXpert "
+        "labeller's headerless CSV (one report per line)."
+    ),
 ]
 LabelsOutput = Output("Labels table to write (.csv, .tsv or .parquet).")
 LabelIdCol = IdCol("the first of id, uid, report_id, study_id present, else the row number")
@@ -34,7 +39,27 @@ TextCols = Annotated[
     typer.Option(
         "--text-col",
         help="Text column; repeat to join several (e.g. findings, impression).",
-        show_default="report, text or report_text; else findings + impression",
+        show_default="report, text, report_text or Reports; else findings + impression",
+    ),
+]
+#: What the labels table holds (``LabelsWriter(output_format=...)``).
+LabelFormat = Enum("LabelFormat", {name: name for name in OUTPUT_FORMATS}, type=str)
+Format = Annotated[
+    LabelFormat,
+    typer.Option(
+        "--format",
+        case_sensitive=False,
+        help="cxrkit: id column, observations as 1/0/-1/empty, status. chexpert: exactly the "
+        "CheXpert labeller's columns (Reports + its 14 observations as 1.0/0.0/-1.0/empty).",
+    ),
+]
+Headerless = Annotated[
+    bool | None,
+    typer.Option(
+        "--headerless/--no-headerless",
+        help="Read a CSV with no header, one report per line (the CheXpert labeller's input), "
+        "or read the first line as a header.",
+        show_default="detected from the first line",
     ),
 ]
 Sections = Annotated[
@@ -88,6 +113,8 @@ def label(
     borderline: Borderline = Hedge.uncertain,
     probable: Probable = Hedge.uncertain,
     versus: Versus = Hedge.uncertain,
+    output_format: Format = LabelFormat.cxrkit,
+    headerless: Headerless = None,
 ) -> None:
     """Label chest X-ray reports: one row per report, 1 / 0 / -1 / empty per observation."""
     from cxrlabel.labelfile import label_file
@@ -107,6 +134,8 @@ def label(
         borderline=borderline.value,
         probable=probable.value,
         versus=versus.value,
+        output_format=output_format.value,
+        headerless=headerless,
     )
     print_result(summary.text(warnings=False), warnings=summary.warnings(), quiet=quiet)
 

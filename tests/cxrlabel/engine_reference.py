@@ -149,9 +149,23 @@ def short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
+#: Evidence fields added after the reference was made: the source column and offsets into
+#: it. For a text that is not joined from columns they are None and ``start``/``end``
+#: (checked by :func:`as_in_reference`); tests/cxrlabel/test_evidence_columns.py covers the rest.
+COLUMN_FIELDS = ("column", "column_start", "column_end")
+
+
+def as_in_reference(record: dict[str, Any]) -> dict[str, Any]:
+    """An evidence record with the fields the reference holds, after checking the others."""
+    assert (record["column"], record["column_start"], record["column_end"]) == (
+        None, record["start"], record["end"]
+    ), record
+    return {k: v for k, v in record.items() if k not in COLUMN_FIELDS}
+
+
 def compact(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Evidence records with the (long, repetitive) ``sentence`` field replaced by its hash."""
-    return [{**r, "sentence": short_hash(r["sentence"])} for r in records]
+    return [{**as_in_reference(r), "sentence": short_hash(r["sentence"])} for r in records]
 
 
 def snapshot(labeler, texts: Sequence[Any], full: bool = True) -> dict[str, Any]:
@@ -174,7 +188,7 @@ def digest_records(ids: Sequence[str], records: Sequence[dict[str, Any]]) -> lis
     """One hash per id of its evidence records, in the order of ``ids``."""
     by_id: dict[str, list[dict[str, Any]]] = {str(i): [] for i in ids}
     for r in records:
-        by_id[str(r["id"])].append(r)
+        by_id[str(r["id"])].append(as_in_reference(r))
     return [short_hash(json.dumps(by_id[str(i)], ensure_ascii=False, sort_keys=True)) for i in ids]
 
 

@@ -27,6 +27,7 @@ FOREIGN = {
     "--nproc-per-node": "torchrun",
     "--no-python": "torchrun",
     "--raw": "gdcmconv",
+    "--reports": "label.py",  # the CheXpert labeller's --reports_path (README)
 }
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 
