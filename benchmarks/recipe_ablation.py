@@ -16,7 +16,8 @@ Rows (``--rows``, comma-separated names; ``all`` by default):
 ``ms, m 8``        8 images per label in a batch (4 label draws for 3 labels) instead of 4
 ``ce``             the classifier baseline (BCE on a linear head, penultimate features)
 ``proxy``          normalised-softmax proxies on the embedding alone
-``ms+proxy``       MS plus the proxy term: the default
+``ms+proxy``       MS plus the proxy term
+``ms+ce``          MS plus a linear classification term on the projection: the default
 =================  =======================================================================
 
 Usage: python benchmarks/recipe_ablation.py [--rows all] [--split-seed 0] [--seed 0]
@@ -45,6 +46,7 @@ ROWS = {
     "ce": {"loss": "ce"},
     "proxy": {"loss": "proxy"},
     "ms+proxy": {"loss": "ms+proxy"},
+    "ms+ce": {"loss": "ms+ce"},
 }
 
 

@@ -78,6 +78,13 @@ def _default(name: str) -> str | None:
     return None if value is None else str(value)
 
 
+def _loss_help() -> str:
+    """The loss names and summaries, from the registry (one place lists them)."""
+    from cxrembed.losses.registry import loss_help
+
+    return loss_help().replace("\n", " ")
+
+
 def _option(name: str, *decls: str, help: str = "", **kwargs: Any) -> Any:
     return typer.Option(*decls, help=help, show_default=_default(name) or False, **kwargs)
 
@@ -101,7 +108,7 @@ Separator = Annotated[
 ]
 Loss = Annotated[
     str | None,
-    _option("loss", "--loss", help="ms+proxy, ms, ml2, proxy, ms+ce or ce (baseline)."),
+    _option("loss", "--loss", help=_loss_help()),
 ]
 Backbone = Annotated[
     str | None,

@@ -5,7 +5,8 @@ top-level keys of ``config.yaml``:
 
 ``model``
     exactly :meth:`cxrembed.models.EmbeddingNet.get_config` (``num_classes`` is set by the
-    trainer: the number of labels for the ``ce`` baseline, else null);
+    trainer: the number of labels when the loss is fed the model's logits, i.e. the
+    classifier baseline, else null);
 ``preprocessing``
     what an image goes through before the model (size, fit, normalisation, DICOM window);
     with ``model`` it is all that is needed to embed new images, and it is what
@@ -29,7 +30,7 @@ Examples
 --------
 >>> cfg = RunConfig.from_dict({"training": {"epochs": 3}, "model": {"embedding_dim": 64}})
 >>> cfg.training.epochs, cfg.model.embedding_dim, cfg.training.loss
-(3, 64, 'ms')
+(3, 64, 'ms+ce')
 >>> RunConfig.from_dict({"training": {"epoch": 3}})
 Traceback (most recent call last):
 ...
@@ -53,6 +54,7 @@ from typing import Any, ClassVar
 import yaml
 
 from cxrembed.errors import RunConfigError
+from cxrembed.losses.registry import LOSS_SPECS, loss_spec
 from cxrlabel.atomic import atomic_open
 from cxrlabel.vocab import (
     FIT,
@@ -76,10 +78,8 @@ __all__ = [
     "config_hash",
 ]
 
-#: Loss names: multi-similarity, ML2 (metric losses), the cross-entropy baseline, the
-#: normalised-softmax proxy loss, multi-similarity plus a proxy term, and multi-similarity
-#: plus a linear classification (BCE) term.
-LOSSES: tuple[str, ...] = ("ms", "ml2", "ce", "proxy", "ms+proxy", "ms+ce")
+#: Loss names, from the registry (:mod:`cxrembed.losses.registry`, one spec per name).
+LOSSES: tuple[str, ...] = tuple(LOSS_SPECS)
 #: Settings that may differ when a run is resumed (they do not change what is computed).
 RESUMABLE_KEYS: frozenset[str] = frozenset(
     {"data.num_workers", "training.device", "training.tensorboard", "training.threads"}
@@ -213,7 +213,7 @@ class DataSection:
 class TrainingSection:
     """Loss, optimisation and schedule (AdamW, linear warmup then cosine decay, per step)."""
 
-    loss: str = "ms"
+    loss: str = "ms+ce"
     loss_options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 10
     batch_size: int = 32
@@ -236,6 +236,7 @@ class TrainingSection:
 
     def check(self, where: str) -> None:
         _choice(self.loss, LOSSES, f"{where}.loss")
+        spec = loss_spec(self.loss)
         for name in ("epochs", "batch_size", "m"):
             _positive(getattr(self, name), f"{where}.{name}")
         if self.batches_per_epoch is not None:
@@ -246,7 +247,7 @@ class TrainingSection:
                 f"{where}.batch_size must be a multiple of {where}.m (images per label in a "
                 f"batch); got batch_size={self.batch_size}, m={self.m}. Try batch_size={low}"
             )
-        if self.loss not in ("ce", "proxy") and self.batch_size // self.m < 2:
+        if spec.pairs and self.batch_size // self.m < 2:
             raise RunConfigError(
                 f"{where}: a metric loss needs at least two labels per batch (negative pairs); "
                 f"got batch_size={self.batch_size}, m={self.m}. Use batch_size >= {2 * self.m}"
@@ -267,11 +268,12 @@ class TrainingSection:
             )
         if self.threads is not None:
             _positive(self.threads, f"{where}.threads")
-        if self.noise is not None and self.loss == "ce":
+        if self.noise is not None and not spec.noise:
+            takes = ", ".join(s.name for s in LOSS_SPECS.values() if s.noise)
             raise RunConfigError(
-                f"{where}.noise weights pairs of the metric losses (ms, ml2, ms+proxy) and "
-                "corrects the proxy losses; the ce baseline has neither. Remove noise or "
-                "choose another loss"
+                f"{where}.noise weights pairs of the metric losses and corrects the proxy "
+                f"and classifier terms; loss {self.loss!r} has neither. Remove noise or "
+                f"choose one of {takes}"
             )
 
 
@@ -402,7 +404,8 @@ class RunConfig:
 
     def differences(self, other: RunConfig) -> dict[str, tuple[Any, Any]]:
         """``{"section.key": (mine, other's)}`` for every setting that differs."""
-        mine, theirs = self.to_dict(), other.to_dict()
+        mine = {s: dataclasses.asdict(getattr(self, s)) for s in _SECTIONS}
+        theirs = {s: dataclasses.asdict(getattr(other, s)) for s in _SECTIONS}
         return {
             f"{s}.{k}": (mine[s][k], theirs[s][k])
             for s in _SECTIONS

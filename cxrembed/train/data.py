@@ -35,6 +35,7 @@ from cxrembed.data.samplers import MultiLabelBatchSampler, label_groups
 from cxrembed.data.split import split_by_group
 from cxrembed.data.table import excluded_frame, exclusion, read_table, table_source
 from cxrembed.data.transforms import eval_transform_for, normalization_for, train_transform
+from cxrembed.losses.registry import loss_spec
 from cxrembed.train.config import RunConfig
 from cxrlabel.errors import InputError
 
@@ -273,7 +274,8 @@ def _completed(config: RunConfig, names: list[str]) -> RunConfig:
             f"the labels table gives label columns {names}, but the run was made with "
             f"{list(saved)}; use the same labels (or a new run folder)"
         )
-    model = replace(config.model, num_classes=len(names) if config.training.loss == "ce" else None)
+    classifier = loss_spec(config.training.loss).model_classifier
+    model = replace(config.model, num_classes=len(names) if classifier else None)
     return replace(config, labels=replace(config.labels, names=names), model=model)
 
 
@@ -363,7 +365,7 @@ def _check_labels(targets: np.ndarray, known: np.ndarray, names: list[str], conf
             "retrieval and classification need at least two different label sets. Check the "
             "label columns and the uncertain policy"
         )
-    if config.training.loss in ("ce", "proxy"):  # no pairs needed
+    if not loss_spec(config.training.loss).pairs:
         return
     groups, _ = label_groups(targets.astype(np.float64), known)
     if max(len(g) for g in groups) < 2:

@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from cxrembed.errors import RunConfigError, TrainingDivergedError, TrainingMemoryError
+from cxrembed.losses.registry import loss_spec
 from cxrembed.models.encode import encode_dataset
 from cxrembed.train.checkpoint import (
     BEST_WEIGHTS,
@@ -204,7 +205,7 @@ def fit(
     use_amp = bool(t.amp and device.type == "cuda")
     parts = _Parts(
         model=model,
-        net=wrap(_Output(model, _input_key(t.loss, loss_fn), loss_fn), ctx, device),
+        net=wrap(_Output(model, _input_key(t.loss), loss_fn), ctx, device),
         loss_fn=loss_fn, optimizer=optimizer,
         scheduler=build_scheduler(optimizer, warmup_steps=round(t.warmup_epochs * steps_per_epoch),
                                   total_steps=t.epochs * steps_per_epoch),
@@ -453,16 +454,15 @@ def _forward(parts: _Parts, images: torch.Tensor, targets: torch.Tensor,
     return loss if bool(torch.isfinite(loss)) else None
 
 
-def _input_key(loss: str, loss_fn: nn.Module) -> str:
-    """What the loss is fed: the logits (ce), the raw projection (losses with their own
-    classifier) or the unit-norm embedding."""
-    if loss == "ce":
-        return "logits"
-    return getattr(loss_fn, "input_key", "embedding")
+def _input_key(loss: str) -> str:
+    """What the loss is fed (its registry spec's ``output``): the model's logits (the
+    classifier baseline), the raw projection (losses with their own classifier) or the
+    unit-norm embedding."""
+    return loss_spec(loss).output
 
 
 class _Output(nn.Module):
-    """The model with one output of ``forward_features`` (embedding, or logits for ce).
+    """The model with the one output of ``forward_features`` that its loss is fed.
 
     DDP wraps this module, so its gradient hooks see whichever output the loss uses. A
     loss with parameters (class proxies) is registered here too, so DDP broadcasts them

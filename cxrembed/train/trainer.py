@@ -25,11 +25,8 @@ import yaml
 from torch import nn
 
 from cxrembed.errors import LossInputError, RunConfigError
-from cxrembed.losses import MaskedBCEWithLogitsLoss, ML2Loss, MultiSimilarityLoss
-from cxrembed.losses.ms_classifier import MultiSimilarityClassifierLoss
-from cxrembed.losses.ms_proxy import MultiSimilarityProxyLoss
 from cxrembed.losses.noise import read_label_reliability
-from cxrembed.losses.proxy import NormalizedSoftmaxLoss
+from cxrembed.losses.registry import LOSS_SPECS, LossSpec, loss_spec
 from cxrembed.losses.transition import read_transition
 from cxrembed.models import EmbeddingNet, build_model, load_pretrained, resolve_device
 from cxrembed.train import distributed
@@ -48,14 +45,9 @@ from cxrlabel.errors import InputError
 
 __all__ = ["train", "build_loss", "initial_model", "LOSS_CLASSES"]
 
+#: Loss class by name (from the registry, :mod:`cxrembed.losses.registry`).
 LOSS_CLASSES: dict[str, type[nn.Module]] = {
-    "ms": MultiSimilarityLoss,
-    "ml2": ML2Loss,
-    "ce": MaskedBCEWithLogitsLoss,
-    "proxy": NormalizedSoftmaxLoss,
-    "ms+proxy": MultiSimilarityProxyLoss,
-    "ms+ce": MultiSimilarityClassifierLoss,
-}
+    name: spec.loss_class() for name, spec in LOSS_SPECS.items()}
 # Loss arguments the trainer fills in from the run (never loss_options).
 _DERIVED_OPTIONS = ("reliability", "transition", "num_classes", "embedding_dim", "multilabel")
 # Filled in from the data, never compared on resume.
@@ -205,14 +197,22 @@ def initial_model(config: RunConfig) -> EmbeddingNet:
 def build_loss(config: RunConfig, names: list[str]) -> nn.Module:
     """The configured loss with its ``loss_options`` (checked now, not at the first step).
 
+    Class proxies and classifiers are initialised from ``training.seed`` (like the model),
+    so a run is reproducible whatever the process drew from torch's RNG before.
+
     Examples
     --------
     >>> cfg = RunConfig.from_dict({"training": {"loss": "ms", "loss_options": {"alpha": 1.0}}})
     >>> build_loss(cfg, ["a", "b"]).alpha
     1.0
+    >>> cfg = RunConfig.from_dict({"training": {"loss": "ms+ce"}})
+    >>> a, b = build_loss(cfg, ["a", "b"]), build_loss(cfg, ["a", "b"])
+    >>> bool((a.classifier.weight == b.classifier.weight).all())
+    True
     """
     t = config.training
-    cls = LOSS_CLASSES[t.loss]
+    spec = loss_spec(t.loss)
+    cls = spec.loss_class()
     options = dict(t.loss_options)
     parameters = inspect.signature(cls).parameters
     accepted = [n for n in parameters if n not in _DERIVED_OPTIONS]
@@ -224,17 +224,19 @@ def build_loss(config: RunConfig, names: list[str]) -> nn.Module:
                 f"training.loss_options: {cls.__name__} (loss {t.loss!r}) has no option "
                 f"{key!r}; {hint}valid options: {', '.join(accepted) or 'none'}"
             )
-    if "num_classes" in parameters:  # class proxies: one per label column
+    if spec.parameters:  # class proxies or a classifier: one per label column
         options.update(num_classes=len(names), embedding_dim=config.model.embedding_dim,
                        multilabel=not single_label(config))
-    if t.noise is not None and "reliability" in parameters:
+    if t.noise is not None and "reliability" in spec.noise:
         options["reliability"] = list(
             read_label_reliability(t.noise, names, metric=t.noise_metric).values)
-    if t.noise is not None and "transition" in parameters and single_label(config):
+    if t.noise is not None and "transition" in spec.noise and single_label(config):
         options["transition"] = read_transition(t.noise, names).matrix
     try:
-        loss = cls(**options)
-        _probe(loss, len(names), t.loss)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(t.seed)
+            loss = cls(**options)
+        _probe(loss, spec, len(names), config.model.embedding_dim)
     except (LossInputError, TypeError) as exc:
         raise RunConfigError(f"training.loss_options for loss {t.loss!r}: {exc}") from None
     return loss
@@ -253,17 +255,14 @@ def single_label(config: RunConfig) -> bool:
     return config.labels.label_col is not None and config.labels.separator is None
 
 
-def _probe(loss: nn.Module, columns: int, name: str) -> None:
+def _probe(loss: nn.Module, spec: LossSpec, columns: int, embedding_dim: int) -> None:
     """One tiny forward so bad loss settings fail before training starts."""
     labels = torch.zeros(2, columns)
     labels[0, 0] = 1.0
-    if name == "ce":
+    if spec.model_classifier:  # fed the model's logits, one per label column
         loss(torch.zeros(2, columns), labels)
     else:
-        dim = loss.proxy.proxies.shape[1] if hasattr(loss, "proxy") else \
-            loss.proxies.shape[1] if hasattr(loss, "proxies") else \
-            loss.classifier.in_features if hasattr(loss, "classifier") else 4
-        loss(torch.eye(2, dim), labels)
+        loss(torch.eye(2, embedding_dim), labels)
 
 
 def _requested(config: Any, overrides: Mapping[str, Any] | None, out: Any,

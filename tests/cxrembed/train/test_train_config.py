@@ -20,7 +20,7 @@ from cxrembed.train.config import (
 
 def test_defaults_are_the_documented_ones():
     cfg = RunConfig()
-    assert (cfg.training.loss, cfg.model.backbone, cfg.model.embedding_dim) == ("ms", "resnet18", 128)
+    assert (cfg.training.loss, cfg.model.backbone, cfg.model.embedding_dim) == ("ms+ce", "resnet18", 128)
     assert (cfg.preprocessing.image_size, cfg.training.batch_size, cfg.training.m) == (224, 32, 4)
     assert (cfg.training.epochs, cfg.training.lr, cfg.training.weight_decay) == (10, 3e-4, 1e-4)
     assert (cfg.training.warmup_epochs, cfg.training.grad_clip, cfg.training.seed) == (1.0, 5.0, 0)
@@ -109,14 +109,14 @@ def test_overrides_accept_dotted_and_bare_keys_and_replace_label_sources():
                               "labels.columns": ["Edema"]})
     assert (new.training.loss, new.model.embedding_dim, new.training.epochs) == ("ml2", 64, 4)
     assert new.labels.schema is None and new.labels.columns == ["Edema"]
-    assert cfg.training.loss == "ms"  # the original is unchanged
+    assert cfg.training.loss == "ms+ce"  # the original (the default) is unchanged
     with pytest.raises(RunConfigError, match="unknown key 'epoch'; did you mean 'epochs'"):
         cfg.with_overrides({"epoch": 3})
     with pytest.raises(RunConfigError, match="training.seed must be an integer >= 0"):
         cfg.with_overrides({"seed": -1})
     assert new.differences(cfg) == {
         "model.embedding_dim": (64, 128), "labels.schema": (None, "chexpert"),
-        "labels.columns": (["Edema"], None), "training.loss": ("ml2", "ms")}
+        "labels.columns": (["Edema"], None), "training.loss": ("ml2", "ms+ce")}
 
 
 def test_bare_keys_are_unique_across_sections():
@@ -147,3 +147,11 @@ def test_library_versions_are_recorded():
     versions = library_versions()
     assert set(versions) == {"python", "cxrkit", "torch", "torchvision"}
     assert versions["torch"].startswith("2.")
+
+
+def test_differences_name_a_setting_written_only_when_set():
+    plain = RunConfig()
+    neck = RunConfig.from_dict({"model": {"embedding_norm": "batchnorm"}})
+    assert "embedding_norm" not in plain.to_dict()["model"]
+    assert plain.differences(neck) == {"model.embedding_norm": (None, "batchnorm")}
+    assert neck.differences(plain) == {"model.embedding_norm": ("batchnorm", None)}

@@ -59,6 +59,14 @@ class _LossHook(torch.nn.Module):
         replaced = self.action(self.calls, out)
         return self.inner(out, targets, known=known) if replaced is None else replaced
 
+    # Transparent to checkpoints: a loss with parameters (the ms+ce default's classifier)
+    # saves and resumes its own state, hooked or not.
+    def state_dict(self, *args, **kwargs):
+        return self.inner.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        return self.inner.load_state_dict(state_dict, strict=strict, assign=assign)
+
 
 _BUILD_LOSS = trainer_module.build_loss
 
