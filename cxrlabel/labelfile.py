@@ -89,7 +89,8 @@ class LabelSummary:
     def text(self, *, warnings: bool = True) -> str:
         """Readable summary: the table plus row accounting (and the warnings, unless False)."""
         notes = [
-            f"{self.rows} reports in {self.seconds:.1f} s ({self.reports_per_second:,.0f} reports/s): "
+            f"{self.rows:,} report{'' if self.rows == 1 else 's'} in {self.seconds:.1f} s "
+            f"({_rate(self.reports_per_second)} reports/s): "
             f"{self.ok} labelled, {self.empty} empty, {self.errors} errors",
         ]
         if warnings:
@@ -98,6 +99,17 @@ class LabelSummary:
         if self.evidence:
             notes.append(f"evidence: {self.evidence}")
         return self.table() + "\n\n" + "\n".join(notes)
+
+
+def _rate(per_second: float) -> str:
+    """A speed readable at any size: ``12,345``, ``45.6``, ``0.37``.
+
+    >>> _rate(12345.6), _rate(45.61), _rate(0.372)
+    ('12,346', '45.6', '0.37')
+    """
+    if per_second >= 100:
+        return f"{per_second:,.0f}"
+    return f"{per_second:.1f}" if per_second >= 10 else f"{per_second:.2f}"
 
 
 _WORKER: Labeler | None = None

@@ -194,31 +194,27 @@ def train_command(
 
     Options left out keep the value in --config, else the default shown.
     """
-    from cxrembed._deps import require
-
     given = {name: value for name, value in locals().items() if name in CONFIG_KEYS}
     given["num_workers"] = None if jobs is None else loader_workers(jobs)
-    overrides = collect_overrides(**given)
     check_table_columns(labels, given)  # before torch is imported (seconds)
-    require("torch")
-    from cxrembed.train import trainer
-
-    result = trainer.train(
-        labels,
-        output,
-        images=images,
-        cache=cache,
-        config=config,
-        overrides=overrides,
-        resume=resume,
-        progress=not quiet,
-        **non_default(allow_outside_images=allow_outside_images),
-    )
+    options = {"images": images, "cache": cache, "config": config, "resume": resume}
+    options.update(non_default(allow_outside_images=allow_outside_images))
+    result = _train(labels, output, collect_overrides(**given), progress=not quiet, **options)
     if result.run_dir is None:  # not rank 0: the main process reports
         return
     print_result(format_result(result), quiet=quiet)
     if result.status == "interrupted":
         raise typer.Exit(code=128 + int(result.signal or 2))
+
+
+def _train(labels: Path, output: Path, overrides: dict[str, Any], **options: Any) -> TrainResult:
+    """Import torch (after every argument check) and train."""
+    from cxrembed._deps import require
+
+    require("torch")
+    from cxrembed.train import trainer
+
+    return trainer.train(labels, output, overrides=overrides, **options)
 
 
 def check_table_columns(labels: Path, options: dict[str, Any]) -> None:

@@ -342,8 +342,16 @@ class RunConfig:
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (lists, not tuples), section order as in ``config.yaml``."""
-        return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+        """Plain nested dict (lists, not tuples), section order as in ``config.yaml``.
+
+        Keys added after runs already existed (:data:`_LISTED_WHEN_SET`) are left out while
+        unset, so those runs keep their config hash.
+        """
+        data = {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+        for section, key in _LISTED_WHEN_SET:
+            if data[section].get(key) is None:
+                del data[section][key]
+        return data
 
     def to_yaml(self, path: str | os.PathLike[str], *, versions: bool = True) -> None:
         """Write ``config.yaml`` atomically (with the library versions for the record)."""
@@ -458,6 +466,10 @@ def library_versions() -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+#: (section, key) pairs written to ``config.yaml`` only when set (see RunConfig.to_dict).
+_LISTED_WHEN_SET = (("model", "embedding_norm"),)
 
 
 def _canonical(value: Any) -> Any:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxrembed import demo_real
 from cxrembed.collections.kermany import read_kermany_collection
-from cxrembed.demo_real import RealDemoSettings, find_demo_data, run_real_demo
+from cxrembed.demo import real as demo_real
+from cxrembed.demo.real import RealDemoSettings, find_demo_data, run_real_demo
 
 from ._kermany import write_kermany
 

@@ -32,7 +32,7 @@ __all__ = ["DEMO_DATA_ENV", "RealDemoSettings", "RealDemoResult", "find_demo_dat
 Echo = Callable[[str], None]
 #: Environment variable naming another folder with the demo subset's layout.
 DEMO_DATA_ENV = "CXRKIT_DEMO_DATA"
-_IN_TREE = Path(__file__).resolve().parents[1] / "data" / "kermany_demo"
+_IN_TREE = Path(__file__).resolve().parents[2] / "data" / "kermany_demo"
 ATTRIBUTION = ("Kermany, Zhang, Goldbaum, Cell 2018; Mendeley Data v2, "
                "doi:10.17632/rscbjbr9sj.2; CC BY 4.0; downscaled to 64 px grayscale")
 

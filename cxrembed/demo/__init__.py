@@ -1,7 +1,7 @@
 """``make demo``: the whole cxrkit chain in a few minutes on a CPU.
 
 By default (``--images real``) the image part runs on **real radiographs**: the Kermany
-64 px subset that ships in ``data/kermany_demo/`` (:mod:`cxrembed.demo_real`: train,
+64 px subset that ships in ``data/kermany_demo/`` (:mod:`cxrembed.demo.real`: train,
 embed, search, evaluate against an untrained network and raw pixels). ``--images
 synthetic`` (or a copy without the subset) runs the synthetic chain below, which also
 exercises label mining from reports:
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     openi = not args.no_openi
     start = time.perf_counter()
-    from cxrembed.demo_real import find_demo_data, run_real_demo
+    from cxrembed.demo.real import find_demo_data, run_real_demo
 
     if args.images == "real" and find_demo_data() is not None:
         if openi:
@@ -344,6 +344,3 @@ class _timed:
     def __exit__(self, *exc: object) -> None:
         self.clock[self.name] = time.perf_counter() - self.start
 
-
-if __name__ == "__main__":
-    sys.exit(main())
