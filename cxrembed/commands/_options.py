@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cxrlabel.commands.options import parse_ints, path_option, split_names, text_option
+from cxrlabel.figures import FigureStyle
 from cxrlabel.vocab import Options
 
 __all__ = [
@@ -61,7 +62,8 @@ Missing = Annotated[
 
 
 #: Defaults of the image commands' newer options, left out of library calls when unchanged.
-_DEFAULTS = {"checkpoint": "best", "allow_outside_images": False}
+_DEFAULTS: dict[str, Any] = {"checkpoint": "best", "allow_outside_images": False,
+                             "figures": FigureStyle()}
 
 
 def non_default(**options: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.evaluation.evaluate import DEFAULT_DIAGNOSIS_K, evaluate_table
 from cxrembed.evaluation.metrics.report import EvaluationResult
 from cxrembed.evaluation.metrics.retrieval import DEFAULT_KS
+from cxrlabel.figures import FigureStyle
 
 __all__ = ["EvaluationRun", "evaluate_files"]
 
@@ -32,7 +33,8 @@ class EvaluationRun:
     ----------
     result : EvaluationResult
     paths : dict
-        ``markdown``, ``csv``, ``json`` and, when present, ``map`` and ``excluded`` paths.
+        ``markdown``, ``csv``, ``json``, ``roc``, ``pr`` and, when present, ``map`` and
+        ``excluded`` paths.
     """
 
     result: EvaluationResult
@@ -59,6 +61,7 @@ def evaluate_files(
     seed: int = 0,
     map_method: str | None = "auto",
     expect_config_hash: str | None = None,
+    figures: FigureStyle | None = None,
 ) -> EvaluationRun:
     """Evaluate the embeddings at ``embeddings`` against ``labels_table``; write to ``out_dir``.
 
@@ -70,7 +73,8 @@ def evaluate_files(
     labels_table : path-like
         CSV or Parquet: ``cxr label`` output, or any table with label columns.
     out_dir : path-like
-        Gets ``metrics.md``, ``metrics.csv``, ``metrics.json``, ``embedding_map.png`` and,
+        Gets ``metrics.md``, ``metrics.csv``, ``metrics.json``, ``embedding_map.png``,
+        ``roc.png`` and ``pr.png`` (diagnosis-by-retrieval curves) and,
         when rows were left out, ``excluded.csv``.
     labels : LabelOptions
         Which labels (schema, columns or one categorical column) and the uncertain policy.
@@ -79,6 +83,8 @@ def evaluate_files(
         error.
     expect_config_hash : str, optional
         Refuse embeddings made by another run.
+    figures : FigureStyle, optional
+        Format and dpi of ``embedding_map``, ``roc`` and ``pr`` (default PNG, 150 dpi).
     id_col, image_col, split_col, query_split, gallery_split, group_col, exclude_same_group,
     ks, diagnosis_k, seed, map_method
         As in :func:`cxrembed.evaluation.evaluate.evaluate_table` (``map_method=None``: no map).
@@ -108,4 +114,4 @@ def evaluate_files(
         map_method=map_method,
         config_hash=emb.config_hash,
     )
-    return EvaluationRun(result, result.write(out_dir))
+    return EvaluationRun(result, result.write(out_dir, figures))
