@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from cxrlabel.commands.options import parse_ints, path_option, split_names, text_option
-from cxrlabel.figures import FigureStyle
 from cxrlabel.vocab import Options
 
 __all__ = [
@@ -62,8 +61,7 @@ Missing = Annotated[
 
 
 #: Defaults of the image commands' newer options, left out of library calls when unchanged.
-_DEFAULTS: dict[str, Any] = {"checkpoint": "best", "allow_outside_images": False,
-                             "figures": FigureStyle()}
+_DEFAULTS = {"checkpoint": "best", "allow_outside_images": False}
 
 
 def non_default(**options: Any) -> dict[str, Any]:

@@ -8,14 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cxrembed.commands._options import (
-    MISSING,
-    LabelCol,
-    LabelCols,
-    LabelSchema,
-    Missing,
-    non_default,
-)
+from cxrembed.commands._options import MISSING, LabelCol, LabelCols, LabelSchema, Missing
 from cxrlabel.columns import check_table_header
 from cxrlabel.commands.options import (
     Dpi,
@@ -27,7 +20,7 @@ from cxrlabel.commands.options import (
     Renamed,
     Uncertain,
     cxr_command,
-    figure_style,
+    figure_options,
     parse_ints,
     path_option,
     split_names,
@@ -124,7 +117,7 @@ def evaluate(
     from cxrembed.evaluation.files import evaluate_files
 
     id_col = "id" if id_col is None and image_col is None else id_col
-    figures = figure_style(format, dpi)
+    figures = figure_options(format, dpi)  # checked before any work
     _check_header(labels, id_col, image_col, label_col, label_cols, group_col, split_col)
     run = evaluate_files(
         embeddings,
@@ -133,21 +126,16 @@ def evaluate(
         labels=label_options(
             label_col, label_cols, schema, uncertain, unknown_values, separator, status_col
         ),
-        id_col=id_col,
-        image_col=image_col,
-        ids_file=ids,
-        split_col=split_col,
-        query_split=query_split,
-        gallery_split=gallery_split,
-        group_col=group_col,
-        exclude_same_group=exclude_same_group,
+        id_col=id_col, image_col=image_col, ids_file=ids,
+        split_col=split_col, query_split=query_split, gallery_split=gallery_split,
+        group_col=group_col, exclude_same_group=exclude_same_group,
         missing=MISSING.check(missing, "--missing"),  # type: ignore[arg-type]
         ks=parse_ints(k, "--k"),
         diagnosis_k=diagnosis_k,
         seed=seed,
         map_method=None if no_projection else PROJECTIONS.check(projection, "--projection"),
         expect_config_hash=config_hash,
-        **non_default(figures=figures),
+        **figures,
     )
     print_result(
         format_run(run, notes=False), [f"note: {n}" for n in run.result.notes], quiet=quiet

@@ -17,7 +17,7 @@ from cxrlabel.commands.options import (
     Quiet,
     Show,
     cxr_command,
-    figure_style,
+    figure_options,
     path_option,
     split_names,
     text_option,
@@ -89,7 +89,7 @@ def search(
     from cxrembed.search import retriever as retrieval
 
     checkpoint = CHECKPOINT.check(checkpoint, "--checkpoint")
-    figures = figure_style(format, dpi)
+    figures = figure_options(format, dpi)  # checked before any work
 
     report = retrieval.search_images(
         run,
@@ -105,7 +105,8 @@ def search(
         evidence_key=evidence_key,
         device=device,
         include_self=include_self,
-        **non_default(checkpoint=checkpoint, figures=figures),
+        **non_default(checkpoint=checkpoint),
+        **figures,
     )
     if output is not None:
         _write_csv(report.results, output)

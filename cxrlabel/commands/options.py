@@ -11,7 +11,7 @@ One spelling and one help text per idea:
   (:data:`Uncertain`, :func:`uncertain_word`);
 * ``--show``: metadata columns to show; ``--device``; ``-q/--quiet``;
 * ``--format png|svg|pdf`` and ``--dpi``: the figures a command draws (:data:`FigureFormat`,
-  :data:`Dpi`, :func:`figure_style`; :mod:`cxrlabel.figures`).
+  :data:`Dpi`, :func:`figure_options`; :mod:`cxrlabel.figures`).
 
 Old spellings stay as hidden options that still work and print a deprecation warning
 (:class:`Renamed`), and :func:`cxr_command` turns the library's errors into one line on
@@ -57,6 +57,7 @@ __all__ = [
     "FigureFormat",
     "Dpi",
     "figure_style",
+    "figure_options",
     "text_option",
     "path_option",
     "Renamed",
@@ -172,6 +173,21 @@ def figure_style(format: str | None, dpi: int) -> Any:
     from cxrlabel.figures import FigureStyle
 
     return FigureStyle(format, dpi)
+
+
+def figure_options(format: str | None, dpi: int) -> dict[str, Any]:
+    """``{"figures": FigureStyle}`` for the library call when ``--format`` or ``--dpi`` was
+    set, ``{}`` at the defaults (so the default call stays as it was); checked either way.
+
+    Examples
+    --------
+    >>> figure_options(None, 150), figure_options("pdf", 150)
+    ({}, {'figures': FigureStyle(format='pdf', dpi=150)})
+    """
+    from cxrlabel.figures import FigureStyle
+
+    style = figure_style(format, dpi)
+    return {} if style == FigureStyle() else {"figures": style}
 
 
 def text_option(flag: str, help: str, **kwargs: Any) -> Any:

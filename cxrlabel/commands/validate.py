@@ -19,7 +19,7 @@ from cxrlabel.commands.options import (
     Renamed,
     Uncertain,
     cxr_command,
-    figure_style,
+    figure_options,
     path_option,
     split_names,
     text_option,
@@ -143,19 +143,13 @@ def validate(
 
     Label mode: cxr validate PRED GOLD -o DIR. Assertion mode: --assertions TABLE -o DIR."""
     _check_mode(ctx, pred, gold, assertions)
-    figures = figure_style(format, dpi)
+    figures = figure_options(format, dpi)  # checked before any work
     if assertions is not None:
         from cxrlabel.validation.assertions import validate_assertions
 
         result = validate_assertions(
-            assertions,
-            output,
-            schema=schema,
-            lexicon_dir=lexicon,
-            sentence_col=sentence_col,
-            target_col=target_col,
-            status_col=status_col,
-            progress=not quiet,
+            assertions, output, schema=schema, lexicon_dir=lexicon, sentence_col=sentence_col,
+            target_col=target_col, status_col=status_col, progress=not quiet,
         )
     else:
         from cxrlabel.validation.labels import validate as run_validation
@@ -174,8 +168,7 @@ def validate(
             seed=seed,
             gold_prefix=gold_prefix,
             observations=split_names(observations, "--observations"),
-            # passed when set, as the image commands' newer options (non_default)
-            **({"figures": figures} if figures != figure_style(None, DEFAULT_DPI) else {}),
+            **figures,
         )
     print_result(f"{result.to_markdown().rstrip()}\n\nwrote: {output}", quiet=quiet)
 
