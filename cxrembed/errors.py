@@ -116,6 +116,7 @@ __all__ += [
     "CheckpointError",
     "TrainingDivergedError",
     "TrainingMemoryError",
+    "PeerFailedError",
 ]
 
 
@@ -133,3 +134,8 @@ class TrainingDivergedError(CxrError, FloatingPointError):
 
 class TrainingMemoryError(CxrError, MemoryError):
     """A batch does not fit in memory; the message says which setting to lower."""
+
+
+class PeerFailedError(CxrError, RuntimeError):
+    """Another rank of a multi-process run failed (that rank prints the error), so this
+    one stopped too."""

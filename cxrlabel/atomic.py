@@ -52,6 +52,8 @@ _PROBLEMS: dict[int, tuple[str, str]] = {
     errno.EROFS: ("the file system is read-only", "choose an output on a writable disk"),
     errno.EACCES: ("permission denied", "choose another output folder or make it writable"),
     errno.EPERM: ("operation not permitted", "choose another output folder or make it writable"),
+    errno.ENOTDIR: ("a file is in the way: its path needs a folder where a file is",
+                    "choose another output path, or move that file away"),
 }
 #: How libraries that drop ``errno`` still say it (lower case).
 _WORDS: tuple[tuple[str, int], ...] = (
@@ -87,7 +89,12 @@ def free_bytes(path: str | os.PathLike[str]) -> int | None:
 
 
 def _mb(nbytes: int) -> str:
-    return f"{nbytes / 1e6:.1f} MB"
+    """A size to read in a message (KB below 0.1 MB, where MB would show 0.0).
+
+    >>> _mb(3_100_000), _mb(12_288), _mb(0)
+    ('3.1 MB', '12 KB', '0 KB')
+    """
+    return f"{nbytes / 1e6:.1f} MB" if nbytes >= 100_000 else f"{nbytes / 1e3:.0f} KB"
 
 
 def _errno_of(exc: BaseException, path: str | os.PathLike[str]) -> int | None:
@@ -97,6 +104,9 @@ def _errno_of(exc: BaseException, path: str | os.PathLike[str]) -> int | None:
         if isinstance(seen, CxrError) or not isinstance(seen, Exception):
             return None
         code = getattr(seen, "errno", None) if isinstance(seen, OSError) else None
+        if code in (errno.ENOTDIR, errno.EEXIST):  # mkdir through a file: either errno
+            named = getattr(seen, "filename", None)
+            return errno.ENOTDIR if _file_in_the_way(named or path) else None
         if code in _PROBLEMS:
             return code
         text = str(seen).lower()
@@ -109,6 +119,12 @@ def _errno_of(exc: BaseException, path: str | os.PathLike[str]) -> int | None:
         if free is not None and free < _NEARLY_FULL:
             return errno.ENOSPC
     return None
+
+
+def _file_in_the_way(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` or one of its parents exists and is not a folder."""
+    here = Path(os.path.abspath(path))
+    return any(p.exists() and not p.is_dir() for p in (here, *here.parents))
 
 
 def _message(code: int, path: str | os.PathLike[str], need: int | None, verb: str = "write") -> str:

@@ -69,8 +69,10 @@ class LabelSummary:
         return "\n".join(lines)
 
     def warnings(self) -> list[str]:
-        """Warning lines: blank and duplicate ids, undecodable bytes."""
+        """Warning lines: no rows, blank and duplicate ids, undecodable bytes."""
         notes = []
+        if self.rows == 0:
+            notes.append("warning: the input holds no reports (a header only): nothing labelled")
         if self.missing_ids:
             notes.append(f"warning: {self.missing_ids} rows have no id (blank; rows kept)")
         if self.duplicate_ids:

@@ -17,6 +17,7 @@ list without copying all of them.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,6 +42,7 @@ __all__ = [
     "load_schema",
     "load_cues",
     "load_sections",
+    "yaml_problem",
     "load_label_map",
     "load_lexicon",
     "available_schemas",
@@ -78,15 +80,30 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def yaml_problem(path: str | os.PathLike[str], exc: yaml.YAMLError) -> tuple[str, str]:
+    r"""Where a YAML parse error is (``PATH:LINE``) and what it is, for a one-line message.
+
+    Examples
+    --------
+    >>> try:
+    ...     yaml.safe_load("a: [1\nb: 2")
+    ... except yaml.YAMLError as exc:
+    ...     print(*yaml_problem("c.yaml", exc), sep=" | ")
+    c.yaml:2 | expected ',' or ']', but got ':'
+    """
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark else str(path)
+    return where, str(getattr(exc, "problem", None) or exc)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise LexiconError(f"{path}: lexicon file not found")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise LexiconError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        where, problem = yaml_problem(path, exc)
+        raise LexiconError(f"{where}: invalid YAML ({problem})") from None
     except UnicodeDecodeError as exc:
         raise LexiconError(f"{path}: not UTF-8 text ({exc.reason})") from None
     if not isinstance(data, dict):

@@ -8,7 +8,10 @@ their queue. Three measures, each for one way a run can end:
   worker SIGKILL when its parent dies, even by SIGKILL (``prctl(PR_SET_PDEATHSIG)``); where
   that call does not exist, a daemon thread polls the parent id and exits when it changes.
   Workers also ignore SIGINT: a Ctrl-C reaches the whole process group, and it is the
-  parent's job to stop them and clean up.
+  parent's job to stop them and clean up. SIGTERM gets its default action back: a forked
+  worker inherits the parent's :func:`sigterm_as_exit` handler, whose ``SystemExit`` the
+  pool would catch and send back as a result, leaving the worker alive until the SIGKILL
+  that :func:`stop_workers` sends seconds later.
 * :func:`sigterm_as_exit`, around the parent's run: SIGTERM raises ``SystemExit(143)``, so
   the run unwinds like an interrupt (temporary ``.partial`` outputs are removed, the pool is
   stopped) and the process still exits with the status a SIGTERM gives.
@@ -42,6 +45,7 @@ def die_with_parent(parent: int) -> str:
     ``"prctl"`` on Linux, ``"poll"`` elsewhere (a thread checks every half second).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's SystemExit handler
     how = "prctl" if _set_parent_death_signal() else "poll"
     if how == "poll":
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()

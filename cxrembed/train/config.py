@@ -338,7 +338,13 @@ class RunConfig:
         except OSError as exc:
             raise RunConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
-            raise RunConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+            from cxrlabel.lexicon import yaml_problem
+
+            where, problem = yaml_problem(path, exc)
+            raise RunConfigError(f"config file {where} is not valid YAML ({problem})") from None
+        except UnicodeDecodeError:
+            raise RunConfigError(f"config file {str(path)!r} is not UTF-8 text: give a YAML "
+                                 "file of settings") from None
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:

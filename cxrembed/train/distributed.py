@@ -10,12 +10,24 @@ stay identical on every rank. Only rank 0 writes the run folder; all ranks read 
 checkpoint on resume. Decisions that must be unanimous (stop on a signal, stop on a NaN
 loss) go through :func:`any_rank`, so no rank waits forever in a collective the others
 have left.
+
+An exception that only one rank sees (a bug, a file it alone cannot read) cannot be
+agreed on that way: the other ranks are already waiting in the step's next collective.
+:func:`peer_failure` publishes it in the launcher's key-value store before the rank
+exits (:func:`setup` starts a watchdog thread, :func:`teardown` stops it); every other rank then stops within seconds with a :class:`PeerFailedError` naming
+the rank that failed (the error itself is printed once, by that rank), whether its own
+collective fails (gloo notices the closed connection) or hangs (a watchdog thread ends the
+process after :data:`PEER_GRACE_SECONDS`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -23,6 +35,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from cxrembed.errors import PeerFailedError
 from cxrlabel.errors import InputError
 
 __all__ = [
@@ -37,7 +50,15 @@ __all__ = [
     "gather_rows",
     "sync_buffers",
     "barrier",
+    "peer_failure",
+    "PEER_GRACE_SECONDS",
 ]
+
+# How long a rank whose peer failed waits for its own collective to fail before its
+# watchdog ends the process, and how often the watchdog looks.
+PEER_GRACE_SECONDS = 20.0
+_POLL_SECONDS = 0.5
+_WATCHES: dict[int, _FailureWatch] = {}  # by id() of the DistContext setup() returned
 
 
 @dataclass(frozen=True)
@@ -85,7 +106,7 @@ def setup(device_type: str = "cpu") -> DistContext:
     """Join (or reuse) the process group when launched with several processes."""
     if dist.is_available() and dist.is_initialized():
         rank, world = dist.get_rank(), dist.get_world_size()
-        return DistContext(rank, world, int(os.environ.get("LOCAL_RANK", rank)), False)
+        return _watched(DistContext(rank, world, int(os.environ.get("LOCAL_RANK", rank)), False))
     rank, world, local = env_world()
     if world == 1:
         return DistContext()
@@ -99,11 +120,14 @@ def setup(device_type: str = "cpu") -> DistContext:
     if device_type == "cuda":
         torch.cuda.set_device(local)
     dist.init_process_group(backend=backend, rank=rank, world_size=world)
-    return DistContext(rank, world, local, True)
+    return _watched(DistContext(rank, world, local, True))
 
 
 def teardown(ctx: DistContext) -> None:
-    """Leave the process group if :func:`setup` created it."""
+    """Stop watching for failed peers; leave the process group if :func:`setup` created it."""
+    watch = _WATCHES.pop(id(ctx), None)
+    if watch is not None:
+        watch.stop()
     if ctx.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -170,3 +194,93 @@ def barrier(ctx: DistContext) -> None:
     """Wait for every rank (no-op alone)."""
     if ctx.is_distributed:
         dist.barrier()
+
+
+def peer_failure(ctx: DistContext, exc: Exception) -> PeerFailedError | None:
+    """Share a failure: the error to raise instead of ``exc``, or None to raise ``exc``.
+
+    Call it from the ``except`` of the code between :func:`setup` and :func:`teardown`.
+    When another rank failed first (``exc`` is then this rank's collective failing), the
+    answer is a :class:`PeerFailedError` naming it; otherwise this rank records
+    ``"RANK: ErrorType"`` in the launcher's store (the first failure wins) for the
+    others, and ``exc`` stands. Alone, or without a store, it returns None.
+    """
+    watch = _WATCHES.get(id(ctx))
+    if watch is None or isinstance(exc, PeerFailedError):
+        return None
+    other = watch.other_failure()
+    if other is not None:
+        return PeerFailedError(other)
+    watch.report(exc)
+    return None
+
+
+def _watched(ctx: DistContext) -> DistContext:
+    """Start the failure watchdog of a distributed context (kept until :func:`teardown`)."""
+    if ctx.is_distributed:
+        watch = _FailureWatch.connect(ctx)
+        if watch is not None:
+            _WATCHES[id(ctx)] = watch
+            watch.start()
+    return ctx
+
+
+class _FailureWatch:
+    """A store client of its own (the main thread's may be blocked) and the watchdog."""
+
+    def __init__(self, store: Any, rank: int) -> None:
+        self.store, self.rank = store, rank
+        # a launcher that restarts the workers keeps its store: one key per attempt
+        self.key = f"cxrkit/train/failed/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+        self._done = threading.Event()
+        self._lock = threading.Lock()  # one store call at a time on this client
+        self._thread = threading.Thread(target=self._watch, name="cxrkit-peer-watch",
+                                        daemon=True)
+
+    @classmethod
+    def connect(cls, ctx: DistContext) -> _FailureWatch | None:
+        host, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+        if not host or not port:
+            return None
+        try:
+            store = dist.TCPStore(host, int(port), is_master=False,
+                                  timeout=timedelta(seconds=10), wait_for_workers=False)
+        except (RuntimeError, ValueError):  # no store there: nothing to share failures in
+            return None
+        return cls(store, ctx.rank)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def report(self, exc: BaseException) -> None:
+        """Record this rank's failure (kept if another rank's came first)."""
+        with self._lock, contextlib.suppress(Exception):  # the store may be gone too
+            self.store.compare_set(self.key, "", f"{self.rank}: {type(exc).__name__}")
+
+    def other_failure(self) -> str | None:
+        """What to say when another rank failed (or the store's host is gone), else None."""
+        try:
+            with self._lock:
+                if not self.store.check([self.key]):
+                    return None
+                value = self.store.get(self.key).decode()
+        except Exception:  # noqa: BLE001 - the store went away with the rank hosting it
+            return (f"rank {self.rank} stopped: lost contact with the other ranks (one of "
+                    "them failed or was killed; see its output)")
+        rank, _, kind = value.partition(": ")
+        if rank == str(self.rank):
+            return None
+        return f"rank {self.rank} stopped because rank {rank} failed ({kind}: see that rank's error)"
+
+    def _watch(self) -> None:
+        while not self._done.wait(_POLL_SECONDS):
+            message = self.other_failure()
+            if message is None:
+                continue
+            if self._done.wait(PEER_GRACE_SECONDS):  # the main thread stopped by itself
+                return
+            print(f"error: {message}", file=sys.stderr, flush=True)
+            os._exit(1)  # the main thread is stuck in a collective that will never end

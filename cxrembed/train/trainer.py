@@ -159,6 +159,11 @@ def train(
         distributed.barrier(ctx)
         return fit(model, loss_fn, data, requested, run if ctx.is_main else None, ctx=ctx,
                    device=device, resume=state, progress=progress, figures=figures)
+    except Exception as exc:  # on one rank only: tell the others, or learn that one failed
+        peer = distributed.peer_failure(ctx, exc)
+        if peer is not None:
+            raise peer from None
+        raise
     finally:
         distributed.teardown(ctx)
         torch.set_num_threads(threads)

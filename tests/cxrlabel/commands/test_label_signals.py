@@ -3,19 +3,21 @@ SIGKILL, removes the temporary ``.partial`` outputs)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
 
-from cxrlabel.workers import sigterm_as_exit
+from cxrlabel.workers import die_with_parent, sigterm_as_exit
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -31,6 +33,17 @@ def _wait(condition: Callable[[], object], timeout: float, what: str) -> object:
             return found
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _as_in_a_terminal() -> None:
+    """Give the child SIGINT's default action, as a terminal's foreground job has.
+
+    A test runner started in the background without job control (``pytest &`` in a script,
+    ``nohup``, some CI shells) has SIGINT ignored, its children inherit that and Python
+    keeps it (no KeyboardInterrupt): the signal is then lost and the run goes on labelling
+    to the end. That, not a hang in ``cxr label``, is how this test once ran out of time.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
@@ -59,7 +72,8 @@ def test_killing_cxr_label_ends_its_workers(tmp_path: Path, big_csv: Path, sig: 
     cmd = [sys.executable, "-m", "cxrlabel.cli", "label", str(big_csv), "-o", str(out),
            "--evidence", str(ev), "--jobs", "2", "--chunk-size", "200", "--quiet"]
     with open(tmp_path / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                preexec_fn=_as_in_a_terminal)
         try:
             parent = psutil.Process(proc.pid)
 
@@ -117,3 +131,20 @@ def test_sigterm_raises_system_exit_within_the_block_only() -> None:
         time.sleep(1)
     assert exc.value.code == 128 + signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def _sigterm_action() -> str:
+    action = signal.getsignal(signal.SIGTERM)
+    return "default" if action == signal.SIG_DFL else repr(action)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork start method")
+def test_a_worker_does_not_inherit_the_parents_sigterm_handler() -> None:
+    """A forked worker would inherit sigterm_as_exit's handler: its SystemExit is caught by
+    the pool and the worker lives on after terminate(), until stop_workers' SIGKILL."""
+    fork = multiprocessing.get_context("fork")
+    with sigterm_as_exit(), ProcessPoolExecutor(
+        1, mp_context=fork, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
+        assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL  # the parent's handler
+        assert pool.submit(_sigterm_action).result(timeout=60) == "default"
