@@ -11,6 +11,8 @@ import typer
 from cxrembed.commands._options import MISSING, LabelCol, LabelCols, LabelSchema, Missing
 from cxrlabel.columns import check_table_header
 from cxrlabel.commands.options import (
+    Dpi,
+    FigureFormat,
     GroupCol,
     IdCol,
     Output,
@@ -18,6 +20,7 @@ from cxrlabel.commands.options import (
     Renamed,
     Uncertain,
     cxr_command,
+    figure_options,
     parse_ints,
     path_option,
     split_names,
@@ -25,6 +28,7 @@ from cxrlabel.commands.options import (
     uncertain_word,
 )
 from cxrlabel.commands.output import frame_text, print_result
+from cxrlabel.figures import DEFAULT_DPI
 from cxrlabel.vocab import Options, policy_for
 
 if TYPE_CHECKING:
@@ -43,7 +47,9 @@ Embeddings = Annotated[
 LabelsTable = Annotated[
     Path, typer.Argument(help="Labels table (CSV or Parquet) with an id column.")
 ]
-ReportOutput = Output("Folder for the report.")
+ReportOutput = Output(
+    "Folder for the report: metrics.md/.csv/.json, roc, pr and embedding_map figures."
+)
 LabelsIdCol = IdCol("id")
 ImageCol = text_option("--image-col", "Use this image-path column as the id instead.")
 Ids = path_option("--ids", "Ids file (one per line) for .npy embeddings.")
@@ -114,15 +120,19 @@ def evaluate(
     missing: Missing = "exclude",
     config_hash: ConfigHash = None,
     seed: Seed = 0,
+    format: FigureFormat = None,
+    dpi: Dpi = DEFAULT_DPI,
     quiet: Quiet = False,
 ) -> None:
     """Score embeddings against labels: P@1, R-precision, MAP@R, P@k, nDCG@k, diagnosis by
-    retrieval (F1, AUROC per finding), NMI/AMI, and a 2-D map; by default on the run's split
-    (held-out queries vs its training images), a query never scored against itself."""
+    retrieval (F1, AUROC, AP per finding; ROC and PR curves), NMI/AMI, and a 2-D map; by
+    default on the run's split (held-out queries vs its training images), a query never
+    scored against itself."""
     from cxrembed.evaluation.files import evaluate_files
 
     id_col = "id" if id_col is None and image_col is None else id_col
     split = _split_options(split_col, query_split, gallery_split, all_rows)
+    figures = figure_options(format, dpi)  # checked before any work
     _check_header(labels, id_col, image_col, label_col, label_cols, group_col, split_col)
     run = evaluate_files(
         embeddings,
@@ -143,6 +153,7 @@ def evaluate(
         seed=seed,
         map_method=None if no_projection else PROJECTIONS.check(projection, "--projection"),
         expect_config_hash=config_hash,
+        **figures,
     )
     notes = [f"note: {n}" for n in run.result.notes]
     print_result(format_run(run, notes=False), notes, quiet=quiet)

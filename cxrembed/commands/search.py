@@ -10,16 +10,20 @@ import typer
 from cxrembed.commands._options import CHECKPOINT, Checkpoint, non_default
 from cxrlabel.commands.options import (
     Device,
+    Dpi,
+    FigureFormat,
     IdCol,
     Output,
     Quiet,
     Show,
     cxr_command,
+    figure_options,
     path_option,
     split_names,
     text_option,
 )
 from cxrlabel.commands.output import MAX_WIDTH, frame_text, print_result
+from cxrlabel.figures import DEFAULT_DPI
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +41,8 @@ Queries = Annotated[
 K = Annotated[int, typer.Option("--k", "-k", min=1, help="Neighbours per query.")]
 Grid = path_option(
     "--grid",
-    "PNG of the query and its neighbours with attention overlays (several queries: NAME-1.png, NAME-2.png...).",
+    "Figure of the query and its neighbours with attention overlays: .png, .svg or .pdf "
+    "(several queries: NAME-1.png, NAME-2.png...).",
 )
 Meta = path_option("--meta", "Extra table of columns, joined by id.")
 MetaIdCol = IdCol("the first of id, uid, report_id, study_id in --meta")
@@ -76,12 +81,15 @@ def search(
     device: Device = "auto",
     checkpoint: Checkpoint = "best",
     include_self: IncludeSelf = False,
+    format: FigureFormat = None,
+    dpi: Dpi = DEFAULT_DPI,
     quiet: Quiet = False,
 ) -> None:
     """Find the K most similar gallery images of each query image."""
     from cxrembed.search import retriever as retrieval
 
     checkpoint = CHECKPOINT.check(checkpoint, "--checkpoint")
+    figures = figure_options(format, dpi)  # checked before any work
 
     report = retrieval.search_images(
         run,
@@ -98,6 +106,7 @@ def search(
         device=device,
         include_self=include_self,
         **non_default(checkpoint=checkpoint),
+        **figures,
     )
     if output is not None:
         _write_csv(report.results, output)

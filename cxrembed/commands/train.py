@@ -24,17 +24,21 @@ from cxrembed.commands._options import (
 )
 from cxrlabel.commands.options import (
     JOBS_HELP,
+    Dpi,
+    FigureFormat,
     GroupCol,
     IdCol,
     Output,
     Quiet,
     Renamed,
     cxr_command,
+    figure_options,
     loader_workers,
     path_option,
     split_names,
 )
 from cxrlabel.commands.output import print_result
+from cxrlabel.figures import DEFAULT_DPI
 
 if TYPE_CHECKING:
     from cxrembed.train.loop import TrainResult
@@ -195,6 +199,8 @@ def train_command(
     seed: Seed = None,
     resume: Resume = False,
     allow_outside_images: AllowOutsideImages = False,
+    format: FigureFormat = None,
+    dpi: Dpi = DEFAULT_DPI,
     quiet: Quiet = False,
 ) -> None:
     """Train image embeddings for retrieval; write a run folder (model, config, metrics).
@@ -206,6 +212,7 @@ def train_command(
     check_table_columns(labels, given)  # before torch is imported (seconds)
     options = {"images": images, "cache": cache, "config": config, "resume": resume}
     options.update(non_default(allow_outside_images=allow_outside_images))
+    options.update(figure_options(format, dpi))  # training_curves.<format>
     result = _train(labels, output, collect_overrides(**given), progress=not quiet, **options)
     if result.run_dir is None:  # not rank 0: the main process reports
         return

@@ -11,7 +11,9 @@ run_split
 metrics
     The metric functions (numpy and scikit-learn only).
 embedding_map
-    A t-SNE / UMAP map coloured by label, as PNG.
+    A t-SNE / UMAP map coloured by label (PNG, SVG or PDF).
+curves
+    ROC and precision-recall curves of diagnosis by retrieval, one per finding.
 baselines
     The floors a trained embedding must beat: the untrained network, raw pixels.
 """

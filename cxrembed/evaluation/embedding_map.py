@@ -1,4 +1,4 @@
-"""A 2-D map of an embedding, coloured by label, saved as PNG.
+"""A 2-D map of an embedding, coloured by label, saved as PNG (or SVG / PDF).
 
 The map is UMAP when the ``umap-learn`` package is installed, else t-SNE (scikit-learn),
 both on cosine geometry and seeded; PCA is available as a fast, deterministic fallback. Large
@@ -20,7 +20,7 @@ import numpy as np
 
 from cxrembed._vectors import as_vectors, normalise
 from cxrembed.errors import EvaluationInputError
-from cxrlabel.atomic import atomic_path
+from cxrlabel.figures import FigureStyle, new_figure, save_figure
 
 __all__ = ["EmbeddingMap", "embedding_map", "plot_embedding_map", "METHODS"]
 
@@ -119,15 +119,14 @@ def plot_embedding_map(
     path: str | os.PathLike[str],
     *,
     title: str = "Embedding map",
+    style: FigureStyle | None = None,
 ) -> Path:
-    """Draw the map coloured by ``labels`` (one per embedding row) and write a PNG atomically.
+    """Draw the map coloured by ``labels`` (one per embedding row) and write it atomically
+    (PNG unless ``style`` or the suffix of ``path`` says SVG or PDF).
 
     More than 20 distinct labels: the 19 most frequent keep a colour and the rest are drawn
     grey as "other (N labels)", so no point is hidden.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     if len(labels) != emap.total:
         raise EvaluationInputError(
             f"{len(labels)} labels were given for a map of {emap.total} embeddings; expected one "
@@ -141,8 +140,7 @@ def plot_embedding_map(
         other = f"other ({len(ranked) - len(kept)} labels)"
         names = [n if n in kept else other for n in names]
         ranked = ranked[: _MAX_COLOURS - 1] + [other]
-    fig = Figure(figsize=(7.5, 6.0), dpi=110)
-    FigureCanvasAgg(fig)
+    fig = new_figure(7.5, 6.0)
     ax = fig.add_subplot(1, 1, 1)
     palette = _palette(len(ranked), has_other)
     array = np.asarray(names, dtype=object)
@@ -158,10 +156,7 @@ def plot_embedding_map(
     ax.legend(fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5),
               frameon=False)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path
+    return save_figure(fig, path, style)
 
 
 def _palette(count: int, has_other: bool) -> list[Any]:

@@ -30,6 +30,7 @@ from cxrembed.evaluation.run_split import (
     RunSplit,
     run_split_of,
 )
+from cxrlabel.figures import FigureStyle
 
 __all__ = ["EvaluationRun", "evaluate_files"]
 
@@ -46,7 +47,8 @@ class EvaluationRun:
     ----------
     result : EvaluationResult
     paths : dict
-        ``markdown``, ``csv``, ``json`` and, when present, ``map`` and ``excluded`` paths.
+        ``markdown``, ``csv``, ``json``, ``roc``, ``pr`` and, when present, ``map`` and
+        ``excluded`` paths.
     """
 
     result: EvaluationResult
@@ -74,6 +76,7 @@ def evaluate_files(
     map_method: str | None = "auto",
     expect_config_hash: str | None = None,
     all_rows: bool = False,
+    figures: FigureStyle | None = None,
 ) -> EvaluationRun:
     """Evaluate the embeddings at ``embeddings`` against ``labels_table``; write to ``out_dir``.
 
@@ -85,7 +88,8 @@ def evaluate_files(
     labels_table : path-like
         CSV or Parquet: ``cxr label`` output, or any table with label columns.
     out_dir : path-like
-        Gets ``metrics.md``, ``metrics.csv``, ``metrics.json``, ``embedding_map.png`` and,
+        Gets ``metrics.md``, ``metrics.csv``, ``metrics.json``, ``embedding_map.png``,
+        ``roc.png`` and ``pr.png`` (diagnosis-by-retrieval curves) and,
         when rows were left out, ``excluded.csv``.
     labels : LabelOptions
         Which labels (schema, columns or one categorical column) and the uncertain policy.
@@ -101,6 +105,8 @@ def evaluate_files(
         queries, its training images the gallery; the run's patient ids are the groups
         unless ``group_col`` is given. Foreign vectors (no run recorded) and an explicit
         ``split_col`` are not affected.
+    figures : FigureStyle, optional
+        Format and dpi of ``embedding_map``, ``roc`` and ``pr`` (default PNG, 150 dpi).
     id_col, image_col, split_col, query_split, gallery_split, group_col, exclude_same_group,
     ks, diagnosis_k, seed, map_method
         As in :func:`cxrembed.evaluation.evaluate.evaluate_table` (``map_method=None``: no map).
@@ -146,7 +152,7 @@ def evaluate_files(
         config_hash=emb.config_hash,
         info={"split": split_info},
     )
-    return EvaluationRun(result, result.write(out_dir))
+    return EvaluationRun(result, result.write(out_dir, figures))
 
 
 def _with_run_split(

@@ -1,4 +1,5 @@
-"""Losses for chest radiograph embeddings, called PML-style as ``loss(embeddings, labels)``.
+"""Losses for chest radiograph embeddings, called PML-style as ``loss(embeddings, labels)``
+or ``loss(embeddings, labels, indices_tuple)`` with a miner's output.
 
 Labels are 1-D class ids or a ``(B, C)`` matrix (1 / 0 / -1 uncertain / NaN not mentioned)
 with an optional ``known`` mask; pairs relate by label-set overlap

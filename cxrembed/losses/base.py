@@ -1,12 +1,19 @@
 """What every cxrembed loss shares: input checks, label handling, pair relations, reduction.
 
-Every loss is called PML-style, ``loss(embeddings, labels, known=None, weights=None)``:
+Every loss is called PML-style, ``loss(embeddings, labels, indices_tuple=None, known=None,
+weights=None)``:
 
 * ``labels`` is either a 1-D tensor of integer class ids (single-label data, as in PML) or
   a ``(B, C)`` matrix in the labels-table convention: ``1`` positive, ``0`` negative, ``-1``
   uncertain, ``NaN`` not mentioned. Uncertain and missing positions are *unknown*.
 * ``known`` (optional, ``(B, C)`` bool) marks further positions as unknown where False.
 * ``weights`` (optional, ``(B,)``, non-negative) weights each exam's term in the mean.
+* ``indices_tuple`` (optional) is a miner's output, as in pytorch-metric-learning: pairs
+  ``(a1, p, a2, n)`` or triplets ``(a, p, n)`` (read as the pairs ``(a, p)`` and ``(a, n)``)
+  of batch indices. A pair loss then uses exactly those positive and negative pairs (its
+  own label relations and built-in mining are not applied, as PML's pair losses do);
+  a per-exam loss (classifier, proxies) weights each exam by how often it appears in the
+  tuple, relative to the most frequent (PML's ``convert_to_weights``).
 
 The checks run at this boundary, so a bad batch fails with a message saying what was
 expected and what came (never a NaN loss later). A batch without a single usable pair is
@@ -31,6 +38,9 @@ from cxrembed.losses.pairs import LabelSets, PairRelations, pair_relations
 __all__ = [
     "PairLoss",
     "as_label_sets",
+    "check_indices_tuple",
+    "indices_pair_masks",
+    "miner_weights",
     "check_embeddings",
     "check_sample_weights",
     "reduce_per_sample",
@@ -164,6 +174,108 @@ def _class_id_sets(labels: torch.Tensor, known: torch.Tensor | None) -> LabelSet
     return LabelSets(positive=positive, known=torch.ones_like(positive), class_ids=class_ids)
 
 
+def check_indices_tuple(
+    indices_tuple: Sequence[torch.Tensor] | None, batch_size: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """A miner's output as PML gives it, checked and read as pairs ``(a1, p, a2, n)``.
+
+    Triplets ``(a, p, n)`` become ``(a, p, a, n)`` (PML's ``convert_to_pairs``). Each part
+    must be a 1-D integer tensor of indices into the batch, the two halves of a pair of
+    equal length.
+
+    Examples
+    --------
+    >>> a1, p, a2, n = check_indices_tuple((torch.tensor([0]), torch.tensor([1]),
+    ...                                     torch.tensor([2])), 3, torch.device("cpu"))
+    >>> a1.tolist(), p.tolist(), a2.tolist(), n.tolist()
+    ([0], [1], [0], [2])
+    """
+    if indices_tuple is None:
+        return None
+    if isinstance(indices_tuple, torch.Tensor) or not isinstance(indices_tuple, tuple | list):
+        raise LossInputError(
+            "the third argument is indices_tuple, as in pytorch-metric-learning: a miner's "
+            "output (a1, p, a2, n) or (a, p, n) of batch indices; got "
+            f"{type(indices_tuple).__name__}. A mask of known labels goes in known=."
+        )
+    if len(indices_tuple) not in (3, 4):
+        raise LossInputError(
+            "indices_tuple must hold 4 index tensors (a1, p, a2, n: positive and negative "
+            "pairs) or 3 (a, p, n: triplets), as pytorch-metric-learning's miners return; got "
+            f"{len(indices_tuple)}."
+        )
+    parts = []
+    for name, part in zip(("a1", "p", "a2", "n") if len(indices_tuple) == 4 else ("a", "p", "n"),
+                          indices_tuple, strict=True):
+        part = torch.as_tensor(part, device=device)
+        if part.ndim != 1 or part.is_floating_point() or part.dtype == torch.bool:
+            raise LossInputError(
+                f"indices_tuple's {name} must be a 1-D tensor of integer batch indices; got "
+                f"{part.dtype} of shape {tuple(part.shape)}."
+            )
+        if part.numel() and (int(part.min()) < 0 or int(part.max()) >= batch_size):
+            raise LossInputError(
+                f"indices_tuple's {name} holds indices from {int(part.min())} to "
+                f"{int(part.max())}; the batch has {batch_size} embeddings (0 to "
+                f"{batch_size - 1}). Mine on the same batch as the loss."
+            )
+        parts.append(part.long())
+    if len(parts) == 3:
+        parts = [parts[0], parts[1], parts[0], parts[2]]
+    a1, p, a2, n = parts
+    if len(a1) != len(p) or len(a2) != len(n):
+        raise LossInputError(
+            f"indices_tuple pairs must have equal halves; got {len(a1)} anchors for {len(p)} "
+            f"positives and {len(a2)} anchors for {len(n)} negatives."
+        )
+    return a1, p, a2, n
+
+
+def indices_pair_masks(
+    pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, B)`` bool masks of the positive and the negative pairs of a checked tuple."""
+    a1, p, a2, n = pairs
+    positive = torch.zeros(batch_size, batch_size, dtype=torch.bool, device=a1.device)
+    negative = torch.zeros_like(positive)
+    positive[a1, p] = True
+    negative[a2, n] = True
+    both = positive & negative
+    if bool(both.any()):
+        i, j = (int(v) for v in torch.nonzero(both)[0])
+        raise LossInputError(
+            f"indices_tuple gives the pair ({i}, {j}) as both positive and negative; each "
+            "pair must be one or the other."
+        )
+    return positive, negative
+
+
+def miner_weights(
+    indices_tuple: Sequence[torch.Tensor] | None, batch_size: int, like: torch.Tensor
+) -> torch.Tensor | None:
+    """Per-exam weights of a miner's output for a per-exam loss (PML's ``convert_to_weights``).
+
+    Each exam weighs its number of appearances in the tuple over the largest count; its
+    loss is multiplied by that weight and the mean stays over the batch, as in PML. No tuple
+    (or an empty one) gives None: every exam counts fully.
+
+    Examples
+    --------
+    >>> t = (torch.tensor([0, 0]), torch.tensor([1, 2]), torch.tensor([0]), torch.tensor([3]))
+    >>> [round(w, 3) for w in miner_weights(t, 4, torch.zeros(1)).tolist()]
+    [1.0, 0.333, 0.333, 0.333]
+    """
+    if check_indices_tuple(indices_tuple, batch_size, like.device) is None:
+        return None
+    parts = [torch.as_tensor(x, device=like.device).long() for x in indices_tuple]  # type: ignore[union-attr]
+    if all(len(x) == 0 for x in parts):
+        return None
+    index, counts = torch.unique(torch.cat(parts), return_counts=True)
+    weights = torch.zeros(batch_size, dtype=like.dtype, device=like.device)
+    weights[index] = counts.to(like.dtype) / counts.max().to(like.dtype)
+    return weights
+
+
 def check_sample_weights(
     weights: torch.Tensor | Sequence[float] | None, batch_size: int, like: torch.Tensor
 ) -> torch.Tensor | None:
@@ -273,16 +385,27 @@ class PairLoss(torch.nn.Module):
         self,
         embeddings: torch.Tensor,
         labels: torch.Tensor | Sequence,
+        indices_tuple: Sequence[torch.Tensor] | None = None,
         known: torch.Tensor | None = None,
         weights: torch.Tensor | Sequence[float] | None = None,
     ) -> torch.Tensor:
-        """Loss of one batch (a 0-d tensor); see the module docstring for the inputs."""
+        """Loss of one batch (a 0-d tensor); see the module docstring for the inputs.
+
+        With ``indices_tuple`` (a miner's output) the pairs are exactly the tuple's: the
+        label relations and the built-in mining are not applied.
+        """
         self._check_params()
         embeddings = check_embeddings(embeddings)
         batch = embeddings.shape[0]
+        given = check_indices_tuple(indices_tuple, batch, embeddings.device)
         sets = as_label_sets(labels, batch, embeddings.device, known)
         sample_weights = check_sample_weights(weights, batch, embeddings)
         relations = pair_relations(sets, self.tau_pos, self.tau_neg, embeddings.dtype)
+        if given is not None:
+            positive, negative = indices_pair_masks(given, batch)
+            relations = PairRelations(similarity=relations.similarity,
+                                      valid=positive | negative, positive=positive,
+                                      negative=negative)
         pair_weights = self._pair_weights(sets, relations, embeddings)
         mat = self._pair_matrix(embeddings)
         if self.drop_fraction > 0:
@@ -295,8 +418,14 @@ class PairLoss(torch.nn.Module):
                 positive=kept,
                 negative=relations.negative,
             )
+        if given is None:
+            relations = self._mine(mat.detach(), relations)
         losses = self._compute(mat, relations, pair_weights)
         return reduce_per_sample(losses, sample_weights)
+
+    def _mine(self, mat: torch.Tensor, relations: PairRelations) -> PairRelations:
+        """The pairs the loss keeps of its label relations (built-in mining; none here)."""
+        return relations
 
     def _pair_weights(
         self, sets: LabelSets, relations: PairRelations, like: torch.Tensor

@@ -22,7 +22,12 @@ from collections.abc import Sequence
 import torch
 
 from cxrembed.errors import LossInputError
-from cxrembed.losses.base import as_label_sets, check_embeddings, check_sample_weights
+from cxrembed.losses.base import (
+    as_label_sets,
+    check_embeddings,
+    check_sample_weights,
+    miner_weights,
+)
 from cxrembed.losses.pairs import LabelSets
 
 __all__ = ["MaskedBCEWithLogitsLoss"]
@@ -54,6 +59,7 @@ class MaskedBCEWithLogitsLoss(torch.nn.Module):
         self,
         logits: torch.Tensor,
         labels: torch.Tensor | Sequence,
+        indices_tuple: Sequence[torch.Tensor] | None = None,
         known: torch.Tensor | None = None,
         weights: torch.Tensor | Sequence[float] | None = None,
     ) -> torch.Tensor:
@@ -69,10 +75,13 @@ class MaskedBCEWithLogitsLoss(torch.nn.Module):
                 "the classifier head needs one output per label column."
             )
         sample_weights = check_sample_weights(weights, batch, logits)
+        mined = miner_weights(indices_tuple, batch, logits)
         pos_weight = self._pos_weight(n_cols, logits)
         per_entry = torch.nn.functional.binary_cross_entropy_with_logits(
             logits, sets.positive.to(logits.dtype), reduction="none", pos_weight=pos_weight
         )
+        if mined is not None:  # a miner's output scales each exam's loss, as in PML
+            per_entry = per_entry * mined[:, None]
         mask = sets.known.to(logits.dtype)
         if sample_weights is not None:
             mask = mask * sample_weights[:, None]

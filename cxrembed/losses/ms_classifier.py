@@ -107,13 +107,15 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
         self,
         projection: torch.Tensor,
         labels: torch.Tensor | Sequence,
+        indices_tuple: Sequence[torch.Tensor] | None = None,
         known: torch.Tensor | None = None,
         weights: torch.Tensor | Sequence[float] | None = None,
     ) -> torch.Tensor:
         """MS loss of the batch plus ``ce_weight`` times the BCE of the linear head."""
-        pairs = super().forward(projection, labels, known, weights)
+        pairs = super().forward(projection, labels, indices_tuple, known=known, weights=weights)
         if self.ce_weight == 0:
             return pairs
         logits = self.classifier(projection.to(self.classifier.weight.dtype)).to(projection.dtype)
         term = self.bce if self.head == "bce" else self.softmax
-        return pairs + self.ce_weight * term(logits, labels, known, weights)
+        return pairs + self.ce_weight * term(logits, labels, indices_tuple, known=known,
+                                             weights=weights)

@@ -99,11 +99,13 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
         self,
         embeddings: torch.Tensor,
         labels: torch.Tensor | Sequence,
+        indices_tuple: Sequence[torch.Tensor] | None = None,
         known: torch.Tensor | None = None,
         weights: torch.Tensor | Sequence[float] | None = None,
     ) -> torch.Tensor:
         """MS loss of the batch plus ``proxy_weight`` times its proxy loss."""
-        pairs = super().forward(embeddings, labels, known, weights)
+        pairs = super().forward(embeddings, labels, indices_tuple, known=known, weights=weights)
         if self.proxy_weight == 0:
             return pairs
-        return pairs + self.proxy_weight * self.proxy(embeddings, labels, known, weights)
+        return pairs + self.proxy_weight * self.proxy(embeddings, labels, indices_tuple,
+                                                     known=known, weights=weights)

@@ -19,7 +19,9 @@ exponentials (no overflow for any :math:`\beta`), and nothing loops over anchors
 
 On 1-D class ids with the defaults this is the value of PML's
 ``MultiSimilarityLoss(alpha=2, beta=50, base=0.5)`` applied to the pairs of
-``MultiSimilarityMiner(epsilon=0.1)``. One deliberate difference: PML returns 0 when the
+``MultiSimilarityMiner(epsilon=0.1)``. Given a miner's output, ``loss(embeddings, labels,
+indices_tuple)`` uses exactly its pairs, with no mining of its own: the value of PML's
+``MultiSimilarityLoss()(embeddings, labels, indices_tuple)``. One deliberate difference: PML returns 0 when the
 miner keeps at most one positive *and* at most one negative pair in the whole batch (its
 ``GenericPairLoss`` treats that as empty); here those pairs still count.
 """
@@ -138,12 +140,18 @@ class MultiSimilarityLoss(PairLoss):
         # A positive pair's own term grows with exp(-alpha * S): rank by low similarity.
         return -mat
 
+    def _mine(self, mat: torch.Tensor, relations: PairRelations) -> PairRelations:
+        if not self.mining:
+            return relations
+        positive, negative = ms_hard_pairs(mat, relations.positive, relations.negative,
+                                           self.epsilon)
+        return PairRelations(similarity=relations.similarity, valid=relations.valid,
+                             positive=positive, negative=negative)
+
     def _compute(
         self, mat: torch.Tensor, relations: PairRelations, pair_weights: torch.Tensor | None
     ) -> torch.Tensor:
         positive, negative = relations.positive, relations.negative
-        if self.mining:
-            positive, negative = ms_hard_pairs(mat.detach(), positive, negative, self.epsilon)
         pos_term = _log1p_sum_exp(mat, positive, -self.alpha, self.base, pair_weights)
         neg_term = _log1p_sum_exp(mat, negative, self.beta, self.base, pair_weights)
         return pos_term / self.alpha + neg_term / self.beta

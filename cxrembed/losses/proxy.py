@@ -45,6 +45,7 @@ from cxrembed.losses.base import (
     check_embeddings,
     check_number,
     check_sample_weights,
+    miner_weights,
     reduce_per_sample,
 )
 
@@ -102,6 +103,7 @@ class SoftmaxLoss(torch.nn.Module):
         self,
         logits: torch.Tensor,
         labels: torch.Tensor | Sequence,
+        indices_tuple: Sequence[torch.Tensor] | None = None,
         known: torch.Tensor | None = None,
         weights: torch.Tensor | Sequence[float] | None = None,
     ) -> torch.Tensor:
@@ -110,6 +112,7 @@ class SoftmaxLoss(torch.nn.Module):
         batch, n_cols = z.shape
         positive, known_mask = _label_masks(labels, batch, n_cols, z.device, known)
         sample_weights = check_sample_weights(weights, batch, z)
+        mined = miner_weights(indices_tuple, batch, z)
         if self.multilabel:
             per_entry = torch.nn.functional.binary_cross_entropy_with_logits(
                 z, positive.to(z.dtype), reduction="none")
@@ -136,6 +139,8 @@ class SoftmaxLoss(torch.nn.Module):
             sample_weights = usable.to(z.dtype)
         else:
             sample_weights = sample_weights * usable.to(z.dtype)
+        if mined is not None:  # a miner's output scales each exam's loss, as in PML
+            losses = losses * mined
         return reduce_per_sample(losses, sample_weights)
 
 
@@ -202,6 +207,7 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
         self,
         embeddings: torch.Tensor,
         labels: torch.Tensor | Sequence,
+        indices_tuple: Sequence[torch.Tensor] | None = None,
         known: torch.Tensor | None = None,
         weights: torch.Tensor | Sequence[float] | None = None,
     ) -> torch.Tensor:
@@ -212,7 +218,8 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
                 f"embeddings have {embeddings.shape[1]} dimensions but the proxies "
                 f"{self.proxies.shape[1]}; set embedding_dim to the model's embedding size."
             )
-        return self.classify(self.logits(embeddings), labels, known, weights)
+        return self.classify(self.logits(embeddings), labels, indices_tuple, known=known,
+                             weights=weights)
 
 
 def _check_count(value: object, name: str, owner: str) -> None:

@@ -14,6 +14,8 @@ embed_and_index
     ``cxr embed --index``: embed images, then build the gallery index.
 retriever
     :class:`Retriever`: query images -> neighbours with clinical columns (``cxr search``).
+grid
+    The figure of ``cxr search --grid``: thumbnails, heatmaps, captions, colour bar.
 """
 
 from __future__ import annotations

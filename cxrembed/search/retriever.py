@@ -6,7 +6,7 @@ was built by another run (config hashes differ). For each query it returns the t
 neighbours with their cosine similarity and the chosen metadata columns, optionally the
 positive / uncertain mention sentences of each neighbour's report (the evidence file of
 ``cxr label``), and draws a PNG grid of the query and its neighbours with attention
-overlays.
+overlays (:mod:`cxrembed.search.grid`; PNG, SVG or PDF).
 
 A query that is itself in the gallery (the same image file as a gallery entry's
 ``image_path``, or a query path equal to a gallery id) is left out of its own neighbours,
@@ -24,7 +24,6 @@ See :class:`Retriever`; ``python -m cxrembed.demo`` runs a whole search.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -41,8 +40,8 @@ from cxrembed.errors import ImageReadError
 from cxrembed.inference.encoder import Encoder
 from cxrembed.search.gallery import IMAGE_PATH_COLUMN
 from cxrembed.search.metadata import join_metadata
-from cxrlabel.atomic import atomic_path
 from cxrlabel.errors import InputError
+from cxrlabel.figures import FigureStyle
 from cxrlabel.vocab import STATUSES, Interval
 
 __all__ = ["Retriever", "SearchReport", "search_images", "Query", "EVIDENCE_COLUMN"]
@@ -53,7 +52,6 @@ Query = str | os.PathLike[str] | np.ndarray | torch.Tensor
 EVIDENCE_COLUMN = "evidence"
 # Evidence shows the sentences that assert a finding: every status but a negation.
 _ASSERTIONS = tuple(s for s in STATUSES if s != "negative")
-_GRID_COLUMNS = 6
 
 
 class Retriever:
@@ -289,22 +287,29 @@ class Retriever:
         *,
         label_cols: Sequence[str] | None = None,
         alpha: float = 0.45,
+        style: FigureStyle | None = None,
     ) -> Path:
-        """Draw the query and its neighbours (``results`` of :meth:`search`) with attention
-        overlays; write a PNG atomically and return its path.
+        """Draw the query and its neighbours (``results`` of :meth:`search`) with the model's
+        heatmaps (:mod:`cxrembed.search.grid`); write the figure atomically; return its path.
 
-        Neighbour images are read from the index's ``image_path`` column; one that cannot
-        be read gets a blank tile saying so. ``label_cols`` (default: the first two shown
-        columns) are printed under each neighbour.
+        The format is ``style``'s or the suffix of ``path`` (``.png``, ``.svg`` or ``.pdf``; no
+        suffix: ``style``'s, PNG by default). Neighbour images are read from the index's
+        ``image_path`` column; one that cannot be read gets a blank tile saying so.
+        ``label_cols`` (default: the first two shown columns) are printed under each
+        neighbour.
         """
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
         from cxrembed.models.explain import overlay
+        from cxrembed.search.grid import (
+            Tile,
+            grid_figure,
+            neighbour_caption,
+            path_lines,
+            short_ids,
+        )
+        from cxrlabel.figures import save_figure
 
-        path = Path(path)
-        if path.suffix.lower() != ".png":
-            raise InputError(f"the grid is written as PNG; got {str(path)!r}. Use a .png name")
+        style = style or FigureStyle()
+        path = style.target(path)
         if len(results) == 0:
             raise InputError("no neighbours to draw: the results frame is empty")
         tensors = [self._prepare(query)[0]]
@@ -324,30 +329,22 @@ class Retriever:
         maps = self.encoder.heatmaps(batch, reference=reference)
         shown = list(label_cols) if label_cols is not None else \
             [c for c in self.columns if c != EVIDENCE_COLUMN][:2]
-        tiles = len(batch)
-        ncols = min(tiles, _GRID_COLUMNS)
-        nrows = math.ceil(tiles / ncols)
-        figure = Figure(figsize=(2.3 * ncols, 2.75 * nrows), dpi=100)
-        FigureCanvasAgg(figure)
-        for t in range(nrows * ncols):
-            axis = figure.add_subplot(nrows, ncols, t + 1)
-            axis.set_axis_off()
-            if t >= tiles:
-                continue
+        names = short_ids(results["id"].astype(str).tolist())
+        captions = [["QUERY", *path_lines(_query_name(query))]]
+        for (_, row), name in zip(results.iterrows(), names, strict=True):
+            captions.append(neighbour_caption(row["rank"], row["similarity"], name,
+                                              {c: row[c] for c in shown if c in row.index}))
+        tiles = []
+        for t, lines in enumerate(captions):
             pixels = self.encoder.normalization.inverse(batch[t, 0]).clamp(0, 1).numpy()
-            if missing[t]:
-                axis.imshow(np.full(pixels.shape, 0.85), cmap="gray", vmin=0, vmax=1)
-                axis.text(0.5, 0.5, "image\nunavailable", ha="center", va="center",
-                          transform=axis.transAxes, fontsize=8)
-            else:
-                axis.imshow(overlay(pixels, maps[t], alpha=alpha))
-            axis.set_title(_tile_title(t, query, results, shown), fontsize=7)
-        figure.suptitle("query and nearest neighbours (overlay: where the model looks)",
-                        fontsize=9)
-        figure.tight_layout(rect=(0, 0, 1, 0.95))
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png")
-        return path
+            rgb = None if missing[t] else overlay(pixels, maps[t], alpha=alpha)
+            tiles.append(Tile(pixels, rgb, lines, query=t == 0))
+        kind = "attention" if self.encoder.has_attention else "Grad-CAM"
+        figure = grid_figure(
+            tiles, heat_label=f"{kind} (1 = each image's peak)",
+            title=f"Query and its {len(results)} nearest neighbours (cosine similarity); "
+            f"overlay: where the model looks ({kind})")
+        return save_figure(figure, path, style)
 
     # ------------------------------------------------------------------ helpers
     def _prepare(self, query: Query) -> tuple[torch.Tensor, str]:
@@ -442,15 +439,19 @@ def search_images(
     device: str | None = "auto",
     checkpoint: str = "best",
     include_self: bool = False,
+    figures: FigureStyle | None = None,
 ) -> SearchReport:
     """Search every query, keep going past unreadable ones, and draw the grids.
 
-    With one query the grid is written to ``grid``; with several, to ``<stem>-<n>.png``
-    (n = the query's 1-based position). Unreadable queries get an empty result with the
+    With one query the grid is written to ``grid``; with several, to ``<stem>-<n>.<format>``
+    (n = the query's 1-based position). ``figures`` sets the format (else ``grid``'s suffix,
+    else PNG) and resolution; a bad grid name is refused before anything is loaded. Unreadable queries get an empty result with the
     reason (see :attr:`SearchReport.errors`); a run / index mismatch raises before any
     search. A query that is in the gallery is left out of its own neighbours unless
     ``include_self`` (see :meth:`Retriever.search`).
     """
+    figures = figures or FigureStyle()
+    grid = None if grid is None else figures.target(grid)
     retriever = Retriever(run_dir, index_dir, metadata, evidence, id_col=id_col,
                           image_col=image_col, show=show, evidence_key=evidence_key,
                           device=device, checkpoint=checkpoint).check()
@@ -465,12 +466,12 @@ def search_images(
     results = retriever.search(list(queries), k, on_error="empty", include_self=include_self)
     grids: list[Path] = []
     if grid is not None:
-        grid = Path(grid)
         for n, (query, frame) in enumerate(zip(queries, results, strict=True), start=1):
             if "error" in frame.attrs:
                 continue
-            target = grid if len(queries) == 1 else grid.with_name(f"{grid.stem}-{n}.png")
-            grids.append(retriever.grid_png(target, query, frame))
+            target = grid if len(queries) == 1 else \
+                grid.with_name(f"{grid.stem}-{n}{grid.suffix}")
+            grids.append(retriever.grid_png(target, query, frame, style=figures))
     return SearchReport(results, grids, notes)
 
 
@@ -486,19 +487,11 @@ def _name(query: Query, position: int) -> str:
     return f"<pixels #{position + 1}>"
 
 
-def _tile_title(tile: int, query: Query, results: pd.DataFrame, shown: list[str]) -> str:
-    if tile == 0:
-        return "query\n" + _short(Path(str(query)).name if isinstance(query, str | os.PathLike)
-                                  else "<pixels>")
-    row = results.iloc[tile - 1]
-    name = Path(str(row["id"])).name or str(row["id"])  # a path id: its file name
-    lines = [f"#{row['rank']} {_short(name)}", f"similarity {row['similarity']:.3f}"]
-    lines += [_short(f"{c}: {row[c]}") for c in shown if c in row.index]
-    return "\n".join(lines)
-
-
-def _short(text: str, width: int = 28) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _query_name(query: Query) -> str:
+    """The query's file with two parent folders for its caption (``<pixels>`` for pixels)."""
+    if not isinstance(query, str | os.PathLike):
+        return "<pixels>"
+    return "/".join(Path(query).parts[-3:])
 
 
 def _key_text(value: Any) -> str:

@@ -55,9 +55,10 @@ from cxrembed.train.data import SeededBatches, TrainData, make_sampler
 from cxrembed.train.distributed import DistContext, any_rank, gather_rows, sync_buffers, wrap
 from cxrembed.train.schedule import build_optimizer, build_scheduler
 from cxrembed.train.validation import BEST_METRIC, VALIDATION_KEYS, validation_metrics
+from cxrlabel.figures import FigureStyle
 
 __all__ = ["TrainResult", "StopSignal", "fit", "is_out_of_memory", "check_tensorboard",
-           "epoch_line", "write_curves"]
+           "epoch_line", "write_curves", "curves_path"]
 
 
 @dataclass
@@ -162,6 +163,7 @@ def fit(
     device: torch.device | None = None,
     resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
     progress: bool = True,
+    figures: FigureStyle | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` for ``config.training.epochs`` epochs.
 
@@ -184,6 +186,8 @@ def fit(
         From :func:`cxrembed.train.checkpoint.load_last`.
     progress : bool
         Progress bars on stderr (rank 0).
+    figures : FigureStyle, optional
+        Format and dpi of the training curves (default ``training_curves.png``).
 
     Returns
     -------
@@ -238,7 +242,7 @@ def fit(
                     raise
                 pos = _end_epoch(parts, pos, val, rows, run, ctx, board)
                 if run is not None:
-                    write_curves(run.path / CURVES_FILE, rows)
+                    write_curves(curves_path(run.path, figures), rows, figures)
                     if progress:
                         tqdm.write(epoch_line(rows[-1], t.epochs), file=sys.stderr)
     finally:
@@ -269,17 +273,21 @@ def epoch_line(row: dict[str, Any], epochs: int) -> str:
             f"{row['train_images_per_second']:.1f} img/s, {row['train_seconds']:.0f} s")
 
 
-def write_curves(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """Draw train loss and validation MAP@R / P@1 by epoch into a PNG (atomically)."""
-    import matplotlib
+def curves_path(folder: Path, figures: FigureStyle | None = None) -> Path:
+    """``training_curves.<format>`` in the run folder (:data:`CURVES_FILE` by default)."""
+    if figures is None or figures.kind == "png":
+        return folder / CURVES_FILE
+    return figures.path(folder, Path(CURVES_FILE).stem)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from cxrlabel.atomic import atomic_path
+def write_curves(path: Path, rows: list[dict[str, Any]], figures: FigureStyle | None = None
+                 ) -> Path:
+    """Draw train loss and validation MAP@R / P@1 by epoch into a figure (atomically)."""
+    from cxrlabel.figures import new_figure, save_figure
 
     epochs = [r["epoch"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
+    fig = new_figure(9, 3.4)
+    left, right = fig.subplots(1, 2)
     left.plot(epochs, [r["train_loss"] for r in rows], marker="o")
     left.set(xlabel="epoch", ylabel="train loss", title="training loss")
     for key, name in (("val_mean_average_precision_at_r", "MAP@R"),
@@ -294,10 +302,7 @@ def write_curves(path: Path, rows: list[dict[str, Any]]) -> Path:
         axis.grid(alpha=0.3)
         axis.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, figures)
 
 
 def _warn_first_best(pos: _Position, rows: list[dict[str, Any]]) -> None:

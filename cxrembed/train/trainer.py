@@ -42,6 +42,7 @@ from cxrembed.train.config import RESUMABLE_KEYS, RunConfig, resolve_key
 from cxrembed.train.data import TrainData, build_train_data
 from cxrembed.train.loop import TrainResult, check_tensorboard, fit
 from cxrlabel.errors import InputError
+from cxrlabel.figures import FigureStyle
 
 __all__ = ["train", "build_loss", "initial_model", "LOSS_CLASSES"]
 
@@ -65,6 +66,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     allow_outside_images: bool = False,
+    figures: FigureStyle | None = None,
 ) -> TrainResult:
     """Train an embedding model on a labels table and its images; write a run folder.
 
@@ -88,6 +90,8 @@ def train(
         Progress bars on stderr.
     allow_outside_images : bool
         Read image paths that leave ``images`` (excluded by default).
+    figures : FigureStyle, optional
+        Format and dpi of the training curves (default ``training_curves.png``, 150 dpi).
 
     Returns
     -------
@@ -146,7 +150,7 @@ def train(
             run.write_table(EXCLUDED_FILE, data.excluded)
         distributed.barrier(ctx)
         return fit(model, loss_fn, data, requested, run if ctx.is_main else None, ctx=ctx,
-                   device=device, resume=state, progress=progress)
+                   device=device, resume=state, progress=progress, figures=figures)
     except Exception as exc:  # on one rank only: tell the others, or learn that one failed
         peer = distributed.peer_failure(ctx, exc)
         if peer is not None:

@@ -9,7 +9,9 @@ One spelling and one help text per idea:
 * ``--threads``: CPU threads per process (torch, BLAS) (:data:`Threads`);
 * ``--uncertain``: how uncertain (-1) labels count, :data:`cxrlabel.vocab.UNCERTAIN`
   (:data:`Uncertain`, :func:`uncertain_word`);
-* ``--show``: metadata columns to show; ``--device``; ``-q/--quiet``.
+* ``--show``: metadata columns to show; ``--device``; ``-q/--quiet``;
+* ``--format png|svg|pdf`` and ``--dpi``: the figures a command draws (:data:`FigureFormat`,
+  :data:`Dpi`, :func:`figure_options`; :mod:`cxrlabel.figures`).
 
 Old spellings stay as hidden options that still work and print a deprecation warning
 (:class:`Renamed`), and :func:`cxr_command` turns the library's errors into one line on
@@ -52,6 +54,10 @@ __all__ = [
     "Lexicon",
     "Bootstrap",
     "GroupCol",
+    "FigureFormat",
+    "Dpi",
+    "figure_style",
+    "figure_options",
     "text_option",
     "path_option",
     "Renamed",
@@ -132,6 +138,56 @@ GroupCol = Annotated[
         help="Patient id column: splits, folds and exclusions keep each patient whole.",
     ),
 ]
+
+
+FigureFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "--figure-format",
+        help="File format of the figures: png, svg or pdf.",
+        show_default="png, or the suffix of a figure file name given",
+        metavar="png|svg|pdf",
+    ),
+]
+Dpi = Annotated[
+    int,
+    typer.Option(
+        "--dpi",
+        min=20,
+        max=1200,
+        help="Resolution of the figures in dots per inch (PNG pixels per inch; raster parts "
+        "of SVG and PDF).",
+    ),
+]
+
+
+def figure_style(format: str | None, dpi: int) -> Any:
+    """The :class:`~cxrlabel.figures.FigureStyle` of ``--format`` and ``--dpi`` (checked).
+
+    Examples
+    --------
+    >>> figure_style("SVG", 300)
+    FigureStyle(format='svg', dpi=300)
+    """
+    from cxrlabel.figures import FigureStyle
+
+    return FigureStyle(format, dpi)
+
+
+def figure_options(format: str | None, dpi: int) -> dict[str, Any]:
+    """``{"figures": FigureStyle}`` for the library call when ``--format`` or ``--dpi`` was
+    set, ``{}`` at the defaults (so the default call stays as it was); checked either way.
+
+    Examples
+    --------
+    >>> figure_options(None, 150), figure_options("pdf", 150)
+    ({}, {'figures': FigureStyle(format='pdf', dpi=150)})
+    """
+    from cxrlabel.figures import FigureStyle
+
+    style = figure_style(format, dpi)
+    return {} if style == FigureStyle() else {"figures": style}
 
 
 def text_option(flag: str, help: str, **kwargs: Any) -> Any:

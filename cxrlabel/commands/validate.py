@@ -10,6 +10,8 @@ import typer
 
 from cxrlabel.commands.options import (
     Bootstrap,
+    Dpi,
+    FigureFormat,
     IdCol,
     Lexicon,
     Output,
@@ -17,12 +19,14 @@ from cxrlabel.commands.options import (
     Renamed,
     Uncertain,
     cxr_command,
+    figure_options,
     path_option,
     split_names,
     text_option,
     uncertain_word,
 )
 from cxrlabel.commands.output import print_result
+from cxrlabel.figures import DEFAULT_DPI
 
 __all__ = ["register", "validate"]
 
@@ -40,7 +44,9 @@ class UncertainAs(str, Enum):
     ignore = "ignore"
 
 
-ValidationOutput = Output("Folder for metrics.md/.csv/.json, noise.json, errors.csv, f1.png.")
+ValidationOutput = Output(
+    "Folder for metrics.md/.csv/.json, noise.json, errors.csv, f1.png (or .svg/.pdf)."
+)
 Pred = Annotated[
     Path | None, typer.Argument(help="Labels table from `cxr label` (CSV, TSV or Parquet).")
 ]
@@ -101,6 +107,8 @@ _LABEL_MODE = (
     "evidence",
     "gold_prefix",
     "observations",
+    "format",
+    "dpi",
 )
 _ASSERTION_MODE = ("schema", "lexicon", "sentence_col", "target_col", "status_col")
 
@@ -127,24 +135,21 @@ def validate(
     sentence_col: SentenceCol = "sentence",
     target_col: TargetCol = "target",
     status_col: StatusCol = "status",
+    format: FigureFormat = None,
+    dpi: Dpi = DEFAULT_DPI,
     quiet: Quiet = False,
 ) -> None:
     """Score labels against curated labels: per-observation P/R/F1 with 95% CIs, kappa, noise.json.
 
     Label mode: cxr validate PRED GOLD -o DIR. Assertion mode: --assertions TABLE -o DIR."""
     _check_mode(ctx, pred, gold, assertions)
+    figures = figure_options(format, dpi)  # checked before any work
     if assertions is not None:
         from cxrlabel.validation.assertions import validate_assertions
 
         result = validate_assertions(
-            assertions,
-            output,
-            schema=schema,
-            lexicon_dir=lexicon,
-            sentence_col=sentence_col,
-            target_col=target_col,
-            status_col=status_col,
-            progress=not quiet,
+            assertions, output, schema=schema, lexicon_dir=lexicon, sentence_col=sentence_col,
+            target_col=target_col, status_col=status_col, progress=not quiet,
         )
     else:
         from cxrlabel.validation.labels import validate as run_validation
@@ -163,6 +168,7 @@ def validate(
             seed=seed,
             gold_prefix=gold_prefix,
             observations=split_names(observations, "--observations"),
+            **figures,
         )
     print_result(f"{result.to_markdown().rstrip()}\n\nwrote: {output}", quiet=quiet)
 

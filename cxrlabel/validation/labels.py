@@ -37,6 +37,7 @@ import pandas as pd
 
 from cxrlabel import vocab
 from cxrlabel.atomic import atomic_open, atomic_path
+from cxrlabel.figures import FigureStyle
 from cxrlabel.lexicon import LabelMap, load_label_map
 from cxrlabel.validation import metrics as M
 from cxrlabel.validation.alignment import Aligned, align_tables, resolve_id_columns
@@ -90,8 +91,12 @@ class ValidationResult:
         """A readable report: summary lines and the per-observation table."""
         return render_markdown(self.summary, self.table)
 
-    def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write every output into ``out_dir`` (created if needed), each file atomically."""
+    def write(self, out_dir: str | Path, figures: FigureStyle | None = None) -> dict[str, Path]:
+        """Write every output into ``out_dir`` (created if needed), each file atomically.
+
+        ``figures`` sets the format and resolution of the F1 figure (default ``f1.png``).
+        """
+        figures = figures or FigureStyle()
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {
@@ -103,7 +108,6 @@ class ValidationResult:
                 "noise.json",
                 "errors.csv",
                 "missing_ids.csv",
-                "f1.png",
             )
         }
         with atomic_open(paths["metrics.md"]) as fh:
@@ -124,24 +128,31 @@ class ValidationResult:
         if self.confusion is not None:
             paths["confusion.csv"] = out / "confusion.csv"
             _write_csv(self.confusion, paths["confusion.csv"])
-        if not self._plot(paths.pop("f1.png")):
-            return paths
-        return {**paths, "f1.png": out / "f1.png"}
+        figure = figures.path(out, "f1")
+        if self._plot(figure, figures):
+            paths[figure.name] = figure
+        return paths
 
-    def _plot(self, path: Path) -> bool:
-        """Write ``f1.png``; without matplotlib (the light install) say how to get it."""
+    def _plot(self, path: Path, figures: FigureStyle) -> bool:
+        """Write the F1 figure; without matplotlib (the light install) say how to get it."""
         metric = self.metric
         label = "F1" if metric == "f1" else "support-weighted F1"
+        table, summary = self.table, self.summary
+        n = table["n"].tolist() if "n" in table.columns else [summary["n_scored"]] * len(table)
         try:
             plot_f1(
-                self.table["observation"].tolist(),
-                self.table[metric].tolist(),
-                self.table[f"{metric}_ci_low"].tolist(),
-                self.table[f"{metric}_ci_high"].tolist(),
+                table["observation"].tolist(),
+                table[metric].tolist(),
+                table[f"{metric}_ci_low"].tolist(),
+                table[f"{metric}_ci_high"].tolist(),
                 path,
-                title=f"{label} per observation, 95% CI ({self.summary['semantics']} gold, "
-                f"{self.summary['n_scored']} reports)",
+                support=table["support"].tolist(),
+                n=n,
+                title=f"{label} per observation",
+                subtitle=_f1_subtitle(summary),
                 xlabel=label,
+                column="F1" if metric == "f1" else "weighted F1",
+                style=figures,
             )
         except ModuleNotFoundError as exc:
             if (exc.name or "").split(".")[0] != "matplotlib":
@@ -153,6 +164,30 @@ class ValidationResult:
             )
             return False
         return True
+
+
+def _f1_subtitle(summary: dict[str, Any]) -> str:
+    """What the F1 figure shows: gold, reports, how uncertain counted, the intervals.
+
+    Examples
+    --------
+    >>> _f1_subtitle({"semantics": "positive-only", "n_scored": 1200,
+    ...               "uncertain_as": "negative", "bootstrap": 1000})
+    'positive-only gold, 1,200 reports; uncertain (-1) counted as negative; 95% CI: 1,000 bootstrap resamples of reports'
+    """
+    if summary["semantics"] == "full":
+        policy = ("uncertain (-1) scored as its own class (positive / negative / uncertain / "
+                  "blank)")
+    else:
+        policy = {
+            "positive": "uncertain (-1) counted as positive",
+            "negative": "uncertain (-1) counted as negative",
+            "ignore": "uncertain (-1) left out (ignore)",
+        }[summary["uncertain_as"]]
+    boot = summary.get("bootstrap") or 0
+    intervals = (f"95% CI: {boot:,} bootstrap resamples of reports" if boot
+                 else "no intervals (--bootstrap 0)")
+    return f"{summary['semantics']} gold, {summary['n_scored']:,} reports; {policy}; {intervals}"
 
 
 def validate(
@@ -171,6 +206,7 @@ def validate(
     gold_prefix: str | None = None,
     observations: Sequence[str] | None = None,
     schema: str | None = None,
+    figures: FigureStyle | None = None,
 ) -> ValidationResult:
     """Score predicted labels against curated labels.
 
@@ -206,6 +242,8 @@ def validate(
     schema : str, optional
         Name recorded in ``noise.json``; default: the map's target or the packaged schema
         holding every scored name.
+    figures : FigureStyle, optional
+        Format and resolution of the F1 figure (default ``f1.png`` at 150 dpi).
 
     Examples
     --------
@@ -258,7 +296,7 @@ def validate(
         missing=aligned.missing,
     )
     if out_dir is not None:
-        result.write(out_dir)
+        result.write(out_dir, figures)
     return result
 
 

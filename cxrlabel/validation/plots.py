@@ -1,18 +1,108 @@
-"""``f1.png``: per-observation F1 with bootstrap confidence intervals.
+"""``f1.png`` (or ``.svg`` / ``.pdf``): per-observation F1 with bootstrap confidence intervals.
 
-Uses matplotlib's object API with the Agg canvas (no pyplot, so no global figure state and
-no display needed). Undefined F1 (no gold positives) is drawn as a label, not as a zero bar.
+One row per observation: a bar to the F1, a whisker over its 95% interval, and, right of
+the plot so that nothing overlaps a whisker, the value with its interval and the row's
+counts (gold positives / reports scored). The title says what was scored and how uncertain
+labels counted. Undefined F1 (no gold positives) is written as such, never drawn as a zero
+bar. Drawn with matplotlib's object API (:func:`cxrlabel.figures.new_figure`).
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cxrlabel.atomic import atomic_path
+from cxrlabel.figures import FigureStyle, new_figure, save_figure
 
-__all__ = ["plot_f1"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_f1", "f1_figure"]
+
+# Fixed layout in inches: rows, margins above (title, subtitle, headers) and below, the
+# plot and the two text columns right of it.
+_ROW_INCHES = 0.3
+_TOP_INCHES = 0.7
+_BOTTOM_INCHES = 0.5
+_PLOT_INCHES = 3.0
+_VALUE_INCHES = 1.75
+_COUNT_INCHES = 1.0
+_BAR = "#4C72B0"
+
+
+def f1_figure(
+    names: Sequence[str],
+    f1: Sequence[float],
+    lo: Sequence[float],
+    hi: Sequence[float],
+    *,
+    support: Sequence[int] | None = None,
+    n: Sequence[int] | None = None,
+    title: str = "F1 per observation",
+    subtitle: str | None = None,
+    xlabel: str = "F1",
+    column: str = "F1",
+) -> Figure:
+    """The F1 figure (see the module docstring); :func:`plot_f1` writes it.
+
+    ``support`` (gold positives) and ``n`` (reports scored) per row fill the counts column;
+    NaN F1 is "undefined"; NaN interval bounds draw no whisker; ``column`` heads the value
+    column (a short name of the metric); a long ``subtitle`` wraps. The layout is fixed in
+    inches (names, plot, value column, counts column), so columns never overlap.
+    """
+    rows = len(names)
+    counts = _counts(rows, support, n)
+    left = 0.2 + 0.062 * max((len(str(name)) for name in names), default=4)
+    widths = (left, _PLOT_INCHES, _VALUE_INCHES, _COUNT_INCHES if any(counts) else 0.0, 0.15)
+    width = max(sum(widths), 6.0)
+    sub = textwrap.wrap(subtitle, int((width - 0.25) / 0.065)) if subtitle else []
+    top = _TOP_INCHES + 0.15 * len(sub)
+    height = top + _BOTTOM_INCHES + _ROW_INCHES * max(rows, 1)
+    fig = new_figure(width, height)
+    ax = fig.add_axes((left / width, _BOTTOM_INCHES / height, _PLOT_INCHES / width,
+                       _ROW_INCHES * max(rows, 1) / height))
+    value_x = 1 + 0.12 / _PLOT_INCHES  # axes fraction of the columns right of the plot
+    count_x = 1 + (0.12 + _VALUE_INCHES) / _PLOT_INCHES
+    columns = ax.get_yaxis_transform()  # x in axes fraction, y in data
+    ys = list(range(rows))[::-1]
+    for y, value, low, high, count in zip(ys, f1, lo, hi, counts, strict=True):
+        if math.isnan(value):
+            ax.text(0.01, y, "undefined (no gold positives)", va="center", fontsize=8,
+                    color="0.4")
+            text = "undefined"
+        else:
+            ax.barh(y, value, color=_BAR, height=0.6)
+            text = f"{value:.2f}"
+            if not (math.isnan(low) or math.isnan(high)):
+                ax.errorbar(value, y, xerr=[[max(value - low, 0.0)], [max(high - value, 0.0)]],
+                            fmt="none", ecolor="black", capsize=3, linewidth=1)
+                text += f" [{low:.2f}, {high:.2f}]"
+        ax.text(value_x, y, text, transform=columns, va="center", fontsize=8,
+                family="monospace", clip_on=False)
+        if count:
+            ax.text(count_x, y, count, transform=columns, va="center", fontsize=8,
+                    family="monospace", clip_on=False)
+    header = rows - 0.3 + 0.1
+    ax.text(value_x, header, f"{column} [95% CI]", transform=columns, va="bottom", fontsize=8,
+            weight="bold")
+    if any(counts):
+        ax.text(count_x, header, "gold+ / n", transform=columns, va="bottom", fontsize=8,
+                weight="bold")
+    ax.set_yticks(ys, [str(name) for name in names], fontsize=8)
+    ax.set_xlim(0.0, 1.04)  # room for a whisker cap at 1
+    ax.set_xticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.set_ylim(-0.7, rows - 0.3)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.text(0.12 / width, 1 - 0.1 / height, title, va="top", fontsize=10, weight="bold")
+    if sub:
+        fig.text(0.12 / width, 1 - 0.33 / height, "\n".join(sub), va="top", fontsize=8,
+                 color="0.25", linespacing=1.3)
+    return fig
 
 
 def plot_f1(
@@ -22,45 +112,25 @@ def plot_f1(
     hi: Sequence[float],
     path: str | Path,
     *,
+    support: Sequence[int] | None = None,
+    n: Sequence[int] | None = None,
     title: str = "F1 per observation",
+    subtitle: str | None = None,
     xlabel: str = "F1",
+    column: str = "F1",
+    style: FigureStyle | None = None,
 ) -> Path:
-    """Draw a horizontal bar per observation with its 95% interval and write a PNG atomically.
+    """Draw :func:`f1_figure` and write it atomically (format from ``style`` or the suffix)."""
+    figure = f1_figure(names, f1, lo, hi, support=support, n=n, title=title,
+                       subtitle=subtitle, xlabel=xlabel, column=column)
+    return save_figure(figure, path, style)
 
-    NaN F1 is shown as "undefined"; NaN interval bounds draw no error bar.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    n = len(names)
-    fig = Figure(figsize=(7.0, 1.2 + 0.35 * max(n, 1)), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    ys = list(range(n))[::-1]
-    for y, value, low, high in zip(ys, f1, lo, hi, strict=True):
-        if math.isnan(value):
-            ax.text(0.01, y, "undefined (no gold positives)", va="center", fontsize=8, color="0.4")
-            continue
-        ax.barh(y, value, color="#4C72B0", height=0.6)
-        if not (math.isnan(low) or math.isnan(high)):
-            ax.errorbar(
-                value,
-                y,
-                xerr=[[max(value - low, 0.0)], [max(high - value, 0.0)]],
-                fmt="none",
-                ecolor="black",
-                capsize=3,
-                linewidth=1,
-            )
-        ax.text(min(value, 0.9) + 0.02, y + 0.25, f"{value:.2f}", fontsize=7)
-    ax.set_yticks(ys, list(names), fontsize=8)
-    ax.set_xlim(0.0, 1.05)
-    ax.set_ylim(-0.7, n - 0.3)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path
+def _counts(rows: int, support: Sequence[int] | None, n: Sequence[int] | None) -> list[str]:
+    """``"12 / 340"`` per row (gold positives / reports scored), blank when not given."""
+    if support is None and n is None:
+        return [""] * rows
+    sup = list(support) if support is not None else [None] * rows
+    tot = list(n) if n is not None else [None] * rows
+    return [f"{'—' if s is None else int(s)} / {'—' if t is None else int(t)}"
+            for s, t in zip(sup, tot, strict=True)]

@@ -2,14 +2,16 @@
 
 Each finding's score for a query is the share of its k nearest neighbours that have the
 finding (the COVID-19 retrieval paper's diagnosis task). Scores give an AUROC per finding
-against the query's own label; votes give F1:
+against the query's own label, and an average precision (AP, the area under the
+precision-recall curve as scikit-learn computes it); votes give F1:
 
 - multi-label: a finding is predicted when more than half of the k neighbours have it
   (score > 0.5; a tie at exactly half is not a vote);
 - single-label: the predicted class is the most frequent among the k neighbours, a tie
   going to the tied class that appears nearest.
 
-AUROC is undefined (NaN, with a note) when the queries hold only one class for a finding;
+AUROC and AP are undefined (NaN, with a note) when the queries hold only one class for a
+finding;
 F1 is undefined when there are neither positives nor predicted positives. Macro averages
 are over the defined values, with their count.
 """
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from cxrembed.errors import EvaluationInputError
 from cxrembed.evaluation.metrics.neighbours import Neighbourhood, query_gallery, scan_neighbours
@@ -31,7 +33,7 @@ from cxrlabel.vocab import Interval
 
 __all__ = ["DiagnosisReport", "diagnosis_by_retrieval", "diagnosis_from", "DIAGNOSIS_COLUMNS"]
 
-DIAGNOSIS_COLUMNS = ["finding", "support", "auroc", "f1", "precision", "recall", "note"]
+DIAGNOSIS_COLUMNS = ["finding", "support", "auroc", "ap", "f1", "precision", "recall", "note"]
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,17 @@ class DiagnosisReport:
         (``note`` says why).
     summary : dict
         ``k``, ``mode`` (``multi-label`` / ``single-label``), ``n_queries``, ``macro_auroc``,
-        ``macro_f1``, ``n_auroc_defined``, ``n_f1_defined`` and, single-label,
+        ``macro_ap``, ``macro_f1``, ``n_auroc_defined``, ``n_f1_defined`` and, single-label,
         ``accuracy``.
+    scores, truth : numpy.ndarray, optional
+        ``(Q, C)`` neighbour-vote score and label of each query and finding (the ROC and
+        precision-recall curves are drawn from them).
     """
 
     per_finding: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    scores: np.ndarray | None = field(default=None, repr=False)
+    truth: np.ndarray | None = field(default=None, repr=False)
 
 
 def diagnosis_by_retrieval(
@@ -110,13 +117,14 @@ def diagnosis_from(nb: Neighbourhood, k: int) -> DiagnosisReport:
         "mode": "multi-label" if nb.sets.multilabel else "single-label",
         "n_queries": int(len(nb.queries)),
         "macro_auroc": _nanmean(table["auroc"]),
+        "macro_ap": _nanmean(table["ap"]),
         "macro_f1": _nanmean(table["f1"]),
         "n_auroc_defined": int(table["auroc"].notna().sum()),
         "n_f1_defined": int(table["f1"].notna().sum()),
     }
     if not nb.sets.multilabel:
         summary["accuracy"] = float((predicted == truth).all(axis=1).mean())
-    return DiagnosisReport(table, summary)
+    return DiagnosisReport(table, summary, scores=scores, truth=truth)
 
 
 def _plurality(votes: np.ndarray) -> np.ndarray:
@@ -139,8 +147,9 @@ def _finding_row(
     notes = []
     if 0 < support < len(truth):
         auroc = float(roc_auc_score(truth, score))
+        ap = float(average_precision_score(truth, score))
     else:
-        auroc = float("nan")
+        auroc = ap = float("nan")
         notes.append(f"AUROC undefined: the queries are all {'positive' if support else 'negative'}")
     tp = int((truth & predicted).sum())
     fp = int((~truth & predicted).sum())
@@ -150,7 +159,7 @@ def _finding_row(
         notes.append("F1 undefined: no positives and none predicted")
     precision = tp / (tp + fp) if (tp + fp) else float("nan")
     recall = tp / (tp + fn) if (tp + fn) else float("nan")
-    return [name, support, auroc, f1, precision, recall, "; ".join(notes)]
+    return [name, support, auroc, ap, f1, precision, recall, "; ".join(notes)]
 
 
 def _nanmean(values: pd.Series) -> float:

@@ -16,6 +16,7 @@ import pandas as pd
 from cxrembed.data.exclusions import EXCLUDED_COLUMNS, EXCLUDED_FILE, write_excluded
 from cxrembed.evaluation.metrics.diagnosis import DiagnosisReport
 from cxrlabel.atomic import atomic_open
+from cxrlabel.figures import FigureStyle
 
 __all__ = ["EvaluationResult", "DEFINITIONS", "EXCLUDED_COLUMNS", "display_name"]
 
@@ -38,8 +39,9 @@ DEFINITIONS: tuple[str, ...] = (
     "discount log2(rank + 1), normalised by the best ranking of the gallery.",
     "NMI / AMI: seeded k-means on the normalised embeddings with as many clusters as classes "
     "(multi-label: distinct finding sets) against those classes.",
-    "Diagnosis by retrieval: score of a finding = share of the k nearest with it; AUROC of "
-    "that score against the query's label; F1 of the vote (multi-label: score > 0.5; "
+    "Diagnosis by retrieval: score of a finding = share of the k nearest with it; AUROC and "
+    "average precision (AP) of that score against the query's label (curves in roc and pr "
+    "figures); F1 of the vote (multi-label: score > 0.5; "
     "single-label: most frequent class, ties to the nearest). Undefined values are not "
     "averaged.",
 )
@@ -101,7 +103,7 @@ class EvaluationResult:
         """Long table: ``section``, ``metric``, ``finding`` (blank for overall), ``value``."""
         rows = [("retrieval", key, "", value) for key, value in self.metrics.items()]
         for record in self.diagnosis.per_finding.to_dict("records"):
-            for metric in ("support", "auroc", "f1", "precision", "recall"):
+            for metric in ("support", "auroc", "ap", "f1", "precision", "recall"):
                 rows.append(("diagnosis", metric, record["finding"], record[metric]))
         return pd.DataFrame(rows, columns=["section", "metric", "finding", "value"])
 
@@ -135,7 +137,8 @@ class EvaluationResult:
                   "|---|" + "---:|" * (len(table.columns) - 2) + "---|"]
         for record in table.itertuples(index=False):
             lines.append("| " + " | ".join(_cell(v) for v in record) + " |")
-        lines += ["", f"Macro AUROC {_cell(summary.get('macro_auroc'))} over "
+        lines += ["", f"Macro AUROC {_cell(summary.get('macro_auroc'))} and macro AP "
+                      f"{_cell(summary.get('macro_ap'))} over "
                       f"{summary.get('n_auroc_defined')} findings with an AUROC; macro F1 "
                       f"{_cell(summary.get('macro_f1'))} over {summary.get('n_f1_defined')}."]
         if "accuracy" in summary:
@@ -145,9 +148,14 @@ class EvaluationResult:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
 
-    def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write ``metrics.md``, ``metrics.csv``, ``metrics.json`` and, when present,
-        ``embedding_map.png`` and ``excluded.csv`` (each atomically); return their paths."""
+    def write(self, out_dir: str | os.PathLike[str], figures: FigureStyle | None = None
+              ) -> dict[str, Path]:
+        """Write ``metrics.md``, ``metrics.csv``, ``metrics.json``, the ROC and precision-recall
+        curves of diagnosis by retrieval (``roc.png``, ``pr.png``: one curve per finding with
+        an AUROC) and, when present, ``embedding_map.png`` and ``excluded.csv`` (each
+        atomically); return their paths (keys ``markdown``, ``csv``, ``json``, ``roc``,
+        ``pr``, ``map``, ``excluded``). ``figures`` sets the figures' format and dpi."""
+        figures = figures or FigureStyle()
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"markdown": out / "metrics.md", "csv": out / "metrics.csv",
@@ -165,7 +173,11 @@ class EvaluationResult:
             from cxrembed.evaluation.embedding_map import plot_embedding_map
 
             paths["map"] = plot_embedding_map(self.embedding_map, self.map_labels,
-                                              out / "embedding_map.png")
+                                              figures.path(out, "embedding_map"), style=figures)
+        if self.diagnosis.scores is not None:
+            from cxrembed.evaluation.curves import plot_diagnosis_curves
+
+            paths.update(plot_diagnosis_curves(self.diagnosis, out, figures))
         return paths
 
 

@@ -131,7 +131,8 @@ def test_small_real_run_writes_the_report(tmp_path):
     ])
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"metrics.md", "metrics.csv", "metrics.json",
-                                                "embedding_map.png", "excluded.csv"}
+                                                "embedding_map.png", "excluded.csv", "roc.png",
+                                                "pr.png"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metrics"]["precision_at_1"] == 1.0  # well-separated classes
     assert metrics["info"]["config hash"] == "cfg1"

@@ -282,7 +282,7 @@ def test_evaluate_writes_markdown_csv_json_png(tmp_path) -> None:
                                  map_method="pca")
     paths = result.write(tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "embedding_map.png", "metrics.csv", "metrics.json", "metrics.md"]
+        "embedding_map.png", "metrics.csv", "metrics.json", "metrics.md", "pr.png", "roc.png"]
     payload = json.loads(paths["json"].read_text())
     rows = {r["finding"]: r for r in payload["diagnosis"]["per_finding"]}
     assert rows["C"]["auroc"] is None  # undefined, not a crash and not 0

@@ -16,8 +16,10 @@ from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.errors import ConfigHashMismatchError, ImageReadError
 from cxrembed.inference.embed import embed_images
 from cxrembed.search.gallery import IMAGE_PATH_COLUMN, build_index, join_metadata
+from cxrembed.search.grid import THUMB_INCHES
 from cxrembed.search.retriever import EVIDENCE_COLUMN, Retriever, search_images
 from cxrlabel.errors import InputError
+from cxrlabel.figures import DEFAULT_DPI
 
 from .._images import truncate
 from .._runs import make_run, write_pngs
@@ -138,14 +140,18 @@ def test_unknown_show_column_names_the_available_ones(gallery):
 
 
 def test_grid_png_has_one_tile_per_image(gallery, tmp_path):
+    # one tile (thumbnail + gap) per image, 6 per row: 4 tiles in one row, 8 in two rows of 6
+    tile = round((THUMB_INCHES + 0.14) * DEFAULT_DPI)
     retriever = Retriever(gallery / "run", gallery / "index", show=["finding"], device="cpu")
     (frame,) = retriever.search(_query(gallery, 3), k=3)
     path = retriever.grid_png(tmp_path / "grid.png", _query(gallery, 3), frame)
     with Image.open(path) as image:
-        assert image.size == (4 * 230, 275)  # query + 3 neighbours, one row
+        one_row = image.size  # query + 3 neighbours, one row
     (frame,) = retriever.search(_query(gallery, 3), k=7)
     with Image.open(retriever.grid_png(tmp_path / "two_rows.png", _query(gallery, 3), frame)) as im:
-        assert im.size == (6 * 230, 2 * 275)
+        two_rows = im.size
+    assert abs(two_rows[0] - one_row[0] - 2 * tile) <= 2
+    assert two_rows[1] > 2 * THUMB_INCHES * DEFAULT_DPI > one_row[1] > THUMB_INCHES * DEFAULT_DPI
     with pytest.raises(InputError, match="PNG"):
         retriever.grid_png(tmp_path / "grid.jpg", _query(gallery, 3), frame)
 

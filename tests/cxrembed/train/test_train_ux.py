@@ -226,9 +226,9 @@ def test_ms_plus_ce_is_fed_the_raw_projection(stripes, monkeypatch):
         loss = real(config, names)
         inner = loss.forward
 
-        def forward(out, targets, known=None, weights=None):
+        def forward(out, targets, indices_tuple=None, known=None, weights=None):
             norms.append(float(out.detach().norm(dim=1).mean()))
-            return inner(out, targets, known, weights)
+            return inner(out, targets, indices_tuple, known=known, weights=weights)
 
         loss.forward = forward
         return loss

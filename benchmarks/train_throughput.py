@@ -1,0 +1,253 @@
+"""Training and embedding throughput from the cache against the model's own speed.
+
+Question: is ``cxr train`` / ``cxr embed`` input-bound? Target (issue 12, item 5): images/s
+from a ``cxr prepare`` cache at least 90% of what the same model does on tensors already in
+memory, at the same image size, batch, loss and threads, in the same run.
+
+For each ``--sizes`` value (default 64 and 128), on data/kermany_demo (1,231 pediatric
+radiographs, in the repository):
+
+1. ``prepare_cache`` (what ``cxr prepare`` calls) writes a cache at that size;
+2. **train**: ``cxrembed.train.train`` (what ``cxr train`` calls) from the cache for
+   ``--epochs`` epochs; its figure is the images/s of the training steps that the run itself
+   records (``train_images_per_second`` in metrics.csv: loading, augmentation, forward,
+   loss, backward, optimiser step; validation excluded), median over epochs;
+3. **peer, forward+backward**: the run's own model, loss and optimiser
+   (``initial_model``, ``build_loss``, ``build_optimizer``), stepped on batches already in
+   memory (random pixels of the same shape, the same class mix: m images per label), as
+   many images as one epoch, in train mode;
+4. **embed**: ``embed_images`` (what ``cxr embed`` calls) of the trained run on the cache,
+   whole call (model load, loading, forward, writing), images/s;
+5. **peer, forward**: the same model in eval mode without gradients on in-memory batches of
+   the embedding batch size.
+
+The training peer is timed right after the training run and again after the embedding run,
+the forward peer right before and after the embedding run; each is the mean of its two
+timings, so a change of machine load during the run hits both sides. ``uptime`` is printed at the start and the end: on a shared machine
+read the ratios, not the absolute speeds.
+
+Usage: python benchmarks/train_throughput.py [--sizes 64,128] [--epochs 3] [--batch 32]
+       [--batches 10] [--images 400] [--threads 2] [--jobs 2] [--embed-batch 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "kermany_demo"
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return "uptime not available"
+
+
+class _Waits:
+    """Seconds the training / embedding loops spent waiting for their next batch."""
+
+    train = 0.0
+    embed = 0.0
+
+
+def _timed_loader(kind: str):
+    """A DataLoader class that adds the time spent in ``next(batch)`` to ``_Waits.<kind>``."""
+    from torch.utils.data import DataLoader
+
+    class TimedLoader(DataLoader):
+        counted = kind
+
+        def __iter__(self):
+            batches = super().__iter__()
+            while True:
+                start = time.perf_counter()
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    return
+                finally:
+                    setattr(_Waits, kind, getattr(_Waits, kind) + time.perf_counter() - start)
+                yield batch
+
+    return TimedLoader
+
+
+def _instrument() -> None:
+    """Count the waits of the training loader (its batch sampler is SeededBatches) and of
+    the embedding loader; the validation loader is left alone."""
+    import cxrembed.inference.embed as embed_module
+    import cxrembed.train.loop as loop_module
+    from cxrembed.train.data import SeededBatches
+
+    timed, plain = _timed_loader("train"), loop_module.DataLoader
+
+    def train_or_plain(*args, **kwargs):
+        chosen = timed if isinstance(kwargs.get("batch_sampler"), SeededBatches) else plain
+        return chosen(*args, **kwargs)
+
+    loop_module.DataLoader = train_or_plain
+    embed_module.DataLoader = _timed_loader("embed")
+
+
+def train_peer(config, names, batch: int, images: int, size: int) -> float:
+    """Images/s of the run's model + loss + optimiser on in-memory batches (train mode)."""
+    import torch
+
+    from cxrembed.train.schedule import build_optimizer
+    from cxrembed.train.trainer import build_loss, initial_model
+
+    t = config.training
+    model = initial_model(config).train()
+    loss_fn = build_loss(config, names)
+    optimizer = build_optimizer(model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay,
+                                extra=loss_fn)
+    key = "logits" if t.loss == "ce" else getattr(loss_fn, "input_key", "embedding")
+    gen = torch.Generator().manual_seed(0)
+    classes = len(names)
+    per = max(t.m, 1)
+    ids = torch.arange(batch) // per % classes
+    targets = torch.nn.functional.one_hot(ids, classes).float()
+    known = torch.ones_like(targets, dtype=torch.bool)
+    pixels = [torch.rand(batch, 1, size, size, generator=gen) for _ in range(4)]
+    steps = max(images // batch, 2)
+
+    def step(x):
+        out = model.forward_features(x)[key]
+        loss = loss_fn(out, targets, known=known)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        optimizer.step()
+
+    step(pixels[0])  # warm-up
+    start = time.perf_counter()
+    for s in range(steps):
+        step(pixels[s % len(pixels)])
+    return steps * batch / (time.perf_counter() - start)
+
+
+def forward_peer(model, batch: int, images: int, size: int) -> float:
+    """Images/s of the model's forward pass, eval mode, no gradients, in-memory batches."""
+    import torch
+
+    model = model.eval()
+    x = torch.rand(batch, 1, size, size, generator=torch.Generator().manual_seed(1))
+    steps = max(images // batch, 2)
+    with torch.no_grad():
+        model(x)
+        start = time.perf_counter()
+        for _ in range(steps):
+            model(x)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
+    import pandas as pd
+    import torch
+
+    from cxrembed.data.cache import prepare_cache
+    from cxrembed.inference.embed import embed_images
+    from cxrembed.inference.encoder import Encoder
+    from cxrembed.train import train
+
+    table = pd.read_csv(DEMO / "labels.csv")
+    if args.images < len(table):
+        table = table.sample(n=args.images, random_state=0).reset_index(drop=True)
+    cache = work / f"cache{size}"
+    prepare_cache(table, DEMO, cache, image_col="image", id_col="image", size=size,
+                  jobs=args.jobs, progress=False)
+    overrides = {
+        "data.image_col": "image", "data.id_col": "image", "data.group_col": "patient_id",
+        "labels.label_col": "label", "preprocessing.image_size": size,
+        "training.epochs": args.epochs, "training.batch_size": args.batch,
+        "training.threads": args.threads, "data.num_workers": args.jobs,
+        "training.device": "cpu", "training.batches_per_epoch": args.batches,
+    }
+    torch.set_num_threads(args.threads)
+    run = work / f"run{size}"
+    _Waits.train = _Waits.embed = 0.0
+    result = train(table, run, cache=cache, overrides=overrides, progress=False)
+    train_wait = _Waits.train / sum(r["train_seconds"] for r in result.metrics)
+    config = result.config  # with what the data decided (label names, classes)
+    names = list(config.labels.names)
+    n_train = int(result.metrics[0]["train_images"])
+    torch.set_num_threads(args.threads)
+    before = train_peer(config, names, args.batch, n_train, size)
+    speeds = [r["train_images_per_second"] for r in result.metrics]
+    train_speed = statistics.median(speeds)
+
+    encoder = Encoder.from_run(run, device="cpu")
+    model = encoder.model
+    fwd_before = forward_peer(model, args.embed_batch, len(table), size)
+    start = time.perf_counter()
+    embed_images(run, cache, work / f"emb{size}", batch_size=args.embed_batch,
+                 num_workers=args.jobs, progress=False, device="cpu")
+    embed_seconds = time.perf_counter() - start
+    embed_speed = len(table) / embed_seconds
+    embed_wait = _Waits.embed / embed_seconds
+    torch.set_num_threads(args.threads)
+    fwd_after = forward_peer(model, args.embed_batch, len(table), size)
+    peer_fwd = (fwd_before + fwd_after) / 2
+    after = train_peer(config, names, args.batch, n_train, size)
+    peer_train = (before + after) / 2
+    return {
+        "train": train_speed, "train_epochs": speeds, "peer_train": peer_train,
+        "peer_train_runs": (before, after), "embed": embed_speed, "peer_fwd": peer_fwd,
+        "peer_fwd_runs": (fwd_before, fwd_after), "images": len(table), "train_images": n_train,
+        "train_wait": train_wait, "embed_wait": embed_wait,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="64,128")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--embed-batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2, help="loader worker processes")
+    parser.add_argument("--images", type=int, default=400,
+                        help="images of data/kermany_demo used (seeded sample; all: 1231)")
+    parser.add_argument("--batches", type=int, default=10, help="training batches per epoch")
+    args = parser.parse_args()
+    print("command:", shlex.join(["python", *sys.argv]))
+    print("start:", uptime())
+    if not (DEMO / "labels.csv").is_file():
+        print(f"skipped: {DEMO} not found")
+        return 0
+    import torch
+
+    _instrument()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cxr-throughput-") as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            rows.append((size, run_size(size, args, Path(tmp))))
+    print(f"data/kermany_demo ({args.images} images), resnet18 (the default model), torch "
+          f"{torch.__version__}, {args.threads} threads, {args.jobs} loader workers, train batch "
+          f"{args.batch} x {args.batches} batches/epoch, embed batch {args.embed_batch}, "
+          f"{args.epochs} epochs, CPU")
+    print(f"{'size':>5} {'what':<22} {'cxr img/s':>10} {'model img/s':>12} {'ratio':>7} "
+          f"{'waiting for data':>17}")
+    for size, r in rows:
+        print(f"{size:>5} {'train (fwd+bwd+step)':<22} {r['train']:10.1f} {r['peer_train']:12.1f} "
+              f"{r['train'] / r['peer_train']:7.1%} {r['train_wait']:17.1%}")
+        print(f"{size:>5} {'embed (forward)':<22} {r['embed']:10.1f} {r['peer_fwd']:12.1f} "
+              f"{r['embed'] / r['peer_fwd']:7.1%} {r['embed_wait']:17.1%}")
+        print(f"      per-epoch train img/s {[round(v, 1) for v in r['train_epochs']]}; peer "
+              f"before/after {[round(v, 1) for v in r['peer_train_runs']]}; forward peer "
+              f"before/after {[round(v, 1) for v in r['peer_fwd_runs']]}")
+    print("end:", uptime())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
