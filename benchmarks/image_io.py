@@ -45,16 +45,25 @@ def _covid_table() -> pd.DataFrame:
 def _dicom_table(repeat: int) -> pd.DataFrame:
     files = sorted((DATA / "dicom").glob("*.dcm"))
     paths = [f"dicom/{f.name}" for f in files] * repeat
-    return pd.DataFrame({"uid": [f"d{i}" for i in range(len(paths))], "small_image": paths,
-                         "finding": "x"})
+    return pd.DataFrame(
+        {"uid": [f"d{i}" for i in range(len(paths))], "small_image": paths, "finding": "x"}
+    )
 
 
 def _prepare_rate(table: pd.DataFrame, out: Path, jobs: int, size: int = 256) -> float:
     from cxrembed.data.cache import prepare_cache
 
     start = time.perf_counter()
-    summary = prepare_cache(table, DATA, out, image_col="small_image", id_col="uid", size=size,
-                            jobs=jobs, progress=False)
+    summary = prepare_cache(
+        table,
+        DATA,
+        out,
+        image_col="small_image",
+        id_col="uid",
+        size=size,
+        jobs=jobs,
+        progress=False,
+    )
     elapsed = time.perf_counter() - start
     assert summary.decoded == len(table), summary.reasons
     return summary.decoded / elapsed
@@ -109,8 +118,14 @@ def _training_wait(dataset, batches: int) -> tuple[float, float, float]:
     torch.manual_seed(0)
     model = _resnet18(len(dataset.label_names)).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    loader = DataLoader(dataset, batch_size=32, shuffle=True, num_workers=1,
-                        persistent_workers=False, prefetch_factor=4)
+    loader = DataLoader(
+        dataset,
+        batch_size=32,
+        shuffle=True,
+        num_workers=1,
+        persistent_workers=False,
+        prefetch_factor=4,
+    )
     iterator = iter(loader)
     next(iterator)  # worker start-up is not a per-step wait
     waits, start = [], time.perf_counter()
@@ -142,8 +157,9 @@ def _resize_times() -> tuple[float, float]:
         return min(_timed(fn) for _ in range(n)) * 1000
 
     pil = best(lambda: fit_square(image, 256))
-    tor = best(lambda: torch.nn.functional.interpolate(tensor, size=size, mode="bilinear",
-                                                       antialias=True))
+    tor = best(
+        lambda: torch.nn.functional.interpolate(tensor, size=size, mode="bilinear", antialias=True)
+    )
     return pil, tor
 
 
@@ -172,8 +188,10 @@ def main() -> int:
     from cxrembed.data.transforms import FitSquare, train_transform
 
     torch.set_num_threads(args.threads)
-    print(f"cpu cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, "
-          f"torch {torch.__version__}")
+    print(
+        f"cpu cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, "
+        f"torch {torch.__version__}"
+    )
     covid, dicoms = _covid_table(), _dicom_table(args.dicom_repeat)
     labels = LabelOptions(label_col="finding")
     results: dict[str, float] = {}
@@ -186,8 +204,10 @@ def main() -> int:
                 results[f"prepare {name} jobs={jobs}"] = rate
                 print(f"   {name:<20} jobs={jobs}: {rate:8.1f} images/s  ({len(table)} images)")
 
-        print("\n2. loading at 224 px, DataLoader batch 32, in-process, 1 torch thread "
-              "(as in a loader worker), images/s")
+        print(
+            "\n2. loading at 224 px, DataLoader batch 32, in-process, 1 torch thread "
+            "(as in a loader worker), images/s"
+        )
         torch.set_num_threads(1)
         _prepare_rate(pd.concat([covid, dicoms]), work / "c224", 2, size=224)
         both = pd.concat([covid, dicoms], ignore_index=True)
@@ -200,47 +220,69 @@ def main() -> int:
             label = "with train augmentation" if aug else "no augmentation"
             transform = train_transform(224) if aug else FitSquare(224)
             for name, table in rows.items():
-                source = LabeledImageDataset.from_table(table, DATA, image_col="small_image",
-                                                        id_col="uid", labels=labels,
-                                                        transform=transform)
-                cache = CachedImageDataset.from_table(work / "c224", table, labels=labels,
-                                                      transform=transform)
+                source = LabeledImageDataset.from_table(
+                    table,
+                    DATA,
+                    image_col="small_image",
+                    id_col="uid",
+                    labels=labels,
+                    transform=transform,
+                )
+                cache = CachedImageDataset.from_table(
+                    work / "c224", table, labels=labels, transform=transform
+                )
                 src_rate, cache_rate = _loader_rate(source), _loader_rate(cache)
                 ratio = cache_rate / src_rate
                 results[f"load {name} {label} ratio"] = ratio
                 results[f"load {name} {label} cache"] = cache_rate
-                print(f"   {name:<6} {label:<24} source {src_rate:8.1f}   cache {cache_rate:8.1f}"
-                      f"   cache/source {ratio:6.1f}x")
+                print(
+                    f"   {name:<6} {label:<24} source {src_rate:8.1f}   cache {cache_rate:8.1f}"
+                    f"   cache/source {ratio:6.1f}x"
+                )
 
         torch.set_num_threads(args.threads)
-        print(f"\n3. ResNet-18, 1 channel, 224 px, batch 32, forward + backward (SGD step), "
-              f"{args.threads} torch threads")
+        print(
+            f"\n3. ResNet-18, 1 channel, 224 px, batch 32, forward + backward (SGD step), "
+            f"{args.threads} torch threads"
+        )
         model_rate = _model_rate(args.train_batches)
         print(f"   synthetic batches: {model_rate:8.1f} images/s")
         cached.transform = train_transform(224)
         loop_rate, median_wait, max_wait = _training_wait(cached, args.train_batches)
-        print(f"   fed from the cache (1 loader worker, augmentation): {loop_rate:8.1f} images/s,"
-              f" wait for data per step: median {median_wait:.1f} ms, max {max_wait:.1f} ms")
+        print(
+            f"   fed from the cache (1 loader worker, augmentation): {loop_rate:8.1f} images/s,"
+            f" wait for data per step: median {median_wait:.1f} ms, max {max_wait:.1f} ms"
+        )
         step_ms = 32 / model_rate * 1000
 
     print("\n4. resize 1955x1841 -> 256 px (best of 10)")
     pil_ms, torch_ms = _resize_times()
-    print(f"   Pillow float bilinear, reducing_gap=2 (used): {pil_ms:6.1f} ms;"
-          f"   torch bilinear antialias: {torch_ms:6.1f} ms")
+    print(
+        f"   Pillow float bilinear, reducing_gap=2 (used): {pil_ms:6.1f} ms;"
+        f"   torch bilinear antialias: {torch_ms:6.1f} ms"
+    )
 
-    aug_cache = min(results["load PNG with train augmentation cache"],
-                    results["load DICOM with train augmentation cache"])
+    aug_cache = min(
+        results["load PNG with train augmentation cache"],
+        results["load DICOM with train augmentation cache"],
+    )
     print("\nsummary")
     for name in ("PNG", "DICOM"):
         ratio = results[f"load {name} no augmentation ratio"]
         verdict = "meets" if ratio >= 5 else "MISSES"
-        print(f"   cache vs source loading, {name}, no augmentation: {ratio:.1f}x "
-              f"({verdict} the 5x target)")
-    print(f"   loading with augmentation from the cache, 1 process: {aug_cache:.0f} images/s vs "
-          f"ResNet-18 fwd+bwd {model_rate:.1f} images/s "
-          f"({aug_cache / model_rate:.0f}x headroom)")
-    print(f"   training loop wait for data: median {median_wait:.1f} ms, max {max_wait:.1f} ms "
-          f"per step of {step_ms:.0f} ms")
+        print(
+            f"   cache vs source loading, {name}, no augmentation: {ratio:.1f}x "
+            f"({verdict} the 5x target)"
+        )
+    print(
+        f"   loading with augmentation from the cache, 1 process: {aug_cache:.0f} images/s vs "
+        f"ResNet-18 fwd+bwd {model_rate:.1f} images/s "
+        f"({aug_cache / model_rate:.0f}x headroom)"
+    )
+    print(
+        f"   training loop wait for data: median {median_wait:.1f} ms, max {max_wait:.1f} ms "
+        f"per step of {step_ms:.0f} ms"
+    )
     return 0
 
 

@@ -236,14 +236,18 @@ def print_per_finding(
         support = " / ".join(
             str(int(results[(OURS, p, "negative")][0].loc[name, "support"])) for p in PARTS
         )
-        cells = [f"{results[(run, part, pol)][0].loc[name, 'f1']:.3f}" for _, run, part, pol in columns]
+        cells = [
+            f"{results[(run, part, pol)][0].loc[name, 'f1']:.3f}" for _, run, part, pol in columns
+        ]
         print(f"| {name} | {support} | " + " | ".join(cells) + " |")
 
 
 def _columns(peers: list[str]) -> list[tuple[str, str, str, str]]:
     """Per-finding columns: ours and the defaults on both parts (uncertain not positive), the
     defaults with uncertain positive, peers on the check part."""
-    cols = [(f"{run} F1 {part}", run, part, "negative") for run in (OURS, DEFAULT) for part in PARTS]
+    cols = [
+        (f"{run} F1 {part}", run, part, "negative") for run in (OURS, DEFAULT) for part in PARTS
+    ]
     cols.append((f"{DEFAULT} F1 check, uncertain positive", DEFAULT, "check", "positive"))
     return cols + [(f"{p} F1 check", p, "check", "negative") for p in peers]
 
@@ -326,8 +330,14 @@ def print_chexpert(df: pd.DataFrame, texts: list[str], bootstrap: int) -> dict[s
     }
     results = {
         (name, part, policy): score(
-            table, rows, CHEXPERT_FINDINGS, policy, bootstrap,
-            schema="chexpert", label_map=CHEXPERT_MAP, gold_cols=gold_cols,
+            table,
+            rows,
+            CHEXPERT_FINDINGS,
+            policy,
+            bootstrap,
+            schema="chexpert",
+            label_map=CHEXPERT_MAP,
+            gold_cols=gold_cols,
         )
         for name, table in runs.items()
         for part, rows in _parts(df).items()

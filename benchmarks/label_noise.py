@@ -97,14 +97,22 @@ def noise_file(table: pd.DataFrame, noisy: pd.Series, folder: Path, seed: int) -
     pred["status"] = "ok"
     gold = one_hot(curated["subtype"])
     folder.mkdir(parents=True, exist_ok=True)
-    validate(pred, gold, folder, id_col="id", gold_semantics="full", bootstrap=0,
-             schema="kermany subtype")
+    validate(
+        pred,
+        gold,
+        folder,
+        id_col="id",
+        gold_semantics="full",
+        bootstrap=0,
+        schema="kermany subtype",
+    )
     return folder / "noise.json"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rhos", default="0,0.2,0.4")
     parser.add_argument("--kinds", default="symmetric,missed")
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -134,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         wrong = float((noisy != table["subtype"])[table["split"] == "train"].mean())
         tag = f"{kind}-{rho:g}"
         noise = noise_file(table, noisy, out / f"validate_{tag}", args.seed)
-        print(f"\n{tag}: {wrong:.1%} of training labels wrong; noise.json from "
-              f"cxr validate on the curated subset: {noise}", flush=True)
+        print(
+            f"\n{tag}: {wrong:.1%} of training labels wrong; noise.json from "
+            f"cxr validate on the curated subset: {noise}",
+            flush=True,
+        )
         for method in methods:
             overrides = {**base, **METHODS[method]}
             if overrides.get("noise") == "NOISE":
@@ -144,12 +155,24 @@ def main(argv: list[str] | None = None) -> int:
             timing = realdata.train_run(labels, run, cache, overrides)
             vectors = realdata.embed_run(run, table, cache, out / f"emb_{tag}_{_slug(method)}")
             s = realdata.score(vectors, table, spec, draws=args.bootstrap).loc["MAP@R"]
-            rows.append({"noise": kind, "rho": rho, "wrong": wrong, "method": method,
-                         "MAP@R": s["value"], "low": s["low"], "high": s["high"],
-                         "train_s": timing["train_seconds"]})
-            print(f"  {method}: test MAP@R {s['value']:.3f} [{s['low']:.3f}, {s['high']:.3f}] "
-                  f"({timing['train_seconds']:.0f} s; {time.perf_counter() - started:.0f} s "
-                  "elapsed)", flush=True)
+            rows.append(
+                {
+                    "noise": kind,
+                    "rho": rho,
+                    "wrong": wrong,
+                    "method": method,
+                    "MAP@R": s["value"],
+                    "low": s["low"],
+                    "high": s["high"],
+                    "train_s": timing["train_seconds"],
+                }
+            )
+            print(
+                f"  {method}: test MAP@R {s['value']:.3f} [{s['low']:.3f}, {s['high']:.3f}] "
+                f"({timing['train_seconds']:.0f} s; {time.perf_counter() - started:.0f} s "
+                "elapsed)",
+                flush=True,
+            )
             pd.DataFrame(rows).to_csv(out / "label_noise.csv", index=False)
     frame = pd.DataFrame(rows)
     print("\n" + report(frame))
@@ -163,10 +186,13 @@ def report(frame: pd.DataFrame) -> str:
     """Markdown: MAP@R [CI] per method and condition, and the share of rho = 0 kept."""
     clean = frame[frame["rho"] == 0].set_index("method")["MAP@R"]
     noisy = frame[frame["rho"] > 0]
-    columns = [f"{k} {r:g}" for k, r in noisy[["noise", "rho"]].drop_duplicates()
-               .itertuples(index=False)]
-    lines = ["| method | clean | " + " | ".join(columns) + " |",
-             "|---|---:|" + "---:|" * len(columns)]
+    columns = [
+        f"{k} {r:g}" for k, r in noisy[["noise", "rho"]].drop_duplicates().itertuples(index=False)
+    ]
+    lines = [
+        "| method | clean | " + " | ".join(columns) + " |",
+        "|---|---:|" + "---:|" * len(columns),
+    ]
     for method, group in frame.groupby("method", sort=False):
         cells = []
         base = clean.get(method, np.nan)
@@ -181,8 +207,7 @@ def report(frame: pd.DataFrame) -> str:
             kept = row.iloc[0]["MAP@R"] / base if np.isfinite(base) else np.nan
             cells.append(f"{_cell(row.iloc[0])} ({kept:.0%})")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return ("test MAP@R [95% CI] (share of the method's clean MAP@R kept):\n"
-            + "\n".join(lines))
+    return "test MAP@R [95% CI] (share of the method's clean MAP@R kept):\n" + "\n".join(lines)
 
 
 def plot(frame: pd.DataFrame, path: Path) -> Path:
@@ -192,16 +217,28 @@ def plot(frame: pd.DataFrame, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     kinds = [k for k in frame["noise"].unique() if k != "clean"]
-    fig, axes = plt.subplots(1, max(len(kinds), 1), figsize=(5.2 * max(len(kinds), 1), 3.8),
-                             dpi=110, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        max(len(kinds), 1),
+        figsize=(5.2 * max(len(kinds), 1), 3.8),
+        dpi=110,
+        sharey=True,
+        squeeze=False,
+    )
     for axis, kind in zip(axes[0], kinds, strict=False):
         for i, (method, group) in enumerate(frame.groupby("method", sort=False)):
             part = group[(group["noise"] == kind) | (group["rho"] == 0)].sort_values("rho")
-            axis.errorbar(part["rho"] + 0.004 * i, part["MAP@R"],
-                          yerr=[part["MAP@R"] - part["low"], part["high"] - part["MAP@R"]],
-                          marker="o", capsize=2, label=method)
-        axis.set(title=f"{kind} label noise", xlabel="rho (corruption rate)",
-                 ylabel="clean test MAP@R")
+            axis.errorbar(
+                part["rho"] + 0.004 * i,
+                part["MAP@R"],
+                yerr=[part["MAP@R"] - part["low"], part["high"] - part["MAP@R"]],
+                marker="o",
+                capsize=2,
+                label=method,
+            )
+        axis.set(
+            title=f"{kind} label noise", xlabel="rho (corruption rate)", ylabel="clean test MAP@R"
+        )
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()

@@ -60,10 +60,16 @@ def _label(lab, text: str, evidence: bool) -> tuple[float, float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-kb", type=int, default=1024, help="largest report, KB")
-    ap.add_argument("--sentence-max-kb", type=int, default=1024, help="largest single sentence / run, KB")
+    ap.add_argument(
+        "--sentence-max-kb", type=int, default=1024, help="largest single sentence / run, KB"
+    )
     args = ap.parse_args()
-    print(f"command: python benchmarks/label_scaling.py --max-kb {args.max_kb} --sentence-max-kb {args.sentence_max_kb}")
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; load average at start {os.getloadavg()[0]:.2f}")
+    print(
+        f"command: python benchmarks/label_scaling.py --max-kb {args.max_kb} --sentence-max-kb {args.sentence_max_kb}"
+    )
+    print(
+        f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; load average at start {os.getloadavg()[0]:.2f}"
+    )
     print()
     from cxrlabel import Labeler
 
@@ -72,7 +78,11 @@ def main() -> None:
     per_kb: dict[tuple[str, bool], dict[int, float]] = {}
     print("| input | evidence | KB | wall s | CPU s | CPU ms per KB | evidence MB | load |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for kind, top in (("long report", args.max_kb), ("one sentence", args.sentence_max_kb), ("run of §", args.sentence_max_kb)):
+    for kind, top in (
+        ("long report", args.max_kb),
+        ("one sentence", args.sentence_max_kb),
+        ("run of §", args.sentence_max_kb),
+    ):
         sizes = [kb for kb in (1, 4, 16, 64, 256, 1024, 4096) if kb <= top]
         for evidence in (False, True):
             if kind == "run of §" and evidence:
@@ -82,14 +92,19 @@ def main() -> None:
                 runs = [_label(lab, text, evidence) for _ in range(3 if kb < 256 else 1)]
                 wall, cpu, size = min(runs, key=lambda r: r[1])
                 per_kb.setdefault((kind, evidence), {})[kb] = 1000 * cpu / kb
-                print(f"| {kind} | {'yes' if evidence else 'no'} | {kb:,} | {wall:.3f} | {cpu:.3f} | "
-                      f"{1000 * cpu / kb:.2f} | {size / 1e6:.1f} | {os.getloadavg()[0]:.2f} |", flush=True)
+                print(
+                    f"| {kind} | {'yes' if evidence else 'no'} | {kb:,} | {wall:.3f} | {cpu:.3f} | "
+                    f"{1000 * cpu / kb:.2f} | {size / 1e6:.1f} | {os.getloadavg()[0]:.2f} |",
+                    flush=True,
+                )
     print()
     ratios = []
     for (kind, evidence), by_size in per_kb.items():
         big = max(by_size)
         if big > 64:
-            ratios.append(f"{kind}{' + evidence' if evidence else ''} {by_size[big] / by_size[64]:.2f} ({big:,} KB)")
+            ratios.append(
+                f"{kind}{' + evidence' if evidence else ''} {by_size[big] / by_size[64]:.2f} ({big:,} KB)"
+            )
     print("CPU per KB at the largest size / at 64 KB (1.0 = linear): " + "; ".join(ratios))
 
 

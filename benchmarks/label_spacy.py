@@ -35,7 +35,9 @@ def _texts(n: int) -> list[str]:
     from cxrlabel.io import join_text_columns
 
     df = pd.read_csv(DATA / "iu_reports.csv", usecols=["findings", "impression"], dtype=str)
-    texts = [join_text_columns(p, ["findings", "impression"]) or "" for p in df.itertuples(index=False)]
+    texts = [
+        join_text_columns(p, ["findings", "impression"]) or "" for p in df.itertuples(index=False)
+    ]
     return (texts * (n // len(texts) + 1))[:n]
 
 
@@ -61,8 +63,10 @@ def main() -> None:
     from cxrlabel import Labeler
 
     print(f"command: python benchmarks/label_spacy.py --n {args.n}")
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; spaCy {spacy.__version__}; "
-          f"load average at start {os.getloadavg()[0]:.2f}")
+    print(
+        f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; spaCy {spacy.__version__}; "
+        f"load average at start {os.getloadavg()[0]:.2f}"
+    )
     texts = _texts(args.n)
     lab = Labeler()
     nlp = spacy.blank("en")
@@ -84,18 +88,26 @@ def main() -> None:
         {k: v for k, v in row.items() if not math.isnan(v)} == got
         for row, got in zip(frame.to_dict("records"), labels, strict=True)
     )
-    print(f"input: {args.n:,} IU dev reports (findings + impression, repeated); {spans:,} mention spans")
+    print(
+        f"input: {args.n:,} IU dev reports (findings + impression, repeated); {spans:,} mention spans"
+    )
     print()
     print("| call | CPU s | wall s | reports/s (CPU) |")
     print("|---|---:|---:|---:|")
     print(f"| `Labeler().label(texts)` | {cpu_l:.2f} | {wall_l:.2f} | {args.n / cpu_l:,.0f} |")
-    print(f"| `nlp.pipe(texts)` streamed, blank en + cxr_labeler | {cpu_p:.2f} | {wall_p:.2f} | {args.n / cpu_p:,.0f} |")
-    print(f"| `list(nlp.pipe(texts))` (every Doc kept) | {cpu_k:.2f} | {wall_k:.2f} | {args.n / cpu_k:,.0f} |")
+    print(
+        f"| `nlp.pipe(texts)` streamed, blank en + cxr_labeler | {cpu_p:.2f} | {wall_p:.2f} | {args.n / cpu_p:,.0f} |"
+    )
+    print(
+        f"| `list(nlp.pipe(texts))` (every Doc kept) | {cpu_k:.2f} | {wall_k:.2f} | {args.n / cpu_k:,.0f} |"
+    )
     print()
     ratio = cpu_p / cpu_l
-    print(f"nlp.pipe / Labeler.label: {ratio:.2f}x CPU, {wall_p / wall_l:.2f}x wall "
-          f"(target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'}); same labels: {same}; "
-          f"load average at end {os.getloadavg()[0]:.2f}")
+    print(
+        f"nlp.pipe / Labeler.label: {ratio:.2f}x CPU, {wall_p / wall_l:.2f}x wall "
+        f"(target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'}); same labels: {same}; "
+        f"load average at end {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -80,14 +80,32 @@ def _timed(label: str, reports: int, cmd: list[str]) -> Run:
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     if proc.returncode != 0:
-        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.decode()[-2000:]}")
+        raise SystemExit(
+            f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.decode()[-2000:]}"
+        )
     return Run(label, reports, wall, cpu, load)
 
 
 def _cxr_label(csv: Path, out: Path, jobs: int, evidence: Path | None = None) -> list[str]:
-    return [sys.executable, "-m", "cxrlabel.cli", "label", str(csv), "-o", str(out),
-            "--text-col", "findings", "--text-col", "impression", "--id-col", "id",
-            "--jobs", str(jobs), "--quiet", *(["--evidence", str(evidence)] if evidence else [])]
+    return [
+        sys.executable,
+        "-m",
+        "cxrlabel.cli",
+        "label",
+        str(csv),
+        "-o",
+        str(out),
+        "--text-col",
+        "findings",
+        "--text-col",
+        "impression",
+        "--id-col",
+        "id",
+        "--jobs",
+        str(jobs),
+        "--quiet",
+        *(["--evidence", str(evidence)] if evidence else []),
+    ]
 
 
 # --------------------------------------------------------------------------- the negspacy peer
@@ -169,7 +187,9 @@ def _peak_memory(cmd: list[str]) -> tuple[float, float, float]:
     done.set()
     thread.join()
     if proc.returncode != 0:
-        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err.decode()[-2000:]}")
+        raise SystemExit(
+            f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err.decode()[-2000:]}"
+        )
     return time.perf_counter() - t, peak, peak_rss
 
 
@@ -177,10 +197,14 @@ def _peak_memory(cmd: list[str]) -> tuple[float, float, float]:
 
 
 def _table(runs: list[Run]) -> None:
-    print("| pipeline (whole process, start-up included) | reports | wall s | reports/s | CPU s | reports per CPU-s | load at start |")
+    print(
+        "| pipeline (whole process, start-up included) | reports | wall s | reports/s | CPU s | reports per CPU-s | load at start |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in runs:
-        print(f"| {r.label} | {r.reports:,} | {r.wall:.1f} | {r.rate:,.0f} | {r.cpu:.1f} | {r.cpu_rate:,.0f} | {r.load:.2f} |")
+        print(
+            f"| {r.label} | {r.reports:,} | {r.wall:.1f} | {r.rate:,.0f} | {r.cpu:.1f} | {r.cpu_rate:,.0f} | {r.load:.2f} |"
+        )
 
 
 def main() -> None:
@@ -190,34 +214,72 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200_000, help="reports for the speed runs")
-    ap.add_argument("--peer-n", type=int, default=None, help="reports for the negspacy peer (default: N)")
-    ap.add_argument("--peer2-n", type=int, default=20_000, help="reports for negspacy with n_process=2 (0 skips)")
-    ap.add_argument("--million", action=argparse.BooleanOptionalAction, default=True, help="also measure peak memory on 1,000,000 reports")
-    ap.add_argument("--evidence", action="store_true", help="also time `cxr label --jobs 1 --evidence` (every mention written)")
+    ap.add_argument(
+        "--peer-n", type=int, default=None, help="reports for the negspacy peer (default: N)"
+    )
+    ap.add_argument(
+        "--peer2-n",
+        type=int,
+        default=20_000,
+        help="reports for negspacy with n_process=2 (0 skips)",
+    )
+    ap.add_argument(
+        "--million",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure peak memory on 1,000,000 reports",
+    )
+    ap.add_argument(
+        "--evidence",
+        action="store_true",
+        help="also time `cxr label --jobs 1 --evidence` (every mention written)",
+    )
     args = ap.parse_args()
     if not (DATA / "iu_reports.csv").is_file():
         print(f"skipped: real data not found at {DATA} (set CXR_DEV)")
         return
     peer_n = min(args.peer_n or args.n, args.n)
     peer2_n = min(args.peer2_n, args.n)
-    print(f"command: python benchmarks/label_speed.py --n {args.n} --peer-n {peer_n} --peer2-n {peer2_n}" + ("" if args.million else " --no-million") + (" --evidence" if args.evidence else ""))
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; load average at start {os.getloadavg()[0]:.2f}")
+    print(
+        f"command: python benchmarks/label_speed.py --n {args.n} --peer-n {peer_n} --peer2-n {peer2_n}"
+        + ("" if args.million else " --no-million")
+        + (" --evidence" if args.evidence else "")
+    )
+    print(
+        f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; load average at start {os.getloadavg()[0]:.2f}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         csv = tmp / "reports.csv"
         _reports(args.n).to_csv(csv, index=False)
         sample = pd.read_csv(csv, nrows=5000, dtype=str, keep_default_na=False)
         mean_chars = (sample["findings"].str.len() + sample["impression"].str.len()).mean()
-        print(f"input: {args.n:,} IU dev reports (findings + impression, repeated), mean {mean_chars:.0f} characters")
+        print(
+            f"input: {args.n:,} IU dev reports (findings + impression, repeated), mean {mean_chars:.0f} characters"
+        )
         runs = [
             _timed("cxrkit `cxr label --jobs 1`", args.n, _cxr_label(csv, tmp / "l1.csv", 1)),
             _timed("cxrkit `cxr label --jobs 2`", args.n, _cxr_label(csv, tmp / "l2.csv", 2)),
-            _timed("negspacy (blank en + sentencizer + EntityRuler + negex en_clinical), 1 process", peer_n, _peer(csv, tmp / "p1.csv", peer_n)),
+            _timed(
+                "negspacy (blank en + sentencizer + EntityRuler + negex en_clinical), 1 process",
+                peer_n,
+                _peer(csv, tmp / "p1.csv", peer_n),
+            ),
         ]
         if args.evidence:
-            ev = _timed("cxrkit `cxr label --jobs 1 --evidence`", args.n, _cxr_label(csv, tmp / "le.csv", 1, tmp / "ev.jsonl"))
+            ev = _timed(
+                "cxrkit `cxr label --jobs 1 --evidence`",
+                args.n,
+                _cxr_label(csv, tmp / "le.csv", 1, tmp / "ev.jsonl"),
+            )
         if peer2_n:
-            runs.append(_timed("same negspacy pipeline, `nlp.pipe(n_process=2)`", peer2_n, _peer(csv, tmp / "p2.csv", peer2_n, 2)))
+            runs.append(
+                _timed(
+                    "same negspacy pipeline, `nlp.pipe(n_process=2)`",
+                    peer2_n,
+                    _peer(csv, tmp / "p2.csv", peer2_n, 2),
+                )
+            )
         r1, r2, peer = runs[:3]
         same = pd.read_csv(tmp / "l1.csv").equals(pd.read_csv(tmp / "l2.csv"))
         print()
@@ -225,20 +287,32 @@ def main() -> None:
         print()
         if args.evidence:
             records = sum(1 for _ in open(tmp / "ev.jsonl", encoding="utf-8"))
-            print(f"--evidence / without (jobs 1): {ev.rate / r1.rate:.2f}x wall, {ev.cpu_rate / r1.cpu_rate:.2f}x per CPU-s ({records:,} evidence records)")
-        print(f"jobs 2 / jobs 1: {r2.rate / r1.rate:.2f}x wall  (jobs 1 and 2 outputs identical: {same})")
-        print(f"wall, cxrkit / negspacy 1 process: jobs 1 {r1.rate / peer.rate:.2f}x, jobs 2 {r2.rate / peer.rate:.2f}x (target >= 2.5x: {'met' if r2.rate / peer.rate >= 2.5 else 'NOT met'})")
-        print(f"CPU time per report, negspacy / cxrkit: jobs 1 {r1.cpu_rate / peer.cpu_rate:.2f}x, jobs 2 {r2.cpu_rate / peer.cpu_rate:.2f}x (robust to load)")
+            print(
+                f"--evidence / without (jobs 1): {ev.rate / r1.rate:.2f}x wall, {ev.cpu_rate / r1.cpu_rate:.2f}x per CPU-s ({records:,} evidence records)"
+            )
+        print(
+            f"jobs 2 / jobs 1: {r2.rate / r1.rate:.2f}x wall  (jobs 1 and 2 outputs identical: {same})"
+        )
+        print(
+            f"wall, cxrkit / negspacy 1 process: jobs 1 {r1.rate / peer.rate:.2f}x, jobs 2 {r2.rate / peer.rate:.2f}x (target >= 2.5x: {'met' if r2.rate / peer.rate >= 2.5 else 'NOT met'})"
+        )
+        print(
+            f"CPU time per report, negspacy / cxrkit: jobs 1 {r1.cpu_rate / peer.cpu_rate:.2f}x, jobs 2 {r2.cpu_rate / peer.cpu_rate:.2f}x (robust to load)"
+        )
         if len(runs) > 3:
             print(f"wall, cxrkit jobs 2 / negspacy n_process=2: {r2.rate / runs[3].rate:.2f}x")
-        print(f"target >= 10,000 reports/s with --jobs 2 (idle machine): {'met' if r2.rate >= 10_000 else 'NOT met'} ({r2.rate:,.0f}; load {r2.load:.2f})")
+        print(
+            f"target >= 10,000 reports/s with --jobs 2 (idle machine): {'met' if r2.rate >= 10_000 else 'NOT met'} ({r2.rate:,.0f}; load {r2.load:.2f})"
+        )
         if args.million:
             big = tmp / "million.csv"
             _reports(1_000_000).to_csv(big, index=False)
             secs, peak, peak_rss = _peak_memory(_cxr_label(big, tmp / "m.csv", 2))
-            print(f"1,000,000 reports, cxr label --jobs 2: {secs:.0f} s ({1e6 / secs:,.0f} reports/s incl. start-up), "
-                  f"peak memory of the process tree {peak:,.0f} MB PSS (target < 1024 MB: {'met' if peak < 1024 else 'NOT met'}; "
-                  f"summed RSS, which counts pages shared by the forked workers once per process: {peak_rss:,.0f} MB)")
+            print(
+                f"1,000,000 reports, cxr label --jobs 2: {secs:.0f} s ({1e6 / secs:,.0f} reports/s incl. start-up), "
+                f"peak memory of the process tree {peak:,.0f} MB PSS (target < 1024 MB: {'met' if peak < 1024 else 'NOT met'}; "
+                f"summed RSS, which counts pages shared by the forked workers once per process: {peak_rss:,.0f} MB)"
+            )
 
 
 if __name__ == "__main__":

@@ -162,15 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch intra-op threads (1 keeps a shared machine's noise down)",
     )
     args = parser.parse_args(argv)
     try:
         import pytorch_metric_learning
     except ImportError:
-        print("skipped: pytorch-metric-learning (the peer) is not installed; pip install "
-              "'cxrkit[dev]'")
+        print(
+            "skipped: pytorch-metric-learning (the peer) is not installed; pip install "
+            "'cxrkit[dev]'"
+        )
         return 0
     torch.set_num_threads(args.threads)
     print("command: " + shlex.join([sys.executable, *sys.argv]))

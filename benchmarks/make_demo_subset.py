@@ -54,17 +54,21 @@ the toolkit, not for any clinical use.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", type=Path, default=ROOT.parent / "shared" / "data" /
-                        "kermany_dev")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--source", type=Path, default=ROOT.parent / "shared" / "data" / "kermany_dev"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "kermany_demo")
     parser.add_argument("--images", type=int, default=1200)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print("command: python " + shlex.join(sys.argv if argv is None else
-                                            ["benchmarks/make_demo_subset.py", *argv]))
+    print(
+        "command: python "
+        + shlex.join(sys.argv if argv is None else ["benchmarks/make_demo_subset.py", *argv])
+    )
     if not (args.source / "labels.csv").is_file():
         print(f"skipped: {args.source} not found")
         return 0
@@ -75,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     chosen["split"] = patient_split(chosen, test_fraction=0.25, seed=args.seed)
     write_subset(chosen, args.source, args.out, args.size)
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"wrote {len(chosen)} images of {chosen['patient_id'].nunique()} patients to "
-          f"{args.out}: {total / 1e6:.2f} MB")
+    print(
+        f"wrote {len(chosen)} images of {chosen['patient_id'].nunique()} patients to "
+        f"{args.out}: {total / 1e6:.2f} MB"
+    )
     print(pd.crosstab(chosen["subtype"], chosen["split"]).to_string())
     return 0
 
@@ -84,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 def choose_patients(table: pd.DataFrame, n_images: int, seed: int) -> pd.DataFrame:
     """Whole patients in a seeded order, each subtype up to its share of ``n_images``."""
     rng = np.random.default_rng(seed)
-    main_subtype = table.groupby("patient_id")["subtype"].agg(lambda s: s.mode().sort_values()
-                                                              .iloc[0])
+    main_subtype = table.groupby("patient_id")["subtype"].agg(
+        lambda s: s.mode().sort_values().iloc[0]
+    )
     sizes = table.groupby("patient_id").size()
     share = table["subtype"].value_counts(normalize=True)
     keep: list[str] = []
@@ -116,19 +123,30 @@ def write_subset(rows: pd.DataFrame, source: Path, out: Path, size: int) -> None
         pixels = fit_square(read_image(source / image)[0], size)
         with atomic_path(out / name) as tmp:
             Image.fromarray(np.round(pixels * 255).astype(np.uint8), mode="L").save(
-                tmp, format="PNG", optimize=True)
+                tmp, format="PNG", optimize=True
+            )
         names.append(name)
-    labels = pd.DataFrame({"image": names, "label": rows["label"].to_numpy(),
-                           "subtype": rows["subtype"].to_numpy(),
-                           "patient_id": rows["patient_id"].to_numpy(),
-                           "split": rows["split"].to_numpy(),
-                           "source_image": rows["image"].to_numpy()})
+    labels = pd.DataFrame(
+        {
+            "image": names,
+            "label": rows["label"].to_numpy(),
+            "subtype": rows["subtype"].to_numpy(),
+            "patient_id": rows["patient_id"].to_numpy(),
+            "split": rows["split"].to_numpy(),
+            "source_image": rows["image"].to_numpy(),
+        }
+    )
     with atomic_path(out / "labels.csv") as tmp:
         labels.to_csv(tmp, index=False)
     counts = ", ".join(f"{n} {k}" for k, n in rows["subtype"].value_counts().sort_index().items())
-    text = README.format(n=len(rows), patients=rows["patient_id"].nunique(), counts=counts,
-                         train=int((rows["split"] == "train").sum()),
-                         test=int((rows["split"] == "test").sum()), size=size)
+    text = README.format(
+        n=len(rows),
+        patients=rows["patient_id"].nunique(),
+        counts=counts,
+        train=int((rows["split"] == "train").sum()),
+        test=int((rows["split"] == "test").sum()),
+        size=size,
+    )
     with atomic_path(out / "README.md") as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
 

@@ -46,8 +46,11 @@ def _load_images(count: int, size: int) -> torch.Tensor:
     for path in paths:
         pixels, _ = read_image(path)
         image = torch.from_numpy(pixels)[None, None]
-        images.append(F.interpolate(image, size=(size, size), mode="bilinear",
-                                    align_corners=False, antialias=True)[0])
+        images.append(
+            F.interpolate(
+                image, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+            )[0]
+        )
     return torch.stack(images).clamp(0, 1)
 
 
@@ -82,8 +85,10 @@ def main() -> int:
     args = parser.parse_args()
     print("command:", shlex.join(["python", *sys.argv]))
     if not (DATA / "covid_images_256").is_dir():
-        print(f"skipped: real data folder not found at {DATA / 'covid_images_256'} "
-              "(set CXR_DEV to point at cxr_dev)")
+        print(
+            f"skipped: real data folder not found at {DATA / 'covid_images_256'} "
+            "(set CXR_DEV to point at cxr_dev)"
+        )
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -102,6 +107,7 @@ def main() -> int:
         def run(batch: torch.Tensor) -> object:
             with torch.no_grad():
                 return fn(batch)
+
         return run
 
     fns = {
@@ -114,14 +120,18 @@ def main() -> int:
     }
     seconds = _median_seconds(fns, batches, args.repeats)
     n = len(images)
-    print(f"backbone {args.backbone}, {n} real images at {args.size}x{args.size}, batch "
-          f"{args.batch}, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; "
-          f"median of {args.repeats} rounds")
+    print(
+        f"backbone {args.backbone}, {n} real images at {args.size}x{args.size}, batch "
+        f"{args.batch}, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; "
+        f"median of {args.repeats} rounds"
+    )
     peer_s, attn_s = seconds["torchvision (peer)"], seconds["EmbeddingNet attention"]
     print(f"{'variant':<24} {'images/s':>9} {'ms/image':>9} {'vs peer':>8} {'vs fwd':>7}")
     for name, sec in seconds.items():
-        print(f"{name:<24} {n / sec:9.1f} {1e3 * sec / n:9.2f} {sec / peer_s:8.2f} "
-              f"{sec / attn_s:7.2f}")
+        print(
+            f"{name:<24} {n / sec:9.1f} {1e3 * sec / n:9.2f} {sec / peer_s:8.2f} "
+            f"{sec / attn_s:7.2f}"
+        )
     return 0
 
 

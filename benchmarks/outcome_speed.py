@@ -63,9 +63,11 @@ def main() -> None:
     y = (cohort["intubated"] == "Y").to_numpy().astype(int)
     score = cohort["age"].fillna(cohort["age"].median()).to_numpy()
     units = cohort["patientid"].astype(str).to_numpy()
-    print(f"cohort: {len(y)} images, {len(set(units))} patients, {y.sum()} intubated; "
-          f"score = age; {args.draws} patient-bootstrap draws; best of {args.repeat} (the "
-          "sklearn loop: one run)")
+    print(
+        f"cohort: {len(y)} images, {len(set(units))} patients, {y.sum()} intubated; "
+        f"score = age; {args.draws} patient-bootstrap draws; best of {args.repeat} (the "
+        "sklearn loop: one run)"
+    )
 
     weights = bootstrap_weights(units, args.draws, seed=0)
     ours, ours_values = _best(lambda: weighted_auroc(score, y, weights), args.repeat)
@@ -83,21 +85,32 @@ def main() -> None:
     ci_ours = percentile_ci(ours_values)
     ci_peer = percentile_ci(peer_values)
     assert np.allclose(ci_ours[:2], ci_peer[:2]), (ci_ours, ci_peer)
-    print(f"bootstrap CI: cxrkit weighted_auroc {ours * 1000:.1f} ms, sklearn roc_auc_score "
-          f"loop {peer * 1000:.1f} ms; ratio {peer / ours:.0f}x; same CI "
-          f"[{ci_ours[0]:.3f}, {ci_ours[1]:.3f}]")
+    print(
+        f"bootstrap CI: cxrkit weighted_auroc {ours * 1000:.1f} ms, sklearn roc_auc_score "
+        f"loop {peer * 1000:.1f} ms; ratio {peer / ours:.0f}x; same CI "
+        f"[{ci_ours[0]:.3f}, {ci_ours[1]:.3f}]"
+    )
 
     def run(threads: int | None) -> pd.DataFrame:
-        return predict_outcome(None, csv, "intubated", FEATURES, id_col="small_image",
-                               group_col="patientid", missing_values=["Not visible"],
-                               threads=threads).table
+        return predict_outcome(
+            None,
+            csv,
+            "intubated",
+            FEATURES,
+            id_col="small_image",
+            group_col="patientid",
+            missing_values=["Not visible"],
+            threads=threads,
+        ).table
 
     one, one_table = _best(lambda: run(1), args.repeat)
     default, default_table = _best(lambda: run(None), args.repeat)
     np.testing.assert_allclose(one_table["auroc"], default_table["auroc"], atol=1e-9)
-    print(f"predict_outcome (tabular-only, 2 models x 5 folds, 1000 draws): 1 thread "
-          f"{one:.2f} s, library default threads ({os.cpu_count()} CPUs) {default:.2f} s; "
-          f"ratio {default / one:.1f}x; same AUROCs")
+    print(
+        f"predict_outcome (tabular-only, 2 models x 5 folds, 1000 draws): 1 thread "
+        f"{one:.2f} s, library default threads ({os.cpu_count()} CPUs) {default:.2f} s; "
+        f"ratio {default / one:.1f}x; same AUROCs"
+    )
 
 
 if __name__ == "__main__":

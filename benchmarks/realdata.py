@@ -55,8 +55,9 @@ class Spec:
 
 
 SPECS = {
-    "kermany": Spec("kermany", KERMANY, "subtype", "patient_id", ("bacteria", "virus"),
-                    "pneumonia", 64, 8),
+    "kermany": Spec(
+        "kermany", KERMANY, "subtype", "patient_id", ("bacteria", "virus"), "pneumonia", 64, 8
+    ),
     "covid": Spec("covid", CXR_DEV, "covid", "patientid", ("COVID-19",), "COVID-19", 128, 10),
 }
 
@@ -76,8 +77,10 @@ def start(script: str, argv: list[str] | None, args: argparse.Namespace) -> Path
 
     words = sys.argv if argv is None else [f"benchmarks/{script}", *argv]
     print("command: python " + shlex.join(words))
-    print(f"machine: {os.cpu_count()} CPUs, {load_average()}; torch {torch.__version__}, "
-          f"{args.threads} thread(s)")
+    print(
+        f"machine: {os.cpu_count()} CPUs, {load_average()}; torch {torch.__version__}, "
+        f"{args.threads} thread(s)"
+    )
     out = args.out or Path(tempfile.mkdtemp(prefix=f"{Path(script).stem}_"))
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -99,7 +102,9 @@ def available(spec: Spec) -> bool:
     return (spec.data / marker).is_file()
 
 
-def load_split(spec: Spec, *, test_fraction: float = 0.25, seed: int = 0) -> tuple[pd.DataFrame, Path]:
+def load_split(
+    spec: Spec, *, test_fraction: float = 0.25, seed: int = 0
+) -> tuple[pd.DataFrame, Path]:
     """The collection's table (scored rows only) with a patient-disjoint ``split`` column."""
     from cxrembed.collections.kermany import patient_split
 
@@ -113,8 +118,9 @@ def load_split(spec: Spec, *, test_fraction: float = 0.25, seed: int = 0) -> tup
         collection = read_covid_collection(spec.data, frontal_only=True)
     table = collection.table
     table = table[table[spec.label].notna()].reset_index(drop=True)
-    table["split"] = patient_split(table, test_fraction=test_fraction, seed=seed,
-                                   group_col=spec.group, stratify_col=spec.label)
+    table["split"] = patient_split(
+        table, test_fraction=test_fraction, seed=seed, group_col=spec.group, stratify_col=spec.label
+    )
     return table, collection.root
 
 
@@ -122,30 +128,42 @@ def describe(table: pd.DataFrame, spec: Spec) -> str:
     """Counts of images and patients by label and side."""
     counts = pd.crosstab(table[spec.label], table["split"])
     patients = table.groupby("split")[spec.group].nunique()
-    return (f"{len(table)} images of {table[spec.group].nunique()} patients; patients: "
-            f"train {patients.get('train', 0)}, test {patients.get('test', 0)}\n"
-            f"{counts.to_string()}")
+    return (
+        f"{len(table)} images of {table[spec.group].nunique()} patients; patients: "
+        f"train {patients.get('train', 0)}, test {patients.get('test', 0)}\n"
+        f"{counts.to_string()}"
+    )
 
 
 def prepare(table: pd.DataFrame, root: Path, folder: Path, size: int) -> Path:
     """``cxr prepare`` of every image at ``size`` px (resumes when already there)."""
     from cxrembed.data.cache import prepare_cache
 
-    prepare_cache(table, root, folder, image_col="image", id_col="id", size=size, jobs=1,
-                  progress=False)
+    prepare_cache(
+        table, root, folder, image_col="image", id_col="id", size=size, jobs=1, progress=False
+    )
     return folder
 
 
 def base_overrides(spec: Spec, args: Any) -> dict[str, Any]:
     """What every run of a benchmark sets; everything else keeps ``cxr train``'s default."""
-    return {"image_col": "image", "id_col": "id", "label_col": spec.label,
-            "group_col": spec.group, "image_size": args.image_size, "epochs": args.epochs,
-            "seed": args.seed, "num_workers": 0, "device": "cpu",
-            "threads": args.threads}
+    return {
+        "image_col": "image",
+        "id_col": "id",
+        "label_col": spec.label,
+        "group_col": spec.group,
+        "image_size": args.image_size,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "num_workers": 0,
+        "device": "cpu",
+        "threads": args.threads,
+    }
 
 
-def train_run(table: pd.DataFrame, run: Path, cache: Path,
-              overrides: Mapping[str, Any]) -> dict[str, Any]:
+def train_run(
+    table: pd.DataFrame, run: Path, cache: Path, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
     """``cxr train`` on the training rows; returns timing and the validation curve."""
     from cxrembed.train import train
 
@@ -153,18 +171,26 @@ def train_run(table: pd.DataFrame, run: Path, cache: Path,
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        result = train(table[table["split"] == "train"], run, cache=cache, progress=False,
-                       overrides=dict(overrides))
+        result = train(
+            table[table["split"] == "train"],
+            run,
+            cache=cache,
+            progress=False,
+            overrides=dict(overrides),
+        )
     metrics = pd.DataFrame(result.metrics)
-    return {"seconds": time.perf_counter() - start,
-            "train_seconds": float(metrics["train_seconds"].sum()),
-            "images_per_second": float(metrics["train_images_per_second"].median()),
-            "best_epoch": result.best_epoch,
-            "val_curve": [round(float(v), 3) for v in metrics["val_mean_average_precision_at_r"]]}
+    return {
+        "seconds": time.perf_counter() - start,
+        "train_seconds": float(metrics["train_seconds"].sum()),
+        "images_per_second": float(metrics["train_images_per_second"].median()),
+        "best_epoch": result.best_epoch,
+        "val_curve": [round(float(v), 3) for v in metrics["val_mean_average_precision_at_r"]],
+    }
 
 
-def pml_peer_run(table: pd.DataFrame, run: Path, cache: Path,
-                 overrides: Mapping[str, Any]) -> dict[str, Any]:
+def pml_peer_run(
+    table: pd.DataFrame, run: Path, cache: Path, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
     """The reference: pytorch-metric-learning's MultiSimilarityLoss + MultiSimilarityMiner.
 
     Same data (rows, split, augmentation, batch sampler), same model and initial weights,
@@ -196,11 +222,17 @@ def pml_peer_run(table: pd.DataFrame, run: Path, cache: Path,
     t = config.training
     model = initial_model(config)
     sampler = make_sampler(data, config)
-    loader = DataLoader(data.train, batch_sampler=SeededBatches(sampler, t.seed),
-                        num_workers=config.data.num_workers)
+    loader = DataLoader(
+        data.train,
+        batch_sampler=SeededBatches(sampler, t.seed),
+        num_workers=config.data.num_workers,
+    )
     optimizer = build_optimizer(model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay)
-    scheduler = build_scheduler(optimizer, warmup_steps=round(t.warmup_epochs * len(sampler)),
-                                total_steps=t.epochs * len(sampler))
+    scheduler = build_scheduler(
+        optimizer,
+        warmup_steps=round(t.warmup_epochs * len(sampler)),
+        total_steps=t.epochs * len(sampler),
+    )
     loss_fn = losses.MultiSimilarityLoss(alpha=2.0, beta=50.0, base=0.5)
     miner = miners.MultiSimilarityMiner(epsilon=0.1)
     folder = RunFolder(run)
@@ -223,19 +255,26 @@ def pml_peer_run(table: pd.DataFrame, run: Path, cache: Path,
             scheduler.step()
             seen += len(images)
         train_seconds += time.perf_counter() - epoch_start
-        _, vectors = encode_dataset(model, DataLoader(data.val, batch_size=t.batch_size),
-                                    progress=False)
-        value = validation_metrics(vectors, data.val_relevance, data.val_groups,
-                                   data.names)[BEST_METRIC]
+        _, vectors = encode_dataset(
+            model, DataLoader(data.val, batch_size=t.batch_size), progress=False
+        )
+        value = validation_metrics(vectors, data.val_relevance, data.val_groups, data.names)[
+            BEST_METRIC
+        ]
         curve.append(round(float(value), 3))
         if value > best:
             best, best_epoch = value, epoch + 1
-            folder.save_best(model, {"epoch": epoch + 1, "metric": BEST_METRIC,
-                                     "value": float(value)})
+            folder.save_best(
+                model, {"epoch": epoch + 1, "metric": BEST_METRIC, "value": float(value)}
+            )
     torch.set_num_threads(threads)
-    return {"seconds": time.perf_counter() - start, "train_seconds": train_seconds,
-            "images_per_second": seen / train_seconds, "best_epoch": best_epoch,
-            "val_curve": curve}
+    return {
+        "seconds": time.perf_counter() - start,
+        "train_seconds": train_seconds,
+        "images_per_second": seen / train_seconds,
+        "best_epoch": best_epoch,
+        "val_curve": curve,
+    }
 
 
 def embed_run(run_or_encoder: Any, table: pd.DataFrame, cache: Path, out: Path) -> np.ndarray:
@@ -244,8 +283,9 @@ def embed_run(run_or_encoder: Any, table: pd.DataFrame, cache: Path, out: Path) 
     from cxrembed.embeddings import EmbeddingSet
     from cxrembed.inference.embed import embed_images
 
-    summary = embed_images(run_or_encoder, cache, out, kind="cache", resume=False,
-                           device="cpu", progress=False)
+    summary = embed_images(
+        run_or_encoder, cache, out, kind="cache", resume=False, device="cpu", progress=False
+    )
     if len(summary.excluded):
         raise RuntimeError(f"{len(summary.excluded)} images not embedded: {summary.reasons}")
     emb = EmbeddingSet.load(out)
@@ -253,28 +293,53 @@ def embed_run(run_or_encoder: Any, table: pd.DataFrame, cache: Path, out: Path) 
     return emb.vectors[order.loc[table["id"]].to_numpy()]
 
 
-def score(vectors: np.ndarray, table: pd.DataFrame, spec: Spec, *, draws: int,
-          seed: int = 0, query: str = "test", gallery: str = "train") -> pd.DataFrame:
+def score(
+    vectors: np.ndarray,
+    table: pd.DataFrame,
+    spec: Spec,
+    *,
+    draws: int,
+    seed: int = 0,
+    query: str = "test",
+    gallery: str = "train",
+) -> pd.DataFrame:
     """Metrics of ``query`` rows against ``gallery`` rows, with patient-bootstrap CIs."""
     from cxrembed.evaluation.metrics.intervals import retrieval_with_intervals
 
     return retrieval_with_intervals(
-        vectors, table[spec.label].to_numpy(), (table["split"] == query).to_numpy(),
-        (table["split"] == gallery).to_numpy(), groups=table[spec.group].to_numpy(),
-        positive=spec.positive, k=10, draws=draws, seed=seed)
+        vectors,
+        table[spec.label].to_numpy(),
+        (table["split"] == query).to_numpy(),
+        (table["split"] == gallery).to_numpy(),
+        groups=table[spec.group].to_numpy(),
+        positive=spec.positive,
+        k=10,
+        draws=draws,
+        seed=seed,
+    )
 
 
-def results_table(scores: Mapping[str, pd.DataFrame], spec: Spec,
-                  extra: Mapping[str, Mapping[str, str]] | None = None) -> str:
+def results_table(
+    scores: Mapping[str, pd.DataFrame],
+    spec: Spec,
+    extra: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
     """Markdown: one row per method, each metric with its 95% interval."""
     from cxrembed.evaluation.metrics.intervals import format_interval
 
     n_classes = "3-class" if spec.name == "kermany" else "2-class"
-    heads = ["MAP@R", "P@1", "R-precision", f"{n_classes} vote accuracy",
-             f"{spec.positive_name} vote AUROC"]
+    heads = [
+        "MAP@R",
+        "P@1",
+        "R-precision",
+        f"{n_classes} vote accuracy",
+        f"{spec.positive_name} vote AUROC",
+    ]
     extra_cols = sorted({k for v in (extra or {}).values() for k in v})
-    lines = ["| method | " + " | ".join(heads + extra_cols) + " |",
-             "|---|" + "---:|" * (len(heads) + len(extra_cols))]
+    lines = [
+        "| method | " + " | ".join(heads + extra_cols) + " |",
+        "|---|" + "---:|" * (len(heads) + len(extra_cols)),
+    ]
     for method, frame in scores.items():
         cells = [format_interval(frame.loc[name]) for name in frame.index]
         cells += [(extra or {}).get(method, {}).get(c, "") for c in extra_cols]
@@ -284,12 +349,18 @@ def results_table(scores: Mapping[str, pd.DataFrame], spec: Spec,
 
 def overlap(a: pd.DataFrame, b: pd.DataFrame, metric: str = "MAP@R") -> bool:
     """True when the two methods' 95% intervals of ``metric`` overlap."""
-    return bool(a.loc[metric, "low"] <= b.loc[metric, "high"] and
-                b.loc[metric, "low"] <= a.loc[metric, "high"])
+    return bool(
+        a.loc[metric, "low"] <= b.loc[metric, "high"]
+        and b.loc[metric, "low"] <= a.loc[metric, "high"]
+    )
 
 
-def plot_scores(scores: Mapping[str, pd.DataFrame], path: Path, title: str,
-                metrics: tuple[str, ...] = ("MAP@R", "P@1", "vote AUROC")) -> Path:
+def plot_scores(
+    scores: Mapping[str, pd.DataFrame],
+    path: Path,
+    title: str,
+    metrics: tuple[str, ...] = ("MAP@R", "P@1", "vote AUROC"),
+) -> Path:
     """Point estimates with 95% intervals, one panel per metric (PNG)."""
     import matplotlib
 
@@ -297,14 +368,24 @@ def plot_scores(scores: Mapping[str, pd.DataFrame], path: Path, title: str,
     import matplotlib.pyplot as plt
 
     methods = list(scores)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 0.45 * len(methods)
-                                                       + 1.4), dpi=110, sharey=True)
+    fig, axes = plt.subplots(
+        1,
+        len(metrics),
+        figsize=(4.2 * len(metrics), 0.45 * len(methods) + 1.4),
+        dpi=110,
+        sharey=True,
+    )
     for axis, metric in zip(np.atleast_1d(axes), metrics, strict=True):
         for i, method in enumerate(methods):
             row = scores[method].loc[metric]
-            axis.errorbar(row["value"], i, xerr=[[row["value"] - row["low"]],
-                                                  [row["high"] - row["value"]]],
-                          fmt="o", capsize=3, color="C0" if i else "C3")
+            axis.errorbar(
+                row["value"],
+                i,
+                xerr=[[row["value"] - row["low"]], [row["high"] - row["value"]]],
+                fmt="o",
+                capsize=3,
+                color="C0" if i else "C3",
+            )
         axis.set_title(metric)
         axis.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(methods)), methods)

@@ -51,8 +51,9 @@ ROWS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", default="all")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=64)
@@ -77,16 +78,23 @@ def main(argv: list[str] | None = None) -> int:
         side = dict(zip(split["id"], split["split"], strict=True))
         scored = tuning.assign(split=tuning["id"].map(side))
         vectors = realdata.embed_run(run, scored, cache, out / f"emb_{run.name}")
-        scores[name] = realdata.score(vectors, scored, spec, draws=args.bootstrap,
-                                      query="val", gallery="train")
-        extra[name] = {"best epoch": str(timing["best_epoch"]),
-                       "train s": f"{timing['train_seconds']:.0f}"}
-        print(f"  {name}: validation MAP@R {scores[name].loc['MAP@R', 'value']:.3f}, curve "
-              f"{timing['val_curve']} [{time.perf_counter() - started:.0f} s elapsed]",
-              flush=True)
-    print(f"\nvalidation patients of the tuning split (split seed {args.split_seed}, training "
-          f"seed {args.seed}) against its training patients, {args.image_size} px, "
-          f"{args.epochs} epochs:\n")
+        scores[name] = realdata.score(
+            vectors, scored, spec, draws=args.bootstrap, query="val", gallery="train"
+        )
+        extra[name] = {
+            "best epoch": str(timing["best_epoch"]),
+            "train s": f"{timing['train_seconds']:.0f}",
+        }
+        print(
+            f"  {name}: validation MAP@R {scores[name].loc['MAP@R', 'value']:.3f}, curve "
+            f"{timing['val_curve']} [{time.perf_counter() - started:.0f} s elapsed]",
+            flush=True,
+        )
+    print(
+        f"\nvalidation patients of the tuning split (split seed {args.split_seed}, training "
+        f"seed {args.seed}) against its training patients, {args.image_size} px, "
+        f"{args.epochs} epochs:\n"
+    )
     print(realdata.results_table(scores, spec, extra))
     realdata.finish(started)
     return 0

@@ -63,8 +63,9 @@ PIXELS = 32
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
@@ -80,8 +81,10 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"cpu cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, "
-          f"load average: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(
+        f"cpu cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, "
+        f"load average: {', '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
     out = args.out or Path(tempfile.mkdtemp(prefix="retrieval_covid_"))
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -91,16 +94,19 @@ def main() -> int:
 
     collection = read_covid_collection(DATA, frontal_only=True)
     table = collection.table
-    test = split_by_group(table, "patientid", val_fraction=0.25, seed=args.seed,
-                          stratify_col="covid").val
+    test = split_by_group(
+        table, "patientid", val_fraction=0.25, seed=args.seed, stratify_col="covid"
+    ).val
     table["split"] = "train"
     table.loc[test, "split"] = "test"
     table_path = out / "collection.csv"
     table.to_csv(table_path, index=False)
     counts = pd.crosstab(table["covid"].fillna("todo (not scored)"), table["split"])
-    print(f"\ndata: {DATA} ({collection.layout} layout), {len(table)} frontal X-rays, "
-          f"{table['patientid'].nunique()} patients; left out: "
-          f"{collection.excluded['reason'].value_counts().to_dict()}")
+    print(
+        f"\ndata: {DATA} ({collection.layout} layout), {len(table)} frontal X-rays, "
+        f"{table['patientid'].nunique()} patients; left out: "
+        f"{collection.excluded['reason'].value_counts().to_dict()}"
+    )
     print("images by label and split (patient-disjoint):")
     print(counts.to_string())
 
@@ -111,9 +117,11 @@ def main() -> int:
         shutil.rmtree(run, ignore_errors=True)
         seconds, result = _train(table, collection.root, run, loss, attention, args)
         rate = float(pd.DataFrame(result.metrics)["train_images_per_second"].median())
-        timing[method] = (f"trained {result.epochs_done} epochs in {seconds:.0f} s "
-                          f"({rate:.1f} images/s), best epoch {result.best_epoch} by "
-                          f"validation MAP@R {result.best_value:.3f}")
+        timing[method] = (
+            f"trained {result.epochs_done} epochs in {seconds:.0f} s "
+            f"({rate:.1f} images/s), best epoch {result.best_epoch} by "
+            f"validation MAP@R {result.best_value:.3f}"
+        )
         vectors[method] = _embed_run(run, table_path, collection.root, out / f"emb_{loss}")
     ids = vectors["ms+attention"][0]
     encoder = _encoder(out / "run_ms")
@@ -122,8 +130,10 @@ def main() -> int:
     chance = np.random.default_rng(args.seed).standard_normal((len(ids), 128))
     vectors["random"] = (ids, _unit(chance.astype(np.float32)))
 
-    print(f"\ntraining ({args.image_size} px, resnet18, batch 32, from scratch, "
-          f"{args.threads} thread(s)):")
+    print(
+        f"\ntraining ({args.image_size} px, resnet18, batch 32, from scratch, "
+        f"{args.threads} thread(s)):"
+    )
     for method, line in timing.items():
         print(f"  {method}: {line}")
 
@@ -132,8 +142,12 @@ def main() -> int:
     print("\nretrieval, test patients -> training patients' gallery, COVID-19 vs other:")
     print(retrieval.to_string(float_format="{:.3f}".format))
     ms, ce = retrieval.loc["ms+attention"], retrieval.loc["ce"]
-    print("ratio ms+attention / ce: " + ", ".join(
-        f"{k} {ms[k] / ce[k]:.2f}" for k in ("MAP@R", "P@1", "P@5", "COVID-19 vote AUROC")))
+    print(
+        "ratio ms+attention / ce: "
+        + ", ".join(
+            f"{k} {ms[k] / ce[k]:.2f}" for k in ("MAP@R", "P@1", "P@5", "COVID-19 vote AUROC")
+        )
+    )
 
     print("\nintubation (patient-grouped 5-fold CV, AUROC [95% CI]):")
     print(_intubation(table, vectors, args).to_string(index=False))
@@ -141,19 +155,43 @@ def main() -> int:
     return 0
 
 
-def _train(table: pd.DataFrame, images: Path, run: Path, loss: str, attention: bool,
-           args: argparse.Namespace) -> tuple[float, TrainResult]:
+def _train(
+    table: pd.DataFrame,
+    images: Path,
+    run: Path,
+    loss: str,
+    attention: bool,
+    args: argparse.Namespace,
+) -> tuple[float, TrainResult]:
     from cxrembed.train import train
 
     start = time.perf_counter()
-    result = train(table[table["split"] == "train"], run, images=images, progress=False,
-                   overrides={
-                       "image_col": "image", "id_col": "id", "group_col": "patientid",
-                       "label_col": "finding", "separator": ",", "loss": loss,
-                       "attention": attention, "backbone": "resnet18", "embedding_dim": 128,
-                       "image_size": args.image_size, "epochs": args.epochs,
-                       "batch_size": 32, "m": 4, "lr": 1e-3, "head_lr": 1e-2,
-                       "num_workers": 0, "device": "cpu", "seed": args.seed})
+    result = train(
+        table[table["split"] == "train"],
+        run,
+        images=images,
+        progress=False,
+        overrides={
+            "image_col": "image",
+            "id_col": "id",
+            "group_col": "patientid",
+            "label_col": "finding",
+            "separator": ",",
+            "loss": loss,
+            "attention": attention,
+            "backbone": "resnet18",
+            "embedding_dim": 128,
+            "image_size": args.image_size,
+            "epochs": args.epochs,
+            "batch_size": 32,
+            "m": 4,
+            "lr": 1e-3,
+            "head_lr": 1e-2,
+            "num_workers": 0,
+            "device": "cpu",
+            "seed": args.seed,
+        },
+    )
     return time.perf_counter() - start, result
 
 
@@ -163,13 +201,23 @@ def _encoder(run: Path) -> Encoder:
     return Encoder.from_run(run, device="cpu")
 
 
-def _embed_run(run: Path, table_path: Path, images: Path,
-               out: Path) -> tuple[list[str], np.ndarray]:
+def _embed_run(
+    run: Path, table_path: Path, images: Path, out: Path
+) -> tuple[list[str], np.ndarray]:
     from cxrembed.embeddings.embedding_set import EmbeddingSet
     from cxrembed.inference.embed import embed_images
 
-    summary = embed_images(run, table_path, out, images_root=images, image_col="image",
-                           id_col="id", resume=False, device="cpu", progress=False)
+    summary = embed_images(
+        run,
+        table_path,
+        out,
+        images_root=images,
+        image_col="image",
+        id_col="id",
+        resume=False,
+        device="cpu",
+        progress=False,
+    )
     if len(summary.excluded):
         print(f"  {run.name}: {len(summary.excluded)} images not embedded: {summary.reasons}")
     emb = EmbeddingSet.load(out)
@@ -186,8 +234,9 @@ def _untrained_features(encoder: Encoder, images: Path, ids: list[str], seed: in
         net = EmbeddingNet("resnet18", embedding_dim=128, attention=False).eval()
     parts = []
     for start in range(0, len(ids), 32):
-        batch = torch.stack([encoder.prepare(encoder.read(images / i))
-                             for i in ids[start:start + 32]])
+        batch = torch.stack(
+            [encoder.prepare(encoder.read(images / i)) for i in ids[start : start + 32]]
+        )
         with torch.no_grad():
             parts.append(net.forward_features(batch)["pooled"].numpy())
     return _unit(np.concatenate(parts))
@@ -208,44 +257,71 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def _retrieval_row(method: str, table: pd.DataFrame, ids: list[str],
-                   x: np.ndarray) -> dict[str, object]:
+def _retrieval_row(
+    method: str, table: pd.DataFrame, ids: list[str], x: np.ndarray
+) -> dict[str, object]:
     from cxrembed.data.labels import LabelOptions
     from cxrembed.evaluation.evaluate import evaluate_table
 
-    result = evaluate_table(x, ids, table, labels=LabelOptions(label_col="covid"), id_col="id",
-                            split_col="split", query_split="test", gallery_split="train",
-                            ks=(1, 5, 10), diagnosis_k=10, map_method=None)
+    result = evaluate_table(
+        x,
+        ids,
+        table,
+        labels=LabelOptions(label_col="covid"),
+        id_col="id",
+        split_col="split",
+        query_split="test",
+        gallery_split="train",
+        ks=(1, 5, 10),
+        diagnosis_k=10,
+        map_method=None,
+    )
     per = result.diagnosis.per_finding.set_index("finding")
     m = result.metrics
-    return {"method": method, "dim": x.shape[1], "MAP@R": m["mean_average_precision_at_r"],
-            "P@1": m["precision_at_1"], "P@5": m["precision_at_5"],
-            "COVID-19 vote AUROC": per.loc["COVID-19", "auroc"],
-            "queries": int(result.diagnosis.summary["n_queries"])}
+    return {
+        "method": method,
+        "dim": x.shape[1],
+        "MAP@R": m["mean_average_precision_at_r"],
+        "P@1": m["precision_at_1"],
+        "P@5": m["precision_at_5"],
+        "COVID-19 vote AUROC": per.loc["COVID-19", "auroc"],
+        "queries": int(result.diagnosis.summary["n_queries"]),
+    }
 
 
-def _intubation(table: pd.DataFrame, vectors: dict[str, tuple[list[str], np.ndarray]],
-                args: argparse.Namespace) -> pd.DataFrame:
+def _intubation(
+    table: pd.DataFrame, vectors: dict[str, tuple[list[str], np.ndarray]], args: argparse.Namespace
+) -> pd.DataFrame:
     from cxrembed.collections.covid import CLINICAL_FEATURES
     from cxrembed.embeddings.embedding_set import EmbeddingSet
     from cxrembed.outcome.predict import predict_outcome
 
     frames = []
     for method, (ids, x) in vectors.items():
-        result = predict_outcome(EmbeddingSet(ids, x), table, "intubated",
-                                 list(CLINICAL_FEATURES), id_col="id", group_col="patientid",
-                                 seed=args.seed, bootstrap=args.bootstrap, pca=16,
-                                 missing_values=["Not visible"])
+        result = predict_outcome(
+            EmbeddingSet(ids, x),
+            table,
+            "intubated",
+            list(CLINICAL_FEATURES),
+            id_col="id",
+            group_col="patientid",
+            seed=args.seed,
+            bootstrap=args.bootstrap,
+            pca=16,
+            missing_values=["Not visible"],
+        )
         frame = result.table.copy()
         if frames:  # tabular-only does not depend on the images: report it once
             frame = frame[frame["features"] != "tabular-only"]
-        frame.insert(0, "image features", np.where(frame["features"] == "tabular-only", "-",
-                                                   method))
+        frame.insert(
+            0, "image features", np.where(frame["features"] == "tabular-only", "-", method)
+        )
         frames.append(frame)
     joined = pd.concat(frames, ignore_index=True)
-    joined["AUROC [95% CI]"] = [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
-                                zip(joined["auroc"], joined["ci_low"], joined["ci_high"],
-                                    strict=True)]
+    joined["AUROC [95% CI]"] = [
+        f"{a:.3f} [{lo:.3f}, {hi:.3f}]"
+        for a, lo, hi in zip(joined["auroc"], joined["ci_low"], joined["ci_high"], strict=True)
+    ]
     return joined[["image features", "features", "model", "n", "positives", "AUROC [95% CI]"]]
 
 

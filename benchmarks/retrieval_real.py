@@ -48,8 +48,9 @@ TRAINED = {"default": {}, "ml2": {"loss": "ml2"}, "ce": {"loss": "ce"}}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--collection", choices=sorted(realdata.SPECS), default="kermany")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--image-size", type=int, default=None)
@@ -81,37 +82,50 @@ def main(argv: list[str] | None = None) -> int:
             continue
         vectors[method] = realdata.embed_run(run, table, cache, out / f"emb_{method}")
         t = timing[method]
-        print(f"  {method}: trained in {t['train_seconds']:.0f} s ({t['images_per_second']:.1f} "
-              f"img/s; {t['seconds']:.0f} s with validation), best epoch {t['best_epoch']}, validation MAP@R by epoch "
-              f"{t['val_curve']}  [{time.perf_counter() - started:.0f} s elapsed]", flush=True)
-    reference = next((out / f"run_{m}" for m in ("default", *TRAINED, "pml-ms")
-                      if (out / f"run_{m}").is_dir()), None)
+        print(
+            f"  {method}: trained in {t['train_seconds']:.0f} s ({t['images_per_second']:.1f} "
+            f"img/s; {t['seconds']:.0f} s with validation), best epoch {t['best_epoch']}, validation MAP@R by epoch "
+            f"{t['val_curve']}  [{time.perf_counter() - started:.0f} s elapsed]",
+            flush=True,
+        )
+    reference = next(
+        (out / f"run_{m}" for m in ("default", *TRAINED, "pml-ms") if (out / f"run_{m}").is_dir()),
+        None,
+    )
     if "untrained" in methods and reference is not None:
         from cxrembed.evaluation.baselines import untrained_encoder
 
-        vectors["untrained"] = realdata.embed_run(untrained_encoder(reference), table, cache,
-                                                  out / "emb_untrained")
+        vectors["untrained"] = realdata.embed_run(
+            untrained_encoder(reference), table, cache, out / "emb_untrained"
+        )
     if "pixels" in methods:
         from cxrembed.evaluation.baselines import pixel_vectors
 
         vectors["pixels"] = pixel_vectors(root / p for p in table["image"])
 
     scores = {m: realdata.score(v, table, spec, draws=args.bootstrap) for m, v in vectors.items()}
-    extra = {m: {"train s (img/s)": f"{t['train_seconds']:.0f} ({t['images_per_second']:.0f})"}
-             for m, t in timing.items()}
+    extra = {
+        m: {"train s (img/s)": f"{t['train_seconds']:.0f} ({t['images_per_second']:.0f})"}
+        for m, t in timing.items()
+    }
     queries = int((table["split"] == "test").sum())
     patients = table.loc[table["split"] == "test", spec.group].nunique()
-    print(f"\n{spec.name}: {queries} test images ({patients} patients) against "
-          f"{int((table['split'] == 'train').sum())} training "
-          f"images, {args.image_size} px, {args.epochs} epochs, 95% patient-bootstrap "
-          f"intervals ({args.bootstrap} draws):\n")
+    print(
+        f"\n{spec.name}: {queries} test images ({patients} patients) against "
+        f"{int((table['split'] == 'train').sum())} training "
+        f"images, {args.image_size} px, {args.epochs} epochs, 95% patient-bootstrap "
+        f"intervals ({args.bootstrap} draws):\n"
+    )
     print(realdata.results_table(scores, spec, extra))
     _comparisons(scores)
     frame = pd.concat({m: s for m, s in scores.items()}, names=["method", "metric"])
     frame.to_csv(out / "results.csv")
-    png = realdata.plot_scores(scores, out / "results.png",
-                               f"{spec.name}: test patients vs training gallery "
-                               f"({args.image_size} px, {args.epochs} epochs)")
+    png = realdata.plot_scores(
+        scores,
+        out / "results.png",
+        f"{spec.name}: test patients vs training gallery "
+        f"({args.image_size} px, {args.epochs} epochs)",
+    )
     print(f"\nwritten: {out / 'results.csv'}, {png}")
     realdata.finish(started)
     return 0

@@ -83,8 +83,10 @@ def clustered(n: int, queries: int, dim: int, clusters: int, seed: int) -> tuple
 
 def uniform(n: int, queries: int, dim: int, seed: int) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed + 1)
-    return (unit(rng.standard_normal((n, dim), dtype=np.float32)),
-            unit(rng.standard_normal((queries, dim), dtype=np.float32)))
+    return (
+        unit(rng.standard_normal((n, dim), dtype=np.float32)),
+        unit(rng.standard_normal((queries, dim), dtype=np.float32)),
+    )
 
 
 def rss_mb() -> float:
@@ -97,12 +99,18 @@ def load_rss_mb(folder: Path) -> float:
     """RSS growth of a fresh process loading the index folder (what a search server holds)."""
     import subprocess
 
-    code = ("import sys, psutil; sys.path.insert(0, sys.argv[1]); "
-            "from cxrembed.search.index import VectorIndex; p = psutil.Process(); "
-            "a = p.memory_info().rss; i = VectorIndex.load(sys.argv[2]); "
-            "print(p.memory_info().rss - a)")
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT), str(folder)], check=True,
-                         capture_output=True, text=True)
+    code = (
+        "import sys, psutil; sys.path.insert(0, sys.argv[1]); "
+        "from cxrembed.search.index import VectorIndex; p = psutil.Process(); "
+        "a = p.memory_info().rss; i = VectorIndex.load(sys.argv[2]); "
+        "print(p.memory_info().rss - a)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT), str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return int(out.stdout.split()[-1]) / 2**20
 
 
@@ -149,8 +157,11 @@ def build(x: np.ndarray, **kwargs) -> tuple[object, dict]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         index = VectorIndex.build(x, np.arange(len(x)), progress=False, **kwargs)
-    return index, {"build_s": time.perf_counter() - start, "rss_mb": rss_mb() - before,
-                   "warning": "; ".join(str(w.message) for w in caught)}
+    return index, {
+        "build_s": time.perf_counter() - start,
+        "rss_mb": rss_mb() - before,
+        "warning": "; ".join(str(w.message) for w in caught),
+    }
 
 
 def timed(search, q: np.ndarray) -> tuple[float, np.ndarray]:
@@ -159,8 +170,15 @@ def timed(search, q: np.ndarray) -> tuple[float, np.ndarray]:
     return len(q) / (time.perf_counter() - start), found
 
 
-def measure(index, q: np.ndarray, evaluated: np.ndarray, truth: np.ndarray, repeats: int,
-            refine: bool = False, **search_kwargs) -> dict:
+def measure(
+    index,
+    q: np.ndarray,
+    evaluated: np.ndarray,
+    truth: np.ndarray,
+    repeats: int,
+    refine: bool = False,
+    **search_kwargs,
+) -> dict:
     """First call and steady state of VectorIndex.search and of FAISS on the same index
     (with ``refine``: FAISS's own re-ranking, ``IndexRefine`` over the same IVF-PQ index and
     the same full vectors, shortlist k * rerank_factor)."""
@@ -173,11 +191,11 @@ def measure(index, q: np.ndarray, evaluated: np.ndarray, truth: np.ndarray, repe
     peer = index._index
     if refine:
         exact = index._vectors
-        flat = (exact if not exact.is_mapped else ExactVectors.in_memory(
-            exact._mapped))._flat
+        flat = (exact if not exact.is_mapped else ExactVectors.in_memory(exact._mapped))._flat
         peer = faiss.IndexRefine(index._index, flat)
         params = faiss.IndexRefineSearchParameters(
-            k_factor=float(index.params["rerank_factor"]), base_index_params=params)
+            k_factor=float(index.params["rerank_factor"]), base_index_params=params
+        )
         params.keep = params.base_index_params
 
     def ours(queries: np.ndarray) -> np.ndarray:
@@ -193,11 +211,16 @@ def measure(index, q: np.ndarray, evaluated: np.ndarray, truth: np.ndarray, repe
     for _ in range(repeats):
         steady.append(timed(ours, q)[0])
         raw_steady.append(timed(raw, q)[0])
-    return {"first": first, "steady": statistics.median(steady), "raw_first": raw_first,
-            "raw_steady": statistics.median(raw_steady),
-            "recall": recall_at_10(found[evaluated], truth),
-            "raw_recall": recall_at_10(raw_found[evaluated], truth),
-            "short": int((raw_found < 0).any(axis=1).sum()), "complete": bool((found >= 0).all())}
+    return {
+        "first": first,
+        "steady": statistics.median(steady),
+        "raw_first": raw_first,
+        "raw_steady": statistics.median(raw_steady),
+        "recall": recall_at_10(found[evaluated], truth),
+        "raw_recall": recall_at_10(raw_found[evaluated], truth),
+        "short": int((raw_found < 0).any(axis=1).sum()),
+        "complete": bool((found >= 0).all()),
+    }
 
 
 def params_text(index) -> str:
@@ -205,25 +228,33 @@ def params_text(index) -> str:
 
 
 def speed_table(rows: dict[str, dict], exact_qps: float) -> None:
-    print("| index | search | first call q/s | steady q/s | FAISS direct first / steady q/s "
-          "| ratio first / steady | recall@10 | FAISS direct recall@10 | rows FAISS left short |")
+    print(
+        "| index | search | first call q/s | steady q/s | FAISS direct first / steady q/s "
+        "| ratio first / steady | recall@10 | FAISS direct recall@10 | rows FAISS left short |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, r in rows.items():
-        print(f"| {label} | {r['search']} | {r['first']:,.0f} | {r['steady']:,.0f} | "
-              f"{r['raw_first']:,.0f} / {r['raw_steady']:,.0f} | "
-              f"{r['first'] / r['raw_first']:.2f} / {r['steady'] / r['raw_steady']:.2f} | "
-              f"{r['recall']:.4f} | {r['raw_recall']:.4f} | {r['short']} |")
+        print(
+            f"| {label} | {r['search']} | {r['first']:,.0f} | {r['steady']:,.0f} | "
+            f"{r['raw_first']:,.0f} / {r['raw_steady']:,.0f} | "
+            f"{r['first'] / r['raw_first']:.2f} / {r['steady'] / r['raw_steady']:.2f} | "
+            f"{r['recall']:.4f} | {r['raw_recall']:.4f} | {r['short']} |"
+        )
     print(f"\nexact search (faiss.knn, the recall reference): {exact_qps:,.1f} queries/s")
 
 
 def build_table(rows: dict[str, dict]) -> None:
-    print("| index | params | build s | RSS +MB | disk MB | bytes/vector (predicted) | "
-          "bytes/vector (serialised FAISS) | build-time recall@10 |")
+    print(
+        "| index | params | build s | RSS +MB | disk MB | bytes/vector (predicted) | "
+        "bytes/vector (serialised FAISS) | build-time recall@10 |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for label, r in rows.items():
         recall = "-" if r["build_recall"] is None else f"{r['build_recall']:.4f}"
-        print(f"| {label} | {r['params']} | {r['build_s']:.1f} | {r['rss_mb']:.0f} | "
-              f"{r['disk_mb']:.0f} | {r['bpv']} | {r['serialised_bpv']:.2f} | {recall} |")
+        print(
+            f"| {label} | {r['params']} | {r['build_s']:.1f} | {r['rss_mb']:.0f} | "
+            f"{r['disk_mb']:.0f} | {r['bpv']} | {r['serialised_bpv']:.2f} | {recall} |"
+        )
     for label, r in rows.items():
         if r.get("warning"):
             print(f"\n{label} warned: {r['warning']}")
@@ -234,9 +265,16 @@ def describe(index, built: dict, tmp: Path, name: str) -> dict:
 
     serialised = faiss.serialize_index(index._index).nbytes
     disk = folder_mb(index.save(tmp / name))
-    return {**built, "params": params_text(index), "disk_mb": disk,
-            "bpv": index.info["bytes_per_vector"], "serialised_bpv": serialised / len(index),
-            "serialised": serialised, "build_recall": index.recall_at_10, "kind": index.kind}
+    return {
+        **built,
+        "params": params_text(index),
+        "disk_mb": disk,
+        "bpv": index.info["bytes_per_vector"],
+        "serialised_bpv": serialised / len(index),
+        "serialised": serialised,
+        "build_recall": index.recall_at_10,
+        "kind": index.kind,
+    }
 
 
 def compressed(x, q, evaluated, truth, budget, repeats, tmp: Path, name: str) -> tuple[dict, ...]:
@@ -247,12 +285,16 @@ def compressed(x, q, evaluated, truth, budget, repeats, tmp: Path, name: str) ->
     info = describe(index, built, tmp, name)
     info["memory_mb"] = index.info["memory_bytes"] / 2**20
     factor = index.params.get("rerank_factor")
-    rows = {f"{name} ({index.kind}, rerank)": {
-                **measure(index, q, evaluated, truth, repeats, refine=True),
-                "search": f"re-ranked x{factor} (peer: faiss.IndexRefine)"},
-            f"{name} ({index.kind}, codes only)": {
-                **measure(index, q, evaluated, truth, repeats, rerank=False),
-                "search": "PQ scores (peer: IVF-PQ)"}}
+    rows = {
+        f"{name} ({index.kind}, rerank)": {
+            **measure(index, q, evaluated, truth, repeats, refine=True),
+            "search": f"re-ranked x{factor} (peer: faiss.IndexRefine)",
+        },
+        f"{name} ({index.kind}, codes only)": {
+            **measure(index, q, evaluated, truth, repeats, rerank=False),
+            "search": "PQ scores (peer: IVF-PQ)",
+        },
+    }
     del index
     gc.collect()
     info["load_rss_mb"] = load_rss_mb(tmp / name)
@@ -260,7 +302,8 @@ def compressed(x, q, evaluated, truth, budget, repeats, tmp: Path, name: str) ->
     info["mmap"] = loaded._vectors.is_mapped
     rows[f"{name} reloaded ({'memory-mapped' if info['mmap'] else 'in RAM'} vectors)"] = {
         **measure(loaded, q, evaluated, truth, repeats, refine=True),
-        "search": f"re-ranked x{factor} (peer: faiss.IndexRefine, in RAM)"}
+        "search": f"re-ranked x{factor} (peer: faiss.IndexRefine, in RAM)",
+    }
     del loaded
     gc.collect()
     return info, rows
@@ -270,12 +313,19 @@ def sizing_table(dim: int, measured: dict[int, float]) -> None:
     from cxrembed.search.index_build import default_nlist
     from cxrembed.search.sizing import bytes_per_vector, format_bytes, index_bytes
 
-    kinds = [("exact (flat)", "exact", {}), ("ivf (IVF-Flat)", "ivf", {}),
-             ("ivfpq m=64", "ivfpq", {"m": 64}), ("ivfpq m=32", "ivfpq", {"m": 32}),
-             ("ivfpq m=16", "ivfpq", {"m": 16})]
+    kinds = [
+        ("exact (flat)", "exact", {}),
+        ("ivf (IVF-Flat)", "ivf", {}),
+        ("ivfpq m=64", "ivfpq", {"m": 64}),
+        ("ivfpq m=32", "ivfpq", {"m": 32}),
+        ("ivfpq m=16", "ivfpq", {"m": 16}),
+    ]
     counts = [1_000_000, 5_000_000, 10_000_000, 100_000_000]
-    print(f"| index ({dim}-d) | bytes/vector (+8 B int id) | "
-          + " | ".join(f"{c:,}" for c in counts) + " |")
+    print(
+        f"| index ({dim}-d) | bytes/vector (+8 B int id) | "
+        + " | ".join(f"{c:,}" for c in counts)
+        + " |"
+    )
     print("|---|---:|" + "---:|" * len(counts))
     for label, kind, extra in kinds:
         cells = []
@@ -283,11 +333,15 @@ def sizing_table(dim: int, measured: dict[int, float]) -> None:
             settings = {"nlist": default_nlist(c), **extra}
             cells.append(format_bytes(index_bytes(kind, settings, c, dim) + 8 * c))
         print(f"| {label} | {bytes_per_vector(kind, extra, dim)} + 8 | " + " | ".join(cells) + " |")
-    print("\nmemory = vectors x (bytes/vector + 8-byte int id) + centroids/codebooks (nlist x dim "
-          "x 4 B + 256 x dim x 4 B); string ids cost 4 B per character instead of 8 B")
+    print(
+        "\nmemory = vectors x (bytes/vector + 8-byte int id) + centroids/codebooks (nlist x dim "
+        "x 4 B + 256 x dim x 4 B); string ids cost 4 B per character instead of 8 B"
+    )
     for n, bpv in measured.items():
-        print(f"measured in this run: serialised IVF-PQ index at {n:,} vectors = {bpv:.2f} "
-              "bytes/vector (code + list id + fixed part spread over the vectors)")
+        print(
+            f"measured in this run: serialised IVF-PQ index at {n:,} vectors = {bpv:.2f} "
+            "bytes/vector (code + list id + fixed part spread over the vectors)"
+        )
 
 
 def clustered_section(args, tmp: Path) -> list[str]:
@@ -295,35 +349,55 @@ def clustered_section(args, tmp: Path) -> list[str]:
     start = time.perf_counter()
     x, q = clustered(args.n, args.queries, args.dim, args.clusters, args.seed)
     print(f"\ngenerated clustered data in {time.perf_counter() - start:.1f} s (load {load()})")
-    print(f"\n## clustered: {args.clusters:,} Gaussian clusters, unit centres + N(0, 0.06^2) "
-          "noise, renormalised\n")
+    print(
+        f"\n## clustered: {args.clusters:,} Gaussian clusters, unit centres + N(0, 0.06^2) "
+        "noise, renormalised\n"
+    )
     ivf, built = build(x)
     aimed = aimed_queries(ivf, args.aimed) if ivf.kind in ("ivf", "ivfpq") else q[:0]
     q_all = np.vstack([q, aimed])
     evaluated = np.r_[np.arange(min(args.recall_queries, len(q))), np.arange(len(q), len(q_all))]
     truth, exact_qps = exact_truth(x, q_all[evaluated])
     builds = {"default (auto)": describe(ivf, built, tmp, "ivf")}
-    speeds = {"default (auto)": {**measure(ivf, q_all, evaluated, truth, args.repeats),
-                                 "search": "exact scores"}}
+    speeds = {
+        "default (auto)": {
+            **measure(ivf, q_all, evaluated, truth, args.repeats),
+            "search": "exact scores",
+        }
+    }
     del ivf
     gc.collect()
-    print(f"{len(q):,} queries from the mixture + {len(aimed)} aimed at the emptiest cells; "
-          f"recall on {len(evaluated):,} of them (load {load()})\n")
+    print(
+        f"{len(q):,} queries from the mixture + {len(aimed)} aimed at the emptiest cells; "
+        f"recall on {len(evaluated):,} of them (load {load()})\n"
+    )
     measured: dict[int, float] = {}
     if not args.no_pq:
-        info, rows = compressed(x, q_all, evaluated, truth, args.max_memory, args.repeats, tmp,
-                                f"max_memory={args.max_memory}")
+        info, rows = compressed(
+            x,
+            q_all,
+            evaluated,
+            truth,
+            args.max_memory,
+            args.repeats,
+            tmp,
+            f"max_memory={args.max_memory}",
+        )
         builds[f"auto, max_memory={args.max_memory}"] = info
         speeds.update(rows)
         measured[args.n] = info["serialised_bpv"]
-        print(f"compressed index: {info['memory_mb']:.1f} MB predicted in RAM (FAISS + ids), "
-              f"RSS +{info['load_rss_mb']:.0f} MB when a fresh process loads it (re-ranking "
-              f"vectors {'memory-mapped' if info['mmap'] else 'in RAM'})\n")
+        print(
+            f"compressed index: {info['memory_mb']:.1f} MB predicted in RAM (FAISS + ids), "
+            f"RSS +{info['load_rss_mb']:.0f} MB when a fresh process loads it (re-ranking "
+            f"vectors {'memory-mapped' if info['mmap'] else 'in RAM'})\n"
+        )
     if args.hnsw:
         hnsw, built = build(x, kind="hnsw")
         builds["hnsw"] = describe(hnsw, built, tmp, "hnsw")
-        speeds["hnsw"] = {**measure(hnsw, q_all, evaluated, truth, args.repeats),
-                          "search": "exact scores"}
+        speeds["hnsw"] = {
+            **measure(hnsw, q_all, evaluated, truth, args.repeats),
+            "search": "exact scores",
+        }
         del hnsw
     build_table(builds)
     print()
@@ -336,7 +410,8 @@ def clustered_section(args, tmp: Path) -> list[str]:
         f"queries/s = {auto['first'] / auto['raw_first']:.2f}x FAISS direct, steady "
         f"{auto['steady']:,.0f} = {auto['steady'] / auto['raw_steady']:.2f}x, recall@10 "
         f"{auto['recall']:.4f}; {auto['short']} rows FAISS left short, all completed: "
-        f"{auto['complete']})")
+        f"{auto['complete']})"
+    )
     del x, q, q_all
     gc.collect()
     if args.large:
@@ -349,16 +424,28 @@ def clustered_section(args, tmp: Path) -> list[str]:
 def large_section(args, tmp: Path) -> dict[int, float]:
     start = time.perf_counter()
     x, q = clustered(args.large, args.queries, args.dim, args.clusters, args.seed + 7)
-    print(f"\n## larger collection: {args.large:,} x {args.dim}-d clustered (generated in "
-          f"{time.perf_counter() - start:.1f} s, load {load()})\n")
+    print(
+        f"\n## larger collection: {args.large:,} x {args.dim}-d clustered (generated in "
+        f"{time.perf_counter() - start:.1f} s, load {load()})\n"
+    )
     evaluated = np.arange(min(args.recall_queries, len(q)))
     truth, exact_qps = exact_truth(x, q[evaluated])
-    info, rows = compressed(x, q, evaluated, truth, args.large_max_memory, args.repeats, tmp,
-                            f"max_memory={args.large_max_memory}")
+    info, rows = compressed(
+        x,
+        q,
+        evaluated,
+        truth,
+        args.large_max_memory,
+        args.repeats,
+        tmp,
+        f"max_memory={args.large_max_memory}",
+    )
     build_table({f"auto, max_memory={args.large_max_memory}": info})
-    print(f"\n{info['memory_mb']:.1f} MB predicted in RAM (FAISS + ids), RSS "
-          f"+{info['load_rss_mb']:.0f} MB when a fresh process loads it (re-ranking vectors "
-          f"{'memory-mapped' if info['mmap'] else 'in RAM'})\n")
+    print(
+        f"\n{info['memory_mb']:.1f} MB predicted in RAM (FAISS + ids), RSS "
+        f"+{info['load_rss_mb']:.0f} MB when a fresh process loads it (re-ranking vectors "
+        f"{'memory-mapped' if info['mmap'] else 'in RAM'})\n"
+    )
     speed_table(rows, exact_qps)
     del x, q
     gc.collect()
@@ -372,8 +459,12 @@ def uniform_section(args, tmp: Path) -> None:
     truth, exact_qps = exact_truth(x, q[evaluated])
     index, built = build(x)
     builds = {"default (auto)": describe(index, built, tmp, "uniform")}
-    speeds = {"default (auto)": {**measure(index, q, evaluated, truth, args.repeats),
-                                 "search": "exact scores"}}
+    speeds = {
+        "default (auto)": {
+            **measure(index, q, evaluated, truth, args.repeats),
+            "search": "exact scores",
+        }
+    }
     build_table(builds)
     print()
     speed_table(speeds, exact_qps)
@@ -385,19 +476,33 @@ def main() -> int:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--clusters", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=10_000)
-    parser.add_argument("--aimed", type=int, default=10,
-                        help="queries at the emptiest cells' centroids (short rows)")
-    parser.add_argument("--recall-queries", type=int, default=2000,
-                        help="queries searched exactly (for recall and the exact speed)")
-    parser.add_argument("--uniform-queries", type=int, default=2000,
-                        help="queries on uniform data (its approximate search is slow)")
+    parser.add_argument(
+        "--aimed",
+        type=int,
+        default=10,
+        help="queries at the emptiest cells' centroids (short rows)",
+    )
+    parser.add_argument(
+        "--recall-queries",
+        type=int,
+        default=2000,
+        help="queries searched exactly (for recall and the exact speed)",
+    )
+    parser.add_argument(
+        "--uniform-queries",
+        type=int,
+        default=2000,
+        help="queries on uniform data (its approximate search is slow)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-memory", default="60MB",
-                        help="budget of the compressed index at --n vectors")
-    parser.add_argument("--large", type=int, default=0,
-                        help="also build the compressed index at this many vectors")
+    parser.add_argument(
+        "--max-memory", default="60MB", help="budget of the compressed index at --n vectors"
+    )
+    parser.add_argument(
+        "--large", type=int, default=0, help="also build the compressed index at this many vectors"
+    )
     parser.add_argument("--large-max-memory", default="300MB")
     parser.add_argument("--no-pq", action="store_true", help="skip the compressed index")
     parser.add_argument("--hnsw", action="store_true", help="also build the HNSW alternative")
@@ -409,8 +514,10 @@ def main() -> int:
     faiss.omp_set_num_threads(args.threads)
     print("# search_speed")
     print(f"\ncommand: python {shlex.join(['benchmarks/search_speed.py', *sys.argv[1:]])}")
-    print(f"faiss {faiss.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, "
-          f"load average {load()} at start")
+    print(
+        f"faiss {faiss.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, "
+        f"load average {load()} at start"
+    )
     print(f"{args.n:,} x {args.dim}-d vectors, {args.queries:,} queries, k = {K}")
     print("real data: not used (synthetic vectors; the cxr_dev folder is not read)")
     verdicts: list[str] = []

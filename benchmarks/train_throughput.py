@@ -47,7 +47,9 @@ DEMO = ROOT / "data" / "kermany_demo"
 
 def uptime() -> str:
     try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+        return subprocess.run(
+            ["uptime"], capture_output=True, text=True, check=False
+        ).stdout.strip()
     except OSError:
         return "uptime not available"
 
@@ -108,8 +110,9 @@ def train_peer(config, names, batch: int, images: int, size: int) -> float:
     t = config.training
     model = initial_model(config).train()
     loss_fn = build_loss(config, names)
-    optimizer = build_optimizer(model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay,
-                                extra=loss_fn)
+    optimizer = build_optimizer(
+        model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay, extra=loss_fn
+    )
     key = "logits" if t.loss == "ce" else getattr(loss_fn, "input_key", "embedding")
     gen = torch.Generator().manual_seed(0)
     classes = len(names)
@@ -163,14 +166,28 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, float
     if args.images < len(table):
         table = table.sample(n=args.images, random_state=0).reset_index(drop=True)
     cache = work / f"cache{size}"
-    prepare_cache(table, DEMO, cache, image_col="image", id_col="image", size=size,
-                  jobs=args.jobs, progress=False)
+    prepare_cache(
+        table,
+        DEMO,
+        cache,
+        image_col="image",
+        id_col="image",
+        size=size,
+        jobs=args.jobs,
+        progress=False,
+    )
     overrides = {
-        "data.image_col": "image", "data.id_col": "image", "data.group_col": "patient_id",
-        "labels.label_col": "label", "preprocessing.image_size": size,
-        "training.epochs": args.epochs, "training.batch_size": args.batch,
-        "training.threads": args.threads, "data.num_workers": args.jobs,
-        "training.device": "cpu", "training.batches_per_epoch": args.batches,
+        "data.image_col": "image",
+        "data.id_col": "image",
+        "data.group_col": "patient_id",
+        "labels.label_col": "label",
+        "preprocessing.image_size": size,
+        "training.epochs": args.epochs,
+        "training.batch_size": args.batch,
+        "training.threads": args.threads,
+        "data.num_workers": args.jobs,
+        "training.device": "cpu",
+        "training.batches_per_epoch": args.batches,
     }
     torch.set_num_threads(args.threads)
     run = work / f"run{size}"
@@ -189,8 +206,15 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, float
     model = encoder.model
     fwd_before = forward_peer(model, args.embed_batch, len(table), size)
     start = time.perf_counter()
-    embed_images(run, cache, work / f"emb{size}", batch_size=args.embed_batch,
-                 num_workers=args.jobs, progress=False, device="cpu")
+    embed_images(
+        run,
+        cache,
+        work / f"emb{size}",
+        batch_size=args.embed_batch,
+        num_workers=args.jobs,
+        progress=False,
+        device="cpu",
+    )
     embed_seconds = time.perf_counter() - start
     embed_speed = len(table) / embed_seconds
     embed_wait = _Waits.embed / embed_seconds
@@ -200,10 +224,17 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, float
     after = train_peer(config, names, args.batch, n_train, size)
     peer_train = (before + after) / 2
     return {
-        "train": train_speed, "train_epochs": speeds, "peer_train": peer_train,
-        "peer_train_runs": (before, after), "embed": embed_speed, "peer_fwd": peer_fwd,
-        "peer_fwd_runs": (fwd_before, fwd_after), "images": len(table), "train_images": n_train,
-        "train_wait": train_wait, "embed_wait": embed_wait,
+        "train": train_speed,
+        "train_epochs": speeds,
+        "peer_train": peer_train,
+        "peer_train_runs": (before, after),
+        "embed": embed_speed,
+        "peer_fwd": peer_fwd,
+        "peer_fwd_runs": (fwd_before, fwd_after),
+        "images": len(table),
+        "train_images": n_train,
+        "train_wait": train_wait,
+        "embed_wait": embed_wait,
     }
 
 
@@ -215,8 +246,12 @@ def main() -> int:
     parser.add_argument("--embed-batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2, help="loader worker processes")
-    parser.add_argument("--images", type=int, default=400,
-                        help="images of data/kermany_demo used (seeded sample; all: 1231)")
+    parser.add_argument(
+        "--images",
+        type=int,
+        default=400,
+        help="images of data/kermany_demo used (seeded sample; all: 1231)",
+    )
     parser.add_argument("--batches", type=int, default=10, help="training batches per epoch")
     args = parser.parse_args()
     print("command:", shlex.join(["python", *sys.argv]))
@@ -231,20 +266,30 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cxr-throughput-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             rows.append((size, run_size(size, args, Path(tmp))))
-    print(f"data/kermany_demo ({args.images} images), resnet18 (the default model), torch "
-          f"{torch.__version__}, {args.threads} threads, {args.jobs} loader workers, train batch "
-          f"{args.batch} x {args.batches} batches/epoch, embed batch {args.embed_batch}, "
-          f"{args.epochs} epochs, CPU")
-    print(f"{'size':>5} {'what':<22} {'cxr img/s':>10} {'model img/s':>12} {'ratio':>7} "
-          f"{'waiting for data':>17}")
+    print(
+        f"data/kermany_demo ({args.images} images), resnet18 (the default model), torch "
+        f"{torch.__version__}, {args.threads} threads, {args.jobs} loader workers, train batch "
+        f"{args.batch} x {args.batches} batches/epoch, embed batch {args.embed_batch}, "
+        f"{args.epochs} epochs, CPU"
+    )
+    print(
+        f"{'size':>5} {'what':<22} {'cxr img/s':>10} {'model img/s':>12} {'ratio':>7} "
+        f"{'waiting for data':>17}"
+    )
     for size, r in rows:
-        print(f"{size:>5} {'train (fwd+bwd+step)':<22} {r['train']:10.1f} {r['peer_train']:12.1f} "
-              f"{r['train'] / r['peer_train']:7.1%} {r['train_wait']:17.1%}")
-        print(f"{size:>5} {'embed (forward)':<22} {r['embed']:10.1f} {r['peer_fwd']:12.1f} "
-              f"{r['embed'] / r['peer_fwd']:7.1%} {r['embed_wait']:17.1%}")
-        print(f"      per-epoch train img/s {[round(v, 1) for v in r['train_epochs']]}; peer "
-              f"before/after {[round(v, 1) for v in r['peer_train_runs']]}; forward peer "
-              f"before/after {[round(v, 1) for v in r['peer_fwd_runs']]}")
+        print(
+            f"{size:>5} {'train (fwd+bwd+step)':<22} {r['train']:10.1f} {r['peer_train']:12.1f} "
+            f"{r['train'] / r['peer_train']:7.1%} {r['train_wait']:17.1%}"
+        )
+        print(
+            f"{size:>5} {'embed (forward)':<22} {r['embed']:10.1f} {r['peer_fwd']:12.1f} "
+            f"{r['embed'] / r['peer_fwd']:7.1%} {r['embed_wait']:17.1%}"
+        )
+        print(
+            f"      per-epoch train img/s {[round(v, 1) for v in r['train_epochs']]}; peer "
+            f"before/after {[round(v, 1) for v in r['peer_train_runs']]}; forward peer "
+            f"before/after {[round(v, 1) for v in r['peer_fwd_runs']]}"
+        )
     print("end:", uptime())
     return 0
 

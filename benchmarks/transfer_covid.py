@@ -42,13 +42,18 @@ import realdata  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--kermany-epochs", type=int, default=8)
     parser.add_argument("--covid-epochs", type=int, default=10)
-    parser.add_argument("--kermany-run", type=Path, default=None,
-                        help="reuse this Kermany run instead of training one")
+    parser.add_argument(
+        "--kermany-run",
+        type=Path,
+        default=None,
+        help="reuse this Kermany run instead of training one",
+    )
     realdata.add_common_args(parser)
     args = parser.parse_args(argv)
     kermany, covid = realdata.SPECS["kermany"], realdata.SPECS["covid"]
@@ -64,43 +69,62 @@ def main(argv: list[str] | None = None) -> int:
         table_k["split"] = "train"  # every Kermany patient: the COVID set is the test
         cache_k = realdata.prepare(table_k, root_k, out / "cache_kermany", args.image_size)
         source = out / "run_kermany"
-        k_args = argparse.Namespace(image_size=args.image_size, epochs=args.kermany_epochs,
-                                    seed=args.seed, threads=args.threads)
+        k_args = argparse.Namespace(
+            image_size=args.image_size,
+            epochs=args.kermany_epochs,
+            seed=args.seed,
+            threads=args.threads,
+        )
         t = realdata.train_run(table_k, source, cache_k, realdata.base_overrides(kermany, k_args))
-        print(f"kermany source run: {len(table_k)} images, {t['train_seconds']:.0f} s, best "
-              f"epoch {t['best_epoch']}, validation MAP@R {t['val_curve']}", flush=True)
+        print(
+            f"kermany source run: {len(table_k)} images, {t['train_seconds']:.0f} s, best "
+            f"epoch {t['best_epoch']}, validation MAP@R {t['val_curve']}",
+            flush=True,
+        )
 
     table, root = realdata.load_split(covid, seed=args.split_seed)
     print(f"\ncovid: {realdata.describe(table, covid)}")
     cache = realdata.prepare(table, root, out / "cache_covid", args.image_size)
-    c_args = argparse.Namespace(image_size=args.image_size, epochs=args.covid_epochs,
-                                seed=args.seed, threads=args.threads)
+    c_args = argparse.Namespace(
+        image_size=args.image_size, epochs=args.covid_epochs, seed=args.seed, threads=args.threads
+    )
     base = realdata.base_overrides(covid, c_args)
     trained = {
         "kermany -> covid (fine-tuned)": {"init": str(source)},
         "covid from scratch": {},
         "covid from scratch, ce": {"loss": "ce"},
     }
-    vectors = {"kermany -> covid (embed only)":
-               realdata.embed_run(source, table, cache, out / "emb_transfer")}
+    vectors = {
+        "kermany -> covid (embed only)": realdata.embed_run(
+            source, table, cache, out / "emb_transfer"
+        )
+    }
     for method, extra in trained.items():
         run = out / f"run_{_slug(method)}"
         t = realdata.train_run(table, run, cache, {**base, **extra})
-        print(f"  {method}: {t['train_seconds']:.0f} s, best epoch {t['best_epoch']}, "
-              f"validation MAP@R {t['val_curve']}", flush=True)
+        print(
+            f"  {method}: {t['train_seconds']:.0f} s, best epoch {t['best_epoch']}, "
+            f"validation MAP@R {t['val_curve']}",
+            flush=True,
+        )
         vectors[method] = realdata.embed_run(run, table, cache, out / f"emb_{_slug(method)}")
     from cxrembed.evaluation.baselines import pixel_vectors, untrained_encoder
 
-    vectors["untrained"] = realdata.embed_run(untrained_encoder(source), table, cache,
-                                              out / "emb_untrained")
+    vectors["untrained"] = realdata.embed_run(
+        untrained_encoder(source), table, cache, out / "emb_untrained"
+    )
     vectors["pixels"] = pixel_vectors(root / p for p in table["image"])
 
     scores = {m: realdata.score(v, table, covid, draws=args.bootstrap) for m, v in vectors.items()}
-    print("\nCOVID-19 vs other, test patients against the training gallery (95% patient-"
-          "bootstrap intervals):\n")
+    print(
+        "\nCOVID-19 vs other, test patients against the training gallery (95% patient-"
+        "bootstrap intervals):\n"
+    )
     print(realdata.results_table(scores, covid))
-    print("\nintubation (cxr predict-outcome, patient-grouped 5-fold CV, logistic regression, "
-          "AUROC [95% CI]):\n")
+    print(
+        "\nintubation (cxr predict-outcome, patient-grouped 5-fold CV, logistic regression, "
+        "AUROC [95% CI]):\n"
+    )
     print(_markdown(intubation(table, vectors, args)))
     realdata.plot_scores(scores, out / "transfer.png", f"COVID-19 vs other, {args.image_size} px")
     print(f"\nwritten: {out / 'transfer.png'}")
@@ -108,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def intubation(table: pd.DataFrame, vectors: dict[str, np.ndarray],
-               args: argparse.Namespace) -> pd.DataFrame:
+def intubation(
+    table: pd.DataFrame, vectors: dict[str, np.ndarray], args: argparse.Namespace
+) -> pd.DataFrame:
     """``cxr predict-outcome`` for every method's features (image-only and with clinical)."""
     from cxrembed.collections.covid import CLINICAL_FEATURES
     from cxrembed.embeddings import EmbeddingSet
@@ -117,24 +142,38 @@ def intubation(table: pd.DataFrame, vectors: dict[str, np.ndarray],
 
     rows = []
     for method, x in vectors.items():
-        result = predict_outcome(EmbeddingSet(table["id"].tolist(), x), table, "intubated",
-                                 list(CLINICAL_FEATURES), id_col="id", group_col="patientid",
-                                 seed=args.seed, bootstrap=args.bootstrap, pca=16,
-                                 models=["logistic"], missing_values=["Not visible"])
+        result = predict_outcome(
+            EmbeddingSet(table["id"].tolist(), x),
+            table,
+            "intubated",
+            list(CLINICAL_FEATURES),
+            id_col="id",
+            group_col="patientid",
+            seed=args.seed,
+            bootstrap=args.bootstrap,
+            pca=16,
+            models=["logistic"],
+            missing_values=["Not visible"],
+        )
         for _, r in result.table.iterrows():
             if r["features"] == "tabular-only" and rows:
                 continue
-            rows.append({"image features": "-" if r["features"] == "tabular-only" else method,
-                         "features": r["features"], "n": r["n"],
-                         "AUROC [95% CI]": f"{r['auroc']:.3f} [{r['ci_low']:.3f}, "
-                                           f"{r['ci_high']:.3f}]"})
+            rows.append(
+                {
+                    "image features": "-" if r["features"] == "tabular-only" else method,
+                    "features": r["features"],
+                    "n": r["n"],
+                    "AUROC [95% CI]": f"{r['auroc']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _markdown(frame: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |"
-              for row in frame.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 

@@ -71,8 +71,11 @@ def as_vectors(
             "Fix: pass a numpy array or a CPU tensor of floats"
         ) from None
     if array.ndim != 2 or array.shape[1] == 0 or (array.shape[0] == 0 and not allow_empty):
-        what = "a 2-D array (N rows x D dimensions, D >= 1)" if allow_empty else \
-            "a non-empty 2-D array (N rows x D dimensions)"
+        what = (
+            "a 2-D array (N rows x D dimensions, D >= 1)"
+            if allow_empty
+            else "a non-empty 2-D array (N rows x D dimensions)"
+        )
         raise error(
             f"{name} must be {what}; got shape {array.shape}. Fix: stack one vector per row "
             "(use reshape(1, -1) for one vector)"
@@ -191,8 +194,9 @@ def check_table_ids(
             f"{column} is blank at row {blank[0]} ({len(blank)} such rows); expected an id "
             "on every row. Fix: fill or drop those rows"
         )
-    repeat = first_repeat([v for v in values if v is not None],
-                          [r for r, v in enumerate(values) if v is not None])
+    repeat = first_repeat(
+        [v for v in values if v is not None], [r for r, v in enumerate(values) if v is not None]
+    )
     if repeat is not None:
         value, first, again, _ = repeat
         raise error(
@@ -226,9 +230,14 @@ def first_repeat(
 def _typed(values: list[Any], source: str, error: type) -> np.ndarray:
     """A str or int64 array from Python values, refusing mixed or other types (numpy would
     silently turn ``[1, "a"]`` into ``["1", "a"]``)."""
-    kinds = {"str" if isinstance(v, str) else
-             "int" if isinstance(v, int | np.integer) and not isinstance(v, bool) else
-             type(v).__name__ for v in values}
+    kinds = {
+        "str"
+        if isinstance(v, str)
+        else "int"
+        if isinstance(v, int | np.integer) and not isinstance(v, bool)
+        else type(v).__name__
+        for v in values
+    }
     if len(kinds) > 1 or not kinds <= {"str", "int"}:
         raise error(
             f"{source} must all be strings or all integers; found types {sorted(kinds)}. "
@@ -255,7 +264,10 @@ def check_unit_norm(
 
 
 def normalise(
-    vectors: np.ndarray, *, name: str = "vectors", ids: np.ndarray | None = None,
+    vectors: np.ndarray,
+    *,
+    name: str = "vectors",
+    ids: np.ndarray | None = None,
     error: type = VectorInputError,
 ) -> np.ndarray:
     """Divide each row by its L2 norm; a zero row has no direction and is an error."""

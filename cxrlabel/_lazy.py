@@ -72,7 +72,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def _target(self, fullname: str) -> str | None:
         for old, new in self.moved.items():
             if fullname == old or fullname.startswith(old + "."):
-                return new + fullname[len(old):]
+                return new + fullname[len(old) :]
         return None
 
     def find_spec(

@@ -128,7 +128,11 @@ def active_cues(matches: Sequence[Match], cues: Sequence[Cue]) -> list[ActiveCue
             covering.setdefault(tok, []).append(len(taken))
         taken.append(m)
         alive.append(True)
-    out = [ActiveCue(cues[m.index], m.index, m.start, m.end) for m, a in zip(taken, alive, strict=True) if a]
+    out = [
+        ActiveCue(cues[m.index], m.index, m.start, m.end)
+        for m, a in zip(taken, alive, strict=True)
+        if a
+    ]
     out.sort(key=lambda c: c.start)
     return out
 
@@ -175,9 +179,7 @@ class SentenceCues:
         """Whether a terminator that stops ``direction`` scopes starts in tokens [lo, hi)."""
         first = bisect.bisect_left(self._term_starts, lo)
         last = bisect.bisect_left(self._term_starts, hi)
-        return any(
-            t.cue.direction in (direction, "both") for t in self._terminators[first:last]
-        )
+        return any(t.cue.direction in (direction, "both") for t in self._terminators[first:last])
 
     def covers(self, cue: ActiveCue, start: int, end: int, literal: bool = False) -> int | None:
         """Token distance from ``cue`` to the span [start, end) if the cue's scope reaches it.
@@ -229,9 +231,7 @@ class SentenceCues:
         """Whether a negation placed before a hedge covers it ("no findings to *suggest*")."""
         return neg.end <= unc.start and self.covers(neg, unc.start, unc.end) is not None
 
-    def status(
-        self, start: int, end: int, literal: bool = False
-    ) -> tuple[str, ActiveCue | None]:
+    def status(self, start: int, end: int, literal: bool = False) -> tuple[str, ActiveCue | None]:
         """Status of the mention at tokens [start, end) (rules 2-4): see :func:`assert_span`."""
         near = self.near(start, end)
         best_unc: tuple[tuple[int, int], ActiveCue] | None = None

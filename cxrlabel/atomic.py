@@ -52,8 +52,10 @@ _PROBLEMS: dict[int, tuple[str, str]] = {
     errno.EROFS: ("the file system is read-only", "choose an output on a writable disk"),
     errno.EACCES: ("permission denied", "choose another output folder or make it writable"),
     errno.EPERM: ("operation not permitted", "choose another output folder or make it writable"),
-    errno.ENOTDIR: ("a file is in the way: its path needs a folder where a file is",
-                    "choose another output path, or move that file away"),
+    errno.ENOTDIR: (
+        "a file is in the way: its path needs a folder where a file is",
+        "choose another output path, or move that file away",
+    ),
 }
 #: How libraries that drop ``errno`` still say it (lower case).
 _WORDS: tuple[tuple[str, int], ...] = (

@@ -88,13 +88,13 @@ def headerless_reports(lines: Iterable[str], where: object) -> Iterator[tuple[in
                 raise InputError(
                     f"{where}:{number}: the quoted report that starts on line {number} is never "
                     "closed (a '\"' is missing). Fix: close the quote, or write a quote inside "
-                    "a report as \"\""
+                    'a report as ""'
                 )
             at, rest = nxt
         if tail.strip():
             raise InputError(
                 f"{where}:{at}: text after the closing quote of a report ({tail.strip()[:40]!r}). "
-                "Fix: write a quote inside a report as \"\", or leave the line unquoted"
+                'Fix: write a quote inside a report as "", or leave the line unquoted'
             )
         yield number, "".join(pieces)
 
@@ -168,7 +168,9 @@ def observation_order(names: Sequence[str], schema: object) -> list[int]:
         shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
         details = [f"missing: {shown}"] if missing else []
         if extra:
-            details.append("not CheXpert's: " + ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else ""))
+            details.append(
+                "not CheXpert's: " + ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
+            )
         raise InputError(
             f"--format chexpert writes the CheXpert labeller's {len(OBSERVATIONS)} observations, "
             f"but schema {str(schema)!r} has {len(names)} observations of which "

@@ -111,7 +111,9 @@ class CxrLabelerComponent:
         row.fill(np.nan)
         lab._fill_row(row, 0, analysis.best)
         doc._.cxr_labels = {
-            name: float(v) for name, v in zip(lab.names, row[0].tolist(), strict=True) if not math.isnan(v)
+            name: float(v)
+            for name, v in zip(lab.names, row[0].tolist(), strict=True)
+            if not math.isnan(v)
         }
         results = lab._mention_results(analysis)
         spans = []

@@ -95,7 +95,9 @@ class SentenceDecider:
         decisions = self.decide(sorted(self.index.match(*hit) for hit in relative))
         rank, offset = self.rank, self.column_offset
         labels = tuple(
-            (d.observation + offset, rank[d.status], d.start) for d in decisions if d.excluded is None
+            (d.observation + offset, rank[d.status], d.start)
+            for d in decisions
+            if d.excluded is None
         )
         return Decided(decisions, labels)
 
@@ -105,7 +107,9 @@ class SentenceDecider:
         mentions = [m for m in ms if m.kind == "mention" or m.kind == "anchor"]
         # (observation, token) of every unmention: an overlapping mention of the same
         # observation is found from its own tokens
-        unmentioned = {(m.index, t) for m in ms if m.kind == "unmention" for t in range(m.start, m.end)}
+        unmentioned = {
+            (m.index, t) for m in ms if m.kind == "unmention" for t in range(m.start, m.end)
+        }
         scope = SentenceCues(active_cues(cue_matches, self.index.cues) if cue_matches else [])
         out = []
         for m in _longest_per_observation(mentions) if len(mentions) > 1 else mentions:
@@ -115,8 +119,10 @@ class SentenceDecider:
             status, cue = self.status(m.start, m.end, scope)
             if excluded is not None or status == NEGATIVE:
                 pass
-            elif m.kind == "anchor" and status == POSITIVE and (
-                cue is None or cue.cue.category not in HEDGES
+            elif (
+                m.kind == "anchor"
+                and status == POSITIVE
+                and (cue is None or cue.cue.category not in HEDGES)
             ):
                 excluded = "anchor without cue"  # "heart size": only a cue makes it a label
             elif scope.cues:

@@ -21,7 +21,9 @@ from cxrlabel.validation.labels import ValidationResult, validate
 __all__ = ["label_openi", "validate_openi", "main"]
 
 
-def label_openi(out_dir: Path, schema: str = "chexpert", jobs: int = 1) -> tuple[Path, Path, LabelSummary]:
+def label_openi(
+    out_dir: Path, schema: str = "chexpert", jobs: int = 1
+) -> tuple[Path, Path, LabelSummary]:
     """Write the Open-i reports, their labels and evidence under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     reports = read_openi()
@@ -41,11 +43,15 @@ def label_openi(out_dir: Path, schema: str = "chexpert", jobs: int = 1) -> tuple
     return labels_path, evidence_path, summary
 
 
-def validate_openi(out_dir: Path, labels_path: Path, evidence_path: Path, schema: str = "chexpert") -> ValidationResult:
+def validate_openi(
+    out_dir: Path, labels_path: Path, evidence_path: Path, schema: str = "chexpert"
+) -> ValidationResult:
     """Score the labels against positive-only gold derived from the human MeSH major terms."""
     reports = pd.read_parquet(out_dir / "openi_reports.parquet")
     gold = mesh_gold(reports, schema)
-    return validate(labels_path, gold, out_dir / f"validation_{schema}", id_col="uid", evidence=evidence_path)
+    return validate(
+        labels_path, gold, out_dir / f"validation_{schema}", id_col="uid", evidence=evidence_path
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,8 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     print("== cxr label: the 3,955 Open-i chest X-ray reports (CheXpert schema) ==", flush=True)
     labels_path, evidence_path, summary = label_openi(out_dir)
     print(summary.text(), flush=True)
-    print("\n== cxr validate: against curated labels from the reports' human MeSH terms ==", flush=True)
-    print("(positive-only gold: 1 = coded by the indexers, 0 = not coded; see lexicons/maps/openi_mesh_to_chexpert.yaml)")
+    print(
+        "\n== cxr validate: against curated labels from the reports' human MeSH terms ==",
+        flush=True,
+    )
+    print(
+        "(positive-only gold: 1 = coded by the indexers, 0 = not coded; see lexicons/maps/openi_mesh_to_chexpert.yaml)"
+    )
     result = validate_openi(out_dir, labels_path, evidence_path)
     print(result.to_markdown(), flush=True)
     print(f"outputs: {out_dir / 'validation_chexpert'}", flush=True)

@@ -53,5 +53,7 @@ class OutputError(CxrError, OSError):
     The message names the path and the problem (with the free space for a full disk); no
     partial file is left behind (:mod:`cxrlabel.atomic`).
     """
+
+
 class ReplacedCharactersWarning(UserWarning):
     """Characters UTF-8 cannot encode (unpaired UTF-16 surrogates) were replaced by U+FFFD."""

@@ -444,7 +444,9 @@ class LabelsWriter:
             )
         self.output_format = output_format
         self._order = (
-            chexpert_format.observation_order(names, schema) if output_format == "chexpert" else None
+            chexpert_format.observation_order(names, schema)
+            if output_format == "chexpert"
+            else None
         )
         suffix = self.path.suffix.lower()
         if suffix not in (".csv", ".parquet", ".pq", ".tsv"):

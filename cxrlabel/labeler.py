@@ -128,7 +128,11 @@ class Labeler:
     ) -> None:
         self.hedges = {
             name: HEDGE.check(value, name)
-            for name, value in (("probable", probable), ("borderline", borderline), ("versus", versus))
+            for name, value in (
+                ("probable", probable),
+                ("borderline", borderline),
+                ("versus", versus),
+            )
         }
         self.borderline, self.probable, self.versus = (
             self.hedges[n] for n in ("borderline", "probable", "versus")
@@ -222,8 +226,7 @@ class Labeler:
             sentences.append((s, base, decided))
             for column, rank, start in decided.labels:
                 if rank < best.get(column, 3) and (
-                    every_section
-                    or self._section_counts(sections.at(int(offsets[start + base])))
+                    every_section or self._section_counts(sections.at(int(offsets[start + base])))
                 ):
                     best[column] = rank
         return _Analysis(doc, text, breaks, sections, offsets, sentences, best)
@@ -240,7 +243,9 @@ class Labeler:
                 section = sections.at(int(offsets[start]))
                 if excluded != "unmention" and not self._section_counts(section):
                     excluded = f"section:{section}"  # before historical / hypothetical
-                results.append(MentionResult(m_index, start, end, status, cue, section, s, excluded))
+                results.append(
+                    MentionResult(m_index, start, end, status, cue, section, s, excluded)
+                )
         return results
 
     def _fill_row(self, array: np.ndarray, i: int, best: dict[int, int]) -> None:
@@ -281,7 +286,9 @@ class Labeler:
         ``column_start`` and ``column_end`` then point into that column's own text.
         """
         if len(ids) != len(texts) or (sources is not None and len(sources) != len(texts)):
-            given = f"{len(ids)} ids" + (f" and {len(sources)} sources" if sources is not None else "")
+            given = f"{len(ids)} ids" + (
+                f" and {len(sources)} sources" if sources is not None else ""
+            )
             raise InputError(f"got {len(texts)} texts but {given}")
         return self._label_many(texts, ids, batch_size, sources)
 

@@ -107,7 +107,10 @@ class LabelSummary:
             notes += self.warnings()
         if self.input:
             notes.append(self.input)
-        notes.append(f"labels: {self.output}" + (" (CheXpert labeller's columns)" if self.output_format == "chexpert" else ""))
+        notes.append(
+            f"labels: {self.output}"
+            + (" (CheXpert labeller's columns)" if self.output_format == "chexpert" else "")
+        )
         if self.evidence:
             notes.append(f"evidence: {self.evidence}")
         return self.table() + "\n\n" + "\n".join(notes)
@@ -191,7 +194,10 @@ def _blank_id(value: Any) -> bool:
 def _hash_ids(ids: list[Any]) -> np.ndarray:
     """64-bit hashes of ids (as text) for counting duplicates in bounded memory."""
     return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little") for i in ids),
+        (
+            int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little")
+            for i in ids
+        ),
         dtype=np.uint64,
         count=len(ids),
     )
@@ -306,8 +312,14 @@ def _progress_bar(reader: ReportReader, progress: bool) -> tuple[tqdm, bool]:
     counts bytes."""
     total, unit = reader.progress_total() if progress else (None, "reports")
     by_bytes = unit == "B"
-    bar = tqdm(total=total, unit="B" if by_bytes else " reports", unit_scale=by_bytes,
-               disable=not progress, file=sys.stderr, desc="labelling")
+    bar = tqdm(
+        total=total,
+        unit="B" if by_bytes else " reports",
+        unit_scale=by_bytes,
+        disable=not progress,
+        file=sys.stderr,
+        desc="labelling",
+    )
     return bar, by_bytes
 
 

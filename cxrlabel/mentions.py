@@ -110,7 +110,9 @@ class PhraseIndex:
         for i, cue in enumerate(self.cues):
             self._add("cue", i, cue.phrases, 0)
         #: keys of mentions and anchors: a sentence holding none needs no decision
-        self.mention_keys = frozenset(k for k, (kind, _) in self._keys.items() if kind in ("mention", "anchor"))
+        self.mention_keys = frozenset(
+            k for k, (kind, _) in self._keys.items() if kind in ("mention", "anchor")
+        )
 
     def _add(self, kind: Kind, index: int, phrases: tuple[str, ...], gap: int) -> None:
         if not phrases:
@@ -170,7 +172,9 @@ class PhraseIndex:
                 segments.setdefault(segment, []).append((hit[1], hit[2]))
         return plain, (self._chain(doc, segments) if segments else [])
 
-    def _chain(self, doc: Doc, segments: dict[str, list[tuple[int, int]]]) -> list[tuple[int, int, int]]:
+    def _chain(
+        self, doc: Doc, segments: dict[str, list[tuple[int, int]]]
+    ) -> list[tuple[int, int, int]]:
         """Gapped phrases: each first segment followed by the rest, within ``gap`` tokens.
 
         Only phrases whose first two segments both matched are tried (looked up by the

@@ -29,7 +29,14 @@ if TYPE_CHECKING:  # spaCy is imported by the functions that tokenise: io stays 
     from spacy.tokens import Doc
     from spacy.vocab import Vocab
 
-__all__ = ["clean_text", "has_surrogates", "repair_surrogates", "tokenize", "REPLACEMENT", "LONG_RUN"]
+__all__ = [
+    "clean_text",
+    "has_surrogates",
+    "repair_surrogates",
+    "tokenize",
+    "REPLACEMENT",
+    "LONG_RUN",
+]
 
 REPLACEMENT = "\ufffd"
 #: Whitespace-free runs longer than this are tokenised by a regular expression (linear time).

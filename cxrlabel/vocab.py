@@ -152,8 +152,13 @@ class Interval:
 #: negative, or left out. CheXpert's policy names (U-Ones, U-Zeros) are accepted as aliases.
 UNCERTAIN = Options(
     ("positive", "negative", "ignore"),
-    aliases={"ones": "positive", "zeros": "negative", "u-ones": "positive", "u-zeros": "negative",
-             "u-ignore": "ignore"},
+    aliases={
+        "ones": "positive",
+        "zeros": "negative",
+        "u-ones": "positive",
+        "u-zeros": "negative",
+        "u-ignore": "ignore",
+    },
 )
 #: The label-matrix policies of :mod:`cxrembed.data.labels` (``soft``: CheXpert's
 #: label-smoothing value, Python API only).
@@ -212,4 +217,6 @@ def check_window(
         and pair[1] > 0
     ):
         return (float(pair[0]), float(pair[1]))
-    raise error(f"{name} must be {WINDOWS.describe()} or [center, width] with width > 0; got {value!r}")
+    raise error(
+        f"{name} must be {WINDOWS.describe()} or [center, width] with width > 0; got {value!r}"
+    )

@@ -41,10 +41,16 @@ SHOW = ["finding", "survival", "intubated", "went_icu", "patientid", "view"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", nargs="?", default=ROOT.parent / "shared" / "data" / "cxr_dev",
-                        type=Path, help="collection folder (default: ../shared/data/cxr_dev)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "data",
+        nargs="?",
+        default=ROOT.parent / "shared" / "data" / "cxr_dev",
+        type=Path,
+        help="collection folder (default: ../shared/data/cxr_dev)",
+    )
     parser.add_argument("--out", type=Path, default=Path("covid_out"))
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=128)
@@ -64,33 +70,69 @@ def main(argv: list[str] | None = None) -> int:
     test = split_by_group(table, "patientid", val_fraction=0.25, seed=0, stratify_col="covid").val
     table["split"] = "train"
     table.loc[test, "split"] = "test"
-    print(f"{collection.layout} layout: {len(table)} frontal X-rays of "
-          f"{table['patientid'].nunique()} patients ({len(collection.excluded)} rows left out: "
-          f"{collection.excluded['reason'].value_counts().to_dict()})")
+    print(
+        f"{collection.layout} layout: {len(table)} frontal X-rays of "
+        f"{table['patientid'].nunique()} patients ({len(collection.excluded)} rows left out: "
+        f"{collection.excluded['reason'].value_counts().to_dict()})"
+    )
     print(pd.crosstab(table["covid"].fillna("unverified (todo)"), table["split"]).to_string())
     table_path = out / "collection.csv"
     table.to_csv(table_path, index=False)
 
     print("\n== cxr label: the clinical notes (CheXpert schema) ==")
     evidence = out / "notes_evidence.jsonl"
-    summary = label_file(table_path, out / "notes_labels.csv", text_cols=["clinical_notes"],
-                         id_col="id", evidence_path=evidence, progress=False)
+    summary = label_file(
+        table_path,
+        out / "notes_labels.csv",
+        text_cols=["clinical_notes"],
+        id_col="id",
+        evidence_path=evidence,
+        progress=False,
+    )
     print(summary.text())
 
-    print(f"\n== cxr train: resnet18 + attention, multi-similarity loss on `finding`, "
-          f"{args.image_size} px, {args.epochs} epochs, training patients ==")
+    print(
+        f"\n== cxr train: resnet18 + attention, multi-similarity loss on `finding`, "
+        f"{args.image_size} px, {args.epochs} epochs, training patients =="
+    )
     run = out / "run"
-    result = train(table[table["split"] == "train"], run, images=collection.root,
-                   progress=False, overrides=_train_options(args, run))
+    result = train(
+        table[table["split"] == "train"],
+        run,
+        images=collection.root,
+        progress=False,
+        overrides=_train_options(args, run),
+    )
     frame = pd.DataFrame(result.metrics)
-    print(frame[["epoch", "train_loss", "val_mean_average_precision_at_r", "val_precision_at_1",
-                 "val_precision_at_5", "train_images_per_second"]].round(3).to_string(index=False))
+    print(
+        frame[
+            [
+                "epoch",
+                "train_loss",
+                "val_mean_average_precision_at_r",
+                "val_precision_at_1",
+                "val_precision_at_5",
+                "train_images_per_second",
+            ]
+        ]
+        .round(3)
+        .to_string(index=False)
+    )
 
     print("\n== cxr embed + index: every image ==")
-    embedded, built = embed_and_index(run, table_path, out / "embeddings",
-                                      images_root=collection.root, image_col="image",
-                                      id_col="id", index=out / "index", show_cols=SHOW,
-                                      resume=False, device="cpu", progress=False)
+    embedded, built = embed_and_index(
+        run,
+        table_path,
+        out / "embeddings",
+        images_root=collection.root,
+        image_col="image",
+        id_col="id",
+        index=out / "index",
+        show_cols=SHOW,
+        resume=False,
+        device="cpu",
+        progress=False,
+    )
     print(format_embed_summary(embedded, built))
 
     print("\n== cxr search: two test images, 5 nearest (the query itself comes first) ==")
@@ -98,31 +140,54 @@ def main(argv: list[str] | None = None) -> int:
     tested = table[table["split"] == "test"]
     for n, label in enumerate(("COVID-19", "other"), start=1):
         query = tested[tested["covid"] == label].iloc[0]
-        (found,) = retriever.search([collection.root / query["image"]], k=5,
-                                    include_self=True)
+        (found,) = retriever.search([collection.root / query["image"]], k=5, include_self=True)
         print(f"\nquery {n}: {query['id']} (finding: {query['finding']})")
         with pd.option_context("display.max_colwidth", 60, "display.width", 250):
             print(found.to_string(index=False))
-        grid = retriever.grid_png(out / f"search_{n}.png", collection.root / query["image"],
-                                  found)
+        grid = retriever.grid_png(out / f"search_{n}.png", collection.root / query["image"], found)
         print(f"grid: {grid}")
 
-    print("\n== cxr evaluate: test patients against the training patients' gallery, "
-          "COVID-19 vs other (unverified findings left out) ==")
+    print(
+        "\n== cxr evaluate: test patients against the training patients' gallery, "
+        "COVID-19 vs other (unverified findings left out) =="
+    )
     emb = EmbeddingSet.load(out / "embeddings")
-    evaluation = evaluate_table(emb.vectors, emb.ids, table, labels=LabelOptions(
-        label_col="covid"), id_col="id", split_col="split", query_split="test",
-        gallery_split="train", ks=(1, 5, 10), diagnosis_k=10, config_hash=emb.config_hash)
+    evaluation = evaluate_table(
+        emb.vectors,
+        emb.ids,
+        table,
+        labels=LabelOptions(label_col="covid"),
+        id_col="id",
+        split_col="split",
+        query_split="test",
+        gallery_split="train",
+        ks=(1, 5, 10),
+        diagnosis_k=10,
+        config_hash=emb.config_hash,
+    )
     evaluation.write(out / "evaluation")
-    keys = ["precision_at_1", "mean_average_precision_at_r", "precision_at_5",
-            "diagnosis_macro_auroc", "diagnosis_accuracy"]
+    keys = [
+        "precision_at_1",
+        "mean_average_precision_at_r",
+        "precision_at_5",
+        "diagnosis_macro_auroc",
+        "diagnosis_accuracy",
+    ]
     print("\n".join(f"{k}: {evaluation.metrics[k]:.3f}" for k in keys))
     print(evaluation.diagnosis.per_finding.round(3).to_string(index=False))
     print(f"full report: {out / 'evaluation' / 'metrics.md'}")
 
     print("\n== cxr predict-outcome: intubation, patient-grouped 5-fold CV ==")
-    outcome = predict_outcome(emb, table, "intubated", list(CLINICAL_FEATURES), id_col="id",
-                              group_col="patientid", missing_values=["Not visible"], pca=16)
+    outcome = predict_outcome(
+        emb,
+        table,
+        "intubated",
+        list(CLINICAL_FEATURES),
+        id_col="id",
+        group_col="patientid",
+        missing_values=["Not visible"],
+        pca=16,
+    )
     outcome.write(out / "intubation")
     print(outcome.to_markdown())
     print(f"\nfinished in {time.perf_counter() - start:.0f} s; outputs in {out}/")
@@ -134,10 +199,24 @@ def _train_options(args: argparse.Namespace, run: Path) -> dict[str, object]:
         import shutil
 
         shutil.rmtree(run)  # the example always trains afresh
-    return {"image_col": "image", "id_col": "id", "group_col": "patientid",
-            "label_col": "finding", "separator": ",", "loss": "ms", "attention": True,
-            "image_size": args.image_size, "epochs": args.epochs, "batch_size": 32, "m": 4,
-            "lr": 1e-3, "head_lr": 1e-2, "num_workers": 0, "device": "cpu", "seed": 0}
+    return {
+        "image_col": "image",
+        "id_col": "id",
+        "group_col": "patientid",
+        "label_col": "finding",
+        "separator": ",",
+        "loss": "ms",
+        "attention": True,
+        "image_size": args.image_size,
+        "epochs": args.epochs,
+        "batch_size": 32,
+        "m": 4,
+        "lr": 1e-3,
+        "head_lr": 1e-2,
+        "num_workers": 0,
+        "device": "cpu",
+        "seed": 0,
+    }
 
 
 if __name__ == "__main__":

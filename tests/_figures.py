@@ -34,17 +34,23 @@ def renderer(figure):
 def text_boxes(figure, texts: Iterable) -> list[tuple[str, object]]:
     """(text, display bbox) of each non-empty text artist."""
     r = renderer(figure)
-    return [(t.get_text(), t.get_window_extent(r)) for t in texts
-            if t.get_visible() and t.get_text().strip()]
+    return [
+        (t.get_text(), t.get_window_extent(r))
+        for t in texts
+        if t.get_visible() and t.get_text().strip()
+    ]
 
 
-def overlapping(boxes: list[tuple[str, object]], others: list[tuple[str, object]] | None = None,
-                pad: float = 0.0) -> list[tuple[str, str]]:
+def overlapping(
+    boxes: list[tuple[str, object]],
+    others: list[tuple[str, object]] | None = None,
+    pad: float = 0.0,
+) -> list[tuple[str, str]]:
     """Pairs of boxes that overlap (each pair once; within ``boxes`` when ``others`` is None)."""
     pairs = []
     if others is None:
         for i, (a, box_a) in enumerate(boxes):
-            for b, box_b in boxes[i + 1:]:
+            for b, box_b in boxes[i + 1 :]:
                 if _overlap(box_a, box_b, pad):
                     pairs.append((a, b))
         return pairs
@@ -56,12 +62,17 @@ def overlapping(boxes: list[tuple[str, object]], others: list[tuple[str, object]
 
 
 def _overlap(a, b, pad: float) -> bool:
-    return (a.x0 < b.x1 - pad and b.x0 < a.x1 - pad and a.y0 < b.y1 - pad and b.y0 < a.y1 - pad)
+    return a.x0 < b.x1 - pad and b.x0 < a.x1 - pad and a.y0 < b.y1 - pad and b.y0 < a.y1 - pad
 
 
 def inside(figure, boxes: list[tuple[str, object]]) -> list[str]:
     """Texts whose box leaves the figure (would be cut)."""
     frame = figure.bbox
-    return [t for t, b in boxes
-            if b.x0 < frame.x0 - 0.5 or b.x1 > frame.x1 + 0.5 or b.y0 < frame.y0 - 0.5
-            or b.y1 > frame.y1 + 0.5]
+    return [
+        t
+        for t, b in boxes
+        if b.x0 < frame.x0 - 0.5
+        or b.x1 > frame.x1 + 0.5
+        or b.y0 < frame.y0 - 0.5
+        or b.y1 > frame.y1 + 0.5
+    ]

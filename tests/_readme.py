@@ -149,7 +149,7 @@ def project_extras(pyproject: Path = ROOT / "pyproject.toml") -> tuple[str, set[
 def check_pip_install(argv: list[str]) -> None:
     """``pip install SPEC...``: every SPEC names this project and extras it defines."""
     name, extras = project_extras()
-    specs = [a for a in argv[argv.index("install") + 1:] if not a.startswith("-")]
+    specs = [a for a in argv[argv.index("install") + 1 :] if not a.startswith("-")]
     assert specs, f"{shlex.join(argv)}: nothing to install"
     for spec in specs:
         match = _REQUIREMENT.match(spec)
@@ -179,7 +179,7 @@ def stated_values(source: str) -> Iterator[tuple[int, str, object]]:
         if not isinstance(node, ast.Expr) or node.end_lineno != node.lineno:
             continue
         line = lines[node.lineno - 1]
-        rest = line[node.end_col_offset:].strip()
+        rest = line[node.end_col_offset :].strip()
         if not rest.startswith("#"):
             continue
         try:

@@ -33,8 +33,13 @@ from .cxrembed._runs import make_run, write_pngs
 
 runner = CliRunner()
 
-REPORTS = ["No pneumothorax.", "Small left pleural effusion.", "Heart size is normal.",
-           "Possible right lower lobe pneumonia.", "Lungs are clear."]
+REPORTS = [
+    "No pneumothorax.",
+    "Small left pleural effusion.",
+    "Heart size is normal.",
+    "Possible right lower lobe pneumonia.",
+    "Lungs are clear.",
+]
 N_IMAGES = 12
 
 
@@ -64,16 +69,37 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     names = [f"i{k}.png" for k in range(N_IMAGES)]
     write_pngs(root / "images", names)
     table = root / "table.csv"
-    pd.DataFrame({"file": names, "finding": ["ab"[k % 2] for k in range(N_IMAGES)],
-                  "patient": [f"p{k // 2}" for k in range(N_IMAGES)]}).to_csv(table, index=False)
+    pd.DataFrame(
+        {
+            "file": names,
+            "finding": ["ab"[k % 2] for k in range(N_IMAGES)],
+            "patient": [f"p{k // 2}" for k in range(N_IMAGES)],
+        }
+    ).to_csv(table, index=False)
     reports = root / "reports.csv"
     pd.DataFrame({"id": [f"r{k}" for k in range(5)], "text": REPORTS}).to_csv(reports, index=False)
     labels = root / "labels.csv"
     done = _cli("label", reports, "-o", labels, "-q")
     assert done.exit_code == 0, done.output
-    done = _cli("embed", run, "-o", root / "emb", "--labels", table, "--images", root / "images",
-                "--image-col", "file", "--shard-size", "5", "--device", "cpu", "--index",
-                root / "index", "-q")
+    done = _cli(
+        "embed",
+        run,
+        "-o",
+        root / "emb",
+        "--labels",
+        table,
+        "--images",
+        root / "images",
+        "--image-col",
+        "file",
+        "--shard-size",
+        "5",
+        "--device",
+        "cpu",
+        "--index",
+        root / "index",
+        "-q",
+    )
     assert done.exit_code == 0, done.output
     return World(root, run, root / "images", table, root / "emb", root / "index", reports, labels)
 
@@ -129,12 +155,22 @@ def _excluded_rows(n_in: int, *tables: Path, excluded: Path) -> Callable[[], Non
 # --------------------------------------------------------------------------- cxr label
 
 
-def _label(src: Path, tmp: Path, *extra: object, code: int = 1,
-           mentions: list[str] | None = None, rows: int | None = None) -> Case:
+def _label(
+    src: Path,
+    tmp: Path,
+    *extra: object,
+    code: int = 1,
+    mentions: list[str] | None = None,
+    rows: int | None = None,
+) -> Case:
     out = tmp / "labels.csv"
     check = _label_rows(src, out, rows) if rows is not None else None
-    return Case(["label", src, "-o", out, "-q", *extra], code,
-                [src.name] if mentions is None else mentions, check)
+    return Case(
+        ["label", src, "-o", out, "-q", *extra],
+        code,
+        [src.name] if mentions is None else mentions,
+        check,
+    )
 
 
 @case
@@ -144,8 +180,13 @@ def label_empty_file(w: World, tmp: Path) -> Case:
 
 @case
 def label_header_only(w: World, tmp: Path) -> Case:
-    return _label(_write(tmp / "header.csv", "id,text\n"), tmp, code=0,
-                  mentions=["warning: the input holds no reports"], rows=0)
+    return _label(
+        _write(tmp / "header.csv", "id,text\n"),
+        tmp,
+        code=0,
+        mentions=["warning: the input holds no reports"],
+        rows=0,
+    )
 
 
 @case
@@ -205,7 +246,9 @@ def label_tsv_named_csv(w: World, tmp: Path) -> Case:
 
 @case
 def label_invalid_utf8_bytes(w: World, tmp: Path) -> Case:
-    src = _write(tmp / "latin1.csv", "id,text\na,No pneumothorax \xe9.\nb,Clear.\n".encode("latin-1"))
+    src = _write(
+        tmp / "latin1.csv", "id,text\na,No pneumothorax \xe9.\nb,Clear.\n".encode("latin-1")
+    )
     return _label(src, tmp, code=0, mentions=["undecodable bytes"], rows=2)
 
 
@@ -248,8 +291,11 @@ def validate_gold_without_id_column(w: World, tmp: Path) -> Case:
 @case
 def validate_gold_bad_values(w: World, tmp: Path) -> Case:
     gold = _gold(tmp, "id,Pneumothorax\nr0,0\nr1,yes please\nr2,1\n")
-    return Case(["validate", w.labels, gold, "-o", tmp / "v", "-q"], 1,
-                ["gold.csv", "Pneumothorax", "yes please"])
+    return Case(
+        ["validate", w.labels, gold, "-o", tmp / "v", "-q"],
+        1,
+        ["gold.csv", "Pneumothorax", "yes please"],
+    )
 
 
 @case
@@ -273,8 +319,11 @@ def validate_binary_predictions(w: World, tmp: Path) -> Case:
 @case
 def validate_unknown_map(w: World, tmp: Path) -> Case:
     gold = _gold(tmp, "id,Pneumothorax\nr0,0\n")
-    return Case(["validate", w.labels, gold, "-o", tmp / "v", "--map", "no_such_map", "-q"], 1,
-                ["no_such_map"])
+    return Case(
+        ["validate", w.labels, gold, "-o", tmp / "v", "--map", "no_such_map", "-q"],
+        1,
+        ["no_such_map"],
+    )
 
 
 # --------------------------------------------------------------------------- cxr prepare
@@ -292,15 +341,28 @@ def _bad_images(tmp: Path) -> tuple[Path, list[str], int]:
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(png, format="PNG")
     _write(folder / "truncated.png", png.getvalue()[:30])
     _write(tmp / "outside.png", png.getvalue())
-    rows = [*good, "corrupt.png", "empty.png", "corrupt.dcm", "truncated.png", "absent.png",
-            "../outside.png", str(tmp / "outside.png")]
+    rows = [
+        *good,
+        "corrupt.png",
+        "empty.png",
+        "corrupt.dcm",
+        "truncated.png",
+        "absent.png",
+        "../outside.png",
+        str(tmp / "outside.png"),
+    ]
     return folder, rows, len(good)
 
 
 def _image_table(tmp: Path, rows: list[str]) -> Path:
     table = tmp / "t.csv"
-    pd.DataFrame({"file": rows, "finding": ["ab"[k % 2] for k in range(len(rows))],
-                  "patient": [f"p{k}" for k in range(len(rows))]}).to_csv(table, index=False)
+    pd.DataFrame(
+        {
+            "file": rows,
+            "finding": ["ab"[k % 2] for k in range(len(rows))],
+            "patient": [f"p{k}" for k in range(len(rows))],
+        }
+    ).to_csv(table, index=False)
     return table
 
 
@@ -316,8 +378,24 @@ def prepare_unusable_images_are_excluded(w: World, tmp: Path) -> Case:
         assert len(excluded) == len(rows) - good
         assert {"outside-images", "missing"} <= set(excluded["kind"])
 
-    return Case(["prepare", table, "--images", folder, "--image-col", "file", "-o", cache,
-                 "--size", "16", "-q"], 0, ["excluded: 7"], check)
+    return Case(
+        [
+            "prepare",
+            table,
+            "--images",
+            folder,
+            "--image-col",
+            "file",
+            "-o",
+            cache,
+            "--size",
+            "16",
+            "-q",
+        ],
+        0,
+        ["excluded: 7"],
+        check,
+    )
 
 
 def _degenerate(tmp: Path) -> tuple[Path, Path]:
@@ -332,38 +410,88 @@ def _degenerate(tmp: Path) -> tuple[Path, Path]:
 @case
 def embed_degenerate_shapes_warn(w: World, tmp: Path) -> Case:
     folder, table = _degenerate(tmp)
-    return Case(["embed", w.run, "-o", tmp / "emb", "--labels", table, "--images", folder,
-                 "--image-col", "file", "--device", "cpu", "-q"], 0,
-                ["2 image(s) have a degenerate shape", "dot.png", "embedded now: 3"])
+    return Case(
+        [
+            "embed",
+            w.run,
+            "-o",
+            tmp / "emb",
+            "--labels",
+            table,
+            "--images",
+            folder,
+            "--image-col",
+            "file",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+        0,
+        ["2 image(s) have a degenerate shape", "dot.png", "embedded now: 3"],
+    )
 
 
 @case
 def prepare_degenerate_shapes_warn(w: World, tmp: Path) -> Case:
     folder, table = _degenerate(tmp)
     cache = tmp / "cache"
-    return Case(["prepare", table, "--images", folder, "--image-col", "file", "-o", cache,
-                 "--size", "16", "-q"], 0, ["2 image(s) have a degenerate shape", "dot.png"],
-                _excluded_rows(3, cache / "index.csv", excluded=cache / "excluded.csv"))
+    return Case(
+        [
+            "prepare",
+            table,
+            "--images",
+            folder,
+            "--image-col",
+            "file",
+            "-o",
+            cache,
+            "--size",
+            "16",
+            "-q",
+        ],
+        0,
+        ["2 image(s) have a degenerate shape", "dot.png"],
+        _excluded_rows(3, cache / "index.csv", excluded=cache / "excluded.csv"),
+    )
 
 
 @case
 def prepare_missing_image_column(w: World, tmp: Path) -> Case:
-    return Case(["prepare", w.table, "--images", w.images, "--image-col", "path", "-o",
-                 tmp / "c", "-q"], 1, ["table.csv", "path"])
+    return Case(
+        ["prepare", w.table, "--images", w.images, "--image-col", "path", "-o", tmp / "c", "-q"],
+        1,
+        ["table.csv", "path"],
+    )
 
 
 @case
 def prepare_header_only_table(w: World, tmp: Path) -> Case:
     table = _write(tmp / "head.csv", "file,finding\n")
-    return Case(["prepare", table, "--images", w.images, "--image-col", "file", "-o", tmp / "c",
-                 "-q"], 1, ["head.csv"])
+    return Case(
+        ["prepare", table, "--images", w.images, "--image-col", "file", "-o", tmp / "c", "-q"],
+        1,
+        ["head.csv"],
+    )
 
 
 @case
 def prepare_output_inside_a_file(w: World, tmp: Path) -> Case:
     blocker = _write(tmp / "blocker", "x")
-    return Case(["prepare", w.table, "--images", w.images, "--image-col", "file", "-o",
-                 blocker / "cache", "-q"], 1, ["blocker"])
+    return Case(
+        [
+            "prepare",
+            w.table,
+            "--images",
+            w.images,
+            "--image-col",
+            "file",
+            "-o",
+            blocker / "cache",
+            "-q",
+        ],
+        1,
+        ["blocker"],
+    )
 
 
 @pytest.fixture()
@@ -371,8 +499,9 @@ def small_disk(tmp_path: Path):
     """A 1 MB tmpfs (root only; skips elsewhere)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
     if done.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
@@ -381,14 +510,38 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", str(mount)], check=False)
 
 
-def test_prepare_on_a_full_disk_is_one_error_and_leaves_nothing(world: World, small_disk: Path) -> None:
+def test_prepare_on_a_full_disk_is_one_error_and_leaves_nothing(
+    world: World, small_disk: Path
+) -> None:
     out = small_disk / "cache"
-    result = _cli("prepare", world.table, "--images", world.images, "--image-col", "file",
-                  "-o", out, "--size", "512", "-q")
+    result = _cli(
+        "prepare",
+        world.table,
+        "--images",
+        world.images,
+        "--image-col",
+        "file",
+        "-o",
+        out,
+        "--size",
+        "512",
+        "-q",
+    )
     _assert_clean(result, 1, ["images.u8", "no space left"])
     assert not out.exists() or not (out / "images.u8").exists(), "stray images.u8"
-    again = _cli("prepare", world.table, "--images", world.images, "--image-col", "file",
-                 "-o", out, "--size", "16", "-q")  # fits: the re-run works
+    again = _cli(
+        "prepare",
+        world.table,
+        "--images",
+        world.images,
+        "--image-col",
+        "file",
+        "-o",
+        out,
+        "--size",
+        "16",
+        "-q",
+    )  # fits: the re-run works
     assert again.exit_code == 0, again.output
 
 
@@ -403,15 +556,24 @@ def _fill(folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", ["label", "embed", "evaluate"])
-def test_full_disk_is_one_error_and_the_rerun_works(world: World, small_disk: Path,
-                                                    command: str) -> None:
+def test_full_disk_is_one_error_and_the_rerun_works(
+    world: World, small_disk: Path, command: str
+) -> None:
     out = small_disk / "out"
     argv = {
         "label": ["label", world.reports, "-o", out / "labels.csv", "-q"],
-        "embed": ["embed", world.run, "-o", out, "--images", world.images, "--device", "cpu",
-                  "-q"],
-        "evaluate": ["evaluate", world.embeddings, _eval_labels(world, small_disk.parent),
-                     "-o", out, "--label-col", "finding", "--no-projection", "-q"],
+        "embed": ["embed", world.run, "-o", out, "--images", world.images, "--device", "cpu", "-q"],
+        "evaluate": [
+            "evaluate",
+            world.embeddings,
+            _eval_labels(world, small_disk.parent),
+            "-o",
+            out,
+            "--label-col",
+            "finding",
+            "--no-projection",
+            "-q",
+        ],
     }[command]
     filler = _fill(small_disk)
     _assert_clean(_cli(*argv), 1, ["no space left"])
@@ -431,19 +593,58 @@ def test_read_only_output_is_one_error(world: World, small_disk: Path) -> None:
 # --------------------------------------------------------------------------- cxr train
 
 
-def _train(table: Path, images: Path, out: Path, *extra: object, code: int = 1,
-           mentions: list[str] | None = None, rows: Callable[[], None] | None = None) -> Case:
-    return Case(["train", "--labels", table, "--images", images, "--image-col", "file",
-                 "--label-col", "finding", "--group-col", "patient", "-o", out,
-                 "--image-size", "32", "--epochs", "1", "--batch-size", "8",
-                 "--embedding-dim", "8", "--device", "cpu", "-j", "1", "-q", *extra],
-                code, mentions or [], rows)
+def _train(
+    table: Path,
+    images: Path,
+    out: Path,
+    *extra: object,
+    code: int = 1,
+    mentions: list[str] | None = None,
+    rows: Callable[[], None] | None = None,
+) -> Case:
+    return Case(
+        [
+            "train",
+            "--labels",
+            table,
+            "--images",
+            images,
+            "--image-col",
+            "file",
+            "--label-col",
+            "finding",
+            "--group-col",
+            "patient",
+            "-o",
+            out,
+            "--image-size",
+            "32",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--embedding-dim",
+            "8",
+            "--device",
+            "cpu",
+            "-j",
+            "1",
+            "-q",
+            *extra,
+        ],
+        code,
+        mentions or [],
+        rows,
+    )
 
 
 # --config files: kind -> (file name, content, what the message must name)
 _CONFIGS: dict[str, tuple[str, str | bytes, list[str]]] = {
-    "malformed_yaml": ("bad.yaml", "training:\n  epochs: [1\n  lr: 0.1\n",
-                       ["bad.yaml:3", "not valid YAML"]),
+    "malformed_yaml": (
+        "bad.yaml",
+        "training:\n  epochs: [1\n  lr: 0.1\n",
+        ["bad.yaml:3", "not valid YAML"],
+    ),
     "binary": ("binary.yaml", bytes(range(256)), ["binary.yaml"]),
     "unknown_key": ("typo.yaml", "training:\n  epoks: 3\n", ["typo.yaml", "epoks"]),
     "not_a_mapping": ("list.yaml", "- 1\n- 2\n", ["list.yaml"]),
@@ -477,8 +678,14 @@ def train_unusable_images_land_in_excluded_csv(w: World, tmp: Path) -> Case:
     rows = rows + [f"more{k}.png" for k in range(8)]
     run = tmp / "run"
     # 12 usable images, batch size 8 (fewer images than... no: 12 >= 8) and 7 unusable ones
-    return _train(_image_table(tmp, rows), folder, run, code=0, mentions=["excluded"],
-                  rows=_excluded_rows(len(rows), run / "split.csv", excluded=run / "excluded.csv"))
+    return _train(
+        _image_table(tmp, rows),
+        folder,
+        run,
+        code=0,
+        mentions=["excluded"],
+        rows=_excluded_rows(len(rows), run / "split.csv", excluded=run / "excluded.csv"),
+    )
 
 
 @case
@@ -488,8 +695,15 @@ def train_images_folder_missing(w: World, tmp: Path) -> Case:
 
 @case
 def train_fewer_images_than_the_batch_size_warns(w: World, tmp: Path) -> Case:
-    return _train(w.table, w.images, tmp / "run", "--batch-size", "16", code=0,
-                  mentions=["fewer than the batch size"])
+    return _train(
+        w.table,
+        w.images,
+        tmp / "run",
+        "--batch-size",
+        "16",
+        code=0,
+        mentions=["fewer than the batch size"],
+    )
 
 
 # --------------------------------------------------------------------------- cxr embed
@@ -505,9 +719,28 @@ def embed_truncated_shard_is_redone_on_resume(w: World, tmp: Path) -> Case:
         loaded = EmbeddingSet.load(emb)
         assert len(loaded.ids) == N_IMAGES  # every image once, the shard made again
 
-    return Case(["embed", w.run, "-o", emb, "--labels", w.table, "--images", w.images,
-                 "--image-col", "file", "--shard-size", "5", "--device", "cpu", "-q"], 0,
-                ["vectors-00001.npy", "damaged", "already done: 7"], check)
+    return Case(
+        [
+            "embed",
+            w.run,
+            "-o",
+            emb,
+            "--labels",
+            w.table,
+            "--images",
+            w.images,
+            "--image-col",
+            "file",
+            "--shard-size",
+            "5",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+        0,
+        ["vectors-00001.npy", "damaged", "already done: 7"],
+        check,
+    )
 
 
 @case
@@ -515,38 +748,53 @@ def embed_deleted_best_weights_suggests_the_option(w: World, tmp: Path) -> Case:
     run = _copy(w.run, tmp / "run")
     shutil.copy(run / "model.safetensors", run / "last.safetensors")
     (run / "model.safetensors").unlink()
-    return Case(["embed", run, "-o", tmp / "emb", "--images", w.images, "--device", "cpu", "-q"],
-                1, ["model.safetensors", "--checkpoint last"])
+    return Case(
+        ["embed", run, "-o", tmp / "emb", "--images", w.images, "--device", "cpu", "-q"],
+        1,
+        ["model.safetensors", "--checkpoint last"],
+    )
 
 
 @case
 def embed_run_without_config(w: World, tmp: Path) -> Case:
     run = _copy(w.run, tmp / "run")
     (run / "config.yaml").unlink()
-    return Case(["embed", run, "-o", tmp / "emb", "--images", w.images, "--device", "cpu", "-q"],
-                1, ["config.yaml"])
+    return Case(
+        ["embed", run, "-o", tmp / "emb", "--images", w.images, "--device", "cpu", "-q"],
+        1,
+        ["config.yaml"],
+    )
 
 
 @case
 def embed_run_config_not_yaml(w: World, tmp: Path) -> Case:
     run = _copy(w.run, tmp / "run")
     (run / "config.yaml").write_text("model: {embedding_dim: 8\n")
-    return Case(["embed", run, "-o", tmp / "emb", "--images", w.images, "--device", "cpu", "-q"],
-                1, ["config.yaml"])
+    return Case(
+        ["embed", run, "-o", tmp / "emb", "--images", w.images, "--device", "cpu", "-q"],
+        1,
+        ["config.yaml"],
+    )
 
 
 @case
 def embed_images_folder_missing(w: World, tmp: Path) -> Case:
-    return Case(["embed", w.run, "-o", tmp / "emb", "--images", tmp / "no_images", "--device",
-                 "cpu", "-q"], 1, ["no_images"])
+    return Case(
+        ["embed", w.run, "-o", tmp / "emb", "--images", tmp / "no_images", "--device", "cpu", "-q"],
+        1,
+        ["no_images"],
+    )
 
 
 @case
 def embed_garbage_weights(w: World, tmp: Path) -> Case:
     run = _copy(w.run, tmp / "run")
     (run / "model.safetensors").write_bytes(b"not a safetensors file" * 10)
-    return Case(["embed", run, "-o", tmp / "emb", "--images", w.images, "--device", "cpu", "-q"],
-                1, ["model.safetensors"])
+    return Case(
+        ["embed", run, "-o", tmp / "emb", "--images", w.images, "--device", "cpu", "-q"],
+        1,
+        ["model.safetensors"],
+    )
 
 
 @case
@@ -558,9 +806,26 @@ def embed_unusable_images_are_excluded(w: World, tmp: Path) -> Case:
         excluded = pd.read_csv(emb / "excluded.csv")
         assert len(EmbeddingSet.load(emb).ids) + len(excluded) == len(rows)
 
-    return Case(["embed", w.run, "-o", emb, "--labels", _image_table(tmp, rows), "--images",
-                 folder, "--image-col", "file", "--device", "cpu", "-q"], 0, ["excluded: 7"],
-                check)
+    return Case(
+        [
+            "embed",
+            w.run,
+            "-o",
+            emb,
+            "--labels",
+            _image_table(tmp, rows),
+            "--images",
+            folder,
+            "--image-col",
+            "file",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+        0,
+        ["excluded: 7"],
+        check,
+    )
 
 
 # --------------------------------------------------------------------------- cxr search
@@ -624,8 +889,18 @@ def search_missing_index_folder(w: World, tmp: Path) -> Case:
 
 
 def _evaluate(emb: Path, labels: Path, tmp: Path, *extra: object) -> list:
-    return ["evaluate", emb, labels, "-o", tmp / "report", "--label-col", "finding",
-            "--no-projection", "-q", *extra]
+    return [
+        "evaluate",
+        emb,
+        labels,
+        "-o",
+        tmp / "report",
+        "--label-col",
+        "finding",
+        "--no-projection",
+        "-q",
+        *extra,
+    ]
 
 
 def _eval_labels(w: World, tmp: Path) -> Path:
@@ -693,8 +968,21 @@ def evaluate_utf16_labels(w: World, tmp: Path) -> Case:
 @case
 def evaluate_missing_label_column(w: World, tmp: Path) -> Case:
     labels = _eval_labels(w, tmp)
-    return Case(["evaluate", w.embeddings, labels, "-o", tmp / "r", "--label-col", "diagnosis",
-                 "--no-projection", "-q"], 1, ["eval.csv", "diagnosis"])
+    return Case(
+        [
+            "evaluate",
+            w.embeddings,
+            labels,
+            "-o",
+            tmp / "r",
+            "--label-col",
+            "diagnosis",
+            "--no-projection",
+            "-q",
+        ],
+        1,
+        ["eval.csv", "diagnosis"],
+    )
 
 
 # --------------------------------------------------------------------------- the checks

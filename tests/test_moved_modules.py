@@ -23,7 +23,10 @@ def _aliases(init: Path) -> dict[str, str]:
     return dict(re.findall(r'"([\w.]+)": "([\w.]+)"', block))
 
 
-MOVED = {**_aliases(ROOT / "cxrembed" / "__init__.py"), **_aliases(ROOT / "cxrlabel" / "__init__.py")}
+MOVED = {
+    **_aliases(ROOT / "cxrembed" / "__init__.py"),
+    **_aliases(ROOT / "cxrlabel" / "__init__.py"),
+}
 
 
 def test_alias_table_is_read() -> None:
@@ -42,9 +45,7 @@ def test_old_name_gives_the_new_module(old: str, new: str) -> None:
         module = importlib.import_module(old)
     assert module is importlib.import_module(new)
     assert sys.modules[old] is sys.modules[new]
-    assert any(
-        issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught
-    )
+    assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught)
 
 
 def test_submodule_of_a_moved_package_is_not_loaded_twice() -> None:

@@ -13,13 +13,17 @@ tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 
 def test_every_package_folder_is_listed_in_pyproject() -> None:
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {
         ".".join(p.parent.relative_to(ROOT).parts)
         for top in ("cxrlabel", "cxrembed")
         for p in (ROOT / top).rglob("__init__.py")
     }
-    assert found - listed == set(), f"add these packages to pyproject.toml: {sorted(found - listed)}"
+    assert found - listed == set(), (
+        f"add these packages to pyproject.toml: {sorted(found - listed)}"
+    )
 
 
 def test_lexicons_are_found_as_package_data() -> None:

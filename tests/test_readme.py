@@ -64,9 +64,14 @@ REPORTS = [
     ("r12", "Clear lungs.", "Normal."),
 ]
 GOLD = {  # uid -> positive observations (positive-only gold)
-    "r01": ["Cardiomegaly"], "r03": ["Pleural Effusion"], "r04": ["Pneumonia", "Consolidation"],
-    "r05": ["Edema"], "r07": ["Cardiomegaly", "Pleural Effusion"], "r08": ["Lung Lesion"],
-    "r09": ["Atelectasis"], "r11": ["Pneumothorax"],
+    "r01": ["Cardiomegaly"],
+    "r03": ["Pleural Effusion"],
+    "r04": ["Pneumonia", "Consolidation"],
+    "r05": ["Edema"],
+    "r07": ["Cardiomegaly", "Pleural Effusion"],
+    "r08": ["Lung Lesion"],
+    "r09": ["Atelectasis"],
+    "r11": ["Pneumothorax"],
 }
 
 
@@ -75,10 +80,12 @@ GOLD = {  # uid -> positive observations (positive-only gold)
 
 def _reports(folder: Path) -> None:
     pd.DataFrame(REPORTS, columns=["uid", "findings", "impression"]).to_csv(
-        folder / "reports.csv", index=False)
+        folder / "reports.csv", index=False
+    )
     names = sorted({n for found in GOLD.values() for n in found})
-    gold = pd.DataFrame([{"uid": uid, **{n: int(n in GOLD.get(uid, [])) for n in names}}
-                         for uid, _, _ in REPORTS])
+    gold = pd.DataFrame(
+        [{"uid": uid, **{n: int(n in GOLD.get(uid, [])) for n in names}} for uid, _, _ in REPORTS]
+    )
     gold.to_csv(folder / "gold.csv", index=False)
 
 
@@ -104,7 +111,8 @@ def _run(folder: Path, table: pd.DataFrame) -> None:
     run = make_run(folder / "runs" / "kermany")
     split = np.where(table["split"] == "test", "val", "train")
     pd.DataFrame({"id": table["image"], "split": split, "group": table["patient_id"]}).to_csv(
-        run / "split.csv", index=False)
+        run / "split.csv", index=False
+    )
 
 
 def _nih(folder: Path) -> None:
@@ -117,9 +125,17 @@ def _nih(folder: Path) -> None:
     for i, finding in enumerate(["Effusion", "No Finding", "Edema|Effusion", "Edema"]):
         name = f"{i:08d}_000.png"
         Image.fromarray((rng.random((48, 40)) * 255).astype("uint8")).save(folder / "images" / name)
-        rows.append({"Image Index": name, "Finding Labels": finding, "Follow-up #": 0,
-                     "Patient ID": i, "Patient Age": 50, "Patient Gender": "F",
-                     "View Position": "PA"})
+        rows.append(
+            {
+                "Image Index": name,
+                "Finding Labels": finding,
+                "Follow-up #": 0,
+                "Patient ID": i,
+                "Patient Age": 50,
+                "Patient Gender": "F",
+                "View Position": "PA",
+            }
+        )
     pd.DataFrame(rows).to_csv(folder / "Data_Entry_2017.csv", index=False)
 
 
@@ -129,21 +145,26 @@ def _covid(folder: Path, n: int = 40) -> None:
 
     rng = np.random.default_rng(0)
     intubated = np.array(["Y", "N"] * (n // 2))
-    table = pd.DataFrame({
-        "patientid": [f"p{i // 2}" for i in range(n)],
-        "small_image": [f"covid/{i:03d}.png" for i in range(n)],
-        "finding": "COVID-19",
-        "intubated": intubated,
-        "age": rng.integers(20, 90, n),
-        "sex": rng.choice(["M", "F"], n),
-        "temperature": np.where(rng.random(n) < 0.2, "Not visible",
-                                rng.normal(38, 1, n).round(1).astype(str)),
-        "pO2_saturation": rng.normal(92, 4, n).round(0),
-    })
+    table = pd.DataFrame(
+        {
+            "patientid": [f"p{i // 2}" for i in range(n)],
+            "small_image": [f"covid/{i:03d}.png" for i in range(n)],
+            "finding": "COVID-19",
+            "intubated": intubated,
+            "age": rng.integers(20, 90, n),
+            "sex": rng.choice(["M", "F"], n),
+            "temperature": np.where(
+                rng.random(n) < 0.2, "Not visible", rng.normal(38, 1, n).round(1).astype(str)
+            ),
+            "pO2_saturation": rng.normal(92, 4, n).round(0),
+        }
+    )
     table.to_csv(folder / "covid_metadata.csv", index=False)
     vectors = rng.normal(size=(n, 8)).astype(np.float32)
     vectors[:, 0] += (intubated == "Y") * 2.0
-    EmbeddingSet(table["small_image"].tolist(), vectors, "cfg").save(folder / "covid" / "embeddings")
+    EmbeddingSet(table["small_image"].tolist(), vectors, "cfg").save(
+        folder / "covid" / "embeddings"
+    )
 
 
 def _clone(folder: Path) -> None:
@@ -203,8 +224,9 @@ def _run_command(command: Command, folder: Path, empty: Path) -> str | None:
 
 
 def _python(argv: list[str], cwd: Path) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, *argv[1:]], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, *argv[1:]], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -276,13 +298,15 @@ def test_blocks_and_commands_are_parsed_as_a_shell_would(tmp_path) -> None:
         "text\n```sh\n# takes minutes\ncxr train --labels a.csv \\\n    -o run  # a comment\n"
         "make demo   # note\n```\n\n```console\n$ cxr --version\ncxr 1.0\n```\n"
         "```text\nnot run\n```\n```python\nx = 1\nx + 1  # 2\nprint(x)  # a note\n```\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     found = blocks(doc)
     assert [(b.line, b.language) for b in found] == [(3, "sh"), (10, "console"), (17, "python")]
     sh = commands(found[0])
     assert [(c.argv, c.line, c.slow) for c in sh] == [
         (["cxr", "train", "--labels", "a.csv", "-o", "run"], 4, True),
-        (["make", "demo"], 6, False)]
+        (["make", "demo"], 6, False),
+    ]
     assert [c.argv for c in commands(found[1])] == [["cxr", "--version"]]
     assert [(line, value) for line, _, value in stated_values(found[2].text)] == [(2, 2)]
 
@@ -311,8 +335,12 @@ def _inline_spans(prefix: str) -> list[tuple[str, str]]:
     for path in (ROOT / "README.md", ROOT / "lexicons" / "README.md"):
         text = path.read_text(encoding="utf-8")
         # Blank out fenced blocks (keeping their lines); spans may wrap across lines.
-        text = re.sub(r"^```.*?^```", lambda m: "\n" * m.group(0).count("\n"), text,
-                      flags=re.MULTILINE | re.DOTALL)
+        text = re.sub(
+            r"^```.*?^```",
+            lambda m: "\n" * m.group(0).count("\n"),
+            text,
+            flags=re.MULTILINE | re.DOTALL,
+        )
         for match in re.finditer(r"`([^`]+)`", text):
             span = " ".join(match.group(1).split())
             if span.startswith(prefix):
@@ -326,9 +354,15 @@ def _flags(words: list[str]) -> list[str]:
 
 
 def test_inline_script_commands_name_scripts_and_flags_that_exist() -> None:
-    spans = _inline_spans("python ") + _inline_spans("pytest ") + [(w, f"python {s}") for w, s in _inline_spans("benchmarks/")
-                                        + _inline_spans("examples/") if s.endswith(".py")
-                                        or " " in s]
+    spans = (
+        _inline_spans("python ")
+        + _inline_spans("pytest ")
+        + [
+            (w, f"python {s}")
+            for w, s in _inline_spans("benchmarks/") + _inline_spans("examples/")
+            if s.endswith(".py") or " " in s
+        ]
+    )
     assert spans
     for where, span in spans:
         words = span.split()

@@ -85,8 +85,9 @@ def read_covid_collection(
             "the folder that holds them"
         )
     table = pd.read_csv(source, low_memory=False)
-    needed = ["patientid", "finding"] + (["folder", "filename", "modality"]
-                                         if layout == "public" else ["small_image"])
+    needed = ["patientid", "finding"] + (
+        ["folder", "filename", "modality"] if layout == "public" else ["small_image"]
+    )
     missing = [c for c in needed if c not in table.columns]
     if missing:
         raise InputError(f"{source} lacks the column(s) {missing}; found {list(table.columns)}")

@@ -118,8 +118,9 @@ def patient_split(
     """
     from cxrembed.data.split import split_by_group
 
-    _, test = split_by_group(table, group_col, val_fraction=test_fraction, seed=seed,
-                             stratify_col=stratify_col)
+    _, test = split_by_group(
+        table, group_col, val_fraction=test_fraction, seed=seed, stratify_col=stratify_col
+    )
     out = np.full(len(table), names[0], dtype=object)
     out[test] = names[1]
     return out

@@ -106,10 +106,15 @@ class Findings:
 
     def truth(self) -> dict[str, int]:
         """The :data:`TRUTH_COLUMNS` as 1/0."""
-        present = {"Cardiomegaly": self.cardiomegaly, "Pleural Effusion": bool(self.effusion),
-                   "Lung Lesion": bool(self.nodule)}
-        return {"No Finding": int(not any(present.values())),
-                **{k: int(v) for k, v in present.items()}}
+        present = {
+            "Cardiomegaly": self.cardiomegaly,
+            "Pleural Effusion": bool(self.effusion),
+            "Lung Lesion": bool(self.nodule),
+        }
+        return {
+            "No Finding": int(not any(present.values())),
+            **{k: int(v) for k, v in present.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -187,16 +192,16 @@ def make_synthetic_set(
     >>> s.n_images, sorted(p.name for p in s.images.iterdir())[:2]
     (4, ['syn0000.png', 'syn0001.png'])
     """
-    _check_options(n_images, size, prevalence, images_per_patient, test_fraction,
-                   hedge_rate, omit_rate)
+    _check_options(
+        n_images, size, prevalence, images_per_patient, test_fraction, hedge_rate, omit_rate
+    )
     root = Path(out_dir)
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
     patient_seeds = np.random.SeedSequence(seed)
     patient = 0
-    bar = tqdm(total=n_images, unit="img", desc="synthetic", file=sys.stderr,
-               disable=not progress)
+    bar = tqdm(total=n_images, unit="img", desc="synthetic", file=sys.stderr, disable=not progress)
     try:
         while len(rows) < n_images:
             rng = np.random.default_rng(patient_seeds.spawn(1)[0])
@@ -210,16 +215,19 @@ def make_synthetic_set(
                 path = images / f"{image_id}.png"
                 with atomic_path(path) as tmp:
                     Image.fromarray(np.rint(pixels * 255).astype(np.uint8)).save(tmp, "PNG")
-                rows.append({
-                    "id": image_id,
-                    "patient_id": f"P{patient:04d}",
-                    "image": f"images/{image_id}.png",
-                    "split": split,
-                    "view": "PA",
-                    "report": synthetic_report(findings, rng, hedge_rate=hedge_rate,
-                                               omit_rate=omit_rate),
-                    **findings.truth(),
-                })
+                rows.append(
+                    {
+                        "id": image_id,
+                        "patient_id": f"P{patient:04d}",
+                        "image": f"images/{image_id}.png",
+                        "split": split,
+                        "view": "PA",
+                        "report": synthetic_report(
+                            findings, rng, hedge_rate=hedge_rate, omit_rate=omit_rate
+                        ),
+                        **findings.truth(),
+                    }
+                )
                 bar.update()
             patient += 1
     finally:
@@ -229,7 +237,10 @@ def make_synthetic_set(
     with atomic_path(table_path) as tmp:
         table.to_csv(tmp, index=False)
     return SyntheticSet(
-        root=root, table=table_path, images=images, n_images=len(table),
+        root=root,
+        table=table_path,
+        images=images,
+        n_images=len(table),
         n_patients=int(table["patient_id"].nunique()),
         prevalence={c: int(table[c].sum()) for c in TRUTH_COLUMNS},
     )
@@ -277,12 +288,21 @@ def render_radiograph(
     lung_any = np.maximum(*lungs)
     ribs = 0.5 + 0.5 * np.cos(2 * np.pi * (9.0 * (y - cy) + 2.0 * (x - cx) ** 2 / bw))
     image += 0.06 * lung_any * ribs**3
-    spine = _soft((np.abs(x - cx) - 0.035) / px) * _soft((y - 0.97) / px) * (1 - _soft((y - 0.1) / px))
+    spine = (
+        _soft((np.abs(x - cx) - 0.035) / px) * _soft((y - 0.97) / px) * (1 - _soft((y - 0.1) / px))
+    )
     image += 0.12 * spine
     thorax = 2 * (lung_x + 0.145 * bw)
     ctr = (0.6 if findings.cardiomegaly else 0.42) + jitter(0.015)
-    heart = _ellipse(x, y, cx + anatomy.heart_shift * bw + (0.03 if findings.cardiomegaly else 0),
-                     cy + 0.6 * lh, ctr * thorax / 2, 0.12 + 0.25 * (ctr - 0.42), px)
+    heart = _ellipse(
+        x,
+        y,
+        cx + anatomy.heart_shift * bw + (0.03 if findings.cardiomegaly else 0),
+        cy + 0.6 * lh,
+        ctr * thorax / 2,
+        0.12 + 0.25 * (ctr - 0.42),
+        px,
+    )
     image = image * (1 - heart) + 0.6 * heart
     if findings.effusion:
         sides = _SIDES if findings.effusion == "both" else (findings.effusion,)
@@ -324,8 +344,11 @@ def synthetic_report(
     True
     """
     parts: list[str] = []
-    for present, phrases in ((findings.cardiomegaly, _CARDIO), (findings.effusion, _EFFUSION),
-                             (findings.nodule, _NODULE)):
+    for present, phrases in (
+        (findings.cardiomegaly, _CARDIO),
+        (findings.effusion, _EFFUSION),
+        (findings.nodule, _NODULE),
+    ):
         absent, positive, hedged = phrases
         if not present:
             if rng.random() < 0.5:
@@ -347,20 +370,30 @@ def synthetic_report(
 # (absent, present, hedged) phrasings; {side}: right / left / bilateral (patient side).
 _CARDIO = (
     ("Heart size is normal.", "No cardiomegaly.", "Normal heart size."),
-    ("Enlarged cardiac silhouette.", "The heart is enlarged.", "Cardiomegaly.",
-     "Moderate cardiomegaly."),
+    (
+        "Enlarged cardiac silhouette.",
+        "The heart is enlarged.",
+        "Cardiomegaly.",
+        "Moderate cardiomegaly.",
+    ),
     ("Possible mild cardiomegaly.",),
 )
 _EFFUSION = (
     ("No pleural effusion.", "No effusion."),
-    ("Small {side} pleural effusion.", "{Side} pleural effusion with a fluid level.",
-     "Layering {side} effusion."),
+    (
+        "Small {side} pleural effusion.",
+        "{Side} pleural effusion with a fluid level.",
+        "Layering {side} effusion.",
+    ),
     ("Possible small {side} effusion.",),
 )
 _NODULE = (
     ("No focal nodule.",),
-    ("Solitary pulmonary nodule in the {side} lung.", "Round nodule in the {side} lung.",
-     "A 1 cm nodule projects over the {side} lung."),
+    (
+        "Solitary pulmonary nodule in the {side} lung.",
+        "Round nodule in the {side} lung.",
+        "A 1 cm nodule projects over the {side} lung.",
+    ),
     ("Possible nodule in the {side} lung.",),
 )
 _NORMAL = ("The lungs are clear.", "No acute cardiopulmonary process.")
@@ -379,7 +412,8 @@ def _draw_findings(rng: np.random.Generator, prevalence: Sequence[float]) -> Fin
     cardio, effusion, nodule = (rng.random() < p for p in prevalence)
     return Findings(
         cardiomegaly=bool(cardio),
-        effusion=str(rng.choice(("right", "left", "both"), p=(0.4, 0.4, 0.2))) if effusion
+        effusion=str(rng.choice(("right", "left", "both"), p=(0.4, 0.4, 0.2)))
+        if effusion
         else None,
         nodule=str(rng.choice(_SIDES)) if nodule else None,
     )
@@ -390,8 +424,9 @@ def _soft(distance: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(np.clip(distance, -30, 30)))
 
 
-def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float,
-             px: float) -> np.ndarray:
+def _ellipse(
+    x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float, px: float
+) -> np.ndarray:
     radius = np.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2)
     return _soft((radius - 1.0) * min(rx, ry) / px)
 
@@ -403,23 +438,36 @@ def _blur(image: np.ndarray) -> np.ndarray:
     return 0.25 * rows[:, :-2] + 0.5 * rows[:, 1:-1] + 0.25 * rows[:, 2:]
 
 
-def _check_options(n_images: int, size: int, prevalence: Sequence[float],
-                   images_per_patient: tuple[int, int], test_fraction: float,
-                   hedge_rate: float, omit_rate: float) -> None:
+def _check_options(
+    n_images: int,
+    size: int,
+    prevalence: Sequence[float],
+    images_per_patient: tuple[int, int],
+    test_fraction: float,
+    hedge_rate: float,
+    omit_rate: float,
+) -> None:
     problems = []
     if not Interval(int, 1, None).contains(n_images):
         problems.append(f"n_images must be a positive int; got {n_images!r}")
     if not Interval(int, 32, None).contains(size):
         problems.append(f"size must be an int >= 32 px; got {size!r}")
     if len(prevalence) != len(FINDINGS) or not all(0 <= p <= 1 for p in prevalence):
-        problems.append(f"prevalence must be {len(FINDINGS)} probabilities for {FINDINGS}; "
-                        f"got {tuple(prevalence)!r}")
+        problems.append(
+            f"prevalence must be {len(FINDINGS)} probabilities for {FINDINGS}; "
+            f"got {tuple(prevalence)!r}"
+        )
     low, high = images_per_patient
     if not 1 <= low <= high:
-        problems.append(f"images_per_patient must be (low, high) with 1 <= low <= high; "
-                        f"got {images_per_patient!r}")
-    for name, value in (("test_fraction", test_fraction), ("hedge_rate", hedge_rate),
-                        ("omit_rate", omit_rate)):
+        problems.append(
+            f"images_per_patient must be (low, high) with 1 <= low <= high; "
+            f"got {images_per_patient!r}"
+        )
+    for name, value in (
+        ("test_fraction", test_fraction),
+        ("hedge_rate", hedge_rate),
+        ("omit_rate", omit_rate),
+    ):
         if not 0 <= value < 1:
             problems.append(f"{name} must be in [0, 1); got {value!r}")
     if hedge_rate + omit_rate >= 1:

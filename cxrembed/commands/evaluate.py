@@ -63,7 +63,8 @@ ExcludeSameGroup = Annotated[
     typer.Option("--exclude-same-group", help="Leave a query's own patient out of its gallery."),
 ]
 SplitCol = text_option(
-    "--split-col", "Split column (with --query-split and --gallery-split).",
+    "--split-col",
+    "Split column (with --query-split and --gallery-split).",
     show_default="the run's split.csv",
 )
 AllRows = Annotated[
@@ -168,8 +169,12 @@ def _split_options(
         from cxrlabel.errors import InputError
 
         raise InputError(ALL_ROWS_CONFLICT)
-    return {"split_col": split_col, "query_split": query_split, "gallery_split": gallery_split,
-            "all_rows": all_rows}
+    return {
+        "split_col": split_col,
+        "query_split": query_split,
+        "gallery_split": gallery_split,
+        "all_rows": all_rows,
+    }
 
 
 def _check_header(

@@ -106,9 +106,12 @@ ImageCol = Annotated[
 TableIdCol = IdCol("none (alone: images are <images>/<id>.<ext>)")
 Separator = Annotated[
     str | None,
-    _option("separator", "--separator",
-            help="Split --label-col values into several labels at this separator, e.g. ',' for "
-                 "'COVID-19, ARDS'."),
+    _option(
+        "separator",
+        "--separator",
+        help="Split --label-col values into several labels at this separator, e.g. ',' for "
+        "'COVID-19, ARDS'.",
+    ),
 ]
 Loss = Annotated[
     str | None,
@@ -131,9 +134,7 @@ BatchSize = Annotated[
     _option("batch_size", "--batch-size", min=1, help="Per process; a multiple of m."),
 ]
 M = Annotated[int | None, _option("m", "--m", min=1, help="Images per label in a batch.")]
-Lr = Annotated[
-    float | None, _option("lr", "--lr", min=0.0, help="Backbone learning rate (AdamW).")
-]
+Lr = Annotated[float | None, _option("lr", "--lr", min=0.0, help="Backbone learning rate (AdamW).")]
 HeadLr = Annotated[
     float | None,
     _option("head_lr", "--head-lr", min=0.0, help="Learning rate of the head and loss proxies."),
@@ -296,12 +297,16 @@ def format_result(result: TrainResult) -> str:
             f"{last['train_images_per_second']:.1f} images/s"
         )
     if result.best_epoch is not None:
-        lines.append(f"best: epoch {result.best_epoch}, val MAP@R {_fmt(result.best_value)} "
-                     "-> model.safetensors")
+        lines.append(
+            f"best: epoch {result.best_epoch}, val MAP@R {_fmt(result.best_value)} "
+            "-> model.safetensors"
+        )
         if result.best_epoch == 1 and result.epochs_done > 1 and result.best_value is not None:
-            lines.append(f"warning: the best epoch is the first of {result.epochs_done}; later "
-                         "epochs did not improve validation retrieval (see "
-                         "training_curves.png; try a lower --lr)")
+            lines.append(
+                f"warning: the best epoch is the first of {result.epochs_done}; later "
+                "epochs did not improve validation retrieval (see "
+                "training_curves.png; try a lower --lr)"
+            )
     if result.run_dir is not None and (result.run_dir / "training_curves.png").is_file():
         lines.append(f"curves: {result.run_dir / 'training_curves.png'}")
     if result.excluded:

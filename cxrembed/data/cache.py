@@ -72,8 +72,19 @@ __all__ = [
 
 CACHE_VERSION = 1
 INDEX_COLUMNS = [
-    "slot", "id", "source", "bytes", "mtime_ns", "status", "reason", "orig_rows", "orig_cols",
-    "source_bits", "photometric", "view_position", "intensity",
+    "slot",
+    "id",
+    "source",
+    "bytes",
+    "mtime_ns",
+    "status",
+    "reason",
+    "orig_rows",
+    "orig_cols",
+    "source_bits",
+    "photometric",
+    "view_position",
+    "intensity",
 ]
 _SETTINGS = ("version", "size", "dtype", "fit", "window")
 _TEXT_COLUMNS = ("id", "source", "status", "reason", "photometric", "view_position", "intensity")
@@ -187,12 +198,16 @@ def prepare_cache(
     settings = _settings(size, dtype, fit, window)
     cache = Path(cache_dir)
     df = read_table(table, text_columns=(id_col, image_col))
-    join = join_images(df, images_root, image_col=image_col, id_col=id_col,
-                       allow_outside=allow_outside_images)
+    join = join_images(
+        df, images_root, image_col=image_col, id_col=id_col, allow_outside=allow_outside_images
+    )
     existed = cache.exists()
     info = _open_settings(cache, settings, overwrite)
-    info.update(id_col=id_col, image_col=image_col,
-                images_root=None if images_root is None else str(Path(images_root).resolve()))
+    info.update(
+        id_col=id_col,
+        image_col=image_col,
+        images_root=None if images_root is None else str(Path(images_root).resolve()),
+    )
     writer = _CacheWriter(cache, info, read_cache_index(cache))
     todo: list[tuple[int, str, str, os.stat_result]] = []  # row, id, source, stat
     already = 0
@@ -231,8 +246,14 @@ def prepare_cache(
                     writer.save(excluded)
     finally:
         writer.save(excluded, final=True)
-    summary = PrepareSummary(cache, len(df), writer.decoded, already, excluded_frame(excluded),
-                             time.perf_counter() - started)
+    summary = PrepareSummary(
+        cache,
+        len(df),
+        writer.decoded,
+        already,
+        excluded_frame(excluded),
+        time.perf_counter() - started,
+    )
     warn_degenerate(shapes)
     no_usable_rows(df, summary.usable, summary.excluded)
     return summary
@@ -264,8 +285,12 @@ def read_cache_index(cache_dir: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.is_file():
         return _empty_index()
     # Text stays text ("NA" is a valid id); only the numeric columns may be blank.
-    index = pd.read_csv(path, dtype={c: "string" for c in _TEXT_COLUMNS},
-                        keep_default_na=False, na_values={c: [""] for c in _NUMBER_COLUMNS})
+    index = pd.read_csv(
+        path,
+        dtype={c: "string" for c in _TEXT_COLUMNS},
+        keep_default_na=False,
+        na_values={c: [""] for c in _NUMBER_COLUMNS},
+    )
     missing = [c for c in INDEX_COLUMNS if c not in index.columns]
     if missing:
         raise InputError(f"{path} lacks columns {missing}; prepare the cache again")
@@ -280,9 +305,15 @@ class CachedImageDataset(_LabeledImages):
     Build it with :meth:`from_table`.
     """
 
-    def __init__(self, cache_dir: str | os.PathLike[str], slots: np.ndarray,
-                 ids: Sequence[str], labels: np.ndarray, label_names: Sequence[str],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike[str],
+        slots: np.ndarray,
+        ids: Sequence[str],
+        labels: np.ndarray,
+        label_names: Sequence[str],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(ids, labels, label_names, **kwargs)
         self.cache_dir = Path(cache_dir)
         self.slots = slots
@@ -329,8 +360,7 @@ class CachedImageDataset(_LabeledImages):
         skip = {r.row for r in status}
         index = read_cache_index(cache_dir)
         cached = index[index["status"] == "ok"]
-        slot_of = dict(zip(cached["id"].tolist(), cached["slot"].astype(int).tolist(),
-                           strict=True))
+        slot_of = dict(zip(cached["id"].tolist(), cached["slot"].astype(int).tolist(), strict=True))
         why = _reasons_not_cached(Path(cache_dir), index)
         kept: list[int] = []
         excluded = list(status)
@@ -341,13 +371,20 @@ class CachedImageDataset(_LabeledImages):
             if row_id is None:
                 excluded.append(exclusion(row, None, None, "no-id", "blank id: no image"))
             elif row_id in seen:
-                excluded.append(exclusion(row, row_id, None, "duplicate-id",
-                                          f"id {row_id!r} already used by row {seen[row_id]}"))
+                excluded.append(
+                    exclusion(
+                        row,
+                        row_id,
+                        None,
+                        "duplicate-id",
+                        f"id {row_id!r} already used by row {seen[row_id]}",
+                    )
+                )
             elif row_id not in slot_of:
-                kind, reason = why.get(row_id, ("not-cached", "not in the cache; run `cxr "
-                                                "prepare` on this table"))
-                excluded.append(exclusion(row, row_id, None, kind,
-                                          f"not in the cache ({reason})"))
+                kind, reason = why.get(
+                    row_id, ("not-cached", "not in the cache; run `cxr prepare` on this table")
+                )
+                excluded.append(exclusion(row, row_id, None, kind, f"not in the cache ({reason})"))
             else:
                 seen[row_id] = row
                 kept.append(row)
@@ -413,15 +450,29 @@ class _CacheWriter:
         if new and self.cache.is_dir() and not any(self.cache.iterdir()):
             self.cache.rmdir()
 
-    def put(self, row_id: str, source: str, stat: os.stat_result, stored: np.ndarray | None,
-            meta: dict[str, Any]) -> None:
+    def put(
+        self,
+        row_id: str,
+        source: str,
+        stat: os.stat_result,
+        stored: np.ndarray | None,
+        meta: dict[str, Any],
+    ) -> None:
         """Record one result: pixels into the id's old slot or a new one; a failure as
         ``status`` = its kind, with slot -1 (an old slot is then left unused)."""
-        record = {"id": row_id, "source": source, "bytes": stat.st_size,
-                  "mtime_ns": stat.st_mtime_ns}
+        record = {
+            "id": row_id,
+            "source": source,
+            "bytes": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+        }
         if stored is None:
-            self.records[row_id] = {**record, "slot": -1, "status": meta["kind"],
-                                    "reason": meta["reason"]}
+            self.records[row_id] = {
+                **record,
+                "slot": -1,
+                "status": meta["kind"],
+                "reason": meta["reason"],
+            }
             return
         old = self.records.get(row_id)
         slot = int(old["slot"]) if old is not None and int(old["slot"]) >= 0 else self.count
@@ -442,8 +493,9 @@ class _CacheWriter:
         with atomic_path(self.cache / "index.csv") as tmp:
             index.sort_values("slot").to_csv(tmp, index=False)
         with atomic_path(self.cache / "cache.json") as tmp:
-            tmp.write_text(json.dumps({**self.info, "count": self.count}, indent=2) + "\n",
-                           encoding="utf-8")
+            tmp.write_text(
+                json.dumps({**self.info, "count": self.count}, indent=2) + "\n", encoding="utf-8"
+            )
         if final:
             write_excluded(self.cache, excluded)
         self.saved_at = time.perf_counter()
@@ -453,8 +505,13 @@ def _decode_all(
     paths: list[str], settings: dict[str, Any], jobs: int, progress: bool
 ) -> Iterator[tuple[np.ndarray | None, dict[str, Any]]]:
     """Decode in order, in ``jobs`` processes, with a progress bar on stderr."""
-    work = partial(decode_or_reason, size=settings["size"], fit=settings["fit"],
-                   window=_window_from_json(settings["window"]), dtype=settings["dtype"])
+    work = partial(
+        decode_or_reason,
+        size=settings["size"],
+        fit=settings["fit"],
+        window=_window_from_json(settings["window"]),
+        dtype=settings["dtype"],
+    )
     return decode_in_order(work, paths, jobs=jobs, progress=progress, desc="prepare")
 
 
@@ -465,8 +522,13 @@ def _settings(size: int, dtype: str, fit: str, window: Window) -> dict[str, Any]
     fit = FIT.check(fit, "fit")
     checked = check_window(window, "window")
     window_json: Any = checked if isinstance(checked, str) else list(checked)
-    return {"version": CACHE_VERSION, "size": size, "dtype": dtype, "fit": fit,
-            "window": window_json}
+    return {
+        "version": CACHE_VERSION,
+        "size": size,
+        "dtype": dtype,
+        "fit": fit,
+        "window": window_json,
+    }
 
 
 def _window_from_json(value: Any) -> Window:
@@ -550,8 +612,11 @@ def _open_images(cache: Path, info: dict[str, Any], mode: str) -> np.memmap:
 
 
 def _unchanged(record: dict[str, Any], source: str, stat: os.stat_result) -> bool:
-    return (str(record["source"]) == source and int(record["bytes"]) == stat.st_size
-            and int(record["mtime_ns"]) == stat.st_mtime_ns)
+    return (
+        str(record["source"]) == source
+        and int(record["bytes"]) == stat.st_size
+        and int(record["mtime_ns"]) == stat.st_mtime_ns
+    )
 
 
 def _empty_index() -> pd.DataFrame:
@@ -565,9 +630,18 @@ def _reasons_not_cached(cache: Path, index: pd.DataFrame) -> dict[str, tuple[str
     path = cache / "excluded.csv"
     if path.is_file():
         last = pd.read_csv(path, dtype={"id": "string"}, keep_default_na=False)
-        reasons.update({i: (k, r) for i, k, r in zip(last["id"], last["kind"], last["reason"],
-                                                      strict=True) if i})
+        reasons.update(
+            {
+                i: (k, r)
+                for i, k, r in zip(last["id"], last["kind"], last["reason"], strict=True)
+                if i
+            }
+        )
     failed = index[index["status"] != "ok"]
-    reasons.update({i: (k, r) for i, k, r in zip(failed["id"], failed["status"],
-                                                  failed["reason"], strict=True)})
+    reasons.update(
+        {
+            i: (k, r)
+            for i, k, r in zip(failed["id"], failed["status"], failed["reason"], strict=True)
+        }
+    )
     return reasons

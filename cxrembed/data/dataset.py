@@ -131,8 +131,10 @@ class _LabeledImages(Dataset):
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({len(self)} images, {len(self.label_names)} labels, "
-                f"policy={self.policy!r}, {len(self.excluded)} excluded)")
+        return (
+            f"{type(self).__name__}({len(self)} images, {len(self.label_names)} labels, "
+            f"policy={self.policy!r}, {len(self.excluded)} excluded)"
+        )
 
 
 class LabeledImageDataset(_LabeledImages):
@@ -224,8 +226,14 @@ class LabeledImageDataset(_LabeledImages):
         status = status_exclusions(df, ids, labels.status_col)
         skip = {r.row for r in status}
         candidates = [r for r in range(len(df)) if r not in skip]
-        join = join_images(df, images_root, image_col=image_col, id_col=id_col, rows=candidates,
-                           allow_outside=allow_outside_images)
+        join = join_images(
+            df,
+            images_root,
+            image_col=image_col,
+            id_col=id_col,
+            rows=candidates,
+            allow_outside=allow_outside_images,
+        )
         excluded = excluded_frame(pd.concat([excluded_frame(status), join.excluded]))
         no_usable_rows(df, len(join.rows), excluded)
         return cls(
@@ -264,8 +272,14 @@ class XRVDataset(_LabeledImages):
     ``unmentioned`` defaults to ``"ignore"``. Build it with :meth:`from_xrv`.
     """
 
-    def __init__(self, source: Any, ids: Sequence[str], labels: np.ndarray,
-                 label_names: Sequence[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        source: Any,
+        ids: Sequence[str],
+        labels: np.ndarray,
+        label_names: Sequence[str],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(ids, labels, label_names, **kwargs)
         self.source = source
 

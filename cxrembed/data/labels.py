@@ -189,8 +189,11 @@ def label_matrix(
     >>> m.names, m.values.tolist()
     (['COVID-19', 'SARS'], [[1.0, 0.0], [nan, nan], [0.0, 1.0]])
     """
-    given = [name for name, v in (("schema", schema), ("columns", columns),
-                                  ("label_col", label_col)) if v is not None]
+    given = [
+        name
+        for name, v in (("schema", schema), ("columns", columns), ("label_col", label_col))
+        if v is not None
+    ]
     if len(given) != 1:
         raise InputError(
             f"choose the labels of {source} with exactly one of schema=, columns= or "
@@ -202,8 +205,7 @@ def label_matrix(
         from cxrlabel.lexicon import load_schema
 
         names = list(load_schema(schema).names)
-        hint = (f"label the reports with `cxr label --schema {schema}`, or choose columns "
-                "explicitly")
+        hint = f"label the reports with `cxr label --schema {schema}`, or choose columns explicitly"
     else:
         names = list(columns or [])
         hint = "check the column names (they are case-sensitive)"
@@ -332,6 +334,13 @@ def status_exclusions(
     for row, value in enumerate(table[status_col].tolist()):
         status = "" if pd.isna(value) else str(value).strip()
         if status.lower() != "ok":
-            records.append(exclusion(row, ids[row], None, "label-status",
-                                     f"labeller status is {status or 'blank'!r}, not 'ok'"))
+            records.append(
+                exclusion(
+                    row,
+                    ids[row],
+                    None,
+                    "label-status",
+                    f"labeller status is {status or 'blank'!r}, not 'ok'",
+                )
+            )
     return records

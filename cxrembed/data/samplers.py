@@ -306,8 +306,7 @@ def _check_labels(labels: Any, known: Any) -> None:
         )
     if labels.ndim not in (1, 2) or len(labels) == 0:
         raise SamplerInputError(
-            f"labels must have shape (N,) (class ids) or (N, C) with N >= 1; got "
-            f"{labels.shape}."
+            f"labels must have shape (N,) (class ids) or (N, C) with N >= 1; got {labels.shape}."
         )
     if labels.ndim == 1:
         if not np.issubdtype(labels.dtype, np.integer):

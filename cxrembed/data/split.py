@@ -108,7 +108,9 @@ def _group_keys(column: pd.Series) -> list[str]:
             stacklevel=3,
         )
     values = column.astype("object").tolist()
-    return [f"\0row{i}" if b else f"v{v}" for i, (v, b) in enumerate(zip(values, blank, strict=True))]
+    return [
+        f"\0row{i}" if b else f"v{v}" for i, (v, b) in enumerate(zip(values, blank, strict=True))
+    ]
 
 
 def _group_strata(

@@ -57,7 +57,7 @@ _MESSAGES = TableMessages(
     missing="labels table {name!r} not found; give a CSV or Parquet file",
     empty_file="cannot read labels table {name!r} (the file is empty); expected a header row",
     unreadable="cannot read labels table {name!r} ({detail}); expected CSV, TSV, or Parquet "
-               "with a .parquet extension",
+    "with a .parquet extension",
 )
 
 
@@ -103,8 +103,9 @@ def read_table(
     else:
         path = Path(table)
         text = [c for c in text_columns if c]
-        df = read_table_file(path, text_columns=text, messages=_MESSAGES, other_suffixes=",",
-                             name=str(path))
+        df = read_table_file(
+            path, text_columns=text, messages=_MESSAGES, other_suffixes=",", name=str(path)
+        )
         df = df.astype({c: "string" for c in text if c in df.columns})  # Parquet ids too
         df.attrs["source"] = str(path)
         df.attrs["folder"] = str(path.parent)
@@ -191,13 +192,15 @@ def join_images(
         kept_rows.append(row)
         kept_ids.append(row_id)
         kept_paths.append(path)
-    return ImageJoin(np.asarray(kept_rows, dtype=np.int64), kept_ids, kept_paths,
-                     excluded_frame(excluded))
+    return ImageJoin(
+        np.asarray(kept_rows, dtype=np.int64), kept_ids, kept_paths, excluded_frame(excluded)
+    )
 
 
 def _check_columns(table: pd.DataFrame, *, image_col: str | None, id_col: str | None) -> None:
-    check_image_columns(table_source(table), list(table.columns), image_col=image_col,
-                        id_col=id_col)
+    check_image_columns(
+        table_source(table), list(table.columns), image_col=image_col, id_col=id_col
+    )
 
 
 def check_image_columns(
@@ -266,8 +269,11 @@ def _by_id(
     if not names:
         return exact, ("missing", f"no file {row_id}.<ext> in {str(root)!r}")
     if len(names) > 1:
-        return exact, ("ambiguous", f"several files for id {row_id!r}: {sorted(names)}; "
-                                    "keep one or use an image path column")
+        return exact, (
+            "ambiguous",
+            f"several files for id {row_id!r}: {sorted(names)}; "
+            "keep one or use an image path column",
+        )
     return root / names[0], None
 
 
@@ -279,8 +285,11 @@ def _outside(root: Path, path: Path | None) -> tuple[str, str] | None:
     target = os.path.normpath(os.path.abspath(path))
     if target == base or target.startswith(base.rstrip(os.sep) + os.sep):
         return None
-    return ("outside-images", f"image path {str(path)!r} leaves the images folder {base!r}; "
-            "pass --allow-outside-images (allow_outside_images=True) to read it")
+    return (
+        "outside-images",
+        f"image path {str(path)!r} leaves the images folder {base!r}; "
+        "pass --allow-outside-images (allow_outside_images=True) to read it",
+    )
 
 
 def _file_problem(path: Path | None) -> tuple[str, str] | None:

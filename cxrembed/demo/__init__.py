@@ -76,8 +76,9 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
-             echo: Echo = print) -> DemoResult:
+def run_demo(
+    out_dir: str | Path, settings: DemoSettings = DemoSettings(), echo: Echo = print
+) -> DemoResult:
     """Run every step, print each step's table with ``echo``, return the outputs."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,9 +92,13 @@ def run_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
 
     echo("\n== synthetic images (NOT real radiographs: drawn by cxrembed.collections.synthetic) ==")
     with _timed(clock, "synthetic"):
-        synthetic = make_synthetic_set(out / "synthetic", settings.n_images,
-                                       size=settings.file_size, seed=settings.seed,
-                                       progress=settings.progress)
+        synthetic = make_synthetic_set(
+            out / "synthetic",
+            settings.n_images,
+            size=settings.file_size,
+            seed=settings.seed,
+            progress=settings.progress,
+        )
     truth = pd.read_csv(synthetic.table, dtype={"id": str})
     echo(_synthetic_text(synthetic, truth))
 
@@ -103,16 +108,24 @@ def run_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
     with _timed(clock, "label"):
         from cxrlabel.labelfile import label_file
 
-        summary = label_file(synthetic.table, mined_path, text_cols=["report"], id_col="id",
-                             schema="chexpert", evidence_path=evidence,
-                             progress=settings.progress)
+        summary = label_file(
+            synthetic.table,
+            mined_path,
+            text_cols=["report"],
+            id_col="id",
+            schema="chexpert",
+            evidence_path=evidence,
+            progress=settings.progress,
+        )
     mined = pd.read_csv(mined_path, dtype={"id": str})
     echo(summary.text())
     echo("\nmined labels against the truth the images were drawn from (1 = positive):")
     echo(_agreement(truth, mined))
 
-    echo(f"\n== cxr train: resnet18 + attention, multi-similarity loss, {settings.image_size} px, "
-         f"{settings.epochs} epochs, mined labels, training patients only ==")
+    echo(
+        f"\n== cxr train: resnet18 + attention, multi-similarity loss, {settings.image_size} px, "
+        f"{settings.epochs} epochs, mined labels, training patients only =="
+    )
     run_dir = out / "run"
     with _timed(clock, "train"):
         result = _train(truth, mined, synthetic, run_dir, settings)
@@ -125,28 +138,53 @@ def run_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
         from cxrembed.search.embed_and_index import embed_and_index
 
         embedded, built = embed_and_index(
-            run_dir, synthetic.table, embeddings, images_root=synthetic.root,
-            image_col="image", id_col="id", index=index, device="cpu",
-            show_cols=["patient_id", "split", *TRUTH_COLUMNS], progress=settings.progress,
-            resume=False)
+            run_dir,
+            synthetic.table,
+            embeddings,
+            images_root=synthetic.root,
+            image_col="image",
+            id_col="id",
+            index=index,
+            device="cpu",
+            show_cols=["patient_id", "split", *TRUTH_COLUMNS],
+            progress=settings.progress,
+            resume=False,
+        )
     echo(format_embed_summary(embedded, built))
 
-    echo(f"\n== cxr search: two test images, {settings.k} nearest neighbours (the query is in "
-         "the gallery, so it finds itself first) ==")
+    echo(
+        f"\n== cxr search: two test images, {settings.k} nearest neighbours (the query is in "
+        "the gallery, so it finds itself first) =="
+    )
     with _timed(clock, "search"):
         searches, grids = _search(run_dir, index, evidence, truth, synthetic, out, settings, echo)
 
-    echo("\n== cxr evaluate: test patients (queries) against training patients (gallery), "
-         "truth labels ==")
+    echo(
+        "\n== cxr evaluate: test patients (queries) against training patients (gallery), "
+        "truth labels =="
+    )
     with _timed(clock, "evaluate"):
         trained, untrained = _evaluate(out, truth, result, synthetic, settings, echo)
 
-    demo = DemoResult(out, synthetic, mined_path, run_dir, embeddings, index, searches, grids,
-                      trained, untrained, clock)
+    demo = DemoResult(
+        out,
+        synthetic,
+        mined_path,
+        run_dir,
+        embeddings,
+        index,
+        searches,
+        grids,
+        trained,
+        untrained,
+        clock,
+    )
     echo("\n== time per step (s) ==")
     echo("  ".join(f"{name} {seconds:.0f}" for name, seconds in clock.items()))
-    echo("\nThe images above are synthetic drawings with visible findings, not radiographs; "
-         "the figures show that the chain works end to end, not clinical performance.")
+    echo(
+        "\nThe images above are synthetic drawings with visible findings, not radiographs; "
+        "the figures show that the chain works end to end, not clinical performance."
+    )
     return demo
 
 
@@ -161,11 +199,18 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    parser = argparse.ArgumentParser(prog="python -m cxrembed.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m cxrembed.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("out", nargs="?", default="demo_out", help="output folder")
-    parser.add_argument("--images", choices=("real", "synthetic"), default="real",
-                        help="real: the shipped Kermany subset (default); synthetic: drawings")
+    parser.add_argument(
+        "--images",
+        choices=("real", "synthetic"),
+        default="real",
+        help="real: the shipped Kermany subset (default); synthetic: drawings",
+    )
     parser.add_argument("--no-openi", action="store_true", help="skip the Open-i reports step")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -185,8 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nimage part: {time.perf_counter() - images_started:.0f} s")
     else:
         if args.images == "real":
-            print("note: the real-image subset (data/kermany_demo) was not found; running the "
-                  "synthetic image chain instead")
+            print(
+                "note: the real-image subset (data/kermany_demo) was not found; running the "
+                "synthetic image chain instead"
+            )
         run_demo(out, DemoSettings(openi=openi))
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; outputs in {out}/")
     return 0
@@ -195,41 +242,76 @@ def main(argv: list[str] | None = None) -> int:
 # ----------------------------------------------------------------------------- steps
 
 
-def _train(truth: pd.DataFrame, mined: pd.DataFrame, synthetic: SyntheticSet, run_dir: Path,
-           settings: DemoSettings) -> Any:
+def _train(
+    truth: pd.DataFrame,
+    mined: pd.DataFrame,
+    synthetic: SyntheticSet,
+    run_dir: Path,
+    settings: DemoSettings,
+) -> Any:
     from cxrembed.train import train
 
     table = truth[["id", "patient_id", "image", "split"]].merge(
-        mined[["id", "status", *TRUTH_COLUMNS]], on="id", how="left", validate="one_to_one")
+        mined[["id", "status", *TRUTH_COLUMNS]], on="id", how="left", validate="one_to_one"
+    )
     table = table[table["split"] == "train"].reset_index(drop=True)
     if run_dir.exists():
         import shutil
 
         shutil.rmtree(run_dir)  # the demo always starts afresh
-    return train(table, run_dir, images=synthetic.root, progress=settings.progress, overrides={
-        "image_col": "image", "id_col": "id", "group_col": "patient_id",
-        "labels.columns": list(TRUTH_COLUMNS), "loss": "ms", "backbone": "resnet18",
-        "attention": True, "embedding_dim": settings.embedding_dim,
-        "image_size": settings.image_size, "epochs": settings.epochs,
-        "batch_size": settings.batch_size, "m": 4, "lr": settings.lr,
-        "head_lr": settings.head_lr, "num_workers": 0, "val_fraction": 0.2,
-        "seed": settings.seed, "device": "cpu", "warmup_epochs": 0.5,
-    })
+    return train(
+        table,
+        run_dir,
+        images=synthetic.root,
+        progress=settings.progress,
+        overrides={
+            "image_col": "image",
+            "id_col": "id",
+            "group_col": "patient_id",
+            "labels.columns": list(TRUTH_COLUMNS),
+            "loss": "ms",
+            "backbone": "resnet18",
+            "attention": True,
+            "embedding_dim": settings.embedding_dim,
+            "image_size": settings.image_size,
+            "epochs": settings.epochs,
+            "batch_size": settings.batch_size,
+            "m": 4,
+            "lr": settings.lr,
+            "head_lr": settings.head_lr,
+            "num_workers": 0,
+            "val_fraction": 0.2,
+            "seed": settings.seed,
+            "device": "cpu",
+            "warmup_epochs": 0.5,
+        },
+    )
 
 
-def _search(run_dir: Path, index: Path, evidence: Path, truth: pd.DataFrame,
-            synthetic: SyntheticSet, out: Path, settings: DemoSettings,
-            echo: Echo) -> tuple[list[pd.DataFrame], list[Path]]:
+def _search(
+    run_dir: Path,
+    index: Path,
+    evidence: Path,
+    truth: pd.DataFrame,
+    synthetic: SyntheticSet,
+    out: Path,
+    settings: DemoSettings,
+    echo: Echo,
+) -> tuple[list[pd.DataFrame], list[Path]]:
     from cxrembed.search.retriever import Retriever
 
     test = truth[truth["split"] == "test"]
     test = test if len(test) else truth
-    wanted = [test[(test["Cardiomegaly"] == 1) & (test["Pleural Effusion"] == 1)],
-              test[(test["Lung Lesion"] == 1) & (test["Cardiomegaly"] == 0)]]
-    queries = [rows.iloc[0] if len(rows) else test.iloc[i % len(test)]
-               for i, rows in enumerate(wanted)]
-    retriever = Retriever(run_dir, index, evidence=evidence, show=[*TRUTH_COLUMNS, "patient_id"],
-                          device="cpu")
+    wanted = [
+        test[(test["Cardiomegaly"] == 1) & (test["Pleural Effusion"] == 1)],
+        test[(test["Lung Lesion"] == 1) & (test["Cardiomegaly"] == 0)],
+    ]
+    queries = [
+        rows.iloc[0] if len(rows) else test.iloc[i % len(test)] for i, rows in enumerate(wanted)
+    ]
+    retriever = Retriever(
+        run_dir, index, evidence=evidence, show=[*TRUTH_COLUMNS, "patient_id"], device="cpu"
+    )
     paths = [synthetic.root / q["image"] for q in queries]
     results = retriever.search(paths, k=settings.k, include_self=True)  # shown first
     grids = []
@@ -245,8 +327,14 @@ def _search(run_dir: Path, index: Path, evidence: Path, truth: pd.DataFrame,
     return results, grids
 
 
-def _evaluate(out: Path, truth: pd.DataFrame, result: Any, synthetic: SyntheticSet,
-              settings: DemoSettings, echo: Echo) -> tuple[dict[str, float], dict[str, float]]:
+def _evaluate(
+    out: Path,
+    truth: pd.DataFrame,
+    result: Any,
+    synthetic: SyntheticSet,
+    settings: DemoSettings,
+    echo: Echo,
+) -> tuple[dict[str, float], dict[str, float]]:
     from cxrembed.data.labels import LabelOptions
     from cxrembed.data.transforms import normalization_for
     from cxrembed.embeddings.embedding_set import EmbeddingSet
@@ -255,29 +343,51 @@ def _evaluate(out: Path, truth: pd.DataFrame, result: Any, synthetic: SyntheticS
     from cxrembed.inference.encoder import Encoder
     from cxrembed.train.trainer import initial_model
 
-    options = dict(labels=LabelOptions(columns=TRUTH_COLUMNS, status_col=None), id_col="id",
-                   split_col="split", query_split="test", gallery_split="train",
-                   ks=(1, 5, 10), diagnosis_k=10, seed=settings.seed)
+    options = dict(
+        labels=LabelOptions(columns=TRUTH_COLUMNS, status_col=None),
+        id_col="id",
+        split_col="split",
+        query_split="test",
+        gallery_split="train",
+        ks=(1, 5, 10),
+        diagnosis_k=10,
+        seed=settings.seed,
+    )
     emb = EmbeddingSet.load(out / "embeddings")
-    evaluation = evaluate_table(emb.vectors, emb.ids, truth, config_hash=emb.config_hash,
-                                **options)
+    evaluation = evaluate_table(emb.vectors, emb.ids, truth, config_hash=emb.config_hash, **options)
     paths = evaluation.write(out / "evaluation")
     echo(evaluation.to_markdown())
     echo(f"written: {', '.join(str(p) for p in paths.values())}")
 
     config = result.config
     pre = config.preprocessing
-    untrained_encoder = Encoder(initial_model(config).eval(), image_size=pre.image_size,
-                                fit=pre.fit, normalization=normalization_for(config),
-                                config_hash="untrained", source="untrained")
-    embed_images(untrained_encoder, synthetic.table, out / "embeddings_untrained",
-                 images_root=synthetic.root, image_col="image", id_col="id", resume=False,
-                 progress=False)
+    untrained_encoder = Encoder(
+        initial_model(config).eval(),
+        image_size=pre.image_size,
+        fit=pre.fit,
+        normalization=normalization_for(config),
+        config_hash="untrained",
+        source="untrained",
+    )
+    embed_images(
+        untrained_encoder,
+        synthetic.table,
+        out / "embeddings_untrained",
+        images_root=synthetic.root,
+        image_col="image",
+        id_col="id",
+        resume=False,
+        progress=False,
+    )
     raw = EmbeddingSet.load(out / "embeddings_untrained")
     baseline = evaluate_table(raw.vectors, raw.ids, truth, map_method=None, **options)
-    keys = {"mean_average_precision_at_r": "MAP@R", "precision_at_1": "P@1",
-            "precision_at_5": "P@5", "ndcg_at_10": "nDCG@10",
-            "diagnosis_macro_auroc": "diagnosis macro AUROC (k=10)"}
+    keys = {
+        "mean_average_precision_at_r": "MAP@R",
+        "precision_at_1": "P@1",
+        "precision_at_5": "P@5",
+        "ndcg_at_10": "nDCG@10",
+        "diagnosis_macro_auroc": "diagnosis macro AUROC (k=10)",
+    }
     trained = {label: float(evaluation.metrics[key]) for key, label in keys.items()}
     untrained = {label: float(baseline.metrics[key]) for key, label in keys.items()}
     echo("\ntrained vs the same network untrained (random weights), same queries and gallery:")
@@ -295,7 +405,8 @@ def _synthetic_text(synthetic: SyntheticSet, truth: pd.DataFrame) -> str:
         f"{synthetic.n_images} images of {synthetic.n_patients} synthetic patients in "
         f"{synthetic.images} (train: {split.get('train', 0)} patients, test: "
         f"{split.get('test', 0)} patients)",
-        "| finding (truth) | images |", "|---|---:|",
+        "| finding (truth) | images |",
+        "|---|---:|",
         *[f"| {name} | {count} |" for name, count in synthetic.prevalence.items()],
         f"example report: {truth['report'].iloc[0]!r}",
     ]
@@ -306,29 +417,45 @@ def _agreement(truth: pd.DataFrame, mined: pd.DataFrame) -> str:
     from cxrembed.data.labels import POSITIVE, UNCERTAIN
 
     joined = truth.merge(mined, on="id", suffixes=("_truth", "_mined"))
-    lines = ["| finding | truth positive | mined positive | mined uncertain | precision | "
-             "recall |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| finding | truth positive | mined positive | mined uncertain | precision | recall |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name in TRUTH_COLUMNS:
         real = joined[f"{name}_truth"] == POSITIVE
         said = joined[f"{name}_mined"] == POSITIVE
         hits = int((real & said).sum())
         precision = hits / said.sum() if said.sum() else float("nan")
         recall = hits / real.sum() if real.sum() else float("nan")
-        lines.append(f"| {name} | {int(real.sum())} | {int(said.sum())} | "
-                     f"{int((joined[f'{name}_mined'] == UNCERTAIN).sum())} | {precision:.3f} | "
-                     f"{recall:.3f} |")
+        lines.append(
+            f"| {name} | {int(real.sum())} | {int(said.sum())} | "
+            f"{int((joined[f'{name}_mined'] == UNCERTAIN).sum())} | {precision:.3f} | "
+            f"{recall:.3f} |"
+        )
     return "\n".join(lines)
 
 
 def _metrics_text(result: Any) -> str:
     frame = pd.DataFrame(result.metrics)
-    keep = [c for c in ("epoch", "train_loss", "val_mean_average_precision_at_r",
-                        "val_precision_at_1", "val_precision_at_5", "train_images_per_second",
-                        "train_seconds") if c in frame.columns]
+    keep = [
+        c
+        for c in (
+            "epoch",
+            "train_loss",
+            "val_mean_average_precision_at_r",
+            "val_precision_at_1",
+            "val_precision_at_5",
+            "train_images_per_second",
+            "train_seconds",
+        )
+        if c in frame.columns
+    ]
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         table = frame[keep].to_string(index=False) if keep else frame.to_string(index=False)
-    return (f"{table}\nrun: {result.run_dir} ({result.status}, best epoch {result.best_epoch}, "
-            f"{result.excluded} rows excluded)")
+    return (
+        f"{table}\nrun: {result.run_dir} ({result.status}, best epoch {result.best_epoch}, "
+        f"{result.excluded} rows excluded)"
+    )
 
 
 class _timed:
@@ -343,4 +470,3 @@ class _timed:
 
     def __exit__(self, *exc: object) -> None:
         self.clock[self.name] = time.perf_counter() - self.start
-

@@ -26,15 +26,16 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["DEMO_DATA_ENV", "RealDemoSettings", "RealDemoResult", "find_demo_data",
-           "run_real_demo"]
+__all__ = ["DEMO_DATA_ENV", "RealDemoSettings", "RealDemoResult", "find_demo_data", "run_real_demo"]
 
 Echo = Callable[[str], None]
 #: Environment variable naming another folder with the demo subset's layout.
 DEMO_DATA_ENV = "CXRKIT_DEMO_DATA"
 _IN_TREE = Path(__file__).resolve().parents[2] / "data" / "kermany_demo"
-ATTRIBUTION = ("Kermany, Zhang, Goldbaum, Cell 2018; Mendeley Data v2, "
-               "doi:10.17632/rscbjbr9sj.2; CC BY 4.0; downscaled to 64 px grayscale")
+ATTRIBUTION = (
+    "Kermany, Zhang, Goldbaum, Cell 2018; Mendeley Data v2, "
+    "doi:10.17632/rscbjbr9sj.2; CC BY 4.0; downscaled to 64 px grayscale"
+)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def find_demo_data() -> Path | None:
     return None
 
 
-def run_real_demo(out_dir: str | Path, settings: RealDemoSettings = RealDemoSettings(),
-                  echo: Echo = print) -> RealDemoResult:
+def run_real_demo(
+    out_dir: str | Path, settings: RealDemoSettings = RealDemoSettings(), echo: Echo = print
+) -> RealDemoResult:
     """Train, embed, search and evaluate on the real subset; print each step with ``echo``."""
     from cxrembed.collections.kermany import read_kermany_collection
     from cxrlabel.errors import InputError
@@ -97,12 +99,16 @@ def run_real_demo(out_dir: str | Path, settings: RealDemoSettings = RealDemoSett
     echo(f"({ATTRIBUTION})")
     echo(pd.crosstab(table["subtype"], table["split"]).to_string())
 
-    echo(f"\n== cxr train: default recipe, {settings.image_size} px, {settings.epochs} epochs, "
-         "training patients only ==")
+    echo(
+        f"\n== cxr train: default recipe, {settings.image_size} px, {settings.epochs} epochs, "
+        "training patients only =="
+    )
     run_dir = out / "run_real"
     result = _train(table, data, run_dir, settings)
-    echo(f"run: {run_dir} (best epoch {result.best_epoch} of {result.epochs_done}, validation "
-         f"MAP@R {result.best_value:.3f})")
+    echo(
+        f"run: {run_dir} (best epoch {result.best_epoch} of {result.epochs_done}, validation "
+        f"MAP@R {result.best_value:.3f})"
+    )
 
     echo("\n== cxr embed + index: every image ==")
     from cxrembed.commands.embed import format_embed_summary
@@ -110,9 +116,18 @@ def run_real_demo(out_dir: str | Path, settings: RealDemoSettings = RealDemoSett
 
     embeddings, index = out / "embeddings_real", out / "index_real"
     embedded, built = embed_and_index(
-        run_dir, listing, embeddings, images_root=data, image_col="image", id_col="id",
-        index=index, device="cpu", show_cols=["subtype", "patient_id", "split"],
-        progress=settings.progress, resume=False)
+        run_dir,
+        listing,
+        embeddings,
+        images_root=data,
+        image_col="image",
+        id_col="id",
+        index=index,
+        device="cpu",
+        show_cols=["subtype", "patient_id", "split"],
+        progress=settings.progress,
+        resume=False,
+    )
     echo(format_embed_summary(embedded, built))
 
     echo(f"\n== cxr search: two test images, {settings.k} nearest neighbours ==")
@@ -127,21 +142,42 @@ def _train(table: pd.DataFrame, data: Path, run_dir: Path, settings: RealDemoSet
     from cxrembed.train import train
 
     shutil.rmtree(run_dir, ignore_errors=True)  # the demo always starts afresh
-    return train(table[table["split"] == "train"], run_dir, images=data,
-                 progress=settings.progress, overrides={
-                     "image_col": "image", "id_col": "id", "label_col": "subtype",
-                     "group_col": "patient_id", "image_size": settings.image_size,
-                     "epochs": settings.epochs, "seed": settings.seed, "device": "cpu",
-                     "num_workers": 0})
+    return train(
+        table[table["split"] == "train"],
+        run_dir,
+        images=data,
+        progress=settings.progress,
+        overrides={
+            "image_col": "image",
+            "id_col": "id",
+            "label_col": "subtype",
+            "group_col": "patient_id",
+            "image_size": settings.image_size,
+            "epochs": settings.epochs,
+            "seed": settings.seed,
+            "device": "cpu",
+            "num_workers": 0,
+        },
+    )
 
 
-def _search(run_dir: Path, index: Path, table: pd.DataFrame, data: Path, out: Path,
-            settings: RealDemoSettings, echo: Echo) -> tuple[list[pd.DataFrame], list[Path]]:
+def _search(
+    run_dir: Path,
+    index: Path,
+    table: pd.DataFrame,
+    data: Path,
+    out: Path,
+    settings: RealDemoSettings,
+    echo: Echo,
+) -> tuple[list[pd.DataFrame], list[Path]]:
     from cxrembed.search.retriever import Retriever
 
     test = table[table["split"] == "test"]
-    queries = [test[test["subtype"] == s].iloc[0] for s in ("bacteria", "virus")
-               if (test["subtype"] == s).any()]
+    queries = [
+        test[test["subtype"] == s].iloc[0]
+        for s in ("bacteria", "virus")
+        if (test["subtype"] == s).any()
+    ]
     retriever = Retriever(run_dir, index, show=["subtype", "patient_id", "split"], device="cpu")
     paths = [data / q["image"] for q in queries]
     results = retriever.search(paths, k=settings.k + 1)
@@ -150,18 +186,26 @@ def _search(run_dir: Path, index: Path, table: pd.DataFrame, data: Path, out: Pa
         frame = frame[frame["id"] != query["id"]].head(settings.k)  # leave the query out
         echo(f"\nquery {n}: {query['id']} (patient {query['patient_id']}, {query['subtype']})")
         with pd.option_context("display.max_colwidth", 40, "display.width", 120):
-            echo(frame.drop(columns=[c for c in frame.columns if c == "image_path"])
-                 .to_string(index=False))
-        grid = retriever.grid_png(out / f"search_real_{n}.png", path, frame,
-                                  label_cols=["subtype"])
+            echo(
+                frame.drop(columns=[c for c in frame.columns if c == "image_path"]).to_string(
+                    index=False
+                )
+            )
+        grid = retriever.grid_png(out / f"search_real_{n}.png", path, frame, label_cols=["subtype"])
         echo(f"grid: {grid}")
         frames.append(frame)
         grids.append(grid)
     return frames, grids
 
 
-def _evaluate(run_dir: Path, embeddings: Path, table: pd.DataFrame, data: Path,
-              settings: RealDemoSettings, echo: Echo) -> dict[str, pd.DataFrame]:
+def _evaluate(
+    run_dir: Path,
+    embeddings: Path,
+    table: pd.DataFrame,
+    data: Path,
+    settings: RealDemoSettings,
+    echo: Echo,
+) -> dict[str, pd.DataFrame]:
     from cxrembed.embeddings import EmbeddingSet
     from cxrembed.evaluation.baselines import pixel_vectors, untrained_encoder
     from cxrembed.evaluation.metrics.intervals import format_interval, retrieval_with_intervals
@@ -174,23 +218,53 @@ def _evaluate(run_dir: Path, embeddings: Path, table: pd.DataFrame, data: Path,
 
     listing = embeddings.parent / "kermany_demo.csv"
     untrained = embeddings.parent / "embeddings_real_untrained"
-    embed_images(untrained_encoder(run_dir), listing, untrained, images_root=data,
-                 image_col="image", id_col="id", resume=False, device="cpu", progress=False)
-    vectors = {"trained (cxr train defaults)": aligned(embeddings),
-               "same network, untrained": aligned(untrained),
-               "raw pixels (32 px)": pixel_vectors(data / p for p in table["image"])}
+    embed_images(
+        untrained_encoder(run_dir),
+        listing,
+        untrained,
+        images_root=data,
+        image_col="image",
+        id_col="id",
+        resume=False,
+        device="cpu",
+        progress=False,
+    )
+    vectors = {
+        "trained (cxr train defaults)": aligned(embeddings),
+        "same network, untrained": aligned(untrained),
+        "raw pixels (32 px)": pixel_vectors(data / p for p in table["image"]),
+    }
     query = (table["split"] == "test").to_numpy()
-    scores = {name: retrieval_with_intervals(
-        x, table["subtype"].to_numpy(), query, ~query, groups=table["patient_id"].to_numpy(),
-        positive=("bacteria", "virus"), k=10, draws=settings.bootstrap, seed=settings.seed)
-        for name, x in vectors.items()}
-    names = {"MAP@R": "MAP@R", "P@1": "P@1", "R-precision": "R-precision",
-             "vote accuracy": "3-class vote accuracy (k=10)",
-             "vote AUROC": "pneumonia vote AUROC (k=10)"}
-    echo(f"{int(query.sum())} test images against {int((~query).sum())} training images, "
-         "95% patient-bootstrap intervals:")
+    scores = {
+        name: retrieval_with_intervals(
+            x,
+            table["subtype"].to_numpy(),
+            query,
+            ~query,
+            groups=table["patient_id"].to_numpy(),
+            positive=("bacteria", "virus"),
+            k=10,
+            draws=settings.bootstrap,
+            seed=settings.seed,
+        )
+        for name, x in vectors.items()
+    }
+    names = {
+        "MAP@R": "MAP@R",
+        "P@1": "P@1",
+        "R-precision": "R-precision",
+        "vote accuracy": "3-class vote accuracy (k=10)",
+        "vote AUROC": "pneumonia vote AUROC (k=10)",
+    }
+    echo(
+        f"{int(query.sum())} test images against {int((~query).sum())} training images, "
+        "95% patient-bootstrap intervals:"
+    )
     echo("| metric | " + " | ".join(scores) + " |\n|---|" + "---:|" * len(scores))
     for key, label in names.items():
-        echo(f"| {label} | " + " | ".join(format_interval(s.loc[key]) for s in scores.values())
-             + " |")
+        echo(
+            f"| {label} | "
+            + " | ".join(format_interval(s.loc[key]) for s in scores.values())
+            + " |"
+        )
     return scores

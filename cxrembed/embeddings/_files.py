@@ -53,18 +53,35 @@ def _version() -> str:
 
 
 def new_manifest(
-    count: int, dim: int, config_hash: str | None, shards: list[dict[str, Any]], *,
-    complete: bool, meta: dict[str, Any], weights_sha256: str | None = None,
+    count: int,
+    dim: int,
+    config_hash: str | None,
+    shards: list[dict[str, Any]],
+    *,
+    complete: bool,
+    meta: dict[str, Any],
+    weights_sha256: str | None = None,
 ) -> dict[str, Any]:
     stamp = now()
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "count": count, "dim": dim,
-            "dtype": DTYPE, "config_hash": config_hash, "weights_sha256": weights_sha256,
-            "shards": shards, ALGORITHM: {}, "complete": complete, "created": stamp,
-            "updated": stamp, "cxrkit_version": _version(), "meta": dict(meta)}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "count": count,
+        "dim": dim,
+        "dtype": DTYPE,
+        "config_hash": config_hash,
+        "weights_sha256": weights_sha256,
+        "shards": shards,
+        ALGORITHM: {},
+        "complete": complete,
+        "created": stamp,
+        "updated": stamp,
+        "cxrkit_version": _version(),
+        "meta": dict(meta),
+    }
 
 
-def new_shard(manifest: dict[str, Any], folder: Path, vectors: str, ids: str,
-              count: int) -> None:
+def new_shard(manifest: dict[str, Any], folder: Path, vectors: str, ids: str, count: int) -> None:
     """List a written shard in the manifest, with its row count and its files' checksums."""
     manifest["shards"].append({"vectors": vectors, "ids": ids, "count": count})
     digests = manifest.setdefault(ALGORITHM, {})
@@ -77,8 +94,9 @@ def _digests(manifest: dict[str, Any]) -> dict[str, str]:
     return digests if isinstance(digests, dict) else {}
 
 
-def shard_problem(folder: Path, shard: dict[str, Any], dim: int,
-                  manifest: dict[str, Any]) -> str | None:
+def shard_problem(
+    folder: Path, shard: dict[str, Any], dim: int, manifest: dict[str, Any]
+) -> str | None:
     """Why a listed shard's files cannot be used as they are (checksum, size), or None.
 
     Missing files are :func:`check_resumable`'s to report. Shards without checksums (older
@@ -102,9 +120,15 @@ def shard_problem(folder: Path, shard: dict[str, Any], dim: int,
     except (OSError, ValueError) as exc:
         return f"{shard['vectors']} is not a readable .npy file ({exc})"
     expected = offset + int(shard["count"]) * dim * np.dtype(DTYPE).itemsize
-    if shape != (int(shard["count"]), dim) or dtype != np.float32 or path.stat().st_size != expected:
-        return (f"{shard['vectors']} holds {path.stat().st_size} bytes for shape {shape}; expected "
-                f"{expected} for ({shard['count']}, {dim}) float32")
+    if (
+        shape != (int(shard["count"]), dim)
+        or dtype != np.float32
+        or path.stat().st_size != expected
+    ):
+        return (
+            f"{shard['vectors']} holds {path.stat().st_size} bytes for shape {shape}; expected "
+            f"{expected} for ({shard['count']}, {dim}) float32"
+        )
     return None
 
 
@@ -142,8 +166,10 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         )
     missing = [k for k in ("count", "dim", "dtype", "shards") if k not in manifest]
     shards = manifest.get("shards")
-    if missing or not isinstance(shards, list) or not all(
-        isinstance(s, dict) and {"vectors", "ids", "count"} <= set(s) for s in shards
+    if (
+        missing
+        or not isinstance(shards, list)
+        or not all(isinstance(s, dict) and {"vectors", "ids", "count"} <= set(s) for s in shards)
     ):
         raise EmbeddingsFileError(
             f"{str(path)!r} lacks fields {missing or ['shards: vectors, ids, count']}; the "
@@ -157,14 +183,21 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def check_resumable(
-    manifest: dict[str, Any], folder: Path, dim: int, config_hash: str | None,
+    manifest: dict[str, Any],
+    folder: Path,
+    dim: int,
+    config_hash: str | None,
     weights_sha256: str | None = None,
 ) -> None:
-    check_config_hash(manifest.get("config_hash"), config_hash, what=repr(str(folder)),
-                      fix="write to another folder, or delete this one (appending would mix "
-                          "two models)", compare_none=True,
-                      found_weights=manifest.get("weights_sha256"),
-                      expected_weights=weights_sha256)
+    check_config_hash(
+        manifest.get("config_hash"),
+        config_hash,
+        what=repr(str(folder)),
+        fix="write to another folder, or delete this one (appending would mix two models)",
+        compare_none=True,
+        found_weights=manifest.get("weights_sha256"),
+        expected_weights=weights_sha256,
+    )
     if int(manifest["dim"]) != dim:
         raise EmbeddingsFileError(
             f"{str(folder)!r} holds {manifest['dim']}-dimensional embeddings; cannot append "
@@ -180,8 +213,10 @@ def check_resumable(
 
 
 def exists_message(target: Path) -> str:
-    return (f"{str(target)!r} already holds embeddings; pass overwrite=True to replace them "
-            "(EmbeddingSet.save), or choose another path")
+    return (
+        f"{str(target)!r} already holds embeddings; pass overwrite=True to replace them "
+        "(EmbeddingSet.save), or choose another path"
+    )
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -269,8 +304,7 @@ def read_ids(path: Path, count: int | None) -> list[str]:
             raise EmbeddingsFileError(f"ids file {str(path)!r} is missing") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise EmbeddingsFileError(
-                f"cannot read ids file {str(path)!r} ({exc}); expected UTF-8 text, one id per "
-                "line"
+                f"cannot read ids file {str(path)!r} ({exc}); expected UTF-8 text, one id per line"
             ) from None
         ids = [line.rstrip("\r") for line in text.split("\n")]
         if ids and ids[-1] == "":
@@ -339,8 +373,13 @@ def load_parquet(path: Path, id_col: str, vector_col: str | None) -> Loaded:
             f"{str(path)!r} has no id column {id_col!r}; found columns {names}. Fix: name the "
             "id column (EmbeddingSet.load(..., id_col=...)), or name it 'id' in the file"
         )
-    list_cols = [f.name for f in table.schema if pa.types.is_list(f.type)
-                 or pa.types.is_fixed_size_list(f.type) or pa.types.is_large_list(f.type)]
+    list_cols = [
+        f.name
+        for f in table.schema
+        if pa.types.is_list(f.type)
+        or pa.types.is_fixed_size_list(f.type)
+        or pa.types.is_large_list(f.type)
+    ]
     if vector_col is None:
         if len(list_cols) != 1:
             raise EmbeddingsFileError(
@@ -358,8 +397,13 @@ def load_parquet(path: Path, id_col: str, vector_col: str | None) -> Loaded:
     info = (table.schema.metadata or {}).get(FORMAT.encode())
     header = json.loads(info) if info else {}
     meta = dict(header.get("meta") or {"source": str(path)})
-    return (text_ids(ids, str(path), EmbeddingsFileError), vectors, header.get("config_hash"),
-            meta, header.get("weights_sha256"))
+    return (
+        text_ids(ids, str(path), EmbeddingsFileError),
+        vectors,
+        header.get("config_hash"),
+        meta,
+        header.get("weights_sha256"),
+    )
 
 
 def _list_column(column: Any, path: Path, name: str) -> np.ndarray:
@@ -412,8 +456,12 @@ def write_ids_parquet(ids: list[str], target: Path) -> None:
 
 
 def write_parquet(
-    ids: list[str], vectors: np.ndarray, config_hash: str | None, meta: dict[str, Any],
-    target: Path, weights_sha256: str | None = None,
+    ids: list[str],
+    vectors: np.ndarray,
+    config_hash: str | None,
+    meta: dict[str, Any],
+    target: Path,
+    weights_sha256: str | None = None,
 ) -> None:
     """One Parquet file: ``id`` and a fixed-size-list ``vector`` column, the manifest fields
     (but shards) in the schema metadata."""
@@ -423,9 +471,13 @@ def write_parquet(
     dim = vectors.shape[1]
     values = pa.array(vectors.reshape(-1), type=pa.float32())
     column = pa.FixedSizeListArray.from_arrays(values, dim)
-    header = {k: v for k, v in new_manifest(len(ids), dim, config_hash, [], complete=True,
-                                            meta=meta, weights_sha256=weights_sha256).items()
-              if k != "shards"}
+    header = {
+        k: v
+        for k, v in new_manifest(
+            len(ids), dim, config_hash, [], complete=True, meta=meta, weights_sha256=weights_sha256
+        ).items()
+        if k != "shards"
+    }
     table = pa.table({"id": pa.array(ids, type=pa.string()), "vector": column})
     table = table.replace_schema_metadata({FORMAT: json.dumps(header)})
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -110,8 +110,13 @@ class EmbeddingSet:
         Raises :class:`~cxrembed.errors.EmbeddingsFileError` naming ``source`` for a bad
         shape, NaN / infinite rows, or missing, blank or repeated ids.
         """
-        self.vectors = as_vectors(self.vectors, name=f"{source}: vectors",
-                                  error=EmbeddingsFileError, allow_empty=True, finite=False)
+        self.vectors = as_vectors(
+            self.vectors,
+            name=f"{source}: vectors",
+            error=EmbeddingsFileError,
+            allow_empty=True,
+            finite=False,
+        )
         self.ids = text_ids(self.ids, source, EmbeddingsFileError)
         if len(self.ids) != len(self.vectors):
             raise EmbeddingsFileError(
@@ -142,20 +147,30 @@ class EmbeddingSet:
         if is_parquet(target):
             if target.exists() and not overwrite:
                 raise EmbeddingsFileError(exists_message(target))
-            write_parquet(self.ids, self.vectors, self.config_hash, self.meta, target,
-                          self.weights_sha256)
+            write_parquet(
+                self.ids, self.vectors, self.config_hash, self.meta, target, self.weights_sha256
+            )
             return
         old = read_manifest(target) if (target / MANIFEST).is_file() else None
         if old is not None and not overwrite:
             raise EmbeddingsFileError(exists_message(target))
         with writing(target):
             target.mkdir(parents=True, exist_ok=True)
-        with (atomic_path(target / "vectors.npy", need=self.vectors.nbytes) as tmp,
-              open(tmp, "wb") as fh):
+        with (
+            atomic_path(target / "vectors.npy", need=self.vectors.nbytes) as tmp,
+            open(tmp, "wb") as fh,
+        ):
             np.save(fh, self.vectors, allow_pickle=False)
         write_ids_parquet(self.ids, target / "ids.parquet")
-        manifest = new_manifest(len(self), self.dim, self.config_hash, [], complete=True,
-                                meta=self.meta, weights_sha256=self.weights_sha256)
+        manifest = new_manifest(
+            len(self),
+            self.dim,
+            self.config_hash,
+            [],
+            complete=True,
+            meta=self.meta,
+            weights_sha256=self.weights_sha256,
+        )
         new_shard(manifest, target, "vectors.npy", "ids.parquet", len(self))
         write_manifest(target, manifest)
         if old is not None:  # files of the replaced set that the new one does not use
@@ -236,10 +251,12 @@ class EmbeddingSet:
         result = cls(*loaded).check(str(source))
         if source.is_dir():  # after the checks of shapes, values and ids, which say more
             check_shards(source, read_manifest(source))
-        check_config_hash(result.config_hash, expect_config_hash,
-                          what=f"embeddings {str(source)!r}",
-                          fix="embed the images again with this run, or point at the "
-                              "embeddings of the right run",
-                          found_weights=result.weights_sha256,
-                          expected_weights=expect_weights_sha256)
+        check_config_hash(
+            result.config_hash,
+            expect_config_hash,
+            what=f"embeddings {str(source)!r}",
+            fix="embed the images again with this run, or point at the embeddings of the right run",
+            found_weights=result.weights_sha256,
+            expected_weights=expect_weights_sha256,
+        )
         return result

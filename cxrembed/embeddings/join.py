@@ -58,8 +58,11 @@ class IdJoin:
     def summary(self) -> dict[str, int]:
         """Counts: matched, table rows without an embedding, embeddings without a row."""
         side = self.missing["side"]
-        return {"matched": len(self.ids), "table_without_embedding": int((side == "table").sum()),
-                "embeddings_without_row": int((side == "embeddings").sum())}
+        return {
+            "matched": len(self.ids),
+            "table_without_embedding": int((side == "table").sum()),
+            "embeddings_without_row": int((side == "embeddings").sum()),
+        }
 
     def write_missing(self, path: str | os.PathLike[str]) -> Path:
         """Write :attr:`missing` as CSV (atomically) and return the path."""
@@ -126,8 +129,11 @@ def join_embeddings(
         )
     in_table = set(table_ids)
     records = [(table_ids[r], r, "table", _NO_EMBEDDING) for r in absent]
-    records += [(name, i, "embeddings", _NO_ROW) for i, name in enumerate(embeddings.ids)
-                if name not in in_table]
+    records += [
+        (name, i, "embeddings", _NO_ROW)
+        for i, name in enumerate(embeddings.ids)
+        if name not in in_table
+    ]
     frame = pd.DataFrame(records, columns=MISSING_COLUMNS)
     return IdJoin(
         ids=[str(table_ids[r]) for r in rows],

@@ -165,8 +165,9 @@ class EmbeddingWriter:
         Interval(int, 1, None).check(self.shard_size, "shard_size", VectorInputError)
         if (self.path / MANIFEST).is_file():
             manifest = read_manifest(self.path)
-            check_resumable(manifest, self.path, int(self.dim), self.config_hash,
-                            self.weights_sha256)
+            check_resumable(
+                manifest, self.path, int(self.dim), self.config_hash, self.weights_sha256
+            )
             manifest["shards"] = self._usable_shards(manifest)
             manifest["count"] = sum(int(shard["count"]) for shard in manifest["shards"])
             for shard in manifest["shards"]:
@@ -178,8 +179,15 @@ class EmbeddingWriter:
                 f"{str(self.path)!r} is a file; expected a folder for the embeddings"
             )
         else:
-            manifest = new_manifest(0, int(self.dim), self.config_hash, [], complete=False,
-                                    meta=self.meta or {}, weights_sha256=self.weights_sha256)
+            manifest = new_manifest(
+                0,
+                int(self.dim),
+                self.config_hash,
+                [],
+                complete=False,
+                meta=self.meta or {},
+                weights_sha256=self.weights_sha256,
+            )
         with writing(self.path):
             self.path.mkdir(parents=True, exist_ok=True)
         self._manifest = manifest
@@ -206,8 +214,11 @@ class EmbeddingWriter:
 
     def _write_shard(self, n: int) -> None:
         assert self._manifest is not None
-        vectors = np.concatenate(self._buffer_vectors) if len(self._buffer_vectors) > 1 \
+        vectors = (
+            np.concatenate(self._buffer_vectors)
+            if len(self._buffer_vectors) > 1
             else self._buffer_vectors[0]
+        )
         ids = self._buffer_ids[:n]
         listed = {shard[key] for shard in self._manifest["shards"] for key in ("vectors", "ids")}
         index = len(self._manifest["shards"])
@@ -215,8 +226,10 @@ class EmbeddingWriter:
             index += 1  # a shard dropped as damaged left a gap: never reuse a listed name
         names = {"vectors": f"vectors-{index:05d}.npy", "ids": f"ids-{index:05d}.txt"}
         block = np.ascontiguousarray(vectors[:n])
-        with (atomic_path(self.path / names["vectors"], need=block.nbytes) as tmp,
-              open(tmp, "wb") as fh):
+        with (
+            atomic_path(self.path / names["vectors"], need=block.nbytes) as tmp,
+            open(tmp, "wb") as fh,
+        ):
             np.save(fh, block, allow_pickle=False)
         with atomic_open(self.path / names["ids"]) as fh:
             fh.write("".join(f"{i}\n" for i in ids))

@@ -56,8 +56,15 @@ def untrained_encoder(run_dir: str | os.PathLike[str]):  # -> Encoder (torch is 
 
     config = read_run_config(run_dir)
     pre = config.preprocessing
-    window = pre.window if isinstance(pre.window, str) else (float(pre.window[0]),
-                                                             float(pre.window[1]))
-    return Encoder(initial_model(config).eval(), image_size=pre.image_size, fit=pre.fit,
-                   normalization=normalization_for(config), window=window,
-                   config_hash="untrained", source=f"{run_dir} (untrained)")
+    window = (
+        pre.window if isinstance(pre.window, str) else (float(pre.window[0]), float(pre.window[1]))
+    )
+    return Encoder(
+        initial_model(config).eval(),
+        image_size=pre.image_size,
+        fit=pre.fit,
+        normalization=normalization_for(config),
+        window=window,
+        config_hash="untrained",
+        source=f"{run_dir} (untrained)",
+    )

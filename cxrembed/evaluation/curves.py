@@ -78,8 +78,10 @@ def diagnosis_curves(report: DiagnosisReport, kind: str) -> list[Curve]:
         else:
             y, x, _ = precision_recall_curve(truth, score)
             baseline = positives / len(truth)
-            label = (f"{name} (AP {table.loc[name, 'ap']:.3f}, n+ {positives}, "
-                     f"prevalence {baseline:.2f})")
+            label = (
+                f"{name} (AP {table.loc[name, 'ap']:.3f}, n+ {positives}, "
+                f"prevalence {baseline:.2f})"
+            )
         curves.append(Curve(str(name), np.asarray(x), np.asarray(y), label, baseline))
     return curves
 
@@ -93,8 +95,10 @@ def curves_figure(report: DiagnosisReport, kind: str) -> Figure:
     names = list(report.per_finding["finding"])
     summary = report.summary
     left_out = len(names) - len(curves)
-    sub = (f"score = share of the k = {summary.get('k')} nearest gallery images with the "
-           f"finding; {summary.get('n_queries')} queries ({summary.get('mode')})")
+    sub = (
+        f"score = share of the k = {summary.get('k')} nearest gallery images with the "
+        f"finding; {summary.get('n_queries')} queries ({summary.get('mode')})"
+    )
     if left_out:
         sub += f"; {left_out} finding(s) without both classes have no curve"
     lines = textwrap.wrap(sub, int((_WIDTH - 0.3) / 0.065))
@@ -102,15 +106,22 @@ def curves_figure(report: DiagnosisReport, kind: str) -> Figure:
     legend = 0.2 + 0.16 * (len(curves) + (kind == "roc"))
     height = top + max(_PLOT + _BOTTOM, legend + 0.2)
     fig = new_figure(_WIDTH, height)
-    ax = fig.add_axes((_LEFT / _WIDTH, (height - top - _PLOT) / height, _PLOT / _WIDTH,
-                       _PLOT / height))
+    ax = fig.add_axes(
+        (_LEFT / _WIDTH, (height - top - _PLOT) / height, _PLOT / _WIDTH, _PLOT / height)
+    )
     cmap = colormaps["tab10" if len(curves) <= 10 else "tab20"]
     styles = ("-", "--", ":", "-.")
     for i, curve in enumerate(curves):
         colour = cmap(i % cmap.N)
-        ax.plot(curve.x, curve.y, color=colour, linestyle=styles[(i // cmap.N) % 4],
-                linewidth=1.4, label=curve.label,
-                drawstyle="steps-post" if kind == "pr" else "default")
+        ax.plot(
+            curve.x,
+            curve.y,
+            color=colour,
+            linestyle=styles[(i // cmap.N) % 4],
+            linewidth=1.4,
+            label=curve.label,
+            drawstyle="steps-post" if kind == "pr" else "default",
+        )
     if kind == "roc":
         ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="chance")
     ax.set_xlim(-0.01, 1.01)
@@ -120,12 +131,30 @@ def curves_figure(report: DiagnosisReport, kind: str) -> Figure:
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
     if curves:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.04, 1.0), frameon=False,
-                  borderaxespad=0.0)
-    fig.text(0.12 / _WIDTH, 1 - 0.1 / height, f"Diagnosis by retrieval: {title} curve per "
-             "finding", va="top", fontsize=10, weight="bold")
-    fig.text(0.12 / _WIDTH, 1 - 0.36 / height, "\n".join(lines), va="top", fontsize=8,
-             color="0.25", linespacing=1.3)
+        ax.legend(
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.04, 1.0),
+            frameon=False,
+            borderaxespad=0.0,
+        )
+    fig.text(
+        0.12 / _WIDTH,
+        1 - 0.1 / height,
+        f"Diagnosis by retrieval: {title} curve per finding",
+        va="top",
+        fontsize=10,
+        weight="bold",
+    )
+    fig.text(
+        0.12 / _WIDTH,
+        1 - 0.36 / height,
+        "\n".join(lines),
+        va="top",
+        fontsize=8,
+        color="0.25",
+        linespacing=1.3,
+    )
     return fig
 
 
@@ -135,5 +164,7 @@ def plot_diagnosis_curves(
     """Write ``roc.<format>`` and ``pr.<format>`` into ``out_dir``; return ``{"roc", "pr"}``
     paths."""
     style = style or FigureStyle()
-    return {kind: save_figure(curves_figure(report, kind), style.path(out_dir, kind), style)
-            for kind in _KINDS}
+    return {
+        kind: save_figure(curves_figure(report, kind), style.path(out_dir, kind), style)
+        for kind in _KINDS
+    }

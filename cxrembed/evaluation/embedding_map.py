@@ -71,15 +71,18 @@ def embedding_map(
     ((5, 2), 'pca')
     """
     if method not in METHODS:
-        raise EvaluationInputError(f"map method must be one of {', '.join(METHODS)}; got {method!r}")
+        raise EvaluationInputError(
+            f"map method must be one of {', '.join(METHODS)}; got {method!r}"
+        )
     if max_points < 3:
         raise EvaluationInputError(f"max_points must be at least 3; got {max_points}")
-    x = normalise(as_vectors(embeddings, name="embeddings", error=EvaluationInputError),
-                  name="embeddings", error=EvaluationInputError)
+    x = normalise(
+        as_vectors(embeddings, name="embeddings", error=EvaluationInputError),
+        name="embeddings",
+        error=EvaluationInputError,
+    )
     if len(x) < 3:
-        raise EvaluationInputError(
-            f"a 2-D map needs at least 3 embeddings; got {len(x)}"
-        )
+        raise EvaluationInputError(f"a 2-D map needs at least 3 embeddings; got {len(x)}")
     total = len(x)
     rows = np.arange(total)
     if total > max_points:
@@ -104,13 +107,15 @@ def _project(x: np.ndarray, method: str, seed: int) -> np.ndarray:
         import umap
 
         neighbours = min(15, len(x) - 1)
-        return umap.UMAP(n_neighbors=neighbours, metric="cosine", random_state=seed,
-                         n_jobs=1).fit_transform(x)
+        return umap.UMAP(
+            n_neighbors=neighbours, metric="cosine", random_state=seed, n_jobs=1
+        ).fit_transform(x)
     from sklearn.manifold import TSNE
 
     perplexity = float(min(30.0, (len(x) - 1) / 3.0))
-    return TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca",
-                random_state=seed).fit_transform(x)
+    return TSNE(
+        n_components=2, perplexity=perplexity, metric="cosine", init="pca", random_state=seed
+    ).fit_transform(x)
 
 
 def plot_embedding_map(
@@ -146,15 +151,26 @@ def plot_embedding_map(
     array = np.asarray(names, dtype=object)
     for colour, name in zip(palette, ranked, strict=True):
         points = emap.coords[array == name]
-        ax.scatter(points[:, 0], points[:, 1], s=8, alpha=0.75, color=colour,
-                   label=f"{name} ({len(points)})", linewidths=0)
-    shown = (f"{len(emap.rows):,} of {emap.total:,} points" if len(emap.rows) < emap.total
-             else f"{emap.total:,} points")
+        ax.scatter(
+            points[:, 0],
+            points[:, 1],
+            s=8,
+            alpha=0.75,
+            color=colour,
+            label=f"{name} ({len(points)})",
+            linewidths=0,
+        )
+    shown = (
+        f"{len(emap.rows):,} of {emap.total:,} points"
+        if len(emap.rows) < emap.total
+        else f"{emap.total:,} points"
+    )
     ax.set_title(f"{title} ({emap.method}, {shown})", fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5),
-              frameon=False)
+    ax.legend(
+        fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
+    )
     fig.tight_layout()
     return save_figure(fig, path, style)
 

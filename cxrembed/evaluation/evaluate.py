@@ -116,8 +116,13 @@ def evaluate_embeddings(
     ks = check_ks(ks)
     Interval(int, 1, None).check(diagnosis_k, "diagnosis_k", EvaluationInputError)
     sets = label_sets(labels, None if names is None else list(names))
-    qg = query_gallery(len(sets.sets), query_mask=query_mask, gallery_mask=gallery_mask,
-                       groups=groups, exclude_same_group=exclude_same_group)
+    qg = query_gallery(
+        len(sets.sets),
+        query_mask=query_mask,
+        gallery_mask=gallery_mask,
+        groups=groups,
+        exclude_same_group=exclude_same_group,
+    )
     nb = scan_neighbours(embeddings, sets, qg, depth=max(max(ks), int(diagnosis_k)))
     metrics = pml_metrics_from(nb)
     n_queries = int(metrics.pop("n_queries"))
@@ -138,11 +143,17 @@ def evaluate_embeddings(
     gallery = int(qg.gallery.sum())
     setting = {
         "rows evaluated": len(sets.sets),
-        "labels": (f"multi-label, {len(sets.names)} findings" if sets.multilabel
-                   else f"single-label, {len(sets.names)} classes"),
-        "queries / gallery": (f"every row against every other: {n_queries:,} queries, each "
-                              "left out of its own gallery" if qg.leave_one_out
-                              else f"{n_queries} queries against a gallery of {gallery}"),
+        "labels": (
+            f"multi-label, {len(sets.names)} findings"
+            if sets.multilabel
+            else f"single-label, {len(sets.names)} classes"
+        ),
+        "queries / gallery": (
+            f"every row against every other: {n_queries:,} queries, each "
+            "left out of its own gallery"
+            if qg.leave_one_out
+            else f"{n_queries} queries against a gallery of {gallery}"
+        ),
         "same patient left out": "yes" if qg.exclude_same_group else "no",
         "queries": n_queries,
         "lone queries (no relevant row, left out of retrieval metrics)": n_lone,
@@ -157,8 +168,9 @@ def evaluate_embeddings(
     if map_method is not None:
         emap = embedding_map(embeddings, method=map_method, max_points=map_max_points, seed=seed)
         labels_for_map = _map_labels(sets)
-    return EvaluationResult(metrics, diagnosis, setting, notes, embedding_map=emap,
-                            map_labels=labels_for_map)
+    return EvaluationResult(
+        metrics, diagnosis, setting, notes, embedding_map=emap, map_labels=labels_for_map
+    )
 
 
 def evaluate_table(
@@ -227,8 +239,15 @@ def evaluate_table(
     emb_ids = _embedding_ids(vectors, ids)
     if missing not in ("error", "exclude"):
         raise EvaluationInputError(f"missing must be 'error' or 'exclude'; got {missing!r}")
-    picked = _pick_rows(table, emb_ids, labels, id_col=id_col, image_col=image_col,
-                        split=(split_col, query_split, gallery_split), missing=missing)
+    picked = _pick_rows(
+        table,
+        emb_ids,
+        labels,
+        id_col=id_col,
+        image_col=image_col,
+        split=(split_col, query_split, gallery_split),
+        missing=missing,
+    )
     rows = picked.rows
     x = _numpy(vectors)[picked.emb_rows]
     y = np.nan_to_num(picked.targets[rows], nan=0.0)
@@ -237,7 +256,8 @@ def evaluate_table(
     groups = None if group_col is None else _column(table, group_col, source).iloc[rows]
     setting = {
         "labels table": source,
-        "label columns": ", ".join(picked.names) if not picked.categorical
+        "label columns": ", ".join(picked.names)
+        if not picked.categorical
         else f"{labels.label_col} (categorical)",
         "uncertain (-1)": "positive" if labels.policy == "ones" else "not positive",
         "embeddings given": len(emb_ids),
@@ -249,24 +269,42 @@ def evaluate_table(
     if split_col is not None:
         values = _column(table, split_col, source).astype(str).to_numpy()[rows]
         setting["queries / gallery"] = describe_split(
-            values, picked.query[rows], picked.gallery[rows],
-            None if groups is None else groups.to_numpy(dtype=object))
+            values,
+            picked.query[rows],
+            picked.gallery[rows],
+            None if groups is None else groups.to_numpy(dtype=object),
+        )
     result = evaluate_embeddings(
-        x, y_labels, names=picked.names if multilabel else None,
+        x,
+        y_labels,
+        names=picked.names if multilabel else None,
         query_mask=None if split_col is None else picked.query[rows],
         gallery_mask=None if split_col is None else picked.gallery[rows],
         groups=None if groups is None else groups.to_numpy(dtype=object),
-        exclude_same_group=exclude_same_group, ks=ks, diagnosis_k=diagnosis_k, seed=seed,
-        map_method=map_method, info=setting,
+        exclude_same_group=exclude_same_group,
+        ks=ks,
+        diagnosis_k=diagnosis_k,
+        seed=seed,
+        map_method=map_method,
+        info=setting,
     )
     notes = list(result.notes)
     if picked.excluded:
         counts = Counter(e.kind for e in picked.excluded)
-        notes.append("excluded: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
-                     + " (one row each in excluded.csv)")
-    return EvaluationResult(result.metrics, result.diagnosis, result.info, notes,
-                            excluded_frame(picked.excluded), result.embedding_map,
-                            result.map_labels)
+        notes.append(
+            "excluded: "
+            + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+            + " (one row each in excluded.csv)"
+        )
+    return EvaluationResult(
+        result.metrics,
+        result.diagnosis,
+        result.info,
+        notes,
+        excluded_frame(picked.excluded),
+        result.embedding_map,
+        result.map_labels,
+    )
 
 
 @dataclass
@@ -295,8 +333,14 @@ def _embedding_ids(vectors: Any, ids: Sequence[Any]) -> np.ndarray:
 
 
 def _pick_rows(
-    table: pd.DataFrame, emb_ids: np.ndarray, labels: LabelOptions, *, id_col: str | None,
-    image_col: str | None, split: tuple[str | None, str | None, str | None], missing: str,
+    table: pd.DataFrame,
+    emb_ids: np.ndarray,
+    labels: LabelOptions,
+    *,
+    id_col: str | None,
+    image_col: str | None,
+    split: tuple[str | None, str | None, str | None],
+    missing: str,
 ) -> _Picked:
     """Match table rows to embeddings; leave out (and list) every row that cannot be scored."""
     source = table_source(table)
@@ -310,14 +354,17 @@ def _pick_rows(
             "images, drop the rows (e.g. images cxr embed excluded), or pass missing='exclude' "
             "to leave them out (they are listed in excluded.csv)"
         )
-    excluded = [exclusion(r, table_ids[r], None, "no-embedding",
-                          "no embedding for this labels-table id") for r in absent]
+    excluded = [
+        exclusion(r, table_ids[r], None, "no-embedding", "no embedding for this labels-table id")
+        for r in absent
+    ]
     keep = np.ones(len(table), dtype=bool)
     keep[absent] = False
 
     def leave_out(mask: np.ndarray, kind: str, reason: Callable[[int], str]) -> None:
-        excluded.extend(exclusion(r, table_ids[r], None, kind, reason(r))
-                        for r in np.flatnonzero(keep & mask))
+        excluded.extend(
+            exclusion(r, table_ids[r], None, kind, reason(r)) for r in np.flatnonzero(keep & mask)
+        )
         keep[mask] = False
 
     for record in status_exclusions(table, table_ids, labels.status_col):
@@ -326,15 +373,24 @@ def _pick_rows(
             excluded.append(record)
     targets, names, categorical = _resolve_labels(table, labels, source)
     if categorical:
-        leave_out(np.isnan(targets).all(axis=1), "unknown-label",
-                  lambda r: "label unknown (blank or one of the unknown values)")
+        leave_out(
+            np.isnan(targets).all(axis=1),
+            "unknown-label",
+            lambda r: "label unknown (blank or one of the unknown values)",
+        )
     split_col = split[0]
     query, gallery, in_split = _split(table, *split, source)
-    leave_out(~in_split, "outside-split", lambda r: f"split {table[split_col].iloc[r]!r} is "
-              "neither the query nor the gallery split")
+    leave_out(
+        ~in_split,
+        "outside-split",
+        lambda r: f"split {table[split_col].iloc[r]!r} is neither the query nor the gallery split",
+    )
     in_table = set(table_ids)
-    excluded += [exclusion(None, i, None, "no-label-row", "no row in the labels table")
-                 for i in emb_row if i not in in_table]
+    excluded += [
+        exclusion(None, i, None, "no-label-row", "no row in the labels table")
+        for i in emb_row
+        if i not in in_table
+    ]
     rows = np.flatnonzero(keep)
     if len(rows) < 2:
         raise EvaluationInputError(
@@ -361,8 +417,12 @@ def _table_ids(
         values = row_ids(table, image_col=image_col, id_col=id_col)
     except (KeyError, ValueError) as exc:
         raise EvaluationInputError(str(exc)) from exc
-    check_table_ids(values, column=f"{source} column {id_col or image_col!r}",
-                    error=EvaluationInputError, repeated="has id")
+    check_table_ids(
+        values,
+        column=f"{source} column {id_col or image_col!r}",
+        error=EvaluationInputError,
+        repeated="has id",
+    )
     return [str(v) for v in values]
 
 
@@ -384,8 +444,11 @@ def _resolve_labels(
 
 
 def _split(
-    table: pd.DataFrame, split_col: str | None, query_split: str | None,
-    gallery_split: str | None, source: str,
+    table: pd.DataFrame,
+    split_col: str | None,
+    query_split: str | None,
+    gallery_split: str | None,
+    source: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(table)
     if split_col is None:
@@ -436,8 +499,11 @@ def describe_split(values: Any, query: Any, gallery: Any, groups: Any = None) ->
             parts = ", ".join(f"{c:,} {v}" for v, c in sorted(counts.items()))
             text = f"{n:,} images ({parts})"
         if groups is not None:
-            given = [g for g in np.asarray(groups, dtype=object)[mask].tolist()
-                     if g is not None and not (isinstance(g, float) and np.isnan(g))]
+            given = [
+                g
+                for g in np.asarray(groups, dtype=object)[mask].tolist()
+                if g is not None and not (isinstance(g, float) and np.isnan(g))
+            ]
             known = len(set(given))
             text += f" of {known:,} patient{'s' if known != 1 else ''}"
             if len(given) < n:
@@ -474,8 +540,10 @@ def _notes(
 ) -> list[str]:
     notes = []
     if n_lone:
-        notes.append(f"{n_lone} of {n_queries} queries have no relevant row in their gallery "
-                     "and are left out of the retrieval metrics")
+        notes.append(
+            f"{n_lone} of {n_queries} queries have no relevant row in their gallery "
+            "and are left out of the retrieval metrics"
+        )
     if np.isnan(clusters["NMI"]):
         notes.append("NMI / AMI undefined: the queries hold a single class")
     for record in per_finding.itertuples(index=False):

@@ -125,9 +125,9 @@ def evaluate_files(
     elif not all_rows:
         run_split = run_split_of(emb, embeddings)
         if run_split is not None:
-            table, split_col, group_col = _with_run_split(table, run_split, id_col=id_col,
-                                                          image_col=image_col,
-                                                          group_col=group_col)
+            table, split_col, group_col = _with_run_split(
+                table, run_split, id_col=id_col, image_col=image_col, group_col=group_col
+            )
             query_split, gallery_split = QUERIES, GALLERY
             split_info = f"the run's {run_split.path}"
         else:
@@ -156,7 +156,11 @@ def evaluate_files(
 
 
 def _with_run_split(
-    table: pd.DataFrame, split: RunSplit, *, id_col: str | None, image_col: str | None,
+    table: pd.DataFrame,
+    split: RunSplit,
+    *,
+    id_col: str | None,
+    image_col: str | None,
     group_col: str | None,
 ) -> tuple[pd.DataFrame, str, str | None]:
     """``table`` with the run's split (and, without ``group_col``, its patients) as columns."""

@@ -37,12 +37,16 @@ GALLERY = "train"
 QUERIES = ("val", "unseen")
 
 #: Both ways of choosing the queries were given.
-ALL_ROWS_CONFLICT = ("--all-rows scores every row against every other; --split-col chooses "
-                     "queries and gallery: give one of them")
+ALL_ROWS_CONFLICT = (
+    "--all-rows scores every row against every other; --split-col chooses "
+    "queries and gallery: give one of them"
+)
 _SPLIT_FILE = "split.csv"  # cxrembed.train.checkpoint.SPLIT_FILE, without importing torch
 _CONFIG_FILE = "config.yaml"
-_FIX = ("give the split yourself (--split-col with --query-split and --gallery-split), or "
-        "score every row against every other with --all-rows (training images included)")
+_FIX = (
+    "give the split yourself (--split-col with --query-split and --gallery-split), or "
+    "score every row against every other with --all-rows (training images included)"
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,7 @@ class RunSplit:
 
     def side_of(self, ids: Sequence[str | None]) -> list[str]:
         """``train``, ``val`` or ``unseen`` (not in the run) for each id."""
-        return [self.split.get(str(i), QUERIES[1]) if i is not None else QUERIES[1]
-                for i in ids]
+        return [self.split.get(str(i), QUERIES[1]) if i is not None else QUERIES[1] for i in ids]
 
     def group_of(self, ids: Sequence[str | None]) -> list[str | None]:
         """The run's patient id of each id (None when unknown)."""
@@ -106,7 +109,8 @@ def run_split_of(emb: EmbeddingSet, source: str | os.PathLike[str]) -> RunSplit 
             f"run folder {str(folder)!r} has no {_SPLIT_FILE} (it was not made by cxr train): "
             "which images it trained on is unknown, so every row is scored against every "
             "other. Give --split-col to choose queries and gallery",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
         return None
     try:

@@ -62,14 +62,22 @@ from cxrembed.inference.encoder import Encoder
 from cxrlabel.errors import InputError, OutputError
 from cxrlabel.vocab import Interval
 
-__all__ = ["SourceKind", "EmbedSummary", "embed_images", "read_sources", "SOURCES_FILE",
-           "EXCLUDED_FILE"]
+__all__ = [
+    "SourceKind",
+    "EmbedSummary",
+    "embed_images",
+    "read_sources",
+    "SOURCES_FILE",
+    "EXCLUDED_FILE",
+]
 
 SourceKind = Literal["auto", "images", "table", "cache"]
 _KINDS = ("auto", "images", "table", "cache")
 _DICOM_MAGIC = b"DICM"
-_NON_FINITE = ("the model gave NaN or infinite values for this image (a diverged model, or "
-               "pixels it cannot handle); check the run and the image")
+_NON_FINITE = (
+    "the model gave NaN or infinite values for this image (a diverged model, or "
+    "pixels it cannot handle); check the run and the image"
+)
 
 
 @dataclass
@@ -176,14 +184,27 @@ def embed_images(
     ConfigHashMismatchError
         ``out`` holds embeddings of another run (resume refused).
     """
-    for name, value, low in (("batch_size", batch_size, 1), ("shard_size", shard_size, 1),
-                             ("num_workers", num_workers, 0)):
+    for name, value, low in (
+        ("batch_size", batch_size, 1),
+        ("shard_size", shard_size, 1),
+        ("num_workers", num_workers, 0),
+    ):
         Interval(int, low, None).check(value, name)
-    encoder = run_dir if isinstance(run_dir, Encoder) else Encoder.from_run(
-        run_dir, device=device, which=checkpoint)
+    encoder = (
+        run_dir
+        if isinstance(run_dir, Encoder)
+        else Encoder.from_run(run_dir, device=device, which=checkpoint)
+    )
     chosen = _source_kind(Path(source), kind)
-    items = _collect(chosen, Path(source), images_root=images_root, image_col=image_col,
-                     id_col=id_col, encoder=encoder, allow_outside=allow_outside_images)
+    items = _collect(
+        chosen,
+        Path(source),
+        images_root=images_root,
+        image_col=image_col,
+        id_col=id_col,
+        encoder=encoder,
+        allow_outside=allow_outside_images,
+    )
     if not items.ids and not items.excluded:
         raise InputError(
             f"{str(source)!r} offered no image to embed; expected DICOM, PNG or JPEG files "
@@ -192,12 +213,22 @@ def embed_images(
     out = Path(out)
     if not resume:
         clear_embeddings(out)
-    meta = {"run": encoder.source, "source": str(Path(source).resolve()), "source_kind": chosen,
-            "image_size": encoder.image_size}
+    meta = {
+        "run": encoder.source,
+        "source": str(Path(source).resolve()),
+        "source_kind": chosen,
+        "image_size": encoder.image_size,
+    }
     if Path(encoder.source).is_dir():  # cxr evaluate finds the run's split.csv through it
         meta["run_path"] = str(Path(encoder.source).resolve())
-    writer = EmbeddingWriter(out, _dim(encoder), encoder.config_hash, shard_size, meta=meta,
-                             weights_sha256=encoder.weights_sha256)
+    writer = EmbeddingWriter(
+        out,
+        _dim(encoder),
+        encoder.config_hash,
+        shard_size,
+        meta=meta,
+        weights_sha256=encoder.weights_sha256,
+    )
     done = writer.done_ids()
     todo = [i for i, item_id in enumerate(items.ids) if item_id not in done]
     excluded = list(items.excluded)
@@ -206,12 +237,31 @@ def embed_images(
     started = time.perf_counter()
     try:
         with writer:
-            loader = DataLoader(items.dataset(todo), batch_size=batch_size, shuffle=False,
-                                num_workers=num_workers, collate_fn=_collate)
-            with tqdm(total=len(todo), unit="img", desc="embed", file=sys.stderr,
-                      disable=not progress or not todo) as bar:
-                _embed_batches(loader, encoder, writer, items, checkpoint_seconds, bar,
-                               embedded=embedded, excluded=excluded, shapes=shapes)
+            loader = DataLoader(
+                items.dataset(todo),
+                batch_size=batch_size,
+                shuffle=False,
+                num_workers=num_workers,
+                collate_fn=_collate,
+            )
+            with tqdm(
+                total=len(todo),
+                unit="img",
+                desc="embed",
+                file=sys.stderr,
+                disable=not progress or not todo,
+            ) as bar:
+                _embed_batches(
+                    loader,
+                    encoder,
+                    writer,
+                    items,
+                    checkpoint_seconds,
+                    bar,
+                    embedded=embedded,
+                    excluded=excluded,
+                    shapes=shapes,
+                )
     finally:
         # Whatever was written is valid: record its sources, and what was left out (unless
         # the disk that stopped the run refuses these too: its error is the one to show).
@@ -220,9 +270,14 @@ def embed_images(
             frame = write_excluded(out, excluded)
     warn_degenerate(shapes)
     return EmbedSummary(
-        out=out, kind=chosen, candidates=len(items.ids) + len(items.excluded),
-        embedded=len(embedded), already=len(items.ids) - len(todo), excluded=frame,
-        total=len(done) + len(embedded), config_hash=encoder.config_hash,
+        out=out,
+        kind=chosen,
+        candidates=len(items.ids) + len(items.excluded),
+        embedded=len(embedded),
+        already=len(items.ids) - len(todo),
+        excluded=frame,
+        total=len(done) + len(embedded),
+        config_hash=encoder.config_hash,
         seconds=time.perf_counter() - started,
     )
 
@@ -238,25 +293,40 @@ def _unless_failing(kind: type[BaseException]) -> Iterator[None]:
             raise
 
 
-def _embed_batches(loader: DataLoader, encoder: Encoder, writer: EmbeddingWriter, items: _Items,
-                   checkpoint_seconds: float, bar: Any, *, embedded: list[int],
-                   excluded: list[Any], shapes: list[tuple[str, int, int]]) -> None:
+def _embed_batches(
+    loader: DataLoader,
+    encoder: Encoder,
+    writer: EmbeddingWriter,
+    items: _Items,
+    checkpoint_seconds: float,
+    bar: Any,
+    *,
+    embedded: list[int],
+    excluded: list[Any],
+    shapes: list[tuple[str, int, int]],
+) -> None:
     """Embed and write every batch; ``embedded``, ``excluded`` and ``shapes`` (of the images
     read) grow as it goes, so an interrupted run still records what it did."""
+
     def left_out(position: int, kind: str, reason: str) -> Any:
-        return exclusion(items.rows[position], items.ids[position], items.sources[position],
-                         kind, reason)
+        return exclusion(
+            items.rows[position], items.ids[position], items.sources[position], kind, reason
+        )
 
     last_flush = time.perf_counter()
     for images, positions, failures, sizes in loader:
         excluded += [left_out(p, kind, reason) for p, kind, reason in failures]
-        shapes += [(items.ids[p], rows, cols) for p, (rows, cols) in zip(positions, sizes,
-                                                                         strict=True)]
+        shapes += [
+            (items.ids[p], rows, cols) for p, (rows, cols) in zip(positions, sizes, strict=True)
+        ]
         if positions:
             vectors = encoder.encode(images)
             finite = np.isfinite(vectors).all(axis=1)
-            excluded += [left_out(p, "non-finite-embedding", _NON_FINITE)
-                         for p, ok in zip(positions, finite, strict=True) if not ok]
+            excluded += [
+                left_out(p, "non-finite-embedding", _NON_FINITE)
+                for p, ok in zip(positions, finite, strict=True)
+                if not ok
+            ]
             good = [p for p, ok in zip(positions, finite, strict=True) if ok]
             if good:
                 writer.append([items.ids[p] for p in good], vectors[finite])
@@ -316,9 +386,13 @@ class _PrepareOnly:
     is never pickled into them)."""
 
     def __init__(self, encoder: Encoder) -> None:
-        self.reference = Encoder(torch.nn.Identity(), image_size=encoder.image_size,
-                                 fit=encoder.fit, normalization=encoder.normalization,
-                                 window=encoder.window)
+        self.reference = Encoder(
+            torch.nn.Identity(),
+            image_size=encoder.image_size,
+            fit=encoder.fit,
+            normalization=encoder.normalization,
+            window=encoder.window,
+        )
 
     def read(self, path: str) -> np.ndarray:
         return self.reference.read(path)
@@ -363,8 +437,9 @@ def _source_kind(source: Path, kind: str) -> str:
         )
     if kind != "auto":
         if kind == "table" and not source.is_file():
-            raise InputError(f"{str(source)!r} is a folder; a table source must be a CSV or "
-                             "Parquet file")
+            raise InputError(
+                f"{str(source)!r} is a folder; a table source must be a CSV or Parquet file"
+            )
         if kind in ("images", "cache") and not source.is_dir():
             raise InputError(f"{str(source)!r} is a file; an {kind} source must be a folder")
         return kind
@@ -373,8 +448,16 @@ def _source_kind(source: Path, kind: str) -> str:
     return "cache" if (source / "cache.json").is_file() else "images"
 
 
-def _collect(kind: str, source: Path, *, images_root: Any, image_col: str | None,
-             id_col: str | None, encoder: Encoder, allow_outside: bool = False) -> _Items:
+def _collect(
+    kind: str,
+    source: Path,
+    *,
+    images_root: Any,
+    image_col: str | None,
+    id_col: str | None,
+    encoder: Encoder,
+    allow_outside: bool = False,
+) -> _Items:
     if kind != "table" and (images_root is not None or image_col or id_col):
         raise InputError(
             f"images_root, image_col and id_col describe a table source; {str(source)!r} is "
@@ -402,28 +485,51 @@ def _folder_items(root: Path, encoder: Encoder) -> _Items:
                 continue
             image_id = path.relative_to(root).with_suffix("").as_posix()
             if image_id in first:
-                excluded.append(exclusion(-1, image_id, path, "duplicate-id",
-                                          f"id {image_id!r} already used by {first[image_id]}; "
-                                          "keep one file per name"))
+                excluded.append(
+                    exclusion(
+                        -1,
+                        image_id,
+                        path,
+                        "duplicate-id",
+                        f"id {image_id!r} already used by {first[image_id]}; "
+                        "keep one file per name",
+                    )
+                )
                 continue
             first[image_id] = str(path)
             ids.append(image_id)
             paths.append(str(path.resolve()))
-    return _Items(ids, paths, [-1] * len(ids), excluded,
-                  lambda positions: _FileItems(positions, paths, encoder))
+    return _Items(
+        ids,
+        paths,
+        [-1] * len(ids),
+        excluded,
+        lambda positions: _FileItems(positions, paths, encoder),
+    )
 
 
-def _table_items(table: Path, images_root: Any, image_col: str | None, id_col: str | None,
-                 encoder: Encoder, allow_outside: bool = False) -> _Items:
+def _table_items(
+    table: Path,
+    images_root: Any,
+    image_col: str | None,
+    id_col: str | None,
+    encoder: Encoder,
+    allow_outside: bool = False,
+) -> _Items:
     from cxrembed.data.table import join_images, read_table
 
     df = read_table(table, text_columns=(id_col, image_col))
-    join = join_images(df, images_root, image_col=image_col, id_col=id_col,
-                       allow_outside=allow_outside)
+    join = join_images(
+        df, images_root, image_col=image_col, id_col=id_col, allow_outside=allow_outside
+    )
     paths = [str(p.resolve()) for p in join.paths]
-    return _Items(list(join.ids), paths, [int(r) for r in join.rows],
-                  join.excluded.to_dict("records"),
-                  lambda positions: _FileItems(positions, paths, encoder))
+    return _Items(
+        list(join.ids),
+        paths,
+        [int(r) for r in join.rows],
+        join.excluded.to_dict("records"),
+        lambda positions: _FileItems(positions, paths, encoder),
+    )
 
 
 def _cache_items(cache: Path, encoder: Encoder) -> _Items:
@@ -433,9 +539,12 @@ def _cache_items(cache: Path, encoder: Encoder) -> _Items:
     index = read_cache_index(cache)
     ok = index[index["status"] == "ok"].sort_values("slot", kind="stable")
     failed = index[index["status"] != "ok"]
-    excluded = [exclusion(-1, i, s, k, f"not in the cache: {r}") for i, s, k, r in
-                zip(failed["id"], failed["source"], failed["status"], failed["reason"],
-                    strict=True)]
+    excluded = [
+        exclusion(-1, i, s, k, f"not in the cache: {r}")
+        for i, s, k, r in zip(
+            failed["id"], failed["source"], failed["status"], failed["reason"], strict=True
+        )
+    ]
     if int(info["size"]) < encoder.image_size:
         warnings.warn(
             f"the cache {str(cache)!r} holds {info['size']} px images but the run takes "
@@ -450,10 +559,20 @@ def _cache_items(cache: Path, encoder: Encoder) -> _Items:
             stacklevel=3,
         )
     ids = [str(i) for i in ok["id"].tolist()]
-    cached = CachedImageDataset(cache, ok["slot"].astype(np.int64).to_numpy(), ids,
-                                np.zeros((len(ids), 0), dtype=np.float32), [])
-    return _Items(ids, [str(s) for s in ok["source"].tolist()], [-1] * len(ids), excluded,
-                  lambda positions: _CacheItems(positions, cached, encoder))
+    cached = CachedImageDataset(
+        cache,
+        ok["slot"].astype(np.int64).to_numpy(),
+        ids,
+        np.zeros((len(ids), 0), dtype=np.float32),
+        [],
+    )
+    return _Items(
+        ids,
+        [str(s) for s in ok["source"].tolist()],
+        [-1] * len(ids),
+        excluded,
+        lambda positions: _CacheItems(positions, cached, encoder),
+    )
 
 
 def _has_dicom_preamble(path: Path) -> bool:

@@ -115,8 +115,11 @@ class Encoder:
         where = resolve_device(device)
         model, config, weights = open_run(run_dir, device=where, which=which)  # type: ignore[arg-type]
         pre = config.preprocessing
-        window: Window = pre.window if isinstance(pre.window, str) else (
-            float(pre.window[0]), float(pre.window[1]))
+        window: Window = (
+            pre.window
+            if isinstance(pre.window, str)
+            else (float(pre.window[0]), float(pre.window[1]))
+        )
         return cls(
             model.eval(),
             image_size=int(pre.image_size),
@@ -132,8 +135,11 @@ class Encoder:
     @cached_property
     def transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """``(1, H, W)`` [0, 1] -> ``(1, S, S)`` normalised (deterministic)."""
-        return eval_transform(self.image_size, fit=self.fit,  # type: ignore[arg-type]
-                              normalization=self.normalization)
+        return eval_transform(
+            self.image_size,
+            fit=self.fit,  # type: ignore[arg-type]
+            normalization=self.normalization,
+        )
 
     @property
     def has_attention(self) -> bool:
@@ -149,8 +155,11 @@ class Encoder:
 
     def prepare(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
         """One image (2-D, or ``(1, H, W)``) in [0, 1] -> the model's input ``(1, S, S)``."""
-        tensor = torch.as_tensor(np.asarray(image, dtype=np.float32) if not isinstance(
-            image, torch.Tensor) else image.float())
+        tensor = torch.as_tensor(
+            np.asarray(image, dtype=np.float32)
+            if not isinstance(image, torch.Tensor)
+            else image.float()
+        )
         if tensor.ndim == 2:
             tensor = tensor[None]
         if tensor.ndim != 3 or tensor.shape[0] != 1:
@@ -173,9 +182,7 @@ class Encoder:
         """Prepared images ``(B, 1, S, S)`` -> float32 ``(B, D)`` unit-norm embeddings."""
         return encode_batch(self.model, batch, device=self.device)
 
-    def heatmaps(
-        self, batch: torch.Tensor, reference: np.ndarray | None = None
-    ) -> np.ndarray:
+    def heatmaps(self, batch: torch.Tensor, reference: np.ndarray | None = None) -> np.ndarray:
         """Where the model looks, ``(B, h, w)`` in [0, 1] at feature-map resolution.
 
         The attention map for attention models (what the pooling actually weights);
@@ -193,5 +200,7 @@ class Encoder:
         return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
 
     def __repr__(self) -> str:
-        return (f"Encoder({self.source!r}, image_size={self.image_size}, fit={self.fit!r}, "
-                f"config_hash={self.config_hash!r})")
+        return (
+            f"Encoder({self.source!r}, image_size={self.image_size}, fit={self.fit!r}, "
+            f"config_hash={self.config_hash!r})"
+        )

@@ -22,10 +22,13 @@ _LAZY = names_by_module(
         "cxrembed.losses.ml2": ["ML2Loss"],
         "cxrembed.losses.bce": ["MaskedBCEWithLogitsLoss"],
         "cxrembed.losses.mining": ["MultiSimilarityMiner", "ms_hard_pairs"],
-        "cxrembed.losses.pairs": ["LabelSets", "PairRelations", "label_jaccard",
-                                  "pair_relations"],
-        "cxrembed.losses.noise": ["LabelReliability", "read_label_reliability",
-                                  "reliability_pair_weights", "drop_hardest_positives"],
+        "cxrembed.losses.pairs": ["LabelSets", "PairRelations", "label_jaccard", "pair_relations"],
+        "cxrembed.losses.noise": [
+            "LabelReliability",
+            "read_label_reliability",
+            "reliability_pair_weights",
+            "drop_hardest_positives",
+        ],
         "cxrembed.losses.registry": ["LossSpec", "LOSS_SPECS", "loss_spec"],
     }
 )

@@ -205,8 +205,11 @@ def check_indices_tuple(
             f"{len(indices_tuple)}."
         )
     parts = []
-    for name, part in zip(("a1", "p", "a2", "n") if len(indices_tuple) == 4 else ("a", "p", "n"),
-                          indices_tuple, strict=True):
+    for name, part in zip(
+        ("a1", "p", "a2", "n") if len(indices_tuple) == 4 else ("a", "p", "n"),
+        indices_tuple,
+        strict=True,
+    ):
         part = torch.as_tensor(part, device=device)
         if part.ndim != 1 or part.is_floating_point() or part.dtype == torch.bool:
             raise LossInputError(
@@ -332,7 +335,11 @@ def check_number(
     """
     left, right = closed in ("left", "both"), closed in ("right", "both")
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and (value >= low if left else value > low) and (value <= high if right else value < high)
+    ok = (
+        ok
+        and (value >= low if left else value > low)
+        and (value <= high if right else value < high)
+    )
     if not ok:
         interval = f"{'[' if left else '('}{low}, {high}{']' if right else ')'}"
         raise LossInputError(
@@ -403,9 +410,12 @@ class PairLoss(torch.nn.Module):
         relations = pair_relations(sets, self.tau_pos, self.tau_neg, embeddings.dtype)
         if given is not None:
             positive, negative = indices_pair_masks(given, batch)
-            relations = PairRelations(similarity=relations.similarity,
-                                      valid=positive | negative, positive=positive,
-                                      negative=negative)
+            relations = PairRelations(
+                similarity=relations.similarity,
+                valid=positive | negative,
+                positive=positive,
+                negative=negative,
+            )
         pair_weights = self._pair_weights(sets, relations, embeddings)
         mat = self._pair_matrix(embeddings)
         if self.drop_fraction > 0:
@@ -460,9 +470,7 @@ class PairLoss(torch.nn.Module):
         if self.reliability is not None:
             rel = torch.as_tensor(self.reliability, dtype=torch.float64)
             if not bool(((rel >= 0) & (rel <= 1)).all()):
-                raise LossInputError(
-                    f"reliability values must lie in [0, 1]; got {rel.tolist()}."
-                )
+                raise LossInputError(f"reliability values must lie in [0, 1]; got {rel.tolist()}.")
         check_number(self.drop_fraction, "drop_fraction", owner, 0.0, 1.0, closed="left")
 
     def _pair_matrix(self, embeddings: torch.Tensor) -> torch.Tensor:

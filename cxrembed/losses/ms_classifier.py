@@ -88,9 +88,19 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
         reliability_combine: str = "product",
         drop_fraction: float = 0.0,
     ) -> None:
-        super().__init__(alpha, beta, base, epsilon, mining, tau_pos=tau_pos, tau_neg=tau_neg,
-                         overlap_weighting=overlap_weighting, reliability=reliability,
-                         reliability_combine=reliability_combine, drop_fraction=drop_fraction)
+        super().__init__(
+            alpha,
+            beta,
+            base,
+            epsilon,
+            mining,
+            tau_pos=tau_pos,
+            tau_neg=tau_neg,
+            overlap_weighting=overlap_weighting,
+            reliability=reliability,
+            reliability_combine=reliability_combine,
+            drop_fraction=drop_fraction,
+        )
         check_number(ce_weight, "ce_weight", type(self).__name__, 0.0, closed="left")
         self.ce_weight = ce_weight
         if head not in ("bce", "softmax"):
@@ -100,8 +110,12 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
         self.head = "bce" if multilabel else "softmax" if transition is not None else head
         self.classifier = torch.nn.Linear(embedding_dim, num_classes)
         self.bce = MaskedBCEWithLogitsLoss()
-        self.softmax = SoftmaxLoss(num_classes, label_smoothing=label_smoothing,
-                                   transition=transition, multilabel=multilabel)
+        self.softmax = SoftmaxLoss(
+            num_classes,
+            label_smoothing=label_smoothing,
+            transition=transition,
+            multilabel=multilabel,
+        )
 
     def forward(
         self,
@@ -117,5 +131,6 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
             return pairs
         logits = self.classifier(projection.to(self.classifier.weight.dtype)).to(projection.dtype)
         term = self.bce if self.head == "bce" else self.softmax
-        return pairs + self.ce_weight * term(logits, labels, indices_tuple, known=known,
-                                             weights=weights)
+        return pairs + self.ce_weight * term(
+            logits, labels, indices_tuple, known=known, weights=weights
+        )

@@ -85,15 +85,30 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
         reliability_combine: str = "product",
         drop_fraction: float = 0.0,
     ) -> None:
-        super().__init__(alpha, beta, base, epsilon, mining, tau_pos=tau_pos, tau_neg=tau_neg,
-                         overlap_weighting=overlap_weighting, reliability=reliability,
-                         reliability_combine=reliability_combine, drop_fraction=drop_fraction)
+        super().__init__(
+            alpha,
+            beta,
+            base,
+            epsilon,
+            mining,
+            tau_pos=tau_pos,
+            tau_neg=tau_neg,
+            overlap_weighting=overlap_weighting,
+            reliability=reliability,
+            reliability_combine=reliability_combine,
+            drop_fraction=drop_fraction,
+        )
         check_number(proxy_weight, "proxy_weight", type(self).__name__, 0.0, closed="left")
         self.proxy_weight = proxy_weight
-        self.proxy = NormalizedSoftmaxLoss(num_classes, embedding_dim, temperature=temperature,
-                                           multilabel=multilabel, transition=transition,
-                                           drop_fraction=drop_fraction,
-                                           label_smoothing=label_smoothing)
+        self.proxy = NormalizedSoftmaxLoss(
+            num_classes,
+            embedding_dim,
+            temperature=temperature,
+            multilabel=multilabel,
+            transition=transition,
+            drop_fraction=drop_fraction,
+            label_smoothing=label_smoothing,
+        )
 
     def forward(
         self,
@@ -107,5 +122,6 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
         pairs = super().forward(embeddings, labels, indices_tuple, known=known, weights=weights)
         if self.proxy_weight == 0:
             return pairs
-        return pairs + self.proxy_weight * self.proxy(embeddings, labels, indices_tuple,
-                                                     known=known, weights=weights)
+        return pairs + self.proxy_weight * self.proxy(
+            embeddings, labels, indices_tuple, known=known, weights=weights
+        )

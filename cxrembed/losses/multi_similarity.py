@@ -143,10 +143,15 @@ class MultiSimilarityLoss(PairLoss):
     def _mine(self, mat: torch.Tensor, relations: PairRelations) -> PairRelations:
         if not self.mining:
             return relations
-        positive, negative = ms_hard_pairs(mat, relations.positive, relations.negative,
-                                           self.epsilon)
-        return PairRelations(similarity=relations.similarity, valid=relations.valid,
-                             positive=positive, negative=negative)
+        positive, negative = ms_hard_pairs(
+            mat, relations.positive, relations.negative, self.epsilon
+        )
+        return PairRelations(
+            similarity=relations.similarity,
+            valid=relations.valid,
+            positive=positive,
+            negative=negative,
+        )
 
     def _compute(
         self, mat: torch.Tensor, relations: PairRelations, pair_weights: torch.Tensor | None

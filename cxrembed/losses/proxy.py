@@ -96,8 +96,11 @@ class SoftmaxLoss(torch.nn.Module):
         self.multilabel = bool(multilabel)
         self.drop_fraction = drop_fraction
         self.label_smoothing = label_smoothing
-        self.register_buffer("transition", _check_transition(transition, num_classes,
-                                                             self.multilabel), persistent=False)
+        self.register_buffer(
+            "transition",
+            _check_transition(transition, num_classes, self.multilabel),
+            persistent=False,
+        )
 
     def forward(
         self,
@@ -115,7 +118,8 @@ class SoftmaxLoss(torch.nn.Module):
         mined = miner_weights(indices_tuple, batch, z)
         if self.multilabel:
             per_entry = torch.nn.functional.binary_cross_entropy_with_logits(
-                z, positive.to(z.dtype), reduction="none")
+                z, positive.to(z.dtype), reduction="none"
+            )
             mask = known_mask.to(z.dtype)
             losses = (per_entry * mask).sum(1) / mask.sum(1).clamp_min(1.0)
             usable = known_mask.any(1)
@@ -183,9 +187,13 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
     ) -> None:
         super().__init__()
         _check_count(embedding_dim, "embedding_dim", type(self).__name__)
-        self.classify = SoftmaxLoss(num_classes, multilabel=multilabel, transition=transition,
-                                    drop_fraction=drop_fraction,
-                                    label_smoothing=label_smoothing)
+        self.classify = SoftmaxLoss(
+            num_classes,
+            multilabel=multilabel,
+            transition=transition,
+            drop_fraction=drop_fraction,
+            label_smoothing=label_smoothing,
+        )
         check_number(temperature, "temperature", type(self).__name__, 0.0, 10.0)
         self.temperature = temperature
         self.multilabel = bool(multilabel)
@@ -193,7 +201,8 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
         # Kaiming-uniform-like spread; the scale does not matter (proxies are normalised).
         bound = 1.0 / math.sqrt(embedding_dim)
         self.proxies = torch.nn.Parameter(
-            (torch.rand(num_classes, embedding_dim, generator=generator) * 2 - 1) * bound)
+            (torch.rand(num_classes, embedding_dim, generator=generator) * 2 - 1) * bound
+        )
         self.bias = torch.nn.Parameter(torch.zeros(num_classes)) if self.multilabel else None
 
     def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -218,19 +227,25 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
                 f"embeddings have {embeddings.shape[1]} dimensions but the proxies "
                 f"{self.proxies.shape[1]}; set embedding_dim to the model's embedding size."
             )
-        return self.classify(self.logits(embeddings), labels, indices_tuple, known=known,
-                             weights=weights)
+        return self.classify(
+            self.logits(embeddings), labels, indices_tuple, known=known, weights=weights
+        )
 
 
 def _check_count(value: object, name: str, owner: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise LossInputError(f"The {name!r} parameter of {owner} must be an integer >= 1; "
-                             f"got {value!r}.")
+        raise LossInputError(
+            f"The {name!r} parameter of {owner} must be an integer >= 1; got {value!r}."
+        )
 
 
-def _label_masks(labels: torch.Tensor | Sequence, batch: int, n_cols: int,
-                 device: torch.device, known: torch.Tensor | None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def _label_masks(
+    labels: torch.Tensor | Sequence,
+    batch: int,
+    n_cols: int,
+    device: torch.device,
+    known: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(positive, known)`` (B, C) masks from class ids or a label matrix."""
     sets = as_label_sets(labels, batch, device, known)
     if sets.class_ids is not None:

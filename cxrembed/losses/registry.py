@@ -82,24 +82,55 @@ class LossSpec:
 
 
 _SPECS = (
-    LossSpec("ms", "cxrembed.losses.multi_similarity:MultiSimilarityLoss",
-             "multi-similarity with hard mining", pairs=True, noise=("reliability",),
-             mining=True),
-    LossSpec("ml2", "cxrembed.losses.ml2:ML2Loss",
-             "ML2 (partial matches by label overlap)", pairs=True, noise=("reliability",)),
-    LossSpec("ce", "cxrembed.losses.bce:MaskedBCEWithLogitsLoss",
-             "classifier baseline (penultimate layer as embedding)", pairs=False,
-             output="logits"),
-    LossSpec("proxy", "cxrembed.losses.proxy:NormalizedSoftmaxLoss",
-             "normalised-softmax class proxies", pairs=False, parameters=True,
-             noise=("transition",)),
-    LossSpec("ms+proxy", "cxrembed.losses.ms_proxy:MultiSimilarityProxyLoss",
-             "multi-similarity + a proxy term", pairs=True, parameters=True,
-             noise=("reliability", "transition"), mining=True),
-    LossSpec("ms+ce", "cxrembed.losses.ms_classifier:MultiSimilarityClassifierLoss",
-             "multi-similarity + a linear classification term", pairs=True,
-             output="projection", parameters=True, noise=("reliability", "transition"),
-             mining=True),
+    LossSpec(
+        "ms",
+        "cxrembed.losses.multi_similarity:MultiSimilarityLoss",
+        "multi-similarity with hard mining",
+        pairs=True,
+        noise=("reliability",),
+        mining=True,
+    ),
+    LossSpec(
+        "ml2",
+        "cxrembed.losses.ml2:ML2Loss",
+        "ML2 (partial matches by label overlap)",
+        pairs=True,
+        noise=("reliability",),
+    ),
+    LossSpec(
+        "ce",
+        "cxrembed.losses.bce:MaskedBCEWithLogitsLoss",
+        "classifier baseline (penultimate layer as embedding)",
+        pairs=False,
+        output="logits",
+    ),
+    LossSpec(
+        "proxy",
+        "cxrembed.losses.proxy:NormalizedSoftmaxLoss",
+        "normalised-softmax class proxies",
+        pairs=False,
+        parameters=True,
+        noise=("transition",),
+    ),
+    LossSpec(
+        "ms+proxy",
+        "cxrembed.losses.ms_proxy:MultiSimilarityProxyLoss",
+        "multi-similarity + a proxy term",
+        pairs=True,
+        parameters=True,
+        noise=("reliability", "transition"),
+        mining=True,
+    ),
+    LossSpec(
+        "ms+ce",
+        "cxrembed.losses.ms_classifier:MultiSimilarityClassifierLoss",
+        "multi-similarity + a linear classification term",
+        pairs=True,
+        output="projection",
+        parameters=True,
+        noise=("reliability", "transition"),
+        mining=True,
+    ),
 )
 
 #: Every loss by name, in the order help texts list them.
@@ -137,7 +168,6 @@ def loss_help(default: str | None = None) -> str:
     >>> loss_help("ms").splitlines()[0]
     'ms: multi-similarity with hard mining (default);'
     """
-    lines = [f"{s.name}: {s.summary}{' (default)' if s.name == default else ''};"
-             for s in _SPECS]
+    lines = [f"{s.name}: {s.summary}{' (default)' if s.name == default else ''};" for s in _SPECS]
     lines[-1] = lines[-1].rstrip(";") + "."
     return "\n".join(lines)

@@ -207,8 +207,14 @@ def build_model(config: Mapping[str, Any], *, source: str = "model config") -> E
         raise ModelConfigError(
             f"{source}: 'model' must be a mapping of model options; got {section!r}."
         )
-    known = ("backbone", "embedding_dim", "attention", "num_classes", "in_channels",
-             "embedding_norm")
+    known = (
+        "backbone",
+        "embedding_dim",
+        "attention",
+        "num_classes",
+        "in_channels",
+        "embedding_norm",
+    )
     unknown = sorted(set(section) - set(known))
     if unknown:
         raise ModelConfigError(
@@ -239,12 +245,8 @@ def _check_params(
     if not isinstance(attention, bool):
         problems.append(f"'attention' must be true or false. Got {attention!r}")
     if num_classes is not None and not positive_int(num_classes):
-        problems.append(
-            f"'num_classes' must be a positive integer or None. Got {num_classes!r}"
-        )
+        problems.append(f"'num_classes' must be a positive integer or None. Got {num_classes!r}")
     if not positive_int(in_channels):
         problems.append(f"'in_channels' must be a positive integer. Got {in_channels!r}")
     if problems:
-        raise ModelConfigError(
-            "EmbeddingNet parameters: " + "; ".join(problems) + " instead."
-        )
+        raise ModelConfigError("EmbeddingNet parameters: " + "; ".join(problems) + " instead.")

@@ -158,9 +158,16 @@ def overlay(
         raise InputError(f"alpha must be in [0, 1]; got {alpha!r}.")
     low, high = heat.min(), heat.max()
     heat = (heat - low) / (high - low) if high > low else np.zeros_like(heat)
-    heat = F.interpolate(
-        torch.from_numpy(heat)[None, None], size=gray.shape, mode="bilinear", align_corners=False
-    )[0, 0].clamp(0, 1).numpy()
+    heat = (
+        F.interpolate(
+            torch.from_numpy(heat)[None, None],
+            size=gray.shape,
+            mode="bilinear",
+            align_corners=False,
+        )[0, 0]
+        .clamp(0, 1)
+        .numpy()
+    )
     colour = matplotlib.colormaps[cmap](heat)[..., :3]
     weight = (alpha * heat)[..., None]
     rgb = (1 - weight) * gray[..., None] + weight * colour

@@ -166,8 +166,9 @@ def load_pretrained(
     )
     if strict and (missing or unexpected or mismatched):
         raise WeightsError(
-            _mismatch_message(path, layout, arch, backbone, state, expected,
-                              missing, unexpected, mismatched)
+            _mismatch_message(
+                path, layout, arch, backbone, state, expected, missing, unexpected, mismatched
+            )
         )
     loadable = {k: v for k, v in state.items() if k in expected and k not in mismatched}
     _check_finite(loadable, path)
@@ -185,8 +186,13 @@ def load_pretrained(
     )
 
 
-def _fold_first_conv(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
-                     backbone: Backbone, layout: str, path: Path) -> tuple[str | None, str]:
+def _fold_first_conv(
+    state: dict[str, torch.Tensor],
+    expected: dict[str, torch.Tensor],
+    backbone: Backbone,
+    layout: str,
+    path: Path,
+) -> tuple[str | None, str]:
     """Fold the file's first convolution to the model's input channels (RGB -> gray);
     return what was folded and the layout (1-channel torchvision files are XRV's)."""
     conv_key = f"{backbone.first_conv}.weight"
@@ -205,8 +211,11 @@ def _fold_first_conv(state: dict[str, torch.Tensor], expected: dict[str, torch.T
 
 
 def _check_finite(loadable: dict[str, torch.Tensor], path: Path) -> None:
-    broken = sorted(k for k, v in loadable.items() if v.is_floating_point() and
-                    not bool(torch.isfinite(v).all()))
+    broken = sorted(
+        k
+        for k, v in loadable.items()
+        if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    )
     if broken:
         raise WeightsError(
             f"{path}: {len(broken)} tensor(s) hold NaN or infinite values (e.g. {broken[0]!r}); "
@@ -248,14 +257,13 @@ def _reject_download(spec: object, arch: str) -> None:
             f"weights must be given as a path to a local file; got {type(spec).__name__}."
         )
     url = _TORCHVISION_FILES.get(arch)
-    where = (
-        f" torchvision's ImageNet weights for {arch} are {url}." if url else ""
-    )
+    where = f" torchvision's ImageNet weights for {arch} are {url}." if url else ""
     raise DownloadUnavailableError(
         f"cannot fetch pretrained weights {asked}: cxrkit never downloads at run time (this "
         "machine may be offline). Download the file once on a machine with internet and pass "
-        "its local path, e.g. load_pretrained(model, 'weights/backbone.pth')." + where +
-        " torchxrayvision .pt files hold whole pickled models: re-save them first with "
+        "its local path, e.g. load_pretrained(model, 'weights/backbone.pth')."
+        + where
+        + " torchxrayvision .pt files hold whole pickled models: re-save them first with "
         "torch.save(xrv_model.state_dict(), 'xrv.pth')."
     )
 
@@ -381,8 +389,10 @@ def _mismatch_message(
         found, fix = f"a {arch} backbone", f"build the model with backbone={arch!r}"
     else:
         found, fix = "weights of an unrecognised network", "check the file"
-    details = [f"{len(missing)} missing, {len(unexpected)} unexpected, "
-               f"{len(mismatched)} with another shape"]
+    details = [
+        f"{len(missing)} missing, {len(unexpected)} unexpected, "
+        f"{len(mismatched)} with another shape"
+    ]
     if mismatched:
         key = mismatched[0]
         details.append(

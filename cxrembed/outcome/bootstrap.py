@@ -20,7 +20,9 @@ __all__ = ["bootstrap_weights", "weighted_auroc", "percentile_ci"]
 _CHUNK = 256
 
 
-def weighted_auroc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+def weighted_auroc(
+    scores: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     """AUROC of ``scores`` against 0/1 ``y`` under each row of ``weights`` (B x N).
 
     Equals ``sklearn.metrics.roc_auc_score(y, scores, sample_weight=w)`` for each row ``w``;
@@ -34,8 +36,9 @@ def weighted_auroc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray | None
     scores = np.asarray(scores, dtype=np.float64)
     y = np.asarray(y).astype(int)
     if scores.shape != y.shape or scores.ndim != 1:
-        raise OutcomeInputError(f"scores {scores.shape} and targets {y.shape} must be 1-D, "
-                                "the same length")
+        raise OutcomeInputError(
+            f"scores {scores.shape} and targets {y.shape} must be 1-D, the same length"
+        )
     if not np.isfinite(scores).all():
         raise OutcomeInputError("scores must be finite to compute an AUROC")
     w = np.ones((1, len(y))) if weights is None else np.atleast_2d(np.asarray(weights, float))
@@ -44,7 +47,7 @@ def weighted_auroc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray | None
     pos, neg = y == 1, y == 0
     out = np.empty(len(w))
     for start in range(0, len(w), _CHUNK):
-        block = w[start:start + _CHUNK]
+        block = w[start : start + _CHUNK]
         neg_by_group = np.zeros((len(block), n_groups))
         np.add.at(neg_by_group.T, group[neg], block[:, neg].T)
         below = np.cumsum(neg_by_group, axis=1) - neg_by_group
@@ -52,6 +55,5 @@ def weighted_auroc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray | None
         numerator = (block[:, pos] * credit).sum(axis=1)
         denominator = block[:, pos].sum(axis=1) * block[:, neg].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:start + _CHUNK] = np.where(denominator > 0, numerator / denominator,
-                                                 np.nan)
+            out[start : start + _CHUNK] = np.where(denominator > 0, numerator / denominator, np.nan)
     return out

@@ -149,8 +149,12 @@ def _encode_column(
 def _raw_text(column: pd.Series, missing_values: Sequence[str]) -> pd.Series:
     """Stripped text; blank cells and ``missing_values`` (case-insensitive) become NA."""
     missing = {str(v).strip().casefold() for v in missing_values}
-    values = [None if pd.isna(v) or not str(v).strip() or str(v).strip().casefold() in missing
-              else str(v).strip() for v in column.tolist()]
+    values = [
+        None
+        if pd.isna(v) or not str(v).strip() or str(v).strip().casefold() in missing
+        else str(v).strip()
+        for v in column.tolist()
+    ]
     return pd.Series(values, index=column.index, dtype=object)
 
 

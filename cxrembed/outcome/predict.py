@@ -106,8 +106,9 @@ def outcome_splits(
     notes: list[str] = []
     k = int(n_splits)
     if fewest < k:
-        notes.append(f"folds reduced from {k} to {fewest}: only {fewest} {unit} have a {rarer} "
-                     "target")
+        notes.append(
+            f"folds reduced from {k} to {fewest}: only {fewest} {unit} have a {rarer} target"
+        )
         k = fewest
     index = np.zeros(len(y))
     if groups is None:
@@ -115,14 +116,16 @@ def outcome_splits(
         splits = list(splitter.split(index, y))
         method = "StratifiedKFold"
     else:
-        splits = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed)
-                      .split(index, y, groups))
+        splits = list(
+            StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(index, y, groups)
+        )
         method = "StratifiedGroupKFold"
         if not _trainable(splits, y):
             splits = list(GroupKFold(k, shuffle=True, random_state=seed).split(index, y, groups))
             method = "GroupKFold"
-            notes.append("StratifiedGroupKFold left a training part with one class; used "
-                         "GroupKFold instead")
+            notes.append(
+                "StratifiedGroupKFold left a training part with one class; used GroupKFold instead"
+            )
     if not _trainable(splits, y):
         raise OutcomeInputError(
             f"no {k}-fold split of these {unit} gives every training part both classes. Fix: "
@@ -130,8 +133,10 @@ def outcome_splits(
         )
     one_class = sum(len(set(y[test].tolist())) < 2 for _, test in splits)
     if one_class:
-        notes.append(f"{one_class} of {k} test folds hold one class: their per-fold AUROC is "
-                     "undefined (the pooled out-of-fold AUROC is not affected)")
+        notes.append(
+            f"{one_class} of {k} test folds hold one class: their per-fold AUROC is "
+            "undefined (the pooled out-of-fold AUROC is not affected)"
+        )
     return CvPlan([(np.asarray(tr), np.asarray(te)) for tr, te in splits], method, notes)
 
 
@@ -222,31 +227,43 @@ def predict_outcome(
     _check_columns(table, source, target, features, id_col, group_col)
     cohort = _cohort(embeddings, table, target, id_col, missing_ids, missing_values)
     rows, y = cohort.rows, cohort.y
-    groups = None if group_col is None else _groups(table[group_col].iloc[rows], source,
-                                                    group_col)
-    coded = None if not features else encode_features(
-        table.iloc[rows], features, source=source, missing_values=missing_values)
+    groups = None if group_col is None else _groups(table[group_col].iloc[rows], source, group_col)
+    coded = (
+        None
+        if not features
+        else encode_features(
+            table.iloc[rows], features, source=source, missing_values=missing_values
+        )
+    )
     plan = outcome_splits(y, groups, n_splits, seed)
     _check_pca(pca, cohort.vectors, plan)
     tab = None if coded is None else coded.values
     scores, notes = _score_all(cohort.vectors, tab, y, plan, models, pca, seed, threads)
     units = groups if groups is not None else np.arange(len(y))
     table_out, comparisons, boot_note = _auroc_table(scores, y, units, bootstrap, seed, plan)
-    setting = _Setting(source, target, group_col, groups, embeddings, pca, coded, bootstrap,
-                       seed)
+    setting = _Setting(source, target, group_col, groups, embeddings, pca, coded, bootstrap, seed)
     notes = list(plan.notes) + notes + ([boot_note] if boot_note else [])
     if group_col is None:
-        notes.append("no patient column: rows are treated as independent, which is optimistic "
-                     "when patients have several images (pass group_col / --group-col)")
+        notes.append(
+            "no patient column: rows are treated as independent, which is optimistic "
+            "when patients have several images (pass group_col / --group-col)"
+        )
     if coded is not None:
         notes.append("tabular columns coded as: " + ", ".join(coded.names))
-    return OutcomeResult(table_out, comparisons, setting.info(y, plan, cohort), notes,
-                         cohort.excluded, _predictions(cohort, groups, plan, scores),
-                         cohort.missing_ids)
+    return OutcomeResult(
+        table_out,
+        comparisons,
+        setting.info(y, plan, cohort),
+        notes,
+        cohort.excluded,
+        _predictions(cohort, groups, plan, scores),
+        cohort.missing_ids,
+    )
 
 
-def _check_request(embeddings: Any, features: Sequence[str] | None, models: Sequence[str],
-                   bootstrap: int) -> None:
+def _check_request(
+    embeddings: Any, features: Sequence[str] | None, models: Sequence[str], bootstrap: int
+) -> None:
     bad_models = [m for m in models if m not in MODELS]
     if bad_models or not models:
         raise OutcomeInputError(f"models must be among {list(MODELS)}; got {list(models)}")
@@ -277,29 +294,42 @@ class _Setting:
             "table": self.source,
             "target": self.target,
             "positives / rows": f"{int(y.sum())} / {len(y)}",
-            "patients": len(set(groups.tolist())) if groups is not None
+            "patients": len(set(groups.tolist()))
+            if groups is not None
             else "not given (rows independent)",
-            "image features": "none" if emb is None else (
+            "image features": "none"
+            if emb is None
+            else (
                 f"{emb.dim}-dimensional embeddings"
-                + (f", PCA to {self.pca} inside each fold" if self.pca else "")),
+                + (f", PCA to {self.pca} inside each fold" if self.pca else "")
+            ),
             "embeddings config hash": None if emb is None else emb.config_hash,
-            "tabular features": "none" if coded is None else ", ".join(
-                f"{f} ({kind})" for f, kind in coded.kinds.items()),
+            "tabular features": "none"
+            if coded is None
+            else ", ".join(f"{f} ({kind})" for f, kind in coded.kinds.items()),
             "cross-validation": f"{plan.method}, {len(plan.splits)} folds"
-                                + (f" grouped by {self.group_col}" if self.group_col else ""),
+            + (f" grouped by {self.group_col}" if self.group_col else ""),
             "AUROC": "of the pooled out-of-fold scores",
-            "95% CI": (f"percentile bootstrap, {self.bootstrap} draws of "
-                       f"{'patients' if groups is not None else 'rows'} (models not refitted)"
-                       if self.bootstrap else "not computed"),
+            "95% CI": (
+                f"percentile bootstrap, {self.bootstrap} draws of "
+                f"{'patients' if groups is not None else 'rows'} (models not refitted)"
+                if self.bootstrap
+                else "not computed"
+            ),
             "seed": self.seed,
             "rows excluded (see excluded.csv)": len(cohort.excluded),
             "embeddings without a table row (see missing_ids.csv)": int(
-                (cohort.missing_ids["side"] == "embeddings").sum()),
+                (cohort.missing_ids["side"] == "embeddings").sum()
+            ),
         }
 
 
-def _predictions(cohort: _Cohort, groups: np.ndarray | None, plan: CvPlan,
-                 scores: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
+def _predictions(
+    cohort: _Cohort,
+    groups: np.ndarray | None,
+    plan: CvPlan,
+    scores: dict[tuple[str, str], np.ndarray],
+) -> pd.DataFrame:
     predictions = pd.DataFrame({"id": cohort.ids, "row": cohort.rows, "target": cohort.y})
     if groups is not None:
         predictions["group"] = groups
@@ -322,8 +352,12 @@ class _Cohort:
 
 
 def _cohort(
-    embeddings: EmbeddingSet | None, table: pd.DataFrame, target: str, id_col: str,
-    missing_ids: Literal["exclude", "error"], missing_values: Sequence[str],
+    embeddings: EmbeddingSet | None,
+    table: pd.DataFrame,
+    target: str,
+    id_col: str,
+    missing_ids: Literal["exclude", "error"],
+    missing_values: Sequence[str],
 ) -> _Cohort:
     source = table_source(table)
     excluded: list[tuple[str, int, str]] = []
@@ -334,16 +368,20 @@ def _cohort(
     if embeddings is not None:
         joined = join_embeddings(embeddings, table, id_col, missing=missing_ids)
         lost = joined.missing[joined.missing["side"] == "table"]
-        excluded += [(i, int(r), "no embedding for this id") for i, r in
-                     zip(lost["id"], lost["row"], strict=True)]
+        excluded += [
+            (i, int(r), "no embedding for this id")
+            for i, r in zip(lost["id"], lost["row"], strict=True)
+        ]
         id_report = joined.missing
         rows, ids = joined.rows, list(joined.ids)
         vectors = embeddings.vectors[joined.vector_rows].astype(np.float64)
     values = table[target].iloc[rows]
     y = encode_target(values, source=source, missing_values=missing_values)
     known = ~np.isnan(y)
-    excluded += [(ids[i], int(rows[i]), f"target {target!r} missing (value "
-                  f"{_shown(values.iloc[i])})") for i in np.flatnonzero(~known)]
+    excluded += [
+        (ids[i], int(rows[i]), f"target {target!r} missing (value {_shown(values.iloc[i])})")
+        for i in np.flatnonzero(~known)
+    ]
     y = y[known].astype(int)
     if len(set(y.tolist())) < 2:
         raise OutcomeInputError(
@@ -351,18 +389,32 @@ def _cohort(
             f"{'positive' if len(y) and y[0] == 1 else 'negative'}); an outcome needs both. "
             "Fix: check the column and the missing values"
         )
-    return _Cohort(rows[known], [ids[i] for i in np.flatnonzero(known)], y,
-                   None if vectors is None else vectors[known],
-                   pd.DataFrame(excluded, columns=["id", "row", "reason"]), id_report)
+    return _Cohort(
+        rows[known],
+        [ids[i] for i in np.flatnonzero(known)],
+        y,
+        None if vectors is None else vectors[known],
+        pd.DataFrame(excluded, columns=["id", "row", "reason"]),
+        id_report,
+    )
 
 
 def _score_all(
-    vectors: np.ndarray | None, tab: np.ndarray | None, y: np.ndarray, plan: CvPlan,
-    models: Sequence[str], pca: int | None, seed: int, threads: int | None,
+    vectors: np.ndarray | None,
+    tab: np.ndarray | None,
+    y: np.ndarray,
+    plan: CvPlan,
+    models: Sequence[str],
+    pca: int | None,
+    seed: int,
+    threads: int | None,
 ) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
     """Out-of-fold scores of every available (feature set, model), and fitting notes."""
-    blocks = {"image-only": (vectors, None), "tabular-only": (None, tab),
-              "combined": (vectors, tab)}
+    blocks = {
+        "image-only": (vectors, None),
+        "tabular-only": (None, tab),
+        "combined": (vectors, tab),
+    }
     needs = {"image-only": (vectors,), "tabular-only": (tab,), "combined": (vectors, tab)}
     scores: dict[tuple[str, str], np.ndarray] = {}
     notes: list[str] = []
@@ -372,14 +424,19 @@ def _score_all(
         image, tabular = blocks[name]
         for model in models:
             with threadpool_limits(threads):
-                scores[(name, model)], fit_notes = _out_of_fold(image, tabular, y, plan, model,
-                                                                pca, seed)
+                scores[(name, model)], fit_notes = _out_of_fold(
+                    image, tabular, y, plan, model, pca, seed
+                )
             notes += [f"{name} / {model}: {n}" for n in fit_notes]
     return scores, notes
 
 
 def _check_columns(
-    table: pd.DataFrame, source: str, target: str, features: list[str], id_col: str,
+    table: pd.DataFrame,
+    source: str,
+    target: str,
+    features: list[str],
+    id_col: str,
     group_col: str | None,
 ) -> None:
     for role, col in (("target", target), ("id", id_col), ("group", group_col)):
@@ -431,30 +488,56 @@ def _model(model: str, n_image: int, n_tab: int, pca: int | None, seed: int) -> 
     logistic = model == "logistic"
     parts = []
     if n_image:
-        steps = ([StandardScaler()] if logistic else []) \
-            + ([PCA(pca, random_state=seed)] if pca else [])
-        parts.append(("image", make_pipeline(*steps) if steps else "passthrough",
-                      list(range(n_image))))
+        steps = ([StandardScaler()] if logistic else []) + (
+            [PCA(pca, random_state=seed)] if pca else []
+        )
+        parts.append(
+            ("image", make_pipeline(*steps) if steps else "passthrough", list(range(n_image)))
+        )
     if n_tab:
-        steps = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                 StandardScaler()] if logistic else []
-        parts.append(("tabular", make_pipeline(*steps) if steps else "passthrough",
-                      list(range(n_image, n_image + n_tab))))
-    classifier = (LogisticRegression(class_weight="balanced", max_iter=5000) if logistic
-                  else HistGradientBoostingClassifier(class_weight="balanced", random_state=seed))
+        steps = (
+            [
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                StandardScaler(),
+            ]
+            if logistic
+            else []
+        )
+        parts.append(
+            (
+                "tabular",
+                make_pipeline(*steps) if steps else "passthrough",
+                list(range(n_image, n_image + n_tab)),
+            )
+        )
+    classifier = (
+        LogisticRegression(class_weight="balanced", max_iter=5000)
+        if logistic
+        else HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
+    )
     return make_pipeline(ColumnTransformer(parts), classifier)
 
 
 def _out_of_fold(
-    image: np.ndarray | None, tabular: np.ndarray | None, y: np.ndarray, plan: CvPlan,
-    model: str, pca: int | None, seed: int,
+    image: np.ndarray | None,
+    tabular: np.ndarray | None,
+    y: np.ndarray,
+    plan: CvPlan,
+    model: str,
+    pca: int | None,
+    seed: int,
 ) -> tuple[np.ndarray, list[str]]:
     from sklearn.base import clone
 
     blocks = [b for b in (image, tabular) if b is not None]
     x = np.concatenate(blocks, axis=1)
-    template = _model(model, 0 if image is None else image.shape[1],
-                      0 if tabular is None else tabular.shape[1], pca, seed)
+    template = _model(
+        model,
+        0 if image is None else image.shape[1],
+        0 if tabular is None else tabular.shape[1],
+        pca,
+        seed,
+    )
     scores = np.full(len(y), np.nan)
     notes: set[str] = set()
     for train, test in plan.splits:
@@ -477,10 +560,13 @@ def _shown(value: Any) -> str:
     return "blank" if pd.isna(value) or not str(value).strip() else repr(str(value))
 
 
-
 def _auroc_table(
-    scores: dict[tuple[str, str], np.ndarray], y: np.ndarray, units: np.ndarray,
-    bootstrap: int, seed: int, plan: CvPlan,
+    scores: dict[tuple[str, str], np.ndarray],
+    y: np.ndarray,
+    units: np.ndarray,
+    bootstrap: int,
+    seed: int,
+    plan: CvPlan,
 ) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
     """One row per (feature set, model), and paired differences between feature sets."""
     weights = bootstrap_weights(units, bootstrap, seed) if bootstrap else None
@@ -494,34 +580,53 @@ def _auroc_table(
             low, high, _ = percentile_ci(boot[(name, model)])
         folds = [float(weighted_auroc(s[test], y[test])[0]) for _, test in plan.splits]
         defined = [f for f in folds if np.isfinite(f)]
-        records.append({
-            "features": name, "model": model, "n": len(y), "positives": int(y.sum()),
-            "units": n_units, "auroc": auroc, "ci_low": low, "ci_high": high,
-            "fold_auroc_mean": float(np.mean(defined)) if defined else float("nan"),
-            "fold_auroc_sd": float(np.std(defined, ddof=1)) if len(defined) > 1 else float("nan"),
-            "folds": len(folds),
-        })
+        records.append(
+            {
+                "features": name,
+                "model": model,
+                "n": len(y),
+                "positives": int(y.sum()),
+                "units": n_units,
+                "auroc": auroc,
+                "ci_low": low,
+                "ci_high": high,
+                "fold_auroc_mean": float(np.mean(defined)) if defined else float("nan"),
+                "fold_auroc_sd": float(np.std(defined, ddof=1))
+                if len(defined) > 1
+                else float("nan"),
+                "folds": len(folds),
+            }
+        )
     pairs = []
     for model in dict.fromkeys(m for _, m in scores):
         present = [f for f in FEATURE_SETS if (f, model) in scores]
         for i, a in enumerate(present):
-            for b in present[i + 1:]:
+            for b in present[i + 1 :]:
                 first, second = (b, a) if b == "combined" else (a, b)
-                delta = _record_auroc(records, first, model) - _record_auroc(records, second,
-                                                                             model)
+                delta = _record_auroc(records, first, model) - _record_auroc(records, second, model)
                 low = high = float("nan")
                 if weights is not None:
                     low, high, _ = percentile_ci(boot[(first, model)] - boot[(second, model)])
-                pairs.append({"model": model, "comparison": f"{first} - {second}",
-                              "delta_auroc": delta, "ci_low": low, "ci_high": high})
+                pairs.append(
+                    {
+                        "model": model,
+                        "comparison": f"{first} - {second}",
+                        "delta_auroc": delta,
+                        "ci_low": low,
+                        "ci_high": high,
+                    }
+                )
     note = None
     if weights is not None:
         one_class = int(np.isnan(next(iter(boot.values()))).sum())
         if one_class:
-            note = (f"{one_class} of {bootstrap} bootstrap draws held one class and were left "
-                    "out of the CIs")
-    comparisons = pd.DataFrame(pairs, columns=["model", "comparison", "delta_auroc", "ci_low",
-                                               "ci_high"])
+            note = (
+                f"{one_class} of {bootstrap} bootstrap draws held one class and were left "
+                "out of the CIs"
+            )
+    comparisons = pd.DataFrame(
+        pairs, columns=["model", "comparison", "delta_auroc", "ci_low", "ci_high"]
+    )
     return pd.DataFrame(records), comparisons, note
 
 

@@ -68,10 +68,12 @@ class OutcomeResult:
     info: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     excluded: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["id", "row", "reason"]))
+        default_factory=lambda: pd.DataFrame(columns=["id", "row", "reason"])
+    )
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
     missing_ids: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["id", "row", "side", "reason"]))
+        default_factory=lambda: pd.DataFrame(columns=["id", "row", "side", "reason"])
+    )
 
     def to_frame(self) -> pd.DataFrame:
         """The side-by-side table (a copy)."""
@@ -79,25 +81,35 @@ class OutcomeResult:
 
     def summary_table(self) -> str:
         """The side-by-side table as Markdown: features, model, n, positives, AUROC [95% CI]."""
-        lines = ["| features | model | n | positives | AUROC [95% CI] | fold AUROC (mean ± SD) |",
-                 "|---|---|---:|---:|---|---|"]
+        lines = [
+            "| features | model | n | positives | AUROC [95% CI] | fold AUROC (mean ± SD) |",
+            "|---|---|---:|---:|---|---|",
+        ]
         for r in self.table.itertuples(index=False):
-            lines.append(f"| {r.features} | {r.model} | {r.n} | {r.positives} | "
-                         f"{_auroc(r.auroc, r.ci_low, r.ci_high)} | "
-                         f"{_num(r.fold_auroc_mean)} ± {_num(r.fold_auroc_sd)} |")
+            lines.append(
+                f"| {r.features} | {r.model} | {r.n} | {r.positives} | "
+                f"{_auroc(r.auroc, r.ci_low, r.ci_high)} | "
+                f"{_num(r.fold_auroc_mean)} ± {_num(r.fold_auroc_sd)} |"
+            )
         return "\n".join(lines)
 
     def comparisons_table(self) -> str:
         """The paired differences as Markdown: model, comparison, ΔAUROC [95% CI]."""
         lines = ["| model | comparison | ΔAUROC [95% CI] |", "|---|---|---|"]
-        lines += [f"| {r.model} | {r.comparison} | {_auroc(r.delta_auroc, r.ci_low, r.ci_high)} |"
-                  for r in self.comparisons.itertuples(index=False)]
+        lines += [
+            f"| {r.model} | {r.comparison} | {_auroc(r.delta_auroc, r.ci_low, r.ci_high)} |"
+            for r in self.comparisons.itertuples(index=False)
+        ]
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
         """The report: setting, results, paired differences, definitions, notes."""
-        lines = [f"# Outcome prediction: {self.info.get('target')}", "",
-                 "| setting | value |", "|---|---|"]
+        lines = [
+            f"# Outcome prediction: {self.info.get('target')}",
+            "",
+            "| setting | value |",
+            "|---|---|",
+        ]
         lines += [f"| {k} | {_cell(v)} |" for k, v in self.info.items()]
         lines += ["", "## AUROC", "", self.summary_table()]
         if len(self.comparisons):
@@ -125,8 +137,12 @@ class OutcomeResult:
         their paths."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {"markdown": out / "outcome.md", "csv": out / "outcome.csv",
-                 "json": out / "outcome.json", "predictions": out / "predictions.csv"}
+        paths = {
+            "markdown": out / "outcome.md",
+            "csv": out / "outcome.csv",
+            "json": out / "outcome.json",
+            "predictions": out / "predictions.csv",
+        }
         with atomic_open(paths["markdown"]) as fh:
             fh.write(self.to_markdown())
         with atomic_open(paths["csv"]) as fh:
@@ -157,4 +173,3 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     return str(value).replace("|", "\\|")
-

@@ -46,8 +46,10 @@ def embed_and_index(
 
     parse_memory(max_memory, name="max_memory (--max-memory)")
     if max_memory is not None and index is None:
-        raise InputError("max_memory (--max-memory) is the search index's memory budget; give "
-                         "the index folder too (--index DIR)")
+        raise InputError(
+            "max_memory (--max-memory) is the search index's memory budget; give "
+            "the index folder too (--index DIR)"
+        )
     if index is None and (metadata is not None or show_cols):
         raise InputError("--meta and --show describe the search index: give --index DIR too")
     _check_source_table(source, embed_options)
@@ -83,8 +85,12 @@ def _check_source_table(source: str | os.PathLike[str], options: dict[str, Any])
     from cxrlabel.columns import read_header
 
     if _is_table_source(source, options) and Path(source).is_file():
-        check_image_columns(str(source), read_header(source), image_col=options.get("image_col"),
-                            id_col=options.get("id_col"))
+        check_image_columns(
+            str(source),
+            read_header(source),
+            image_col=options.get("image_col"),
+            id_col=options.get("id_col"),
+        )
 
 
 def _plan_metadata(
@@ -117,7 +123,11 @@ def _plan_metadata(
     if id_col is None and image_col is None and table_source:
         id_col, image_col = (k if k in columns else None for k in source_keys)
     id_col, image_col = check_metadata_columns(
-        metadata if not isinstance(metadata, pd.DataFrame) else "(DataFrame)", columns,
-        id_col, image_col, show_cols, EMBED_FLAGS,
+        metadata if not isinstance(metadata, pd.DataFrame) else "(DataFrame)",
+        columns,
+        id_col,
+        image_col,
+        show_cols,
+        EMBED_FLAGS,
     )
     return metadata, id_col, image_col

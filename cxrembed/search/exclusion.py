@@ -29,8 +29,15 @@ import pandas as pd
 
 from cxrembed.errors import VectorInputError
 
-__all__ = ["Exclusion", "group_key", "code_groups", "query_codes", "exclusion_rule",
-           "search_excluding", "check_fill"]
+__all__ = [
+    "Exclusion",
+    "group_key",
+    "code_groups",
+    "query_codes",
+    "exclusion_rule",
+    "search_excluding",
+    "check_fill",
+]
 
 
 def group_key(value: Any) -> str | None:
@@ -54,8 +61,9 @@ def group_key(value: Any) -> str | None:
 
 def code_groups(values: Sequence[Any]) -> tuple[np.ndarray, pd.Index]:
     """One int code per value (-1: no group) and the group names the codes index."""
-    codes, names = pd.factorize(pd.Series([group_key(v) for v in values], dtype=object),
-                                use_na_sentinel=True)
+    codes, names = pd.factorize(
+        pd.Series([group_key(v) for v in values], dtype=object), use_na_sentinel=True
+    )
     return np.asarray(codes, dtype=np.int64), pd.Index(names)
 
 
@@ -71,8 +79,13 @@ class Exclusion:
     Build with :meth:`build`; ``counts[i]`` is the exact number of rows query ``i`` skips.
     """
 
-    def __init__(self, counts: np.ndarray, rows: list[np.ndarray] | None,
-                 codes: np.ndarray | None, queries: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        counts: np.ndarray,
+        rows: list[np.ndarray] | None,
+        codes: np.ndarray | None,
+        queries: np.ndarray | None,
+    ) -> None:
         self.counts = counts
         self._rows = rows
         self._codes = codes
@@ -108,9 +121,12 @@ class Exclusion:
 
     def part(self, start: int, stop: int) -> Exclusion:
         """The rule for queries ``start:stop``."""
-        return Exclusion(self.counts[start:stop],
-                         None if self._rows is None else self._rows[start:stop], self._codes,
-                         None if self._queries is None else self._queries[start:stop])
+        return Exclusion(
+            self.counts[start:stop],
+            None if self._rows is None else self._rows[start:stop],
+            self._codes,
+            None if self._queries is None else self._queries[start:stop],
+        )
 
     def banned(self, queries: np.ndarray, found: np.ndarray) -> np.ndarray:
         """Boolean mask of ``found`` (rows found for ``queries``) that must be skipped."""
@@ -177,8 +193,7 @@ def exclusion_rule(
         )
     rows: list[np.ndarray | None] = [None] * count
     if exclude_ids is not None:
-        rows = _excluded_rows(_per_query(exclude_ids, count, "exclude_ids"), rows_of,
-                              integer_ids)
+        rows = _excluded_rows(_per_query(exclude_ids, count, "exclude_ids"), rows_of, integer_ids)
     codes = mine = None
     if group_column is not None:
         codes, names = group_codes(group_column)
@@ -188,18 +203,26 @@ def exclusion_rule(
     return rule
 
 
-def _excluded_rows(entries: list[Any], rows_of: Callable[[np.ndarray], np.ndarray],
-                   integer: bool) -> list[np.ndarray | None]:
+def _excluded_rows(
+    entries: list[Any], rows_of: Callable[[np.ndarray], np.ndarray], integer: bool
+) -> list[np.ndarray | None]:
     """Index rows of each query's ``exclude_ids`` entry (an id, a list of ids or None)."""
     owner: list[int] = []
     flat: list[Any] = []
     for i, entry in enumerate(entries):
-        values = [] if entry is None else (
-            [entry] if isinstance(entry, str | int | np.integer) else list(entry))
+        values = (
+            []
+            if entry is None
+            else ([entry] if isinstance(entry, str | int | np.integer) else list(entry))
+        )
         flat += values
         owner += [i] * len(values)
-    wrong = [v for v in flat if (isinstance(v, int | np.integer) and not isinstance(v, bool))
-             != integer or not isinstance(v, str | int | np.integer)]
+    wrong = [
+        v
+        for v in flat
+        if (isinstance(v, int | np.integer) and not isinstance(v, bool)) != integer
+        or not isinstance(v, str | int | np.integer)
+    ]
     if wrong:
         raise VectorInputError(
             f"exclude_ids must hold {'int' if integer else 'str'} ids like the index's; got "

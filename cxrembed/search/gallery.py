@@ -138,18 +138,26 @@ def build_index(
     unmatched: list[str] = []
     columns: list[str] = []
     if metadata is not None:
-        joined, unmatched = join_metadata(emb.ids, metadata, id_col=id_col, image_col=image_col,
-                                          show_cols=show_cols, flags=flags)
+        joined, unmatched = join_metadata(
+            emb.ids, metadata, id_col=id_col, image_col=image_col, show_cols=show_cols, flags=flags
+        )
         frame = joined
         columns = list(joined.columns)
     if not isinstance(embeddings, EmbeddingSet):
         sources = read_sources(embeddings)
         where = dict(zip(sources["id"].tolist(), sources["source"].tolist(), strict=True))
         frame[IMAGE_PATH_COLUMN] = [where.get(i, "") for i in emb.ids]
-    index = VectorIndex.build(emb.vectors, emb.ids, kind, config_hash=emb.config_hash,
-                              weights_sha256=emb.weights_sha256,
-                              metadata=storable(frame) if len(frame.columns) else None,
-                              normalize=True, seed=seed, max_memory=max_memory)
+    index = VectorIndex.build(
+        emb.vectors,
+        emb.ids,
+        kind,
+        config_hash=emb.config_hash,
+        weights_sha256=emb.weights_sha256,
+        metadata=storable(frame) if len(frame.columns) else None,
+        normalize=True,
+        seed=seed,
+        max_memory=max_memory,
+    )
     index.save(out)
     if unmatched:
         warnings.warn(

@@ -89,8 +89,7 @@ def short_ids(ids: Sequence[str]) -> list[str]:
     depth = [1] * len(ids)
     while True:
         tails = ["/".join(p[-d:]) for p, d in zip(parts, depth, strict=True)]
-        clash = [i for i, t in enumerate(tails)
-                 if tails.count(t) > 1 and depth[i] < len(parts[i])]
+        clash = [i for i, t in enumerate(tails) if tails.count(t) > 1 and depth[i] < len(parts[i])]
         if not clash:
             return tails
         for i in clash:
@@ -140,8 +139,7 @@ def neighbour_caption(rank: Any, similarity: Any, name: str, metadata: dict[str,
     return lines
 
 
-def grid_figure(tiles: Sequence[Tile], *, heat_label: str, title: str, cmap: str = "jet"
-                ) -> Figure:
+def grid_figure(tiles: Sequence[Tile], *, heat_label: str, title: str, cmap: str = "jet") -> Figure:
     """Lay the tiles out in rows of :data:`COLUMNS`, captions below, a colour bar right."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -162,18 +160,34 @@ def grid_figure(tiles: Sequence[Tile], *, heat_label: str, title: str, cmap: str
         ax.set_yticks([])
         if tile.rgb is None:
             ax.imshow(np.full(tile.pixels.shape, 0.85), cmap="gray", vmin=0, vmax=1)
-            ax.text(0.5, 0.5, "image\nunavailable", ha="center", va="center",
-                    transform=ax.transAxes, fontsize=_FONT)
+            ax.text(
+                0.5,
+                0.5,
+                "image\nunavailable",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=_FONT,
+            )
         else:
             ax.imshow(tile.rgb, interpolation="bilinear")
         for spine in ax.spines.values():
             spine.set_visible(tile.query)
             spine.set_color(QUERY_COLOUR)
             spine.set_linewidth(3)
-        ax.text(0.0, -0.04, "\n".join(tile.caption), transform=ax.transAxes, va="top",
-                ha="left", fontsize=_FONT, family="monospace", linespacing=1.3,
-                color=QUERY_COLOUR if tile.query else "black",
-                weight="bold" if tile.query else "normal")
+        ax.text(
+            0.0,
+            -0.04,
+            "\n".join(tile.caption),
+            transform=ax.transAxes,
+            va="top",
+            ha="left",
+            fontsize=_FONT,
+            family="monospace",
+            linespacing=1.3,
+            color=QUERY_COLOUR if tile.query else "black",
+            weight="bold" if tile.query else "normal",
+        )
     bar_x = _MARGIN + ncols * THUMB_INCHES + (ncols - 1) * _GAP + _GAP
     bar_y = height - _TITLE - THUMB_INCHES
     cax = fig.add_axes((bar_x / width, bar_y / height, _BAR / width, THUMB_INCHES / height))
@@ -181,8 +195,9 @@ def grid_figure(tiles: Sequence[Tile], *, heat_label: str, title: str, cmap: str
     bar.set_ticks([0, 0.5, 1])
     bar.ax.tick_params(labelsize=_FONT)
     bar.set_label(heat_label, fontsize=_FONT)
-    fig.text(_MARGIN / width, 1 - 0.1 / height, title, va="top", ha="left", fontsize=9.5,
-             weight="bold")
+    fig.text(
+        _MARGIN / width, 1 - 0.1 / height, title, va="top", ha="left", fontsize=9.5, weight="bold"
+    )
     return fig
 
 

@@ -80,8 +80,10 @@ faiss = require("faiss")
 
 __all__ = ["VectorIndex", "KINDS", "EXACT_MAX_COUNT", "DEFAULT_TARGET_RECALL"]
 
-_REBUILD = ("search with the run that built the index, or rebuild the index for this run "
-            "(`cxr embed RUN ... --index DIR`)")
+_REBUILD = (
+    "search with the run that built the index, or rebuild the index for this run "
+    "(`cxr embed RUN ... --index DIR`)"
+)
 
 
 class VectorIndex:
@@ -269,8 +271,9 @@ class VectorIndex:
         meta = _check_metadata(metadata, len(x))
         budget = parse_memory(max_memory)
         held_bytes = id_array.nbytes + _frame_bytes(meta)
-        chosen, settings = resolve(kind, params, len(x), dim=x.shape[1], budget=budget,
-                                   extra_bytes=held_bytes)
+        chosen, settings = resolve(
+            kind, params, len(x), dim=x.shape[1], budget=budget, extra_bytes=held_bytes
+        )
         if not 0.0 < target_recall <= 1.0:
             raise VectorInputError(f"target_recall must be in (0, 1]; got {target_recall!r}")
         keep = chosen == "ivfpq" and rerank is not False
@@ -278,8 +281,16 @@ class VectorIndex:
         with faiss_threads(n_threads):
             index = new_index(chosen, settings, x, rng)
             order, recall, held, exact = populate(
-                index, chosen, settings, x, target=target_recall, sample=recall_sample, rng=rng,
-                progress=progress, rerank=keep)
+                index,
+                chosen,
+                settings,
+                x,
+                target=target_recall,
+                sample=recall_sample,
+                rng=rng,
+                progress=progress,
+                rerank=keep,
+            )
         per_vector = bytes_per_vector(chosen, settings, x.shape[1])
         info = {
             "format": FORMAT_VERSION,
@@ -305,9 +316,13 @@ class VectorIndex:
             "added": 0,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        return cls(index, id_array[order], info=info,
-                   metadata=None if meta is None else meta.iloc[order].reset_index(drop=True),
-                   vectors=exact)
+        return cls(
+            index,
+            id_array[order],
+            info=info,
+            metadata=None if meta is None else meta.iloc[order].reset_index(drop=True),
+            vectors=exact,
+        )
 
     # ----------------------------------------------------------------- add
     def add(
@@ -371,9 +386,12 @@ class VectorIndex:
             self._vectors.extend(x)
         count = int(self._index.ntotal)
         self._info.update(
-            count=count, added=int(self._info.get("added", 0)) + len(x),
+            count=count,
+            added=int(self._info.get("added", 0)) + len(x),
             memory_bytes=index_bytes(self.kind, self._info["params"], count, self.dim)
-            + self._ids.nbytes + _frame_bytes(self._metadata))
+            + self._ids.nbytes
+            + _frame_bytes(self._metadata),
+        )
         self._lookup.clear()
         return self
 
@@ -482,18 +500,26 @@ class VectorIndex:
         k = _check_k(k, len(self))
         Interval(int, 1, None).check(batch_size, "batch_size", VectorInputError)
         exact = self._exact(rerank)
-        rule = exclusion_rule(len(q), k, len(self), exclude_ids=exclude_ids,
-                              exclude_groups=exclude_groups, group_column=group_column,
-                              rows_of=self._rows_of, integer_ids=self._ids.dtype.kind == "i",
-                              group_codes=self._group_codes)
+        rule = exclusion_rule(
+            len(q),
+            k,
+            len(self),
+            exclude_ids=exclude_ids,
+            exclude_groups=exclude_groups,
+            group_column=group_column,
+            rows_of=self._rows_of,
+            integer_ids=self._ids.dtype.kind == "i",
+            group_codes=self._group_codes,
+        )
         scores = np.empty((len(q), k), dtype=np.float32)
         rows = np.empty((len(q), k), dtype=np.int64)
         starts = range(0, len(q), batch_size)
         show = None if progress is None and len(starts) > 1 else bool(progress)
 
         def find(batch: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-            return search_rows(self._index, self.kind, self._info["params"], batch, depth,
-                               vectors=exact)
+            return search_rows(
+                self._index, self.kind, self._info["params"], batch, depth, vectors=exact
+            )
 
         with faiss_threads(n_threads):
             for s in tqdm(starts, desc="search", unit="batch", disable=_disable(show)):
@@ -503,7 +529,8 @@ class VectorIndex:
                     scores[part], rows[part] = find(batch, k)
                 else:
                     scores[part], rows[part] = search_excluding(
-                        find, batch, k, rule.part(s, s + len(batch)), len(self))
+                        find, batch, k, rule.part(s, s + len(batch)), len(self)
+                    )
         return scores, self._ids[rows]
 
     def _exact(self, rerank: bool | None) -> ExactVectors | None:
@@ -540,8 +567,14 @@ class VectorIndex:
     ) -> None:
         """Raise :class:`ConfigHashMismatchError` if ``expected`` (or the weights
         fingerprint) is given and differs."""
-        check_config_hash(self.config_hash, expected, what=source, fix=_REBUILD,
-                          found_weights=self.weights_sha256, expected_weights=weights_sha256)
+        check_config_hash(
+            self.config_hash,
+            expected,
+            what=source,
+            fix=_REBUILD,
+            found_weights=self.weights_sha256,
+            expected_weights=weights_sha256,
+        )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the index folder (every file atomically, ``index.json`` last).
@@ -549,8 +582,9 @@ class VectorIndex:
         A ``meta.parquet`` or ``vectors.npy`` left from an earlier save without them is
         removed.
         """
-        return write_folder(path, self._index, self._ids, self._info, metadata=self._metadata,
-                            vectors=self._vectors)
+        return write_folder(
+            path, self._index, self._ids, self._info, metadata=self._metadata, vectors=self._vectors
+        )
 
     @classmethod
     def load(
@@ -579,9 +613,14 @@ class VectorIndex:
         folder = Path(path)
         info = read_info(folder)
         # Before reading the vectors: an index of another run is refused at once.
-        check_config_hash(info.get("config_hash"), config_hash, what=f"index {folder}",
-                          fix=_REBUILD, found_weights=info.get("weights_sha256"),
-                          expected_weights=weights_sha256)
+        check_config_hash(
+            info.get("config_hash"),
+            config_hash,
+            what=f"index {folder}",
+            fix=_REBUILD,
+            found_weights=info.get("weights_sha256"),
+            expected_weights=weights_sha256,
+        )
         index, ids, info, meta, vectors = read_folder(folder, info)
         return cls(index, ids, info=info, metadata=meta, vectors=vectors)
 

@@ -118,8 +118,9 @@ def resolve(
     for key, value in given.items():
         if key in _BOOL_PARAMS:
             if not isinstance(value, bool | np.bool_):
-                raise VectorInputError(f"index parameter {key!r} must be True or False; got "
-                                       f"{value!r}")
+                raise VectorInputError(
+                    f"index parameter {key!r} must be True or False; got {value!r}"
+                )
         elif not isinstance(value, int | np.integer) or value < 1:
             raise VectorInputError(f"index parameter {key!r} must be a positive int; got {value!r}")
     if chosen != "exact" and count < MIN_APPROXIMATE_COUNT:
@@ -138,23 +139,34 @@ def resolve(
     return chosen, settings
 
 
-def _settings(kind: str, given: Mapping[str, Any], count: int, dim: int | None, *,
-              budget: int | None = None, extra_bytes: int = 0) -> dict:
+def _settings(
+    kind: str,
+    given: Mapping[str, Any],
+    count: int,
+    dim: int | None,
+    *,
+    budget: int | None = None,
+    extra_bytes: int = 0,
+) -> dict:
     if kind == "hnsw":
-        return {"M": int(given.get("M", 32)),
-                "ef_construction": int(given.get("ef_construction", 80)),
-                "ef_search": _maybe_int(given.get("ef_search"))}
+        return {
+            "M": int(given.get("M", 32)),
+            "ef_construction": int(given.get("ef_construction", 80)),
+            "ef_search": _maybe_int(given.get("ef_search")),
+        }
     if kind not in IVF_KINDS:
         return {}
     nlist = int(given.get("nlist", default_nlist(count)))
-    settings: dict[str, Any] = {"nlist": nlist, "nprobe": _maybe_int(given.get("nprobe")),
-                                "train_size": int(given.get("train_size", min(count, 64 * nlist)))}
+    settings: dict[str, Any] = {
+        "nlist": nlist,
+        "nprobe": _maybe_int(given.get("nprobe")),
+        "train_size": int(given.get("train_size", min(count, 64 * nlist))),
+    }
     if kind == "ivf":
         return settings
     if dim is None:
         raise VectorInputError("an ivfpq index needs the vector dimension to size its codes")
-    settings["train_size"] = int(given.get("train_size", min(count, max(64 * nlist,
-                                                                        MIN_PQ_TRAIN))))
+    settings["train_size"] = int(given.get("train_size", min(count, max(64 * nlist, MIN_PQ_TRAIN))))
     if settings["train_size"] < MIN_PQ_TRAIN:
         raise VectorInputError(
             f"an ivfpq index trains {2**PQ_NBITS} centroids per sub-vector and needs at least "
@@ -182,17 +194,26 @@ def _settings(kind: str, given: Mapping[str, Any], count: int, dim: int | None, 
     return settings
 
 
-def _check_budget(kind: str, settings: dict, count: int, dim: int, budget: int,
-                  extra_bytes: int) -> None:
+def _check_budget(
+    kind: str, settings: dict, count: int, dim: int, budget: int, extra_bytes: int
+) -> None:
     need = index_bytes(kind, settings, count, dim) + extra_bytes
     if need <= budget:
         return
-    smallest = {**settings, "nlist": 1, "m": pq_m_choices(dim)[-1], "opq": False,
-                "rerank_factor": DEFAULT_RERANK_FACTOR}
+    smallest = {
+        **settings,
+        "nlist": 1,
+        "m": pq_m_choices(dim)[-1],
+        "opq": False,
+        "rerank_factor": DEFAULT_RERANK_FACTOR,
+    }
     floor = index_bytes("ivfpq", smallest, count, dim) + extra_bytes
-    hint = (f"the smallest index of these vectors (ivfpq, m={smallest['m']}) needs "
-            f"{format_bytes(floor)}" if floor > budget else
-            "kind='auto' picks an ivfpq index that fits")
+    hint = (
+        f"the smallest index of these vectors (ivfpq, m={smallest['m']}) needs "
+        f"{format_bytes(floor)}"
+        if floor > budget
+        else "kind='auto' picks an ivfpq index that fits"
+    )
     raise VectorInputError(
         f"a {kind} index of {count:,} x {dim}-d vectors needs {format_bytes(need)} "
         f"({format_bytes(extra_bytes)} of it ids), more than max_memory={format_bytes(budget)}. "
@@ -361,15 +382,21 @@ def tune(
             break
     if recall < target and (len(candidates) > 1 or grow):
         if kind == "ivfpq" and vectors is not None:
-            why = (f"its {settings['m']}-byte codes lose detail and a k x "
-                   f"{settings['rerank_factor']} shortlist misses neighbours. Use a larger "
-                   "rerank_factor, m or max_memory")
+            why = (
+                f"its {settings['m']}-byte codes lose detail and a k x "
+                f"{settings['rerank_factor']} shortlist misses neighbours. Use a larger "
+                "rerank_factor, m or max_memory"
+            )
         elif kind == "ivfpq":
-            why = (f"its {settings['m']}-byte codes lose detail. Build with rerank=True (exact "
-                   "re-scoring of a shortlist), a larger m or a larger max_memory")
+            why = (
+                f"its {settings['m']}-byte codes lose detail. Build with rerank=True (exact "
+                "re-scoring of a shortlist), a larger m or a larger max_memory"
+            )
         else:
-            why = ("the vectors have little cluster structure. Use kind='exact' if recall "
-                   "matters more than speed")
+            why = (
+                "the vectors have little cluster structure. Use kind='exact' if recall "
+                "matters more than speed"
+            )
         warnings.warn(
             f"approximate {kind} index reaches recall@10 {recall:.3f} at {key}={settings[key]}, "
             f"below the target {target}: {why}",
@@ -384,8 +411,9 @@ def exact_top(x: np.ndarray, queries: np.ndarray, indexed: np.ndarray, k: int) -
     heap = faiss.ResultHeap(len(queries), k, keep_max=True)
     q = x[queries]
     for s in range(0, len(indexed), _ADD_CHUNK):
-        scores, found = faiss.knn(q, x[indexed[s : s + _ADD_CHUNK]], k,
-                                  metric=faiss.METRIC_INNER_PRODUCT)
+        scores, found = faiss.knn(
+            q, x[indexed[s : s + _ADD_CHUNK]], k, metric=faiss.METRIC_INNER_PRODUCT
+        )
         heap.add_result(scores, np.where(found >= 0, found + s, -1))
     heap.finalize()
     return heap.I

@@ -148,9 +148,12 @@ def _check_files(folder: Path, info: Mapping[str, Any]) -> None:
                     f"{folder / 'index.json'} lists {name} without its checksum; the file was "
                     "edited. Fix: rebuild the index"
                 )
-            check_sha256(folder / name, str(digests[name]), error=IndexFileError,
-                         fix="rebuild the index (cxr embed ... --index DIR), or copy the whole "
-                             "folder again")
+            check_sha256(
+                folder / name,
+                str(digests[name]),
+                error=IndexFileError,
+                fix="rebuild the index (cxr embed ... --index DIR), or copy the whole folder again",
+            )
 
 
 def _read_meta(file: Path) -> pd.DataFrame:

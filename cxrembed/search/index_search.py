@@ -91,8 +91,9 @@ def complete(
     def run(queries: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
         params = search_params(kind, {**settings, "nprobe": nprobe}, k)
         if k_factor is not None:
-            outer = faiss.IndexRefineSearchParameters(k_factor=float(k_factor),
-                                                       base_index_params=params)
+            outer = faiss.IndexRefineSearchParameters(
+                k_factor=float(k_factor), base_index_params=params
+            )
             outer.referenced = params  # FAISS keeps a raw pointer: keep the object alive
             params = outer
         return numpy_search(index)(queries, k, params=params)
@@ -115,8 +116,9 @@ def complete(
         scores[short], rows[short] = numpy_search(index.storage)(batch[short], k)
     short = short[short_rows(rows[short])]
     if len(short):  # only if k exceeds the index; VectorIndex refuses that before
-        raise RuntimeError(f"FAISS found fewer than {need} of {index.ntotal} vectors for "
-                           f"{len(short)} queries")
+        raise RuntimeError(
+            f"FAISS found fewer than {need} of {index.ntotal} vectors for {len(short)} queries"
+        )
     return scores, rows
 
 

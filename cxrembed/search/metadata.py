@@ -23,11 +23,17 @@ from cxrlabel.errors import InputError
 __all__ = ["join_metadata", "check_metadata_columns", "storable", "SEARCH_FLAGS", "EMBED_FLAGS"]
 
 #: Option names in messages: the Python argument and the ``cxr search`` flag.
-SEARCH_FLAGS = {"id_col": "id_col / --id-col", "image_col": "image_col / --image-col",
-                "show_cols": "show / --show"}
+SEARCH_FLAGS = {
+    "id_col": "id_col / --id-col",
+    "image_col": "image_col / --image-col",
+    "show_cols": "show / --show",
+}
 #: The same for ``cxr embed``, where the metadata table is ``--meta``.
-EMBED_FLAGS = {"id_col": "meta_id_col / --meta-id-col",
-               "image_col": "meta_image_col / --meta-image-col", "show_cols": "show_cols / --show"}
+EMBED_FLAGS = {
+    "id_col": "meta_id_col / --meta-id-col",
+    "image_col": "meta_image_col / --meta-image-col",
+    "show_cols": "show_cols / --show",
+}
 
 
 def join_metadata(

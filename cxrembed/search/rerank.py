@@ -39,8 +39,9 @@ class ExactVectors:
     [[0.0, 1.0]]
     """
 
-    def __init__(self, flat: Any = None, mapped: np.ndarray | None = None,
-                 tail: np.ndarray | None = None) -> None:
+    def __init__(
+        self, flat: Any = None, mapped: np.ndarray | None = None, tail: np.ndarray | None = None
+    ) -> None:
         self._flat = flat
         self._mapped = mapped
         self._tail = tail
@@ -52,7 +53,9 @@ class ExactVectors:
         flat = faiss.IndexFlatIP(vectors.shape[1])
         count = len(vectors) if rows is None else len(rows)
         for s in range(0, count, _ADD_CHUNK):
-            chunk = vectors[s : s + _ADD_CHUNK] if rows is None else vectors[rows[s : s + _ADD_CHUNK]]
+            chunk = (
+                vectors[s : s + _ADD_CHUNK] if rows is None else vectors[rows[s : s + _ADD_CHUNK]]
+            )
             flat.add(np.ascontiguousarray(chunk, dtype=np.float32))
         return cls(flat=flat)
 
@@ -93,17 +96,22 @@ class ExactVectors:
         if self._flat is not None:
             self._flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
         else:
-            self._tail = vectors.copy() if self._tail is None else np.concatenate(
-                [self._tail, vectors])
+            self._tail = (
+                vectors.copy() if self._tail is None else np.concatenate([self._tail, vectors])
+            )
 
     def scores(self, batch: np.ndarray, shortlist: np.ndarray) -> np.ndarray:
         """Exact inner products of each query with the rows of its shortlist, ``(B, L)``."""
         if self._flat is not None:
             out = np.empty(shortlist.shape, dtype=np.float32)
             rows = np.ascontiguousarray(shortlist, dtype=np.int64)
-            self._flat.compute_distance_subset(len(batch), faiss.swig_ptr(batch),
-                                               shortlist.shape[1], faiss.swig_ptr(out),
-                                               faiss.swig_ptr(rows))
+            self._flat.compute_distance_subset(
+                len(batch),
+                faiss.swig_ptr(batch),
+                shortlist.shape[1],
+                faiss.swig_ptr(out),
+                faiss.swig_ptr(rows),
+            )
             return out
         vectors = self._rows(shortlist.ravel()).reshape(*shortlist.shape, -1)
         return np.matmul(vectors, batch[:, :, None])[:, :, 0]
@@ -129,7 +137,7 @@ class ExactVectors:
                 chunk = self._mapped[s : s + _ADD_CHUNK]
                 out[s : s + len(chunk)] = chunk
             if self._tail is not None:
-                out[len(self._mapped):] = self._tail
+                out[len(self._mapped) :] = self._tail
         out.flush()
         del out
 
@@ -152,8 +160,9 @@ def rerank(
     rows = np.empty((len(batch), k), dtype=np.int64)
     for s in range(0, len(batch), RERANK_CHUNK):
         part = shortlist[s : s + RERANK_CHUNK]
-        exact = vectors.scores(np.ascontiguousarray(batch[s : s + RERANK_CHUNK]),
-                               np.maximum(part, 0))
+        exact = vectors.scores(
+            np.ascontiguousarray(batch[s : s + RERANK_CHUNK]), np.maximum(part, 0)
+        )
         exact[part < 0] = -np.inf
         best = np.argsort(-exact, axis=1, kind="stable")[:, :k]
         scores[s : s + len(part)] = np.take_along_axis(exact, best, axis=1)

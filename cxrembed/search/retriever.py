@@ -129,19 +129,26 @@ class Retriever:
         """The :class:`~cxrembed.search.index.VectorIndex`, checked against the run."""
         from cxrembed.search.index import VectorIndex
 
-        return VectorIndex.load(self.index_dir, config_hash=self.encoder.config_hash,
-                                weights_sha256=self.encoder.weights_sha256)
+        return VectorIndex.load(
+            self.index_dir,
+            config_hash=self.encoder.config_hash,
+            weights_sha256=self.encoder.weights_sha256,
+        )
 
     @cached_property
     def table(self) -> pd.DataFrame:
         """Display columns aligned with the index ids (``id`` first)."""
         ids = [str(i) for i in self.index.ids.tolist()]
         stored = self.index.metadata
-        frame = stored.reset_index(drop=True) if stored is not None else pd.DataFrame(
-            index=range(len(ids)))
+        frame = (
+            stored.reset_index(drop=True)
+            if stored is not None
+            else pd.DataFrame(index=range(len(ids)))
+        )
         if self.metadata is not None:
-            joined, _ = join_metadata(ids, self.metadata, id_col=self.id_col,
-                                      image_col=self.image_col)
+            joined, _ = join_metadata(
+                ids, self.metadata, id_col=self.id_col, image_col=self.image_col
+            )
             frame = frame.drop(columns=[c for c in joined.columns if c in frame.columns])
             frame = pd.concat([frame, joined], axis=1)
         frame.insert(0, "id", ids)
@@ -237,8 +244,9 @@ class Retriever:
                 results[i] = self._frame(row_ids, row_scores, columns, _name(items[i], i))
         return results
 
-    def _neighbours(self, vectors: np.ndarray, queries: list[Query], depth: int,
-                    include_self: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _neighbours(
+        self, vectors: np.ndarray, queries: list[Query], depth: int, include_self: bool
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """(scores, ids) of each query; its own gallery entries left out unless asked."""
         if include_self:
             return list(zip(*self.index.search(vectors, depth), strict=True))
@@ -249,8 +257,10 @@ class Retriever:
         for n in sorted({len(r) for r in own}):  # queries leaving the same gallery size
             picked = [i for i, r in enumerate(own) if len(r) == n]
             scores, found = self.index.search(
-                vectors[picked], min(depth, size - n),
-                exclude_ids=[ids[own[i]] if n else None for i in picked])
+                vectors[picked],
+                min(depth, size - n),
+                exclude_ids=[ids[own[i]] if n else None for i in picked],
+            )
             for i, row_scores, row_ids in zip(picked, scores, found, strict=True):
                 out[i] = (row_scores, row_ids)
         return out
@@ -314,9 +324,13 @@ class Retriever:
             raise InputError("no neighbours to draw: the results frame is empty")
         tensors = [self._prepare(query)[0]]
         missing: list[bool] = [False]
-        where = dict(zip(self.table["id"], self.table.get(IMAGE_PATH_COLUMN,
-                                                            pd.Series([""] * len(self.table))),
-                         strict=True))
+        where = dict(
+            zip(
+                self.table["id"],
+                self.table.get(IMAGE_PATH_COLUMN, pd.Series([""] * len(self.table))),
+                strict=True,
+            )
+        )
         for neighbour in results["id"].astype(str):
             try:
                 tensors.append(self._prepare(str(where.get(neighbour) or ""))[0])
@@ -327,13 +341,22 @@ class Retriever:
         batch = torch.stack(tensors)
         reference = self.encoder.encode(batch[:1])[0]
         maps = self.encoder.heatmaps(batch, reference=reference)
-        shown = list(label_cols) if label_cols is not None else \
-            [c for c in self.columns if c != EVIDENCE_COLUMN][:2]
+        shown = (
+            list(label_cols)
+            if label_cols is not None
+            else [c for c in self.columns if c != EVIDENCE_COLUMN][:2]
+        )
         names = short_ids(results["id"].astype(str).tolist())
         captions = [["QUERY", *path_lines(_query_name(query))]]
         for (_, row), name in zip(results.iterrows(), names, strict=True):
-            captions.append(neighbour_caption(row["rank"], row["similarity"], name,
-                                              {c: row[c] for c in shown if c in row.index}))
+            captions.append(
+                neighbour_caption(
+                    row["rank"],
+                    row["similarity"],
+                    name,
+                    {c: row[c] for c in shown if c in row.index},
+                )
+            )
         tiles = []
         for t, lines in enumerate(captions):
             pixels = self.encoder.normalization.inverse(batch[t, 0]).clamp(0, 1).numpy()
@@ -341,9 +364,11 @@ class Retriever:
             tiles.append(Tile(pixels, rgb, lines, query=t == 0))
         kind = "attention" if self.encoder.has_attention else "Grad-CAM"
         figure = grid_figure(
-            tiles, heat_label=f"{kind} (1 = each image's peak)",
+            tiles,
+            heat_label=f"{kind} (1 = each image's peak)",
             title=f"Query and its {len(results)} nearest neighbours (cosine similarity); "
-            f"overlay: where the model looks ({kind})")
+            f"overlay: where the model looks ({kind})",
+        )
         return save_figure(figure, path, style)
 
     # ------------------------------------------------------------------ helpers
@@ -354,12 +379,18 @@ class Retriever:
             return self.encoder.prepare(self.encoder.read(query)), str(query)
         return self.encoder.prepare(query), "<pixels>"
 
-    def _frame(self, ids: np.ndarray, scores: np.ndarray, columns: list[str],
-               name: str) -> pd.DataFrame:
+    def _frame(
+        self, ids: np.ndarray, scores: np.ndarray, columns: list[str], name: str
+    ) -> pd.DataFrame:
         position = self._positions
         rows = [position[str(i)] for i in ids.tolist()]
-        frame = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), "id": [str(i) for i in ids],
-                              "similarity": np.round(scores.astype(np.float64), 4)})
+        frame = pd.DataFrame(
+            {
+                "rank": np.arange(1, len(rows) + 1),
+                "id": [str(i) for i in ids],
+                "similarity": np.round(scores.astype(np.float64), 4),
+            }
+        )
         picked = self.table.iloc[rows][columns].reset_index(drop=True)
         frame = pd.concat([frame, picked], axis=1)
         frame.attrs["query"] = name
@@ -452,16 +483,27 @@ def search_images(
     """
     figures = figures or FigureStyle()
     grid = None if grid is None else figures.target(grid)
-    retriever = Retriever(run_dir, index_dir, metadata, evidence, id_col=id_col,
-                          image_col=image_col, show=show, evidence_key=evidence_key,
-                          device=device, checkpoint=checkpoint).check()
+    retriever = Retriever(
+        run_dir,
+        index_dir,
+        metadata,
+        evidence,
+        id_col=id_col,
+        image_col=image_col,
+        show=show,
+        evidence_key=evidence_key,
+        device=device,
+        checkpoint=checkpoint,
+    ).check()
     if not queries:
         raise InputError("give at least one query image")
     notes = []
     size = len(retriever.index)
     if isinstance(k, int) and k > size:
-        notes.append(f"k={k} is larger than the gallery ({size} images): showing all {size}"
-                     + ("" if include_self else ", less the query itself where it is one"))
+        notes.append(
+            f"k={k} is larger than the gallery ({size} images): showing all {size}"
+            + ("" if include_self else ", less the query itself where it is one")
+        )
         k = size
     results = retriever.search(list(queries), k, on_error="empty", include_self=include_self)
     grids: list[Path] = []
@@ -469,8 +511,7 @@ def search_images(
         for n, (query, frame) in enumerate(zip(queries, results, strict=True), start=1):
             if "error" in frame.attrs:
                 continue
-            target = grid if len(queries) == 1 else \
-                grid.with_name(f"{grid.stem}-{n}{grid.suffix}")
+            target = grid if len(queries) == 1 else grid.with_name(f"{grid.stem}-{n}{grid.suffix}")
             grids.append(retriever.grid_png(target, query, frame, style=figures))
     return SearchReport(results, grids, notes)
 

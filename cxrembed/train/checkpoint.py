@@ -167,9 +167,13 @@ def load_last(run_dir: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
     weights, meta = read_weights(run_dir / LAST_WEIGHTS)
     path = run_dir / LAST_STATE
     if "state_sha256" in meta and path.is_file():
-        check_sha256(path, meta["state_sha256"], error=CheckpointError,
-                     fix=f"restore it, or start a new run from {BEST_WEIGHTS} with --weights "
-                         "(resuming needs the state saved with the last weights)")
+        check_sha256(
+            path,
+            meta["state_sha256"],
+            error=CheckpointError,
+            fix=f"restore it, or start a new run from {BEST_WEIGHTS} with --weights "
+            "(resuming needs the state saved with the last weights)",
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

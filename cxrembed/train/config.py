@@ -105,8 +105,11 @@ class ModelSection:
         if self.embedding_norm is not None:
             _choice(self.embedding_norm, ("batchnorm",), f"{where}.embedding_norm")
         if self.in_channels != 1:
-            _bad(f"{where}.in_channels", "1 (radiographs are read as one gray channel)",
-                 self.in_channels)
+            _bad(
+                f"{where}.in_channels",
+                "1 (radiographs are read as one gray channel)",
+                self.in_channels,
+            )
         if self.num_classes is not None:
             _positive(self.num_classes, f"{where}.num_classes")
 
@@ -123,8 +126,11 @@ class PreprocessingSection:
 
     def check(self, where: str) -> None:
         if self.image_size < 32:
-            _bad(f"{where}.image_size", "an integer >= 32 (the backbone downsamples 32 times)",
-                 self.image_size)
+            _bad(
+                f"{where}.image_size",
+                "an integer >= 32 (the backbone downsamples 32 times)",
+                self.image_size,
+            )
         self.fit = FIT.check(self.fit, f"{where}.fit", RunConfigError)
         if not self.std > 0:
             _bad(f"{where}.std", "a number > 0", self.std)
@@ -167,7 +173,8 @@ class LabelsSection:
 
     def check(self, where: str) -> None:
         self.uncertain_policy = _LABEL_SET_POLICIES.check(
-            self.uncertain_policy, f"{where}.uncertain_policy", RunConfigError)
+            self.uncertain_policy, f"{where}.uncertain_policy", RunConfigError
+        )
         if self.unmentioned is not None:
             _choice(self.unmentioned, ("zeros", "ignore"), f"{where}.unmentioned")
         given = [k for k in _LABEL_SOURCES if getattr(self, k) is not None]
@@ -204,8 +211,9 @@ class DataSection:
 
     def check(self, where: str) -> None:
         if not 0.0 <= self.val_fraction < 1.0:
-            _bad(f"{where}.val_fraction", "a number in [0, 1) (0: no validation)",
-                 self.val_fraction)
+            _bad(
+                f"{where}.val_fraction", "a number in [0, 1) (0: no validation)", self.val_fraction
+            )
         Interval(int, 0, None).check(self.num_workers, f"{where}.num_workers", RunConfigError)
 
 
@@ -260,7 +268,8 @@ class TrainingSection:
                 _bad(f"{where}.{name}", "a number >= 0 (0: off)", getattr(self, name))
         Interval(int, 0, None).check(self.seed, f"{where}.seed", RunConfigError)
         self.noise_metric = NOISE_METRICS.check(
-            self.noise_metric, f"{where}.noise_metric", RunConfigError)
+            self.noise_metric, f"{where}.noise_metric", RunConfigError
+        )
         if self.weights is not None and self.init is not None:
             raise RunConfigError(
                 f"{where}: give the starting backbone with one of weights (a weights file) or "
@@ -345,8 +354,9 @@ class RunConfig:
             where, problem = yaml_problem(path, exc)
             raise RunConfigError(f"config file {where} is not valid YAML ({problem})") from None
         except UnicodeDecodeError:
-            raise RunConfigError(f"config file {str(path)!r} is not UTF-8 text: give a YAML "
-                                 "file of settings") from None
+            raise RunConfigError(
+                f"config file {str(path)!r} is not UTF-8 text: give a YAML file of settings"
+            ) from None
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
@@ -495,9 +505,7 @@ def _section_from(cls: type, value: Any, where: str, source: str) -> Any:
     if value is None:
         return cls()
     if not isinstance(value, Mapping):
-        raise RunConfigError(
-            f"{source}: {where!r} must be a mapping of settings; got {value!r}"
-        )
+        raise RunConfigError(f"{source}: {where!r} must be a mapping of settings; got {value!r}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -510,15 +518,15 @@ def _section_from(cls: type, value: Any, where: str, source: str) -> Any:
 
 def _typed(value: Any, hint: Any, where: str, source: str) -> Any:
     """Check ``value`` against a simple annotation; return it converted (int -> float)."""
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) \
-        else (hint,)
+    options = (
+        typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) else (hint,)
+    )
     for option in options:
         ok, converted = _matches(value, option)
         if ok:
             return converted
     raise RunConfigError(
-        f"{source}: {where} must be {_describe(hint)}; got {value!r} "
-        f"({type(value).__name__})"
+        f"{source}: {where} must be {_describe(hint)}; got {value!r} ({type(value).__name__})"
     )
 
 
@@ -556,10 +564,16 @@ def _matches(value: Any, option: Any) -> tuple[bool, Any]:
 
 
 def _describe(hint: Any) -> str:
-    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string",
-             type(None): "null"}
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) \
-        else (hint,)
+    names = {
+        bool: "true/false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        type(None): "null",
+    }
+    options = (
+        typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) else (hint,)
+    )
     parts = []
     for option in options:
         origin = typing.get_origin(option)

@@ -85,8 +85,9 @@ class ImageView(Dataset):
     seeded with ``seed`` (the global generator is saved and restored around it).
     """
 
-    def __init__(self, base: Dataset, rows: np.ndarray,
-                 transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    def __init__(
+        self, base: Dataset, rows: np.ndarray, transform: Callable[[torch.Tensor], torch.Tensor]
+    ) -> None:
         self.base = base
         self.rows = rows
         self.transform = transform
@@ -129,18 +130,25 @@ class SeededBatches:
         epoch, start, rank = self.sampler.epoch, self.sampler.batches_done, self.sampler.rank
         for number, batch in enumerate(self.sampler, start):
             seeds = np.random.SeedSequence([self.seed, epoch, rank, number]).generate_state(
-                len(batch), np.uint64)
+                len(batch), np.uint64
+            )
             yield [(int(i), int(s)) for i, s in zip(batch, seeds, strict=True)]
 
 
-def make_sampler(data: TrainData, config: RunConfig, *, rank: int = 0,
-                 world_size: int = 1) -> MultiLabelBatchSampler:
+def make_sampler(
+    data: TrainData, config: RunConfig, *, rank: int = 0, world_size: int = 1
+) -> MultiLabelBatchSampler:
     """The run's batch sampler over the training rows (``m`` images per drawn label)."""
     t = config.training
     return MultiLabelBatchSampler(
-        data.train_targets, m=t.m, batch_size=t.batch_size,
-        batches_per_epoch=t.batches_per_epoch, seed=t.seed, num_replicas=world_size,
-        rank=rank, known=data.train_known,
+        data.train_targets,
+        m=t.m,
+        batch_size=t.batch_size,
+        batches_per_epoch=t.batches_per_epoch,
+        seed=t.seed,
+        num_replicas=world_size,
+        rank=rank,
+        known=data.train_known,
     )
 
 
@@ -181,22 +189,35 @@ def build_train_data(
         )
     lab, data_cfg = config.labels, config.data
     options = LabelOptions(
-        schema=lab.schema, columns=None if lab.columns is None else tuple(lab.columns),
-        label_col=lab.label_col, unknown_values=tuple(lab.unknown_values),
-        separator=lab.separator, policy=lab.uncertain_policy,  # type: ignore[arg-type]
+        schema=lab.schema,
+        columns=None if lab.columns is None else tuple(lab.columns),
+        label_col=lab.label_col,
+        unknown_values=tuple(lab.unknown_values),
+        separator=lab.separator,
+        policy=lab.uncertain_policy,  # type: ignore[arg-type]
         unmentioned=lab.unmentioned,  # type: ignore[arg-type]
     )
-    df = read_table(table, text_columns=(data_cfg.id_col, data_cfg.image_col,
-                                         data_cfg.group_col, data_cfg.split_col))
+    df = read_table(
+        table,
+        text_columns=(data_cfg.id_col, data_cfg.image_col, data_cfg.group_col, data_cfg.split_col),
+    )
     source = table_source(df)
     if cache is not None:
-        base = CachedImageDataset.from_table(cache, df, labels=options,
-                                             image_col=data_cfg.image_col, id_col=data_cfg.id_col)
+        base = CachedImageDataset.from_table(
+            cache, df, labels=options, image_col=data_cfg.image_col, id_col=data_cfg.id_col
+        )
         config = _with_cache_geometry(config, cache)
     else:
         base = LabeledImageDataset.from_table(
-            df, images, labels=options, image_col=data_cfg.image_col, id_col=data_cfg.id_col,
-            window=_window(config), on_error="mask", allow_outside_images=allow_outside_images)
+            df,
+            images,
+            labels=options,
+            image_col=data_cfg.image_col,
+            id_col=data_cfg.id_col,
+            window=_window(config),
+            on_error="mask",
+            allow_outside_images=allow_outside_images,
+        )
         base = usable_images(base, jobs=max(1, data_cfg.num_workers), progress=progress)
     names = list(base.label_names)
     targets, mask = base.targets, base.mask > 0
@@ -222,12 +243,17 @@ def build_train_data(
         train_known=mask[train_rows],
         val_relevance=((targets[val_rows] >= 0.5) & mask[val_rows]).astype(np.float32),
         val_groups=None if groups is None else groups[val_rows],
-        split=pd.DataFrame({
-            "id": [base.ids[r] for r in np.concatenate([train_rows, val_rows])],
-            "split": ["train"] * len(train_rows) + ["val"] * len(val_rows),
-            "group": (None if groups is None
-                      else np.concatenate([groups[train_rows], groups[val_rows]])),
-        }),
+        split=pd.DataFrame(
+            {
+                "id": [base.ids[r] for r in np.concatenate([train_rows, val_rows])],
+                "split": ["train"] * len(train_rows) + ["val"] * len(val_rows),
+                "group": (
+                    None
+                    if groups is None
+                    else np.concatenate([groups[train_rows], groups[val_rows]])
+                ),
+            }
+        ),
         excluded=excluded_frame(pd.concat([e for e in excluded if len(e)] or [excluded[0]])),
     )
     return data, config
@@ -244,9 +270,14 @@ def _window(config: RunConfig) -> Any:
 def _train_transform(config: RunConfig) -> Callable[[torch.Tensor], torch.Tensor]:
     pre, aug = config.preprocessing, config.augmentation
     return train_transform(
-        pre.image_size, fit=pre.fit, rotation=aug.rotation,  # type: ignore[arg-type]
-        scale=(aug.scale[0], aug.scale[1]), translate=aug.translate,
-        brightness=aug.brightness, contrast=aug.contrast, hflip=aug.hflip,
+        pre.image_size,
+        fit=pre.fit,
+        rotation=aug.rotation,  # type: ignore[arg-type]
+        scale=(aug.scale[0], aug.scale[1]),
+        translate=aug.translate,
+        brightness=aug.brightness,
+        contrast=aug.contrast,
+        hflip=aug.hflip,
         normalization=normalization_for(config),
     )
 
@@ -259,11 +290,15 @@ def _with_cache_geometry(config: RunConfig, cache: str | os.PathLike[str]) -> Ru
             f"cache {str(cache)!r} stores {info['size']} px images but image_size is "
             f"{config.preprocessing.image_size}: images are upsampled. Prepare the cache at "
             "the training size or larger",
-            UserWarning, stacklevel=3,
+            UserWarning,
+            stacklevel=3,
         )
     window = info.get("window", "auto")
-    pre = replace(config.preprocessing, fit=str(info.get("fit", "letterbox")),
-                  window=window if isinstance(window, str) else [float(v) for v in window])
+    pre = replace(
+        config.preprocessing,
+        fit=str(info.get("fit", "letterbox")),
+        window=window if isinstance(window, str) else [float(v) for v in window],
+    )
     return replace(config, preprocessing=pre)
 
 
@@ -280,10 +315,17 @@ def _completed(config: RunConfig, names: list[str]) -> RunConfig:
 
 
 def _unlabelled(base: Dataset, rows: np.ndarray, lab: Any) -> pd.DataFrame:
-    what = (f"value of {lab.label_col!r} is blank or one of {lab.unknown_values}"
-            if lab.label_col else "every label is uncertain or blank and masked")
-    records = [exclusion(int(base.rows[r]), base.ids[r], None, "no-known-label",
-                         f"no known label ({what})") for r in rows]
+    what = (
+        f"value of {lab.label_col!r} is blank or one of {lab.unknown_values}"
+        if lab.label_col
+        else "every label is uncertain or blank and masked"
+    )
+    records = [
+        exclusion(
+            int(base.rows[r]), base.ids[r], None, "no-known-label", f"no known label ({what})"
+        )
+        for r in rows
+    ]
     return excluded_frame(records)
 
 
@@ -295,8 +337,9 @@ def _split(
     groups = None
     if d.group_col is not None:
         if d.group_col not in table.columns:
-            raise InputError(f"{source} has no group column {d.group_col!r}; found columns "
-                             f"{list(table.columns)}")
+            raise InputError(
+                f"{source} has no group column {d.group_col!r}; found columns {list(table.columns)}"
+            )
         groups = table[d.group_col].astype("object").where(table[d.group_col].notna(), None)
         groups = np.asarray([None if g is None else str(g) for g in groups], dtype=object)
     if d.split_col is not None:
@@ -309,14 +352,16 @@ def _split(
         warnings.warn(
             f"no group column: {source} is split by image, so images of one patient may be on "
             "both sides and validation looks better than it is. Give --group-col (patient id)",
-            UserWarning, stacklevel=3,
+            UserWarning,
+            stacklevel=3,
         )
         sub = sub.assign(_row=np.arange(len(sub)))
     stratify = d.stratify_col or config.labels.label_col
     if stratify is not None and stratify not in sub.columns:
         raise InputError(f"{source} has no stratify column {stratify!r}")
-    train, val = split_by_group(sub, d.group_col or "_row", d.val_fraction,
-                                seed=config.training.seed, stratify_col=stratify)
+    train, val = split_by_group(
+        sub, d.group_col or "_row", d.val_fraction, seed=config.training.seed, stratify_col=stratify
+    )
     return rows[train], rows[val], groups, excluded_frame([])
 
 
@@ -325,15 +370,27 @@ def _given_split(
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     table = base.table
     if split_col not in table.columns:
-        raise InputError(f"{source} has no split column {split_col!r}; found columns "
-                         f"{list(table.columns)}")
+        raise InputError(
+            f"{source} has no split column {split_col!r}; found columns {list(table.columns)}"
+        )
     values = table[split_col].astype("object").tolist()
-    side = [_SPLIT_NAMES.get(str(values[r]).strip().lower()) if values[r] is not None
-            and not (isinstance(values[r], float) and np.isnan(values[r])) else None
-            for r in rows]
-    other = [exclusion(int(base.rows[r]), base.ids[r], None, "other-split",
-                       f"{split_col} is {values[r]!r}, not train or val")
-             for r, s in zip(rows, side, strict=True) if s is None]
+    side = [
+        _SPLIT_NAMES.get(str(values[r]).strip().lower())
+        if values[r] is not None and not (isinstance(values[r], float) and np.isnan(values[r]))
+        else None
+        for r in rows
+    ]
+    other = [
+        exclusion(
+            int(base.rows[r]),
+            base.ids[r],
+            None,
+            "other-split",
+            f"{split_col} is {values[r]!r}, not train or val",
+        )
+        for r, s in zip(rows, side, strict=True)
+        if s is None
+    ]
     train = np.asarray([r for r, s in zip(rows, side, strict=True) if s == "train"], dtype=np.int64)
     val = np.asarray([r for r, s in zip(rows, side, strict=True) if s == "val"], dtype=np.int64)
     if not len(train):
@@ -348,12 +405,14 @@ def _warn_small(count: int, config: RunConfig, source: str) -> None:
         warnings.warn(
             f"{source}: {count} training image(s), fewer than the batch size {size}: every "
             "batch repeats images. Lower --batch-size (a multiple of m), or add images",
-            UserWarning, stacklevel=3,
+            UserWarning,
+            stacklevel=3,
         )
 
 
-def _check_labels(targets: np.ndarray, known: np.ndarray, names: list[str], config: RunConfig,
-                  source: str) -> None:
+def _check_labels(
+    targets: np.ndarray, known: np.ndarray, names: list[str], config: RunConfig, source: str
+) -> None:
     """Refuse labels that cannot teach: one label set only, or no positive pair."""
     positive = (targets >= 0.5) & known
     sets = {tuple(np.flatnonzero(p)) for p in positive}

@@ -234,8 +234,7 @@ class _FailureWatch:
         self.key = f"cxrkit/train/failed/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
         self._done = threading.Event()
         self._lock = threading.Lock()  # one store call at a time on this client
-        self._thread = threading.Thread(target=self._watch, name="cxrkit-peer-watch",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="cxrkit-peer-watch", daemon=True)
 
     @classmethod
     def connect(cls, ctx: DistContext) -> _FailureWatch | None:
@@ -243,8 +242,13 @@ class _FailureWatch:
         if not host or not port:
             return None
         try:
-            store = dist.TCPStore(host, int(port), is_master=False,
-                                  timeout=timedelta(seconds=10), wait_for_workers=False)
+            store = dist.TCPStore(
+                host,
+                int(port),
+                is_master=False,
+                timeout=timedelta(seconds=10),
+                wait_for_workers=False,
+            )
         except (RuntimeError, ValueError):  # no store there: nothing to share failures in
             return None
         return cls(store, ctx.rank)
@@ -268,12 +272,16 @@ class _FailureWatch:
                     return None
                 value = self.store.get(self.key).decode()
         except Exception:  # noqa: BLE001 - the store went away with the rank hosting it
-            return (f"rank {self.rank} stopped: lost contact with the other ranks (one of "
-                    "them failed or was killed; see its output)")
+            return (
+                f"rank {self.rank} stopped: lost contact with the other ranks (one of "
+                "them failed or was killed; see its output)"
+            )
         rank, _, kind = value.partition(": ")
         if rank == str(self.rank):
             return None
-        return f"rank {self.rank} stopped because rank {rank} failed ({kind}: see that rank's error)"
+        return (
+            f"rank {self.rank} stopped because rank {rank} failed ({kind}: see that rank's error)"
+        )
 
     def _watch(self) -> None:
         while not self._done.wait(_POLL_SECONDS):

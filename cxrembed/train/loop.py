@@ -57,8 +57,16 @@ from cxrembed.train.schedule import build_optimizer, build_scheduler
 from cxrembed.train.validation import BEST_METRIC, VALIDATION_KEYS, validation_metrics
 from cxrlabel.figures import FigureStyle
 
-__all__ = ["TrainResult", "StopSignal", "fit", "is_out_of_memory", "check_tensorboard",
-           "epoch_line", "write_curves", "curves_path"]
+__all__ = [
+    "TrainResult",
+    "StopSignal",
+    "fit",
+    "is_out_of_memory",
+    "check_tensorboard",
+    "epoch_line",
+    "write_curves",
+    "curves_path",
+]
 
 
 @dataclass
@@ -204,22 +212,31 @@ def fit(
     steps_per_epoch = len(sampler)
     model.to(device)
     loss_fn.to(device)
-    optimizer = build_optimizer(model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay,
-                                extra=loss_fn)
+    optimizer = build_optimizer(
+        model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay, extra=loss_fn
+    )
     use_amp = bool(t.amp and device.type == "cuda")
     parts = _Parts(
         model=model,
         net=wrap(_Output(model, _input_key(t.loss), loss_fn), ctx, device),
-        loss_fn=loss_fn, optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, warmup_steps=round(t.warmup_epochs * steps_per_epoch),
-                                  total_steps=t.epochs * steps_per_epoch),
-        scaler=torch.amp.GradScaler("cuda", enabled=use_amp), sampler=sampler,
-        use_amp=use_amp, grad_clip=t.grad_clip,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        scheduler=build_scheduler(
+            optimizer,
+            warmup_steps=round(t.warmup_epochs * steps_per_epoch),
+            total_steps=t.epochs * steps_per_epoch,
+        ),
+        scaler=torch.amp.GradScaler("cuda", enabled=use_amp),
+        sampler=sampler,
+        use_amp=use_amp,
+        grad_clip=t.grad_clip,
     )
     pos, rows = _restore(parts, resume, run) if resume is not None else (_Position(), [])
     loader = DataLoader(
-        data.train, batch_sampler=SeededBatches(sampler, t.seed),
-        num_workers=config.data.num_workers, pin_memory=device.type == "cuda",
+        data.train,
+        batch_sampler=SeededBatches(sampler, t.seed),
+        num_workers=config.data.num_workers,
+        pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(t.seed),
     )
     board = _tensorboard(run, t.tensorboard)
@@ -228,13 +245,25 @@ def fit(
             for epoch in range(pos.epoch, t.epochs):
                 sampler.set_epoch(epoch)
                 try:
-                    stopped = _train_epoch(loader, parts, pos, stop, ctx, device,
-                                           steps_per_epoch, config, progress, board, run)
+                    stopped = _train_epoch(
+                        loader,
+                        parts,
+                        pos,
+                        stop,
+                        ctx,
+                        device,
+                        steps_per_epoch,
+                        config,
+                        progress,
+                        board,
+                        run,
+                    )
                     sync_buffers(model, ctx)
                     if stopped:
                         _save_last(run, parts, pos, ctx)
-                        return _result(run, "interrupted", pos.epoch, pos, rows, config, data,
-                                       stop.received)
+                        return _result(
+                            run, "interrupted", pos.epoch, pos, rows, config, data, stop.received
+                        )
                     val = _validate(model, data, config, ctx, device, progress)
                 except (RuntimeError, MemoryError) as exc:
                     if is_out_of_memory(exc):
@@ -263,14 +292,17 @@ def epoch_line(row: dict[str, Any], epochs: int) -> str:
     ...             "train_seconds": 40.0}, 8)
     'epoch 2/8: train loss 0.5123 | val MAP@R 0.600 P@1 0.750 (best so far) | 50.2 img/s, 40 s'
     """
+
     def fmt(value: Any) -> str:
         return "n/a" if value is None or not math.isfinite(float(value)) else f"{value:.3f}"
 
     best = " (best so far)" if row.get("best") else ""
-    return (f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f} | val MAP@R "
-            f"{fmt(row['val_mean_average_precision_at_r'])} P@1 "
-            f"{fmt(row['val_precision_at_1'])}{best} | "
-            f"{row['train_images_per_second']:.1f} img/s, {row['train_seconds']:.0f} s")
+    return (
+        f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f} | val MAP@R "
+        f"{fmt(row['val_mean_average_precision_at_r'])} P@1 "
+        f"{fmt(row['val_precision_at_1'])}{best} | "
+        f"{row['train_images_per_second']:.1f} img/s, {row['train_seconds']:.0f} s"
+    )
 
 
 def curves_path(folder: Path, figures: FigureStyle | None = None) -> Path:
@@ -280,8 +312,9 @@ def curves_path(folder: Path, figures: FigureStyle | None = None) -> Path:
     return figures.path(folder, Path(CURVES_FILE).stem)
 
 
-def write_curves(path: Path, rows: list[dict[str, Any]], figures: FigureStyle | None = None
-                 ) -> Path:
+def write_curves(
+    path: Path, rows: list[dict[str, Any]], figures: FigureStyle | None = None
+) -> Path:
     """Draw train loss and validation MAP@R / P@1 by epoch into a figure (atomically)."""
     from cxrlabel.figures import new_figure, save_figure
 
@@ -290,8 +323,7 @@ def write_curves(path: Path, rows: list[dict[str, Any]], figures: FigureStyle | 
     left, right = fig.subplots(1, 2)
     left.plot(epochs, [r["train_loss"] for r in rows], marker="o")
     left.set(xlabel="epoch", ylabel="train loss", title="training loss")
-    for key, name in (("val_mean_average_precision_at_r", "MAP@R"),
-                      ("val_precision_at_1", "P@1")):
+    for key, name in (("val_mean_average_precision_at_r", "MAP@R"), ("val_precision_at_1", "P@1")):
         right.plot(epochs, [r[key] for r in rows], marker="o", label=name)
     best = [r["epoch"] for r in rows if r.get("best")]
     if best:
@@ -314,7 +346,8 @@ def _warn_first_best(pos: _Position, rows: list[dict[str, Any]]) -> None:
             "improve retrieval after the first epoch, so model.safetensors holds the epoch-1 "
             "weights. Try a lower learning rate (--lr), more data per label, or check the "
             "labels (see training_curves.png)",
-            UserWarning, stacklevel=3,
+            UserWarning,
+            stacklevel=3,
         )
 
 
@@ -329,8 +362,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
     False
     """
     text = str(exc).lower()
-    return isinstance(exc, MemoryError) or "out of memory" in text or \
-        "can't allocate memory" in text or "failed to allocate" in text
+    return (
+        isinstance(exc, MemoryError)
+        or "out of memory" in text
+        or "can't allocate memory" in text
+        or "failed to allocate" in text
+    )
 
 
 # ----------------------------------------------------------------------------- steps
@@ -351,8 +388,9 @@ class _Parts:
     grad_clip: float
 
 
-def _restore(parts: _Parts, resume: tuple[dict[str, torch.Tensor], dict[str, Any]],
-             run: RunFolder | None) -> tuple[_Position, list[dict[str, Any]]]:
+def _restore(
+    parts: _Parts, resume: tuple[dict[str, torch.Tensor], dict[str, Any]], run: RunFolder | None
+) -> tuple[_Position, list[dict[str, Any]]]:
     """Load a ``last`` checkpoint into the parts; the position and the finished rows."""
     weights, state = resume
     parts.model.load_state_dict(weights)
@@ -370,23 +408,37 @@ def _restore(parts: _Parts, resume: tuple[dict[str, torch.Tensor], dict[str, Any
     return pos, rows
 
 
-def _end_epoch(parts: _Parts, pos: _Position, val: dict[str, float],
-               rows: list[dict[str, Any]], run: RunFolder | None, ctx: DistContext,
-               board: Any) -> _Position:
+def _end_epoch(
+    parts: _Parts,
+    pos: _Position,
+    val: dict[str, float],
+    rows: list[dict[str, Any]],
+    run: RunFolder | None,
+    ctx: DistContext,
+    board: Any,
+) -> _Position:
     """Record the epoch: metrics row, best weights, ``last`` checkpoint; the next position."""
     row = _metrics_row(pos, val, parts.optimizer, ctx)
     improved = _improved(val, pos)
     row["best"] = int(improved)
     rows.append(row)
-    best_epoch, best_value = ((pos.epoch + 1, _value(val)) if improved
-                              else (pos.best_epoch, pos.best_value))
-    after = _Position(epoch=pos.epoch + 1, step=pos.step, best_epoch=best_epoch,
-                      best_value=best_value)
+    best_epoch, best_value = (
+        (pos.epoch + 1, _value(val)) if improved else (pos.best_epoch, pos.best_value)
+    )
+    after = _Position(
+        epoch=pos.epoch + 1, step=pos.step, best_epoch=best_epoch, best_value=best_value
+    )
     if run is not None:
         if improved:
-            run.save_best(parts.model, {"epoch": pos.epoch + 1, "step": pos.step,
-                                        "metric": BEST_METRIC,
-                                        "value": row[f"val_{BEST_METRIC}"]})
+            run.save_best(
+                parts.model,
+                {
+                    "epoch": pos.epoch + 1,
+                    "step": pos.step,
+                    "metric": BEST_METRIC,
+                    "value": row[f"val_{BEST_METRIC}"],
+                },
+            )
         _save_last(run, parts, after, ctx)
         run.write_metrics(rows)
     if board is not None:
@@ -411,9 +463,15 @@ def _train_epoch(
 ) -> bool:
     """Run the rest of one epoch; True when a stop signal ended it early."""
     parts.net.train()
-    bar = tqdm(total=steps_per_epoch, initial=pos.batches_done, file=sys.stderr,
-               desc=f"epoch {pos.epoch + 1}/{config.training.epochs}", unit="step",
-               disable=not (progress and ctx.is_main), dynamic_ncols=True)
+    bar = tqdm(
+        total=steps_per_epoch,
+        initial=pos.batches_done,
+        file=sys.stderr,
+        desc=f"epoch {pos.epoch + 1}/{config.training.epochs}",
+        unit="step",
+        disable=not (progress and ctx.is_main),
+        dynamic_ncols=True,
+    )
     started = time.perf_counter()
     try:
         for images, targets, mask, ids in loader:
@@ -444,8 +502,13 @@ def _train_epoch(
         bar.close()
 
 
-def _forward(parts: _Parts, images: torch.Tensor, targets: torch.Tensor,
-             mask: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+def _forward(
+    parts: _Parts,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    device: torch.device,
+) -> torch.Tensor | None:
     """The loss of one batch, or None when the output or the loss is not finite."""
     images = images.to(device, non_blocking=True)
     targets = targets.to(device, non_blocking=True)
@@ -504,8 +567,14 @@ def _backward_and_step(parts: _Parts, loss: torch.Tensor) -> float | None:
     return norm
 
 
-def _validate(model: nn.Module, data: TrainData, config: RunConfig, ctx: DistContext,
-              device: torch.device, progress: bool) -> dict[str, float]:
+def _validate(
+    model: nn.Module,
+    data: TrainData,
+    config: RunConfig,
+    ctx: DistContext,
+    device: torch.device,
+    progress: bool,
+) -> dict[str, float]:
     """Validation metrics; each rank embeds a share of the images, all get the result."""
     started = time.perf_counter()
     n = len(data.val)
@@ -514,9 +583,12 @@ def _validate(model: nn.Module, data: TrainData, config: RunConfig, ctx: DistCon
         out["seconds"] = 0.0
         return out
     positions = np.arange(ctx.rank, n, ctx.world_size)
-    loader = DataLoader(Subset(data.val, positions.tolist()),
-                        batch_size=config.training.batch_size,
-                        num_workers=config.data.num_workers, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        Subset(data.val, positions.tolist()),
+        batch_size=config.training.batch_size,
+        num_workers=config.data.num_workers,
+        pin_memory=device.type == "cuda",
+    )
     _, vectors = encode_dataset(model, loader, device=device, progress=progress and ctx.is_main)
     vectors = gather_rows(positions, vectors, ctx)
     out = validation_metrics(vectors, data.val_relevance, data.val_groups, data.names)
@@ -527,8 +599,9 @@ def _validate(model: nn.Module, data: TrainData, config: RunConfig, ctx: DistCon
 # ----------------------------------------------------------------------------- records
 
 
-def _metrics_row(pos: _Position, val: dict[str, float],
-                 optimizer: torch.optim.Optimizer, ctx: DistContext) -> dict[str, Any]:
+def _metrics_row(
+    pos: _Position, val: dict[str, float], optimizer: torch.optim.Optimizer, ctx: DistContext
+) -> dict[str, Any]:
     images = pos.images * ctx.world_size
     return {
         "epoch": pos.epoch + 1,
@@ -558,8 +631,11 @@ def _improved(val: dict[str, float], pos: _Position) -> bool:
 def _save_last(run: RunFolder | None, parts: _Parts, pos: _Position, ctx: DistContext) -> None:
     if run is None:
         return
-    sampler_state = {**parts.sampler.state_dict(), "epoch": pos.epoch,
-                     "batches_done": pos.batches_done}
+    sampler_state = {
+        **parts.sampler.state_dict(),
+        "epoch": pos.epoch,
+        "batches_done": pos.batches_done,
+    }
     position = {**pos.__dict__, "best_epoch": -1 if pos.best_epoch is None else pos.best_epoch}
     state = {
         "format": STATE_FORMAT,
@@ -578,15 +654,29 @@ def _save_last(run: RunFolder | None, parts: _Parts, pos: _Position, ctx: DistCo
     run.save_last(parts.model, state)
 
 
-def _result(run: RunFolder | None, status: str, epochs_done: int, pos: _Position,
-            rows: list[dict[str, Any]], config: RunConfig, data: TrainData,
-            received: int | None) -> TrainResult:
+def _result(
+    run: RunFolder | None,
+    status: str,
+    epochs_done: int,
+    pos: _Position,
+    rows: list[dict[str, Any]],
+    config: RunConfig,
+    data: TrainData,
+    received: int | None,
+) -> TrainResult:
     return TrainResult(
-        run_dir=None if run is None else run.path, status=status, epochs_done=epochs_done,
-        step=pos.step, best_epoch=pos.best_epoch,
-        best_value=None if pos.best_value is None or not math.isfinite(pos.best_value)
+        run_dir=None if run is None else run.path,
+        status=status,
+        epochs_done=epochs_done,
+        step=pos.step,
+        best_epoch=pos.best_epoch,
+        best_value=None
+        if pos.best_value is None or not math.isfinite(pos.best_value)
         else pos.best_value,
-        metrics=rows, config=config, excluded=len(data.excluded), signal=received,
+        metrics=rows,
+        config=config,
+        excluded=len(data.excluded),
+        signal=received,
     )
 
 
@@ -612,8 +702,9 @@ def _tensorboard(run: RunFolder | None, enabled: bool) -> Any:
     return SummaryWriter(str(run.path / "tensorboard"))
 
 
-def _diverged(pos: _Position, ids: list[str], what: str, config: RunConfig,
-              run: RunFolder | None) -> Exception:
+def _diverged(
+    pos: _Position, ids: list[str], what: str, config: RunConfig, run: RunFolder | None
+) -> Exception:
     if run is None or (run.path / LAST_STATE).is_file():
         kept = f"the last good checkpoint ({LAST_STATE}) and {BEST_WEIGHTS} are kept"
     else:
@@ -627,8 +718,13 @@ def _diverged(pos: _Position, ids: list[str], what: str, config: RunConfig,
     )
 
 
-def _memory_error(exc: BaseException, config: RunConfig, device: torch.device,
-                  run: RunFolder | None, pos: _Position) -> TrainingMemoryError:
+def _memory_error(
+    exc: BaseException,
+    config: RunConfig,
+    device: torch.device,
+    run: RunFolder | None,
+    pos: _Position,
+) -> TrainingMemoryError:
     t, size = config.training, config.preprocessing.image_size
     smaller = max(t.m * 2, (t.batch_size // 2) // t.m * t.m)
     where = f"in {run.path}" if run is not None else ""

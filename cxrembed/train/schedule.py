@@ -42,7 +42,11 @@ class WarmupCosine:
 
 
 def build_optimizer(
-    model: nn.Module, *, lr: float, head_lr: float, weight_decay: float,
+    model: nn.Module,
+    *,
+    lr: float,
+    head_lr: float,
+    weight_decay: float,
     extra: nn.Module | None = None,
 ) -> torch.optim.AdamW:
     """AdamW over the model's trainable parameters in (backbone | head) x (decay | none).
@@ -56,16 +60,25 @@ def build_optimizer(
     [('backbone', 0.0001), ('backbone-no-decay', 0.0001), ('head', 0.001), ('head-no-decay', 0.001)]
     """
     groups: dict[str, list[nn.Parameter]] = {
-        "backbone": [], "backbone-no-decay": [], "head": [], "head-no-decay": []}
+        "backbone": [],
+        "backbone-no-decay": [],
+        "head": [],
+        "head-no-decay": [],
+    }
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         part = "backbone" if name.startswith("backbone.") else "head"
         groups[part if param.ndim > 1 else f"{part}-no-decay"].append(param)
     param_groups = [
-        {"name": key, "params": params, "lr": head_lr if key.startswith("head") else lr,
-         "weight_decay": weight_decay if not key.endswith("no-decay") else 0.0}
-        for key, params in groups.items() if params
+        {
+            "name": key,
+            "params": params,
+            "lr": head_lr if key.startswith("head") else lr,
+            "weight_decay": weight_decay if not key.endswith("no-decay") else 0.0,
+        }
+        for key, params in groups.items()
+        if params
     ]
     own = [p for p in extra.parameters() if p.requires_grad] if extra is not None else []
     if own:

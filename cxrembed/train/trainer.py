@@ -48,7 +48,8 @@ __all__ = ["train", "build_loss", "initial_model", "LOSS_CLASSES"]
 
 #: Loss class by name (from the registry, :mod:`cxrembed.losses.registry`).
 LOSS_CLASSES: dict[str, type[nn.Module]] = {
-    name: spec.loss_class() for name, spec in LOSS_SPECS.items()}
+    name: spec.loss_class() for name, spec in LOSS_SPECS.items()
+}
 # Loss arguments the trainer fills in from the run (never loss_options).
 _DERIVED_OPTIONS = ("reliability", "transition", "num_classes", "embedding_dim", "multilabel")
 # Filled in from the data, never compared on resume.
@@ -132,9 +133,14 @@ def train(
     ctx = distributed.setup(device.type)
     try:
         device = distributed.device_for(ctx, device)
-        data, requested = build_train_data(labels, requested, images=images, cache=cache,
-                                           allow_outside_images=allow_outside_images,
-                                           progress=progress and ctx.is_main)
+        data, requested = build_train_data(
+            labels,
+            requested,
+            images=images,
+            cache=cache,
+            allow_outside_images=allow_outside_images,
+            progress=progress and ctx.is_main,
+        )
         if resume:
             _check_same_split(run, data)
         model = initial_model(requested)
@@ -149,8 +155,18 @@ def train(
             run.write_table(SPLIT_FILE, data.split)
             run.write_table(EXCLUDED_FILE, data.excluded)
         distributed.barrier(ctx)
-        return fit(model, loss_fn, data, requested, run if ctx.is_main else None, ctx=ctx,
-                   device=device, resume=state, progress=progress, figures=figures)
+        return fit(
+            model,
+            loss_fn,
+            data,
+            requested,
+            run if ctx.is_main else None,
+            ctx=ctx,
+            device=device,
+            resume=state,
+            progress=progress,
+            figures=figures,
+        )
     except Exception as exc:  # on one rank only: tell the others, or learn that one failed
         peer = distributed.peer_failure(ctx, exc)
         if peer is not None:
@@ -229,11 +245,15 @@ def build_loss(config: RunConfig, names: list[str]) -> nn.Module:
                 f"{key!r}; {hint}valid options: {', '.join(accepted) or 'none'}"
             )
     if spec.parameters:  # class proxies or a classifier: one per label column
-        options.update(num_classes=len(names), embedding_dim=config.model.embedding_dim,
-                       multilabel=not single_label(config))
+        options.update(
+            num_classes=len(names),
+            embedding_dim=config.model.embedding_dim,
+            multilabel=not single_label(config),
+        )
     if t.noise is not None and "reliability" in spec.noise:
         options["reliability"] = list(
-            read_label_reliability(t.noise, names, metric=t.noise_metric).values)
+            read_label_reliability(t.noise, names, metric=t.noise_metric).values
+        )
     if t.noise is not None and "transition" in spec.noise and single_label(config):
         options["transition"] = read_transition(t.noise, names).matrix
     try:
@@ -269,8 +289,9 @@ def _probe(loss: nn.Module, spec: LossSpec, columns: int, embedding_dim: int) ->
         loss(torch.eye(2, embedding_dim), labels)
 
 
-def _requested(config: Any, overrides: Mapping[str, Any] | None, out: Any,
-               resume: bool) -> RunConfig:
+def _requested(
+    config: Any, overrides: Mapping[str, Any] | None, out: Any, resume: bool
+) -> RunConfig:
     """Defaults < config < overrides; on resume, the saved config with checked changes."""
     if not resume:
         return _as_config(config).with_overrides(overrides)
@@ -281,8 +302,9 @@ def _requested(config: Any, overrides: Mapping[str, Any] | None, out: Any,
     wanted = saved.with_overrides(given, source="resume")
     changed = {k: v for k, v in saved.differences(wanted).items() if k not in RESUMABLE_KEYS}
     if changed:
-        listed = "; ".join(f"{k}: saved {a!r}, given {b!r}" for k, a, b in
-                           ((k, *v) for k, v in changed.items()))
+        listed = "; ".join(
+            f"{k}: saved {a!r}, given {b!r}" for k, a, b in ((k, *v) for k, v in changed.items())
+        )
         raise RunConfigError(
             f"--resume continues the run in {str(out)!r} with its own settings, but these differ "
             f"({listed}). Drop them to resume, or start a new run folder"
@@ -313,9 +335,12 @@ def _explicit_keys(config: Any) -> list[tuple[str, Any]]:
     else:
         RunConfig.from_yaml(config)  # validates, with the file named in errors
         data = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
-    return [(f"{s}.{k}", v) for s, section in data.items()
-            if s not in RunConfig.RECORD_KEYS and isinstance(section, Mapping)
-            for k, v in section.items()]
+    return [
+        (f"{s}.{k}", v)
+        for s, section in data.items()
+        if s not in RunConfig.RECORD_KEYS and isinstance(section, Mapping)
+        for k, v in section.items()
+    ]
 
 
 def _full_key(key: str) -> str:

@@ -24,8 +24,12 @@ __all__ = ["VALIDATION_KEYS", "BEST_METRIC", "validation_metrics"]
 
 #: Keys returned by :func:`validation_metrics` (``val_`` prefixed in metrics.csv).
 VALIDATION_KEYS: tuple[str, ...] = (
-    "mean_average_precision_at_r", "precision_at_1", "precision_at_5", "r_precision",
-    "queries", "lone_queries",
+    "mean_average_precision_at_r",
+    "precision_at_1",
+    "precision_at_5",
+    "r_precision",
+    "queries",
+    "lone_queries",
 )
 #: The metric that picks the best checkpoint.
 BEST_METRIC = "mean_average_precision_at_r"
@@ -69,19 +73,22 @@ def validation_metrics(
     if n < 2:
         out["queries"], out["lone_queries"] = float(n), float(n)
         return out
-    sets = label_sets(np.asarray(relevance, dtype=np.float32),
-                      None if names is None else list(names))
+    sets = label_sets(
+        np.asarray(relevance, dtype=np.float32), None if names is None else list(names)
+    )
     exclude = groups is not None
     gallery = _smallest_gallery(n, groups)
     if gallery < 1:
         out["queries"], out["lone_queries"] = float(n), float(n)
         return out
-    qg = query_gallery(n, groups=None if groups is None else list(groups),
-                       exclude_same_group=exclude)
+    qg = query_gallery(
+        n, groups=None if groups is None else list(groups), exclude_same_group=exclude
+    )
     nb = scan_neighbours(embeddings, sets, qg, depth=min(5, gallery))
     pml = pml_metrics_from(nb)
-    out.update({k: pml[k] for k in ("mean_average_precision_at_r", "precision_at_1",
-                                    "r_precision")})
+    out.update(
+        {k: pml[k] for k in ("mean_average_precision_at_r", "precision_at_1", "r_precision")}
+    )
     if gallery >= 5:
         out["precision_at_5"] = fixed_k_from(nb, [5])["precision_at_5"]
     out["queries"], out["lone_queries"] = pml["n_queries"], pml["n_lone_queries"]

@@ -148,8 +148,14 @@ def validate(
         from cxrlabel.validation.assertions import validate_assertions
 
         result = validate_assertions(
-            assertions, output, schema=schema, lexicon_dir=lexicon, sentence_col=sentence_col,
-            target_col=target_col, status_col=status_col, progress=not quiet,
+            assertions,
+            output,
+            schema=schema,
+            lexicon_dir=lexicon,
+            sentence_col=sentence_col,
+            target_col=target_col,
+            status_col=status_col,
+            progress=not quiet,
         )
     else:
         from cxrlabel.validation.labels import validate as run_validation

@@ -37,7 +37,7 @@ _MESSAGES = TableMessages(
     missing="{path}: {role} file not found",
     unsupported="{path}: unsupported {role} file type '{suffix}'; expected .csv, .tsv or .parquet",
     empty_file="{path}: the {role} file is empty; expected a header row with '{id_col}' and one "
-               "column per observation",
+    "column per observation",
     unreadable="{path}: cannot read the {role} table ({detail})",
 )
 _PRED_META = ("status",)
@@ -76,8 +76,15 @@ def read_table(src: str | Path | pd.DataFrame, role: str, id_col: str) -> tuple[
         frame, where = src.copy(), f"{role} table"
     else:
         where = str(src)
-        frame = read_table_file(src, text_columns=[id_col], text_dtype=str, error=error,
-                                messages=_MESSAGES, role=role, id_col=id_col)
+        frame = read_table_file(
+            src,
+            text_columns=[id_col],
+            text_dtype=str,
+            error=error,
+            messages=_MESSAGES,
+            role=role,
+            id_col=id_col,
+        )
     if frame.empty:
         raise error(f"{where}: the {role} table has no rows (found columns {list(frame.columns)})")
     return frame, where
@@ -142,7 +149,9 @@ def _check_prefix(
 ) -> list[Any]:
     cols = [c for c in columns if str(c).startswith(prefix)]
     if not cols:
-        raise error(f"{where}: no column starts with the prefix '{prefix}'; columns are {list(columns)[:12]}")
+        raise error(
+            f"{where}: no column starts with the prefix '{prefix}'; columns are {list(columns)[:12]}"
+        )
     return cols
 
 

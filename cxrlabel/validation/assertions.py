@@ -231,15 +231,18 @@ def _gold_statuses(raw_status: pd.Series, status_col: str, where: str) -> list[s
 
 
 def _predict(
-    sentences: list[Any], targets: list[Any], assert_fn: Callable[[str, str], str],
+    sentences: list[Any],
+    targets: list[Any],
+    assert_fn: Callable[[str, str], str],
     progress: bool,
 ) -> tuple[list[str | None], list[str]]:
     """The function's status per row (None: not scored) and a note saying why not."""
     predicted: list[str | None] = []
     notes: list[str] = []
     pairs = zip(sentences, targets, strict=True)
-    for sentence, target in tqdm(pairs, total=len(sentences), desc="assertions",
-                                 disable=not progress):
+    for sentence, target in tqdm(
+        pairs, total=len(sentences), desc="assertions", disable=not progress
+    ):
         if not _text(sentence) or not _text(target):
             predicted.append(None)
             notes.append("blank sentence or target")
@@ -314,8 +317,11 @@ def validate_assertions(
 
     columns = table_header(table)  # a wrong column is reported before spaCy loads
     if columns:
-        for name, what in ((sentence_col, "sentence"), (target_col, "target"),
-                           (status_col, "status")):
+        for name, what in (
+            (sentence_col, "sentence"),
+            (target_col, "target"),
+            (status_col, "status"),
+        ):
             _check_column(columns, name, what, str(table))
     labeler = Labeler(schema, lexicon_dir)
     result = score_assertions(

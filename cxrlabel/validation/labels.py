@@ -176,8 +176,7 @@ def _f1_subtitle(summary: dict[str, Any]) -> str:
     'positive-only gold, 1,200 reports; uncertain (-1) counted as negative; 95% CI: 1,000 bootstrap resamples of reports'
     """
     if summary["semantics"] == "full":
-        policy = ("uncertain (-1) scored as its own class (positive / negative / uncertain / "
-                  "blank)")
+        policy = "uncertain (-1) scored as its own class (positive / negative / uncertain / blank)"
     else:
         policy = {
             "positive": "uncertain (-1) counted as positive",
@@ -185,8 +184,11 @@ def _f1_subtitle(summary: dict[str, Any]) -> str:
             "ignore": "uncertain (-1) left out (ignore)",
         }[summary["uncertain_as"]]
     boot = summary.get("bootstrap") or 0
-    intervals = (f"95% CI: {boot:,} bootstrap resamples of reports" if boot
-                 else "no intervals (--bootstrap 0)")
+    intervals = (
+        f"95% CI: {boot:,} bootstrap resamples of reports"
+        if boot
+        else "no intervals (--bootstrap 0)"
+    )
     return f"{summary['semantics']} gold, {summary['n_scored']:,} reports; {policy}; {intervals}"
 
 

@@ -62,35 +62,71 @@ def f1_figure(
     top = _TOP_INCHES + 0.15 * len(sub)
     height = top + _BOTTOM_INCHES + _ROW_INCHES * max(rows, 1)
     fig = new_figure(width, height)
-    ax = fig.add_axes((left / width, _BOTTOM_INCHES / height, _PLOT_INCHES / width,
-                       _ROW_INCHES * max(rows, 1) / height))
+    ax = fig.add_axes(
+        (
+            left / width,
+            _BOTTOM_INCHES / height,
+            _PLOT_INCHES / width,
+            _ROW_INCHES * max(rows, 1) / height,
+        )
+    )
     value_x = 1 + 0.12 / _PLOT_INCHES  # axes fraction of the columns right of the plot
     count_x = 1 + (0.12 + _VALUE_INCHES) / _PLOT_INCHES
     columns = ax.get_yaxis_transform()  # x in axes fraction, y in data
     ys = list(range(rows))[::-1]
     for y, value, low, high, count in zip(ys, f1, lo, hi, counts, strict=True):
         if math.isnan(value):
-            ax.text(0.01, y, "undefined (no gold positives)", va="center", fontsize=8,
-                    color="0.4")
+            ax.text(0.01, y, "undefined (no gold positives)", va="center", fontsize=8, color="0.4")
             text = "undefined"
         else:
             ax.barh(y, value, color=_BAR, height=0.6)
             text = f"{value:.2f}"
             if not (math.isnan(low) or math.isnan(high)):
-                ax.errorbar(value, y, xerr=[[max(value - low, 0.0)], [max(high - value, 0.0)]],
-                            fmt="none", ecolor="black", capsize=3, linewidth=1)
+                ax.errorbar(
+                    value,
+                    y,
+                    xerr=[[max(value - low, 0.0)], [max(high - value, 0.0)]],
+                    fmt="none",
+                    ecolor="black",
+                    capsize=3,
+                    linewidth=1,
+                )
                 text += f" [{low:.2f}, {high:.2f}]"
-        ax.text(value_x, y, text, transform=columns, va="center", fontsize=8,
-                family="monospace", clip_on=False)
+        ax.text(
+            value_x,
+            y,
+            text,
+            transform=columns,
+            va="center",
+            fontsize=8,
+            family="monospace",
+            clip_on=False,
+        )
         if count:
-            ax.text(count_x, y, count, transform=columns, va="center", fontsize=8,
-                    family="monospace", clip_on=False)
+            ax.text(
+                count_x,
+                y,
+                count,
+                transform=columns,
+                va="center",
+                fontsize=8,
+                family="monospace",
+                clip_on=False,
+            )
     header = rows - 0.3 + 0.1
-    ax.text(value_x, header, f"{column} [95% CI]", transform=columns, va="bottom", fontsize=8,
-            weight="bold")
+    ax.text(
+        value_x,
+        header,
+        f"{column} [95% CI]",
+        transform=columns,
+        va="bottom",
+        fontsize=8,
+        weight="bold",
+    )
     if any(counts):
-        ax.text(count_x, header, "gold+ / n", transform=columns, va="bottom", fontsize=8,
-                weight="bold")
+        ax.text(
+            count_x, header, "gold+ / n", transform=columns, va="bottom", fontsize=8, weight="bold"
+        )
     ax.set_yticks(ys, [str(name) for name in names], fontsize=8)
     ax.set_xlim(0.0, 1.04)  # room for a whisker cap at 1
     ax.set_xticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
@@ -100,8 +136,15 @@ def f1_figure(
     ax.grid(axis="x", alpha=0.3)
     fig.text(0.12 / width, 1 - 0.1 / height, title, va="top", fontsize=10, weight="bold")
     if sub:
-        fig.text(0.12 / width, 1 - 0.33 / height, "\n".join(sub), va="top", fontsize=8,
-                 color="0.25", linespacing=1.3)
+        fig.text(
+            0.12 / width,
+            1 - 0.33 / height,
+            "\n".join(sub),
+            va="top",
+            fontsize=8,
+            color="0.25",
+            linespacing=1.3,
+        )
     return fig
 
 
@@ -121,8 +164,18 @@ def plot_f1(
     style: FigureStyle | None = None,
 ) -> Path:
     """Draw :func:`f1_figure` and write it atomically (format from ``style`` or the suffix)."""
-    figure = f1_figure(names, f1, lo, hi, support=support, n=n, title=title,
-                       subtitle=subtitle, xlabel=xlabel, column=column)
+    figure = f1_figure(
+        names,
+        f1,
+        lo,
+        hi,
+        support=support,
+        n=n,
+        title=title,
+        subtitle=subtitle,
+        xlabel=xlabel,
+        column=column,
+    )
     return save_figure(figure, path, style)
 
 
@@ -132,5 +185,7 @@ def _counts(rows: int, support: Sequence[int] | None, n: Sequence[int] | None) -
         return [""] * rows
     sup = list(support) if support is not None else [None] * rows
     tot = list(n) if n is not None else [None] * rows
-    return [f"{'—' if s is None else int(s)} / {'—' if t is None else int(t)}"
-            for s, t in zip(sup, tot, strict=True)]
+    return [
+        f"{'—' if s is None else int(s)} / {'—' if t is None else int(t)}"
+        for s, t in zip(sup, tot, strict=True)
+    ]

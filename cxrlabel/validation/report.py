@@ -60,15 +60,19 @@ def _summary_lines(s: dict[str, Any]) -> list[str]:
         f"{len(s['macro_over'])} observations with gold positives; micro: "
         f"{_with_ci(s['micro_f1'], *s['micro_f1_ci'])}"
         + (f" (95% bootstrap interval, {s['bootstrap']} resamples)" if s["bootstrap"] else ""),
-        "- Positive vs not-positive F1 by uncertain choice: " + "; ".join(
+        "- Positive vs not-positive F1 by uncertain choice: "
+        + "; ".join(
             f"as {k}: macro {_fmt(v['macro_f1'])}, micro {_fmt(v['micro_f1'])}"
-            for k, v in s["by_uncertain_as"].items()),
+            for k, v in s["by_uncertain_as"].items()
+        ),
     ]
     if s.get("uncertain_fit"):
         lines.append(f"- Which fits this gold: {s['uncertain_fit']['reason']}")
     if s["undefined"]:
-        lines.append("- Undefined (no gold positives, left out of the macro average): "
-                     f"{', '.join(s['undefined'])}")
+        lines.append(
+            "- Undefined (no gold positives, left out of the macro average): "
+            f"{', '.join(s['undefined'])}"
+        )
     for key, label in (
         ("not_in_gold", "Predicted but not in gold (not scored)"),
         ("dropped_by_map", "Mapped to nothing by the label map (not scored)"),
@@ -83,19 +87,55 @@ def _summary_lines(s: dict[str, Any]) -> list[str]:
 def _table(metric: str, table: pd.DataFrame) -> tuple[list[str], list[list[Any]]]:
     """Header and rows of the per-observation table (positive-only or full gold)."""
     if metric == "f1":
-        header = ["observation", "support", "TP", "FP", "FN", "precision", "recall",
-                  "F1 [95% CI]", "kappa"]
-        body = [[r.observation, r.support, r.tp, r.fp, r.fn, _fmt(r.precision),
-                 _fmt(r.recall), _with_ci(r.f1, r.f1_ci_low, r.f1_ci_high), _fmt(r.kappa)]
-                for r in table.itertuples()]
+        header = [
+            "observation",
+            "support",
+            "TP",
+            "FP",
+            "FN",
+            "precision",
+            "recall",
+            "F1 [95% CI]",
+            "kappa",
+        ]
+        body = [
+            [
+                r.observation,
+                r.support,
+                r.tp,
+                r.fp,
+                r.fn,
+                _fmt(r.precision),
+                _fmt(r.recall),
+                _with_ci(r.f1, r.f1_ci_low, r.f1_ci_high),
+                _fmt(r.kappa),
+            ]
+            for r in table.itertuples()
+        ]
     else:
-        header = ["observation", "support", "F1 pos", "F1 neg", "F1 unc", "F1 blank",
-                  "weighted F1 [95% CI]", "kappa"]
-        body = [[r.observation, r.support, _fmt(r.f1_positive), _fmt(r.f1_negative),
-                 _fmt(r.f1_uncertain), _fmt(r.f1_blank),
-                 _with_ci(r.weighted_f1, r.weighted_f1_ci_low, r.weighted_f1_ci_high),
-                 _fmt(r.kappa)]
-                for r in table.itertuples()]
+        header = [
+            "observation",
+            "support",
+            "F1 pos",
+            "F1 neg",
+            "F1 unc",
+            "F1 blank",
+            "weighted F1 [95% CI]",
+            "kappa",
+        ]
+        body = [
+            [
+                r.observation,
+                r.support,
+                _fmt(r.f1_positive),
+                _fmt(r.f1_negative),
+                _fmt(r.f1_uncertain),
+                _fmt(r.f1_blank),
+                _with_ci(r.weighted_f1, r.weighted_f1_ci_low, r.weighted_f1_ci_high),
+                _fmt(r.kappa),
+            ]
+            for r in table.itertuples()
+        ]
     return header, body
 
 

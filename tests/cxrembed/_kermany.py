@@ -14,8 +14,15 @@ from ._stripes import stripes
 SUBTYPES = ("normal", "bacteria", "virus")
 
 
-def write_kermany(folder: Path, patients: int = 30, *, size: int = 32, seed: int = 0,
-                  split: bool = True, source: bool = False) -> pd.DataFrame:
+def write_kermany(
+    folder: Path,
+    patients: int = 30,
+    *,
+    size: int = 32,
+    seed: int = 0,
+    split: bool = True,
+    source: bool = False,
+) -> pd.DataFrame:
     """One or two images per patient; ``split`` adds a patient-level train/test column.
 
     With ``source=True`` the images are 3-channel JPEGs named like the real collection's
@@ -35,9 +42,15 @@ def write_kermany(folder: Path, patients: int = 30, *, size: int = 32, seed: int
             else:
                 name = f"images/p{p:03d}_{k}.png"
                 Image.fromarray(pixels).save(folder / name)
-            rows.append({"image": name, "label": "NORMAL" if subtype == "normal" else "PNEUMONIA",
-                         "subtype": subtype, "patient_id": f"P{p:03d}",
-                         "split": "test" if split and p % 4 == 3 else "train"})
+            rows.append(
+                {
+                    "image": name,
+                    "label": "NORMAL" if subtype == "normal" else "PNEUMONIA",
+                    "subtype": subtype,
+                    "patient_id": f"P{p:03d}",
+                    "split": "test" if split and p % 4 == 3 else "train",
+                }
+            )
     table = pd.DataFrame(rows)
     if not split:
         table = table.drop(columns="split")

@@ -14,14 +14,17 @@ from cxrembed.train.checkpoint import RunFolder
 from cxrembed.train.config import RunConfig
 
 
-def make_run(path: Path, *, seed: int = 0, image_size: int = 32, dim: int = 8,
-             attention: bool = True) -> Path:
+def make_run(
+    path: Path, *, seed: int = 0, image_size: int = 32, dim: int = 8, attention: bool = True
+) -> Path:
     """Write a run folder whose model has seeded random weights; return its path."""
-    config = RunConfig.from_dict({
-        "model": {"embedding_dim": dim, "attention": attention},
-        "preprocessing": {"image_size": image_size},
-        "labels": {"names": ["a"]},
-    })
+    config = RunConfig.from_dict(
+        {
+            "model": {"embedding_dim": dim, "attention": attention},
+            "preprocessing": {"image_size": image_size},
+            "labels": {"names": ["a"]},
+        }
+    )
     run = RunFolder(path)
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)

@@ -25,8 +25,9 @@ def stripes(cls: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
     return (np.clip(value, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def write_stripes(folder: Path, count: int = 24, *, seed: int = 0, size: int = 32,
-                  val_every: int | None = None) -> pd.DataFrame:
+def write_stripes(
+    folder: Path, count: int = 24, *, seed: int = 0, size: int = 32, val_every: int | None = None
+) -> pd.DataFrame:
     """Write ``count`` PNGs to ``folder``; return the labels table.
 
     Columns: ``file``, ``finding`` (a / b / c in turn), ``patient`` (one per image) and
@@ -39,14 +40,29 @@ def write_stripes(folder: Path, count: int = 24, *, seed: int = 0, size: int = 3
         cls = i % len(CLASSES)
         Image.fromarray(stripes(cls, rng, size)).save(folder / f"img{i:03d}.png")
         val = val_every is not None and i % val_every == val_every - 1
-        rows.append({"file": f"img{i:03d}.png", "finding": CLASSES[cls],
-                     "patient": f"p{i:03d}", "split": "val" if val else "train"})
+        rows.append(
+            {
+                "file": f"img{i:03d}.png",
+                "finding": CLASSES[cls],
+                "patient": f"p{i:03d}",
+                "split": "val" if val else "train",
+            }
+        )
     return pd.DataFrame(rows)
 
 
 #: Overrides for a fast run on the stripes (32 px, resnet18, no loader workers).
 FAST = {
-    "image_col": "file", "label_col": "finding", "split_col": "split", "group_col": "patient",
-    "image_size": 32, "embedding_dim": 16, "batch_size": 12, "m": 4, "num_workers": 0,
-    "lr": 1e-3, "head_lr": 1e-2, "warmup_epochs": 0.0,
+    "image_col": "file",
+    "label_col": "finding",
+    "split_col": "split",
+    "group_col": "patient",
+    "image_size": 32,
+    "embedding_dim": 16,
+    "batch_size": 12,
+    "m": 4,
+    "num_workers": 0,
+    "lr": 1e-3,
+    "head_lr": 1e-2,
+    "warmup_epochs": 0.0,
 }

@@ -17,8 +17,17 @@ from cxrembed.embeddings.embedding_set import EmbeddingSet
 @pytest.mark.slow
 def test_demo_chain_small(tmp_path):
     lines: list[str] = []
-    settings = DemoSettings(n_images=40, file_size=32, image_size=32, epochs=1, batch_size=16,
-                            embedding_dim=16, k=3, openi=False, progress=False)
+    settings = DemoSettings(
+        n_images=40,
+        file_size=32,
+        image_size=32,
+        epochs=1,
+        batch_size=16,
+        embedding_dim=16,
+        k=3,
+        openi=False,
+        progress=False,
+    )
     result = run_demo(tmp_path, settings, echo=lines.append)
     text = "\n".join(lines)
     assert "NOT real radiographs" in text and "synthetic drawings" in text

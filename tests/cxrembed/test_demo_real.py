@@ -26,8 +26,9 @@ def test_real_chain_trains_embeds_searches_and_evaluates(tmp_path):
     data = tmp_path / "data"
     write_kermany(data, 36, size=32)
     lines: list[str] = []
-    settings = RealDemoSettings(data=data, image_size=32, epochs=2, k=3, bootstrap=50,
-                                progress=False)
+    settings = RealDemoSettings(
+        data=data, image_size=32, epochs=2, k=3, bootstrap=50, progress=False
+    )
     result = run_real_demo(tmp_path / "out", settings, echo=lines.append)
     text = "\n".join(lines)
     assert "CC BY 4.0" in text and "cxr evaluate" in text
@@ -37,8 +38,11 @@ def test_real_chain_trains_embeds_searches_and_evaluates(tmp_path):
     for frame in result.searches:
         assert len(frame) == 3 and frame["similarity"].is_monotonic_decreasing
         assert not any(frame.attrs["query"].endswith(i) for i in frame["id"])  # left out
-    assert list(result.scores) == ["trained (cxr train defaults)", "same network, untrained",
-                                   "raw pixels (32 px)"]
+    assert list(result.scores) == [
+        "trained (cxr train defaults)",
+        "same network, untrained",
+        "raw pixels (32 px)",
+    ]
     for table in result.scores.values():
         assert all(0 <= v <= 1 for v in table["value"] if math.isfinite(v))
     assert "| pneumonia vote AUROC (k=10) |" in text
@@ -71,7 +75,8 @@ def test_the_shipped_subset_is_found_in_a_clone_and_small():
 
 def _maker():
     spec = importlib.util.spec_from_file_location(
-        "make_demo_subset", ROOT / "benchmarks" / "make_demo_subset.py")
+        "make_demo_subset", ROOT / "benchmarks" / "make_demo_subset.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules["make_demo_subset"] = module
     spec.loader.exec_module(module)
@@ -90,15 +95,47 @@ def test_subset_maker_is_deterministic_patient_disjoint_and_proportional(tmp_pat
     source = tmp_path / "source"
     write_kermany(source, 60, size=48, split=False, source=True)
     maker = _maker()
-    assert maker.main(["--source", str(source), "--out", str(tmp_path / "a"), "--images", "40",
-                       "--size", "16"]) == 0
-    assert maker.main(["--source", str(source), "--out", str(tmp_path / "b"), "--images", "40",
-                       "--size", "16"]) == 0
+    assert (
+        maker.main(
+            [
+                "--source",
+                str(source),
+                "--out",
+                str(tmp_path / "a"),
+                "--images",
+                "40",
+                "--size",
+                "16",
+            ]
+        )
+        == 0
+    )
+    assert (
+        maker.main(
+            [
+                "--source",
+                str(source),
+                "--out",
+                str(tmp_path / "b"),
+                "--images",
+                "40",
+                "--size",
+                "16",
+            ]
+        )
+        == 0
+    )
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     labels = pd.read_csv(tmp_path / "a" / "labels.csv")
     assert 35 <= len(labels) <= 48
-    assert list(labels.columns) == ["image", "label", "subtype", "patient_id", "split",
-                                    "source_image"]
+    assert list(labels.columns) == [
+        "image",
+        "label",
+        "subtype",
+        "patient_id",
+        "split",
+        "source_image",
+    ]
     sides = labels.groupby("patient_id")["split"].nunique()
     assert (sides == 1).all()
     assert labels["subtype"].value_counts().min() >= 10

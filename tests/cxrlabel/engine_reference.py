@@ -38,8 +38,27 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 _FILLERS = ["mildly", "is", "slightly", "now", "again", "the", "very", "somewhat", "a", "bit"]
-_SECTION_TITLES = ["FINDINGS:", "IMPRESSION:", "INDICATION:", "HISTORY:", "COMPARISON:", "Technique:", "CONCLUSION:"]
-_JOINERS = [" and ", ", ", " or ", " with ", " but ", "; ", " as well as ", " and ", ", ", " versus "]
+_SECTION_TITLES = [
+    "FINDINGS:",
+    "IMPRESSION:",
+    "INDICATION:",
+    "HISTORY:",
+    "COMPARISON:",
+    "Technique:",
+    "CONCLUSION:",
+]
+_JOINERS = [
+    " and ",
+    ", ",
+    " or ",
+    " with ",
+    " but ",
+    "; ",
+    " as well as ",
+    " and ",
+    ", ",
+    " versus ",
+]
 
 _EDGE_CASES = [
     "",
@@ -107,7 +126,9 @@ def _render(phrase: str, rng: random.Random) -> str:
     return out
 
 
-def _sentence(rng: random.Random, mentions: list[str], anchors: list[str], cues: dict[str, list[str]]) -> str:
+def _sentence(
+    rng: random.Random, mentions: list[str], anchors: list[str], cues: dict[str, list[str]]
+) -> str:
     pool = mentions if rng.random() < 0.8 else anchors
     targets = [_render(rng.choice(pool), rng) for _ in range(rng.choices([1, 2, 3], [6, 3, 1])[0])]
     body = targets[0]
@@ -158,7 +179,9 @@ COLUMN_FIELDS = ("column", "column_start", "column_end")
 def as_in_reference(record: dict[str, Any]) -> dict[str, Any]:
     """An evidence record with the fields the reference holds, after checking the others."""
     assert (record["column"], record["column_start"], record["column_end"]) == (
-        None, record["start"], record["end"]
+        None,
+        record["start"],
+        record["end"],
     ), record
     return {k: v for k, v in record.items() if k not in COLUMN_FIELDS}
 
@@ -177,9 +200,7 @@ def snapshot(labeler, texts: Sequence[Any], full: bool = True) -> dict[str, Any]
     """
     ids = [f"t{i}" for i in range(len(texts))]
     values, status, records = labeler.label_evidence(list(texts), ids)
-    table = [
-        ",".join("" if v != v else str(int(v)) for v in row) for row in values.tolist()
-    ]
+    table = [",".join("" if v != v else str(int(v)) for v in row) for row in values.tolist()]
     evidence = compact(records) if full else digest_records(ids, records)
     return {"values": table, "status": list(status), "evidence": evidence}
 
@@ -232,7 +253,9 @@ def iu_texts(cxr_dev: Path) -> tuple[list[str], list[str | None]]:
 
     from cxrlabel.io import join_text_columns
 
-    df = pd.read_csv(cxr_dev / "iu_reports.csv", usecols=["uid", "findings", "impression"], dtype=str)
+    df = pd.read_csv(
+        cxr_dev / "iu_reports.csv", usecols=["uid", "findings", "impression"], dtype=str
+    )
     cols = ["findings", "impression"]
     texts = [join_text_columns(parts, cols) for parts in df[cols].itertuples(index=False)]
     return df["uid"].tolist(), texts

@@ -26,11 +26,32 @@ from cxrlabel.errors import ReplacedCharactersWarning
 from cxrlabel.text import LONG_RUN, repair_surrogates, tokenize
 
 _LAB = Labeler()
-_WORDS = ["No", "pneumothorax", "effusion", "possible", "pneumonia", "heart", "enlarged", ".", ",",
-          "FINDINGS:", "history of", "not", "seen", "\n\n", "versus", "edema", "§", "\ud800", "\udfff"]
+_WORDS = [
+    "No",
+    "pneumothorax",
+    "effusion",
+    "possible",
+    "pneumonia",
+    "heart",
+    "enlarged",
+    ".",
+    ",",
+    "FINDINGS:",
+    "history of",
+    "not",
+    "seen",
+    "\n\n",
+    "versus",
+    "edema",
+    "§",
+    "\ud800",
+    "\udfff",
+]
 #: arbitrary characters, surrogates included (hypothesis leaves them out unless asked)
 _ANY_CHAR = st.one_of(st.characters(), st.characters(categories=["Cs"]))
-_TEXT = st.lists(st.one_of(st.sampled_from(_WORDS), st.text(_ANY_CHAR, max_size=12)), max_size=30).map(" ".join)
+_TEXT = st.lists(
+    st.one_of(st.sampled_from(_WORDS), st.text(_ANY_CHAR, max_size=12)), max_size=30
+).map(" ".join)
 
 
 def _quiet(fn, *args, **kwargs):
@@ -125,7 +146,9 @@ def test_bad_json_line_names_the_line(tmp_path: Path) -> None:
 def test_long_runs_are_tokenised_with_the_text_kept_exactly() -> None:
     nlp = spacy.blank("en")
     short = "x" * LONG_RUN
-    assert [t.text for t in tokenize(nlp.tokenizer, short + ".")] == [t.text for t in nlp(short + ".")]
+    assert [t.text for t in tokenize(nlp.tokenizer, short + ".")] == [
+        t.text for t in nlp(short + ".")
+    ]
     text = "No effusion. " + "§" * 14_500 + " (pneumothorax) " + "ab-" * 40 + "  end"
     doc = tokenize(nlp.tokenizer, text)
     assert doc.text == text
@@ -153,7 +176,9 @@ def test_one_long_sentence_labels_every_mention() -> None:
     text = clause * 2000 + "but a small pneumothorax is seen"  # ~130 KB without a full stop
     records = _LAB.mentions(text)
     assert sum(r["observation"] == "Pleural Effusion" for r in records) == 2000
-    assert {r["assertion"] for r in records if r["observation"] == "Pleural Effusion"} == {"negative"}
+    assert {r["assertion"] for r in records if r["observation"] == "Pleural Effusion"} == {
+        "negative"
+    }
     assert [r["assertion"] for r in records if r["observation"] == "Pneumothorax"] == ["positive"]
 
 
@@ -163,7 +188,9 @@ def test_evidence_sentence_of_a_long_sentence_is_a_window_around_the_mention() -
     assert records[0]["sentence"] == "Heart size normal."
     last = records[-1]
     assert last["observation"] == "Pneumothorax"
-    assert last["sentence"].startswith("… effusion") and last["sentence"].endswith("more words here.")
+    assert last["sentence"].startswith("… effusion") and last["sentence"].endswith(
+        "more words here."
+    )
     assert len(last["sentence"]) <= 1_000 + len(last["text"]) + 4
     short = _LAB.mentions("Effusion " * 100 + "end.")  # a sentence under 1,000 characters
     assert short[0]["sentence"] == ("Effusion " * 100 + "end.").strip()

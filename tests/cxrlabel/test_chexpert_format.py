@@ -46,13 +46,20 @@ def test_headerless_lines_quoted_unquoted_multiline_and_escaped_quotes() -> None
 
 def test_headerless_byte_order_mark_crlf_and_empty_quoted_report() -> None:
     lines = ['\ufeff"No effusion."\r\n', '""\r\n', "Mild edema\r\n"]
-    assert list(headerless_reports(lines, "r.csv")) == [(1, "No effusion."), (2, ""), (3, "Mild edema")]
+    assert list(headerless_reports(lines, "r.csv")) == [
+        (1, "No effusion."),
+        (2, ""),
+        (3, "Mild edema"),
+    ]
 
 
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        (['"No effusion.\n', "Mild edema.\n"], r"r\.csv:1: the quoted report that starts on line 1 is never closed"),
+        (
+            ['"No effusion.\n', "Mild edema.\n"],
+            r"r\.csv:1: the quoted report that starts on line 1 is never closed",
+        ),
         (['"No effusion." or edema\n'], r"r\.csv:1: text after the closing quote"),
         (["ok\n", '"two\n', 'lines" x\n'], r"r\.csv:3: text after the closing quote"),
     ],
@@ -101,8 +108,18 @@ def test_headerless_round_trip_every_report_once_in_order(tmp_path: Path) -> Non
 def test_headerless_many_chunks_and_jobs_keep_order(tmp_path: Path) -> None:
     reports = [f"Report {i}: small left pleural effusion, no pneumothorax." for i in range(23)]
     src = tmp_path / "many.csv"
-    src.write_text("".join(f'"{r}"\n' if i % 2 else f"{r}\n" for i, r in enumerate(reports)), encoding="utf-8")
-    label_file(src, tmp_path / "o.csv", headerless=True, chunk_size=4, jobs=2, progress=False, output_format="chexpert")
+    src.write_text(
+        "".join(f'"{r}"\n' if i % 2 else f"{r}\n" for i, r in enumerate(reports)), encoding="utf-8"
+    )
+    label_file(
+        src,
+        tmp_path / "o.csv",
+        headerless=True,
+        chunk_size=4,
+        jobs=2,
+        progress=False,
+        output_format="chexpert",
+    )
     out = pd.read_csv(tmp_path / "o.csv")
     assert out["Reports"].tolist() == reports
     assert set(out["Pleural Effusion"]) == {1.0} and set(out["Pneumothorax"]) == {0.0}
@@ -127,7 +144,9 @@ def test_headerless_refused_with_columns_or_other_formats(tmp_path: Path) -> Non
     src.write_text('{"text": "No effusion."}\n', encoding="utf-8")
     with pytest.raises(InputError, match="this is a jsonl input"):
         ReportReader(src, headerless=True)
-    named = ReportReader(SAMPLE, ["Heart size is mildly enlarged, no focal consolidation. No pneumothorax."])
+    named = ReportReader(
+        SAMPLE, ["Heart size is mildly enlarged, no focal consolidation. No pneumothorax."]
+    )
     assert named.format == "csv"  # a column named on the command line: the file has a header
 
 
@@ -144,7 +163,9 @@ def test_cli_headerless_reports_how_it_was_read(tmp_path: Path) -> None:
 
 def test_reports_column_is_the_text_column(tmp_path: Path) -> None:
     src = tmp_path / "r.csv"
-    pd.DataFrame({"Reports": ["No pneumothorax.", "Mild pulmonary edema."]}).to_csv(src, index=False)
+    pd.DataFrame({"Reports": ["No pneumothorax.", "Mild pulmonary edema."]}).to_csv(
+        src, index=False
+    )
     s = label_file(src, tmp_path / "o.csv", progress=False)
     out = pd.read_csv(tmp_path / "o.csv")
     assert out["Edema"].tolist()[1] == 1 and out["Pneumothorax"].tolist()[0] == 0
@@ -172,15 +193,32 @@ def test_format_chexpert_writes_exactly_the_published_header(tmp_path: Path) -> 
 def test_format_chexpert_on_a_table_with_ids_and_two_columns(tmp_path: Path) -> None:
     src = tmp_path / "r.csv"
     pd.DataFrame(
-        {"uid": ["u1", "u2", "u3"], "findings": ["Mild cardiomegaly.", None, "Clear lungs."],
-         "impression": ["No effusion.", None, "Possible pneumonia."]}
+        {
+            "uid": ["u1", "u2", "u3"],
+            "findings": ["Mild cardiomegaly.", None, "Clear lungs."],
+            "impression": ["No effusion.", None, "Possible pneumonia."],
+        }
     ).to_csv(src, index=False)
-    label_file(src, tmp_path / "o.csv", text_cols=["findings", "impression"], output_format="chexpert", progress=False)
-    label_file(src, tmp_path / "o.parquet", text_cols=["findings", "impression"], output_format="chexpert", progress=False)
+    label_file(
+        src,
+        tmp_path / "o.csv",
+        text_cols=["findings", "impression"],
+        output_format="chexpert",
+        progress=False,
+    )
+    label_file(
+        src,
+        tmp_path / "o.parquet",
+        text_cols=["findings", "impression"],
+        output_format="chexpert",
+        progress=False,
+    )
     csv, parquet = pd.read_csv(tmp_path / "o.csv"), pd.read_parquet(tmp_path / "o.parquet")
     for out in (csv, parquet):
         assert list(out.columns) == list(COLUMNS)  # no id, no status
-        assert out["Reports"].tolist()[0] == "FINDINGS: Mild cardiomegaly.\n\nIMPRESSION: No effusion."
+        assert (
+            out["Reports"].tolist()[0] == "FINDINGS: Mild cardiomegaly.\n\nIMPRESSION: No effusion."
+        )
         assert pd.isna(out["Reports"].tolist()[1])  # an empty report stays a row
         assert out["Cardiomegaly"].tolist()[0] == 1.0 and out["Pneumonia"].tolist()[2] == -1.0
     assert str(parquet["No Finding"].dtype) == "float64"
@@ -197,11 +235,15 @@ def test_default_format_is_unchanged(tmp_path: Path) -> None:
 
 def test_format_chexpert_with_another_schema_is_one_clear_line(tmp_path: Path) -> None:
     out = tmp_path / "o.csv"
-    result = _label([str(SAMPLE), "-o", str(out), "--format", "chexpert", "--schema", "chestxray14"])
+    result = _label(
+        [str(SAMPLE), "-o", str(out), "--format", "chexpert", "--schema", "chestxray14"]
+    )
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.output
-    assert lines[0].startswith("error: --format chexpert writes the CheXpert labeller's 14 observations")
+    assert lines[0].startswith(
+        "error: --format chexpert writes the CheXpert labeller's 14 observations"
+    )
     assert "schema 'chestxray14'" in lines[0] and "Fix: use --schema chexpert" in lines[0]
     assert not out.exists()
 
@@ -214,7 +256,13 @@ def test_format_chexpert_schema_error_comes_before_spacy(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(cxrlabel.labeler, "Labeler", no_labeller)
     with pytest.raises(InputError, match="--format chexpert"):
-        label_file(SAMPLE, tmp_path / "o.csv", schema="chestxray14", output_format="chexpert", progress=False)
+        label_file(
+            SAMPLE,
+            tmp_path / "o.csv",
+            schema="chestxray14",
+            output_format="chexpert",
+            progress=False,
+        )
 
 
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
@@ -223,7 +271,9 @@ def test_unknown_format_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("headerless", [None, True])
-def test_utf16_or_binary_file_is_refused_not_read_as_reports(tmp_path: Path, headerless: bool | None) -> None:
+def test_utf16_or_binary_file_is_refused_not_read_as_reports(
+    tmp_path: Path, headerless: bool | None
+) -> None:
     wide = tmp_path / "wide.csv"
     wide.write_bytes("Heart size is normal.\nNo effusion.\n".encode("utf-16"))
     with pytest.raises(InputError, match="UTF-16"):
@@ -236,10 +286,14 @@ def test_utf16_or_binary_file_is_refused_not_read_as_reports(tmp_path: Path, hea
 
 def test_first_report_with_semicolons_or_tabs_is_still_detected(tmp_path: Path) -> None:
     src = tmp_path / "r.csv"
-    src.write_text("Heart size is normal; lungs clear.\tNo effusion.\nMild edema.\n", encoding="utf-8")
+    src.write_text(
+        "Heart size is normal; lungs clear.\tNo effusion.\nMild edema.\n", encoding="utf-8"
+    )
     reader = ReportReader(src)
     assert reader.format == "headerless"
-    assert [c.texts for c in reader] == [["Heart size is normal; lungs clear.\tNo effusion.", "Mild edema."]]
+    assert [c.texts for c in reader] == [
+        ["Heart size is normal; lungs clear.\tNo effusion.", "Mild edema."]
+    ]
 
 
 def test_cli_options_reach_label_file(tmp_path: Path, monkeypatch) -> None:
@@ -253,11 +307,17 @@ def test_cli_options_reach_label_file(tmp_path: Path, monkeypatch) -> None:
         return LabelSummary(rows=1, ok=1, output=str(output_path))
 
     monkeypatch.setattr(cxrlabel.labelfile, "label_file", fake)
-    for extra in (["--format", "chexpert", "--headerless"], ["--format", "CheXpert", "--no-headerless"], []):
+    for extra in (
+        ["--format", "chexpert", "--headerless"],
+        ["--format", "CheXpert", "--no-headerless"],
+        [],
+    ):
         result = _label(["in.csv", "-o", "out.csv", *extra])
         assert result.exit_code == 0, result.output
     assert [(k["output_format"], k["headerless"]) for k in seen] == [
-        ("chexpert", True), ("chexpert", False), ("cxrkit", None)
+        ("chexpert", True),
+        ("chexpert", False),
+        ("cxrkit", None),
     ]
 
 

@@ -27,16 +27,42 @@ def nlp() -> spacy.Language:
 
 
 def test_mentions_are_spans_with_status_rule_and_negex(nlp) -> None:
-    doc = nlp("INDICATION: Evaluate for pneumonia.\nFINDINGS: No pneumothorax. Possible small effusion.")
+    doc = nlp(
+        "INDICATION: Evaluate for pneumonia.\nFINDINGS: No pneumothorax. Possible small effusion."
+    )
     spans = doc.spans[SPANS_KEY]
     got = [
-        (s.text, s.label_, s._.cxr_observation, s._.cxr_status, s._.cxr_rule, s._.cxr_excluded, s._.negex)
+        (
+            s.text,
+            s.label_,
+            s._.cxr_observation,
+            s._.cxr_status,
+            s._.cxr_rule,
+            s._.cxr_excluded,
+            s._.negex,
+        )
         for s in spans
     ]
     assert got == [
-        ("pneumonia", "Pneumonia", "Pneumonia", "uncertain", "hyp.pre.evaluate_for", "section:indication", False),
+        (
+            "pneumonia",
+            "Pneumonia",
+            "Pneumonia",
+            "uncertain",
+            "hyp.pre.evaluate_for",
+            "section:indication",
+            False,
+        ),
         ("pneumothorax", "Pneumothorax", "Pneumothorax", "negative", "neg.pre.no", None, True),
-        ("effusion", "Pleural Effusion", "Pleural Effusion", "uncertain", "unc.pre.possible", None, False),
+        (
+            "effusion",
+            "Pleural Effusion",
+            "Pleural Effusion",
+            "uncertain",
+            "unc.pre.possible",
+            None,
+            False,
+        ),
     ]
     assert doc._.cxr_labels == {"Pneumothorax": 0.0, "Pleural Effusion": -1.0}
 
@@ -58,7 +84,9 @@ def test_component_equals_labeler_on_the_reference_corpus(nlp) -> None:
 def test_blank_text_has_no_labels_and_no_spans(nlp) -> None:
     for text in ("", "   \n"):
         doc = nlp(text)
-        assert doc._.cxr_labels == {} and doc._.cxr_mentions == [] and len(doc.spans[SPANS_KEY]) == 0
+        assert (
+            doc._.cxr_labels == {} and doc._.cxr_mentions == [] and len(doc.spans[SPANS_KEY]) == 0
+        )
 
 
 def test_nlp_takes_any_string(nlp) -> None:
@@ -80,7 +108,9 @@ def test_docs_and_pipeline_serialise(nlp) -> None:
     ]
     tokenizer = pickle.loads(pickle.dumps(nlp.tokenizer))
     assert [t.text for t in tokenizer("No effusion.")] == ["No", "effusion", "."]
-    fresh = spacy.blank("en").from_bytes(nlp.to_bytes(exclude=["cxr_labeler"]), exclude=["cxr_labeler"])
+    fresh = spacy.blank("en").from_bytes(
+        nlp.to_bytes(exclude=["cxr_labeler"]), exclude=["cxr_labeler"]
+    )
     assert isinstance(fresh("x"), Doc)
 
 

@@ -601,8 +601,20 @@ def test_post_hedge_possible(lab: Labeler) -> None:
 
 GRADED = [
     # (id, report, observation, option, rule id)
-    ("borderline (before)", "Borderline cardiomegaly.", "Cardiomegaly", "borderline", "unc.pre.borderline"),
-    ("borderline anchor", "Borderline heart size.", "Cardiomegaly", "borderline", "unc.pre.borderline"),
+    (
+        "borderline (before)",
+        "Borderline cardiomegaly.",
+        "Cardiomegaly",
+        "borderline",
+        "unc.pre.borderline",
+    ),
+    (
+        "borderline anchor",
+        "Borderline heart size.",
+        "Cardiomegaly",
+        "borderline",
+        "unc.pre.borderline",
+    ),
     (
         "borderline (after)",
         "The heart is borderline in size.",
@@ -610,9 +622,27 @@ GRADED = [
         "borderline",
         "unc.post.borderline",
     ),
-    ("probable", "Probable right lower lobe pneumonia.", "Pneumonia", "probable", "unc.pre.probable"),
-    ("likely (before)", "Likely atelectasis at the left base.", "Atelectasis", "probable", "unc.pre.likely"),
-    ("likely (after)", "Left basilar atelectasis is likely.", "Atelectasis", "probable", "unc.post.likely"),
+    (
+        "probable",
+        "Probable right lower lobe pneumonia.",
+        "Pneumonia",
+        "probable",
+        "unc.pre.probable",
+    ),
+    (
+        "likely (before)",
+        "Likely atelectasis at the left base.",
+        "Atelectasis",
+        "probable",
+        "unc.pre.likely",
+    ),
+    (
+        "likely (after)",
+        "Left basilar atelectasis is likely.",
+        "Atelectasis",
+        "probable",
+        "unc.post.likely",
+    ),
     (
         "versus",
         "Right basilar atelectasis versus consolidation.",
@@ -635,9 +665,10 @@ def test_graded_hedge_is_uncertain_unless_the_option_says_positive(
         (record,) = [m for m in labeler.mentions(text) if m["observation"] == observation]
         assert (record["assertion"], record["rule_id"], record["excluded"]) == (status, rule, False)
     others = {"probable", "borderline", "versus"} - {option}
-    assert Labeler("chexpert", **dict.fromkeys(others, "positive")).label([text]).iloc[0][
-        observation
-    ] == -1.0  # each option moves its own hedges only
+    assert (
+        Labeler("chexpert", **dict.fromkeys(others, "positive")).label([text]).iloc[0][observation]
+        == -1.0
+    )  # each option moves its own hedges only
 
 
 def test_plain_hedge_keeps_a_graded_one_uncertain() -> None:
@@ -650,7 +681,9 @@ def test_plain_hedge_keeps_a_graded_one_uncertain() -> None:
 def test_graded_hedge_option_is_checked() -> None:
     from cxrlabel.errors import InputError
 
-    with pytest.raises(InputError, match="borderline must be one of uncertain, positive; got 'yes'"):
+    with pytest.raises(
+        InputError, match="borderline must be one of uncertain, positive; got 'yes'"
+    ):
         Labeler(borderline="yes")
     assert Labeler(probable="Positive").probable == "positive"  # case-insensitive, as every option
 

@@ -19,22 +19,42 @@ COLUMNS = ["findings", "notes", "impression"]  # two section columns (titled) an
 #: non-ASCII characters (accents, CJK, an emoji outside the BMP, combining marks),
 #: empty and blank columns, a row with every column empty.
 ROWS: list[dict[str, Any]] = [
-    {"id": "r0", "findings": "COMPARISON: none. Heart size is mildly enlarged.",
-     "notes": "Right IJ catheter in place.", "impression": "No pneumothorax. Small left effusion."},
-    {"id": "r1", "findings": "Ünusual café-au-lait 影 🫁 text; mild pulmonary edema.",
-     "notes": None, "impression": "Possible pneumonia at the right base."},
+    {
+        "id": "r0",
+        "findings": "COMPARISON: none. Heart size is mildly enlarged.",
+        "notes": "Right IJ catheter in place.",
+        "impression": "No pneumothorax. Small left effusion.",
+    },
+    {
+        "id": "r1",
+        "findings": "Ünusual café-au-lait 影 🫁 text; mild pulmonary edema.",
+        "notes": None,
+        "impression": "Possible pneumonia at the right base.",
+    },
     {"id": "r2", "findings": "", "notes": "   ", "impression": "Cardiomegaly without edema."},
     {"id": "r3", "findings": None, "notes": None, "impression": None},
-    {"id": "r4", "findings": "TECHNIQUE: PA and lateral.\n\nFINDINGS: Clear lungs. No effusion.",
-     "notes": "e\u0301 combining: no pneumothorax.", "impression": ""},
-    {"id": "r5", "findings": "Atelectasis at the left base.", "notes": "Pacemaker.",
-     "impression": "IMPRESSION: Stable cardiomegaly."},
+    {
+        "id": "r4",
+        "findings": "TECHNIQUE: PA and lateral.\n\nFINDINGS: Clear lungs. No effusion.",
+        "notes": "e\u0301 combining: no pneumothorax.",
+        "impression": "",
+    },
+    {
+        "id": "r5",
+        "findings": "Atelectasis at the left base.",
+        "notes": "Pacemaker.",
+        "impression": "IMPRESSION: Stable cardiomegaly.",
+    },
 ]
 #: Extra text of the JSON Lines fixture: unpaired surrogates (``\ud800`` escapes), replaced
 #: by U+FFFD one for one before the mentions that follow them.
 SURROGATE_ROWS: list[dict[str, Any]] = [
-    {"id": "s0", "findings": "Odd \ud800 byte then mild cardiomegaly.", "notes": "x\udc80y no effusion.",
-     "impression": "\ud83d Possible pneumonia."},
+    {
+        "id": "s0",
+        "findings": "Odd \ud800 byte then mild cardiomegaly.",
+        "notes": "x\udc80y no effusion.",
+        "impression": "\ud83d Possible pneumonia.",
+    },
 ]
 
 
@@ -58,7 +78,14 @@ def _table(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
 
 def _label(src: Path, tmp: Path, **kwargs: Any) -> list[dict[str, Any]]:
     ev = tmp / f"{src.name}.ev.jsonl"
-    label_file(src, tmp / f"{src.name}.out.csv", text_cols=COLUMNS, evidence_path=ev, progress=False, **kwargs)
+    label_file(
+        src,
+        tmp / f"{src.name}.out.csv",
+        text_cols=COLUMNS,
+        evidence_path=ev,
+        progress=False,
+        **kwargs,
+    )
     return _records(ev)
 
 
@@ -79,7 +106,9 @@ def test_table_formats(tmp_path: Path, suffix: str) -> None:
     assert {r["id"] for r in records} == {"r0", "r1", "r2", "r4", "r5"}  # r3 is empty
     # offsets past non-ASCII characters and titles that the join added
     edema = next(r for r in records if r["id"] == "r1" and r["observation"] == "Edema")
-    assert edema["column"] == "findings" and edema["column_start"] == ROWS[1]["findings"].index("pulmonary edema")
+    assert edema["column"] == "findings" and edema["column_start"] == ROWS[1]["findings"].index(
+        "pulmonary edema"
+    )
     assert edema["start"] == edema["column_start"] + len("FINDINGS: ")
 
 
@@ -97,14 +126,20 @@ def test_undecodable_bytes_are_replaced_in_place(tmp_path: Path) -> None:
 def test_json_lines_with_surrogates(tmp_path: Path) -> None:
     src = tmp_path / "r.jsonl"
     rows = ROWS + SURROGATE_ROWS
-    src.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")  # \ud800 escapes
+    src.write_text(
+        "".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8"
+    )  # \ud800 escapes
     records = _label(src, tmp_path)
     table = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines()]
     assert "\ud800" in table[-1]["findings"]  # the table holds the surrogates ...
     cells = {c: {row["id"]: row[c] for row in table} for c in COLUMNS}
     assert _check_round_trip(cells, records) == set(COLUMNS)  # ... and the offsets still fit
     seen = {(r["column"], r["observation"]) for r in records if r["id"] == "s0"}
-    assert seen == {("findings", "Cardiomegaly"), ("notes", "Pleural Effusion"), ("impression", "Pneumonia")}
+    assert seen == {
+        ("findings", "Cardiomegaly"),
+        ("notes", "Pleural Effusion"),
+        ("impression", "Pneumonia"),
+    }
 
 
 def test_folder_of_txt_files(tmp_path: Path) -> None:
@@ -121,7 +156,9 @@ def test_folder_of_txt_files(tmp_path: Path) -> None:
     ev = tmp_path / "ev.jsonl"
     label_file(folder, tmp_path / "o.csv", evidence_path=ev, progress=False)
     records = _records(ev)
-    table = {"text": {p.stem: p.read_bytes().decode("utf-8", errors="replace") for p in folder.iterdir()}}
+    table = {
+        "text": {p.stem: p.read_bytes().decode("utf-8", errors="replace") for p in folder.iterdir()}
+    }
     assert _check_round_trip(table, records) == {"text"}
     assert {r["id"] for r in records} == {"a", "c", "d"}
     assert all(r["start"] == r["column_start"] for r in records)  # one column: same offsets
@@ -129,7 +166,10 @@ def test_folder_of_txt_files(tmp_path: Path) -> None:
 
 def test_headerless_file_column_is_reports(tmp_path: Path) -> None:
     src = tmp_path / "sample.csv"
-    reports = ['Heart, as before, is "mildly" enlarged.\nNo pneumothorax.', "Ünusual 🫁; small left effusion."]
+    reports = [
+        'Heart, as before, is "mildly" enlarged.\nNo pneumothorax.',
+        "Ünusual 🫁; small left effusion.",
+    ]
     src.write_text("".join('"' + r.replace('"', '""') + '"\n' for r in reports), encoding="utf-8")
     ev = tmp_path / "ev.jsonl"
     label_file(src, tmp_path / "o.csv", evidence_path=ev, progress=False)
@@ -140,7 +180,9 @@ def test_headerless_file_column_is_reports(tmp_path: Path) -> None:
 
 def test_workers_and_chunks_give_the_same_evidence(tmp_path: Path) -> None:
     src = tmp_path / "r.csv"
-    pd.DataFrame([{**row, "id": f"{row['id']}-{i}"} for i in range(5) for row in ROWS]).to_csv(src, index=False)
+    pd.DataFrame([{**row, "id": f"{row['id']}-{i}"} for i in range(5) for row in ROWS]).to_csv(
+        src, index=False
+    )
     one = _label(src, tmp_path)
     (tmp_path / "r.csv.ev.jsonl").unlink()
     two = _label(src, tmp_path, jobs=2, chunk_size=4)
@@ -153,7 +195,9 @@ def test_labeler_mentions_of_a_mapping_and_of_a_string() -> None:
     records = lab.mentions(row, "r0")
     assert _check_round_trip({c: {"r0": v} for c, v in row.items()}, records) == set(COLUMNS)
     joined = join_text_columns([row[c] for c in COLUMNS], COLUMNS)
-    assert all(joined[r["start"] : r["end"]] == r["text"] for r in records)  # start/end: the joined text
+    assert all(
+        joined[r["start"] : r["end"]] == r["text"] for r in records
+    )  # start/end: the joined text
     plain = lab.mentions(row["impression"])
     assert plain and all(r["column"] is None for r in plain)
     assert all((r["column_start"], r["column_end"]) == (r["start"], r["end"]) for r in plain)

@@ -97,7 +97,20 @@ def test_mentions_are_traceable_evidence(lab: Labeler) -> None:
     assert "cannot be excluded" in pna["sentence"]
     eff = by_obs["Pleural Effusion"]
     assert eff["assertion"] == "negative" and eff["rule_id"].startswith("neg.")
-    assert set(pna) >= {"id", "observation", "text", "start", "end", "sentence", "section", "assertion", "rule_id", "cue", "excluded", "reason"}
+    assert set(pna) >= {
+        "id",
+        "observation",
+        "text",
+        "start",
+        "end",
+        "sentence",
+        "section",
+        "assertion",
+        "rule_id",
+        "cue",
+        "excluded",
+        "reason",
+    }
 
 
 def test_indication_mentions_are_kept_as_excluded_evidence(lab: Labeler) -> None:

@@ -108,7 +108,9 @@ def test_undecodable_bytes_are_replaced_and_counted(tmp_path: Path) -> None:
 
 
 def test_duplicate_ids_warned_with_count_rows_kept(tmp_path: Path) -> None:
-    src = _csv(tmp_path / "r.csv", [("x", "Cardiomegaly.", ""), ("x", "No effusion.", ""), ("x", "", "")])
+    src = _csv(
+        tmp_path / "r.csv", [("x", "Cardiomegaly.", ""), ("x", "No effusion.", ""), ("x", "", "")]
+    )
     s = label_file(src, tmp_path / "o.csv", text_cols=["findings", "impression"], progress=False)
     assert s.duplicate_ids == 2
     assert len(pd.read_csv(tmp_path / "o.csv")) == 3
@@ -122,14 +124,24 @@ def test_evidence_jsonl_and_no_id_column_uses_row_numbers(tmp_path: Path) -> Non
     out = pd.read_csv(tmp_path / "o.csv")
     assert out["row"].tolist() == [0, 1]
     records = [json.loads(line) for line in (tmp_path / "ev.jsonl").read_text().splitlines()]
-    assert {(r["id"], r["observation"], r["assertion"]) for r in records} >= {("0", "Pneumothorax", "negative"), ("1", "Edema", "positive")}
+    assert {(r["id"], r["observation"], r["assertion"]) for r in records} >= {
+        ("0", "Pneumothorax", "negative"),
+        ("1", "Edema", "positive"),
+    }
 
 
 def test_chunked_and_parallel_runs_match_single(tmp_path: Path) -> None:
     rows = [(f"id{i}", f"{t} {i}", imp) for i in range(60) for (_, t, imp) in [REPORTS[i % 4]]]
     src = _csv(tmp_path / "r.csv", rows)
     label_file(src, tmp_path / "one.csv", text_cols=["findings", "impression"], progress=False)
-    label_file(src, tmp_path / "two.csv", text_cols=["findings", "impression"], jobs=2, chunk_size=7, progress=False)
+    label_file(
+        src,
+        tmp_path / "two.csv",
+        text_cols=["findings", "impression"],
+        jobs=2,
+        chunk_size=7,
+        progress=False,
+    )
     a, b = pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "two.csv")
     assert a.equals(b) and len(a) == 60
 
@@ -179,7 +191,9 @@ def test_reader_streams_in_chunks(tmp_path: Path) -> None:
     assert chunks[1].first_row == 10
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.one_of(st.none(), st.text(max_size=300)), min_size=1, max_size=8))
 def test_arbitrary_unicode_never_crashes_and_keeps_rows(texts: list[str | None]) -> None:
     lab = _LAB
@@ -192,12 +206,16 @@ def test_arbitrary_unicode_never_crashes_and_keeps_rows(texts: list[str | None])
 _LAB = Labeler()
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.text(max_size=200), min_size=1, max_size=6))
 def test_arbitrary_unicode_file_round_trip(tmp_path_factory, texts: list[str]) -> None:
     tmp = tmp_path_factory.mktemp("hyp")
     src = tmp / "r.jsonl"
-    pd.DataFrame({"id": [f"i{i}" for i in range(len(texts))], "text": texts}).to_json(src, orient="records", lines=True)
+    pd.DataFrame({"id": [f"i{i}" for i in range(len(texts))], "text": texts}).to_json(
+        src, orient="records", lines=True
+    )
     label_file(src, tmp / "o.csv", progress=False)
     out = pd.read_csv(tmp / "o.csv", keep_default_na=False)
     assert out["id"].tolist() == [f"i{i}" for i in range(len(texts))]

@@ -21,8 +21,14 @@ from cxrlabel.vocab import (
 
 @pytest.mark.parametrize(
     "word,canonical",
-    [("positive", "positive"), ("NEGATIVE", "negative"), (" ignore ", "ignore"),
-     ("ones", "positive"), ("zeros", "negative"), ("U-Ones", "positive")],
+    [
+        ("positive", "positive"),
+        ("NEGATIVE", "negative"),
+        (" ignore ", "ignore"),
+        ("ones", "positive"),
+        ("zeros", "negative"),
+        ("U-Ones", "positive"),
+    ],
 )
 def test_uncertain_words_and_aliases(word: str, canonical: str) -> None:
     assert UNCERTAIN.check(word, "--uncertain") == canonical
@@ -77,7 +83,11 @@ def test_interval_descriptions() -> None:
 
 
 def test_policy_for_maps_both_vocabularies() -> None:
-    assert [policy_for(w) for w in ("positive", "negative", "ignore")] == ["ones", "zeros", "ignore"]
+    assert [policy_for(w) for w in ("positive", "negative", "ignore")] == [
+        "ones",
+        "zeros",
+        "ignore",
+    ]
     assert [policy_for(w) for w in ("ones", "zeros")] == ["ones", "zeros"]
     with pytest.raises(InputError, match="uncertain must be one of"):
         policy_for("maybe")

@@ -41,6 +41,7 @@ def __getattr__(name: str) -> object:
         return getattr(relevance, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "retrieval_metrics",
     "fixed_k_metrics",

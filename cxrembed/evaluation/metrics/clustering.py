@@ -47,8 +47,11 @@ def clustering_metrics(
     >>> clustering_metrics(x, ["a", "a", "b", "b"])["NMI"]
     1.0
     """
-    x = normalise(as_vectors(embeddings, name="embeddings", error=EvaluationInputError),
-                  name="embeddings", error=EvaluationInputError)
+    x = normalise(
+        as_vectors(embeddings, name="embeddings", error=EvaluationInputError),
+        name="embeddings",
+        error=EvaluationInputError,
+    )
     sets = label_sets(labels).sets
     if len(sets) != len(x):
         raise EvaluationInputError(

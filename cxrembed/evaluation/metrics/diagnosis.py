@@ -94,8 +94,13 @@ def diagnosis_by_retrieval(
     """
     Interval(int, 1, None).check(k, "diagnosis k", EvaluationInputError)
     sets = label_sets(labels, None if names is None else list(names))
-    qg = query_gallery(len(sets.sets), query_mask=query_mask, gallery_mask=gallery_mask,
-                       groups=groups, exclude_same_group=exclude_same_group)
+    qg = query_gallery(
+        len(sets.sets),
+        query_mask=query_mask,
+        gallery_mask=gallery_mask,
+        groups=groups,
+        exclude_same_group=exclude_same_group,
+    )
     return diagnosis_from(scan_neighbours(embeddings, sets, qg, depth=int(k)), int(k))
 
 
@@ -109,8 +114,10 @@ def diagnosis_from(nb: Neighbourhood, k: int) -> DiagnosisReport:
         predicted = scores > 0.5
     else:
         predicted = _plurality(votes)
-    rows = [_finding_row(name, truth[:, c], scores[:, c], predicted[:, c])
-            for c, name in enumerate(nb.sets.names)]
+    rows = [
+        _finding_row(name, truth[:, c], scores[:, c], predicted[:, c])
+        for c, name in enumerate(nb.sets.names)
+    ]
     table = pd.DataFrame(rows, columns=DIAGNOSIS_COLUMNS)
     summary: dict[str, Any] = {
         "k": k,
@@ -150,7 +157,9 @@ def _finding_row(
         ap = float(average_precision_score(truth, score))
     else:
         auroc = ap = float("nan")
-        notes.append(f"AUROC undefined: the queries are all {'positive' if support else 'negative'}")
+        notes.append(
+            f"AUROC undefined: the queries are all {'positive' if support else 'negative'}"
+        )
     tp = int((truth & predicted).sum())
     fp = int((~truth & predicted).sum())
     fn = int((truth & ~predicted).sum())

@@ -85,9 +85,13 @@ def retrieval_with_intervals(
     classes = np.asarray(classes, dtype=object)
     groups = np.asarray(groups, dtype=object)
     sets = label_sets(classes)
-    qg = query_gallery(len(classes), query_mask=np.asarray(query_mask, dtype=bool),
-                       gallery_mask=np.asarray(gallery_mask, dtype=bool), groups=groups,
-                       exclude_same_group=True)
+    qg = query_gallery(
+        len(classes),
+        query_mask=np.asarray(query_mask, dtype=bool),
+        gallery_mask=np.asarray(gallery_mask, dtype=bool),
+        groups=groups,
+        exclude_same_group=True,
+    )
     nb = scan_neighbours(embeddings, sets, qg, depth=max(int(k), 1))
     q = nb.queries
     truth = classes[q]
@@ -106,8 +110,7 @@ def retrieval_with_intervals(
     rows = {}
     for name, values in per_query.items():
         kept = np.isfinite(values)
-        rows[name] = _mean_row(values[kept], None if weights is None else weights[:, kept],
-                               level)
+        rows[name] = _mean_row(values[kept], None if weights is None else weights[:, kept], level)
     y = is_positive[q].astype(int)
     value = float(weighted_auroc(score, y)[0]) if 0 < y.sum() < len(y) else float("nan")
     low = high = float("nan")

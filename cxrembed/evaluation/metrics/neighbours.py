@@ -124,9 +124,7 @@ def query_gallery(
             )
         codes = pd.factorize(values)[0].astype(np.int64)  # NaN -> -1: in no group
     elif exclude_same_group:
-        raise EvaluationInputError(
-            "exclude_same_group=True needs groups= (one patient id per row)"
-        )
+        raise EvaluationInputError("exclude_same_group=True needs groups= (one patient id per row)")
     return QueryGallery(
         queries=np.flatnonzero(queries).astype(np.int64),
         gallery=gallery,
@@ -143,8 +141,11 @@ def scan_neighbours(
 
     ``embeddings`` are L2-normalised here, so the similarity is the cosine.
     """
-    x = normalise(as_vectors(embeddings, name="embeddings", error=EvaluationInputError),
-                  name="embeddings", error=EvaluationInputError)
+    x = normalise(
+        as_vectors(embeddings, name="embeddings", error=EvaluationInputError),
+        name="embeddings",
+        error=EvaluationInputError,
+    )
     n = len(x)
     if len(sets.sets) != n:
         raise EvaluationInputError(

@@ -127,6 +127,9 @@ def __getattr__(name: str) -> Any:
     if name == "LabelSets":
         warnings.warn(
             "cxrembed.evaluation.metrics LabelSets is now RelevanceLabels (LabelSets names the "
-            "losses' label sets)", DeprecationWarning, stacklevel=2)
+            "losses' label sets)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return RelevanceLabels
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

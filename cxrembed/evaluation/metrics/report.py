@@ -127,20 +127,30 @@ class EvaluationResult:
         lines = ["# Embedding evaluation", "", "| setting | value |", "|---|---|"]
         lines += [f"| {key} | {_cell(value)} |" for key, value in self.info.items()]
         lines += ["", "## Retrieval and clustering", "", "| metric | value |", "|---|---:|"]
-        lines += [f"| {display_name(key)} | {_cell(value)} |" for key, value in
-                  self.metrics.items()]
+        lines += [
+            f"| {display_name(key)} | {_cell(value)} |" for key, value in self.metrics.items()
+        ]
         summary = self.diagnosis.summary
-        lines += ["", f"## Diagnosis by retrieval (k = {summary.get('k')}, "
-                      f"{summary.get('mode')}, {summary.get('n_queries')} queries)", ""]
+        lines += [
+            "",
+            f"## Diagnosis by retrieval (k = {summary.get('k')}, "
+            f"{summary.get('mode')}, {summary.get('n_queries')} queries)",
+            "",
+        ]
         table = self.diagnosis.per_finding
-        lines += ["| " + " | ".join(table.columns) + " |",
-                  "|---|" + "---:|" * (len(table.columns) - 2) + "---|"]
+        lines += [
+            "| " + " | ".join(table.columns) + " |",
+            "|---|" + "---:|" * (len(table.columns) - 2) + "---|",
+        ]
         for record in table.itertuples(index=False):
             lines.append("| " + " | ".join(_cell(v) for v in record) + " |")
-        lines += ["", f"Macro AUROC {_cell(summary.get('macro_auroc'))} and macro AP "
-                      f"{_cell(summary.get('macro_ap'))} over "
-                      f"{summary.get('n_auroc_defined')} findings with an AUROC; macro F1 "
-                      f"{_cell(summary.get('macro_f1'))} over {summary.get('n_f1_defined')}."]
+        lines += [
+            "",
+            f"Macro AUROC {_cell(summary.get('macro_auroc'))} and macro AP "
+            f"{_cell(summary.get('macro_ap'))} over "
+            f"{summary.get('n_auroc_defined')} findings with an AUROC; macro F1 "
+            f"{_cell(summary.get('macro_f1'))} over {summary.get('n_f1_defined')}.",
+        ]
         if "accuracy" in summary:
             lines.append(f"Accuracy of the vote: {_cell(summary['accuracy'])}.")
         lines += ["", "## Definitions", ""] + [f"- {d}" for d in DEFINITIONS]
@@ -148,8 +158,9 @@ class EvaluationResult:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
 
-    def write(self, out_dir: str | os.PathLike[str], figures: FigureStyle | None = None
-              ) -> dict[str, Path]:
+    def write(
+        self, out_dir: str | os.PathLike[str], figures: FigureStyle | None = None
+    ) -> dict[str, Path]:
         """Write ``metrics.md``, ``metrics.csv``, ``metrics.json``, the ROC and precision-recall
         curves of diagnosis by retrieval (``roc.png``, ``pr.png``: one curve per finding with
         an AUROC) and, when present, ``embedding_map.png`` and ``excluded.csv`` (each
@@ -158,8 +169,11 @@ class EvaluationResult:
         figures = figures or FigureStyle()
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {"markdown": out / "metrics.md", "csv": out / "metrics.csv",
-                 "json": out / "metrics.json"}
+        paths = {
+            "markdown": out / "metrics.md",
+            "csv": out / "metrics.csv",
+            "json": out / "metrics.json",
+        }
         with atomic_open(paths["markdown"]) as fh:
             fh.write(self.to_markdown())
         with atomic_open(paths["csv"]) as fh:
@@ -172,8 +186,12 @@ class EvaluationResult:
         if self.embedding_map is not None and self.map_labels is not None:
             from cxrembed.evaluation.embedding_map import plot_embedding_map
 
-            paths["map"] = plot_embedding_map(self.embedding_map, self.map_labels,
-                                              figures.path(out, "embedding_map"), style=figures)
+            paths["map"] = plot_embedding_map(
+                self.embedding_map,
+                self.map_labels,
+                figures.path(out, "embedding_map"),
+                style=figures,
+            )
         if self.diagnosis.scores is not None:
             from cxrembed.evaluation.curves import plot_diagnosis_curves
 

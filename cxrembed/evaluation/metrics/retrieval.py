@@ -84,8 +84,13 @@ def retrieval_metrics(
     (1.0, 1.0)
     """
     sets = label_sets(labels)
-    qg = query_gallery(len(sets.sets), query_mask=query_mask, gallery_mask=gallery_mask,
-                       groups=groups, exclude_same_group=exclude_same_group)
+    qg = query_gallery(
+        len(sets.sets),
+        query_mask=query_mask,
+        gallery_mask=gallery_mask,
+        groups=groups,
+        exclude_same_group=exclude_same_group,
+    )
     return pml_metrics_from(scan_neighbours(embeddings, sets, qg, depth=1))
 
 
@@ -109,8 +114,13 @@ def fixed_k_metrics(
     """
     ks = check_ks(ks)
     sets = label_sets(labels)
-    qg = query_gallery(len(sets.sets), query_mask=query_mask, gallery_mask=gallery_mask,
-                       groups=groups, exclude_same_group=exclude_same_group)
+    qg = query_gallery(
+        len(sets.sets),
+        query_mask=query_mask,
+        gallery_mask=gallery_mask,
+        groups=groups,
+        exclude_same_group=exclude_same_group,
+    )
     return fixed_k_from(scan_neighbours(embeddings, sets, qg, depth=max(ks)), ks)
 
 
@@ -134,8 +144,13 @@ def graded_metrics(
     """
     ks = check_ks(ks)
     sets = label_sets(labels)
-    qg = query_gallery(len(sets.sets), query_mask=query_mask, gallery_mask=gallery_mask,
-                       groups=groups, exclude_same_group=exclude_same_group)
+    qg = query_gallery(
+        len(sets.sets),
+        query_mask=query_mask,
+        gallery_mask=gallery_mask,
+        groups=groups,
+        exclude_same_group=exclude_same_group,
+    )
     return graded_from(scan_neighbours(embeddings, sets, qg, depth=max(ks)), ks)
 
 

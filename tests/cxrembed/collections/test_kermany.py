@@ -13,20 +13,33 @@ from .._kermany import write_kermany
 
 def test_reads_the_layout_and_lists_rows_left_out(tmp_path):
     table = write_kermany(tmp_path, 6)
-    extra = pd.DataFrame([
-        {"image": "images/gone.png", "label": "NORMAL", "subtype": "normal", "patient_id": "X"},
-        {"image": "images/p000_0.png", "label": "NORMAL", "subtype": "normal",
-         "patient_id": "P000"},
-        {"image": "images/p001_0.png", "label": "PNEUMONIA", "subtype": "fungal",
-         "patient_id": "P001"},
-    ])
+    extra = pd.DataFrame(
+        [
+            {"image": "images/gone.png", "label": "NORMAL", "subtype": "normal", "patient_id": "X"},
+            {
+                "image": "images/p000_0.png",
+                "label": "NORMAL",
+                "subtype": "normal",
+                "patient_id": "P000",
+            },
+            {
+                "image": "images/p001_0.png",
+                "label": "PNEUMONIA",
+                "subtype": "fungal",
+                "patient_id": "P001",
+            },
+        ]
+    )
     pd.concat([table, extra]).to_csv(tmp_path / "labels.csv", index=False)
     c = read_kermany_collection(tmp_path)
     assert c.table["id"].tolist() == table["image"].tolist()
     assert set(c.table["subtype"]) <= set(SUBTYPES)
     assert c.table["pneumonia"].tolist() == [int(s != "normal") for s in table["subtype"]]
     assert c.excluded["reason"].tolist() == [
-        "image file not found", "image listed twice", "subtype not one of normal, bacteria, virus"]
+        "image file not found",
+        "image listed twice",
+        "subtype not one of normal, bacteria, virus",
+    ]
     assert c.excluded["row"].tolist() == [len(table), len(table) + 1, len(table) + 2]
     assert len(c.table) + len(c.excluded) == len(table) + 3
 

@@ -33,24 +33,54 @@ def test_short_training_beats_untrained_network_on_held_out_patients(kermany_dev
     assert set(table["subtype"]) == set(SUBTYPES)
     train_rows = table[table["split"] == "train"]
     run = tmp_path / "run"
-    result = train(train_rows, run, images=kermany_dev, progress=False, overrides={
-        "image_col": "image", "id_col": "id", "label_col": "subtype", "group_col": "patient_id",
-        "image_size": 32, "epochs": 3, "num_workers": 0, "device": "cpu", "threads": 1})
+    result = train(
+        train_rows,
+        run,
+        images=kermany_dev,
+        progress=False,
+        overrides={
+            "image_col": "image",
+            "id_col": "id",
+            "label_col": "subtype",
+            "group_col": "patient_id",
+            "image_size": 32,
+            "epochs": 3,
+            "num_workers": 0,
+            "device": "cpu",
+            "threads": 1,
+        },
+    )
     assert result.status == "completed"
     listing = tmp_path / "rows.csv"
     table[["id", "image"]].to_csv(listing, index=False)
     scores = {}
     for name, model in (("trained", run), ("untrained", untrained_encoder(run))):
-        embed_images(model, listing, tmp_path / name, images_root=kermany_dev,
-                     image_col="image", id_col="id", resume=False, device="cpu", progress=False)
+        embed_images(
+            model,
+            listing,
+            tmp_path / name,
+            images_root=kermany_dev,
+            image_col="image",
+            id_col="id",
+            resume=False,
+            device="cpu",
+            progress=False,
+        )
         emb = EmbeddingSet.load(tmp_path / name)
         assert sorted(emb.ids) == sorted(table["id"])
         position = {image_id: i for i, image_id in enumerate(emb.ids)}
         x = emb.vectors[[position[i] for i in table["id"]]]
         test = (table["split"] == "test").to_numpy()
         scores[name] = retrieval_with_intervals(
-            x, table["subtype"], test, ~test, groups=table["patient_id"],
-            positive=("bacteria", "virus"), k=10, draws=0)
+            x,
+            table["subtype"],
+            test,
+            ~test,
+            groups=table["patient_id"],
+            positive=("bacteria", "virus"),
+            k=10,
+            draws=0,
+        )
     trained, untrained = scores["trained"]["value"], scores["untrained"]["value"]
     assert trained["MAP@R"] > untrained["MAP@R"] + 0.03, (trained, untrained)
     assert trained["vote AUROC"] > max(untrained["vote AUROC"], 0.85), (trained, untrained)

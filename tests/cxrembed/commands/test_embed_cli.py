@@ -22,8 +22,7 @@ runner = CliRunner()
 
 def _summary(out: Path) -> EmbedSummary:
     excluded = excluded_frame([exclusion(3, "x", "x.png", "corrupt", "bad bytes")])
-    return EmbedSummary(out, "table", 4, 2, 1, excluded, total=3, config_hash="abc",
-                        seconds=2.0)
+    return EmbedSummary(out, "table", 4, 2, 1, excluded, total=3, config_hash="abc", seconds=2.0)
 
 
 def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
@@ -31,35 +30,85 @@ def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
 
     def fake(*args, **kwargs):
         seen["args"], seen["kwargs"] = args, kwargs
-        return _summary(tmp_path / "e"), IndexSummary(tmp_path / "i", 3, "exact", "abc",
-                                                      ["finding"], ["q"])
+        return _summary(tmp_path / "e"), IndexSummary(
+            tmp_path / "i", 3, "exact", "abc", ["finding"], ["q"]
+        )
 
     monkeypatch.setattr(gallery_module, "embed_and_index", fake)
-    result = runner.invoke(app, [
-        "embed", "RUN", "--labels", "t.csv", "--images", "imgs", "--image-col", "file",
-        "--id-col", "uid", "-o", "OUT", "--batch-size", "16", "--jobs", "2", "--no-resume",
-        "--shard-size", "500", "--device", "cpu", "--index", "IDX", "--meta", "m.csv",
-        "--meta-id-col", "pid", "--meta-image-col", "path", "--show", "finding, age",
-        "--index-kind", "exact", "--max-memory", "4GB", "-q",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "embed",
+            "RUN",
+            "--labels",
+            "t.csv",
+            "--images",
+            "imgs",
+            "--image-col",
+            "file",
+            "--id-col",
+            "uid",
+            "-o",
+            "OUT",
+            "--batch-size",
+            "16",
+            "--jobs",
+            "2",
+            "--no-resume",
+            "--shard-size",
+            "500",
+            "--device",
+            "cpu",
+            "--index",
+            "IDX",
+            "--meta",
+            "m.csv",
+            "--meta-id-col",
+            "pid",
+            "--meta-image-col",
+            "path",
+            "--show",
+            "finding, age",
+            "--index-kind",
+            "exact",
+            "--max-memory",
+            "4GB",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert seen["args"] == (Path("RUN"), Path("t.csv"), Path("OUT"))
     assert seen["kwargs"] == {
-        "kind": "table", "images_root": Path("imgs"), "image_col": "file", "id_col": "uid",
-        "batch_size": 16, "num_workers": 2, "resume": False, "shard_size": 500,
-        "device": "cpu", "progress": False, "index": Path("IDX"), "metadata": Path("m.csv"),
-        "meta_id_col": "pid", "meta_image_col": "path", "show_cols": ["finding", "age"],
-        "index_kind": "exact", "max_memory": "4GB",
+        "kind": "table",
+        "images_root": Path("imgs"),
+        "image_col": "file",
+        "id_col": "uid",
+        "batch_size": 16,
+        "num_workers": 2,
+        "resume": False,
+        "shard_size": 500,
+        "device": "cpu",
+        "progress": False,
+        "index": Path("IDX"),
+        "metadata": Path("m.csv"),
+        "meta_id_col": "pid",
+        "meta_image_col": "path",
+        "show_cols": ["finding", "age"],
+        "index_kind": "exact",
+        "max_memory": "4GB",
     }
     assert "embedded now: 2  already done: 1  excluded: 1" in result.output
     assert "corrupt: 1" in result.output and "1 embeddings have no metadata row" in result.output
 
 
-@pytest.mark.parametrize(("old", "new", "key", "value"), [
-    (["--workers", "2"], ["--jobs", "2"], "num_workers", 2),
-    (["--workers", "0"], ["--jobs", "1"], "num_workers", 0),
-    (["--show-cols", "a,b"], ["--show", "a,b"], "show_cols", ["a", "b"]),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "key", "value"),
+    [
+        (["--workers", "2"], ["--jobs", "2"], "num_workers", 2),
+        (["--workers", "0"], ["--jobs", "1"], "num_workers", 0),
+        (["--show-cols", "a,b"], ["--show", "a,b"], "show_cols", ["a", "b"]),
+    ],
+)
 def test_renamed_options_still_work_and_warn(tmp_path, monkeypatch, old, new, key, value):
     seen = {}
 
@@ -83,17 +132,23 @@ def test_jobs_zero_means_one_worker_per_core(tmp_path, monkeypatch):
     import os
 
     seen = {}
-    monkeypatch.setattr(gallery_module, "embed_and_index",
-                        lambda *a, **k: (seen.update(k), (_summary(tmp_path), None))[1])
+    monkeypatch.setattr(
+        gallery_module,
+        "embed_and_index",
+        lambda *a, **k: (seen.update(k), (_summary(tmp_path), None))[1],
+    )
     result = runner.invoke(app, ["embed", "RUN", "--images", "i", "-o", "O", "-j", "0"])
     assert result.exit_code == 0, result.output
     assert seen["num_workers"] == (os.cpu_count() if os.cpu_count() != 1 else 0)
 
 
-@pytest.mark.parametrize(("args", "kind", "root"), [
-    (["--images", "imgs"], "images", None),
-    (["--cache", "c"], "cache", None),
-])
+@pytest.mark.parametrize(
+    ("args", "kind", "root"),
+    [
+        (["--images", "imgs"], "images", None),
+        (["--cache", "c"], "cache", None),
+    ],
+)
 def test_folder_and_cache_sources(tmp_path, monkeypatch, args, kind, root):
     seen = {}
 
@@ -109,8 +164,9 @@ def test_folder_and_cache_sources(tmp_path, monkeypatch, args, kind, root):
     assert "index:" not in result.output
 
 
-@pytest.mark.parametrize("args", [[], ["--images", "a", "--cache", "b"],
-                                  ["--labels", "t.csv", "--cache", "b"]])
+@pytest.mark.parametrize(
+    "args", [[], ["--images", "a", "--cache", "b"], ["--labels", "t.csv", "--cache", "b"]]
+)
 def test_source_must_be_one_of_three(args):
     result = runner.invoke(app, ["embed", "RUN", "-o", "OUT", *args])
     assert result.exit_code == 1
@@ -120,11 +176,26 @@ def test_source_must_be_one_of_three(args):
 def test_end_to_end_with_index_then_resume(tmp_path):
     run = make_run(tmp_path / "run")
     write_pngs(tmp_path / "img", ["a.png", "b.png", "c.png"])
-    pd.DataFrame({"file": ["a.png", "b.png", "c.png", "d.png"],
-                  "finding": ["x", "y", "x", "y"]}).to_csv(tmp_path / "t.csv", index=False)
-    args = ["embed", str(run), "--labels", str(tmp_path / "t.csv"), "--images",
-            str(tmp_path / "img"), "--image-col", "file", "-o", str(tmp_path / "emb"),
-            "--index", str(tmp_path / "index"), "--device", "cpu", "-q"]
+    pd.DataFrame(
+        {"file": ["a.png", "b.png", "c.png", "d.png"], "finding": ["x", "y", "x", "y"]}
+    ).to_csv(tmp_path / "t.csv", index=False)
+    args = [
+        "embed",
+        str(run),
+        "--labels",
+        str(tmp_path / "t.csv"),
+        "--images",
+        str(tmp_path / "img"),
+        "--image-col",
+        "file",
+        "-o",
+        str(tmp_path / "emb"),
+        "--index",
+        str(tmp_path / "index"),
+        "--device",
+        "cpu",
+        "-q",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "images: 4  embedded now: 3  already done: 0  excluded: 1" in first.output
@@ -136,8 +207,17 @@ def test_end_to_end_with_index_then_resume(tmp_path):
 
 def test_bad_run_folder_is_one_line(tmp_path):
     write_pngs(tmp_path / "img", ["a.png"])
-    result = runner.invoke(app, ["embed", str(tmp_path / "norun"), "--images",
-                                 str(tmp_path / "img"), "-o", str(tmp_path / "e")])
+    result = runner.invoke(
+        app,
+        [
+            "embed",
+            str(tmp_path / "norun"),
+            "--images",
+            str(tmp_path / "img"),
+            "-o",
+            str(tmp_path / "e"),
+        ],
+    )
     assert result.exit_code == 1
     assert "not a run folder" in result.output and "Traceback" not in result.output
 
@@ -158,20 +238,38 @@ def no_embedding(monkeypatch):
     monkeypatch.setattr(embed_module, "embed_images", never)
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--show", "finding,age"], "no column(s) ['age']"),
-    (["--meta", "META", "--meta-id-col", "uid"], "'uid' not found (meta_id_col / --meta-id-col)"),
-    (["--meta", "META", "--meta-image-col", "path", "--show", "survival"],
-     "Fix the names given to show_cols / --show"),
-    (["--meta", "META"], "name the id column of the metadata table"),
-    (["--image-col", "fille"], "has no column 'fille' (did you mean 'file'?) (--image-col)"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--show", "finding,age"], "no column(s) ['age']"),
+        (
+            ["--meta", "META", "--meta-id-col", "uid"],
+            "'uid' not found (meta_id_col / --meta-id-col)",
+        ),
+        (
+            ["--meta", "META", "--meta-image-col", "path", "--show", "survival"],
+            "Fix the names given to show_cols / --show",
+        ),
+        (["--meta", "META"], "name the id column of the metadata table"),
+        (["--image-col", "fille"], "has no column 'fille' (did you mean 'file'?) (--image-col)"),
+    ],
+)
 def test_columns_are_checked_before_embedding(tmp_path, no_embedding, extra, message):
     pd.DataFrame({"file": ["a.png"], "finding": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
     pd.DataFrame({"path": ["a.png"], "finding": ["x"]}).to_csv(tmp_path / "m.csv", index=False)
     extra = [str(tmp_path / "m.csv") if e == "META" else e for e in extra]
-    args = ["embed", "RUN", "--labels", str(tmp_path / "t.csv"), "--images", str(tmp_path),
-            "-o", str(tmp_path / "e"), "--index", str(tmp_path / "i")]
+    args = [
+        "embed",
+        "RUN",
+        "--labels",
+        str(tmp_path / "t.csv"),
+        "--images",
+        str(tmp_path),
+        "-o",
+        str(tmp_path / "e"),
+        "--index",
+        str(tmp_path / "i"),
+    ]
     if "--image-col" not in extra:
         args += ["--image-col", "file"]
     result = runner.invoke(app, [*args, *extra])
@@ -184,12 +282,32 @@ def test_meta_without_key_columns_joins_on_the_tables_image_column(tmp_path):
     run = make_run(tmp_path / "run")
     write_pngs(tmp_path / "img", ["a.png", "b.png"])
     pd.DataFrame({"file": ["a.png", "b.png"], "finding": ["x", "y"], "age": [60, None]}).to_csv(
-        tmp_path / "t.csv", index=False)
-    result = runner.invoke(app, [
-        "embed", str(run), "--labels", str(tmp_path / "t.csv"), "--images", str(tmp_path / "img"),
-        "--image-col", "file", "-o", str(tmp_path / "emb"), "--index", str(tmp_path / "index"),
-        "--meta", str(tmp_path / "t.csv"), "--show", "finding,age", "--device", "cpu", "-q",
-    ])
+        tmp_path / "t.csv", index=False
+    )
+    result = runner.invoke(
+        app,
+        [
+            "embed",
+            str(run),
+            "--labels",
+            str(tmp_path / "t.csv"),
+            "--images",
+            str(tmp_path / "img"),
+            "--image-col",
+            "file",
+            "-o",
+            str(tmp_path / "emb"),
+            "--index",
+            str(tmp_path / "index"),
+            "--meta",
+            str(tmp_path / "t.csv"),
+            "--show",
+            "finding,age",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "columns: finding, age" in result.output and "no metadata row" not in result.output
 
@@ -197,11 +315,25 @@ def test_meta_without_key_columns_joins_on_the_tables_image_column(tmp_path):
 def test_meta_needs_an_index():
     result = runner.invoke(app, ["embed", "RUN", "--images", "i", "-o", "O", "--meta", "m.csv"])
     assert result.exit_code == 1 and "give --index DIR too" in result.output
+
+
 def test_bad_max_memory_is_one_line_before_any_work(tmp_path):
     write_pngs(tmp_path / "img", ["a.png"])
-    result = runner.invoke(app, ["embed", str(tmp_path / "norun"), "--images",
-                                 str(tmp_path / "img"), "-o", str(tmp_path / "e"), "--index",
-                                 str(tmp_path / "i"), "--max-memory", "4 gigs"])
+    result = runner.invoke(
+        app,
+        [
+            "embed",
+            str(tmp_path / "norun"),
+            "--images",
+            str(tmp_path / "img"),
+            "-o",
+            str(tmp_path / "e"),
+            "--index",
+            str(tmp_path / "i"),
+            "--max-memory",
+            "4 gigs",
+        ],
+    )
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert "max_memory (--max-memory) must be a size such as 4GB" in result.output
     assert not (tmp_path / "e").exists()  # checked before the run was even opened

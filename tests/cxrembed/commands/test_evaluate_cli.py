@@ -28,8 +28,9 @@ def captured(monkeypatch, tmp_path):
     """Replace evaluate_files; record its arguments; return a real small result."""
     seen: dict = {}
     x = np.repeat(np.eye(2, 4), 3, axis=0) + 0.01 * np.arange(24).reshape(6, 4)
-    result = evaluate_embeddings(x, np.repeat(["a", "b"], 3), ks=[1, 2], diagnosis_k=2,
-                                 map_method=None)
+    result = evaluate_embeddings(
+        x, np.repeat(["a", "b"], 3), ks=[1, 2], diagnosis_k=2, map_method=None
+    )
 
     def fake(*args, **kwargs):
         seen["args"], seen["kwargs"] = args, kwargs
@@ -40,43 +41,112 @@ def captured(monkeypatch, tmp_path):
 
 
 def test_all_options_are_passed_to_the_library(captured, tmp_path):
-    result = runner.invoke(app, [
-        "evaluate", "emb", "labels.csv", "-o", str(tmp_path / "out"), "--id-col", "uid",
-        "--ids", "ids.txt", "--label-cols", "Edema, Cardiomegaly", "--uncertain", "ones",
-        "--status-col", "", "--group-col", "patientid", "--exclude-same-group",
-        "--split-col", "split", "--query-split", "test", "--gallery-split", "train",
-        "--k", "1,3", "--diagnosis-k", "7", "--projection", "pca", "--missing", "error",
-        "--config-hash", "abc", "--seed", "4",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "emb",
+            "labels.csv",
+            "-o",
+            str(tmp_path / "out"),
+            "--id-col",
+            "uid",
+            "--ids",
+            "ids.txt",
+            "--label-cols",
+            "Edema, Cardiomegaly",
+            "--uncertain",
+            "ones",
+            "--status-col",
+            "",
+            "--group-col",
+            "patientid",
+            "--exclude-same-group",
+            "--split-col",
+            "split",
+            "--query-split",
+            "test",
+            "--gallery-split",
+            "train",
+            "--k",
+            "1,3",
+            "--diagnosis-k",
+            "7",
+            "--projection",
+            "pca",
+            "--missing",
+            "error",
+            "--config-hash",
+            "abc",
+            "--seed",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert captured["args"] == (Path("emb"), Path("labels.csv"), tmp_path / "out")
     assert captured["kwargs"] == {
-        "labels": LabelOptions(columns=("Edema", "Cardiomegaly"), policy="ones",
-                               status_col=None),
-        "id_col": "uid", "image_col": None, "ids_file": Path("ids.txt"), "split_col": "split",
-        "query_split": "test", "gallery_split": "train", "group_col": "patientid",
-        "exclude_same_group": True, "missing": "error", "ks": [1, 3], "diagnosis_k": 7,
-        "seed": 4, "map_method": "pca", "expect_config_hash": "abc", "all_rows": False,
+        "labels": LabelOptions(columns=("Edema", "Cardiomegaly"), policy="ones", status_col=None),
+        "id_col": "uid",
+        "image_col": None,
+        "ids_file": Path("ids.txt"),
+        "split_col": "split",
+        "query_split": "test",
+        "gallery_split": "train",
+        "group_col": "patientid",
+        "exclude_same_group": True,
+        "missing": "error",
+        "ks": [1, 3],
+        "diagnosis_k": 7,
+        "seed": 4,
+        "map_method": "pca",
+        "expect_config_hash": "abc",
+        "all_rows": False,
     }
     assert "P@1" in result.output and "MAP@R" in result.output
     assert "diagnosis by retrieval (k = 2)" in result.output
 
 
 def test_defaults(captured, tmp_path):
-    result = runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path),
-                                 "--label-col", "finding", "--no-projection"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "e",
+            "l.csv",
+            "-o",
+            str(tmp_path),
+            "--label-col",
+            "finding",
+            "--no-projection",
+        ],
+    )
     assert result.exit_code == 0, result.output
     kwargs = captured["kwargs"]
     assert kwargs["labels"] == LabelOptions(label_col="finding")
     assert (kwargs["id_col"], kwargs["image_col"], kwargs["missing"]) == ("id", None, "exclude")
     assert (kwargs["ks"], kwargs["diagnosis_k"], kwargs["map_method"]) == ([1, 5, 10], 10, None)
     assert (kwargs["split_col"], kwargs["group_col"], kwargs["exclude_same_group"]) == (
-        None, None, False)
+        None,
+        None,
+        False,
+    )
 
 
 def test_image_col_alone_replaces_the_default_id(captured, tmp_path):
-    runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path), "--schema", "chexpert",
-                        "--image-col", "path"])
+    runner.invoke(
+        app,
+        [
+            "evaluate",
+            "e",
+            "l.csv",
+            "-o",
+            str(tmp_path),
+            "--schema",
+            "chexpert",
+            "--image-col",
+            "path",
+        ],
+    )
     assert (captured["kwargs"]["id_col"], captured["kwargs"]["image_col"]) == (None, "path")
     assert captured["kwargs"]["labels"] == LabelOptions(schema="chexpert")
 
@@ -115,8 +185,9 @@ def _small_set(tmp_path, n_per_class=4):
     vectors = np.repeat(np.eye(3, 6), n_per_class, axis=0) + 0.05 * rng.normal(size=(12, 6))
     ids = [f"img{i:02d}.png" for i in range(12)]
     EmbeddingSet(ids, vectors.astype(np.float32), "cfg1").save(tmp_path / "emb")
-    table = pd.DataFrame({"path": ids, "finding": labels,
-                          "patient": [f"p{i // 2}" for i in range(12)]})
+    table = pd.DataFrame(
+        {"path": ids, "finding": labels, "patient": [f"p{i // 2}" for i in range(12)]}
+    )
     table.loc[len(table)] = ["not_embedded.png", "covid", "p99"]
     table.to_csv(tmp_path / "labels.csv", index=False)
 
@@ -124,15 +195,39 @@ def _small_set(tmp_path, n_per_class=4):
 def test_small_real_run_writes_the_report(tmp_path):
     _small_set(tmp_path)
     out = tmp_path / "out"
-    result = runner.invoke(app, [
-        "evaluate", str(tmp_path / "emb"), str(tmp_path / "labels.csv"), "-o", str(out),
-        "--id-col", "path", "--label-col", "finding", "--group-col", "patient",
-        "--exclude-same-group", "--k", "1,2", "--diagnosis-k", "3", "--projection", "pca",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tmp_path / "emb"),
+            str(tmp_path / "labels.csv"),
+            "-o",
+            str(out),
+            "--id-col",
+            "path",
+            "--label-col",
+            "finding",
+            "--group-col",
+            "patient",
+            "--exclude-same-group",
+            "--k",
+            "1,2",
+            "--diagnosis-k",
+            "3",
+            "--projection",
+            "pca",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert {p.name for p in out.iterdir()} == {"metrics.md", "metrics.csv", "metrics.json",
-                                                "embedding_map.png", "excluded.csv", "roc.png",
-                                                "pr.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "metrics.md",
+        "metrics.csv",
+        "metrics.json",
+        "embedding_map.png",
+        "excluded.csv",
+        "roc.png",
+        "pr.png",
+    }
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metrics"]["precision_at_1"] == 1.0  # well-separated classes
     assert metrics["info"]["config hash"] == "cfg1"
@@ -143,8 +238,18 @@ def test_small_real_run_writes_the_report(tmp_path):
 
 def test_small_real_run_errors_are_one_line(tmp_path):
     _small_set(tmp_path)
-    args = ["evaluate", str(tmp_path / "emb"), str(tmp_path / "labels.csv"), "-o",
-            str(tmp_path / "out"), "--id-col", "path", "--label-col", "finding", "--no-projection"]
+    args = [
+        "evaluate",
+        str(tmp_path / "emb"),
+        str(tmp_path / "labels.csv"),
+        "-o",
+        str(tmp_path / "out"),
+        "--id-col",
+        "path",
+        "--label-col",
+        "finding",
+        "--no-projection",
+    ]
     too_far = runner.invoke(app, [*args, "--k", "20"])
     assert too_far.exit_code == 1 and "larger than the gallery" in too_far.output
     assert too_far.output.count("\n") == 1
@@ -167,18 +272,44 @@ def test_map_and_no_map_are_hidden_aliases_of_projection(captured, tmp_path):
     assert "warning: --no-map is deprecated; use --no-projection" in off.stderr
 
 
-@pytest.mark.parametrize(("word", "policy"), [("positive", "ones"), ("negative", "zeros"),
-                                              ("ones", "ones"), ("ignore", "ignore")])
+@pytest.mark.parametrize(
+    ("word", "policy"),
+    [("positive", "ones"), ("negative", "zeros"), ("ones", "ones"), ("ignore", "ignore")],
+)
 def test_uncertain_takes_the_shared_vocabulary(captured, tmp_path, word, policy):
-    result = runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path), "--label-cols",
-                                 "A", "--uncertain", word, "--no-projection"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "e",
+            "l.csv",
+            "-o",
+            str(tmp_path),
+            "--label-cols",
+            "A",
+            "--uncertain",
+            word,
+            "--no-projection",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert captured["kwargs"]["labels"].policy == policy
 
 
 def test_report_prints_missing_values_as_dashes_within_100_columns(captured, tmp_path):
-    result = runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path), "--label-col",
-                                 "finding", "--no-projection"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "e",
+            "l.csv",
+            "-o",
+            str(tmp_path),
+            "--label-col",
+            "finding",
+            "--no-projection",
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = result.stdout.replace(str(tmp_path), "OUT")
     assert not re.search(r"\b(NaN|nan)\b", text)
@@ -192,9 +323,10 @@ def test_columns_named_on_the_command_line_are_checked_first(monkeypatch, tmp_pa
     monkeypatch.setattr(evaluate_module, "evaluate_files", never)
     pd.DataFrame({"path": ["a.png"], "finding": ["x"]}).to_csv(tmp_path / "l.csv", index=False)
     base = ["evaluate", "emb", str(tmp_path / "l.csv"), "-o", str(tmp_path / "out")]
-    for extra, flag in ((["--id-col", "path", "--label-col", "findings"], "--label-col"),
-                        (["--label-col", "finding"], "--id-col"),
-                        (["--image-col", "path", "--label-col", "finding", "--group-col", "p"],
-                         "--group-col")):
+    for extra, flag in (
+        (["--id-col", "path", "--label-col", "findings"], "--label-col"),
+        (["--label-col", "finding"], "--id-col"),
+        (["--image-col", "path", "--label-col", "finding", "--group-col", "p"], "--group-col"),
+    ):
         result = runner.invoke(app, [*base, *extra])
         assert result.exit_code == 1 and f"not found ({flag})" in result.output, result.output

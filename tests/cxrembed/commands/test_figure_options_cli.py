@@ -24,14 +24,16 @@ def _fake_search(seen):
         frame = pd.DataFrame({"rank": [1], "id": ["a"], "similarity": [0.9]})
         frame.attrs["query"] = "q.png"
         return SearchReport([frame])
+
     return fake
 
 
 def test_search_passes_the_figure_style_when_set(monkeypatch):
     seen: dict = {}
     monkeypatch.setattr(retrieval_module, "search_images", _fake_search(seen))
-    result = runner.invoke(app, ["search", "RUN", "IDX", "q.png", "--grid", "g",
-                                 "--format", "pdf", "--dpi", "300"])
+    result = runner.invoke(
+        app, ["search", "RUN", "IDX", "q.png", "--grid", "g", "--format", "pdf", "--dpi", "300"]
+    )
     assert result.exit_code == 0, result.output
     assert seen["figures"] == FigureStyle("pdf", 300)
     seen.clear()
@@ -41,8 +43,9 @@ def test_search_passes_the_figure_style_when_set(monkeypatch):
 
 def test_evaluate_passes_the_figure_style_when_set(monkeypatch, tmp_path):
     seen: dict = {}
-    result = evaluate_embeddings(np.eye(4, 3) + 0.1, ["a", "a", "b", "b"], ks=[1],
-                                 diagnosis_k=1, map_method=None)
+    result = evaluate_embeddings(
+        np.eye(4, 3) + 0.1, ["a", "a", "b", "b"], ks=[1], diagnosis_k=1, map_method=None
+    )
 
     def fake(*args, **kwargs):
         seen.update(kwargs)
@@ -50,8 +53,15 @@ def test_evaluate_passes_the_figure_style_when_set(monkeypatch, tmp_path):
 
     monkeypatch.setattr(evaluate_module, "evaluate_files", fake)
     pd.DataFrame({"id": ["x"], "finding": ["a"]}).to_csv(tmp_path / "l.csv", index=False)
-    args = ["evaluate", "E", str(tmp_path / "l.csv"), "-o", str(tmp_path / "o"), "--label-col",
-            "finding"]
+    args = [
+        "evaluate",
+        "E",
+        str(tmp_path / "l.csv"),
+        "-o",
+        str(tmp_path / "o"),
+        "--label-col",
+        "finding",
+    ]
     out = runner.invoke(app, [*args, "--figure-format", "SVG", "--dpi", "72"])
     assert out.exit_code == 0, out.output
     assert seen["figures"] == FigureStyle("svg", 72)
@@ -71,9 +81,13 @@ def test_train_passes_the_figure_style_when_set(monkeypatch, tmp_path):
     from cxrembed.train.loop import TrainResult
 
     seen: dict = {}
-    row = {"train_loss": 0.5, "val_mean_average_precision_at_r": 0.25,
-           "val_precision_at_1": 0.5, "val_precision_at_5": 0.5,
-           "train_images_per_second": 12.0}
+    row = {
+        "train_loss": 0.5,
+        "val_mean_average_precision_at_r": 0.25,
+        "val_precision_at_1": 0.5,
+        "val_precision_at_5": 0.5,
+        "train_images_per_second": 12.0,
+    }
     done = TrainResult(tmp_path / "run", "completed", 1, 2, 1, 0.25, [row], RunConfig())
 
     def fake(*args, **kwargs):
@@ -82,8 +96,16 @@ def test_train_passes_the_figure_style_when_set(monkeypatch, tmp_path):
 
     monkeypatch.setattr(trainer_module, "train", fake)
     pd.DataFrame({"file": ["a.png"], "finding": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
-    args = ["train", "--labels", str(tmp_path / "t.csv"), "-o", str(tmp_path / "run"), "-q",
-            "--cache", str(tmp_path / "cache")]
+    args = [
+        "train",
+        "--labels",
+        str(tmp_path / "t.csv"),
+        "-o",
+        str(tmp_path / "run"),
+        "-q",
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
     result = runner.invoke(app, [*args, "--format", "svg"])
     assert result.exit_code == 0, result.output
     assert seen["figures"] == FigureStyle("svg")
@@ -95,8 +117,16 @@ def test_training_curves_in_each_format(tmp_path):
     from cxrembed.train.loop import curves_path, write_curves
     from tests._figures import file_format, png_size
 
-    rows = [{"epoch": e, "train_loss": 1 / e, "val_mean_average_precision_at_r": 0.1 * e,
-             "val_precision_at_1": 0.2 * e, "best": e == 2} for e in (1, 2, 3)]
+    rows = [
+        {
+            "epoch": e,
+            "train_loss": 1 / e,
+            "val_mean_average_precision_at_r": 0.1 * e,
+            "val_precision_at_1": 0.2 * e,
+            "best": e == 2,
+        }
+        for e in (1, 2, 3)
+    ]
     assert curves_path(tmp_path).name == "training_curves.png"
     for kind in ("png", "svg", "pdf"):
         style = FigureStyle(kind, dpi=100)

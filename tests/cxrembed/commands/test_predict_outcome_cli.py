@@ -18,15 +18,32 @@ runner = CliRunner()
 
 
 def _fake_result() -> OutcomeResult:
-    table = pd.DataFrame([{
-        "features": "tabular-only", "model": "logistic", "n": 40, "positives": 12, "units": 20,
-        "auroc": 0.71, "ci_low": 0.6, "ci_high": 0.8, "fold_auroc_mean": 0.7,
-        "fold_auroc_sd": 0.05, "folds": 5}])
-    comparisons = pd.DataFrame(columns=["model", "comparison", "delta_auroc", "ci_low",
-                                        "ci_high"])
-    return OutcomeResult(table, comparisons, {"target": "intubated"}, ["a note"],
-                         pd.DataFrame({"id": ["x"], "row": [3], "reason": ["no embedding"]}),
-                         pd.DataFrame({"id": ["a"], "score": [0.5]}))
+    table = pd.DataFrame(
+        [
+            {
+                "features": "tabular-only",
+                "model": "logistic",
+                "n": 40,
+                "positives": 12,
+                "units": 20,
+                "auroc": 0.71,
+                "ci_low": 0.6,
+                "ci_high": 0.8,
+                "fold_auroc_mean": 0.7,
+                "fold_auroc_sd": 0.05,
+                "folds": 5,
+            }
+        ]
+    )
+    comparisons = pd.DataFrame(columns=["model", "comparison", "delta_auroc", "ci_low", "ci_high"])
+    return OutcomeResult(
+        table,
+        comparisons,
+        {"target": "intubated"},
+        ["a note"],
+        pd.DataFrame({"id": ["x"], "row": [3], "reason": ["no embedding"]}),
+        pd.DataFrame({"id": ["a"], "score": [0.5]}),
+    )
 
 
 @pytest.fixture
@@ -42,44 +59,111 @@ def captured(monkeypatch):
 
 
 def test_all_options_are_passed_to_the_library(captured, tmp_path):
-    result = runner.invoke(app, [
-        "predict-outcome", "emb.npy", "meta.csv", "--target", "intubated", "-o",
-        str(tmp_path / "out"), "--features", "age, temperature,pO2_saturation",
-        "--id-col", "small_image", "--group-col", "patientid", "--ids", "ids.txt",
-        "--folds", "4", "--bootstrap", "50", "--pca", "16", "--models", "logistic",
-        "--missing-values", "Not visible,unknown", "--missing", "error", "--seed", "7",
-        "--threads", "2",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "predict-outcome",
+            "emb.npy",
+            "meta.csv",
+            "--target",
+            "intubated",
+            "-o",
+            str(tmp_path / "out"),
+            "--features",
+            "age, temperature,pO2_saturation",
+            "--id-col",
+            "small_image",
+            "--group-col",
+            "patientid",
+            "--ids",
+            "ids.txt",
+            "--folds",
+            "4",
+            "--bootstrap",
+            "50",
+            "--pca",
+            "16",
+            "--models",
+            "logistic",
+            "--missing-values",
+            "Not visible,unknown",
+            "--missing",
+            "error",
+            "--seed",
+            "7",
+            "--threads",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert captured["args"] == (Path("emb.npy"), Path("meta.csv"), "intubated",
-                                ["age", "temperature", "pO2_saturation"])
+    assert captured["args"] == (
+        Path("emb.npy"),
+        Path("meta.csv"),
+        "intubated",
+        ["age", "temperature", "pO2_saturation"],
+    )
     assert captured["kwargs"] == {
-        "id_col": "small_image", "group_col": "patientid", "n_splits": 4, "seed": 7,
-        "bootstrap": 50, "pca": 16, "models": ["logistic"],
-        "missing_values": ["Not visible", "unknown"], "missing_ids": "error",
-        "ids_file": Path("ids.txt"), "threads": 2,
+        "id_col": "small_image",
+        "group_col": "patientid",
+        "n_splits": 4,
+        "seed": 7,
+        "bootstrap": 50,
+        "pca": 16,
+        "models": ["logistic"],
+        "missing_values": ["Not visible", "unknown"],
+        "missing_ids": "error",
+        "ids_file": Path("ids.txt"),
+        "threads": 2,
     }
     assert "| tabular-only | logistic | 40 | 12 | 0.710 [0.600, 0.800] |" in result.output
     assert "no embedding: 1" in result.output and "a note" in result.output
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
-        "outcome.md", "outcome.csv", "outcome.json", "predictions.csv", "excluded.csv"}
+        "outcome.md",
+        "outcome.csv",
+        "outcome.json",
+        "predictions.csv",
+        "excluded.csv",
+    }
 
 
 def test_defaults_and_no_image(captured, tmp_path):
-    result = runner.invoke(app, ["predict-outcome", "-", "t.csv", "--target", "died", "-o",
-                                 str(tmp_path), "--features", "age", "--no-image"])
+    result = runner.invoke(
+        app,
+        [
+            "predict-outcome",
+            "-",
+            "t.csv",
+            "--target",
+            "died",
+            "-o",
+            str(tmp_path),
+            "--features",
+            "age",
+            "--no-image",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert captured["args"] == (None, Path("t.csv"), "died", ["age"])
     assert captured["kwargs"] == {
-        "id_col": "id", "group_col": None, "n_splits": 5, "seed": 0, "bootstrap": 1000,
-        "pca": None, "models": ["logistic", "gradient_boosting"], "missing_values": [],
-        "missing_ids": "exclude", "ids_file": None, "threads": 1,
+        "id_col": "id",
+        "group_col": None,
+        "n_splits": 5,
+        "seed": 0,
+        "bootstrap": 1000,
+        "pca": None,
+        "models": ["logistic", "gradient_boosting"],
+        "missing_values": [],
+        "missing_ids": "exclude",
+        "ids_file": None,
+        "threads": 1,
     }
 
 
 def test_threads_zero_means_library_default(captured, tmp_path):
-    runner.invoke(app, ["predict-outcome", "e", "t.csv", "--target", "y", "-o", str(tmp_path),
-                        "--threads", "0"])
+    runner.invoke(
+        app,
+        ["predict-outcome", "e", "t.csv", "--target", "y", "-o", str(tmp_path), "--threads", "0"],
+    )
     assert captured["kwargs"]["threads"] is None and captured["args"][3] is None
 
 
@@ -92,17 +176,40 @@ def _small_cohort(tmp_path: Path) -> None:
     EmbeddingSet(ids, vectors, "cfg").save(tmp_path / "emb")
     outcome = np.where(signal + 0.5 * rng.normal(size=n) > 0, "Y", "N").astype(object)
     outcome[:3] = ["", "Not visible", None]
-    pd.DataFrame({"id": ids, "patient": [f"p{k // 2}" for k in range(n)], "died": outcome,
-                  "age": rng.normal(60, 10, size=n)}).to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame(
+        {
+            "id": ids,
+            "patient": [f"p{k // 2}" for k in range(n)],
+            "died": outcome,
+            "age": rng.normal(60, 10, size=n),
+        }
+    ).to_csv(tmp_path / "t.csv", index=False)
 
 
 def test_small_real_run(tmp_path):
     _small_cohort(tmp_path)
-    result = runner.invoke(app, [
-        "predict-outcome", str(tmp_path / "emb"), str(tmp_path / "t.csv"), "--target", "died",
-        "--features", "age", "--group-col", "patient", "--missing-values", "not visible",
-        "--bootstrap", "100", "--models", "logistic", "-o", str(tmp_path / "out"),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "predict-outcome",
+            str(tmp_path / "emb"),
+            str(tmp_path / "t.csv"),
+            "--target",
+            "died",
+            "--features",
+            "age",
+            "--group-col",
+            "patient",
+            "--missing-values",
+            "not visible",
+            "--bootstrap",
+            "100",
+            "--models",
+            "logistic",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "| image-only | logistic | 57 |" in result.output
     assert "target 'died' missing: 3" in result.output
@@ -125,8 +232,19 @@ def test_small_real_run(tmp_path):
 )
 def test_errors_exit_1_with_one_line(tmp_path, extra, message):
     _small_cohort(tmp_path)
-    args = ["predict-outcome", str(tmp_path / "emb"), str(tmp_path / "t.csv"), "--target",
-            "died", "-o", str(tmp_path / "out"), "--features", "age", "--bootstrap", "10"]
+    args = [
+        "predict-outcome",
+        str(tmp_path / "emb"),
+        str(tmp_path / "t.csv"),
+        "--target",
+        "died",
+        "-o",
+        str(tmp_path / "out"),
+        "--features",
+        "age",
+        "--bootstrap",
+        "10",
+    ]
     # a later --target / --features overrides the earlier one
     result = runner.invoke(app, [*args, *extra])
     assert result.exit_code == 1, result.output

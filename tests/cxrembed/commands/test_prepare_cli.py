@@ -23,20 +23,53 @@ def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
 
     def fake(*args, **kwargs):
         seen["args"], seen["kwargs"] = args, kwargs
-        return PrepareSummary(tmp_path / "c", 3, 2, 0, excluded_frame(
-            [exclusion(2, "x", "x.png", "missing", "image file not found")]), 1.0)
+        return PrepareSummary(
+            tmp_path / "c",
+            3,
+            2,
+            0,
+            excluded_frame([exclusion(2, "x", "x.png", "missing", "image file not found")]),
+            1.0,
+        )
 
     monkeypatch.setattr(cache_module, "prepare_cache", fake)
-    result = runner.invoke(app, [
-        "prepare", str(tmp_path / "t.csv"), "--images", str(tmp_path), "-o", str(tmp_path / "c"),
-        "--id-col", "uid", "--size", "128", "--dtype", "uint16", "--fit", "crop",
-        "--window", "40,400", "-j", "2", "--overwrite", "-q",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "prepare",
+            str(tmp_path / "t.csv"),
+            "--images",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "c"),
+            "--id-col",
+            "uid",
+            "--size",
+            "128",
+            "--dtype",
+            "uint16",
+            "--fit",
+            "crop",
+            "--window",
+            "40,400",
+            "-j",
+            "2",
+            "--overwrite",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert seen["args"] == (tmp_path / "t.csv", tmp_path, tmp_path / "c")
     assert seen["kwargs"] == {
-        "image_col": None, "id_col": "uid", "size": 128, "dtype": "uint16", "fit": "crop",
-        "window": (40.0, 400.0), "jobs": 2, "overwrite": True, "progress": False,
+        "image_col": None,
+        "id_col": "uid",
+        "size": 128,
+        "dtype": "uint16",
+        "fit": "crop",
+        "window": (40.0, 400.0),
+        "jobs": 2,
+        "overwrite": True,
+        "progress": False,
     }
     assert "decoded: 2" in result.output and "missing: 1" in result.output
 
@@ -45,8 +78,21 @@ def test_end_to_end_then_resume(tmp_path):
     for name in ("a", "b"):
         write_png(tmp_path / f"{name}.png", ramp(10, 14))
     pd.DataFrame({"uid": ["a", "b", "c"]}).to_csv(tmp_path / "t.csv", index=False)
-    args = ["prepare", str(tmp_path / "t.csv"), "--images", str(tmp_path), "-o",
-            str(tmp_path / "cache"), "--id-col", "uid", "--size", "16", "-j", "1", "-q"]
+    args = [
+        "prepare",
+        str(tmp_path / "t.csv"),
+        "--images",
+        str(tmp_path),
+        "-o",
+        str(tmp_path / "cache"),
+        "--id-col",
+        "uid",
+        "--size",
+        "16",
+        "-j",
+        "1",
+        "-q",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "rows: 3  decoded: 2  already cached: 0  excluded: 1" in first.output
@@ -57,8 +103,20 @@ def test_end_to_end_then_resume(tmp_path):
 
 def test_nothing_usable_exits_1_with_one_line(tmp_path):
     pd.DataFrame({"uid": ["a"]}).to_csv(tmp_path / "t.csv", index=False)
-    result = runner.invoke(app, ["prepare", str(tmp_path / "t.csv"), "--images", str(tmp_path),
-                                 "-o", str(tmp_path / "cache"), "--id-col", "uid", "-q"])
+    result = runner.invoke(
+        app,
+        [
+            "prepare",
+            str(tmp_path / "t.csv"),
+            "--images",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "cache"),
+            "--id-col",
+            "uid",
+            "-q",
+        ],
+    )
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: no usable row")
@@ -66,8 +124,15 @@ def test_nothing_usable_exits_1_with_one_line(tmp_path):
 
 def test_bad_window_and_missing_columns_exit_1(tmp_path):
     pd.DataFrame({"uid": ["a"]}).to_csv(tmp_path / "t.csv", index=False)
-    base = ["prepare", str(tmp_path / "t.csv"), "--images", str(tmp_path), "-o",
-            str(tmp_path / "cache"), "-q"]
+    base = [
+        "prepare",
+        str(tmp_path / "t.csv"),
+        "--images",
+        str(tmp_path),
+        "-o",
+        str(tmp_path / "cache"),
+        "-q",
+    ]
     bad_window = runner.invoke(app, [*base, "--id-col", "uid", "--window", "wide"])
     assert bad_window.exit_code == 1 and "error: --window must be" in bad_window.output
     no_column = runner.invoke(app, base)

@@ -21,8 +21,14 @@ runner = CliRunner()
 
 
 def _frame(query: str, error: str | None = None) -> pd.DataFrame:
-    frame = pd.DataFrame({"rank": [1, 2], "id": ["a", "b"], "similarity": [0.99, 0.5],
-                          "finding": ["COVID-19", "SARS"]})
+    frame = pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "id": ["a", "b"],
+            "similarity": [0.99, 0.5],
+            "finding": ["COVID-19", "SARS"],
+        }
+    )
     if error:
         frame = frame.iloc[:0]
         frame.attrs["error"] = error
@@ -38,17 +44,45 @@ def test_options_are_passed_to_the_library(monkeypatch):
         return SearchReport([_frame("q1.png")], [Path("g.png")], ["a note"])
 
     monkeypatch.setattr(retrieval_module, "search_images", fake)
-    result = runner.invoke(app, [
-        "search", "RUN", "IDX", "q1.png", "--k", "5", "--show", "finding, survival",
-        "--grid", "g.png", "--meta", "m.csv", "--id-col", "pid", "--image-col", "path",
-        "--evidence", "ev.jsonl", "--evidence-key", "report", "--device", "cpu",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "search",
+            "RUN",
+            "IDX",
+            "q1.png",
+            "--k",
+            "5",
+            "--show",
+            "finding, survival",
+            "--grid",
+            "g.png",
+            "--meta",
+            "m.csv",
+            "--id-col",
+            "pid",
+            "--image-col",
+            "path",
+            "--evidence",
+            "ev.jsonl",
+            "--evidence-key",
+            "report",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert seen["args"] == (Path("RUN"), Path("IDX"), ["q1.png"])
     assert seen["kwargs"] == {
-        "k": 5, "show": ["finding", "survival"], "grid": Path("g.png"),
-        "metadata": Path("m.csv"), "id_col": "pid", "image_col": "path",
-        "evidence": Path("ev.jsonl"), "evidence_key": "report", "device": "cpu",
+        "k": 5,
+        "show": ["finding", "survival"],
+        "grid": Path("g.png"),
+        "metadata": Path("m.csv"),
+        "id_col": "pid",
+        "image_col": "path",
+        "evidence": Path("ev.jsonl"),
+        "evidence_key": "report",
+        "device": "cpu",
         "include_self": False,
     }
     assert "query: q1.png" in result.output and "COVID-19" in result.output
@@ -71,8 +105,9 @@ def test_include_self_is_passed_to_the_library(monkeypatch):
 def test_unreadable_query_is_reported_and_exit_code_is_1(monkeypatch, tmp_path):
     report = SearchReport([_frame("ok.png"), _frame("bad.png", "cannot read image 'bad.png'")])
     monkeypatch.setattr(retrieval_module, "search_images", lambda *a, **k: report)
-    result = runner.invoke(app, ["search", "RUN", "IDX", "ok.png", "bad.png", "-o",
-                                 str(tmp_path / "r.csv")])
+    result = runner.invoke(
+        app, ["search", "RUN", "IDX", "ok.png", "bad.png", "-o", str(tmp_path / "r.csv")]
+    )
     assert result.exit_code == 1
     assert "SARS" in result.output  # the readable query was still answered
     assert "error: query 'bad.png' skipped: cannot read image 'bad.png'" in result.output
@@ -85,20 +120,40 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("search")
     run = make_run(root / "run")
     write_pngs(root / "img", ["a.png", "b.png", "c.png", "d.png"])
-    pd.DataFrame({"file": ["a.png", "b.png", "c.png", "d.png"],
-                  "finding": ["x", "y", "x", "y"]}).to_csv(root / "t.csv", index=False)
-    embed_images(run, root / "t.csv", root / "emb", images_root=root / "img", image_col="file",
-                 progress=False)
+    pd.DataFrame(
+        {"file": ["a.png", "b.png", "c.png", "d.png"], "finding": ["x", "y", "x", "y"]}
+    ).to_csv(root / "t.csv", index=False)
+    embed_images(
+        run,
+        root / "t.csv",
+        root / "emb",
+        images_root=root / "img",
+        image_col="file",
+        progress=False,
+    )
     build_index(root / "emb", root / "index", metadata=root / "t.csv", image_col="file")
     return root
 
 
 def test_end_to_end_table_grid_and_csv(built, tmp_path):
-    result = runner.invoke(app, [
-        "search", str(built / "run"), str(built / "index"), str(built / "img" / "b.png"),
-        "--k", "2", "--grid", str(tmp_path / "g.png"), "-o", str(tmp_path / "r.csv"),
-        "--device", "cpu", "--include-self",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "search",
+            str(built / "run"),
+            str(built / "index"),
+            str(built / "img" / "b.png"),
+            "--k",
+            "2",
+            "--grid",
+            str(tmp_path / "g.png"),
+            "-o",
+            str(tmp_path / "r.csv"),
+            "--device",
+            "cpu",
+            "--include-self",
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == f"query: {built / 'img' / 'b.png'}"
@@ -109,8 +164,18 @@ def test_end_to_end_table_grid_and_csv(built, tmp_path):
 
 
 def test_query_in_the_gallery_is_left_out_by_default(built, tmp_path):
-    args = ["search", str(built / "run"), str(built / "index"), str(built / "img" / "b.png"),
-            "--k", "3", "-o", str(tmp_path / "r.csv"), "--device", "cpu"]
+    args = [
+        "search",
+        str(built / "run"),
+        str(built / "index"),
+        str(built / "img" / "b.png"),
+        "--k",
+        "3",
+        "-o",
+        str(tmp_path / "r.csv"),
+        "--device",
+        "cpu",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     written = pd.read_csv(tmp_path / "r.csv")
@@ -123,26 +188,53 @@ def test_query_in_the_gallery_is_left_out_by_default(built, tmp_path):
 
 def test_index_of_another_run_is_one_line_exit_1(built, tmp_path):
     other = make_run(tmp_path / "other", image_size=64)
-    result = runner.invoke(app, ["search", str(other), str(built / "index"),
-                                 str(built / "img" / "a.png"), "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "search",
+            str(other),
+            str(built / "index"),
+            str(built / "img" / "a.png"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 1
     assert result.output.startswith("error: index") and "config hash" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 
 def test_missing_index_folder_is_one_line(built, tmp_path):
-    result = runner.invoke(app, ["search", str(built / "run"), str(tmp_path / "none"),
-                                 str(built / "img" / "a.png"), "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "search",
+            str(built / "run"),
+            str(tmp_path / "none"),
+            str(built / "img" / "a.png"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 1 and "does not exist" in result.output
 
 
 def test_results_fit_100_columns_and_show_missing_as_a_dash():
     from cxrembed.commands.search import format_results
 
-    frame = pd.DataFrame({"rank": [1, 2], "id": ["a.png", "b.png"], "similarity": [0.99, 0.5],
-                          "finding": ["COVID-19", None], "age": [61.0, float("nan")],
-                          "sentences": ["Bilateral patchy opacities in the lower zones. " * 8,
-                                        "No pneumothorax."]})
+    frame = pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "id": ["a.png", "b.png"],
+            "similarity": [0.99, 0.5],
+            "finding": ["COVID-19", None],
+            "age": [61.0, float("nan")],
+            "sentences": [
+                "Bilateral patchy opacities in the lower zones. " * 8,
+                "No pneumothorax.",
+            ],
+        }
+    )
     frame.attrs["query"] = "q.png"
     text = format_results(SearchReport([frame], [], ["a note"]), notes=False)
     assert max(len(line) for line in text.splitlines()) <= 100

@@ -16,46 +16,95 @@ runner = CliRunner()
 
 
 def _result(tmp_path: Path, status: str = "completed", signal: int | None = None) -> TrainResult:
-    row = {"train_loss": 0.5, "val_mean_average_precision_at_r": 0.25,
-           "val_precision_at_1": 0.5, "val_precision_at_5": float("nan"),
-           "train_images_per_second": 12.0}
-    return TrainResult(tmp_path / "run", status, 2, 8, 1, 0.25, [row, row], RunConfig(),
-                       excluded=3, signal=signal)
+    row = {
+        "train_loss": 0.5,
+        "val_mean_average_precision_at_r": 0.25,
+        "val_precision_at_1": 0.5,
+        "val_precision_at_5": float("nan"),
+        "train_images_per_second": 12.0,
+    }
+    return TrainResult(
+        tmp_path / "run", status, 2, 8, 1, 0.25, [row, row], RunConfig(), excluded=3, signal=signal
+    )
 
 
 def _fake(seen, result):
     def fake(*args, **kwargs):
         seen["args"], seen["kwargs"] = args, kwargs
         return result
+
     return fake
 
 
 def test_options_are_passed_as_overrides(tmp_path, monkeypatch):
     seen: dict = {}
     monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
-    result = runner.invoke(app, [
-        "train", "--labels", str(tmp_path / "t.csv"), "--output", str(tmp_path / "run"),
-        "--cache", str(tmp_path / "cache"), "--config", str(tmp_path / "c.yaml"),
-        "--image-col", "small_image", "--label-cols", "Edema, Atelectasis",
-        "--group-col", "patientid", "--loss", "ml2", "--backbone", "resnet34",
-        "--embedding-dim", "64", "--image-size", "128", "--epochs", "3",
-        "--batch-size", "16", "--noise", str(tmp_path / "noise.json"),
-        "--weights", str(tmp_path / "w.pth"), "--device", "cpu", "--jobs", "1",
-        "--seed", "7", "-q",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--labels",
+            str(tmp_path / "t.csv"),
+            "--output",
+            str(tmp_path / "run"),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--image-col",
+            "small_image",
+            "--label-cols",
+            "Edema, Atelectasis",
+            "--group-col",
+            "patientid",
+            "--loss",
+            "ml2",
+            "--backbone",
+            "resnet34",
+            "--embedding-dim",
+            "64",
+            "--image-size",
+            "128",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--noise",
+            str(tmp_path / "noise.json"),
+            "--weights",
+            str(tmp_path / "w.pth"),
+            "--device",
+            "cpu",
+            "--jobs",
+            "1",
+            "--seed",
+            "7",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert seen["args"] == (tmp_path / "t.csv", tmp_path / "run")
     assert seen["kwargs"] == {
-        "images": None, "cache": tmp_path / "cache", "config": tmp_path / "c.yaml",
-        "resume": False, "progress": False,
+        "images": None,
+        "cache": tmp_path / "cache",
+        "config": tmp_path / "c.yaml",
+        "resume": False,
+        "progress": False,
         "overrides": {
-            "data.image_col": "small_image", "labels.columns": ["Edema", "Atelectasis"],
-            "data.group_col": "patientid", "training.loss": "ml2",
-            "model.backbone": "resnet34", "model.embedding_dim": 64,
-            "preprocessing.image_size": 128, "training.epochs": 3,
-            "training.batch_size": 16, "training.noise": str(tmp_path / "noise.json"),
-            "training.weights": str(tmp_path / "w.pth"), "training.device": "cpu",
-            "data.num_workers": 0, "training.seed": 7,
+            "data.image_col": "small_image",
+            "labels.columns": ["Edema", "Atelectasis"],
+            "data.group_col": "patientid",
+            "training.loss": "ml2",
+            "model.backbone": "resnet34",
+            "model.embedding_dim": 64,
+            "preprocessing.image_size": 128,
+            "training.epochs": 3,
+            "training.batch_size": 16,
+            "training.noise": str(tmp_path / "noise.json"),
+            "training.weights": str(tmp_path / "w.pth"),
+            "training.device": "cpu",
+            "data.num_workers": 0,
+            "training.seed": 7,
         },
     }
     assert "finished 2 epochs (8 steps)" in result.output
@@ -66,8 +115,21 @@ def test_options_are_passed_as_overrides(tmp_path, monkeypatch):
 def test_options_left_out_use_the_config(tmp_path, monkeypatch):
     seen: dict = {}
     monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
-    result = runner.invoke(app, ["train", "--labels", "t.csv", "-o", "run", "--images",
-                                 "imgs", "--label-col", "finding", "--resume"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--labels",
+            "t.csv",
+            "-o",
+            "run",
+            "--images",
+            "imgs",
+            "--label-col",
+            "finding",
+            "--resume",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert seen["kwargs"]["overrides"] == {"labels.label_col": "finding"}
     assert seen["kwargs"]["resume"] is True and seen["kwargs"]["progress"] is True
@@ -75,32 +137,58 @@ def test_options_left_out_use_the_config(tmp_path, monkeypatch):
 
 
 def test_interrupted_run_exits_128_plus_signal(tmp_path, monkeypatch):
-    monkeypatch.setattr(trainer_module, "train",
-                        _fake({}, _result(tmp_path, "interrupted", signal=15)))
+    monkeypatch.setattr(
+        trainer_module, "train", _fake({}, _result(tmp_path, "interrupted", signal=15))
+    )
     result = runner.invoke(app, ["train", "--labels", "t.csv", "-o", "run", "--images", "i"])
     assert result.exit_code == 143
     assert "interrupted by signal 15" in result.output and "--resume" in result.output
 
 
 def test_library_errors_are_one_line_exit_1(tmp_path):
-    result = runner.invoke(app, ["train", "--labels", str(tmp_path / "missing.csv"), "-o",
-                                 str(tmp_path / "run"), "--images", str(tmp_path),
-                                 "--label-col", "finding"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--labels",
+            str(tmp_path / "missing.csv"),
+            "-o",
+            str(tmp_path / "run"),
+            "--images",
+            str(tmp_path),
+            "--label-col",
+            "finding",
+        ],
+    )
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: labels table")
     bad_key = tmp_path / "c.yaml"
     bad_key.write_text("training:\n  epoch: 2\n")
-    result = runner.invoke(app, ["train", "--labels", "t.csv", "-o", str(tmp_path / "r"),
-                                 "--images", str(tmp_path), "--config", str(bad_key)])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--labels",
+            "t.csv",
+            "-o",
+            str(tmp_path / "r"),
+            "--images",
+            str(tmp_path),
+            "--config",
+            str(bad_key),
+        ],
+    )
     assert result.exit_code == 1 and "did you mean 'training.epochs'" in result.output
 
 
 def test_out_and_num_workers_are_deprecated_aliases(tmp_path, monkeypatch):
     seen: dict = {}
     monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
-    result = runner.invoke(app, ["train", "--labels", "t.csv", "--out", "run", "--images", "i",
-                                 "--num-workers", "3", "-q"])
+    result = runner.invoke(
+        app,
+        ["train", "--labels", "t.csv", "--out", "run", "--images", "i", "--num-workers", "3", "-q"],
+    )
     assert result.exit_code == 0, result.output
     assert seen["args"] == (Path("t.csv"), Path("run"))
     assert seen["kwargs"]["overrides"] == {"data.num_workers": 3}
@@ -119,8 +207,13 @@ def test_help_shows_the_config_defaults():
     result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     text = " ".join(result.output.split())
-    for value in (defaults.training.epochs, defaults.training.loss, defaults.model.backbone,
-                  defaults.preprocessing.image_size, defaults.training.batch_size):
+    for value in (
+        defaults.training.epochs,
+        defaults.training.loss,
+        defaults.model.backbone,
+        defaults.preprocessing.image_size,
+        defaults.training.batch_size,
+    ):
         assert f"[default: ({value})]" in text
 
 
@@ -138,10 +231,12 @@ def test_columns_named_on_the_command_line_are_checked_before_training(tmp_path,
     table = tmp_path / "t.csv"
     table.write_text("file,finding,patient\na.png,x,p1\n")
     base = ["train", "--labels", str(table), "-o", str(tmp_path / "run"), "--images", "i"]
-    for extra, flag in ((["--label-col", "findings"], "--label-col"),
-                        (["--label-cols", "finding,Edema"], "--label-cols"),
-                        (["--label-col", "finding", "--image-col", "path"], "--image-col"),
-                        (["--label-col", "finding", "--group-col", "patientid"], "--group-col")):
+    for extra, flag in (
+        (["--label-col", "findings"], "--label-col"),
+        (["--label-cols", "finding,Edema"], "--label-cols"),
+        (["--label-col", "finding", "--image-col", "path"], "--image-col"),
+        (["--label-col", "finding", "--group-col", "patientid"], "--group-col"),
+    ):
         result = runner.invoke(app, [*base, *extra])
         assert result.exit_code == 1, result.output
         assert f"not found ({flag})" in result.output and result.output.count("\n") == 1

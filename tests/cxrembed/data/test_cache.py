@@ -47,8 +47,13 @@ def source(tmp_path):
     images.mkdir()
     write_png(images / "g1.png", ramp(20, 30))
     write_png(images / "g2.png", ramp(30, 20, top=65535, dtype="uint16"))
-    write_dicom(images / "g3.dcm", ramp(24, 24, top=4095, dtype="uint16"), bits_stored=12,
-                photometric="MONOCHROME1", window=(2000.0, 3000.0))
+    write_dicom(
+        images / "g3.dcm",
+        ramp(24, 24, top=4095, dtype="uint16"),
+        bits_stored=12,
+        photometric="MONOCHROME1",
+        window=(2000.0, 3000.0),
+    )
     write_dicom(images / "g4.dcm", ramp(12, 40))
     (images / "empty.dcm").write_bytes(b"")
     truncate(write_dicom(images / "trunc.dcm", ramp(30, 30, top=4095, dtype="uint16")), 0.6)
@@ -78,7 +83,8 @@ def _pixels(cache_dir, size=SIZE, dtype="uint8"):
     info = json.loads((cache_dir / "cache.json").read_text())
     suffix = "u8" if dtype == "uint8" else "u16"
     return np.fromfile(cache_dir / f"images.{suffix}", dtype=dtype).reshape(
-        info["count"], size, size)
+        info["count"], size, size
+    )
 
 
 class CountingDecoder:
@@ -155,8 +161,9 @@ def test_changed_file_is_decoded_again_into_its_slot(source, tmp_path, monkeypat
 def test_new_rows_are_appended(source, tmp_path):
     cache_dir = tmp_path / "cache"
     table, images = source
-    prepare_cache(table.iloc[:2], images, cache_dir, image_col="file", id_col="id",
-                  size=SIZE, progress=False)
+    prepare_cache(
+        table.iloc[:2], images, cache_dir, image_col="file", id_col="id", size=SIZE, progress=False
+    )
     first = _pixels(cache_dir).copy()
     summary = _prepare(source, cache_dir)
     assert summary.already == 2 and summary.decoded == 2
@@ -219,8 +226,15 @@ def test_nothing_usable_is_an_error_after_writing_the_reasons(source, tmp_path):
     table, images = source
     bad_rows = table[table["id"].isin(BAD)]
     with pytest.raises(InputError, match="no usable row"):
-        prepare_cache(bad_rows, images, tmp_path / "cache", image_col="file", id_col="id",
-                      size=SIZE, progress=False)
+        prepare_cache(
+            bad_rows,
+            images,
+            tmp_path / "cache",
+            image_col="file",
+            id_col="id",
+            size=SIZE,
+            progress=False,
+        )
     assert len(pd.read_csv(tmp_path / "cache" / "excluded.csv")) == len(BAD)
 
 
@@ -251,15 +265,17 @@ def test_cached_dataset_rows_missing_from_the_cache(source, tmp_path):
     assert ds.ids == ["g1"]
     assert ds.excluded[["id", "kind"]].values.tolist() == [["new", "not-cached"]]
     with pytest.raises(InputError, match="no image cache"):
-        CachedImageDataset.from_table(tmp_path / "nowhere", extra,
-                                      labels=LabelOptions(label_col="finding"))
+        CachedImageDataset.from_table(
+            tmp_path / "nowhere", extra, labels=LabelOptions(label_col="finding")
+        )
 
 
 def test_cached_dataset_pickles_without_pixels_and_loads_in_workers(source, tmp_path):
     cache_dir = tmp_path / "cache"
     _prepare(source, cache_dir)
-    ds = CachedImageDataset.from_table(cache_dir, source[0],
-                                       labels=LabelOptions(label_col="finding"))
+    ds = CachedImageDataset.from_table(
+        cache_dir, source[0], labels=LabelOptions(label_col="finding")
+    )
     first = ds[0][0]  # opens the memory map in this process
     assert len(pickle.dumps(ds)) < 20_000
     batches = list(DataLoader(ds, batch_size=2, num_workers=1))
@@ -270,11 +286,13 @@ def test_cached_dataset_pickles_without_pixels_and_loads_in_workers(source, tmp_
 
 def test_real_covid_and_dicom_cache(cxr_dev, tmp_path):
     table = pd.read_csv(cxr_dev / "covid_metadata.csv").iloc[:24]
-    dicoms = pd.DataFrame({"small_image": [f"dicom/{p.name}" for p in
-                                           sorted((cxr_dev / "dicom").glob("*.dcm"))]})
+    dicoms = pd.DataFrame(
+        {"small_image": [f"dicom/{p.name}" for p in sorted((cxr_dev / "dicom").glob("*.dcm"))]}
+    )
     both = pd.concat([table[["small_image"]], dicoms], ignore_index=True)
-    summary = prepare_cache(both, cxr_dev, tmp_path / "c", image_col="small_image", size=64,
-                            jobs=2, progress=False)
+    summary = prepare_cache(
+        both, cxr_dev, tmp_path / "c", image_col="small_image", size=64, jobs=2, progress=False
+    )
     assert summary.decoded == 27 and len(summary.excluded) == 0
     pixels = _pixels(tmp_path / "c", 64)
     index = read_cache_index(tmp_path / "c").set_index("id")

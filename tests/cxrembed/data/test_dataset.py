@@ -24,24 +24,34 @@ def labelled(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
     write_png(images / "r1.png", ramp(8, 12))
-    write_dicom(images / "r2.dcm", ramp(10, 10, top=4095, dtype="uint16"), bits_stored=12,
-                photometric="MONOCHROME1")
+    write_dicom(
+        images / "r2.dcm",
+        ramp(10, 10, top=4095, dtype="uint16"),
+        bits_stored=12,
+        photometric="MONOCHROME1",
+    )
     write_png(images / "r3.png", ramp(12, 8))
     (images / "r4.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    table = pd.DataFrame({
-        "report_id": ["r1", "r2", "r3", "r4", "r5", "r6"],
-        "Edema": [1, -1, None, 0, 1, 1],
-        "Pleural Effusion": [-1, 0, 1, None, 0, 1],
-        "status": ["ok", "ok", "ok", "ok", "ok", "empty"],
-    })
+    table = pd.DataFrame(
+        {
+            "report_id": ["r1", "r2", "r3", "r4", "r5", "r6"],
+            "Edema": [1, -1, None, 0, 1, 1],
+            "Pleural Effusion": [-1, 0, 1, None, 0, 1],
+            "status": ["ok", "ok", "ok", "ok", "ok", "empty"],
+        }
+    )
     return table, images
 
 
 def _dataset(labelled, **options):
     table, images = labelled
     return LabeledImageDataset.from_table(
-        table, images, id_col="report_id", transform=eval_transform(16),
-        labels=LabelOptions(columns=("Edema", "Pleural Effusion"), **options))
+        table,
+        images,
+        id_col="report_id",
+        transform=eval_transform(16),
+        labels=LabelOptions(columns=("Edema", "Pleural Effusion"), **options),
+    )
 
 
 def test_item_contract_and_aligned_metadata(labelled):
@@ -61,11 +71,15 @@ def test_every_row_is_kept_or_excluded_with_a_reason(labelled):
     ds = _dataset(labelled)
     assert len(ds) + len(ds.excluded) == len(table)
     assert ds.excluded[["row", "id", "kind"]].values.tolist() == [
-        [4, "r5", "missing"], [5, "r6", "label-status"]]
+        [4, "r5", "missing"],
+        [5, "r6", "label-status"],
+    ]
 
 
-@pytest.mark.parametrize("policy, edema_r2, mask_r2", [
-    ("ignore", 0.0, 0.0), ("zeros", 0.0, 1.0), ("ones", 1.0, 1.0), ("soft", 0.3, 1.0)])
+@pytest.mark.parametrize(
+    "policy, edema_r2, mask_r2",
+    [("ignore", 0.0, 0.0), ("zeros", 0.0, 1.0), ("ones", 1.0, 1.0), ("soft", 0.3, 1.0)],
+)
 def test_uncertain_policy_end_to_end(labelled, policy, edema_r2, mask_r2):
     ds = _dataset(labelled, policy=policy, soft_value=0.3)
     _, target, mask, _ = ds[1]  # r2: Edema uncertain
@@ -81,8 +95,9 @@ def test_unmentioned_can_be_masked(labelled):
 
 def test_images_follow_the_reader_convention(labelled):
     table, images = labelled
-    ds = LabeledImageDataset.from_table(table, images, id_col="report_id",
-                                        labels=LabelOptions(columns=("Edema",)))
+    ds = LabeledImageDataset.from_table(
+        table, images, id_col="report_id", labels=LabelOptions(columns=("Edema",))
+    )
     raw = ds[1][0]  # no transform: the reader's [0, 1], MONOCHROME1 inverted
     expected = 1.0 - ramp(10, 10, top=4095, dtype="uint16") / 4095.0
     np.testing.assert_allclose(raw[0].numpy(), expected, atol=1e-6)
@@ -109,10 +124,12 @@ def test_dataloader_batches(labelled):
 def test_categorical_label_column(tmp_path):
     for name in ("a", "b", "c"):
         write_png(tmp_path / f"{name}.png", ramp())
-    table = pd.DataFrame({"file": ["a.png", "b.png", "c.png"],
-                          "finding": ["COVID-19", "todo", "SARS"]})
-    ds = LabeledImageDataset.from_table(table, tmp_path, image_col="file",
-                                        labels=LabelOptions(label_col="finding"))
+    table = pd.DataFrame(
+        {"file": ["a.png", "b.png", "c.png"], "finding": ["COVID-19", "todo", "SARS"]}
+    )
+    ds = LabeledImageDataset.from_table(
+        table, tmp_path, image_col="file", labels=LabelOptions(label_col="finding")
+    )
     assert ds.label_names == ["COVID-19", "SARS"] and ds.unmentioned == "ignore"
     assert ds.mask.tolist() == [[1, 1], [0, 0], [1, 1]]
     assert ds.targets.tolist() == [[1, 0], [0, 0], [0, 1]]
@@ -121,8 +138,9 @@ def test_categorical_label_column(tmp_path):
 def test_nothing_usable_is_a_clear_error(tmp_path):
     table = pd.DataFrame({"id": ["x", "y"], "Edema": [1, 0]})
     with pytest.raises(InputError, match=r"no usable row.*all 2 rows.*missing: 2"):
-        LabeledImageDataset.from_table(table, tmp_path, id_col="id",
-                                       labels=LabelOptions(columns=("Edema",)))
+        LabeledImageDataset.from_table(
+            table, tmp_path, id_col="id", labels=LabelOptions(columns=("Edema",))
+        )
 
 
 # ----------------------------------------------------------------------------- XRV adapter
@@ -146,8 +164,9 @@ class FakeXRV:
 
 
 def test_xrv_adapter_relabels_rescales_and_masks_nan():
-    ds = XRVDataset.from_xrv(FakeXRV(), label_names=["Edema", "Effusion", "Mass"],
-                             id_col="dicom_id")
+    ds = XRVDataset.from_xrv(
+        FakeXRV(), label_names=["Edema", "Effusion", "Mass"], id_col="dicom_id"
+    )
     assert ds.ids == ["d0", "d1"] and ds.label_names == ["Edema", "Effusion", "Mass"]
     image, target, mask, item_id = ds[1]
     assert image.shape == (1, 6, 6) and float(image.max()) == 1.0  # 1024 -> 1
@@ -169,8 +188,11 @@ def test_xrv_adapter_rejects_other_objects():
 
 def test_real_covid_table_with_finding_labels(cxr_dev):
     ds = LabeledImageDataset.from_table(
-        cxr_dev / "covid_metadata.csv", image_col="small_image",
-        labels=LabelOptions(label_col="finding"), transform=eval_transform(64))
+        cxr_dev / "covid_metadata.csv",
+        image_col="small_image",
+        labels=LabelOptions(label_col="finding"),
+        transform=eval_transform(64),
+    )
     assert len(ds) + len(ds.excluded) == 398 and len(ds) == 398
     assert "COVID-19" in ds.label_names and "todo" not in ds.label_names
     assert int((ds.mask.sum(axis=1) == 0).sum()) == int((ds.table["finding"] == "todo").sum())

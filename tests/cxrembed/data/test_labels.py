@@ -21,9 +21,20 @@ from cxrembed.data.labels import (
 from cxrlabel.errors import InputError
 
 CHEXPERT = [
-    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Lesion", "Lung Opacity",
-    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
-    "Pleural Other", "Fracture", "Support Devices",
+    "No Finding",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Lesion",
+    "Lung Opacity",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
+    "Support Devices",
 ]
 
 
@@ -32,15 +43,19 @@ def _reference(value: float, policy: str, soft: float, unmentioned: str) -> tupl
     if math.isnan(value):
         return 0.0, 0.0 if unmentioned == "ignore" else 1.0
     if value == -1:
-        return {"ignore": (0.0, 0.0), "zeros": (0.0, 1.0), "ones": (1.0, 1.0),
-                "soft": (soft, 1.0)}[policy]
+        return {"ignore": (0.0, 0.0), "zeros": (0.0, 1.0), "ones": (1.0, 1.0), "soft": (soft, 1.0)}[
+            policy
+        ]
     return value, 1.0
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    codes=st.lists(st.lists(st.sampled_from([1.0, 0.0, -1.0, math.nan]), min_size=3,
-                            max_size=3), min_size=1, max_size=6),
+    codes=st.lists(
+        st.lists(st.sampled_from([1.0, 0.0, -1.0, math.nan]), min_size=3, max_size=3),
+        min_size=1,
+        max_size=6,
+    ),
     policy=st.sampled_from(UNCERTAIN_POLICIES),
     soft=st.floats(0.0, 1.0),
     unmentioned=st.sampled_from(["zeros", "ignore"]),
@@ -89,8 +104,9 @@ def test_schema_columns_read_as_written_by_cxr_label():
 
 def test_missing_schema_columns_are_named():
     with pytest.raises(InputError, match=r"lacks label columns .*'Fracture'.*cxr label"):
-        label_matrix(pd.DataFrame({n: [1] for n in CHEXPERT[:-2]}), schema="chexpert",
-                     source="labels.csv")
+        label_matrix(
+            pd.DataFrame({n: [1] for n in CHEXPERT[:-2]}), schema="chexpert", source="labels.csv"
+        )
 
 
 def test_bad_label_value_names_column_and_row():
@@ -124,8 +140,9 @@ def test_categorical_column_one_hot_with_unknown_rows():
 def test_categorical_unknown_rows_are_masked_by_default():
     options = LabelOptions(label_col="finding")
     matrix = options.matrix(pd.DataFrame({"finding": ["a", "todo"]}))
-    _, mask = encode_labels(matrix.values, options.policy,
-                            unmentioned=options.unmentioned_for(categorical=True))
+    _, mask = encode_labels(
+        matrix.values, options.policy, unmentioned=options.unmentioned_for(categorical=True)
+    )
     assert mask.tolist() == [[1.0], [0.0]]
     assert LabelOptions(schema="chexpert").unmentioned_for(categorical=False) == "zeros"
 
@@ -141,7 +158,10 @@ def test_status_exclusions():
     table = pd.DataFrame({"status": ["ok", "empty", "error: bad encoding", None, " OK "]})
     records = status_exclusions(table, ["a", "b", "c", "d", "e"])
     assert [(r["row"], r["id"], r["kind"]) for r in records] == [
-        (1, "b", "label-status"), (2, "c", "label-status"), (3, "d", "label-status")]
+        (1, "b", "label-status"),
+        (2, "c", "label-status"),
+        (3, "d", "label-status"),
+    ]
     assert "'empty'" in records[0]["reason"]
     assert status_exclusions(table, ["a"] * 5, status_col=None) == []
     assert status_exclusions(pd.DataFrame({"x": [1]}), ["a"]) == []

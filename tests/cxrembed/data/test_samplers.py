@@ -134,7 +134,12 @@ def test_resume_mid_epoch_equals_uninterrupted_run(stop_after: int, replicas: in
 
     def make() -> MultiLabelBatchSampler:
         return MultiLabelBatchSampler(
-            y, m=4, batch_size=16, seed=7, batches_per_epoch=12, num_replicas=replicas,
+            y,
+            m=4,
+            batch_size=16,
+            seed=7,
+            batches_per_epoch=12,
+            num_replicas=replicas,
             rank=replicas - 1,
         )
 

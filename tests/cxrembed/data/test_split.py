@@ -29,8 +29,7 @@ def _check_partition(table, group_col, train, val):
 )
 def test_partition_property(groups, labels, fraction, seed, stratify):
     table = pd.DataFrame({"patient": groups, "finding": labels[: len(groups)]})
-    train, val = split_by_group(table, "patient", fraction, seed,
-                                "finding" if stratify else None)
+    train, val = split_by_group(table, "patient", fraction, seed, "finding" if stratify else None)
     _check_partition(table, "patient", train, val)
 
 
@@ -57,8 +56,9 @@ def test_stratified_split_keeps_label_shares():
     patients = np.arange(400)
     label = np.where(rng.random(400) < 0.1, "rare", "common")  # one label per patient
     per_row = rng.integers(1, 4, 400)
-    table = pd.DataFrame({"patient": np.repeat(patients, per_row),
-                          "finding": np.repeat(label, per_row)})
+    table = pd.DataFrame(
+        {"patient": np.repeat(patients, per_row), "finding": np.repeat(label, per_row)}
+    )
     train, val = split_by_group(table, "patient", 0.2, seed=0, stratify_col="finding")
     _check_partition(table, "patient", train, val)
     for value in ("rare", "common"):

@@ -28,8 +28,7 @@ def test_join_by_id_accounts_for_every_row(folder):
     assert [p.name for p in join.paths] == ["a.png", "b.dcm", "00012.png"]
     assert join.rows.tolist() == [0, 1, 7]
     kinds = dict(zip(join.excluded["row"], join.excluded["kind"], strict=True))
-    assert kinds == {2: "ambiguous", 3: "missing", 4: "no-image", 5: "duplicate-id",
-                     6: "empty"}
+    assert kinds == {2: "ambiguous", 3: "missing", 4: "no-image", 5: "duplicate-id", 6: "empty"}
     assert list(join.excluded.columns) == EXCLUDED_COLUMNS
     assert len(join.rows) + len(join.excluded) == len(table)
     assert "already used by row 0" in join.excluded.set_index("row").loc[5, "reason"]
@@ -37,8 +36,12 @@ def test_join_by_id_accounts_for_every_row(folder):
 
 def test_join_by_path_relative_to_the_table_folder(folder, tmp_path):
     csv = tmp_path / "labels.csv"
-    pd.DataFrame({"file": ["images/a.png", "images/zz.png", "", "images/sub"],
-                  "pid": ["00012", "7", "8", "9"]}).to_csv(csv, index=False)
+    pd.DataFrame(
+        {
+            "file": ["images/a.png", "images/zz.png", "", "images/sub"],
+            "pid": ["00012", "7", "8", "9"],
+        }
+    ).to_csv(csv, index=False)
     table = read_table(csv, text_columns=("pid", "file"))
     join = join_images(table, image_col="file", id_col="pid")
     assert join.ids == ["00012"]  # ids keep their leading zeros

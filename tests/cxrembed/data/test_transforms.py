@@ -82,8 +82,9 @@ def test_train_transform_shape_range_and_randomness():
 
 
 def _plain(size, **kwargs):
-    return train_transform(size, rotation=0.0, translate=0.0, scale=(1.0, 1.0), brightness=0.0,
-                           contrast=0.0, **kwargs)
+    return train_transform(
+        size, rotation=0.0, translate=0.0, scale=(1.0, 1.0), brightness=0.0, contrast=0.0, **kwargs
+    )
 
 
 def test_no_horizontal_flip_by_default_and_flip_when_asked():

@@ -26,16 +26,25 @@ def nih(tmp_path):
     for i, finding in enumerate(FINDINGS):
         name = f"{i:08d}_000.png"
         Image.fromarray((rng.random((48, 40)) * 255).astype("uint8")).save(tmp_path / name)
-        rows.append({"Image Index": name, "Finding Labels": finding, "Follow-up #": 0,
-                     "Patient ID": i, "Patient Age": 50, "Patient Gender": "F",
-                     "View Position": "PA"})
+        rows.append(
+            {
+                "Image Index": name,
+                "Finding Labels": finding,
+                "Follow-up #": 0,
+                "Patient ID": i,
+                "Patient Age": 50,
+                "Patient Gender": "F",
+                "View Position": "PA",
+            }
+        )
     pd.DataFrame(rows).to_csv(tmp_path / "entries.csv", index=False)
     return xrv.datasets.NIH_Dataset(imgpath=str(tmp_path), csvpath=str(tmp_path / "entries.csv"))
 
 
 def test_real_xrv_dataset_is_wrapped_with_its_labels_and_ids(nih) -> None:
-    ds = XRVDataset.from_xrv(nih, label_names=["Effusion", "Edema", "Mass", "Cardiomegaly"],
-                             id_col="Image Index")
+    ds = XRVDataset.from_xrv(
+        nih, label_names=["Effusion", "Edema", "Mass", "Cardiomegaly"], id_col="Image Index"
+    )
     assert len(ds) == 4
     assert ds.ids == [f"{i:08d}_000.png" for i in range(4)]
     expected = [[1, 0, 0, 0], [0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]]

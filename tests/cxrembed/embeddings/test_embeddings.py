@@ -16,8 +16,12 @@ from cxrlabel.errors import CxrError
 
 def _set(n: int = 5, d: int = 4, seed: int = 0) -> EmbeddingSet:
     rng = np.random.default_rng(seed)
-    return EmbeddingSet([f"img{i:03d}.png" for i in range(n)],
-                        rng.normal(size=(n, d)).astype(np.float32), "hash1", {"run": "r"})
+    return EmbeddingSet(
+        [f"img{i:03d}.png" for i in range(n)],
+        rng.normal(size=(n, d)).astype(np.float32),
+        "hash1",
+        {"run": "r"},
+    )
 
 
 def test_folder_round_trip_keeps_ids_order_values_hash_and_meta(tmp_path):
@@ -164,8 +168,14 @@ def test_writer_shards_and_reads_back_in_append_order(tmp_path):
     manifest = json.loads((tmp_path / "e" / MANIFEST).read_text())
     assert [s["count"] for s in manifest["shards"]] == [3, 3, 1]
     assert sorted(p.name for p in (tmp_path / "e").iterdir()) == [
-        MANIFEST, "ids-00000.txt", "ids-00001.txt", "ids-00002.txt",
-        "vectors-00000.npy", "vectors-00001.npy", "vectors-00002.npy"]
+        MANIFEST,
+        "ids-00000.txt",
+        "ids-00001.txt",
+        "ids-00002.txt",
+        "vectors-00000.npy",
+        "vectors-00001.npy",
+        "vectors-00002.npy",
+    ]
     back = EmbeddingSet.load(tmp_path / "e")
     assert back.ids == emb.ids
     np.testing.assert_array_equal(back.vectors, emb.vectors)
@@ -239,7 +249,7 @@ def test_writer_many_small_appends_match_one_big_array(tmp_path):
     with EmbeddingWriter(tmp_path / "e", 3, "h", shard_size=7) as w:
         start = 0
         for size in (1, 5, 13, 2, 29):
-            w.append(ids[start:start + size], vectors[start:start + size])
+            w.append(ids[start : start + size], vectors[start : start + size])
             start += size
     back = EmbeddingSet.load(tmp_path / "e")
     assert back.ids == ids

@@ -30,8 +30,7 @@ def test_join_matches_in_table_order_and_lists_both_sides():
         ["a", 0, "embeddings", "embedding without a table row"],
         ["c", 2, "embeddings", "embedding without a table row"],
     ]
-    assert j.summary() == {"matched": 2, "table_without_embedding": 2,
-                           "embeddings_without_row": 2}
+    assert j.summary() == {"matched": 2, "table_without_embedding": 2, "embeddings_without_row": 2}
 
 
 def test_every_id_is_accounted_for():
@@ -55,8 +54,11 @@ def test_ids_are_compared_as_text_keeping_zeros(tmp_path):
 
 
 def test_missing_error_mode_names_the_row():
-    with pytest.raises(IdJoinError, match=r"1 rows of <DataFrame> have no embedding, e.g. id 'x' "
-                                          r"\(row 1\)"):
+    with pytest.raises(
+        IdJoinError,
+        match=r"1 rows of <DataFrame> have no embedding, e.g. id 'x' "
+        r"\(row 1\)",
+    ):
         join_embeddings(_emb(["a"]), pd.DataFrame({"id": ["a", "x"]}), "id", missing="error")
 
 

@@ -54,16 +54,17 @@ def test_table_ap_and_auroc_are_scikit_learns_on_the_vote_scores():
     report = diagnosis_by_retrieval(x, y, names=NAMES, k=7)
     for c, finding in enumerate(NAMES[:3]):
         row = report.per_finding.set_index("finding").loc[finding]
-        assert row["ap"] == pytest.approx(average_precision_score(report.truth[:, c],
-                                                                  report.scores[:, c]))
-        assert row["auroc"] == pytest.approx(roc_auc_score(report.truth[:, c],
-                                                           report.scores[:, c]))
+        assert row["ap"] == pytest.approx(
+            average_precision_score(report.truth[:, c], report.scores[:, c])
+        )
+        assert row["auroc"] == pytest.approx(roc_auc_score(report.truth[:, c], report.scores[:, c]))
     assert np.isnan(report.per_finding.set_index("finding").loc["Fracture", "ap"])
     # scores are vote shares: multiples of 1 / k
     assert np.allclose(report.scores * 7, np.round(report.scores * 7))
     roc = {c.finding: c for c in diagnosis_curves(report, "roc")}
     assert np.trapezoid(roc["Edema"].y, roc["Edema"].x) == pytest.approx(
-        report.per_finding.loc[0, "auroc"])
+        report.per_finding.loc[0, "auroc"]
+    )
 
 
 def test_single_label_classes_get_one_vs_rest_curves():
@@ -82,7 +83,10 @@ def test_evaluation_writes_roc_and_pr_in_the_format_asked(tmp_path, kind):
     for name in ("roc", "pr", "map"):
         assert file_format(paths[name]) == kind and paths[name].suffix == f".{kind}"
     assert sorted(p.name for p in tmp_path.glob(f"*.{kind}")) == [
-        f"embedding_map.{kind}", f"pr.{kind}", f"roc.{kind}"]
+        f"embedding_map.{kind}",
+        f"pr.{kind}",
+        f"roc.{kind}",
+    ]
 
 
 def test_dpi_scales_the_curves_png(tmp_path):

@@ -21,10 +21,15 @@ def three_clusters(per: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def _cluster_separation(coords: np.ndarray, labels: np.ndarray) -> float:
     """Mean distance between class centres over mean distance to own class centre."""
     centres = np.stack([coords[labels == c].mean(axis=0) for c in np.unique(labels)])
-    within = np.mean([np.linalg.norm(coords[labels == c] - centres[i], axis=1).mean()
-                      for i, c in enumerate(np.unique(labels))])
-    between = np.mean([np.linalg.norm(a - b) for i, a in enumerate(centres)
-                       for b in centres[i + 1:]])
+    within = np.mean(
+        [
+            np.linalg.norm(coords[labels == c] - centres[i], axis=1).mean()
+            for i, c in enumerate(np.unique(labels))
+        ]
+    )
+    between = np.mean(
+        [np.linalg.norm(a - b) for i, a in enumerate(centres) for b in centres[i + 1 :]]
+    )
     return float(between / within)
 
 

@@ -126,8 +126,13 @@ def test_pml_parity_query_reference_split(pml: object) -> None:
     query = np.zeros(400, dtype=bool)
     query[:150] = True
     ours = retrieval_metrics(x, y, query_mask=query, gallery_mask=~query)
-    theirs = pml.get_accuracy(x[:150], y[:150], x[150:], y[150:],  # type: ignore[attr-defined]
-                              ref_includes_query=False)
+    theirs = pml.get_accuracy(
+        x[:150],
+        y[:150],
+        x[150:],
+        y[150:],  # type: ignore[attr-defined]
+        ref_includes_query=False,
+    )
     for key, value in theirs.items():
         assert ours[key] == pytest.approx(value, abs=1e-9), key
 
@@ -265,8 +270,9 @@ def test_bad_inputs_raise_clear_errors() -> None:
 
 # ----------------------------------------------------------------- orchestration + outputs
 def test_evaluate_embeddings_collects_everything() -> None:
-    result = evaluate_embeddings(X5, Y5, names=["A", "B"], ks=[1, 2], diagnosis_k=2,
-                                 map_method=None)
+    result = evaluate_embeddings(
+        X5, Y5, names=["A", "B"], ks=[1, 2], diagnosis_k=2, map_method=None
+    )
     m = result.metrics
     assert m["precision_at_1"] == pytest.approx(4 / 5)
     assert m["map_at_2"] == pytest.approx(4 / 5)
@@ -278,11 +284,18 @@ def test_evaluate_embeddings_collects_everything() -> None:
 
 def test_evaluate_writes_markdown_csv_json_png(tmp_path) -> None:
     labels = np.concatenate([Y5, np.zeros((5, 1), dtype=int)], axis=1)
-    result = evaluate_embeddings(X5, labels, names=["A", "B", "C"], ks=[1, 2], diagnosis_k=2,
-                                 map_method="pca")
+    result = evaluate_embeddings(
+        X5, labels, names=["A", "B", "C"], ks=[1, 2], diagnosis_k=2, map_method="pca"
+    )
     paths = result.write(tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "embedding_map.png", "metrics.csv", "metrics.json", "metrics.md", "pr.png", "roc.png"]
+        "embedding_map.png",
+        "metrics.csv",
+        "metrics.json",
+        "metrics.md",
+        "pr.png",
+        "roc.png",
+    ]
     payload = json.loads(paths["json"].read_text())
     rows = {r["finding"]: r for r in payload["diagnosis"]["per_finding"]}
     assert rows["C"]["auroc"] is None  # undefined, not a crash and not 0
@@ -306,12 +319,14 @@ def test_one_class_reports_undefined_instead_of_crashing() -> None:
 
 
 def _table() -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    table = pd.DataFrame({
-        "image": ["i0", "i1", "i2", "i3", "i4", "i5", "i6"],
-        "finding": ["a", "a", "b", "a", "b", "b", "todo"],
-        "patient": ["p0", "p0", "p1", "p2", "p3", "p3", "p9"],
-        "split": ["q", "q", "q", "g", "g", "g", "g"],
-    })
+    table = pd.DataFrame(
+        {
+            "image": ["i0", "i1", "i2", "i3", "i4", "i5", "i6"],
+            "finding": ["a", "a", "b", "a", "b", "b", "todo"],
+            "patient": ["p0", "p0", "p1", "p2", "p3", "p3", "p9"],
+            "split": ["q", "q", "q", "g", "g", "g", "g"],
+        }
+    )
     ids = ["i5", "i4", "i3", "i2", "i1", "i0", "i6", "extra"]  # another order + one extra
     x = np.concatenate([X6[::-1], circle([200, 250])])
     return table, x, ids
@@ -319,8 +334,16 @@ def _table() -> tuple[pd.DataFrame, np.ndarray, list[str]]:
 
 def test_evaluate_table_joins_by_id_and_lists_exclusions() -> None:
     table, x, ids = _table()
-    result = evaluate_table(x, ids, table, labels=LabelOptions(label_col="finding"),
-                            id_col="image", ks=[1], diagnosis_k=1, map_method=None)
+    result = evaluate_table(
+        x,
+        ids,
+        table,
+        labels=LabelOptions(label_col="finding"),
+        id_col="image",
+        ks=[1],
+        diagnosis_k=1,
+        map_method=None,
+    )
     expected = retrieval_metrics(X6, Y6)
     for key in ("precision_at_1", "r_precision", "mean_average_precision_at_r"):
         assert result.metrics[key] == pytest.approx(expected[key])
@@ -332,50 +355,102 @@ def test_evaluate_table_joins_by_id_and_lists_exclusions() -> None:
 
 def test_evaluate_table_split_and_patient() -> None:
     table, x, ids = _table()
-    result = evaluate_table(x, ids, table, labels=LabelOptions(label_col="finding"),
-                            id_col="image", split_col="split", query_split="q",
-                            gallery_split="g", ks=[1], diagnosis_k=1, map_method=None)
+    result = evaluate_table(
+        x,
+        ids,
+        table,
+        labels=LabelOptions(label_col="finding"),
+        id_col="image",
+        split_col="split",
+        query_split="q",
+        gallery_split="g",
+        ks=[1],
+        diagnosis_k=1,
+        map_method=None,
+    )
     query = np.array([True, True, True, False, False, False])
     expected = retrieval_metrics(X6, Y6, query_mask=query, gallery_mask=~query)
     assert result.metrics["r_precision"] == pytest.approx(expected["r_precision"])
-    same = evaluate_table(x, ids, table, labels=LabelOptions(label_col="finding"),
-                          id_col="image", group_col="patient", exclude_same_group=True,
-                          ks=[1], diagnosis_k=1, map_method=None)
+    same = evaluate_table(
+        x,
+        ids,
+        table,
+        labels=LabelOptions(label_col="finding"),
+        id_col="image",
+        group_col="patient",
+        exclude_same_group=True,
+        ks=[1],
+        diagnosis_k=1,
+        map_method=None,
+    )
     groups = ["p0", "p0", "p1", "p2", "p3", "p3"]
     ref = retrieval_metrics(X6, Y6, groups=groups, exclude_same_group=True)
     assert same.metrics["mean_average_precision_at_r"] == pytest.approx(
-        ref["mean_average_precision_at_r"])
+        ref["mean_average_precision_at_r"]
+    )
 
 
 def test_evaluate_table_observation_columns_and_uncertain_policy() -> None:
-    table = pd.DataFrame({
-        "id": [f"r{i}" for i in range(5)],
-        "A": [1, -1, 1, np.nan, 0],
-        "B": [np.nan, 1, 1, 0, np.nan],
-        "status": ["ok"] * 5,
-    })
+    table = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(5)],
+            "A": [1, -1, 1, np.nan, 0],
+            "B": [np.nan, 1, 1, 0, np.nan],
+            "status": ["ok"] * 5,
+        }
+    )
     ids = [f"r{i}" for i in range(5)]
-    ones = evaluate_table(X5, ids, table, labels=LabelOptions(columns=("A", "B"), policy="ones"),
-                          id_col="id", ks=[2], diagnosis_k=2, map_method=None)
+    ones = evaluate_table(
+        X5,
+        ids,
+        table,
+        labels=LabelOptions(columns=("A", "B"), policy="ones"),
+        id_col="id",
+        ks=[2],
+        diagnosis_k=2,
+        map_method=None,
+    )
     # -1 -> 1, blank -> 0 gives exactly Y5
     ref = evaluate_embeddings(X5, Y5, names=["A", "B"], ks=[2], diagnosis_k=2, map_method=None)
     assert ones.metrics == pytest.approx(ref.metrics, nan_ok=True)
-    zeros = evaluate_table(X5, ids, table, labels=LabelOptions(columns=("A", "B")),
-                           id_col="id", ks=[2], diagnosis_k=2, map_method=None)
+    zeros = evaluate_table(
+        X5,
+        ids,
+        table,
+        labels=LabelOptions(columns=("A", "B")),
+        id_col="id",
+        ks=[2],
+        diagnosis_k=2,
+        map_method=None,
+    )
     y = Y5.copy()
     y[1, 0] = 0
     ref0 = evaluate_embeddings(X5, y, names=["A", "B"], ks=[2], diagnosis_k=2, map_method=None)
     assert zeros.metrics == pytest.approx(ref0.metrics, nan_ok=True)
     with pytest.raises(EvaluationInputError, match="soft"):
-        evaluate_table(X5, ids, table, labels=LabelOptions(columns=("A", "B"), policy="soft"),
-                       id_col="id", map_method=None)
+        evaluate_table(
+            X5,
+            ids,
+            table,
+            labels=LabelOptions(columns=("A", "B"), policy="soft"),
+            id_col="id",
+            map_method=None,
+        )
 
 
 def test_evaluate_table_status_rows_are_excluded() -> None:
     table, x, ids = _table()
     table["status"] = ["ok", "ok", "ok", "ok", "ok", "error: bad", "ok"]
-    result = evaluate_table(x, ids, table, labels=LabelOptions(label_col="finding"),
-                            id_col="image", ks=[1], diagnosis_k=1, map_method=None)
+    result = evaluate_table(
+        x,
+        ids,
+        table,
+        labels=LabelOptions(label_col="finding"),
+        id_col="image",
+        ks=[1],
+        diagnosis_k=1,
+        map_method=None,
+    )
     assert "i5" in set(result.excluded["id"])
     assert result.info["rows evaluated"] == 5
 
@@ -383,21 +458,43 @@ def test_evaluate_table_status_rows_are_excluded() -> None:
 def test_evaluate_table_bad_input() -> None:
     table, x, ids = _table()
     with pytest.raises(EvaluationInputError, match="1 ids of .* have no embedding.*'i3'"):
-        evaluate_table(x[[0, 1, 3, 4, 5, 6, 7]], [i for i in ids if i != "i3"], table,
-                       labels=LabelOptions(label_col="finding"), id_col="image", map_method=None)
-    partial = evaluate_table(x[[0, 1, 3, 4, 5, 6, 7]], [i for i in ids if i != "i3"], table,
-                             labels=LabelOptions(label_col="finding"), id_col="image",
-                             missing="exclude", ks=[1], diagnosis_k=1, map_method=None)
+        evaluate_table(
+            x[[0, 1, 3, 4, 5, 6, 7]],
+            [i for i in ids if i != "i3"],
+            table,
+            labels=LabelOptions(label_col="finding"),
+            id_col="image",
+            map_method=None,
+        )
+    partial = evaluate_table(
+        x[[0, 1, 3, 4, 5, 6, 7]],
+        [i for i in ids if i != "i3"],
+        table,
+        labels=LabelOptions(label_col="finding"),
+        id_col="image",
+        missing="exclude",
+        ks=[1],
+        diagnosis_k=1,
+        map_method=None,
+    )
     assert "i3" in set(partial.excluded["id"])
     dup = pd.concat([table, table.iloc[[0]]], ignore_index=True)
     with pytest.raises(EvaluationInputError, match="id 'i0' on rows 0 and 7"):
         evaluate_table(x, ids, dup, labels=LabelOptions(label_col="finding"), id_col="image")
     with pytest.raises(VectorInputError, match="must be unique"):
-        evaluate_table(x, ids[:-1] + ["i0"], table, labels=LabelOptions(label_col="finding"),
-                       id_col="image")
+        evaluate_table(
+            x, ids[:-1] + ["i0"], table, labels=LabelOptions(label_col="finding"), id_col="image"
+        )
     with pytest.raises(EvaluationInputError, match="no column 'nope'"):
-        evaluate_table(x, ids, table, labels=LabelOptions(label_col="finding"), id_col="image",
-                       group_col="nope", exclude_same_group=True)
+        evaluate_table(
+            x,
+            ids,
+            table,
+            labels=LabelOptions(label_col="finding"),
+            id_col="image",
+            group_col="nope",
+            exclude_same_group=True,
+        )
 
 
 # ----------------------------------------------------------------- real data (opt-in)
@@ -409,13 +506,27 @@ def test_covid_table_end_to_end(cxr_dev, tmp_path) -> None:
 
     table = pd.read_csv(cxr_dev / "covid_metadata.csv")
     ids = table["small_image"].tolist()
-    x = np.stack([np.asarray(Image.open(cxr_dev / p).convert("L").resize((16, 16)),
-                             dtype=np.float32).ravel() for p in ids])
+    x = np.stack(
+        [
+            np.asarray(
+                Image.open(cxr_dev / p).convert("L").resize((16, 16)), dtype=np.float32
+            ).ravel()
+            for p in ids
+        ]
+    )
     x -= x.mean(axis=0)
-    result = evaluate_table(x, ids, table, labels=LabelOptions(label_col="finding"),
-                            image_col="small_image", group_col="patientid",
-                            exclude_same_group=True, ks=[1, 5], diagnosis_k=5,
-                            map_method="pca")
+    result = evaluate_table(
+        x,
+        ids,
+        table,
+        labels=LabelOptions(label_col="finding"),
+        image_col="small_image",
+        group_col="patientid",
+        exclude_same_group=True,
+        ks=[1, 5],
+        diagnosis_k=5,
+        map_method="pca",
+    )
     todo = int((table["finding"] == "todo").sum())
     assert result.info["rows evaluated"] + len(result.excluded) == len(table)
     assert result.excluded["kind"].tolist() == ["unknown-label"] * todo
@@ -433,8 +544,11 @@ def test_covid_table_end_to_end(cxr_dev, tmp_path) -> None:
         hits += ys[best] == ys[q]
         counted += 1
     assert result.metrics["precision_at_1"] == pytest.approx(hits / counted)
-    assert result.info["queries"] - result.info[
-        "lone queries (no relevant row, left out of retrieval metrics)"] == counted
+    assert (
+        result.info["queries"]
+        - result.info["lone queries (no relevant row, left out of retrieval metrics)"]
+        == counted
+    )
     paths = result.write(tmp_path)
     assert json.loads(paths["json"].read_text())["excluded_count"] == todo
     assert paths["map"].stat().st_size > 1000

@@ -27,12 +27,17 @@ def _data(seed=0, n=60, noise=0.8):
 
 def test_point_values_match_the_retrieval_metrics():
     x, classes, groups, query = _data()
-    table = retrieval_with_intervals(x, classes, query, ~query, groups=groups,
-                                     positive=("bacteria", "virus"), k=5, draws=0)
-    expected = retrieval_metrics(x, classes, query_mask=query, gallery_mask=~query,
-                                 groups=groups, exclude_same_group=True)
-    for ours, theirs in (("MAP@R", "mean_average_precision_at_r"), ("P@1", "precision_at_1"),
-                         ("R-precision", "r_precision")):
+    table = retrieval_with_intervals(
+        x, classes, query, ~query, groups=groups, positive=("bacteria", "virus"), k=5, draws=0
+    )
+    expected = retrieval_metrics(
+        x, classes, query_mask=query, gallery_mask=~query, groups=groups, exclude_same_group=True
+    )
+    for ours, theirs in (
+        ("MAP@R", "mean_average_precision_at_r"),
+        ("P@1", "precision_at_1"),
+        ("R-precision", "r_precision"),
+    ):
         assert table.loc[ours, "value"] == pytest.approx(expected[theirs])
     assert table["low"].isna().all() and (table["queries"] == query.sum()).all()
 
@@ -41,8 +46,9 @@ def test_vote_accuracy_and_auroc_by_hand():
     x = np.array([[1, 0], [0.9, 0.1], [0.8, 0.2], [0, 1], [0.1, 0.9], [0.2, 0.8]], float)
     classes = np.array(["normal", "normal", "bacteria", "virus", "virus", "bacteria"])
     query = np.array([True, False, False, True, False, False])
-    table = retrieval_with_intervals(x, classes, query, ~query, groups=np.arange(6),
-                                     positive=("bacteria", "virus"), k=3, draws=0)
+    table = retrieval_with_intervals(
+        x, classes, query, ~query, groups=np.arange(6), positive=("bacteria", "virus"), k=3, draws=0
+    )
     # query 0: neighbours 1, 2, 5 -> normal, bacteria, bacteria: vote bacteria (wrong)
     # query 3: neighbours 4, 5, 2 -> virus, bacteria, bacteria: vote bacteria (wrong)
     assert table.loc["vote accuracy", "value"] == 0.0
@@ -52,15 +58,18 @@ def test_vote_accuracy_and_auroc_by_hand():
 
 def test_intervals_cover_the_value_narrow_with_more_patients_and_are_seeded():
     x, classes, groups, query = _data(n=60)
-    small = retrieval_with_intervals(x, classes, query, ~query, groups=groups,
-                                     positive=("virus",), k=5, draws=300, seed=1)
-    again = retrieval_with_intervals(x, classes, query, ~query, groups=groups,
-                                     positive=("virus",), k=5, draws=300, seed=1)
+    small = retrieval_with_intervals(
+        x, classes, query, ~query, groups=groups, positive=("virus",), k=5, draws=300, seed=1
+    )
+    again = retrieval_with_intervals(
+        x, classes, query, ~query, groups=groups, positive=("virus",), k=5, draws=300, seed=1
+    )
     pd.testing.assert_frame_equal(small, again)
     assert ((small["low"] <= small["value"]) & (small["value"] <= small["high"])).all()
     x, classes, groups, query = _data(n=600)
-    large = retrieval_with_intervals(x, classes, query, ~query, groups=groups,
-                                     positive=("virus",), k=5, draws=300, seed=1)
+    large = retrieval_with_intervals(
+        x, classes, query, ~query, groups=groups, positive=("virus",), k=5, draws=300, seed=1
+    )
     width = lambda t: (t["high"] - t["low"]).loc["MAP@R"]  # noqa: E731
     assert width(large) < 0.6 * width(small)
 

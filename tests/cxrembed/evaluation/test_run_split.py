@@ -45,16 +45,32 @@ def setup(tmp_path_factory):
     cfg_hash = config_hash(RunConfig.from_yaml(run / "config.yaml"))
     EmbeddingSet(IDS, _vectors(), cfg_hash, meta={"run": str(run)}).save(root / "emb")
     pd.DataFrame({"image": IDS, "finding": FINDINGS, "patient": PATIENTS}).to_csv(
-        root / "labels.csv", index=False)
+        root / "labels.csv", index=False
+    )
     return root
 
 
 def _evaluate(root, out, *extra):
-    return runner.invoke(app, [
-        "evaluate", str(root / "emb"), str(root / "labels.csv"), "-o", str(root / out),
-        "--id-col", "image", "--label-col", "finding", "--k", "1", "--diagnosis-k", "1",
-        "--no-projection", *extra,
-    ])
+    return runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(root / "emb"),
+            str(root / "labels.csv"),
+            "-o",
+            str(root / out),
+            "--id-col",
+            "image",
+            "--label-col",
+            "finding",
+            "--k",
+            "1",
+            "--diagnosis-k",
+            "1",
+            "--no-projection",
+            *extra,
+        ],
+    )
 
 
 def _info(root, out):
@@ -65,8 +81,10 @@ def test_the_runs_split_is_the_default(setup):
     result = _evaluate(setup, "default")
     assert result.exit_code == 0, result.output
     # The run knows the patients of its own images only (p5 is not in split.csv).
-    line = ("queries: 4 images (2 unseen, 2 val) of 1 patient (+ 2 without a patient "
-            "id) vs gallery: 8 train images of 4 patients")
+    line = (
+        "queries: 4 images (2 unseen, 2 val) of 1 patient (+ 2 without a patient "
+        "id) vs gallery: 8 train images of 4 patients"
+    )
     assert line in result.output
     info = _info(setup, "default")["info"]
     assert info["queries / gallery"] == line
@@ -97,15 +115,44 @@ def test_an_explicit_split_column_wins_and_conflicts_with_all_rows(setup):
     table = pd.read_csv(setup / "labels.csv")
     table["fold"] = ["g"] * 6 + ["q"] * 6
     table.to_csv(setup / "folds.csv", index=False)
-    result = runner.invoke(app, [
-        "evaluate", str(setup / "emb"), str(setup / "folds.csv"), "-o", str(setup / "fold"),
-        "--id-col", "image", "--label-col", "finding", "--no-projection", "--k", "1",
-        "--diagnosis-k", "1", "--split-col", "fold", "--query-split", "q", "--gallery-split", "g",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(setup / "emb"),
+            str(setup / "folds.csv"),
+            "-o",
+            str(setup / "fold"),
+            "--id-col",
+            "image",
+            "--label-col",
+            "finding",
+            "--no-projection",
+            "--k",
+            "1",
+            "--diagnosis-k",
+            "1",
+            "--split-col",
+            "fold",
+            "--query-split",
+            "q",
+            "--gallery-split",
+            "g",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "queries: 6 q images vs gallery: 6 g images" in result.output
-    both = _evaluate(setup, "both", "--all-rows", "--split-col", "fold", "--query-split", "q",
-                     "--gallery-split", "g")
+    both = _evaluate(
+        setup,
+        "both",
+        "--all-rows",
+        "--split-col",
+        "fold",
+        "--query-split",
+        "q",
+        "--gallery-split",
+        "g",
+    )
     assert both.exit_code == 1 and "--all-rows" in both.output
     assert both.output.count("\n") == 1
 
@@ -114,8 +161,12 @@ def test_foreign_vectors_and_runs_without_a_split_score_every_row(setup, tmp_pat
     EmbeddingSet(IDS, _vectors()).save(tmp_path / "foreign")
     assert run_split_of(EmbeddingSet.load(tmp_path / "foreign"), tmp_path / "foreign") is None
     bare = make_run(tmp_path / "bare")
-    emb = EmbeddingSet(IDS, _vectors(), config_hash(RunConfig.from_yaml(bare / "config.yaml")),
-                       meta={"run": str(bare)})
+    emb = EmbeddingSet(
+        IDS,
+        _vectors(),
+        config_hash(RunConfig.from_yaml(bare / "config.yaml")),
+        meta={"run": str(bare)},
+    )
     with pytest.warns(UserWarning, match="no split.csv"):
         assert run_split_of(emb, "emb") is None
 
@@ -125,16 +176,43 @@ def test_a_missing_or_replaced_run_is_a_clear_error(setup, tmp_path):
     gone = EmbeddingSet(IDS, _vectors(), "abc", meta={"run": str(tmp_path / "moved")})
     gone.save(tmp_path / "gone")
     with pytest.raises(EvaluationInputError, match="run folder is not found.*--all-rows"):
-        evaluate_files(tmp_path / "gone", setup / "labels.csv", tmp_path / "o", labels=labels,
-                       id_col="image", map_method=None, ks=[1], diagnosis_k=1)
+        evaluate_files(
+            tmp_path / "gone",
+            setup / "labels.csv",
+            tmp_path / "o",
+            labels=labels,
+            id_col="image",
+            map_method=None,
+            ks=[1],
+            diagnosis_k=1,
+        )
     other = EmbeddingSet(IDS, _vectors(), "0123", meta={"run": str(setup / "run")})
     other.save(tmp_path / "other")
     with pytest.raises(EvaluationInputError, match="holds another run"):
-        evaluate_files(tmp_path / "other", setup / "labels.csv", tmp_path / "o", labels=labels,
-                       id_col="image", map_method=None, ks=[1], diagnosis_k=1)
-    assert evaluate_files(tmp_path / "other", setup / "labels.csv", tmp_path / "o",
-                          labels=labels, id_col="image", map_method=None, ks=[1],
-                          diagnosis_k=1, all_rows=True).result.info["queries"] == 12
+        evaluate_files(
+            tmp_path / "other",
+            setup / "labels.csv",
+            tmp_path / "o",
+            labels=labels,
+            id_col="image",
+            map_method=None,
+            ks=[1],
+            diagnosis_k=1,
+        )
+    assert (
+        evaluate_files(
+            tmp_path / "other",
+            setup / "labels.csv",
+            tmp_path / "o",
+            labels=labels,
+            id_col="image",
+            map_method=None,
+            ks=[1],
+            diagnosis_k=1,
+            all_rows=True,
+        ).result.info["queries"]
+        == 12
+    )
 
 
 def test_ids_unlike_the_runs_are_a_clear_error(setup, tmp_path):
@@ -142,17 +220,25 @@ def test_ids_unlike_the_runs_are_a_clear_error(setup, tmp_path):
     table["other_id"] = [f"x{i}" for i in range(12)]
     table.to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(EvaluationInputError, match="another id column"):
-        evaluate_files(setup / "emb", tmp_path / "t.csv", tmp_path / "o",
-                       labels=LabelOptions(label_col="finding"), id_col="other_id",
-                       map_method=None, ks=[1], diagnosis_k=1)
+        evaluate_files(
+            setup / "emb",
+            tmp_path / "t.csv",
+            tmp_path / "o",
+            labels=LabelOptions(label_col="finding"),
+            id_col="other_id",
+            map_method=None,
+            ks=[1],
+            diagnosis_k=1,
+        )
 
 
 def test_cxr_embed_records_the_run_folder(tmp_path, monkeypatch):
     run = make_run(tmp_path / "runs" / "r")
     write_pngs(tmp_path / "images", ["a.png", "b.png"])
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["embed", "runs/r", "--images", "images", "-o", "emb", "-q",
-                                 "--device", "cpu"])
+    result = runner.invoke(
+        app, ["embed", "runs/r", "--images", "images", "-o", "emb", "-q", "--device", "cpu"]
+    )
     assert result.exit_code == 0, result.output
     meta = EmbeddingSet.load(tmp_path / "emb").meta
     assert meta["run"] == "runs/r" and meta["run_path"] == str(run.resolve())

@@ -42,8 +42,12 @@ def test_folder_ids_vectors_and_sources(tmp_path, run):
     summary = embed_images(run, tmp_path / "img", tmp_path / "emb", batch_size=3, progress=False)
     emb = EmbeddingSet.load(tmp_path / "emb")
     assert emb.ids == ["a", "b", "e", "sub/c", "sub/deep/d"]  # sorted walk, no extension
-    assert (summary.kind, summary.candidates, summary.embedded, summary.already) == \
-        ("images", 5, 5, 0)
+    assert (summary.kind, summary.candidates, summary.embedded, summary.already) == (
+        "images",
+        5,
+        5,
+        0,
+    )
     assert len(summary.excluded) == 0 and summary.total == 5
     for image_id, path in zip(["a", "b", "sub/c", "sub/deep/d"], paths, strict=True):
         row = emb.ids.index(image_id)
@@ -51,8 +55,9 @@ def test_folder_ids_vectors_and_sources(tmp_path, run):
     assert np.allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, atol=1e-5)
     assert emb.config_hash == summary.config_hash == Encoder.from_run(run).config_hash
     sources = read_sources(tmp_path / "emb")
-    assert dict(zip(sources["id"], sources["source"], strict=True))["sub/c"] == \
-        str(paths[2].resolve())
+    assert dict(zip(sources["id"], sources["source"], strict=True))["sub/c"] == str(
+        paths[2].resolve()
+    )
 
 
 def test_unreadable_and_duplicate_images_are_listed_not_dropped(tmp_path, run):
@@ -82,8 +87,7 @@ def test_non_finite_embeddings_are_excluded_not_written(tmp_path, run, monkeypat
         return vectors
 
     monkeypatch.setattr(Encoder, "encode", nan_for_b)
-    summary = embed_images(run, tmp_path / "img", tmp_path / "emb", batch_size=2,
-                           progress=False)
+    summary = embed_images(run, tmp_path / "img", tmp_path / "emb", batch_size=2, progress=False)
     assert EmbeddingSet.load(tmp_path / "emb").ids == ["a", "c"]
     assert summary.excluded[["id", "kind"]].values.tolist() == [["b", "non-finite-embedding"]]
 
@@ -118,14 +122,14 @@ def test_interrupted_run_keeps_finished_batches_and_resumes(tmp_path, run, monke
     partial = EmbeddingSet.load(tmp_path / "emb", allow_incomplete=True)
     assert partial.ids == ["x0", "x1"]
     monkeypatch.setattr(Encoder, "encode", real)
-    resumed = embed_images(run, tmp_path / "img", tmp_path / "emb", batch_size=2,
-                           progress=False)
+    resumed = embed_images(run, tmp_path / "img", tmp_path / "emb", batch_size=2, progress=False)
     assert (resumed.already, resumed.embedded, resumed.total) == (2, 4, 6)
     done = EmbeddingSet.load(tmp_path / "emb")
     fresh = embed_images(run, tmp_path / "img", tmp_path / "fresh", progress=False)
     assert fresh.embedded == 6
-    np.testing.assert_allclose(done.vectors, EmbeddingSet.load(tmp_path / "fresh").vectors,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        done.vectors, EmbeddingSet.load(tmp_path / "fresh").vectors, atol=1e-6
+    )
 
 
 def test_resume_refuses_another_run_and_no_resume_replaces(tmp_path, run):
@@ -134,8 +138,7 @@ def test_resume_refuses_another_run_and_no_resume_replaces(tmp_path, run):
     other = make_run(tmp_path / "other", image_size=64)  # other preprocessing: other hash
     with pytest.raises(ConfigHashMismatchError, match="config hash"):
         embed_images(other, tmp_path / "img", tmp_path / "emb", progress=False)
-    replaced = embed_images(other, tmp_path / "img", tmp_path / "emb", resume=False,
-                            progress=False)
+    replaced = embed_images(other, tmp_path / "img", tmp_path / "emb", resume=False, progress=False)
     assert replaced.embedded == 2 and replaced.already == 0
     assert EmbeddingSet.load(tmp_path / "emb").config_hash == replaced.config_hash
 
@@ -144,10 +147,23 @@ def test_table_source_ids_rows_and_missing_images(tmp_path, run):
     write_pngs(tmp_path / "img", ["p1.png", "p2.png"])
     table = pd.DataFrame({"uid": ["u1", "u2", "u3"], "file": ["p1.png", "p2.png", "gone.png"]})
     table.to_csv(tmp_path / "t.csv", index=False)
-    by_path = embed_images(run, tmp_path / "t.csv", tmp_path / "e1", images_root=tmp_path / "img",
-                           image_col="file", progress=False)
-    by_id = embed_images(run, tmp_path / "t.csv", tmp_path / "e2", images_root=tmp_path / "img",
-                         image_col="file", id_col="uid", progress=False)
+    by_path = embed_images(
+        run,
+        tmp_path / "t.csv",
+        tmp_path / "e1",
+        images_root=tmp_path / "img",
+        image_col="file",
+        progress=False,
+    )
+    by_id = embed_images(
+        run,
+        tmp_path / "t.csv",
+        tmp_path / "e2",
+        images_root=tmp_path / "img",
+        image_col="file",
+        id_col="uid",
+        progress=False,
+    )
     assert EmbeddingSet.load(tmp_path / "e1").ids == ["p1.png", "p2.png"]
     assert EmbeddingSet.load(tmp_path / "e2").ids == ["u1", "u2"]
     for summary in (by_path, by_id):
@@ -160,8 +176,9 @@ def test_cache_source_matches_files(tmp_path, run):
 
     write_pngs(tmp_path / "img", ["a.png", "b.png", "c.png"], size=32)
     table = pd.DataFrame({"file": ["a.png", "b.png", "c.png", "nope.png"]})
-    prepare_cache(table, tmp_path / "img", tmp_path / "cache", image_col="file", size=32,
-                  progress=False)
+    prepare_cache(
+        table, tmp_path / "img", tmp_path / "cache", image_col="file", size=32, progress=False
+    )
     summary = embed_images(run, tmp_path / "cache", tmp_path / "emb", progress=False)
     emb = EmbeddingSet.load(tmp_path / "emb")
     assert summary.kind == "cache" and emb.ids == ["a.png", "b.png", "c.png"]
@@ -174,20 +191,27 @@ def test_cache_source_matches_files(tmp_path, run):
 def test_workers_give_the_same_vectors(tmp_path, run):
     write_pngs(tmp_path / "img", [f"x{i}.png" for i in range(4)])
     embed_images(run, tmp_path / "img", tmp_path / "one", progress=False)
-    embed_images(run, tmp_path / "img", tmp_path / "two", num_workers=2, batch_size=3,
-                 progress=False)
-    np.testing.assert_allclose(EmbeddingSet.load(tmp_path / "one").vectors,
-                               EmbeddingSet.load(tmp_path / "two").vectors, atol=1e-6)
+    embed_images(
+        run, tmp_path / "img", tmp_path / "two", num_workers=2, batch_size=3, progress=False
+    )
+    np.testing.assert_allclose(
+        EmbeddingSet.load(tmp_path / "one").vectors,
+        EmbeddingSet.load(tmp_path / "two").vectors,
+        atol=1e-6,
+    )
 
 
-@pytest.mark.parametrize(("make", "kwargs", "match"), [
-    (lambda d: d.mkdir(), {}, "no image to embed"),
-    (lambda d: None, {}, "not found"),
-    (lambda d: d.mkdir(), {"image_col": "x"}, "table source"),
-    (lambda d: d.mkdir(), {"batch_size": 0}, "batch_size"),
-    (lambda d: d.mkdir(), {"kind": "table"}, "is a folder"),
-    (lambda d: d.mkdir(), {"kind": "files"}, "kind must be"),
-])
+@pytest.mark.parametrize(
+    ("make", "kwargs", "match"),
+    [
+        (lambda d: d.mkdir(), {}, "no image to embed"),
+        (lambda d: None, {}, "not found"),
+        (lambda d: d.mkdir(), {"image_col": "x"}, "table source"),
+        (lambda d: d.mkdir(), {"batch_size": 0}, "batch_size"),
+        (lambda d: d.mkdir(), {"kind": "table"}, "is a folder"),
+        (lambda d: d.mkdir(), {"kind": "files"}, "kind must be"),
+    ],
+)
 def test_bad_sources_and_options(tmp_path, run, make, kwargs, match):
     make(tmp_path / "src")
     with pytest.raises(InputError, match=match):

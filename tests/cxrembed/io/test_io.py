@@ -80,8 +80,9 @@ def test_monochrome1_is_the_inverse_of_monochrome2(tmp_path):
 
 def test_window_on_rescaled_values_matches_the_standard_and_pydicom(tmp_path):
     pixels = ramp(8, 8, top=4095, dtype="uint16")
-    path = write_dicom(tmp_path / "w.dcm", pixels, bits_stored=12, rescale=(1.0, -1024.0),
-                       window=(40.0, 400.0))
+    path = write_dicom(
+        tmp_path / "w.dcm", pixels, bits_stored=12, rescale=(1.0, -1024.0), window=(40.0, 400.0)
+    )
     image, meta = read_image(path)
     hu = pixels.astype(float) - 1024.0
     expected = np.vectorize(_window_reference)(hu, 40.0, 400.0)
@@ -108,11 +109,13 @@ def test_window_none_ignores_the_window_and_explicit_window_overrides_it(tmp_pat
 
 def test_window_linear_exact_and_sigmoid_functions(tmp_path):
     pixels = ramp(top=255)
-    exact, _ = read_image(write_dicom(tmp_path / "e.dcm", pixels, window=(128.0, 64.0),
-                                      voi_function="LINEAR_EXACT"))
+    exact, _ = read_image(
+        write_dicom(tmp_path / "e.dcm", pixels, window=(128.0, 64.0), voi_function="LINEAR_EXACT")
+    )
     np.testing.assert_allclose(exact, np.clip((pixels - 128.0) / 64.0 + 0.5, 0, 1), atol=1e-6)
-    sig, meta = read_image(write_dicom(tmp_path / "s.dcm", pixels, window=(128.0, 64.0),
-                                       voi_function="SIGMOID"))
+    sig, meta = read_image(
+        write_dicom(tmp_path / "s.dcm", pixels, window=(128.0, 64.0), voi_function="SIGMOID")
+    )
     np.testing.assert_allclose(sig, 1 / (1 + np.exp(-4 * (pixels - 128.0) / 64.0)), atol=1e-6)
     assert meta.intensity.startswith("sigmoid")
 
@@ -155,8 +158,9 @@ def test_full_range_mapping_property(bits, seed, mono1):
     pixels = rng.integers(0, 2**bits, size=(4, 3)).astype(np.uint16)
     with tempfile.TemporaryDirectory() as folder:
         photometric = "MONOCHROME1" if mono1 else "MONOCHROME2"
-        image, _ = read_image(write_dicom(Path(folder) / "p.dcm", pixels, bits_stored=bits,
-                                          photometric=photometric))
+        image, _ = read_image(
+            write_dicom(Path(folder) / "p.dcm", pixels, bits_stored=bits, photometric=photometric)
+        )
     expected = pixels / float(2**bits - 1)
     np.testing.assert_allclose(image, 1 - expected if mono1 else expected, atol=1e-6)
 
@@ -166,8 +170,9 @@ def test_full_range_mapping_property(bits, seed, mono1):
 
 def test_png_8bit_16bit_and_rgb(tmp_path):
     gray = ramp(top=255)
-    np.testing.assert_allclose(read_image(write_png(tmp_path / "g.png", gray))[0], gray / 255.0,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        read_image(write_png(tmp_path / "g.png", gray))[0], gray / 255.0, atol=1e-6
+    )
     deep = ramp(top=65535, dtype="uint16")
     image, meta = read_image(write_png(tmp_path / "d.png", deep))
     np.testing.assert_allclose(image, deep / 65535.0, atol=1e-7)
@@ -242,8 +247,9 @@ def test_truncated_compressed_real_dicom_is_corrupt(cxr_dev, tmp_path):
 
 @pytest.mark.parametrize("keep", [0.8, 0.3, 0.1])
 def test_truncated_png_is_corrupt(tmp_path, keep):
-    path = write_png(tmp_path / "t.png", np.random.default_rng(0).integers(0, 255, (64, 64),
-                                                                           dtype=np.uint8))
+    path = write_png(
+        tmp_path / "t.png", np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
+    )
     assert _kind(truncate(path, keep)).kind == "corrupt"
 
 

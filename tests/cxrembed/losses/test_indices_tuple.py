@@ -55,8 +55,13 @@ def _compare(ours, theirs, emb, labels, tuple_of, atol=1e-5):
 def test_ms_loss_on_pml_miner_pairs_equals_pml(seed: int, dtype) -> None:
     losses, miners = _pml()
     emb, labels = _batch(seed, dtype=dtype)
-    value = _compare(MultiSimilarityLoss(), losses.MultiSimilarityLoss(), emb, labels,
-                     miners.MultiSimilarityMiner(epsilon=0.1))
+    value = _compare(
+        MultiSimilarityLoss(),
+        losses.MultiSimilarityLoss(),
+        emb,
+        labels,
+        miners.MultiSimilarityMiner(epsilon=0.1),
+    )
     assert value > 0
 
 
@@ -65,8 +70,13 @@ def test_ms_loss_on_pml_triplets_equals_pml(seed: int) -> None:
     losses, miners = _pml()
     emb, labels = _batch(seed, batch=24, classes=3, dtype=torch.float64)
     miner = miners.TripletMarginMiner(margin=0.2, type_of_triplets="semihard")
-    _compare(MultiSimilarityLoss(alpha=1.0, beta=20.0, base=0.3), losses.MultiSimilarityLoss(
-        alpha=1.0, beta=20.0, base=0.3), emb, labels, miner)
+    _compare(
+        MultiSimilarityLoss(alpha=1.0, beta=20.0, base=0.3),
+        losses.MultiSimilarityLoss(alpha=1.0, beta=20.0, base=0.3),
+        emb,
+        labels,
+        miner,
+    )
 
 
 def test_ms_loss_on_a_hand_made_tuple_equals_pml_and_ignores_its_own_mining() -> None:
@@ -75,10 +85,15 @@ def test_ms_loss_on_a_hand_made_tuple_equals_pml_and_ignores_its_own_mining() ->
     same = [(i, j) for i in range(10) for j in range(10) if i != j and labels[i] == labels[j]]
     other = [(i, j) for i in range(10) for j in range(10) if labels[i] != labels[j]]
     # every positive and negative pair (no mining): PML with all pairs, ours with mining on
-    pairs = (torch.tensor([a for a, _ in same]), torch.tensor([b for _, b in same]),
-             torch.tensor([a for a, _ in other]), torch.tensor([b for _, b in other]))
-    value = _compare(MultiSimilarityLoss(), losses.MultiSimilarityLoss(), emb, labels,
-                     lambda e, y: pairs)
+    pairs = (
+        torch.tensor([a for a, _ in same]),
+        torch.tensor([b for _, b in same]),
+        torch.tensor([a for a, _ in other]),
+        torch.tensor([b for _, b in other]),
+    )
+    value = _compare(
+        MultiSimilarityLoss(), losses.MultiSimilarityLoss(), emb, labels, lambda e, y: pairs
+    )
     assert value == pytest.approx(MultiSimilarityLoss(mining=False)(emb, labels).item(), rel=1e-12)
     assert value != pytest.approx(MultiSimilarityLoss()(emb, labels).item(), rel=1e-6)
 
@@ -88,7 +103,8 @@ def test_our_miner_output_gives_the_built_in_mining_value() -> None:
     emb, labels = _batch(5, batch=40)
     mined = MultiSimilarityMiner()(emb, labels)
     assert MultiSimilarityLoss()(emb, labels, mined).item() == pytest.approx(
-        MultiSimilarityLoss()(emb, labels).item(), rel=1e-6)
+        MultiSimilarityLoss()(emb, labels).item(), rel=1e-6
+    )
 
 
 def test_multilabel_batch_with_known_mask_and_a_miner_output() -> None:
@@ -100,8 +116,9 @@ def test_multilabel_batch_with_known_mask_and_a_miner_output() -> None:
     known[2, 0] = False
     mined = MultiSimilarityMiner()(emb, labels, known)
     got = MultiSimilarityLoss()(emb, labels, mined, known=known)
-    assert got.item() == pytest.approx(MultiSimilarityLoss()(emb, labels, known=known).item(),
-                                       rel=1e-9)
+    assert got.item() == pytest.approx(
+        MultiSimilarityLoss()(emb, labels, known=known).item(), rel=1e-9
+    )
     assert ML2Loss()(emb, labels, mined, known=known).item() >= 0
 
 
@@ -124,21 +141,22 @@ def test_per_exam_losses_scale_by_the_miner_weights() -> None:
     pairs = (torch.tensor([0, 0]), torch.tensor([1, 2]), torch.tensor([0]), torch.tensor([3]))
     w = miner_weights(pairs, 4, logits)
     assert w.tolist() == pytest.approx([1.0, 1 / 3, 1 / 3, 1 / 3])
-    per_entry = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels,
-                                                                      reduction="none")
+    per_entry = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, labels, reduction="none"
+    )
     expected = (per_entry * w[:, None]).sum() / labels.numel()
     got = MaskedBCEWithLogitsLoss()(logits, labels, pairs)
     assert got.item() == pytest.approx(expected.item(), rel=1e-12)
-    assert MaskedBCEWithLogitsLoss()(logits, labels, (torch.tensor([], dtype=torch.long),) * 4
-                                     ).item() == pytest.approx(per_entry.mean().item())
+    assert MaskedBCEWithLogitsLoss()(
+        logits, labels, (torch.tensor([], dtype=torch.long),) * 4
+    ).item() == pytest.approx(per_entry.mean().item())
 
 
 def test_combined_loss_passes_the_tuple_to_both_terms() -> None:
     emb, labels = _batch(4, batch=16, classes=3, dtype=torch.float64)
     mined = MultiSimilarityMiner()(emb, labels)
     both = MultiSimilarityProxyLoss(3, 12, proxy_weight=1.0).double()
-    expected = (MultiSimilarityLoss()(emb, labels, mined)
-                + both.proxy(emb, labels, mined))
+    expected = MultiSimilarityLoss()(emb, labels, mined) + both.proxy(emb, labels, mined)
     assert both(emb, labels, mined).item() == pytest.approx(expected.item(), rel=1e-12)
 
 
@@ -149,10 +167,14 @@ def test_combined_loss_passes_the_tuple_to_both_terms() -> None:
         ((torch.tensor([0]), torch.tensor([1])), "4 index tensors.*got 2"),
         ((torch.tensor([0]), torch.tensor([9]), torch.tensor([1])), "p holds indices from 9"),
         ((torch.tensor([0.0]), torch.tensor([1]), torch.tensor([2])), "a must be a 1-D tensor"),
-        ((torch.tensor([0, 1]), torch.tensor([1]), torch.tensor([0]), torch.tensor([2])),
-         "equal halves"),
-        ((torch.tensor([0]), torch.tensor([1]), torch.tensor([0]), torch.tensor([1])),
-         r"pair \(0, 1\) as both positive and negative"),
+        (
+            (torch.tensor([0, 1]), torch.tensor([1]), torch.tensor([0]), torch.tensor([2])),
+            "equal halves",
+        ),
+        (
+            (torch.tensor([0]), torch.tensor([1]), torch.tensor([0]), torch.tensor([1])),
+            r"pair \(0, 1\) as both positive and negative",
+        ),
     ],
 )
 def test_bad_indices_tuple_gets_a_clear_error(tuple_, match: str) -> None:
@@ -163,5 +185,6 @@ def test_bad_indices_tuple_gets_a_clear_error(tuple_, match: str) -> None:
 
 def test_triplets_read_as_pairs() -> None:
     a1, p, a2, n = check_indices_tuple(
-        (torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([4, 5])), 6, torch.device("cpu"))
+        (torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([4, 5])), 6, torch.device("cpu")
+    )
     assert (a1.tolist(), p.tolist(), a2.tolist(), n.tolist()) == ([0, 1], [2, 3], [0, 1], [4, 5])

@@ -33,11 +33,13 @@ LOSSES = {
         overlap_weighting=True, reliability=[0.9, 0.6, 0.8, 0.7], drop_fraction=0.2
     ),
     "ml2": lambda: ML2Loss(),
-    "ml2-noise": lambda: ML2Loss(reliability=[0.9, 0.6, 0.8, 0.7], reliability_combine="mean",
-                                 drop_fraction=0.2),
+    "ml2-noise": lambda: ML2Loss(
+        reliability=[0.9, 0.6, 0.8, 0.7], reliability_combine="mean", drop_fraction=0.2
+    ),
     "bce": lambda: MaskedBCEWithLogitsLoss(pos_weight=[1.0, 2.0, 1.0, 3.0]),
-    "proxy-multilabel": lambda: NormalizedSoftmaxLoss(N_LABELS, N_LABELS, multilabel=True,
-                                                      drop_fraction=0.2),
+    "proxy-multilabel": lambda: NormalizedSoftmaxLoss(
+        N_LABELS, N_LABELS, multilabel=True, drop_fraction=0.2
+    ),
     "ms+proxy": lambda: MultiSimilarityProxyLoss(N_LABELS, N_LABELS, multilabel=True),
 }
 DTYPES = [torch.float32, torch.float64]
@@ -129,8 +131,8 @@ def test_sampler_contract(name: str) -> None:
     sampler.set_epoch(2)
     batches = list(sampler)
     assert len(batches) == len(sampler) > 0
-    rel_labels = labels if name != "class-ids" else np.nanargmax(
-        np.nan_to_num(labels, nan=-2), axis=1
+    rel_labels = (
+        labels if name != "class-ids" else np.nanargmax(np.nan_to_num(labels, nan=-2), axis=1)
     )
     for batch in batches:
         assert len(batch) == sampler.batch_size

@@ -20,8 +20,9 @@ PACKAGE = Path(__file__).resolve().parents[3] / "cxrembed"
 
 def test_registry_lists_every_loss_once_with_its_traits():
     assert loss_names() == LOSSES == ("ms", "ml2", "ce", "proxy", "ms+proxy", "ms+ce")
-    traits = {n: (s.pairs, s.output, s.parameters, s.noise, s.mining)
-              for n, s in LOSS_SPECS.items()}
+    traits = {
+        n: (s.pairs, s.output, s.parameters, s.noise, s.mining) for n, s in LOSS_SPECS.items()
+    }
     assert traits == {
         "ms": (True, "embedding", False, ("reliability",), True),
         "ml2": (True, "embedding", False, ("reliability",), False),
@@ -89,10 +90,11 @@ def test_spec_rejects_unknown_traits():
 
 
 def test_registry_imports_no_torch():
-    code = ("import sys; import cxrembed.losses.registry, cxrembed.train.config; "
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys; import cxrembed.losses.registry, cxrembed.train.config; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 

@@ -72,16 +72,36 @@ def ref_relations(rows, known, tau_pos, tau_neg):
     sets = [_sets(r, None if known is None else known[i]) for i, r in enumerate(rows)]
     n = len(rows)
     jac = [[ref_jaccard(sets[i], sets[j]) for j in range(n)] for i in range(n)]
-    pos = [[i != j and jac[i][j] is not None and jac[i][j] >= tau_pos for j in range(n)]
-           for i in range(n)]
-    neg = [[i != j and jac[i][j] is not None and not pos[i][j] and jac[i][j] <= tau_neg
-            for j in range(n)] for i in range(n)]
+    pos = [
+        [i != j and jac[i][j] is not None and jac[i][j] >= tau_pos for j in range(n)]
+        for i in range(n)
+    ]
+    neg = [
+        [
+            i != j and jac[i][j] is not None and not pos[i][j] and jac[i][j] <= tau_neg
+            for j in range(n)
+        ]
+        for i in range(n)
+    ]
     return sets, jac, pos, neg
 
 
 def ref_ms(
-    emb, rows, known=None, *, alpha=2.0, beta=50.0, base=0.5, eps=0.1, tau_pos=0.5,
-    tau_neg=0.0, mining=True, overlap=False, rel=None, combine="product", exclude=(),
+    emb,
+    rows,
+    known=None,
+    *,
+    alpha=2.0,
+    beta=50.0,
+    base=0.5,
+    eps=0.1,
+    tau_pos=0.5,
+    tau_neg=0.0,
+    mining=True,
+    overlap=False,
+    rel=None,
+    combine="product",
+    exclude=(),
 ) -> float:
     """The MS loss of Wang et al. 2019, anchor by anchor, on label-set pairs."""
     sim = ref_cosine(emb)
@@ -277,14 +297,18 @@ def test_ms_multilabel_matches_reference_loop(config: dict, seed: int) -> None:
     rows = random_rows(gen, 20, 5)
     known = (gen.random((20, 5)) > 0.1).tolist()
     # Embeddings loosely tied to the labels, so mining keeps some pairs and drops others.
-    emb = (np.nan_to_num(np.array(rows)) @ gen.normal(size=(5, 6)) + gen.normal(size=(20, 6)))
+    emb = np.nan_to_num(np.array(rows)) @ gen.normal(size=(5, 6)) + gen.normal(size=(20, 6))
     loss = MultiSimilarityLoss(**config)
     got = loss(torch.tensor(emb), as_tensor(rows), known=torch.tensor(known))
     ref_kwargs = {
-        "alpha": config.get("alpha", 2.0), "beta": config.get("beta", 50.0),
-        "base": config.get("base", 0.5), "eps": config.get("epsilon", 0.1),
-        "tau_pos": config.get("tau_pos", 0.5), "tau_neg": config.get("tau_neg", 0.0),
-        "mining": config.get("mining", True), "overlap": config.get("overlap_weighting", False),
+        "alpha": config.get("alpha", 2.0),
+        "beta": config.get("beta", 50.0),
+        "base": config.get("base", 0.5),
+        "eps": config.get("epsilon", 0.1),
+        "tau_pos": config.get("tau_pos", 0.5),
+        "tau_neg": config.get("tau_neg", 0.0),
+        "mining": config.get("mining", True),
+        "overlap": config.get("overlap_weighting", False),
     }
     expected = ref_ms(emb.tolist(), rows, known, **ref_kwargs)
     assert got.item() == pytest.approx(expected, rel=1e-9, abs=1e-12)
@@ -380,7 +404,9 @@ def test_sample_weights_give_a_weighted_mean_over_exams() -> None:
 
 
 def test_drop_hardest_positives_hand_example() -> None:
-    scores = torch.tensor([[0.0, 3.0, 1.0, 9.0], [3.0, 0, 2.0, 0], [1.0, 2.0, 0, 0], [9.0, 0, 0, 0]])
+    scores = torch.tensor(
+        [[0.0, 3.0, 1.0, 9.0], [3.0, 0, 2.0, 0], [1.0, 2.0, 0, 0], [9.0, 0, 0, 0]]
+    )
     pos = torch.tensor([[0, 1, 1, 0], [1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]]).bool()
     kept = drop_hardest_positives(scores, pos, 0.34)  # 3 pairs -> drop 1: {0, 1}
     assert kept.int().tolist() == [[0, 0, 1, 0], [0, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
@@ -439,6 +465,7 @@ def test_ml2_pulls_partial_matches_less_than_identical_ones() -> None:
     loss(emb[[0, 2]], labels[[0, 2]]).backward()
     grad_partial = emb.grad[2].norm().item()
     assert 0 < grad_partial < grad_identical
+
     # Equilibrium: the partial match (s = 1/2) feels no pull within 0.7 * 1/2 = 0.35;
     # the identical one is pulled at any distance > 0.
     def at(distance: float, row: list[float]) -> float:
@@ -499,7 +526,10 @@ def _write_noise(tmp_path, observations: dict) -> str:
     from cxrlabel.validation.noise import build_noise, write_noise
 
     report = build_noise(
-        observations, semantics="positive-only", uncertain_as="positive", schema="chexpert",
+        observations,
+        semantics="positive-only",
+        uncertain_as="positive",
+        schema="chexpert",
         n_reports=100,
     )
     return str(write_noise(report, tmp_path / "noise.json"))

@@ -90,14 +90,24 @@ def test_gradient_reaches_embeddings_and_proxies_and_dtype_follows():
     assert emb.grad.abs().sum() > 0 and loss.proxies.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"num_classes": 0, "embedding_dim": 4}, "num_classes"),
-    ({"num_classes": 2, "embedding_dim": 4, "temperature": 0.0}, "temperature"),
-    ({"num_classes": 2, "embedding_dim": 4, "transition": [[0.5, 0.4], [0, 1]]}, "sum to 1"),
-    ({"num_classes": 2, "embedding_dim": 4, "multilabel": True,
-      "transition": [[1, 0], [0, 1]]}, "single-label"),
-    ({"num_classes": 2, "embedding_dim": 4, "drop_fraction": 1.0}, "drop_fraction"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_classes": 0, "embedding_dim": 4}, "num_classes"),
+        ({"num_classes": 2, "embedding_dim": 4, "temperature": 0.0}, "temperature"),
+        ({"num_classes": 2, "embedding_dim": 4, "transition": [[0.5, 0.4], [0, 1]]}, "sum to 1"),
+        (
+            {
+                "num_classes": 2,
+                "embedding_dim": 4,
+                "multilabel": True,
+                "transition": [[1, 0], [0, 1]],
+            },
+            "single-label",
+        ),
+        ({"num_classes": 2, "embedding_dim": 4, "drop_fraction": 1.0}, "drop_fraction"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, match):
     with pytest.raises(LossInputError, match=match):
         NormalizedSoftmaxLoss(**kwargs)
@@ -120,8 +130,9 @@ def test_ms_proxy_is_ms_plus_weighted_proxy_term():
     ms = MultiSimilarityLoss()(emb, labels).item()
     proxy = combined.proxy(emb, labels).item()
     assert combined(emb, labels).item() == pytest.approx(ms + 0.5 * proxy, rel=1e-9)
-    assert MultiSimilarityProxyLoss(2, 4, proxy_weight=0.0)(emb, labels).item() == \
-        pytest.approx(ms, rel=1e-12)
+    assert MultiSimilarityProxyLoss(2, 4, proxy_weight=0.0)(emb, labels).item() == pytest.approx(
+        ms, rel=1e-12
+    )
     assert [n for n, _ in combined.named_parameters()] == ["proxy.proxies"]
 
 
@@ -130,31 +141,53 @@ def _noise(path, observations, n):
         obs.setdefault("precision", None)
         obs.setdefault("f1", None)
         obs["p_labelnot1_given_truth1"] = None if obs["recall"] is None else 1 - obs["recall"]
-    path.write_text(json.dumps({"semantics": "full", "uncertain_as": "ignore", "schema": "x",
-                                "n_reports": n, "observations": observations}))
+    path.write_text(
+        json.dumps(
+            {
+                "semantics": "full",
+                "uncertain_as": "ignore",
+                "schema": "x",
+                "n_reports": n,
+                "observations": observations,
+            }
+        )
+    )
     return path
 
 
 def test_transition_from_symmetric_and_one_way_noise(tmp_path):
     names = ["normal", "bacteria", "virus"]
     # 30 of each class, 40% of each flipped evenly to the two others: 12 wrong per column
-    sym = _noise(tmp_path / "sym.json", {
-        n: {"support": 30, "recall": 0.6, "p_label1_given_truth0": 12 / 60} for n in names}, 90)
+    sym = _noise(
+        tmp_path / "sym.json",
+        {n: {"support": 30, "recall": 0.6, "p_label1_given_truth0": 12 / 60} for n in names},
+        90,
+    )
     t = np.array(read_transition(sym, names).matrix)
     np.testing.assert_allclose(t, [[0.6, 0.2, 0.2], [0.2, 0.6, 0.2], [0.2, 0.2, 0.6]])
-    one_way = _noise(tmp_path / "miss.json", {
-        "normal": {"support": 20, "recall": 1.0, "p_label1_given_truth0": 0.4},
-        "bacteria": {"support": 30, "recall": 0.6, "p_label1_given_truth0": 0.0},
-        "virus": {"support": 20, "recall": 0.6, "p_label1_given_truth0": 0.0}}, 70)
+    one_way = _noise(
+        tmp_path / "miss.json",
+        {
+            "normal": {"support": 20, "recall": 1.0, "p_label1_given_truth0": 0.4},
+            "bacteria": {"support": 30, "recall": 0.6, "p_label1_given_truth0": 0.0},
+            "virus": {"support": 20, "recall": 0.6, "p_label1_given_truth0": 0.0},
+        },
+        70,
+    )
     t = np.array(read_transition(one_way, names).matrix)
     np.testing.assert_allclose(t, [[1, 0, 0], [0.4, 0.6, 0], [0.4, 0, 0.6]])
     np.testing.assert_allclose(t.sum(1), 1.0)
 
 
 def test_transition_rows_without_figures_are_identity_and_unknown_names_fail(tmp_path):
-    path = _noise(tmp_path / "n.json", {
-        "a": {"support": 0, "recall": None, "p_label1_given_truth0": 0.1},
-        "b": {"support": 5, "recall": 0.8, "p_label1_given_truth0": 0.0}}, 5)
+    path = _noise(
+        tmp_path / "n.json",
+        {
+            "a": {"support": 0, "recall": None, "p_label1_given_truth0": 0.1},
+            "b": {"support": 5, "recall": 0.8, "p_label1_given_truth0": 0.0},
+        },
+        5,
+    )
     t = read_transition(path, ["a", "b"]).matrix
     assert t == [[1.0, 0.0], [0.2, 0.8]]
     with pytest.raises(NoiseFileError, match="not label columns"):
@@ -164,8 +197,9 @@ def test_transition_rows_without_figures_are_identity_and_unknown_names_fail(tmp
 def test_label_smoothing_matches_torch_cross_entropy():
     loss = NormalizedSoftmaxLoss(3, 5, label_smoothing=0.1)
     emb, ids = _emb(), torch.tensor([0, 1, 2] * 3)
-    expected = torch.nn.functional.cross_entropy(_manual_logits(loss, emb), ids,
-                                                 label_smoothing=0.1)
+    expected = torch.nn.functional.cross_entropy(
+        _manual_logits(loss, emb), ids, label_smoothing=0.1
+    )
     assert loss(emb, ids).item() == pytest.approx(expected.item(), rel=1e-9)
 
 
@@ -177,12 +211,12 @@ def test_ms_plus_classifier_is_ms_plus_weighted_bce_of_its_linear_head():
     labels = torch.tensor([[1, 0]] * 4 + [[0, 1]] * 4)
     loss = MultiSimilarityClassifierLoss(2, 4, ce_weight=0.5)
     logits = loss.classifier(projection.float()).double()
-    expected = MultiSimilarityLoss()(projection, labels) + \
-        0.5 * MaskedBCEWithLogitsLoss()(logits, labels)
+    expected = MultiSimilarityLoss()(projection, labels) + 0.5 * MaskedBCEWithLogitsLoss()(
+        logits, labels
+    )
     assert loss(projection, labels).item() == pytest.approx(expected.item(), rel=1e-6)
     assert loss.input_key == "projection"
-    assert sorted(n for n, _ in loss.named_parameters()) == ["classifier.bias",
-                                                             "classifier.weight"]
+    assert sorted(n for n, _ in loss.named_parameters()) == ["classifier.bias", "classifier.weight"]
 
 
 def test_ms_plus_classifier_softmax_head_smoothing_and_correction():
@@ -193,7 +227,8 @@ def test_ms_plus_classifier_softmax_head_smoothing_and_correction():
     loss = MultiSimilarityClassifierLoss(3, 4, head="softmax", label_smoothing=0.1)
     logits = loss.classifier(projection.float()).double()
     expected = MultiSimilarityLoss()(projection, ids) + torch.nn.functional.cross_entropy(
-        logits, ids, label_smoothing=0.1)
+        logits, ids, label_smoothing=0.1
+    )
     assert loss(projection, ids).item() == pytest.approx(expected.item(), rel=1e-6)
     corrected = MultiSimilarityClassifierLoss(3, 4, transition=np.eye(3).tolist())
     assert corrected.head == "softmax"

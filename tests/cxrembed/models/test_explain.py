@@ -32,8 +32,9 @@ def attention_classifier() -> EmbeddingNet:
 def mean_pool_nets() -> dict[str, EmbeddingNet]:
     torch.manual_seed(1)
     return {
-        "classifier": EmbeddingNet("resnet18", embedding_dim=16, attention=False,
-                                   num_classes=4).eval(),
+        "classifier": EmbeddingNet(
+            "resnet18", embedding_dim=16, attention=False, num_classes=4
+        ).eval(),
         "embedding": EmbeddingNet("resnet18", embedding_dim=16, attention=False).eval(),
     }
 
@@ -196,7 +197,7 @@ def test_hirescam_is_zero_where_attention_ignores_the_features() -> None:
     class LeftScore(nn.Module):
         def forward(self, features: torch.Tensor) -> torch.Tensor:
             score = torch.zeros_like(features[:, :1])
-            score[..., features.shape[-1] // 2:] = -1e4  # gate 0 on the right
+            score[..., features.shape[-1] // 2 :] = -1e4  # gate 0 on the right
             return score
 
     torch.manual_seed(9)
@@ -225,11 +226,13 @@ def test_grad_cam_restores_the_mode_and_leaves_no_gradients() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"class_index": 9}, r"class_index must be one index in \[0, 3\]"),
-     ({"class_index": [0, 1, 2]}, "one per image"),
-     ({"class_index": 0, "reference": torch.zeros(16)}, "not both"),
-     ({"reference": torch.zeros(3, 16)}, "one embedding"),
-     ({"method": "cam++"}, "method must be one of")],
+    [
+        ({"class_index": 9}, r"class_index must be one index in \[0, 3\]"),
+        ({"class_index": [0, 1, 2]}, "one per image"),
+        ({"class_index": 0, "reference": torch.zeros(16)}, "not both"),
+        ({"reference": torch.zeros(3, 16)}, "one embedding"),
+        ({"method": "cam++"}, "method must be one of"),
+    ],
 )
 def test_grad_cam_argument_errors(
     attention_classifier: EmbeddingNet, kwargs: dict, message: str
@@ -265,10 +268,12 @@ def test_overlay_keeps_cold_pixels_gray_and_upsamples_in_place() -> None:
 
 @pytest.mark.parametrize(
     ("image", "heat", "message"),
-    [(np.full((8, 8), 2.0), np.ones((2, 2)), r"in \[0, 1\]"),
-     (np.zeros((2, 8, 8)), np.ones((2, 2)), "2-D array"),
-     (np.zeros((8, 8)), np.full((2, 2), np.nan), "NaN"),
-     (np.zeros((8, 8)), np.ones(4), "2-D array")],
+    [
+        (np.full((8, 8), 2.0), np.ones((2, 2)), r"in \[0, 1\]"),
+        (np.zeros((2, 8, 8)), np.ones((2, 2)), "2-D array"),
+        (np.zeros((8, 8)), np.full((2, 2), np.nan), "NaN"),
+        (np.zeros((8, 8)), np.ones(4), "2-D array"),
+    ],
 )
 def test_overlay_rejects_bad_inputs(image: np.ndarray, heat: np.ndarray, message: str) -> None:
     with pytest.raises(InputError, match=message):

@@ -166,8 +166,12 @@ def test_every_part_gets_a_gradient(images: torch.Tensor) -> None:
     net = EmbeddingNet("resnet18", embedding_dim=8, num_classes=3)
     feats = net.forward_features(images)
     (feats["embedding"][:, 0].sum() + feats["logits"].sum()).backward()
-    for name in ("backbone.conv1.weight", "attention_pool.score.2.weight",
-                 "projection.weight", "classifier.weight"):
+    for name in (
+        "backbone.conv1.weight",
+        "attention_pool.score.2.weight",
+        "projection.weight",
+        "classifier.weight",
+    ):
         grad = net.get_parameter(name).grad
         assert grad is not None and grad.abs().sum() > 0, name
 
@@ -178,8 +182,13 @@ def test_config_round_trips_through_yaml_and_rebuilds_the_same_model(
     torch.manual_seed(0)
     net = EmbeddingNet("resnet18", embedding_dim=32, attention=False, num_classes=5).eval()
     config = yaml.safe_load(yaml.safe_dump({"model": net.get_config(), "seed": 1}["model"]))
-    assert config == {"backbone": "resnet18", "embedding_dim": 32, "attention": False,
-                      "num_classes": 5, "in_channels": 1}
+    assert config == {
+        "backbone": "resnet18",
+        "embedding_dim": 32,
+        "attention": False,
+        "num_classes": 5,
+        "in_channels": 1,
+    }
     rebuilt = EmbeddingNet.from_config({"model": config})
     rebuilt.load_state_dict(net.state_dict())  # strict: same parameter names and shapes
     with torch.no_grad():
@@ -187,17 +196,27 @@ def test_config_round_trips_through_yaml_and_rebuilds_the_same_model(
 
 
 def test_build_model_defaults_and_unknown_keys() -> None:
-    assert build_model({}).get_config() == {"backbone": "resnet18", "embedding_dim": 128,
-                                            "attention": True, "num_classes": None,
-                                            "in_channels": 1}
+    assert build_model({}).get_config() == {
+        "backbone": "resnet18",
+        "embedding_dim": 128,
+        "attention": True,
+        "num_classes": None,
+        "in_channels": 1,
+    }
     with pytest.raises(ModelConfigError, match=r"run/config.yaml.*embeding_dim"):
         build_model({"model": {"embeding_dim": 64}}, source="run/config.yaml")
 
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("backbone", "vgg16"), ("embedding_dim", 0), ("embedding_dim", True),
-     ("attention", "yes"), ("num_classes", 0), ("in_channels", 2.0)],
+    [
+        ("backbone", "vgg16"),
+        ("embedding_dim", 0),
+        ("embedding_dim", True),
+        ("attention", "yes"),
+        ("num_classes", 0),
+        ("in_channels", 2.0),
+    ],
 )
 def test_bad_model_options_name_the_option_and_value(option: str, value: object) -> None:
     with pytest.raises(ModelConfigError, match=f"'{option}'.*Got {value!r}"):
@@ -206,11 +225,13 @@ def test_bad_model_options_name_the_option_and_value(option: str, value: object)
 
 @pytest.mark.parametrize(
     ("batch", "message"),
-    [(torch.rand(2, 64, 64), "unsqueeze"),
-     (torch.rand(2, 3, 64, 64), r"\(B, 1, H, W\)"),
-     (torch.zeros(2, 1, 64, 64, dtype=torch.uint8), "255"),
-     (torch.rand(2, 1, 16, 64), "at least 32"),
-     ([[0.0]], "torch.Tensor")],
+    [
+        (torch.rand(2, 64, 64), "unsqueeze"),
+        (torch.rand(2, 3, 64, 64), r"\(B, 1, H, W\)"),
+        (torch.zeros(2, 1, 64, 64, dtype=torch.uint8), "255"),
+        (torch.rand(2, 1, 16, 64), "at least 32"),
+        ([[0.0]], "torch.Tensor"),
+    ],
 )
 def test_bad_image_batches_are_rejected_with_the_fix(
     batch: object, message: str, classifier_net: EmbeddingNet

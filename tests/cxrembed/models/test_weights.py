@@ -101,9 +101,7 @@ def test_safetensors_and_checkpoint_wrappers_load_the_same_weights(
     state = tv_resnet18.state_dict()
     save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "r18.safetensors")
     wrapped = tmp_path / "ckpt.pt"
-    torch.save(
-        {"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}}, wrapped
-    )
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}}, wrapped)
     for path in (tmp_path / "r18.safetensors", wrapped):
         backbone = build_backbone("resnet18")
         result = load_pretrained(backbone, path)
@@ -129,7 +127,10 @@ def test_torchvision_densenet_file_including_old_key_names(tmp_path: Path) -> No
     net = EmbeddingNet("densenet121", embedding_dim=8, attention=False)
     result = load_pretrained(net, tmp_path / "densenet121.pth")
     assert (result.layout, result.arch, result.folded) == (
-        "torchvision", "densenet121", "conv0: 3 -> 1 channels")
+        "torchvision",
+        "densenet121",
+        "conv0: 3 -> 1 channels",
+    )
     assert result.ignored == ("classifier.bias", "classifier.weight")
     gray = _gray(32)
     torch.testing.assert_close(
@@ -180,17 +181,22 @@ def test_cxrkit_model_file_gives_its_backbone_only(tmp_path: Path) -> None:
     projection_before = target.projection.weight.clone()
     result = load_pretrained(target, tmp_path / "run.pth")
     assert result.layout == "cxrkit"
-    assert all(k.split(".")[0] in {"attention_pool", "projection", "classifier"}
-               for k in result.ignored)
-    torch.testing.assert_close(target.backbone.layer4[1].conv2.weight,
-                               source.backbone.layer4[1].conv2.weight)
+    assert all(
+        k.split(".")[0] in {"attention_pool", "projection", "classifier"} for k in result.ignored
+    )
+    torch.testing.assert_close(
+        target.backbone.layer4[1].conv2.weight, source.backbone.layer4[1].conv2.weight
+    )
     torch.testing.assert_close(target.projection.weight, projection_before)
 
 
 @pytest.mark.parametrize(
     ("factory", "arch"),
-    [(torchvision.models.resnet50, "resnet50"), (torchvision.models.resnet34, "resnet34"),
-     (torchvision.models.densenet121, "densenet121")],
+    [
+        (torchvision.models.resnet50, "resnet50"),
+        (torchvision.models.resnet34, "resnet34"),
+        (torchvision.models.densenet121, "densenet121"),
+    ],
 )
 def test_weights_for_another_architecture_are_refused_and_nothing_changes(
     tmp_path: Path, factory: object, arch: str
@@ -258,9 +264,15 @@ def test_pickled_models_non_state_dicts_and_nan_weights_explain_the_fix(
 
 @pytest.mark.parametrize(
     "request_",
-    ["imagenet", "DEFAULT", "IMAGENET1K_V1", "densenet121-res224-all",
-     "https://download.pytorch.org/models/resnet18-f37072fd.pth",
-     torchvision.models.ResNet18_Weights.DEFAULT, True],
+    [
+        "imagenet",
+        "DEFAULT",
+        "IMAGENET1K_V1",
+        "densenet121-res224-all",
+        "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+        torchvision.models.ResNet18_Weights.DEFAULT,
+        True,
+    ],
 )
 def test_download_requests_fail_at_once_without_touching_the_network(
     monkeypatch: pytest.MonkeyPatch, request_: object, r18_backbone: nn.Module

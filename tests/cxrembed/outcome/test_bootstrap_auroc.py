@@ -42,8 +42,10 @@ def test_many_draws_are_chunked_consistently():
     rng = np.random.default_rng(1)
     scores, y = rng.normal(size=30), rng.integers(0, 2, size=30)
     w = rng.integers(0, 3, size=(600, 30)).astype(float)
-    np.testing.assert_allclose(weighted_auroc(scores, y, w)[[0, 300, 599]],
-                               [weighted_auroc(scores, y, w[i])[0] for i in (0, 300, 599)])
+    np.testing.assert_allclose(
+        weighted_auroc(scores, y, w)[[0, 300, 599]],
+        [weighted_auroc(scores, y, w[i])[0] for i in (0, 300, 599)],
+    )
 
 
 def test_bootstrap_weights_resample_whole_units():

@@ -25,23 +25,33 @@ def _cohort(n_patients: int = 90, images: int = 2, dim: int = 8, seed: int = 0):
     rows = np.repeat(np.arange(n_patients), images)
     direction = np.zeros(dim)
     direction[2] = 1.0
-    vectors = (np.outer(image_signal[rows], direction)
-               + 0.3 * rng.normal(size=(len(rows), dim))).astype(np.float32)
-    ids = [f"p{p}_img{k}.png" for p, k in zip(rows, np.tile(np.arange(images), n_patients),
-                                               strict=True)]
-    table = pd.DataFrame({
-        "image": ids,
-        "patient": [f"p{p}" for p in rows],
-        "intubated": np.where(outcome[rows], "Y", "N"),
-        "lab": lab[rows],
-        "noise": rng.normal(size=len(rows)),
-    })
+    vectors = (
+        np.outer(image_signal[rows], direction) + 0.3 * rng.normal(size=(len(rows), dim))
+    ).astype(np.float32)
+    ids = [
+        f"p{p}_img{k}.png"
+        for p, k in zip(rows, np.tile(np.arange(images), n_patients), strict=True)
+    ]
+    table = pd.DataFrame(
+        {
+            "image": ids,
+            "patient": [f"p{p}" for p in rows],
+            "intubated": np.where(outcome[rows], "Y", "N"),
+            "lab": lab[rows],
+            "noise": rng.normal(size=len(rows)),
+        }
+    )
     return EmbeddingSet(ids, vectors, "h"), table
 
 
 def _result(emb, table, **kwargs):
-    options = {"features": ["lab", "noise"], "id_col": "image", "group_col": "patient",
-               "bootstrap": 200, "models": ["logistic"]}
+    options = {
+        "features": ["lab", "noise"],
+        "id_col": "image",
+        "group_col": "patient",
+        "bootstrap": 200,
+        "models": ["logistic"],
+    }
     options.update(kwargs)
     return predict_outcome(emb, table, "intubated", **options)
 
@@ -55,9 +65,13 @@ def test_each_source_predicts_and_combined_is_best():
     emb, table = _cohort()
     result = _result(emb, table, models=["logistic", "gradient_boosting"])
     assert result.table[["features", "model"]].values.tolist() == [
-        ["image-only", "logistic"], ["image-only", "gradient_boosting"],
-        ["tabular-only", "logistic"], ["tabular-only", "gradient_boosting"],
-        ["combined", "logistic"], ["combined", "gradient_boosting"]]
+        ["image-only", "logistic"],
+        ["image-only", "gradient_boosting"],
+        ["tabular-only", "logistic"],
+        ["tabular-only", "gradient_boosting"],
+        ["combined", "logistic"],
+        ["combined", "gradient_boosting"],
+    ]
     image, tabular, both = (_auroc(result, f) for f in ("image-only", "tabular-only", "combined"))
     assert image > 0.7 and tabular > 0.7
     assert both > max(image, tabular)
@@ -68,7 +82,8 @@ def test_each_source_predicts_and_combined_is_best():
     assert (t.positives == (table.intubated == "Y").sum()).all()
     diff = result.comparisons.set_index(["model", "comparison"])
     assert diff.loc[("logistic", "combined - tabular-only"), "delta_auroc"] == pytest.approx(
-        both - tabular)
+        both - tabular
+    )
 
 
 def test_noise_only_embeddings_are_near_chance():
@@ -109,8 +124,9 @@ def test_preprocessing_is_fitted_inside_the_folds():
     column = "image-only/logistic"
     fold = base.predictions["fold"].to_numpy()
     same_fold = (fold == fold[row]) & (np.arange(len(fold)) != row)
-    np.testing.assert_allclose(base.predictions[column][same_fold],
-                               again.predictions[column][same_fold])
+    np.testing.assert_allclose(
+        base.predictions[column][same_fold], again.predictions[column][same_fold]
+    )
     assert not np.allclose(base.predictions[column], again.predictions[column])
 
 
@@ -129,9 +145,10 @@ def test_rows_without_target_or_embedding_are_excluded_and_listed(tmp_path):
     assert (result.table.n == 60 - 4).all()
     assert result.info["embeddings without a table row (see missing_ids.csv)"] == 1
     assert result.missing_ids[["id", "side"]].values.tolist() == [
-        ["never_embedded.png", "table"], [emb.ids[3], "embeddings"]]
-    assert {p.name for p in result.write(tmp_path).values()} >= {"excluded.csv",
-                                                                  "missing_ids.csv"}
+        ["never_embedded.png", "table"],
+        [emb.ids[3], "embeddings"],
+    ]
+    assert {p.name for p in result.write(tmp_path).values()} >= {"excluded.csv", "missing_ids.csv"}
     with pytest.raises(IdJoinError, match="never_embedded.png"):
         _result(emb, table, missing_values=["not visible"], missing_ids="error")
 
@@ -149,8 +166,9 @@ def test_few_positive_patients_reduce_the_folds_or_fail():
     table.loc[table.patient.isin(["p1", "p2", "p3"]), "intubated"] = "Y"
     result = _result(emb, table)
     assert (result.table.folds == 3).all()
-    assert any("folds reduced from 5 to 3: only 3 patients have a positive" in n
-               for n in result.notes)
+    assert any(
+        "folds reduced from 5 to 3: only 3 patients have a positive" in n for n in result.notes
+    )
     table.loc[table.patient.isin(["p2", "p3"]), "intubated"] = "N"
     with pytest.raises(OutcomeInputError, match="only 1 patients with a positive target"):
         _result(emb, table)
@@ -182,11 +200,14 @@ def test_seeded_runs_are_identical_and_outputs_are_written(tmp_path):
     first, second = _result(emb, table, seed=3), _result(emb, table, seed=3)
     pd.testing.assert_frame_equal(first.table, second.table)
     paths = first.write(tmp_path / "out")
-    assert {p.name for p in paths.values()} == {"outcome.md", "outcome.csv", "outcome.json",
-                                                "predictions.csv"}
+    assert {p.name for p in paths.values()} == {
+        "outcome.md",
+        "outcome.csv",
+        "outcome.json",
+        "predictions.csv",
+    }
     payload = json.loads(paths["json"].read_text())
-    assert [r["features"] for r in payload["results"]] == ["image-only", "tabular-only",
-                                                           "combined"]
+    assert [r["features"] for r in payload["results"]] == ["image-only", "tabular-only", "combined"]
     assert payload["info"]["target"] == "intubated"
     markdown = paths["markdown"].read_text()
     assert "| combined | logistic | 60 |" in markdown and "## Paired differences" in markdown
@@ -199,12 +220,18 @@ def test_covid_intubation_from_clinical_columns(cxr_dev, tmp_path):
     """Real COVID metadata, seeded random 'embeddings': runs, and random images are near 0.5."""
     table = pd.read_csv(cxr_dev / "covid_metadata.csv")
     rng = np.random.default_rng(0)
-    emb = EmbeddingSet(table["small_image"].tolist(),
-                       rng.normal(size=(len(table), 32)).astype(np.float32))
+    emb = EmbeddingSet(
+        table["small_image"].tolist(), rng.normal(size=(len(table), 32)).astype(np.float32)
+    )
     result = predict_outcome(
-        emb, cxr_dev / "covid_metadata.csv", "intubated",
-        ["age", "sex", "temperature", "pO2_saturation"], id_col="small_image",
-        group_col="patientid", bootstrap=200, missing_values=["Not visible"],
+        emb,
+        cxr_dev / "covid_metadata.csv",
+        "intubated",
+        ["age", "sex", "temperature", "pO2_saturation"],
+        id_col="small_image",
+        group_col="patientid",
+        bootstrap=200,
+        missing_values=["Not visible"],
     )
     assert len(result.table) == 6
     image = result.table[result.table.features == "image-only"]

@@ -11,22 +11,27 @@ from cxrembed.outcome.columns import MAX_LEVELS, encode_features, encode_target
 
 
 def test_target_vocabulary_case_and_blanks():
-    column = pd.Series(["Y", "n", "Yes", "NO", "True", "false", "1", "0", " ", None, "y "],
-                       name="t")
+    column = pd.Series(
+        ["Y", "n", "Yes", "NO", "True", "false", "1", "0", " ", None, "y "], name="t"
+    )
     got = encode_target(column)
     np.testing.assert_array_equal(got, [1, 0, 1, 0, 1, 0, 1, 0, np.nan, np.nan, 1])
 
 
 def test_numeric_and_bool_targets():
-    np.testing.assert_array_equal(encode_target(pd.Series([1.0, 0.0, np.nan], name="t")),
-                                  [1, 0, np.nan])
+    np.testing.assert_array_equal(
+        encode_target(pd.Series([1.0, 0.0, np.nan], name="t")), [1, 0, np.nan]
+    )
     np.testing.assert_array_equal(encode_target(pd.Series([True, False], name="t")), [1, 0])
 
 
 def test_unknown_target_values_are_an_error_unless_declared_missing():
     column = pd.Series(["Y", "Not visible", "N", "Not visible", "maybe"], name="intubated")
-    with pytest.raises(OutcomeInputError, match=r"'Not visible' \(2 rows\), 'maybe' \(1 rows\), "
-                                                r"first at row 1.*--missing-values"):
+    with pytest.raises(
+        OutcomeInputError,
+        match=r"'Not visible' \(2 rows\), 'maybe' \(1 rows\), "
+        r"first at row 1.*--missing-values",
+    ):
         encode_target(column, source="t.csv")
     with pytest.raises(OutcomeInputError, match="'maybe'"):
         encode_target(column, missing_values=["not visible"])
@@ -37,24 +42,30 @@ def test_unknown_target_values_are_an_error_unless_declared_missing():
 
 
 def test_features_numeric_yes_no_text_numbers_and_categories():
-    table = pd.DataFrame({
-        "age": [50, np.nan, 70],
-        "o2": ["Y", None, "n"],
-        "temp": ["38.5", "", "39"],  # numbers stored as text
-        "view": ["PA", "AP", None],
-    })
+    table = pd.DataFrame(
+        {
+            "age": [50, np.nan, 70],
+            "o2": ["Y", None, "n"],
+            "temp": ["38.5", "", "39"],  # numbers stored as text
+            "view": ["PA", "AP", None],
+        }
+    )
     coded = encode_features(table, ["age", "o2", "temp", "view"])
     assert coded.names == ["age", "o2", "temp", "view=AP", "view=PA"]
-    assert coded.kinds == {"age": "numeric", "o2": "yes/no", "temp": "numeric",
-                           "view": "categorical (2 values)"}
-    expected = [[50, 1, 38.5, 0, 1], [np.nan, np.nan, np.nan, 1, 0],
-                [70, 0, 39, np.nan, np.nan]]
+    assert coded.kinds == {
+        "age": "numeric",
+        "o2": "yes/no",
+        "temp": "numeric",
+        "view": "categorical (2 values)",
+    }
+    expected = [[50, 1, 38.5, 0, 1], [np.nan, np.nan, np.nan, 1, 0], [70, 0, 39, np.nan, np.nan]]
     np.testing.assert_array_equal(coded.values, expected)
 
 
 def test_feature_errors():
-    table = pd.DataFrame({"age": [1, 2], "note": [f"text {i}" for i in range(2)],
-                          "empty": [None, None]})
+    table = pd.DataFrame(
+        {"age": [1, 2], "note": [f"text {i}" for i in range(2)], "empty": [None, None]}
+    )
     with pytest.raises(OutcomeInputError, match=r"no feature columns \['Age'\]"):
         encode_features(table, ["Age"])
     with pytest.raises(OutcomeInputError, match="'empty' has no value"):

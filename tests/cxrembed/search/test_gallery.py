@@ -34,7 +34,8 @@ def test_embed_and_index_checks_the_budget_before_embedding(tmp_path, monkeypatc
 
     monkeypatch.setattr("cxrembed.inference.embed.embed_images", never)
     with pytest.raises(VectorInputError, match=r"max_memory \(--max-memory\) must be a size"):
-        gallery.embed_and_index("RUN", "imgs", tmp_path / "emb", index=tmp_path / "i",
-                                max_memory="4 gigs")
+        gallery.embed_and_index(
+            "RUN", "imgs", tmp_path / "emb", index=tmp_path / "i", max_memory="4 gigs"
+        )
     with pytest.raises(InputError, match="give the index folder too"):
         gallery.embed_and_index("RUN", "imgs", tmp_path / "emb", max_memory="4GB")

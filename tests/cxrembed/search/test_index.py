@@ -29,8 +29,10 @@ def clustered(n: int, d: int, clusters: int, seed: int, queries: int = 0):
     """The benchmark's mixture at small scale: unit centres + N(0, 0.06^2) noise."""
     rng = np.random.default_rng(seed)
     centres = unit(rng.normal(size=(clusters, d)))
+
     def draw(m: int) -> np.ndarray:
         return unit(centres[rng.integers(0, clusters, m)] + rng.normal(0, 0.06, (m, d)))
+
     return draw(n), draw(queries)
 
 
@@ -40,8 +42,9 @@ def exact_topk(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, truth,
-                                                                          strict=True)]))
+    return float(
+        np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, truth, strict=True)])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +123,9 @@ def test_given_nprobe_is_kept_and_measured(data20k) -> None:
     x, _ = data20k
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # one candidate: no tuning, so no warning either
-        index = VectorIndex.build(x, np.arange(len(x)), kind="ivf",
-                                  params={"nlist": 64, "nprobe": 3})
+        index = VectorIndex.build(
+            x, np.arange(len(x)), kind="ivf", params={"nlist": 64, "nprobe": 3}
+        )
     assert index.params == {"nlist": 64, "nprobe": 3, "train_size": 4096}
     assert 0.0 < index.recall_at_10 <= 1.0
 
@@ -162,7 +166,11 @@ def test_save_load_round_trip(tmp_path, data20k) -> None:
     index = VectorIndex.build(x, ids, kind="ivf", config_hash="abc123", metadata=meta)
     folder = index.save(tmp_path / "idx")
     assert sorted(p.name for p in folder.iterdir()) == [
-        "ids.json", "index.faiss", "index.json", "meta.parquet"]
+        "ids.json",
+        "index.faiss",
+        "index.json",
+        "meta.parquet",
+    ]
     info = json.loads((folder / "index.json").read_text())
     assert info["kind"] == "ivf" and info["count"] == 3000 and info["dim"] == 32
     assert info["metric"] == "inner_product" and info["config_hash"] == "abc123"

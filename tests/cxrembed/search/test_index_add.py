@@ -36,14 +36,16 @@ def skipping_reference(x, q, k, banned_rows):
 
 
 # ----------------------------------------------------------------- add
-@pytest.mark.parametrize(("kind", "params"), [
-    ("exact", None), ("ivf", {"nlist": 16, "nprobe": 16}), ("hnsw", {"M": 8})])
+@pytest.mark.parametrize(
+    ("kind", "params"), [("exact", None), ("ivf", {"nlist": 16, "nprobe": 16}), ("hnsw", {"M": 8})]
+)
 def test_added_vectors_are_found_and_saved(tmp_path, kind, params) -> None:
     x, q = clustered(1200, 16, 12, seed=30, queries=40)
     ids = [f"img{i}" for i in range(1200)]
     meta = pd.DataFrame({"patient": [f"P{i // 3}" for i in range(1200)], "age": range(1200)})
-    index = VectorIndex.build(x[:1000], ids[:1000], kind=kind, params=params,
-                              metadata=meta.iloc[:1000])
+    index = VectorIndex.build(
+        x[:1000], ids[:1000], kind=kind, params=params, metadata=meta.iloc[:1000]
+    )
     assert index.add(x[1000:], ids[1000:], meta.iloc[1000:]) is index
     assert len(index) == 1200 and index.info["added"] == 200
     assert sorted(index.ids.tolist()) == sorted(ids)
@@ -62,8 +64,9 @@ def test_added_vectors_are_found_and_saved(tmp_path, kind, params) -> None:
 
 def test_add_to_a_compressed_index_keeps_reranking(tmp_path) -> None:
     x, q = clustered(12_000, 32, 100, seed=31, queries=100)
-    index = VectorIndex.build(x[:10_000], np.arange(10_000), kind="ivfpq", params={"m": 4},
-                              n_threads=1)
+    index = VectorIndex.build(
+        x[:10_000], np.arange(10_000), kind="ivfpq", params={"m": 4}, n_threads=1
+    )
     index.add(x[10_000:], np.arange(10_000, 12_000))
     _, found = index.search(q, k=10)
     assert recall(found, exact_topk(x, q, 10)) >= 0.95
@@ -74,11 +77,13 @@ def test_add_to_a_compressed_index_keeps_reranking(tmp_path) -> None:
 
 def test_add_refuses_bad_input() -> None:
     x, _ = clustered(300, 8, 4, seed=32)
-    index = VectorIndex.build(x[:200], [f"i{i}" for i in range(200)],
-                              metadata=pd.DataFrame({"patient": ["p"] * 200}))
+    index = VectorIndex.build(
+        x[:200], [f"i{i}" for i in range(200)], metadata=pd.DataFrame({"patient": ["p"] * 200})
+    )
     new_meta = pd.DataFrame({"patient": ["q"] * 100})
-    with pytest.raises(VectorInputError, match="1 added ids are already in the index, e.g. "
-                                               "'i7' \\(added row 0\\)"):
+    with pytest.raises(
+        VectorInputError, match="1 added ids are already in the index, e.g. 'i7' \\(added row 0\\)"
+    ):
         index.add(x[200:202], ["i7", "new"], new_meta.iloc[:2])
     with pytest.raises(VectorInputError, match="ids must be unique"):
         index.add(x[200:202], ["a", "a"], new_meta.iloc[:2])
@@ -91,8 +96,9 @@ def test_add_refuses_bad_input() -> None:
     with pytest.raises(VectorInputError, match="give metadata for the added vectors"):
         index.add(x[200:], [f"n{i}" for i in range(100)])
     with pytest.raises(VectorInputError, match="missing \\['patient'\\], unknown \\['pid'\\]"):
-        index.add(x[200:], [f"n{i}" for i in range(100)], new_meta.rename(
-            columns={"patient": "pid"}))
+        index.add(
+            x[200:], [f"n{i}" for i in range(100)], new_meta.rename(columns={"patient": "pid"})
+        )
     with pytest.raises(VectorInputError, match="metadata has 2 rows but there are 100"):
         index.add(x[200:], [f"n{i}" for i in range(100)], new_meta.iloc[:2])
     assert len(index) == 200  # nothing was added by the refused calls
@@ -131,8 +137,7 @@ def test_exclude_ids_with_an_approximate_index() -> None:
 
 
 # ----------------------------------------------------------------- exclude groups
-@pytest.mark.parametrize(("kind", "params"), [("exact", None), ("ivf", None),
-                                              ("hnsw", {"M": 16})])
+@pytest.mark.parametrize(("kind", "params"), [("exact", None), ("ivf", None), ("hnsw", {"M": 16})])
 def test_same_patient_is_left_out(kind, params) -> None:
     x, pid = patients(400, 4, 16, seed=35)
     meta = pd.DataFrame({"patient_id": pid})
@@ -142,8 +147,9 @@ def test_same_patient_is_left_out(kind, params) -> None:
     queries = np.arange(0, len(x), 7)
     _, plain = index.search(x[queries], k=3)
     assert all(group_of[row[1]] == pid[q] for q, row in zip(queries, plain, strict=True))
-    _, found = index.search(x[queries], k=10, exclude_groups=pid[queries],
-                            group_column="patient_id")
+    _, found = index.search(
+        x[queries], k=10, exclude_groups=pid[queries], group_column="patient_id"
+    )
     assert found.shape == (len(queries), 10)
     for q, row in zip(queries, found.tolist(), strict=True):
         assert all(group_of[r] != pid[q] for r in row) and len(set(row)) == 10
@@ -169,13 +175,17 @@ def test_groups_and_ids_together_are_counted_once() -> None:
     x, pid = patients(30, 3, 8, seed=37)
     index = VectorIndex.build(x, np.arange(len(x)), metadata=pd.DataFrame({"pid": pid}))
     k = len(x) - 4  # query 0 skips its 3 images and one other: exactly k remain
-    _, found = index.search(x[:1], k=k, exclude_groups=pid[:1], group_column="pid",
-                            exclude_ids=[[0, 1, 50]])
+    _, found = index.search(
+        x[:1], k=k, exclude_groups=pid[:1], group_column="pid", exclude_ids=[[0, 1, 50]]
+    )
     assert sorted(found[0].tolist()) == sorted(set(range(len(x))) - {0, 1, 2, 50})
-    with pytest.raises(VectorInputError, match="query row 0 excludes 4 of the 90 indexed "
-                                               "vectors, leaving 86, fewer than k=87"):
-        index.search(x[:1], k=k + 1, exclude_groups=pid[:1], group_column="pid",
-                     exclude_ids=[[0, 50]] )
+    with pytest.raises(
+        VectorInputError,
+        match="query row 0 excludes 4 of the 90 indexed vectors, leaving 86, fewer than k=87",
+    ):
+        index.search(
+            x[:1], k=k + 1, exclude_groups=pid[:1], group_column="pid", exclude_ids=[[0, 50]]
+        )
 
 
 def test_bad_exclusion_arguments() -> None:
@@ -183,8 +193,9 @@ def test_bad_exclusion_arguments() -> None:
     index = VectorIndex.build(x, np.arange(20), metadata=pd.DataFrame({"pid": pid}))
     with pytest.raises(VectorInputError, match="go together"):
         index.search(x[:2], k=2, exclude_groups=pid[:2])
-    with pytest.raises(VectorInputError, match="group_column 'patient' is not a metadata "
-                                               "column.*\\['pid'\\]"):
+    with pytest.raises(
+        VectorInputError, match="group_column 'patient' is not a metadata column.*\\['pid'\\]"
+    ):
         index.search(x[:2], k=2, exclude_groups=pid[:2], group_column="patient")
     with pytest.raises(VectorInputError, match="exclude_groups has 3 entries for 2 queries"):
         index.search(x[:2], k=2, exclude_groups=pid[:3], group_column="pid")

@@ -37,8 +37,9 @@ def data():
 def pq(data):
     x, _ = data
     # 64 cells of ~190 vectors: more than the k * 10 shortlist, as at scale
-    return VectorIndex.build(x, np.arange(N), kind="ivfpq", params={"m": 4, "nlist": 64},
-                             n_threads=1)
+    return VectorIndex.build(
+        x, np.arange(N), kind="ivfpq", params={"m": 4, "nlist": 64}, n_threads=1
+    )
 
 
 # ----------------------------------------------------------------- sizes
@@ -60,10 +61,15 @@ def test_bytes_per_vector_rules() -> None:
     assert pq_m_choices(100)[:3] == [50, 25, 20]
 
 
-@pytest.mark.parametrize(("kind", "params"), [
-    ("exact", None), ("ivf", {"nlist": 64, "nprobe": 2}), ("ivfpq", {"m": 4, "nlist": 64}),
-    ("ivfpq", {"m": 4, "nlist": 32, "opq": True}),
-])
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("exact", None),
+        ("ivf", {"nlist": 64, "nprobe": 2}),
+        ("ivfpq", {"m": 4, "nlist": 64}),
+        ("ivfpq", {"m": 4, "nlist": 32, "opq": True}),
+    ],
+)
 @pytest.mark.filterwarnings("ignore:approximate ivfpq index reaches")
 def test_predicted_size_is_the_faiss_size(data, kind, params, monkeypatch) -> None:
     """Sizes come from the code size, exactly: FAISS's serialised index differs by its
@@ -71,9 +77,10 @@ def test_predicted_size_is_the_faiss_size(data, kind, params, monkeypatch) -> No
     x, _ = data
     monkeypatch.setattr(index_build, "_OPQ_ITERATIONS", 1)  # the size does not depend on it
     sizes = []
-    for n in (N - 2000, N)[1 if params and params.get("opq") else 0:]:
-        index = VectorIndex.build(x[:n], np.arange(n), kind=kind, params=params, n_threads=1,
-                                  rerank=False)
+    for n in (N - 2000, N)[1 if params and params.get("opq") else 0 :]:
+        index = VectorIndex.build(
+            x[:n], np.arange(n), kind=kind, params=params, n_threads=1, rerank=False
+        )
         serialised = faiss.serialize_index(index._index).nbytes
         predicted = index_bytes(index.kind, index.params, n, D)
         assert 0 <= serialised - predicted < 1024
@@ -91,15 +98,18 @@ def test_auto_without_budget_is_unchanged() -> None:
 
 def test_auto_turns_to_pq_when_full_vectors_do_not_fit() -> None:
     count, dim, ids = 1_000_000, 128, 8_000_000
-    kind, settings = resolve("auto", None, count, dim=dim, budget=parse_memory("4GB"),
-                             extra_bytes=ids)
+    kind, settings = resolve(
+        "auto", None, count, dim=dim, budget=parse_memory("4GB"), extra_bytes=ids
+    )
     assert kind == "ivf"  # 520 MB fits
-    kind, settings = resolve("auto", None, count, dim=dim, budget=parse_memory("100MB"),
-                             extra_bytes=ids)
+    kind, settings = resolve(
+        "auto", None, count, dim=dim, budget=parse_memory("100MB"), extra_bytes=ids
+    )
     assert kind == "ivfpq" and settings["m"] == 64  # 72 B/vector + 8 B ids = 80 MB
     assert index_bytes(kind, settings, count, dim) + ids <= 100 * 10**6
-    kind, settings = resolve("auto", None, count, dim=dim, budget=parse_memory("50MB"),
-                             extra_bytes=ids)
+    kind, settings = resolve(
+        "auto", None, count, dim=dim, budget=parse_memory("50MB"), extra_bytes=ids
+    )
     assert settings["m"] == 32  # the largest code that fits
     with pytest.raises(VectorInputError, match=r"needs .*more than max_memory=5\.0 MB.*ivfpq, m=1"):
         resolve("auto", None, count, dim=dim, budget=parse_memory("5MB"), extra_bytes=ids)
@@ -110,8 +120,9 @@ def test_auto_turns_to_pq_when_full_vectors_do_not_fit() -> None:
 def test_build_within_a_budget(data) -> None:
     x, q = data
     budget = index_bytes("ivfpq", {"m": 4, "nlist": 128}, N, D) + N * 8 + 1000
-    index = VectorIndex.build(x, np.arange(N), max_memory=budget, params={"nlist": 128},
-                              n_threads=1)
+    index = VectorIndex.build(
+        x, np.arange(N), max_memory=budget, params={"nlist": 128}, n_threads=1
+    )
     assert index.kind == "ivfpq" and index.params["m"] == 4  # m=8 would not fit
     assert index.info["memory_bytes"] <= budget == index.info["max_memory"]
     assert index.rerank  # on by default for the compressed kind
@@ -138,22 +149,35 @@ def test_pq_recall_with_and_without_reranking(data, pq) -> None:
 
 def test_shortlist_grows_when_the_default_misses_the_target(data) -> None:
     x, q = data
-    strict = VectorIndex.build(x, np.arange(N), kind="ivfpq", target_recall=0.9995,
-                               params={"m": 4, "nlist": 64}, n_threads=1)
+    strict = VectorIndex.build(
+        x,
+        np.arange(N),
+        kind="ivfpq",
+        target_recall=0.9995,
+        params={"m": 4, "nlist": 64},
+        n_threads=1,
+    )
     assert strict.params["rerank_factor"] in (20, 40)
     _, found = strict.search(q, k=10)
     assert recall(found, exact_topk(x, q, 10)) >= 0.98
     with pytest.warns(UserWarning, match="k x 5 shortlist misses neighbours"):
-        given = VectorIndex.build(x, np.arange(N), kind="ivfpq", target_recall=0.9995,
-                                  params={"m": 4, "nlist": 64, "rerank_factor": 5}, n_threads=1)
+        given = VectorIndex.build(
+            x,
+            np.arange(N),
+            kind="ivfpq",
+            target_recall=0.9995,
+            params={"m": 4, "nlist": 64, "rerank_factor": 5},
+            n_threads=1,
+        )
     assert given.params["rerank_factor"] == 5  # a given shortlist is kept
 
 
 def test_pq_without_reranking_warns_and_keeps_no_vectors(data) -> None:
     x, _ = data
     with pytest.warns(UserWarning, match="codes lose detail. Build with rerank=True"):
-        index = VectorIndex.build(x, np.arange(N), kind="ivfpq", params={"m": 4},
-                                  rerank=False, n_threads=1)
+        index = VectorIndex.build(
+            x, np.arange(N), kind="ivfpq", params={"m": 4}, rerank=False, n_threads=1
+        )
     assert not index.rerank and index.recall_at_10 < 0.95
     with pytest.raises(VectorInputError, match="keeps no full vectors to re-rank"):
         index.search(x[:2], k=3, rerank=True)
@@ -164,8 +188,13 @@ def test_pq_without_reranking_warns_and_keeps_no_vectors(data) -> None:
 def test_opq_rotation(data, monkeypatch) -> None:
     x, q = data
     monkeypatch.setattr(index_build, "_OPQ_ITERATIONS", 3)  # FAISS's 50 take ~30 s here
-    index = VectorIndex.build(x[:10_000], np.arange(10_000), kind="ivfpq",
-                              params={"m": 4, "nlist": 32, "opq": True}, n_threads=1)
+    index = VectorIndex.build(
+        x[:10_000],
+        np.arange(10_000),
+        kind="ivfpq",
+        params={"m": 4, "nlist": 32, "opq": True},
+        n_threads=1,
+    )
     assert index.params["opq"] is True
     assert isinstance(index._index, faiss.IndexPreTransform)
     assert faiss.downcast_VectorTransform(index._index.chain.at(0)).niter == 3
@@ -201,8 +230,9 @@ def test_reranking_vectors_saved_and_memory_mapped(tmp_path, data, pq) -> None:
 
 def test_reranking_vectors_in_ram_when_the_budget_holds_them(tmp_path, data) -> None:
     x, q = data
-    index = VectorIndex.build(x, np.arange(N), kind="ivfpq", params={"m": 4}, n_threads=1,
-                              max_memory="10MB")
+    index = VectorIndex.build(
+        x, np.arange(N), kind="ivfpq", params={"m": 4}, n_threads=1, max_memory="10MB"
+    )
     loaded = VectorIndex.load(index.save(tmp_path / "pq"))
     assert not loaded._vectors.is_mapped and loaded._vectors.shape == (N, D)
     assert (loaded.search(q, k=5)[1] == index.search(q, k=5)[1]).all()
@@ -219,7 +249,8 @@ def test_tampered_or_stale_vectors_file(tmp_path, data, pq) -> None:
         VectorIndex.load(folder)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        VectorIndex.build(x, np.arange(N), kind="ivfpq", params={"m": 4}, rerank=False,
-                          n_threads=1).save(folder)
+        VectorIndex.build(
+            x, np.arange(N), kind="ivfpq", params={"m": 4}, rerank=False, n_threads=1
+        ).save(folder)
     assert not (folder / "vectors.npy").exists()  # no stale file next to a codes-only index
     assert VectorIndex.load(folder)._vectors is None

@@ -24,8 +24,7 @@ from .test_index import clustered, exact_topk, recall, unit  # noqa: E402
 def sparse_cells():
     """An IVF index with a few near-empty cells, and queries aimed at them (their centroids)."""
     x, q = clustered(20_000, 16, 60, seed=40, queries=500)
-    index = VectorIndex.build(x, np.arange(len(x)), kind="ivf",
-                              params={"nlist": 256, "nprobe": 1})
+    index = VectorIndex.build(x, np.arange(len(x)), kind="ivf", params={"nlist": 256, "nprobe": 1})
     ivf = faiss.extract_index_ivf(index._index)
     sizes = np.array([ivf.invlists.list_size(c) for c in range(ivf.nlist)])
     sparse = np.flatnonzero(sizes < 10)  # so k=10 leaves queries aimed at them short
@@ -60,8 +59,9 @@ def test_complete_widens_until_full_then_once_more(sparse_cells) -> None:
 
 def test_short_rows_of_a_compressed_index_are_completed() -> None:
     x, q = clustered(12_000, 32, 100, seed=41, queries=50)
-    index = VectorIndex.build(x, np.arange(len(x)), kind="ivfpq",
-                              params={"m": 4, "nlist": 256, "nprobe": 1}, n_threads=1)
+    index = VectorIndex.build(
+        x, np.arange(len(x)), kind="ivfpq", params={"m": 4, "nlist": 256, "nprobe": 1}, n_threads=1
+    )
     _, found = index.search(q, k=60)  # a shortlist of 600 > most cells at nprobe 1
     assert (found >= 0).all() and all(len(set(r)) == 60 for r in found.tolist())
     assert recall(found, exact_topk(x, q, 60)) >= 0.9

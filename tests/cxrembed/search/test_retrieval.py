@@ -32,22 +32,44 @@ def gallery(tmp_path_factory):
     root = tmp_path_factory.mktemp("gallery")
     run = make_run(root / "run")
     write_pngs(root / "images", [f"{n}.png" for n in NAMES])
-    meta = pd.DataFrame({
-        "file": [f"images/{n}.png" for n in NAMES],
-        "finding": ["COVID-19" if i % 2 else "Pneumonia" for i in range(8)],
-        "report_id": [f"r{i}" for i in range(8)],
-        "age": [40 + i for i in range(8)],
-    })
+    meta = pd.DataFrame(
+        {
+            "file": [f"images/{n}.png" for n in NAMES],
+            "finding": ["COVID-19" if i % 2 else "Pneumonia" for i in range(8)],
+            "report_id": [f"r{i}" for i in range(8)],
+            "age": [40 + i for i in range(8)],
+        }
+    )
     meta.to_csv(root / "meta.csv", index=False)
     records = [
-        {"id": "r1", "observation": "Lung Opacity", "sentence": "Patchy opacity right base.",
-         "assertion": "positive", "excluded": False},
-        {"id": "r1", "observation": "Pneumothorax", "sentence": "No pneumothorax.",
-         "assertion": "negative", "excluded": False},
-        {"id": "r1", "observation": "Edema", "sentence": "Possible mild edema.",
-         "assertion": "uncertain", "excluded": False},
-        {"id": "r3", "observation": "Pneumonia", "sentence": "History of pneumonia.",
-         "assertion": "positive", "excluded": True},
+        {
+            "id": "r1",
+            "observation": "Lung Opacity",
+            "sentence": "Patchy opacity right base.",
+            "assertion": "positive",
+            "excluded": False,
+        },
+        {
+            "id": "r1",
+            "observation": "Pneumothorax",
+            "sentence": "No pneumothorax.",
+            "assertion": "negative",
+            "excluded": False,
+        },
+        {
+            "id": "r1",
+            "observation": "Edema",
+            "sentence": "Possible mild edema.",
+            "assertion": "uncertain",
+            "excluded": False,
+        },
+        {
+            "id": "r3",
+            "observation": "Pneumonia",
+            "sentence": "History of pneumonia.",
+            "assertion": "positive",
+            "excluded": True,
+        },
     ]
     (root / "evidence.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     embed_images(run, root / "images", root / "emb", progress=False)
@@ -74,8 +96,7 @@ def test_neighbours_match_a_brute_force_ranking(gallery):
 
 
 def test_metadata_columns_are_those_of_each_neighbour(gallery):
-    retriever = Retriever(gallery / "run", gallery / "index", show=["finding", "age"],
-                          device="cpu")
+    retriever = Retriever(gallery / "run", gallery / "index", show=["finding", "age"], device="cpu")
     (frame,) = retriever.search(_query(gallery, 5), k=8)
     assert list(frame.columns) == ["rank", "id", "similarity", "finding", "age"]
     for row in frame.itertuples():
@@ -92,17 +113,29 @@ def test_pixels_and_files_give_the_same_neighbours(gallery):
 
 
 def test_evidence_sentences_joined_through_a_report_id_column(gallery):
-    retriever = Retriever(gallery / "run", gallery / "index", evidence=gallery / "evidence.jsonl",
-                          evidence_key="report_id", show=["finding"], device="cpu")
+    retriever = Retriever(
+        gallery / "run",
+        gallery / "index",
+        evidence=gallery / "evidence.jsonl",
+        evidence_key="report_id",
+        show=["finding"],
+        device="cpu",
+    )
     (frame,) = retriever.search(_query(gallery, 1), k=8, include_self=True)
     text = dict(zip(frame["id"], frame[EVIDENCE_COLUMN], strict=True))
-    assert text["img1"] == ("Lung Opacity: Patchy opacity right base. | "
-                            "Edema (uncertain): Possible mild edema.")
+    assert text["img1"] == (
+        "Lung Opacity: Patchy opacity right base. | Edema (uncertain): Possible mild edema."
+    )
     assert text["img3"] == ""  # its only mention was excluded
     assert "pneumothorax" not in " ".join(text.values()).lower()  # negatives are not shown
     with pytest.raises(InputError, match="evidence_key 'nope'"):
-        Retriever(gallery / "run", gallery / "index", evidence=gallery / "evidence.jsonl",
-                  evidence_key="nope", device="cpu").check()
+        Retriever(
+            gallery / "run",
+            gallery / "index",
+            evidence=gallery / "evidence.jsonl",
+            evidence_key="nope",
+            device="cpu",
+        ).check()
 
 
 def test_index_of_another_run_is_refused(gallery, tmp_path):
@@ -127,8 +160,9 @@ def test_unreadable_query_raises_or_is_reported(gallery, tmp_path):
     retriever = Retriever(gallery / "run", gallery / "index", device="cpu")
     with pytest.raises(ImageReadError, match="bad.png"):
         retriever.search([bad], k=2)
-    good, broken, absent = retriever.search([_query(gallery, 0), bad, tmp_path / "no.png"], k=2,
-                                            on_error="empty")
+    good, broken, absent = retriever.search(
+        [_query(gallery, 0), bad, tmp_path / "no.png"], k=2, on_error="empty"
+    )
     assert len(good) == 2 and "error" not in good.attrs
     assert len(broken) == 0 and "bad.png" in broken.attrs["error"]
     assert "not found" in absent.attrs["error"]
@@ -168,10 +202,15 @@ def test_grid_survives_a_neighbour_image_that_vanished(gallery, tmp_path):
 
 
 def test_search_images_keeps_going_and_names_grids(gallery, tmp_path):
-    report = search_images(gallery / "run", gallery / "index",
-                           [str(_query(gallery, 0)), str(tmp_path / "none.png"),
-                            str(_query(gallery, 1))], k=20, grid=tmp_path / "g.png", device="cpu",
-                           include_self=True)
+    report = search_images(
+        gallery / "run",
+        gallery / "index",
+        [str(_query(gallery, 0)), str(tmp_path / "none.png"), str(_query(gallery, 1))],
+        k=20,
+        grid=tmp_path / "g.png",
+        device="cpu",
+        include_self=True,
+    )
     assert [len(r) for r in report.results] == [8, 0, 8]
     assert list(report.errors) == [str(tmp_path / "none.png")]
     assert [p.name for p in report.grids] == ["g-1.png", "g-3.png"]
@@ -181,8 +220,13 @@ def test_search_images_keeps_going_and_names_grids(gallery, tmp_path):
 def test_build_index_joins_by_path_tail_and_lists_unmatched(gallery, tmp_path):
     meta = pd.read_csv(gallery / "meta.csv").iloc[:6]
     with pytest.warns(UserWarning, match="2 of 8 embeddings have no row"):
-        summary = build_index(gallery / "emb", tmp_path / "index", metadata=meta,
-                              image_col="file", show_cols=["finding"])
+        summary = build_index(
+            gallery / "emb",
+            tmp_path / "index",
+            metadata=meta,
+            image_col="file",
+            show_cols=["finding"],
+        )
     assert summary.unmatched == ["img6", "img7"] and summary.columns == ["finding"]
     retriever = Retriever(gallery / "run", tmp_path / "index", device="cpu")
     table = retriever.table.set_index("id")
@@ -198,8 +242,11 @@ def test_join_metadata_refuses_duplicates_and_no_match():
         join_metadata(["zzz"], table.iloc[:2])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        frame, missing = join_metadata(["b", "dir/a"], pd.DataFrame(
-            {"path": ["x/dir/a.dcm", "b.png"], "x": [1, 2]}), image_col="path")
+        frame, missing = join_metadata(
+            ["b", "dir/a"],
+            pd.DataFrame({"path": ["x/dir/a.dcm", "b.png"], "x": [1, 2]}),
+            image_col="path",
+        )
     assert frame["x"].tolist() == [2, 1] and missing == []
 
 
@@ -247,11 +294,19 @@ def test_query_named_by_a_gallery_id_is_left_out(gallery, tmp_path, monkeypatch)
 def test_k_beyond_the_gallery_without_the_query(gallery, tmp_path):
     retriever = Retriever(gallery / "run", gallery / "index", device="cpu")
     with pytest.warns(UserWarning, match="returning all 8, less the query itself"):
-        outside, inside = retriever.search([tmp_path / "none.png", _query(gallery, 0)], k=50,
-                                           on_error="empty")
+        outside, inside = retriever.search(
+            [tmp_path / "none.png", _query(gallery, 0)], k=50, on_error="empty"
+        )
     assert len(inside) == 7 and "img0" not in inside["id"].tolist()
-    report = search_images(gallery / "run", gallery / "index",
-                           [str(_query(gallery, 0)), str(_query(gallery, 1))], k=20, device="cpu")
+    report = search_images(
+        gallery / "run",
+        gallery / "index",
+        [str(_query(gallery, 0)), str(_query(gallery, 1))],
+        k=20,
+        device="cpu",
+    )
     assert [len(r) for r in report.results] == [7, 7]
-    assert report.notes == ["k=20 is larger than the gallery (8 images): showing all 8, less "
-                            "the query itself where it is one"]
+    assert report.notes == [
+        "k=20 is larger than the gallery (8 images): showing all 8, less "
+        "the query itself where it is one"
+    ]

@@ -67,11 +67,21 @@ def _ranks(argv: list[str], cwd: Path, world: int = 2) -> list[subprocess.Popen]
     port = str(_free_port())
     procs = []
     for rank in range(world):
-        env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
-               "RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
-               "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-        procs.append(subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+        env = {
+            **os.environ,
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+            "RANK": str(rank),
+            "WORLD_SIZE": str(world),
+            "LOCAL_RANK": str(rank),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+        procs.append(
+            subprocess.Popen(
+                argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
     return procs
 
 
@@ -91,14 +101,44 @@ def _finish(procs: list[subprocess.Popen], timeout: float) -> list[tuple[int, st
 def test_an_error_on_one_rank_stops_both_and_is_printed_once(tmp_path: Path) -> None:
     names = [f"i{k}.png" for k in range(24)]
     write_pngs(tmp_path, names)
-    pd.DataFrame({"file": names, "finding": ["abc"[k % 3] for k in range(24)],
-                  "patient": [f"p{k // 2}" for k in range(24)]}).to_csv(tmp_path / "t.csv",
-                                                                       index=False)
+    pd.DataFrame(
+        {
+            "file": names,
+            "finding": ["abc"[k % 3] for k in range(24)],
+            "patient": [f"p{k // 2}" for k in range(24)],
+        }
+    ).to_csv(tmp_path / "t.csv", index=False)
     (tmp_path / "failing_train.py").write_text(_FAILING_TRAIN)
-    argv = [sys.executable, "failing_train.py", "train", "--labels", "t.csv", "--images", ".",
-            "--image-col", "file", "--label-col", "finding", "--group-col", "patient",
-            "-o", "run", "--image-size", "32", "--epochs", "3", "--batch-size", "8",
-            "--embedding-dim", "8", "--device", "cpu", "-j", "1", "-q"]
+    argv = [
+        sys.executable,
+        "failing_train.py",
+        "train",
+        "--labels",
+        "t.csv",
+        "--images",
+        ".",
+        "--image-col",
+        "file",
+        "--label-col",
+        "finding",
+        "--group-col",
+        "patient",
+        "-o",
+        "run",
+        "--image-size",
+        "32",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--embedding-dim",
+        "8",
+        "--device",
+        "cpu",
+        "-j",
+        "1",
+        "-q",
+    ]
     # bounded: without the shared failure rank 0 would wait in its collective for gloo's
     # 30-minute timeout whenever rank 1's process stays alive
     (rc0, _, err0), (rc1, _, err1) = _finish(_ranks(argv, tmp_path), timeout=600)

@@ -20,7 +20,11 @@ from cxrembed.train.config import (
 
 def test_defaults_are_the_documented_ones():
     cfg = RunConfig()
-    assert (cfg.training.loss, cfg.model.backbone, cfg.model.embedding_dim) == ("ms+ce", "resnet18", 128)
+    assert (cfg.training.loss, cfg.model.backbone, cfg.model.embedding_dim) == (
+        "ms+ce",
+        "resnet18",
+        128,
+    )
     assert (cfg.preprocessing.image_size, cfg.training.batch_size, cfg.training.m) == (224, 32, 4)
     assert (cfg.training.epochs, cfg.training.lr, cfg.training.weight_decay) == (10, 3e-4, 1e-4)
     assert (cfg.training.warmup_epochs, cfg.training.grad_clip, cfg.training.seed) == (1.0, 5.0, 0)
@@ -41,7 +45,10 @@ def test_partial_mapping_keeps_defaults_and_converts_ints_to_floats():
 @pytest.mark.parametrize(
     ("data", "pattern"),
     [
-        ({"training": {"epoch": 3}}, r"unknown key 'training.epoch'; did you mean 'training.epochs'"),
+        (
+            {"training": {"epoch": 3}},
+            r"unknown key 'training.epoch'; did you mean 'training.epochs'",
+        ),
         ({"trainig": {}}, r"unknown key 'trainig'; did you mean 'training'"),
         ({"model": {"backbon": "resnet50"}}, r"'model.backbon'; did you mean 'model.backbone'"),
         ({"labels": {"xyz_qqq": 1}}, r"unknown key 'labels.xyz_qqq'; Valid keys: labels\.columns"),
@@ -89,15 +96,23 @@ def test_errors_name_the_file(tmp_path):
 
 
 def test_yaml_round_trip_is_exact(tmp_path):
-    cfg = RunConfig.from_dict({
-        "labels": {"columns": ["Edema", "Atelectasis"], "names": ["Edema", "Atelectasis"]},
-        "preprocessing": {"window": [40, 400]},
-        "training": {"loss_options": {"alpha": 1.5}, "noise": "noise.json"},
-    })
+    cfg = RunConfig.from_dict(
+        {
+            "labels": {"columns": ["Edema", "Atelectasis"], "names": ["Edema", "Atelectasis"]},
+            "preprocessing": {"window": [40, 400]},
+            "training": {"loss_options": {"alpha": 1.5}, "noise": "noise.json"},
+        }
+    )
     cfg.to_yaml(tmp_path / "config.yaml")
     text = yaml.safe_load((tmp_path / "config.yaml").read_text())
-    assert list(text)[:6] == ["model", "preprocessing", "augmentation", "labels", "data",
-                              "training"]
+    assert list(text)[:6] == [
+        "model",
+        "preprocessing",
+        "augmentation",
+        "labels",
+        "data",
+        "training",
+    ]
     assert text["config_hash"] == config_hash(cfg)
     again = RunConfig.from_yaml(tmp_path / "config.yaml")  # versions, hash ignored on input
     assert again == cfg and again.preprocessing.window == [40.0, 400.0]
@@ -105,8 +120,9 @@ def test_yaml_round_trip_is_exact(tmp_path):
 
 def test_overrides_accept_dotted_and_bare_keys_and_replace_label_sources():
     cfg = RunConfig.from_dict({"labels": {"schema": "chexpert"}, "training": {"epochs": 4}})
-    new = cfg.with_overrides({"loss": "ml2", "model.embedding_dim": 64,
-                              "labels.columns": ["Edema"]})
+    new = cfg.with_overrides(
+        {"loss": "ml2", "model.embedding_dim": 64, "labels.columns": ["Edema"]}
+    )
     assert (new.training.loss, new.model.embedding_dim, new.training.epochs) == ("ml2", 64, 4)
     assert new.labels.schema is None and new.labels.columns == ["Edema"]
     assert cfg.training.loss == "ms+ce"  # the original (the default) is unchanged
@@ -115,25 +131,39 @@ def test_overrides_accept_dotted_and_bare_keys_and_replace_label_sources():
     with pytest.raises(RunConfigError, match="training.seed must be an integer >= 0"):
         cfg.with_overrides({"seed": -1})
     assert new.differences(cfg) == {
-        "model.embedding_dim": (64, 128), "labels.schema": (None, "chexpert"),
-        "labels.columns": (["Edema"], None), "training.loss": ("ml2", "ms+ce")}
+        "model.embedding_dim": (64, 128),
+        "labels.schema": (None, "chexpert"),
+        "labels.columns": (["Edema"], None),
+        "training.loss": ("ml2", "ms+ce"),
+    }
 
 
 def test_bare_keys_are_unique_across_sections():
-    names = [f.name for section in dataclasses.fields(RunConfig)
-             for f in dataclasses.fields(section.default_factory())]
+    names = [
+        f.name
+        for section in dataclasses.fields(RunConfig)
+        for f in dataclasses.fields(section.default_factory())
+    ]
     assert len(names) == len(set(names))
 
 
 def test_config_hash_covers_model_and_preprocessing_only():
     base = RunConfig()
     assert len(config_hash(base)) == 16 and config_hash(base) == config_hash(RunConfig())
-    same = RunConfig.from_dict({"training": {"epochs": 99, "loss": "ce"},
-                                "labels": {"label_col": "finding"},
-                                "preprocessing": {"mean": 0.5, "std": 0.25}})
+    same = RunConfig.from_dict(
+        {
+            "training": {"epochs": 99, "loss": "ce"},
+            "labels": {"label_col": "finding"},
+            "preprocessing": {"mean": 0.5, "std": 0.25},
+        }
+    )
     assert config_hash(same) == config_hash(base)
-    for change in ({"model": {"embedding_dim": 64}}, {"preprocessing": {"std": 0.5}},
-                   {"preprocessing": {"fit": "crop"}}, {"model": {"attention": False}}):
+    for change in (
+        {"model": {"embedding_dim": 64}},
+        {"preprocessing": {"std": 0.5}},
+        {"preprocessing": {"fit": "crop"}},
+        {"model": {"attention": False}},
+    ):
         assert config_hash(RunConfig.from_dict(change)) != config_hash(base), change
     # Mapping order and 1 vs 1.0 do not matter.
     data = base.to_dict()

@@ -27,8 +27,13 @@ def _worker(rank: int, port: int, folder: Path, loss: str = "ms") -> None:
     """One rank: record every run-folder write, train, save what the test compares."""
     import os
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(WORLD),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     import pandas as pd
 
@@ -55,13 +60,24 @@ def _worker(rank: int, port: int, folder: Path, loss: str = "ms") -> None:
 
     trainer.fit = fit
     table = pd.read_csv(folder / "table.csv")
-    result = trainer.train(table, folder / "run", images=folder / "img", progress=False,
-                           overrides={**FAST, "loss": loss, "epochs": 2,
-                                      "batches_per_epoch": 4})
-    torch.save({"state": models[0].state_dict(), "loss": losses[0].state_dict(),
-                "writes": writes, "metrics": result.metrics,
-                "step": result.step, "run_dir": result.run_dir},
-               folder / f"rank{rank}.pt")
+    result = trainer.train(
+        table,
+        folder / "run",
+        images=folder / "img",
+        progress=False,
+        overrides={**FAST, "loss": loss, "epochs": 2, "batches_per_epoch": 4},
+    )
+    torch.save(
+        {
+            "state": models[0].state_dict(),
+            "loss": losses[0].state_dict(),
+            "writes": writes,
+            "metrics": result.metrics,
+            "step": result.step,
+            "run_dir": result.run_dir,
+        },
+        folder / f"rank{rank}.pt",
+    )
 
 
 @pytest.mark.slow
@@ -79,15 +95,17 @@ def test_two_gloo_ranks_agree_on_weights_and_only_rank0_writes(tmp_path):
     assert all(torch.equal(first[k], second[k]) for k in first), "ranks disagree on weights"
     # Both ranks computed the same validation metrics from the gathered embeddings.
     keys = ["val_mean_average_precision_at_r", "val_precision_at_1", "val_queries", "step"]
-    assert [[row[k] for k in keys] for row in ranks[0]["metrics"]] == \
-        [[row[k] for k in keys] for row in ranks[1]["metrics"]]
+    assert [[row[k] for k in keys] for row in ranks[0]["metrics"]] == [
+        [row[k] for k in keys] for row in ranks[1]["metrics"]
+    ]
     assert ranks[0]["metrics"][0]["val_queries"] == 6.0
     # ...while training on different batches (their own losses differ).
     assert ranks[0]["metrics"][0]["train_loss"] != ranks[1]["metrics"][0]["train_loss"]
     # Only rank 0 wrote; what it wrote is the agreed model.
     assert ranks[1]["writes"] == [] and ranks[1]["run_dir"] is None
-    assert {"write_config", "write_table", "save_last", "save_best", "write_metrics"} == \
-        set(ranks[0]["writes"])
+    assert {"write_config", "write_table", "save_last", "save_best", "write_metrics"} == set(
+        ranks[0]["writes"]
+    )
     from cxrembed.train.checkpoint import read_weights
 
     saved, meta = read_weights(tmp_path / "run" / "last.safetensors")

@@ -72,8 +72,11 @@ _BUILD_LOSS = trainer_module.build_loss
 
 
 def _hook_loss(monkeypatch, action):
-    monkeypatch.setattr(trainer_module, "build_loss",
-                        lambda config, names: _LossHook(_BUILD_LOSS(config, names), action))
+    monkeypatch.setattr(
+        trainer_module,
+        "build_loss",
+        lambda config, names: _LossHook(_BUILD_LOSS(config, names), action),
+    )
 
 
 def _weights(path):
@@ -87,17 +90,26 @@ def _same_weights(a, b):
 @pytest.mark.slow
 def test_overfits_tiny_set_loss_falls_and_precision_rises(tmp_path):
     table = write_stripes(tmp_path / "img", 24)  # every image in training
-    result = train(table, tmp_path / "run", images=tmp_path / "img", progress=False,
-                   overrides={**FAST, "epochs": 3, "batches_per_epoch": 6})
+    result = train(
+        table,
+        tmp_path / "run",
+        images=tmp_path / "img",
+        progress=False,
+        overrides={**FAST, "epochs": 3, "batches_per_epoch": 6},
+    )
     assert result.status == "completed" and result.step == 18
     losses = [row["train_loss"] for row in result.metrics]
     assert losses[-1] < 0.25 * losses[0], losses
 
     model, config = load_run(tmp_path / "run")
     assert config.labels.names == ["a", "b", "c"] and not model.training
-    images = LabeledImageDataset.from_table(table, tmp_path / "img", image_col="file",
-                                            labels=LabelOptions(label_col="finding"),
-                                            transform=eval_transform_for(config))
+    images = LabeledImageDataset.from_table(
+        table,
+        tmp_path / "img",
+        image_col="file",
+        labels=LabelOptions(label_col="finding"),
+        transform=eval_transform_for(config),
+    )
     ids, after = encode_dataset(model, images, progress=False)
     _, before = encode_dataset(initial_model(config).eval(), images, progress=False)
     assert ids == table["file"].tolist() and after.dtype == np.float32
@@ -111,22 +123,45 @@ def test_overfits_tiny_set_loss_falls_and_precision_rises(tmp_path):
 def test_run_folder_contents(stripes):
     folder, table = stripes
     out = folder / "run_files"
-    result = train(table, out, images=folder / "img", progress=False,
-                   overrides={**FAST, "epochs": 2, "batches_per_epoch": 2})
+    result = train(
+        table,
+        out,
+        images=folder / "img",
+        progress=False,
+        overrides={**FAST, "epochs": 2, "batches_per_epoch": 2},
+    )
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.yaml", "excluded.csv", "last.pt", "last.safetensors", "metrics.csv",
-        "model.safetensors", "split.csv", "training_curves.png"]
+        "config.yaml",
+        "excluded.csv",
+        "last.pt",
+        "last.safetensors",
+        "metrics.csv",
+        "model.safetensors",
+        "split.csv",
+        "training_curves.png",
+    ]
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["labels"]["names"] == ["a", "b", "c"]
-    assert saved["model"] == {"backbone": "resnet18", "embedding_dim": 16, "attention": True,
-                              "num_classes": None, "in_channels": 1}
+    assert saved["model"] == {
+        "backbone": "resnet18",
+        "embedding_dim": 16,
+        "attention": True,
+        "num_classes": None,
+        "in_channels": 1,
+    }
     assert saved["preprocessing"]["image_size"] == 32
     assert {"torch", "torchvision", "python", "cxrkit"} <= set(saved["versions"])
     assert saved["config_hash"] == config_hash(RunConfig.from_yaml(out / "config.yaml"))
     metrics = pd.read_csv(out / "metrics.csv")
     assert metrics["epoch"].tolist() == [1, 2] and metrics["step"].tolist() == [2, 4]
-    assert {"val_mean_average_precision_at_r", "val_precision_at_1", "val_precision_at_5",
-            "train_images_per_second", "lr", "best"} <= set(metrics.columns)
+    assert {
+        "val_mean_average_precision_at_r",
+        "val_precision_at_1",
+        "val_precision_at_5",
+        "train_images_per_second",
+        "lr",
+        "best",
+    } <= set(metrics.columns)
     assert metrics["val_queries"].tolist() == [6.0, 6.0]  # every 4th of 24 images
     split = pd.read_csv(out / "split.csv")
     assert split["split"].value_counts().to_dict() == {"train": 18, "val": 6}
@@ -143,13 +178,15 @@ def test_run_folder_contents(stripes):
 def test_interrupt_and_resume_equals_uninterrupted_run(stripes, monkeypatch):
     folder, table = stripes
     overrides = {**FAST, "epochs": 2, "batches_per_epoch": 3}
-    straight = train(table, folder / "straight", images=folder / "img", progress=False,
-                     overrides=overrides)
+    straight = train(
+        table, folder / "straight", images=folder / "img", progress=False, overrides=overrides
+    )
 
     def sigterm_at(step):
         def action(call, out):
             if call == step:
                 os.kill(os.getpid(), signal.SIGTERM)  # handled after this step finishes
+
         return action
 
     out = folder / "stopped"
@@ -158,21 +195,26 @@ def test_interrupt_and_resume_equals_uninterrupted_run(stripes, monkeypatch):
     assert (first.status, first.step, first.signal) == ("interrupted", 2, signal.SIGTERM)
     assert not (out / "metrics.csv").exists() and (out / "last.pt").is_file()
     _hook_loss(monkeypatch, sigterm_at(3))  # the 3rd step after resuming: mid-epoch 2
-    second = train(table, out, images=folder / "img", progress=False, overrides=overrides,
-                   resume=True)
+    second = train(
+        table, out, images=folder / "img", progress=False, overrides=overrides, resume=True
+    )
     assert (second.status, second.step) == ("interrupted", 5)
     monkeypatch.undo()
-    third = train(table, out, images=folder / "img", progress=False, overrides=overrides,
-                  resume=True)
+    third = train(
+        table, out, images=folder / "img", progress=False, overrides=overrides, resume=True
+    )
     assert third.status == "completed" and third.step == straight.step == 6
 
-    assert _same_weights(_weights(folder / "straight" / "last.safetensors"),
-                         _weights(out / "last.safetensors"))
-    assert _same_weights(_weights(folder / "straight" / "model.safetensors"),
-                         _weights(out / "model.safetensors"))
+    assert _same_weights(
+        _weights(folder / "straight" / "last.safetensors"), _weights(out / "last.safetensors")
+    )
+    assert _same_weights(
+        _weights(folder / "straight" / "model.safetensors"), _weights(out / "model.safetensors")
+    )
     pd.testing.assert_frame_equal(
         pd.read_csv(folder / "straight" / "metrics.csv").drop(columns=TIMING),
-        pd.read_csv(out / "metrics.csv").drop(columns=TIMING))
+        pd.read_csv(out / "metrics.csv").drop(columns=TIMING),
+    )
     # The signal handlers are restored after training.
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
@@ -193,8 +235,13 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(stripes, monkeypatch):
     out = folder / "nan"
     _hook_loss(monkeypatch, lambda call, o: o.sum() * float("nan") if call == 4 else None)
     with pytest.raises(TrainingDivergedError) as info:
-        train(table, out, images=folder / "img", progress=False,
-              overrides={**FAST, "epochs": 3, "batches_per_epoch": 3})
+        train(
+            table,
+            out,
+            images=folder / "img",
+            progress=False,
+            overrides={**FAST, "epochs": 3, "batches_per_epoch": 3},
+        )
     message = str(info.value)
     assert "NaN" in message and "epoch 2, step 4" in message and "kept" in message
     assert "training.lr" in message
@@ -205,8 +252,14 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(stripes, monkeypatch):
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     # The kept checkpoint resumes (with the bad batch gone, training goes on).
     monkeypatch.undo()
-    resumed = train(table, out, images=folder / "img", progress=False,
-                    overrides={**FAST, "epochs": 3, "batches_per_epoch": 3}, resume=True)
+    resumed = train(
+        table,
+        out,
+        images=folder / "img",
+        progress=False,
+        overrides={**FAST, "epochs": 3, "batches_per_epoch": 3},
+        resume=True,
+    )
     assert resumed.status == "completed" and resumed.step == 9
 
 
@@ -221,8 +274,13 @@ def test_out_of_memory_gives_advice_and_keeps_checkpoint(stripes, monkeypatch):
 
     _hook_loss(monkeypatch, oom)
     with pytest.raises(TrainingMemoryError) as info:
-        train(table, out, images=folder / "img", progress=False,
-              overrides={**FAST, "epochs": 2, "batches_per_epoch": 2})
+        train(
+            table,
+            out,
+            images=folder / "img",
+            progress=False,
+            overrides={**FAST, "epochs": 2, "batches_per_epoch": 2},
+        )
     message = str(info.value)
     assert "--batch-size 8" in message and "--image-size" in message and "m=4" in message
     assert read_weights(out / "last.safetensors")[1]["epoch"] == "1"
@@ -230,8 +288,12 @@ def test_out_of_memory_gives_advice_and_keeps_checkpoint(stripes, monkeypatch):
 
 
 def test_is_out_of_memory_recognises_cpu_and_cuda_messages():
-    assert is_out_of_memory(RuntimeError("[enforce fail] DefaultCPUAllocator: can't allocate "
-                                         "memory: you tried to allocate 1 bytes"))
+    assert is_out_of_memory(
+        RuntimeError(
+            "[enforce fail] DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 1 bytes"
+        )
+    )
     assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
     assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
 
@@ -240,11 +302,15 @@ def test_is_out_of_memory_recognises_cpu_and_cuda_messages():
 def test_images_missing_from_cache_are_excluded_not_fatal(stripes):
     folder, table = stripes
     cache = folder / "cache"
-    prepare_cache(table.iloc[:18], folder / "img", cache, image_col="file", size=32,
-                  progress=False)
+    prepare_cache(table.iloc[:18], folder / "img", cache, image_col="file", size=32, progress=False)
     out = folder / "cached"
-    result = train(table, out, cache=cache, progress=False,
-                   overrides={**FAST, "epochs": 1, "batches_per_epoch": 1})
+    result = train(
+        table,
+        out,
+        cache=cache,
+        progress=False,
+        overrides={**FAST, "epochs": 1, "batches_per_epoch": 1},
+    )
     assert result.status == "completed" and result.excluded == 6
     excluded = pd.read_csv(out / "excluded.csv")
     assert excluded["kind"].tolist() == ["not-cached"] * 6
@@ -255,8 +321,13 @@ def test_images_missing_from_cache_are_excluded_not_fatal(stripes):
 
 
 def _train_labels(tmp_path, table, **extra):
-    return train(table, tmp_path / "run", images=tmp_path / "img", progress=False,
-                 overrides={**FAST, "epochs": 1, "batches_per_epoch": 1, **extra})
+    return train(
+        table,
+        tmp_path / "run",
+        images=tmp_path / "img",
+        progress=False,
+        overrides={**FAST, "epochs": 1, "batches_per_epoch": 1, **extra},
+    )
 
 
 def test_labels_without_positive_pairs_are_refused(tmp_path):
@@ -279,9 +350,15 @@ def test_empty_label_columns_are_refused(tmp_path):
     table["Edema"] = np.nan
     table["Effusion"] = ""
     with pytest.raises(InputError, match="blank or unknown"):
-        _train_labels(tmp_path, table, **{"labels.label_col": None,
-                                         "labels.columns": ["Edema", "Effusion"],
-                                         "unmentioned": "ignore"})
+        _train_labels(
+            tmp_path,
+            table,
+            **{
+                "labels.label_col": None,
+                "labels.columns": ["Edema", "Effusion"],
+                "unmentioned": "ignore",
+            },
+        )
 
 
 def test_unknown_config_key_names_key_and_closest(tmp_path):
@@ -303,13 +380,24 @@ def test_resume_without_checkpoint_is_refused(stripes):
 def test_resume_refuses_changed_settings(stripes):
     folder, table = stripes
     out = folder / "changed"
-    train(table, out, images=folder / "img", progress=False,
-          overrides={**FAST, "epochs": 1, "batches_per_epoch": 1})
+    train(
+        table,
+        out,
+        images=folder / "img",
+        progress=False,
+        overrides={**FAST, "epochs": 1, "batches_per_epoch": 1},
+    )
     with pytest.raises(RunConfigError, match="training.lr: saved 0.001, given 0.5"):
         train(table, out, images=folder / "img", overrides={**FAST, "lr": 0.5}, resume=True)
     # Settings that do not change the computation may differ.
-    done = train(table, out, images=folder / "img", progress=False, resume=True,
-                 overrides={**FAST, "epochs": 1, "batches_per_epoch": 1, "num_workers": 0})
+    done = train(
+        table,
+        out,
+        images=folder / "img",
+        progress=False,
+        resume=True,
+        overrides={**FAST, "epochs": 1, "batches_per_epoch": 1, "num_workers": 0},
+    )
     assert done.status == "completed" and done.step == 1 and math.isfinite(done.metrics[0]["lr"])
 
 
@@ -319,22 +407,47 @@ def test_failure_before_the_first_checkpoint_leaves_the_folder_reusable(stripes,
     out = folder / "early"
     _hook_loss(monkeypatch, lambda call, o: o.sum() * float("inf") if call == 1 else None)
     with pytest.raises(TrainingDivergedError, match="no checkpoint had been saved yet"):
-        train(table, out, images=folder / "img", progress=False,
-              overrides={**FAST, "epochs": 1, "batches_per_epoch": 1})
+        train(
+            table,
+            out,
+            images=folder / "img",
+            progress=False,
+            overrides={**FAST, "epochs": 1, "batches_per_epoch": 1},
+        )
     monkeypatch.undo()
-    again = train(table, out, images=folder / "img", progress=False,
-                  overrides={**FAST, "epochs": 1, "batches_per_epoch": 1})
+    again = train(
+        table,
+        out,
+        images=folder / "img",
+        progress=False,
+        overrides={**FAST, "epochs": 1, "batches_per_epoch": 1},
+    )
     assert again.status == "completed"
 
 
 def test_loss_options_and_noise_weights_reach_the_loss(tmp_path):
-    (tmp_path / "noise.json").write_text(json.dumps({
-        "semantics": "full", "uncertain_as": "ignore", "schema": "chexpert",
-        "observations": {"Edema": {"support": 10, "f1": 0.8, "precision": 0.9,
-                                   "recall": 0.7}}}))
-    config = RunConfig.from_dict({"training": {
-        "loss": "ml2", "loss_options": {"pos_margin": 0.5},
-        "noise": str(tmp_path / "noise.json"), "noise_metric": "precision"}})
+    (tmp_path / "noise.json").write_text(
+        json.dumps(
+            {
+                "semantics": "full",
+                "uncertain_as": "ignore",
+                "schema": "chexpert",
+                "observations": {
+                    "Edema": {"support": 10, "f1": 0.8, "precision": 0.9, "recall": 0.7}
+                },
+            }
+        )
+    )
+    config = RunConfig.from_dict(
+        {
+            "training": {
+                "loss": "ml2",
+                "loss_options": {"pos_margin": 0.5},
+                "noise": str(tmp_path / "noise.json"),
+                "noise_metric": "precision",
+            }
+        }
+    )
     loss = build_loss(config, ["Edema", "Fracture"])
     assert loss.pos_margin == 0.5 and list(loss.reliability) == [0.9, 1.0]
     bad = config.with_overrides({"loss_options": {"pos_margn": 0.5}})

@@ -41,8 +41,13 @@ def _same(a, b):
 def test_epoch_lines_curves_png_and_proxies_in_the_checkpoint(stripes, capsys):
     folder, table = stripes
     out = folder / "lines"
-    result = train(table, out, images=folder / "img", progress=True,
-                   overrides={**FAST, "loss": "ms+proxy", "epochs": 2, "batches_per_epoch": 2})
+    result = train(
+        table,
+        out,
+        images=folder / "img",
+        progress=True,
+        overrides={**FAST, "loss": "ms+proxy", "epochs": 2, "batches_per_epoch": 2},
+    )
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("epoch ") and "val MAP@R" in line]
     assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"], err[-2000:]
@@ -56,9 +61,15 @@ def test_epoch_lines_curves_png_and_proxies_in_the_checkpoint(stripes, capsys):
 
 
 def test_epoch_line_reports_missing_validation_as_na():
-    row = {"epoch": 1, "train_loss": 1.0, "val_mean_average_precision_at_r": float("nan"),
-           "val_precision_at_1": float("nan"), "best": 1, "train_images_per_second": 3.0,
-           "train_seconds": 2.0}
+    row = {
+        "epoch": 1,
+        "train_loss": 1.0,
+        "val_mean_average_precision_at_r": float("nan"),
+        "val_precision_at_1": float("nan"),
+        "best": 1,
+        "train_images_per_second": 3.0,
+        "train_seconds": 2.0,
+    }
     assert "val MAP@R n/a P@1 n/a" in epoch_line(row, 3)
 
 
@@ -75,8 +86,13 @@ def test_warning_when_the_best_epoch_is_the_first(stripes, monkeypatch):
 
     monkeypatch.setattr(loop_module, "validation_metrics", falling)
     with pytest.warns(UserWarning, match="best validation MAP@R was at epoch 1 of 3"):
-        result = train(table, folder / "first", images=folder / "img", progress=False,
-                       overrides={**FAST, "epochs": 3, "batches_per_epoch": 1})
+        result = train(
+            table,
+            folder / "first",
+            images=folder / "img",
+            progress=False,
+            overrides={**FAST, "epochs": 3, "batches_per_epoch": 1},
+        )
     assert result.best_epoch == 1
     from cxrembed.commands.train import format_result
 
@@ -97,8 +113,13 @@ def _capture_fit(monkeypatch, seen):
 def test_init_starts_from_another_runs_backbone_with_a_new_head(stripes, monkeypatch):
     folder, table = stripes
     source = folder / "source"
-    train(table, source, images=folder / "img", progress=False,
-          overrides={**FAST, "epochs": 1, "batches_per_epoch": 2})
+    train(
+        table,
+        source,
+        images=folder / "img",
+        progress=False,
+        overrides={**FAST, "epochs": 1, "batches_per_epoch": 2},
+    )
     trained = read_weights(source / "model.safetensors")[0]
     seen: dict = {}
     _capture_fit(monkeypatch, seen)
@@ -136,8 +157,13 @@ def test_threads_are_set_for_training_and_restored(stripes, monkeypatch):
     seen: dict = {}
     _capture_fit(monkeypatch, seen)
     before = torch.get_num_threads()
-    train(table, folder / "threads", images=folder / "img", progress=False,
-          overrides={**FAST, "threads": 1})
+    train(
+        table,
+        folder / "threads",
+        images=folder / "img",
+        progress=False,
+        overrides={**FAST, "threads": 1},
+    )
     assert seen["threads"] == 1 and torch.get_num_threads() == before
     with pytest.raises(RunConfigError, match="threads"):
         RunConfig.from_dict({"training": {"threads": 0}})
@@ -157,8 +183,9 @@ def test_separator_splits_a_categorical_column(stripes):
 def test_ms_proxy_run_resumes_exactly_with_its_proxies(stripes, monkeypatch):
     folder, table = stripes
     overrides = {**FAST, "loss": "ms+proxy", "epochs": 2, "batches_per_epoch": 2}
-    straight = train(table, folder / "p_straight", images=folder / "img", progress=False,
-                     overrides=overrides)
+    straight = train(
+        table, folder / "p_straight", images=folder / "img", progress=False, overrides=overrides
+    )
     real = loop_module._forward
     calls = {"n": 0}
 
@@ -173,18 +200,22 @@ def test_ms_proxy_run_resumes_exactly_with_its_proxies(stripes, monkeypatch):
     first = train(table, out, images=folder / "img", progress=False, overrides=overrides)
     assert (first.status, first.step) == ("interrupted", 3)
     monkeypatch.undo()
-    again = train(table, out, images=folder / "img", progress=False, overrides=overrides,
-                  resume=True)
+    again = train(
+        table, out, images=folder / "img", progress=False, overrides=overrides, resume=True
+    )
     assert again.status == "completed" and again.step == straight.step == 4
     a, b = load_last(folder / "p_straight"), load_last(out)
     assert _same(a[0], b[0]) and _same(a[1]["loss"], b[1]["loss"])
 
 
 def test_build_loss_fills_in_classes_dimension_and_label_kind():
-    cfg = RunConfig.from_dict({"training": {"loss": "ms+proxy",
-                                            "loss_options": {"proxy_weight": 0.5}},
-                               "model": {"embedding_dim": 32},
-                               "labels": {"label_col": "finding"}})
+    cfg = RunConfig.from_dict(
+        {
+            "training": {"loss": "ms+proxy", "loss_options": {"proxy_weight": 0.5}},
+            "model": {"embedding_dim": 32},
+            "labels": {"label_col": "finding"},
+        }
+    )
     loss = build_loss(cfg, ["a", "b", "c"])
     assert loss.proxy.proxies.shape == (3, 32) and loss.proxy.multilabel is False
     assert loss.proxy_weight == 0.5
@@ -203,15 +234,45 @@ def test_cli_passes_the_new_training_options(tmp_path, monkeypatch):
         return done
 
     monkeypatch.setattr(trainer_module, "train", fake)
-    result = runner.invoke(app, [
-        "train", "--labels", "t.csv", "--out", str(tmp_path / "run"), "--images", "i",
-        "--label-col", "finding", "--separator", ",", "--loss", "ms+proxy", "--lr", "0.002",
-        "--head-lr", "0.02", "--m", "8", "--threads", "1", "--init", str(tmp_path / "src")])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--labels",
+            "t.csv",
+            "--out",
+            str(tmp_path / "run"),
+            "--images",
+            "i",
+            "--label-col",
+            "finding",
+            "--separator",
+            ",",
+            "--loss",
+            "ms+proxy",
+            "--lr",
+            "0.002",
+            "--head-lr",
+            "0.02",
+            "--m",
+            "8",
+            "--threads",
+            "1",
+            "--init",
+            str(tmp_path / "src"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert seen["overrides"] == {
-        "labels.label_col": "finding", "labels.separator": ",", "training.loss": "ms+proxy",
-        "training.lr": 0.002, "training.head_lr": 0.02, "training.m": 8,
-        "training.threads": 1, "training.init": str(tmp_path / "src")}
+        "labels.label_col": "finding",
+        "labels.separator": ",",
+        "training.loss": "ms+proxy",
+        "training.lr": 0.002,
+        "training.head_lr": 0.02,
+        "training.m": 8,
+        "training.threads": 1,
+        "training.init": str(tmp_path / "src"),
+    }
     config = RunConfig().with_overrides(seen["overrides"])
     assert (config.training.m, config.labels.separator) == (8, ",")
 
@@ -234,8 +295,13 @@ def test_ms_plus_ce_is_fed_the_raw_projection(stripes, monkeypatch):
         return loss
 
     monkeypatch.setattr(trainer_module, "build_loss", spy)
-    result = train(table, folder / "msce", images=folder / "img", progress=False,
-                   overrides={**FAST, "loss": "ms+ce", "epochs": 1, "batches_per_epoch": 2})
+    result = train(
+        table,
+        folder / "msce",
+        images=folder / "img",
+        progress=False,
+        overrides={**FAST, "loss": "ms+ce", "epochs": 1, "batches_per_epoch": 2},
+    )
     assert result.status == "completed" and len(norms) == 2
     assert all(abs(n - 1.0) > 1e-3 for n in norms)  # not the unit-norm embedding
     _, state = load_last(folder / "msce")

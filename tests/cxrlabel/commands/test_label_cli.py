@@ -24,9 +24,27 @@ def test_options_are_passed_to_label_file(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(cxrlabel.labelfile, "label_file", fake)
     result = runner.invoke(
         app,
-        ["label", "in.csv", "-o", "out.parquet", "--text-col", "findings", "--text-col", "impression",
-         "--id-col", "uid", "--sections", "findings, impression", "--schema", "chestxray14",
-         "--evidence", "ev.jsonl", "--jobs", "2", "--quiet"],
+        [
+            "label",
+            "in.csv",
+            "-o",
+            "out.parquet",
+            "--text-col",
+            "findings",
+            "--text-col",
+            "impression",
+            "--id-col",
+            "uid",
+            "--sections",
+            "findings, impression",
+            "--schema",
+            "chestxray14",
+            "--evidence",
+            "ev.jsonl",
+            "--jobs",
+            "2",
+            "--quiet",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert seen["input"] == Path("in.csv") and seen["output"] == Path("out.parquet")
@@ -39,7 +57,9 @@ def test_options_are_passed_to_label_file(tmp_path: Path, monkeypatch) -> None:
 
 def test_real_run_prints_summary_table(tmp_path: Path) -> None:
     src = tmp_path / "r.csv"
-    pd.DataFrame({"id": ["a", "b"], "text": ["No pneumothorax.", "Mild pulmonary edema."]}).to_csv(src, index=False)
+    pd.DataFrame({"id": ["a", "b"], "text": ["No pneumothorax.", "Mild pulmonary edema."]}).to_csv(
+        src, index=False
+    )
     result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.csv")])
     assert result.exit_code == 0, result.output
     assert "| Edema | 1 |" in result.output
@@ -50,7 +70,9 @@ def test_real_run_prints_summary_table(tmp_path: Path) -> None:
 def test_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
     src = tmp_path / "r.csv"
     pd.DataFrame({"id": ["a"], "text": ["x"]}).to_csv(src, index=False)
-    result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "--text-col", "txt"])
+    result = runner.invoke(
+        app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "--text-col", "txt"]
+    )
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "columns present" in lines[0]
@@ -60,7 +82,9 @@ def test_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
 def test_unknown_schema_names_known_ones(tmp_path: Path) -> None:
     src = tmp_path / "r.csv"
     pd.DataFrame({"id": ["a"], "text": ["x"]}).to_csv(src, index=False)
-    result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "--schema", "chexprt"])
+    result = runner.invoke(
+        app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "--schema", "chexprt"]
+    )
     assert result.exit_code == 1
     assert "did you mean 'chexpert'" in result.output
 
@@ -90,11 +114,13 @@ def test_evidence_leads_to_the_yaml_line_of_the_deciding_cue(tmp_path: Path) -> 
     from cxrlabel.lexicon import default_lexicon_dir
 
     src = tmp_path / "r.csv"
-    pd.DataFrame({"id": ["a"], "text": ["Pleural effusion has resolved. Possible pneumonia."]}).to_csv(
-        src, index=False
-    )
+    pd.DataFrame(
+        {"id": ["a"], "text": ["Pleural effusion has resolved. Possible pneumonia."]}
+    ).to_csv(src, index=False)
     ev = tmp_path / "ev.jsonl"
-    result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "--evidence", str(ev), "-q"])
+    result = runner.invoke(
+        app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "--evidence", str(ev), "-q"]
+    )
     assert result.exit_code == 0, result.output
     records = {r["observation"]: r for r in map(json.loads, ev.read_text().splitlines())}
     for name, rule, category in (
@@ -112,17 +138,24 @@ def test_evidence_leads_to_the_yaml_line_of_the_deciding_cue(tmp_path: Path) -> 
 
 def test_graded_hedge_options_reach_the_labeller(tmp_path: Path) -> None:
     src = tmp_path / "r.csv"
-    text = "Borderline cardiomegaly. Probable right lower lobe pneumonia. Atelectasis versus scarring."
+    text = (
+        "Borderline cardiomegaly. Probable right lower lobe pneumonia. Atelectasis versus scarring."
+    )
     pd.DataFrame({"id": ["a"], "text": [text]}).to_csv(src, index=False)
     row = {}
-    for flags in ([], ["--borderline", "positive", "--probable", "positive", "--versus", "positive"]):
+    for flags in (
+        [],
+        ["--borderline", "positive", "--probable", "positive", "--versus", "positive"],
+    ):
         out = tmp_path / f"o{len(flags)}.csv"
         result = runner.invoke(app, ["label", str(src), "-o", str(out), "-q", *flags])
         assert result.exit_code == 0, result.output
         row[len(flags)] = pd.read_csv(out).iloc[0]
     for name in ("Cardiomegaly", "Pneumonia", "Atelectasis"):
         assert (row[0][name], row[6][name]) == (-1, 1), name
-    result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "x.csv"), "--borderline", "maybe"])
+    result = runner.invoke(
+        app, ["label", str(src), "-o", str(tmp_path / "x.csv"), "--borderline", "maybe"]
+    )
     assert result.exit_code != 0 and "maybe" in result.output
 
 

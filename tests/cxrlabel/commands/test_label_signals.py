@@ -21,8 +21,13 @@ from cxrlabel.workers import die_with_parent, sigterm_as_exit
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-_SENTENCES = ["No pneumothorax.", "Small left pleural effusion.", "Heart size is normal.",
-              "Possible right lower lobe pneumonia.", "Lungs are clear."]
+_SENTENCES = [
+    "No pneumothorax.",
+    "Small left pleural effusion.",
+    "Heart size is normal.",
+    "Possible right lower lobe pneumonia.",
+    "Lungs are clear.",
+]
 
 
 def _wait(condition: Callable[[], object], timeout: float, what: str) -> object:
@@ -61,19 +66,44 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
 def big_csv(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("signals") / "reports.csv"
     n = 60_000
-    texts = [" ".join(_SENTENCES[(i + k) % 5] for k in range(3)) + f" Report {i}." for i in range(n)]
+    texts = [
+        " ".join(_SENTENCES[(i + k) % 5] for k in range(3)) + f" Report {i}." for i in range(n)
+    ]
     pd.DataFrame({"id": [f"r{i}" for i in range(n)], "text": texts}).to_csv(path, index=False)
     return path
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"])
-def test_killing_cxr_label_ends_its_workers(tmp_path: Path, big_csv: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"]
+)
+def test_killing_cxr_label_ends_its_workers(
+    tmp_path: Path, big_csv: Path, sig: signal.Signals
+) -> None:
     out, ev = tmp_path / "labels.csv", tmp_path / "evidence.jsonl"
-    cmd = [sys.executable, "-m", "cxrlabel.cli", "label", str(big_csv), "-o", str(out),
-           "--evidence", str(ev), "--jobs", "2", "--chunk-size", "200", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cxrlabel.cli",
+        "label",
+        str(big_csv),
+        "-o",
+        str(out),
+        "--evidence",
+        str(ev),
+        "--jobs",
+        "2",
+        "--chunk-size",
+        "200",
+        "--quiet",
+    ]
     with open(tmp_path / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
-                                preexec_fn=_as_in_a_terminal)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=_as_in_a_terminal,
+        )
         try:
             parent = psutil.Process(proc.pid)
 
@@ -121,7 +151,9 @@ def test_a_worker_ends_when_its_parent_does(tmp_path: Path) -> None:
 
 def test_die_with_parent_uses_the_kernel_on_linux() -> None:
     code = "import os\nfrom cxrlabel.workers import die_with_parent\nprint(die_with_parent(os.getppid()))"
-    how = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    how = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert how.strip() == ("prctl" if sys.platform.startswith("linux") else "poll")
 
 
@@ -143,8 +175,11 @@ def test_a_worker_does_not_inherit_the_parents_sigterm_handler() -> None:
     """A forked worker would inherit sigterm_as_exit's handler: its SystemExit is caught by
     the pool and the worker lives on after terminate(), until stop_workers' SIGKILL."""
     fork = multiprocessing.get_context("fork")
-    with sigterm_as_exit(), ProcessPoolExecutor(
-        1, mp_context=fork, initializer=die_with_parent, initargs=(os.getpid(),)
-    ) as pool:
+    with (
+        sigterm_as_exit(),
+        ProcessPoolExecutor(
+            1, mp_context=fork, initializer=die_with_parent, initargs=(os.getpid(),)
+        ) as pool,
+    ):
         assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL  # the parent's handler
         assert pool.submit(_sigterm_action).result(timeout=60) == "default"

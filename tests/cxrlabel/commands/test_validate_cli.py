@@ -180,9 +180,11 @@ def test_uncertain_has_one_vocabulary_and_the_old_spelling_warns(app, monkeypatc
     seen = {}
     monkeypatch.setattr(VALIDATE, "validate", lambda *a, **k: (seen.update(k), _Fake())[1])
     base = ["validate", "p.csv", "g.csv", "-o", str(tmp_path)]
-    for args, value in ((["--uncertain", "ones"], "positive"),
-                        (["--uncertain", "negative"], "negative"),
-                        (["--uncertain-as", "ignore"], "ignore")):
+    for args, value in (
+        (["--uncertain", "ones"], "positive"),
+        (["--uncertain", "negative"], "negative"),
+        (["--uncertain-as", "ignore"], "ignore"),
+    ):
         result = runner.invoke(app, [*base, *args])
         assert result.exit_code == 0, result.output
         assert seen["uncertain_as"] == value
@@ -192,12 +194,25 @@ def test_uncertain_has_one_vocabulary_and_the_old_spelling_warns(app, monkeypatc
 
 
 def test_options_of_the_other_mode_are_refused(app, tmp_path):
-    result = runner.invoke(app, ["validate", "--assertions", "s.tsv", "-o", str(tmp_path),
-                                 "--uncertain-as", "negative", "--map", "x"])
+    result = runner.invoke(
+        app,
+        [
+            "validate",
+            "--assertions",
+            "s.tsv",
+            "-o",
+            str(tmp_path),
+            "--uncertain-as",
+            "negative",
+            "--map",
+            "x",
+        ],
+    )
     assert result.exit_code == 1
     assert "--map, --uncertain-as does not apply in assertion mode" in result.stderr
-    result = runner.invoke(app, ["validate", "p.csv", "g.csv", "-o", str(tmp_path),
-                                 "--sentence-col", "text"])
+    result = runner.invoke(
+        app, ["validate", "p.csv", "g.csv", "-o", str(tmp_path), "--sentence-col", "text"]
+    )
     assert result.exit_code == 1 and "--sentence-col does not apply in label mode" in result.stderr
 
 
@@ -209,8 +224,18 @@ def test_id_columns_are_found_as_cxr_label_finds_them(app, tmp_path):
         tmp_path / "gold.csv", index=False
     )
     out = tmp_path / "out"
-    result = runner.invoke(app, ["validate", str(tmp_path / "pred.csv"),
-                                 str(tmp_path / "gold.csv"), "-o", str(out), "--bootstrap", "0"])
+    result = runner.invoke(
+        app,
+        [
+            "validate",
+            str(tmp_path / "pred.csv"),
+            str(tmp_path / "gold.csv"),
+            "-o",
+            str(out),
+            "--bootstrap",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "| Edema | 2 | 1 | 1 | 1 | 0.500 | 0.500 |" in result.stdout
     assert result.stdout.rstrip().endswith(f"wrote: {out}")
@@ -220,8 +245,9 @@ def test_a_wrong_column_is_reported_from_the_header_alone(app, monkeypatch, tmp_
     def never(*args, **kwargs):
         raise AssertionError("the tables were read before the column check")
 
-    monkeypatch.setattr(importlib.import_module("cxrlabel.validation.alignment"), "read_table",
-                        never)
+    monkeypatch.setattr(
+        importlib.import_module("cxrlabel.validation.alignment"), "read_table", never
+    )
     pd.DataFrame({"uid": [1], "Edema": [1]}).to_csv(tmp_path / "p.csv", index=False)
     pd.DataFrame({"uid": [1], "gold_Edema": [1]}).to_csv(tmp_path / "g.csv", index=False)
     base = ["validate", str(tmp_path / "p.csv"), str(tmp_path / "g.csv"), "-o", str(tmp_path)]
@@ -236,9 +262,22 @@ def test_a_wrong_column_is_reported_from_the_header_alone(app, monkeypatch, tmp_
 
 
 def test_a_wrong_label_map_is_reported_before_the_tables_are_read(app, monkeypatch, tmp_path):
-    monkeypatch.setattr(importlib.import_module("cxrlabel.validation.alignment"), "read_table",
-                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("tables read")))
+    monkeypatch.setattr(
+        importlib.import_module("cxrlabel.validation.alignment"),
+        "read_table",
+        lambda *a, **k: (_ for _ in ()).throw(AssertionError("tables read")),
+    )
     pd.DataFrame({"id": [1], "Edema": [1]}).to_csv(tmp_path / "p.csv", index=False)
-    result = runner.invoke(app, ["validate", str(tmp_path / "p.csv"), str(tmp_path / "p.csv"),
-                                 "-o", str(tmp_path), "--map", "chestxray14_to_chexprt"])
+    result = runner.invoke(
+        app,
+        [
+            "validate",
+            str(tmp_path / "p.csv"),
+            str(tmp_path / "p.csv"),
+            "-o",
+            str(tmp_path),
+            "--map",
+            "chestxray14_to_chexprt",
+        ],
+    )
     assert result.exit_code == 1 and "chestxray14_to_chexpert" in result.stderr, result.output

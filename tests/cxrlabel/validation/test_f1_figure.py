@@ -47,15 +47,22 @@ class _Box:
 
 def _all_texts(figure):
     ax = figure.axes[0]
-    return [*figure.texts, *ax.texts, *ax.get_yticklabels(), *ax.get_xticklabels(),
-            ax.xaxis.label]
+    return [*figure.texts, *ax.texts, *ax.get_yticklabels(), *ax.get_xticklabels(), ax.xaxis.label]
 
 
 def test_no_text_touches_a_whisker_or_another_text_or_leaves_the_figure():
-    figure = f1_figure(NAMES, F1, LO, HI, support=[40, 12, 3, 0, 7], n=[300] * 5,
-                       title="F1 per observation", subtitle="positive-only gold, 300 reports; "
-                       "uncertain (-1) counted as negative; 95% CI: 1,000 bootstrap resamples "
-                       "of reports, a subtitle long enough to wrap onto a second line")
+    figure = f1_figure(
+        NAMES,
+        F1,
+        LO,
+        HI,
+        support=[40, 12, 3, 0, 7],
+        n=[300] * 5,
+        title="F1 per observation",
+        subtitle="positive-only gold, 300 reports; "
+        "uncertain (-1) counted as negative; 95% CI: 1,000 bootstrap resamples "
+        "of reports, a subtitle long enough to wrap onto a second line",
+    )
     boxes = text_boxes(figure, _all_texts(figure))
     whiskers = _whisker_boxes(figure)
     assert len(whiskers) >= 4 * 4  # 4 defined rows: a bar, a whisker and two caps each
@@ -69,29 +76,40 @@ def test_each_row_shows_its_value_interval_and_counts():
     texts = [t.get_text() for t in figure.axes[0].texts]
     assert "0.99 [0.91, 1.00]" in texts and "undefined" in texts
     assert ["40 / 300", "12 / 290", "3 / 300", "0 / 300", "7 / 280"] == [
-        t for t in texts if " / " in t and t[0].isdigit()]
+        t for t in texts if " / " in t and t[0].isdigit()
+    ]
     assert "gold+ / n" in texts
 
 
 def _tables(tmp_path, uncertain=-1):
-    pred = pd.DataFrame({"id": [f"r{i}" for i in range(8)],
-                         "Edema": [1, 1, uncertain, 0, None, 1, 0, None],
-                         "Pneumonia": [1, None, 0, 1, -1, None, 1, 0]})
-    gold = pd.DataFrame({"id": [f"r{i}" for i in range(8)],
-                         "Edema": [1, 1, 1, 0, 0, 1, 0, 1],
-                         "Pneumonia": [1, 0, 0, 1, 1, 0, 0, 0]})
+    pred = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(8)],
+            "Edema": [1, 1, uncertain, 0, None, 1, 0, None],
+            "Pneumonia": [1, None, 0, 1, -1, None, 1, 0],
+        }
+    )
+    gold = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(8)],
+            "Edema": [1, 1, 1, 0, 0, 1, 0, 1],
+            "Pneumonia": [1, 0, 0, 1, 1, 0, 0, 0],
+        }
+    )
     return pred, gold
 
 
-@pytest.mark.parametrize(("policy", "words"), [
-    ("negative", "uncertain (-1) counted as negative"),
-    ("positive", "uncertain (-1) counted as positive"),
-    ("ignore", "uncertain (-1) left out (ignore)"),
-])
+@pytest.mark.parametrize(
+    ("policy", "words"),
+    [
+        ("negative", "uncertain (-1) counted as negative"),
+        ("positive", "uncertain (-1) counted as positive"),
+        ("ignore", "uncertain (-1) left out (ignore)"),
+    ],
+)
 def test_the_title_names_the_uncertain_policy(tmp_path, policy, words):
     pred, gold = _tables(tmp_path)
-    validate(pred, gold, tmp_path, bootstrap=20, uncertain_as=policy,
-             figures=FigureStyle("svg"))
+    validate(pred, gold, tmp_path, bootstrap=20, uncertain_as=policy, figures=FigureStyle("svg"))
     svg = (tmp_path / "f1.svg").read_text()
     assert words in svg and "positive-only gold, 8 reports" in svg
     assert "20 bootstrap resamples" in svg
