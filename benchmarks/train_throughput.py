@@ -27,7 +27,7 @@ timings, so a change of machine load during the run hits both sides. ``uptime`` 
 read the ratios, not the absolute speeds.
 
 Usage: python benchmarks/train_throughput.py [--sizes 64,128] [--epochs 3] [--batch 32]
-       [--batches 10] [--images 400] [--threads 2] [--jobs 2] [--embed-batch 64]
+       [--batches 10] [--images 1231] [--threads 2] [--jobs N] [--embed-batch 64]
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, float
         image_col="image",
         id_col="image",
         size=size,
-        jobs=args.jobs,
+        jobs=args.jobs or 1,
         progress=False,
     )
     overrides = {
@@ -185,10 +185,11 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, float
         "training.epochs": args.epochs,
         "training.batch_size": args.batch,
         "training.threads": args.threads,
-        "data.num_workers": args.jobs,
         "training.device": "cpu",
         "training.batches_per_epoch": args.batches,
     }
+    if args.jobs is not None:
+        overrides["data.num_workers"] = args.jobs
     torch.set_num_threads(args.threads)
     run = work / f"run{size}"
     _Waits.train = _Waits.embed = 0.0
@@ -211,7 +212,7 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, float
         cache,
         work / f"emb{size}",
         batch_size=args.embed_batch,
-        num_workers=args.jobs,
+        num_workers=args.jobs or 0,
         progress=False,
         device="cpu",
     )
@@ -245,12 +246,17 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--embed-batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--jobs", type=int, default=2, help="loader worker processes")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="loader worker processes (default: cxr's own: none from a cache)",
+    )
     parser.add_argument(
         "--images",
         type=int,
-        default=400,
-        help="images of data/kermany_demo used (seeded sample; all: 1231)",
+        default=1231,
+        help="images of data/kermany_demo used (seeded sample; default: all 1231)",
     )
     parser.add_argument("--batches", type=int, default=10, help="training batches per epoch")
     args = parser.parse_args()
@@ -266,9 +272,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cxr-throughput-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             rows.append((size, run_size(size, args, Path(tmp))))
+    workers = "auto" if args.jobs is None else args.jobs
     print(
         f"data/kermany_demo ({args.images} images), resnet18 (the default model), torch "
-        f"{torch.__version__}, {args.threads} threads, {args.jobs} loader workers, train batch "
+        f"{torch.__version__}, {args.threads} threads, {workers} loader workers, train batch "
         f"{args.batch} x {args.batches} batches/epoch, embed batch {args.embed_batch}, "
         f"{args.epochs} epochs, CPU"
     )

@@ -156,7 +156,7 @@ Jobs = Annotated[
         "-j",
         min=0,
         help=JOBS_HELP,
-        show_default=f"{_default('num_workers')} image loading processes",
+        show_default="auto: in this process from --cache, 2 loading processes from --images",
     ),
 ]
 Seed = Annotated[int | None, _option("seed", "--seed", min=0, help="Seed of everything random.")]

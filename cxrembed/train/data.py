@@ -218,7 +218,9 @@ def build_train_data(
             on_error="mask",
             allow_outside_images=allow_outside_images,
         )
-        base = usable_images(base, jobs=max(1, data_cfg.num_workers), progress=progress)
+        base = usable_images(
+            base, jobs=max(1, data_cfg.loader_workers(cached=False)), progress=progress
+        )
     names = list(base.label_names)
     targets, mask = base.targets, base.mask > 0
     known_rows = mask.any(axis=1)
@@ -234,7 +236,7 @@ def build_train_data(
     excluded.append(other)
     _check_labels(targets[train_rows], mask[train_rows], names, config, source)
     _warn_small(len(train_rows), config, source)
-    config = _completed(config, names)
+    config = _completed(config, names, cached=cache is not None)
     data = TrainData(
         train=ImageView(base, train_rows, _train_transform(config)),
         val=ImageView(base, val_rows, eval_transform_for(config)),
@@ -302,7 +304,7 @@ def _with_cache_geometry(config: RunConfig, cache: str | os.PathLike[str]) -> Ru
     return replace(config, preprocessing=pre)
 
 
-def _completed(config: RunConfig, names: list[str]) -> RunConfig:
+def _completed(config: RunConfig, names: list[str], cached: bool) -> RunConfig:
     saved = config.labels.names
     if saved is not None and list(saved) != names:
         raise InputError(
@@ -311,7 +313,8 @@ def _completed(config: RunConfig, names: list[str]) -> RunConfig:
         )
     classifier = loss_spec(config.training.loss).model_classifier
     model = replace(config.model, num_classes=len(names) if classifier else None)
-    return replace(config, labels=replace(config.labels, names=names), model=model)
+    data = replace(config.data, num_workers=config.data.loader_workers(cached))
+    return replace(config, labels=replace(config.labels, names=names), model=model, data=data)
 
 
 def _unlabelled(base: Dataset, rows: np.ndarray, lab: Any) -> pd.DataFrame:

@@ -306,3 +306,21 @@ def test_ms_plus_ce_is_fed_the_raw_projection(stripes, monkeypatch):
     assert all(abs(n - 1.0) > 1e-3 for n in norms)  # not the unit-norm embedding
     _, state = load_last(folder / "msce")
     assert set(state["loss"]) == {"classifier.weight", "classifier.bias"}
+
+
+def test_loader_workers_default_to_none_from_a_cache_and_two_from_source(stripes, tmp_path):
+    from cxrembed.data.cache import prepare_cache
+
+    folder, table = stripes
+    auto = {k: v for k, v in FAST.items() if k != "num_workers"}
+    config = RunConfig().with_overrides(auto)
+    assert config.data.num_workers is None  # auto until the data decides
+    _, from_source = build_train_data(table, config, images=folder / "img")
+    assert from_source.data.num_workers == 2
+    cache = tmp_path / "cache"
+    prepare_cache(table, folder / "img", cache, image_col="file", size=32, progress=False)
+    _, from_cache = build_train_data(table, config, cache=cache)
+    assert from_cache.data.num_workers == 0
+    chosen = RunConfig().with_overrides({**auto, "num_workers": 3})
+    _, kept = build_train_data(table, chosen, cache=cache)
+    assert kept.data.num_workers == 3
