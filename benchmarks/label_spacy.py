@@ -6,7 +6,8 @@ runs of:
 
 * ``Labeler().label(texts)`` (a DataFrame of labels);
 * ``nlp.pipe(texts)`` with ``nlp = spacy.blank("en")`` + ``nlp.add_pipe("cxr_labeler")``
-  (labels, ``doc.spans["cxr_mentions"]`` with their extensions, and the evidence records),
+  (labels and ``doc.spans["cxr_mentions"]`` with their extensions; the evidence records of
+  ``doc._.cxr_mentions`` are made only when read),
   streamed: each Doc's labels are kept and the Doc dropped, as a labelling job does;
 * the same, keeping every Doc (``list(nlp.pipe(texts))``), for reference.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -231,21 +231,38 @@ class Labeler:
                     best[column] = rank
         return _Analysis(doc, text, breaks, sections, offsets, sentences, best)
 
+    def _mentions(
+        self, analysis: _Analysis, sections_wanted: bool = True
+    ) -> Iterator[tuple[Any, ...]]:
+        """``(sentence, start, end, observation, status, cue, base, section, excluded)`` for
+        every mention of an analysed report: absolute token positions, but the cue's are
+        relative to the sentence's first matched token ``base`` (plain tuples: the spaCy
+        component makes a span of each without the records' objects). Without
+        ``sections_wanted``, ``section`` is None where every section of the report counts
+        (no lookup needed to decide exclusions)."""
+        sections, offsets = analysis.sections, analysis.offsets
+        if not analysis.sentences:
+            return
+        lookup = sections_wanted or not self._all_sections_count(sections)
+        section = None
+        for s, base, decided in analysis.sentences:
+            for m_index, _kind, start, end, status, cue, excluded in decided.decisions:
+                start += base
+                if lookup:
+                    section = sections.at(int(offsets[start]))
+                    if excluded != "unmention" and not self._section_counts(section):
+                        excluded = f"section:{section}"  # before historical / hypothetical
+                yield s, start, end + base, m_index, status, cue, base, section, excluded
+
     def _mention_results(self, analysis: _Analysis) -> list[MentionResult]:
         """Every mention of an analysed report with its decision, in absolute positions."""
         results: list[MentionResult] = []
-        sections, offsets = analysis.sections, analysis.offsets
-        for s, base, decided in analysis.sentences:
-            for m_index, _kind, start, end, status, cue, excluded in decided.decisions:
-                start, end = start + base, end + base
-                if cue is not None and base:  # (faster than NamedTuple._replace)
-                    cue = ActiveCue(cue.cue, cue.index, cue.start + base, cue.end + base)
-                section = sections.at(int(offsets[start]))
-                if excluded != "unmention" and not self._section_counts(section):
-                    excluded = f"section:{section}"  # before historical / hypothetical
-                results.append(
-                    MentionResult(m_index, start, end, status, cue, section, s, excluded)
-                )
+        for s, start, end, m_index, status, cue, base, section, excluded in self._mentions(
+            analysis
+        ):
+            if cue is not None and base:  # (faster than NamedTuple._replace)
+                cue = ActiveCue(cue.cue, cue.index, cue.start + base, cue.end + base)
+            results.append(MentionResult(m_index, start, end, status, cue, section, s, excluded))
         return results
 
     def _fill_row(self, array: np.ndarray, i: int, best: dict[int, int]) -> None:

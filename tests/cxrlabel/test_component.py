@@ -129,3 +129,63 @@ def test_negex_is_shared_with_negspacy(nlp) -> None:
         doc = both("No effusion.")
     assert [e._.negex for e in doc.ents] == [True]
     assert [s._.negex for s in doc.spans[SPANS_KEY]] == [True]
+
+
+def _span_values(doc: Doc) -> list[tuple]:
+    return [
+        (s.text, s._.cxr_observation, s._.cxr_status, s._.cxr_rule, s._.cxr_excluded, s._.negex)
+        for s in doc.spans[SPANS_KEY]
+    ]
+
+
+def test_evidence_is_made_on_first_access_and_then_serialised(nlp) -> None:
+    import gc
+
+    import cxrlabel.component as component
+
+    text = "INDICATION: pneumonia. FINDINGS: No pneumothorax. Mild edema."
+    doc = nlp(text)
+    assert doc in component._PENDING  # not made yet
+    records = doc._.cxr_mentions
+    assert records == Labeler().mentions(text) and doc not in component._PENDING
+    again = list(DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab))[0]
+    assert list(again._.cxr_mentions) == records  # (msgpack gives the list back as a tuple)
+    doc._.cxr_mentions = []  # the setter replaces them
+    assert doc._.cxr_mentions == []
+    unread = nlp("No effusion.")
+    assert unread in component._PENDING
+    del unread
+    gc.collect()
+    assert len(component._PENDING) == 0  # a pending Doc is not kept alive
+
+
+def test_relabelling_a_doc_rewrites_every_span_value(nlp) -> None:
+    doc = nlp.make_doc("No pleural effusion.")
+    nlp.get_pipe("cxr_labeler")(doc)
+    assert [(v[2], v[5]) for v in _span_values(doc)] == [("negative", True)]
+    # labelled again (e.g. by a second pipeline): a value left from before must not
+    # survive where the new one is the default, which the first labelling does not write
+    span = doc.spans[SPANS_KEY][0]
+    doc.user_data["._.", "cxr_excluded", span.start_char, span.end_char] = "stale"
+    nlp.get_pipe("cxr_labeler")(doc)
+    assert [(v[2], v[4], v[5]) for v in _span_values(doc)] == [("negative", None, True)]
+
+
+def test_re_registered_extensions_are_honoured(nlp) -> None:
+    from spacy.tokens import Span
+
+    seen: list[str] = []
+    original = Span.get_extension("cxr_status")
+    Span.set_extension(
+        "cxr_status", setter=lambda span, v: seen.append(v), getter=lambda s: 0, force=True
+    )
+    try:
+        nlp("Mild cardiomegaly. No pneumothorax.")
+    finally:
+        Span.set_extension("cxr_status", default=original[0], force=True)
+    assert seen == ["positive", "negative"]
+    doc = nlp("Mild cardiomegaly. No pneumothorax.")
+    assert [v[1:3] for v in _span_values(doc)] == [
+        ("Cardiomegaly", "positive"),
+        ("Pneumothorax", "negative"),
+    ]
