@@ -25,7 +25,7 @@ Output: a table of test MAP@R [95% patient-bootstrap interval] by method and noi
 level, the share of each method's rho = 0 MAP@R kept, and a plot.
 
 Usage: python benchmarks/label_noise.py [--rhos 0,0.2,0.4] [--kinds symmetric,missed]
-       [--methods ...] [--epochs 8] [--image-size 64] [--threads 2] [--out DIR]
+       [--methods ...] [--epochs 8] [--image-size 64] [--threads 2] [--out DIR] [--resume]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ SUBTYPES = ("normal", "bacteria", "virus")
 METHODS = {
     "default": {},
     "default + noise.json": {"noise": "NOISE"},
-    "default, drop 20% largest losses": {"loss_options": {"drop_fraction": 0.2}},
+    "default + drop 20% largest losses": {"loss_options": {"drop_fraction": 0.2}},
     "ms": {"loss": "ms"},
     "ml2": {"loss": "ml2"},
     "ce": {"loss": "ce"},
@@ -118,8 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows already in --out's label_noise.csv and train only the missing ones",
+    )
     realdata.add_common_args(parser)
     args = parser.parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown --methods {unknown}; known: {', '.join(METHODS)}")
+    if args.resume and args.out is None:
+        parser.error("--resume needs --out (the folder of the run to continue)")
     spec = realdata.SPECS["kermany"]
     out = realdata.start("label_noise.py", argv, args)
     if not realdata.available(spec):
@@ -129,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     table, root = realdata.load_split(spec, seed=args.split_seed)
     cache = realdata.prepare(table, root, out / f"cache{args.image_size}", args.image_size)
     base = realdata.base_overrides(spec, args)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     rhos = [float(r) for r in args.rhos.split(",")]
     kinds = [k.strip() for k in args.kinds.split(",")]
     conditions = [("clean", 0.0)] * (0.0 in rhos) + [(k, r) for k in kinds for r in rhos if r]
 
-    rows = []
+    done = out / "label_noise.csv"
+    rows = pd.read_csv(done).to_dict("records") if args.resume and done.is_file() else []
+    have = {(r["noise"], float(r["rho"]), r["method"]) for r in rows}
     for kind, rho in conditions:
         noisy = corrupt(table["subtype"], kind, rho, args.seed) if rho else table["subtype"]
         noisy = noisy.where(table["split"] == "train", table["subtype"])
@@ -148,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         for method in methods:
+            if (kind, rho, method) in have:
+                continue
             overrides = {**base, **METHODS[method]}
             if overrides.get("noise") == "NOISE":
                 overrides["noise"] = str(noise)
