@@ -377,7 +377,11 @@ def test_inline_script_commands_name_scripts_and_flags_that_exist() -> None:
         assert script.is_file(), f"{where}: {words[1]} does not exist"
         source = script.read_text(encoding="utf-8")
         for flag in _flags(words[2:]):
-            assert f'"{flag}"' in source, f"{where}: {words[1]} has no option {flag}"
+            positive = "--" + flag.removeprefix("--no-")  # argparse.BooleanOptionalAction
+            defined = f'"{flag}"' in source or (
+                f'"{positive}"' in source and "BooleanOptionalAction" in source
+            )
+            assert defined, f"{where}: {words[1]} has no option {flag}"
 
 
 def test_inline_cxr_commands_name_commands_and_flags_that_exist() -> None:

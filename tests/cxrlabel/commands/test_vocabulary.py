@@ -65,8 +65,12 @@ def _sources() -> list[Path]:
 
 
 def _script_flags(text: str) -> set[str]:
-    """The flags a script defines itself (argparse)."""
-    return set(re.findall(r"add_argument\(\s*\"(--[a-z0-9-]+)\"", text))
+    """The flags a script defines itself (argparse; ``--no-x`` for a BooleanOptionalAction)."""
+    flags = set(re.findall(r"add_argument\(\s*\"(--[a-z0-9-]+)\"", text))
+    negated = re.findall(
+        r"add_argument\(\s*\"--([a-z0-9-]+)\"[^)]*BooleanOptionalAction", text, flags=re.S
+    )
+    return flags | {f"--no-{name}" for name in negated}
 
 
 def test_every_flag_in_messages_docstrings_and_readmes_exists():
