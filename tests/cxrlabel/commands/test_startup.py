@@ -12,8 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cxrlabel.startup import LABELLER_GC_THRESHOLD
+
 PROBE = """
-import contextlib, io, json, sys
+import contextlib, gc, io, json, sys
 from cxrlabel.cli import main
 codes, errors, pandas = [], [], []
 for args in {runs!r}:
@@ -30,6 +32,7 @@ for args in {runs!r}:
 print(json.dumps({{"codes": codes, "errors": errors, "pandas": pandas,
                   "torch": "torch" in sys.modules,
                   "spacy": "spacy" in sys.modules,
+                  "gc_threshold": gc.get_threshold()[0],
                   "cxrembed": any(m.startswith("cxrembed") for m in sys.modules)}}))
 """
 
@@ -96,7 +99,10 @@ def test_label_imports_neither_torch_nor_cxrembed_and_labels_do_not_change(repor
     # The hooks change only what thinc knows about torch and how spaCy's CLI loads, never a
     # label or an evidence record: the same run without them, and in this process.
     slow = ["label", "r.csv", "-o", "slow.csv", "-q", "--evidence", "slow.jsonl"]
-    assert _run([slow], reports, CXR_FAST_START="0")["codes"] == [0]
+    slow_run = _run([slow], reports, CXR_FAST_START="0")
+    assert slow_run["codes"] == [0]
+    # ... and how often the garbage collector runs (rarer during the fast start)
+    assert seen["gc_threshold"] == LABELLER_GC_THRESHOLD > slow_run["gc_threshold"]
     assert (reports / "o.csv").read_bytes() == (reports / "slow.csv").read_bytes()
     assert (reports / "o.jsonl").read_bytes() == (reports / "slow.jsonl").read_bytes()
     in_process = Labeler().label(pd.read_csv(reports / "r.csv")["text"].tolist())
