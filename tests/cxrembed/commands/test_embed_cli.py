@@ -173,29 +173,21 @@ def test_source_must_be_one_of_three(args):
     assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
 
 
+def _embed_and_index_argv(run: Path, tmp_path: Path) -> list[str]:
+    """``cxr embed`` of ``tmp_path``'s t.csv (``file`` column, images in img/) into emb/,
+    indexed into index/, on the CPU."""
+    where = ["--labels", str(tmp_path / "t.csv"), "--images", str(tmp_path / "img")]
+    into = ["-o", str(tmp_path / "emb"), "--index", str(tmp_path / "index")]
+    return ["embed", str(run), *where, "--image-col", "file", *into, "--device", "cpu", "-q"]
+
+
 def test_end_to_end_with_index_then_resume(tmp_path):
     run = make_run(tmp_path / "run")
     write_pngs(tmp_path / "img", ["a.png", "b.png", "c.png"])
     pd.DataFrame(
         {"file": ["a.png", "b.png", "c.png", "d.png"], "finding": ["x", "y", "x", "y"]}
     ).to_csv(tmp_path / "t.csv", index=False)
-    args = [
-        "embed",
-        str(run),
-        "--labels",
-        str(tmp_path / "t.csv"),
-        "--images",
-        str(tmp_path / "img"),
-        "--image-col",
-        "file",
-        "-o",
-        str(tmp_path / "emb"),
-        "--index",
-        str(tmp_path / "index"),
-        "--device",
-        "cpu",
-        "-q",
-    ]
+    args = _embed_and_index_argv(run, tmp_path)
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "images: 4  embedded now: 3  already done: 0  excluded: 1" in first.output
@@ -284,30 +276,8 @@ def test_meta_without_key_columns_joins_on_the_tables_image_column(tmp_path):
     pd.DataFrame({"file": ["a.png", "b.png"], "finding": ["x", "y"], "age": [60, None]}).to_csv(
         tmp_path / "t.csv", index=False
     )
-    result = runner.invoke(
-        app,
-        [
-            "embed",
-            str(run),
-            "--labels",
-            str(tmp_path / "t.csv"),
-            "--images",
-            str(tmp_path / "img"),
-            "--image-col",
-            "file",
-            "-o",
-            str(tmp_path / "emb"),
-            "--index",
-            str(tmp_path / "index"),
-            "--meta",
-            str(tmp_path / "t.csv"),
-            "--show",
-            "finding,age",
-            "--device",
-            "cpu",
-            "-q",
-        ],
-    )
+    meta = ["--meta", str(tmp_path / "t.csv"), "--show", "finding,age"]
+    result = runner.invoke(app, [*_embed_and_index_argv(run, tmp_path), *meta])
     assert result.exit_code == 0, result.output
     assert "columns: finding, age" in result.output and "no metadata row" not in result.output
 
