@@ -197,19 +197,15 @@ def test_end_to_end_with_index_then_resume(tmp_path):
     assert "embedded now: 0  already done: 3" in second.output
 
 
-def test_bad_run_folder_is_one_line(tmp_path):
+def _embed_without_a_run(tmp_path, *options):
+    """``cxr embed`` of one real image into e/ with a run folder that does not exist."""
     write_pngs(tmp_path / "img", ["a.png"])
-    result = runner.invoke(
-        app,
-        [
-            "embed",
-            str(tmp_path / "norun"),
-            "--images",
-            str(tmp_path / "img"),
-            "-o",
-            str(tmp_path / "e"),
-        ],
-    )
+    where = ["--images", str(tmp_path / "img"), "-o", str(tmp_path / "e")]
+    return runner.invoke(app, ["embed", str(tmp_path / "norun"), *where, *options])
+
+
+def test_bad_run_folder_is_one_line(tmp_path):
+    result = _embed_without_a_run(tmp_path)
     assert result.exit_code == 1
     assert "not a run folder" in result.output and "Traceback" not in result.output
 
@@ -288,21 +284,8 @@ def test_meta_needs_an_index():
 
 
 def test_bad_max_memory_is_one_line_before_any_work(tmp_path):
-    write_pngs(tmp_path / "img", ["a.png"])
-    result = runner.invoke(
-        app,
-        [
-            "embed",
-            str(tmp_path / "norun"),
-            "--images",
-            str(tmp_path / "img"),
-            "-o",
-            str(tmp_path / "e"),
-            "--index",
-            str(tmp_path / "i"),
-            "--max-memory",
-            "4 gigs",
-        ],
+    result = _embed_without_a_run(
+        tmp_path, "--index", str(tmp_path / "i"), "--max-memory", "4 gigs"
     )
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert "max_memory (--max-memory) must be a size such as 4GB" in result.output
