@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import cxrembed.train.trainer as trainer_module
@@ -36,9 +37,15 @@ def _fake(seen, result):
     return fake
 
 
-def test_options_are_passed_as_overrides(tmp_path, monkeypatch):
-    seen: dict = {}
-    monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
+@pytest.fixture
+def seen(tmp_path, monkeypatch) -> dict:
+    """What a faked ``train`` (one finished run) was called with, once the test calls it."""
+    calls: dict = {}
+    monkeypatch.setattr(trainer_module, "train", _fake(calls, _result(tmp_path)))
+    return calls
+
+
+def test_options_are_passed_as_overrides(seen, tmp_path):
     result = runner.invoke(
         app,
         [
@@ -112,9 +119,7 @@ def test_options_are_passed_as_overrides(tmp_path, monkeypatch):
     assert "3 table rows not used" in result.output
 
 
-def test_options_left_out_use_the_config(tmp_path, monkeypatch):
-    seen: dict = {}
-    monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
+def test_options_left_out_use_the_config(seen):
     result = runner.invoke(
         app,
         [
@@ -182,9 +187,7 @@ def test_library_errors_are_one_line_exit_1(tmp_path):
     assert result.exit_code == 1 and "did you mean 'training.epochs'" in result.output
 
 
-def test_out_and_num_workers_are_deprecated_aliases(tmp_path, monkeypatch):
-    seen: dict = {}
-    monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
+def test_out_and_num_workers_are_deprecated_aliases(seen):
     result = runner.invoke(
         app,
         ["train", "--labels", "t.csv", "--out", "run", "--images", "i", "--num-workers", "3", "-q"],
