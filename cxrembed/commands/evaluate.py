@@ -36,7 +36,7 @@ from cxrlabel.commands.options import (
     text_option,
     uncertain_word,
 )
-from cxrlabel.commands.output import frame_text, print_result
+from cxrlabel.commands.output import closing_lines, counted, frame_text, print_result
 from cxrlabel.figures import DEFAULT_DPI
 from cxrlabel.vocab import Options, policy_for
 
@@ -266,12 +266,9 @@ def format_run(run: EvaluationRun, *, notes: bool = True) -> str:
         frame_text(result.diagnosis.per_finding),
     ]
     if len(result.excluded):
-        counts = result.excluded["reason"].str.split(":").str[0].value_counts()
-        lines += ["", f"excluded: {len(result.excluded)} (listed in {run.paths.get('excluded')})"]
-        lines += [f"  {reason}: {count}" for reason, count in counts.items()]
-    if notes and result.notes:
-        lines += ["", "notes:"] + [f"  - {note}" for note in result.notes]
-    lines += ["", "wrote: " + ", ".join(str(p) for p in run.paths.values())]
+        heading = f"excluded: {len(result.excluded)} (listed in {run.paths.get('excluded')})"
+        lines += counted(heading, result.excluded["reason"].str.split(":").str[0])
+    lines += closing_lines(result.notes if notes else [], run.paths.values())
     return "\n".join(lines)
 
 

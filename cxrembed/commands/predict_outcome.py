@@ -22,7 +22,7 @@ from cxrlabel.commands.options import (
     split_names,
     text_option,
 )
-from cxrlabel.commands.output import print_result
+from cxrlabel.commands.output import closing_lines, counted, print_result
 
 if TYPE_CHECKING:
     from cxrembed.outcome.report import OutcomeResult
@@ -119,12 +119,9 @@ def format_result(result: OutcomeResult, paths: dict[str, Path], *, notes: bool 
     if len(result.comparisons):
         lines += ["", "paired differences:", result.comparisons_table()]
     if len(result.excluded):
-        counts = result.excluded["reason"].str.split(" \\(").str[0].value_counts()
-        lines += ["", f"excluded rows ({paths.get('excluded')}):"]
-        lines += [f"  {reason}: {count}" for reason, count in counts.items()]
-    if notes and result.notes:
-        lines += ["", "notes:"] + [f"  - {note}" for note in result.notes]
-    lines += ["", "wrote: " + ", ".join(str(p) for p in paths.values())]
+        reasons = result.excluded["reason"].str.split(" \\(").str[0]
+        lines += counted(f"excluded rows ({paths.get('excluded')}):", reasons)
+    lines += closing_lines(result.notes if notes else [], paths.values())
     return "\n".join(lines)
 
 
