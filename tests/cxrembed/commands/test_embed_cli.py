@@ -25,16 +25,9 @@ def _summary(out: Path) -> EmbedSummary:
     return EmbedSummary(out, "table", 4, 2, 1, excluded, total=3, config_hash="abc", seconds=2.0)
 
 
-def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
-    seen = {}
-
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return _summary(tmp_path / "e"), IndexSummary(
-            tmp_path / "i", 3, "exact", "abc", ["finding"], ["q"]
-        )
-
-    monkeypatch.setattr(gallery_module, "embed_and_index", fake)
+def test_options_are_passed_to_the_library(tmp_path, stand_in):
+    index = IndexSummary(tmp_path / "i", 3, "exact", "abc", ["finding"], ["q"])
+    seen = stand_in(gallery_module, "embed_and_index", (_summary(tmp_path / "e"), index))
     result = runner.invoke(
         app,
         [

@@ -30,20 +30,14 @@ def _evaluate(out: Path, *options: str):
 
 
 @pytest.fixture
-def captured(monkeypatch, tmp_path):
+def captured(stand_in, tmp_path):
     """Replace evaluate_files; record its arguments; return a real small result."""
-    seen: dict = {}
     x = np.repeat(np.eye(2, 4), 3, axis=0) + 0.01 * np.arange(24).reshape(6, 4)
     result = evaluate_embeddings(
         x, np.repeat(["a", "b"], 3), ks=[1, 2], diagnosis_k=2, map_method=None
     )
-
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return EvaluationRun(result, {"markdown": tmp_path / "metrics.md"})
-
-    monkeypatch.setattr(evaluate_module, "evaluate_files", fake)
-    return seen
+    run = EvaluationRun(result, {"markdown": tmp_path / "metrics.md"})
+    return stand_in(evaluate_module, "evaluate_files", run)
 
 
 def test_all_options_are_passed_to_the_library(captured, tmp_path):

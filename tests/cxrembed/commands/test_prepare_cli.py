@@ -24,21 +24,10 @@ def _prepare_argv(tmp_path, *options, out="cache"):
     return ["prepare", *where, "-o", str(tmp_path / out), "-q", *options]
 
 
-def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
-    seen = {}
-
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return PrepareSummary(
-            tmp_path / "c",
-            3,
-            2,
-            0,
-            excluded_frame([exclusion(2, "x", "x.png", "missing", "image file not found")]),
-            1.0,
-        )
-
-    monkeypatch.setattr(cache_module, "prepare_cache", fake)
+def test_options_are_passed_to_the_library(tmp_path, stand_in):
+    excluded = excluded_frame([exclusion(2, "x", "x.png", "missing", "image file not found")])
+    summary = PrepareSummary(tmp_path / "c", 3, 2, 0, excluded, 1.0)
+    seen = stand_in(cache_module, "prepare_cache", summary)
     result = runner.invoke(
         app,
         _prepare_argv(

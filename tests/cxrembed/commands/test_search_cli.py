@@ -36,14 +36,9 @@ def _frame(query: str, error: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def test_options_are_passed_to_the_library(monkeypatch):
-    seen = {}
-
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return SearchReport([_frame("q1.png")], [Path("g.png")], ["a note"])
-
-    monkeypatch.setattr(retrieval_module, "search_images", fake)
+def test_options_are_passed_to_the_library(stand_in):
+    report = SearchReport([_frame("q1.png")], [Path("g.png")], ["a note"])
+    seen = stand_in(retrieval_module, "search_images", report)
     result = runner.invoke(
         app,
         [

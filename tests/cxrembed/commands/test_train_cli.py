@@ -29,25 +29,15 @@ def _result(tmp_path: Path, status: str = "completed", signal: int | None = None
     )
 
 
-def _fake(seen, result):
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return result
-
-    return fake
-
-
 def _train_cli(*options: str, labels: str = "t.csv", out: object = "run"):
     """``cxr train --labels LABELS -o OUT`` plus ``options``."""
     return runner.invoke(app, ["train", "--labels", labels, "-o", str(out), *options])
 
 
 @pytest.fixture
-def seen(tmp_path, monkeypatch) -> dict:
+def seen(tmp_path, stand_in) -> dict:
     """What a faked ``train`` (one finished run) was called with, once the test calls it."""
-    calls: dict = {}
-    monkeypatch.setattr(trainer_module, "train", _fake(calls, _result(tmp_path)))
-    return calls
+    return stand_in(trainer_module, "train", _result(tmp_path))
 
 
 def test_options_are_passed_as_overrides(seen, tmp_path):
@@ -132,10 +122,8 @@ def test_options_left_out_use_the_config(seen):
     assert seen["kwargs"]["images"] == Path("imgs") and seen["kwargs"]["config"] is None
 
 
-def test_interrupted_run_exits_128_plus_signal(tmp_path, monkeypatch):
-    monkeypatch.setattr(
-        trainer_module, "train", _fake({}, _result(tmp_path, "interrupted", signal=15))
-    )
+def test_interrupted_run_exits_128_plus_signal(tmp_path, stand_in):
+    stand_in(trainer_module, "train", _result(tmp_path, "interrupted", signal=15))
     result = _train_cli("--images", "i")
     assert result.exit_code == 143
     assert "interrupted by signal 15" in result.output and "--resume" in result.output
