@@ -203,15 +203,9 @@ def test_build_loss_fills_in_classes_dimension_and_label_kind():
         build_loss(cfg.with_overrides({"loss_options": {"num_classes": 4}}), ["a", "b"])
 
 
-def test_cli_passes_the_new_training_options(tmp_path, monkeypatch):
-    seen: dict = {}
+def test_cli_passes_the_new_training_options(tmp_path, stand_in):
     done = TrainResult(None, "completed", 1, 1, 1, 0.5, [], RunConfig())
-
-    def fake(*args, **kwargs):
-        seen.update(kwargs)
-        return done
-
-    monkeypatch.setattr(trainer_module, "train", fake)
+    seen = stand_in(trainer_module, "train", done)
     result = runner.invoke(
         app,
         [
@@ -241,7 +235,7 @@ def test_cli_passes_the_new_training_options(tmp_path, monkeypatch):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert seen["overrides"] == {
+    assert seen["kwargs"]["overrides"] == {
         "labels.label_col": "finding",
         "labels.separator": ",",
         "training.loss": "ms+proxy",
@@ -251,7 +245,7 @@ def test_cli_passes_the_new_training_options(tmp_path, monkeypatch):
         "training.threads": 1,
         "training.init": str(tmp_path / "src"),
     }
-    config = RunConfig().with_overrides(seen["overrides"])
+    config = RunConfig().with_overrides(seen["kwargs"]["overrides"])
     assert (config.training.m, config.labels.separator) == (8, ",")
 
 
