@@ -28,15 +28,16 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from cxrlabel.errors import CxrError, OutputError
 
 __all__ = [
     "atomic_path",
     "atomic_open",
+    "write_files",
     "writing",
     "disk_error",
     "disk_error_among",
@@ -269,3 +270,30 @@ def atomic_open(
         open(tmp, mode, encoding=encoding, newline=None) as fh,
     ):
         yield fh
+
+
+def write_files(
+    out_dir: str | os.PathLike[str], contents: Mapping[str, tuple[str, Any]]
+) -> dict[str, Path]:
+    """Make ``out_dir`` and write each ``key: (file name, content)`` in it atomically: a
+    string as text, a table (anything with ``to_csv``) as CSV without its index.
+
+    What the reports' ``write`` methods share; returns the paths by key, in order.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> paths = write_files(tempfile.mkdtemp(), {"markdown": ("m.md", "# hi")})
+    >>> paths["markdown"].read_text()
+    '# hi'
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {key: out / name for key, (name, _) in contents.items()}
+    for key, (_, content) in contents.items():
+        with atomic_open(paths[key]) as fh:
+            if isinstance(content, str):
+                fh.write(content)
+            else:
+                content.to_csv(fh, index=False)
+    return paths

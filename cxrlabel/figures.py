@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,14 @@ from cxrlabel.vocab import Interval, Options
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURE_FORMATS", "DEFAULT_DPI", "FigureStyle", "new_figure", "save_figure"]
+__all__ = [
+    "FIGURE_FORMATS",
+    "DEFAULT_DPI",
+    "FigureStyle",
+    "new_figure",
+    "figure_heading",
+    "save_figure",
+]
 
 #: File formats of every figure (``--format``).
 FIGURE_FORMATS = Options(("png", "svg", "pdf"))
@@ -118,6 +126,32 @@ def new_figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height))
     FigureCanvasAgg(figure)
     return figure
+
+
+def figure_heading(
+    figure: Figure,
+    title: str,
+    subtitle: Sequence[str] = (),
+    *,
+    subtitle_top: float = 0.36,
+) -> None:
+    """The bold title and the grey subtitle lines at the top left of a cxr figure.
+
+    Positions are in inches from the top-left corner (the subtitle's top ``subtitle_top``
+    down), so the heading sits alike on figures of any size.
+    """
+    width, height = figure.get_size_inches()
+    figure.text(0.12 / width, 1 - 0.1 / height, title, va="top", fontsize=10, weight="bold")
+    if subtitle:
+        figure.text(
+            0.12 / width,
+            1 - subtitle_top / height,
+            "\n".join(subtitle),
+            va="top",
+            fontsize=8,
+            color="0.25",
+            linespacing=1.3,
+        )
 
 
 def save_figure(

@@ -4,6 +4,7 @@ take the ``cxr_dev`` fixture, which skips cleanly when the folder is absent."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,22 @@ def cxr_dev() -> Path:
     if not (CXR_DEV / "README.md").is_file():
         pytest.skip(f"real data folder not found at {CXR_DEV} (set CXR_DEV to point at it)")
     return CXR_DEV
+
+
+@pytest.fixture
+def stand_in(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict]:
+    """Replace the library call behind a command: ``seen = stand_in(module, "name", result)``
+    makes ``module.name`` return ``result`` and record its call in ``seen`` (``"args"``,
+    ``"kwargs"``), so a CLI test checks what the command passed on without doing the work."""
+
+    def install(module: object, name: str, result: object = None) -> dict:
+        seen: dict = {}
+
+        def call(*args: object, **kwargs: object) -> object:
+            seen["args"], seen["kwargs"] = args, kwargs
+            return result
+
+        monkeypatch.setattr(module, name, call)
+        return seen
+
+    return install

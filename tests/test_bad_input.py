@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 from cxrembed.embeddings import EmbeddingSet
 from cxrlabel.cli import app
 
-from .cxrembed._runs import make_run, write_pngs
+from .cxrembed._runs import make_run, tiny_train_argv, write_pngs
 
 runner = CliRunner()
 
@@ -62,6 +62,17 @@ def _cli(*args: object) -> object:
     return result
 
 
+def _prepare(table: Path, images: Path, out: Path, *extra: object) -> list:
+    """``cxr prepare`` argv for a table whose ``file`` column names the images (quiet)."""
+    return ["prepare", table, "--images", images, "--image-col", "file", "-o", out, "-q", *extra]
+
+
+def _embed(run: Path, out: Path, table: Path, images: Path, *extra: object) -> list:
+    """``cxr embed`` argv for a table's ``file`` column, on the CPU (quiet)."""
+    where = ["--labels", table, "--images", images, "--image-col", "file"]
+    return ["embed", run, "-o", out, *where, "--device", "cpu", "-q", *extra]
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("bad_input")
@@ -82,23 +93,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     done = _cli("label", reports, "-o", labels, "-q")
     assert done.exit_code == 0, done.output
     done = _cli(
-        "embed",
-        run,
-        "-o",
-        root / "emb",
-        "--labels",
-        table,
-        "--images",
-        root / "images",
-        "--image-col",
-        "file",
-        "--shard-size",
-        "5",
-        "--device",
-        "cpu",
-        "--index",
-        root / "index",
-        "-q",
+        *_embed(
+            run,
+            root / "emb",
+            table,
+            root / "images",
+            "--shard-size",
+            "5",
+            "--index",
+            root / "index",
+        )
     )
     assert done.exit_code == 0, done.output
     return World(root, run, root / "images", table, root / "emb", root / "index", reports, labels)
@@ -379,19 +383,7 @@ def prepare_unusable_images_are_excluded(w: World, tmp: Path) -> Case:
         assert {"outside-images", "missing"} <= set(excluded["kind"])
 
     return Case(
-        [
-            "prepare",
-            table,
-            "--images",
-            folder,
-            "--image-col",
-            "file",
-            "-o",
-            cache,
-            "--size",
-            "16",
-            "-q",
-        ],
+        _prepare(table, folder, cache, "--size", "16"),
         0,
         ["excluded: 7"],
         check,
@@ -411,21 +403,7 @@ def _degenerate(tmp: Path) -> tuple[Path, Path]:
 def embed_degenerate_shapes_warn(w: World, tmp: Path) -> Case:
     folder, table = _degenerate(tmp)
     return Case(
-        [
-            "embed",
-            w.run,
-            "-o",
-            tmp / "emb",
-            "--labels",
-            table,
-            "--images",
-            folder,
-            "--image-col",
-            "file",
-            "--device",
-            "cpu",
-            "-q",
-        ],
+        _embed(w.run, tmp / "emb", table, folder),
         0,
         ["2 image(s) have a degenerate shape", "dot.png", "embedded now: 3"],
     )
@@ -436,19 +414,7 @@ def prepare_degenerate_shapes_warn(w: World, tmp: Path) -> Case:
     folder, table = _degenerate(tmp)
     cache = tmp / "cache"
     return Case(
-        [
-            "prepare",
-            table,
-            "--images",
-            folder,
-            "--image-col",
-            "file",
-            "-o",
-            cache,
-            "--size",
-            "16",
-            "-q",
-        ],
+        _prepare(table, folder, cache, "--size", "16"),
         0,
         ["2 image(s) have a degenerate shape", "dot.png"],
         _excluded_rows(3, cache / "index.csv", excluded=cache / "excluded.csv"),
@@ -468,7 +434,7 @@ def prepare_missing_image_column(w: World, tmp: Path) -> Case:
 def prepare_header_only_table(w: World, tmp: Path) -> Case:
     table = _write(tmp / "head.csv", "file,finding\n")
     return Case(
-        ["prepare", table, "--images", w.images, "--image-col", "file", "-o", tmp / "c", "-q"],
+        _prepare(table, w.images, tmp / "c"),
         1,
         ["head.csv"],
     )
@@ -478,17 +444,7 @@ def prepare_header_only_table(w: World, tmp: Path) -> Case:
 def prepare_output_inside_a_file(w: World, tmp: Path) -> Case:
     blocker = _write(tmp / "blocker", "x")
     return Case(
-        [
-            "prepare",
-            w.table,
-            "--images",
-            w.images,
-            "--image-col",
-            "file",
-            "-o",
-            blocker / "cache",
-            "-q",
-        ],
+        _prepare(w.table, w.images, blocker / "cache"),
         1,
         ["blocker"],
     )
@@ -514,33 +470,11 @@ def test_prepare_on_a_full_disk_is_one_error_and_leaves_nothing(
     world: World, small_disk: Path
 ) -> None:
     out = small_disk / "cache"
-    result = _cli(
-        "prepare",
-        world.table,
-        "--images",
-        world.images,
-        "--image-col",
-        "file",
-        "-o",
-        out,
-        "--size",
-        "512",
-        "-q",
-    )
+    result = _cli(*_prepare(world.table, world.images, out, "--size", "512"))
     _assert_clean(result, 1, ["images.u8", "no space left"])
     assert not out.exists() or not (out / "images.u8").exists(), "stray images.u8"
     again = _cli(
-        "prepare",
-        world.table,
-        "--images",
-        world.images,
-        "--image-col",
-        "file",
-        "-o",
-        out,
-        "--size",
-        "16",
-        "-q",
+        *_prepare(world.table, world.images, out, "--size", "16")
     )  # fits: the re-run works
     assert again.exit_code == 0, again.output
 
@@ -603,35 +537,7 @@ def _train(
     rows: Callable[[], None] | None = None,
 ) -> Case:
     return Case(
-        [
-            "train",
-            "--labels",
-            table,
-            "--images",
-            images,
-            "--image-col",
-            "file",
-            "--label-col",
-            "finding",
-            "--group-col",
-            "patient",
-            "-o",
-            out,
-            "--image-size",
-            "32",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--embedding-dim",
-            "8",
-            "--device",
-            "cpu",
-            "-j",
-            "1",
-            "-q",
-            *extra,
-        ],
+        ["train", *tiny_train_argv(table, images, out), *extra],
         code,
         mentions or [],
         rows,
@@ -720,23 +626,7 @@ def embed_truncated_shard_is_redone_on_resume(w: World, tmp: Path) -> Case:
         assert len(loaded.ids) == N_IMAGES  # every image once, the shard made again
 
     return Case(
-        [
-            "embed",
-            w.run,
-            "-o",
-            emb,
-            "--labels",
-            w.table,
-            "--images",
-            w.images,
-            "--image-col",
-            "file",
-            "--shard-size",
-            "5",
-            "--device",
-            "cpu",
-            "-q",
-        ],
+        _embed(w.run, emb, w.table, w.images, "--shard-size", "5"),
         0,
         ["vectors-00001.npy", "damaged", "already done: 7"],
         check,
@@ -807,21 +697,7 @@ def embed_unusable_images_are_excluded(w: World, tmp: Path) -> Case:
         assert len(EmbeddingSet.load(emb).ids) + len(excluded) == len(rows)
 
     return Case(
-        [
-            "embed",
-            w.run,
-            "-o",
-            emb,
-            "--labels",
-            _image_table(tmp, rows),
-            "--images",
-            folder,
-            "--image-col",
-            "file",
-            "--device",
-            "cpu",
-            "-q",
-        ],
+        _embed(w.run, emb, _image_table(tmp, rows), folder),
         0,
         ["excluded: 7"],
         check,

@@ -117,26 +117,10 @@ def _run(folder: Path, table: pd.DataFrame) -> None:
 
 def _nih(folder: Path) -> None:
     """The NIH ChestX-ray14 layout of the XRV snippet: images/ + Data_Entry_2017.csv."""
-    from PIL import Image
+    from .cxrembed._images import write_nih
 
-    rng = np.random.default_rng(0)
-    (folder / "images").mkdir()
-    rows = []
-    for i, finding in enumerate(["Effusion", "No Finding", "Edema|Effusion", "Edema"]):
-        name = f"{i:08d}_000.png"
-        Image.fromarray((rng.random((48, 40)) * 255).astype("uint8")).save(folder / "images" / name)
-        rows.append(
-            {
-                "Image Index": name,
-                "Finding Labels": finding,
-                "Follow-up #": 0,
-                "Patient ID": i,
-                "Patient Age": 50,
-                "Patient Gender": "F",
-                "View Position": "PA",
-            }
-        )
-    pd.DataFrame(rows).to_csv(folder / "Data_Entry_2017.csv", index=False)
+    findings = ["Effusion", "No Finding", "Edema|Effusion", "Edema"]
+    write_nih(folder / "images", folder / "Data_Entry_2017.csv", findings)
 
 
 def _covid(folder: Path, n: int = 40) -> None:

@@ -3,14 +3,23 @@ vocabulary of every ``cxr`` command), and the comma-separated value parsers (re-
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Any
 
-import typer
-
-from cxrlabel.commands.options import parse_ints, path_option, split_names, text_option
+from cxrlabel.commands.options import (
+    argument,
+    option,
+    parse_ints,
+    path_option,
+    split_names,
+    text_option,
+)
 from cxrlabel.vocab import Options
 
 __all__ = [
+    "Run",
+    "Embeddings",
+    "Ids",
     "split_names",
     "parse_ints",
     "LabelCol",
@@ -25,39 +34,38 @@ __all__ = [
     "MISSING",
 ]
 
+Run = argument(Path, help="Run folder written by `cxr train`.")
+Embeddings = argument(
+    Path, help="Embeddings folder (cxr embed), .npy file (with --ids) or .parquet."
+)
+Ids = path_option("--ids", "Ids file (one per line) for .npy embeddings.")
 LabelCol = text_option("--label-col", "One categorical label column (one-hot), e.g. finding.")
 LabelCols = text_option("--label-cols", "Comma-separated label columns holding 1/0/-1/blank.")
 LabelSchema = text_option(
     "--schema", "Label schema whose columns `cxr label` wrote (chexpert, chestxray14 or a YAML)."
 )
 Cache = path_option("--cache", "Image cache folder made by `cxr prepare` (faster).")
-AllowOutsideImages = Annotated[
+AllowOutsideImages = option(
     bool,
-    typer.Option(
-        "--allow-outside-images",
-        help="Read image paths of the table that leave --images (absolute, or with ../); "
-        "by default they are excluded and listed in excluded.csv.",
-    ),
-]
+    "--allow-outside-images",
+    help="Read image paths of the table that leave --images (absolute, or with ../); "
+    "by default they are excluded and listed in excluded.csv.",
+)
 #: Which weights of a run embed images (``--checkpoint``).
 CHECKPOINT = Options(("best", "last"))
-Checkpoint = Annotated[
+Checkpoint = option(
     str,
-    typer.Option(
-        "--checkpoint",
-        help="Weights of the run: best (model.safetensors) or last (the latest checkpoint, "
-        "e.g. while the first epoch runs).",
-    ),
-]
+    "--checkpoint",
+    help="Weights of the run: best (model.safetensors) or last (the latest checkpoint, "
+    "e.g. while the first epoch runs).",
+)
 #: What happens to table rows without an embedding (``--missing``).
 MISSING = Options(("exclude", "error"))
-Missing = Annotated[
+Missing = option(
     str,
-    typer.Option(
-        "--missing",
-        help="Table rows without an embedding: exclude (listed in excluded.csv) or error.",
-    ),
-]
+    "--missing",
+    help="Table rows without an embedding: exclude (listed in excluded.csv) or error.",
+)
 
 
 #: Defaults of the image commands' newer options, left out of library calls when unchanged.

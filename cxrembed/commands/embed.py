@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,6 +12,7 @@ from cxrembed.commands._options import (
     AllowOutsideImages,
     Cache,
     Checkpoint,
+    Run,
     non_default,
 )
 from cxrlabel.commands.options import (
@@ -24,6 +25,7 @@ from cxrlabel.commands.options import (
     Show,
     cxr_command,
     loader_workers,
+    option,
     path_option,
     split_names,
     text_option,
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["register", "embed", "format_embed_summary"]
 
-Run = Annotated[Path, typer.Argument(help="Run folder written by `cxr train`.")]
 EmbeddingsOutput = Output("Embeddings folder to create or resume.")
 Images = path_option(
     "--images",
@@ -45,11 +46,9 @@ Images = path_option(
 Labels = path_option("--labels", "Table (CSV/Parquet) naming the images to embed.")
 ImageCol = text_option("--image-col", "Table column of image paths.")
 TableIdCol = IdCol("none: the image path is the id")
-BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]
-NoResume = Annotated[
-    bool, typer.Option("--no-resume", help="Start again: replace the embeddings in --output.")
-]
-ShardSize = Annotated[int, typer.Option("--shard-size", min=1, help="Embeddings per shard file.")]
+BatchSize = option(int, "--batch-size", min=1, help="Images per batch.")
+NoResume = option(bool, "--no-resume", help="Start again: replace the embeddings in --output.")
+ShardSize = option(int, "--shard-size", min=1, help="Embeddings per shard file.")
 Index = path_option("--index", "Also build a search index in this folder.")
 Meta = path_option(
     "--meta", "Table of columns to show in search results.", show_default="the --labels table"
@@ -60,7 +59,7 @@ MetaIdCol = text_option(
     show_default="--id-col / --image-col if --meta has them, else its id column",
 )
 MetaImageCol = text_option("--meta-image-col", "Image path column of --meta.")
-IndexKind = Annotated[str, typer.Option("--index-kind", help="auto, exact, ivf, hnsw or ivfpq.")]
+IndexKind = option(str, "--index-kind", help="auto, exact, ivf, hnsw or ivfpq.")
 MaxMemory = text_option(
     "--max-memory",
     "Memory budget of the index, e.g. 4GB: auto compresses the vectors (IVF-PQ) to fit.",

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from cxrembed.commands._options import MISSING, LabelCol, LabelCols, LabelSchema, Missing
+from cxrembed.commands._options import (
+    MISSING,
+    Embeddings,
+    Ids,
+    LabelCol,
+    LabelCols,
+    LabelSchema,
+    Missing,
+)
 from cxrlabel.columns import check_table_header
 from cxrlabel.commands.options import (
     Dpi,
@@ -19,15 +27,16 @@ from cxrlabel.commands.options import (
     Quiet,
     Renamed,
     Uncertain,
+    argument,
     cxr_command,
     figure_options,
+    option,
     parse_ints,
-    path_option,
     split_names,
     text_option,
     uncertain_word,
 )
-from cxrlabel.commands.output import frame_text, print_result
+from cxrlabel.commands.output import closing_lines, counted, frame_text, print_result
 from cxrlabel.figures import DEFAULT_DPI
 from cxrlabel.vocab import Options, policy_for
 
@@ -40,57 +49,43 @@ __all__ = ["register", "evaluate", "label_options", "format_run"]
 #: 2-D projections of the embedding map (``--projection``).
 PROJECTIONS = Options(("auto", "umap", "tsne", "pca"))
 
-Embeddings = Annotated[
-    Path,
-    typer.Argument(help="Embeddings folder (cxr embed), .npy file (with --ids) or .parquet."),
-]
-LabelsTable = Annotated[
-    Path, typer.Argument(help="Labels table (CSV or Parquet) with an id column.")
-]
+LabelsTable = argument(Path, help="Labels table (CSV or Parquet) with an id column.")
 ReportOutput = Output(
     "Folder for the report: metrics.md/.csv/.json, roc, pr and embedding_map figures."
 )
 LabelsIdCol = IdCol("id")
 ImageCol = text_option("--image-col", "Use this image-path column as the id instead.")
-Ids = path_option("--ids", "Ids file (one per line) for .npy embeddings.")
-UnknownValues = Annotated[
-    str, typer.Option("--unknown-values", help="Categorical values meaning 'unknown', comma-sep.")
-]
+UnknownValues = option(
+    str, "--unknown-values", help="Categorical values meaning 'unknown', comma-sep."
+)
 Separator = text_option("--separator", "Split categorical values into several labels on this.")
 StatusCol = text_option("--status-col", "cxr label status column; rows not 'ok' are excluded.")
-ExcludeSameGroup = Annotated[
-    bool,
-    typer.Option("--exclude-same-group", help="Leave a query's own patient out of its gallery."),
-]
+ExcludeSameGroup = option(
+    bool, "--exclude-same-group", help="Leave a query's own patient out of its gallery."
+)
 SplitCol = text_option(
     "--split-col",
     "Split column (with --query-split and --gallery-split).",
     show_default="the run's split.csv",
 )
-AllRows = Annotated[
+AllRows = option(
     bool,
-    typer.Option(
-        "--all-rows",
-        help="Score every row against every other (the query itself left out), ignoring the "
-        "run's split: training images included.",
-    ),
-]
+    "--all-rows",
+    help="Score every row against every other (the query itself left out), ignoring the "
+    "run's split: training images included.",
+)
 QuerySplit = text_option("--query-split", "Split value of the queries (e.g. test).")
 GallerySplit = text_option("--gallery-split", "Split value of the gallery (e.g. train).")
-K = Annotated[str, typer.Option("--k", help="Cut-offs of the fixed-k metrics.")]
-DiagnosisK = Annotated[
-    int, typer.Option("--diagnosis-k", min=1, help="Neighbours voting in diagnosis.")
-]
-Projection = Annotated[
+K = option(str, "--k", help="Cut-offs of the fixed-k metrics.")
+DiagnosisK = option(int, "--diagnosis-k", min=1, help="Neighbours voting in diagnosis.")
+Projection = option(
     str,
-    typer.Option(
-        "--projection",
-        help="2-D map of the embeddings: auto (UMAP if installed, else t-SNE), umap, tsne or pca.",
-    ),
-]
-NoProjection = Annotated[bool, typer.Option("--no-projection", help="Skip the 2-D map.")]
+    "--projection",
+    help="2-D map of the embeddings: auto (UMAP if installed, else t-SNE), umap, tsne or pca.",
+)
+NoProjection = option(bool, "--no-projection", help="Skip the 2-D map.")
 ConfigHash = text_option("--config-hash", "Refuse embeddings made by a run with another hash.")
-Seed = Annotated[int, typer.Option("--seed", help="Seeds k-means and the map.")]
+Seed = option(int, "--seed", help="Seeds k-means and the map.")
 
 
 @cxr_command(Renamed("--map", "projection"), Renamed("--no-map", "no_projection", flag=True))
@@ -271,12 +266,9 @@ def format_run(run: EvaluationRun, *, notes: bool = True) -> str:
         frame_text(result.diagnosis.per_finding),
     ]
     if len(result.excluded):
-        counts = result.excluded["reason"].str.split(":").str[0].value_counts()
-        lines += ["", f"excluded: {len(result.excluded)} (listed in {run.paths.get('excluded')})"]
-        lines += [f"  {reason}: {count}" for reason, count in counts.items()]
-    if notes and result.notes:
-        lines += ["", "notes:"] + [f"  - {note}" for note in result.notes]
-    lines += ["", "wrote: " + ", ".join(str(p) for p in run.paths.values())]
+        heading = f"excluded: {len(result.excluded)} (listed in {run.paths.get('excluded')})"
+        lines += counted(heading, result.excluded["reason"].str.split(":").str[0])
+    lines += closing_lines(result.notes if notes else [], run.paths.values())
     return "\n".join(lines)
 
 

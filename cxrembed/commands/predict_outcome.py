@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from cxrembed.commands._options import MISSING, Missing
+from cxrembed.commands._options import MISSING, Embeddings, Ids, Missing
 from cxrlabel.columns import check_table_header
 from cxrlabel.commands.options import (
     Bootstrap,
@@ -16,12 +16,13 @@ from cxrlabel.commands.options import (
     Output,
     Quiet,
     Threads,
+    argument,
     cxr_command,
-    path_option,
+    option,
     split_names,
     text_option,
 )
-from cxrlabel.commands.output import print_result
+from cxrlabel.commands.output import closing_lines, counted, print_result
 
 if TYPE_CHECKING:
     from cxrembed.outcome.report import OutcomeResult
@@ -29,35 +30,21 @@ if TYPE_CHECKING:
 __all__ = ["register", "predict_outcome", "format_result"]
 
 
-Embeddings = Annotated[
-    Path,
-    typer.Argument(help="Embeddings folder (cxr embed), .npy file (with --ids) or .parquet."),
-]
-Table = Annotated[
-    Path, typer.Argument(help="Table (CSV or Parquet): id, target, clinical columns.")
-]
-Target = Annotated[str, typer.Option("--target", help="Outcome column (Y/N, yes/no, 1/0).")]
+Table = argument(Path, help="Table (CSV or Parquet): id, target, clinical columns.")
+Target = option(str, "--target", help="Outcome column (Y/N, yes/no, 1/0).")
 ReportOutput = Output("Folder for the report.")
 Features = text_option(
     "--features", "Clinical columns, comma-separated.", show_default="none: image only"
 )
 TableIdCol = IdCol("id")
-Ids = path_option("--ids", "Ids file (one per line) for .npy embeddings.")
-Folds = Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")]
-Pca = Annotated[
-    int | None,
-    typer.Option("--pca", min=1, help="Reduce the embeddings to N components in each fold."),
-]
-Models = Annotated[
-    str, typer.Option("--models", help="logistic and/or gradient_boosting, comma-separated.")
-]
+Folds = option(int, "--folds", min=2, help="Cross-validation folds.")
+Pca = option(int | None, "--pca", min=1, help="Reduce the embeddings to N components in each fold.")
+Models = option(str, "--models", help="logistic and/or gradient_boosting, comma-separated.")
 MissingValues = text_option(
     "--missing-values", "Values meaning 'missing' in target and features (e.g. 'Not visible')."
 )
-NoImage = Annotated[
-    bool, typer.Option("--no-image", help="Ignore EMBEDDINGS: tabular-only (give '-' for it).")
-]
-Seed = Annotated[int, typer.Option("--seed", help="Seeds folds, models and bootstrap.")]
+NoImage = option(bool, "--no-image", help="Ignore EMBEDDINGS: tabular-only (give '-' for it).")
+Seed = option(int, "--seed", help="Seeds folds, models and bootstrap.")
 
 
 @cxr_command()
@@ -132,12 +119,9 @@ def format_result(result: OutcomeResult, paths: dict[str, Path], *, notes: bool 
     if len(result.comparisons):
         lines += ["", "paired differences:", result.comparisons_table()]
     if len(result.excluded):
-        counts = result.excluded["reason"].str.split(" \\(").str[0].value_counts()
-        lines += ["", f"excluded rows ({paths.get('excluded')}):"]
-        lines += [f"  {reason}: {count}" for reason, count in counts.items()]
-    if notes and result.notes:
-        lines += ["", "notes:"] + [f"  - {note}" for note in result.notes]
-    lines += ["", "wrote: " + ", ".join(str(p) for p in paths.values())]
+        reasons = result.excluded["reason"].str.split(" \\(").str[0]
+        lines += counted(f"excluded rows ({paths.get('excluded')}):", reasons)
+    lines += closing_lines(result.notes if notes else [], paths.values())
     return "\n".join(lines)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,7 +13,9 @@ from cxrlabel.commands.options import (
     Jobs,
     Output,
     Quiet,
+    argument,
     cxr_command,
+    option,
     path_option,
     resolve_jobs,
     text_option,
@@ -26,22 +28,16 @@ if TYPE_CHECKING:
 __all__ = ["register", "prepare", "parse_window", "format_summary"]
 
 
-Table = Annotated[
-    Path, typer.Argument(help="Labels table (CSV or Parquet) with an image or id column.")
-]
+Table = argument(Path, help="Labels table (CSV or Parquet) with an image or id column.")
 CacheOutput = Output("Cache folder to create or resume.")
 Images = path_option("--images", "Images folder.", show_default="the table's folder")
 ImageCol = text_option("--image-col", "Column of image paths (relative to --images).")
 TableIdCol = IdCol("none (alone: images are <images>/<id>.<ext>)")
-Size = Annotated[int, typer.Option("--size", min=8, help="Side of the stored square (px).")]
-Dtype = Annotated[str, typer.Option("--dtype", help="uint8 or uint16.")]
-Fit = Annotated[str, typer.Option("--fit", help="letterbox (pad, keep all) or crop (centre crop).")]
-Window = Annotated[
-    str, typer.Option("--window", help="DICOM intensity: auto, none, minmax or CENTER,WIDTH.")
-]
-Overwrite = Annotated[
-    bool, typer.Option("--overwrite", help="Replace a cache made with other settings.")
-]
+Size = option(int, "--size", min=8, help="Side of the stored square (px).")
+Dtype = option(str, "--dtype", help="uint8 or uint16.")
+Fit = option(str, "--fit", help="letterbox (pad, keep all) or crop (centre crop).")
+Window = option(str, "--window", help="DICOM intensity: auto, none, minmax or CENTER,WIDTH.")
+Overwrite = option(bool, "--overwrite", help="Replace a cache made with other settings.")
 
 
 @cxr_command()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from cxrembed.commands._options import CHECKPOINT, Checkpoint, non_default
+from cxrembed.commands._options import CHECKPOINT, Checkpoint, Run, non_default
 from cxrlabel.commands.options import (
     Device,
     Dpi,
@@ -16,8 +16,10 @@ from cxrlabel.commands.options import (
     Output,
     Quiet,
     Show,
+    argument,
     cxr_command,
     figure_options,
+    option,
     path_option,
     split_names,
     text_option,
@@ -33,12 +35,9 @@ if TYPE_CHECKING:
 __all__ = ["register", "search", "format_results"]
 
 
-Run = Annotated[Path, typer.Argument(help="Run folder written by `cxr train`.")]
-IndexDir = Annotated[Path, typer.Argument(help="Index folder (`cxr embed ... --index DIR`).")]
-Queries = Annotated[
-    list[Path], typer.Argument(help="Query images (DICOM, PNG, JPEG).", show_default=False)
-]
-K = Annotated[int, typer.Option("--k", "-k", min=1, help="Neighbours per query.")]
+IndexDir = argument(Path, help="Index folder (`cxr embed ... --index DIR`).")
+Queries = argument(list[Path], help="Query images (DICOM, PNG, JPEG).", show_default=False)
+K = option(int, "--k", "-k", min=1, help="Neighbours per query.")
 Grid = path_option(
     "--grid",
     "Figure of the query and its neighbours with attention overlays: .png, .svg or .pdf "
@@ -55,13 +54,11 @@ EvidenceKey = text_option(
     "--evidence-key", "Metadata column holding the report id.", show_default="the image id"
 )
 ResultsCsv = Output("Also write all results to this CSV.", required=False)
-IncludeSelf = Annotated[
+IncludeSelf = option(
     bool,
-    typer.Option(
-        "--include-self",
-        help="Keep a query that is in the gallery among its own neighbours (default: left out).",
-    ),
-]
+    "--include-self",
+    help="Keep a query that is in the gallery among its own neighbours (default: left out).",
+)
 
 
 @cxr_command(writes=("output", "grid"))

@@ -34,6 +34,7 @@ from cxrlabel.commands.options import (
     cxr_command,
     figure_options,
     loader_workers,
+    option,
     path_option,
     split_names,
 )
@@ -93,9 +94,7 @@ def _option(name: str, *decls: str, help: str = "", **kwargs: Any) -> Any:
     return typer.Option(*decls, help=help, show_default=_default(name) or False, **kwargs)
 
 
-Labels = Annotated[
-    Path, typer.Option("--labels", help="Labels table (CSV/Parquet), e.g. `cxr label` output.")
-]
+Labels = option(Path, "--labels", help="Labels table (CSV/Parquet), e.g. `cxr label` output.")
 RunOutput = Output("Run folder to create (or resume). Required.", required=False)
 Images = path_option("--images", "Images folder (paths in --image-col).")
 Config = path_option("--config", "YAML settings (see config.yaml of a run).")
@@ -149,20 +148,16 @@ Weights = path_option("--weights", "Local pretrained backbone weights file.")
 Device = Annotated[
     str | None, _option("device", "--device", help="auto, cpu, cuda, cuda:N or mps.")
 ]
-Jobs = Annotated[
+Jobs = option(
     int | None,
-    typer.Option(
-        "--jobs",
-        "-j",
-        min=0,
-        help=JOBS_HELP,
-        show_default="auto: in this process from --cache, 2 loading processes from --images",
-    ),
-]
+    "--jobs",
+    "-j",
+    min=0,
+    help=JOBS_HELP,
+    show_default="auto: in this process from --cache, 2 loading processes from --images",
+)
 Seed = Annotated[int | None, _option("seed", "--seed", min=0, help="Seed of everything random.")]
-Resume = Annotated[
-    bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")
-]
+Resume = option(bool, "--resume", help="Continue the run in --output from its last checkpoint.")
 
 
 @cxr_command(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cxrembed.evaluation.metrics.diagnosis import DiagnosisReport
-from cxrlabel.figures import FigureStyle, new_figure, save_figure
+from cxrlabel.figures import FigureStyle, figure_heading, new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -138,23 +138,7 @@ def curves_figure(report: DiagnosisReport, kind: str) -> Figure:
             frameon=False,
             borderaxespad=0.0,
         )
-    fig.text(
-        0.12 / _WIDTH,
-        1 - 0.1 / height,
-        f"Diagnosis by retrieval: {title} curve per finding",
-        va="top",
-        fontsize=10,
-        weight="bold",
-    )
-    fig.text(
-        0.12 / _WIDTH,
-        1 - 0.36 / height,
-        "\n".join(lines),
-        va="top",
-        fontsize=8,
-        color="0.25",
-        linespacing=1.3,
-    )
+    figure_heading(fig, f"Diagnosis by retrieval: {title} curve per finding", lines)
     return fig
 
 

@@ -46,7 +46,7 @@ from cxrembed.errors import EvaluationInputError, VectorInputError
 from cxrembed.evaluation.embedding_map import embedding_map
 from cxrembed.evaluation.metrics.clustering import clustering_metrics
 from cxrembed.evaluation.metrics.diagnosis import diagnosis_from
-from cxrembed.evaluation.metrics.neighbours import query_gallery, scan_neighbours
+from cxrembed.evaluation.metrics.neighbours import Selection, query_gallery, scan_neighbours
 from cxrembed.evaluation.metrics.relevance import RELEVANCE_RULE, label_sets
 from cxrembed.evaluation.metrics.report import EvaluationResult
 from cxrembed.evaluation.metrics.retrieval import (
@@ -115,14 +115,9 @@ def evaluate_embeddings(
     """
     ks = check_ks(ks)
     Interval(int, 1, None).check(diagnosis_k, "diagnosis_k", EvaluationInputError)
+    where = Selection(query_mask, gallery_mask, groups, exclude_same_group)
     sets = label_sets(labels, None if names is None else list(names))
-    qg = query_gallery(
-        len(sets.sets),
-        query_mask=query_mask,
-        gallery_mask=gallery_mask,
-        groups=groups,
-        exclude_same_group=exclude_same_group,
-    )
+    qg = query_gallery(len(sets.sets), **where._asdict())
     nb = scan_neighbours(embeddings, sets, qg, depth=max(max(ks), int(diagnosis_k)))
     metrics = pml_metrics_from(nb)
     n_queries = int(metrics.pop("n_queries"))

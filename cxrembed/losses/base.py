@@ -28,6 +28,7 @@ label-set relations, reliability weights, dropping suspect pairs) and leaves one
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple, TypeAlias
 
 import torch
 
@@ -36,15 +37,26 @@ from cxrembed.losses.noise import COMBINE_MODES, drop_hardest_positives, reliabi
 from cxrembed.losses.pairs import LabelSets, PairRelations, pair_relations
 
 __all__ = [
+    "BatchLoss",
+    "LossInputs",
     "PairLoss",
     "as_label_sets",
     "check_indices_tuple",
     "indices_pair_masks",
     "miner_weights",
     "check_embeddings",
+    "check_inputs",
     "check_sample_weights",
+    "label_columns",
     "reduce_per_sample",
 ]
+
+#: What a loss call accepts as labels: class ids or a (B, C) label matrix (any array-like).
+Labels: TypeAlias = torch.Tensor | Sequence
+#: A miner's output, ``(a1, p, a2, n)`` or ``(a, p, n)``, or None.
+IndicesTuple: TypeAlias = Sequence[torch.Tensor] | None
+#: Optional per-exam (``weights=``) or per-label (``reliability=``) numbers.
+Numbers: TypeAlias = torch.Tensor | Sequence[float] | None
 
 # Label values accepted in a (B, C) matrix besides NaN.
 _LABEL_VALUES = (-1.0, 0.0, 1.0)
@@ -347,7 +359,91 @@ def check_number(
         )
 
 
-class PairLoss(torch.nn.Module):
+class LossInputs(NamedTuple):
+    """The five inputs of one PML-style loss call, kept together.
+
+    A composite loss hands them to its terms whole (``term(*inputs)``), so the call is
+    spelt once, in :meth:`BatchLoss.forward`.
+    """
+
+    embeddings: torch.Tensor
+    labels: Labels
+    indices_tuple: IndicesTuple = None
+    known: torch.Tensor | None = None
+    weights: Numbers = None
+
+
+class CheckedInputs(NamedTuple):
+    """A call's inputs after the shared boundary checks (:func:`check_inputs`)."""
+
+    embeddings: torch.Tensor
+    pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None
+    sets: LabelSets
+    sample_weights: torch.Tensor | None
+
+
+def check_inputs(inputs: LossInputs, what: str = "embeddings") -> CheckedInputs:
+    """The preamble every loss runs first: embeddings, miner's tuple, labels, weights.
+
+    One place, so that every loss rejects a bad batch with the same message and in the
+    same order; ``what`` names the first input in messages ("logits" for a classifier).
+    """
+    embeddings = check_embeddings(inputs.embeddings, what)
+    batch = embeddings.shape[0]
+    pairs = check_indices_tuple(inputs.indices_tuple, batch, embeddings.device)
+    sets = as_label_sets(inputs.labels, batch, embeddings.device, inputs.known)
+    sample_weights = check_sample_weights(inputs.weights, batch, embeddings)
+    return CheckedInputs(embeddings, pairs, sets, sample_weights)
+
+
+def label_columns(sets: LabelSets, labels: Labels, n_cols: int, *, expected: str) -> LabelSets:
+    """``sets`` over a classifier's ``n_cols`` logit columns.
+
+    1-D class ids are column numbers here (one-hot over ``n_cols``, not compacted as
+    :func:`as_label_sets` does for pairs); a label matrix must have one column per logit.
+    ``expected`` ends the message (``{n}`` stands for ``n_cols``): what has ``n_cols``
+    columns and how to fix it.
+    """
+    if sets.class_ids is not None:
+        ids = torch.as_tensor(labels, device=sets.positive.device).long()
+        if bool(((ids < 0) | (ids >= n_cols)).any()):
+            raise LossInputError(
+                f"1-D class ids must lie in [0, {n_cols}) to index the {n_cols} logit columns; "
+                f"got values from {int(ids.min())} to {int(ids.max())}."
+            )
+        positive = torch.nn.functional.one_hot(ids, n_cols).bool()
+        return LabelSets(positive=positive, known=torch.ones_like(positive))
+    if sets.positive.shape[1] != n_cols:
+        raise LossInputError(
+            f"labels have {sets.positive.shape[1]} columns but {expected.format(n=n_cols)}"
+        )
+    return sets
+
+
+class BatchLoss(torch.nn.Module):
+    """Base of every cxrembed loss: the one PML-style ``forward``.
+
+    Subclasses implement :meth:`batch_loss` on the call's :class:`LossInputs`.
+    """
+
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        labels: Labels,
+        indices_tuple: IndicesTuple = None,
+        known: torch.Tensor | None = None,
+        weights: Numbers = None,
+    ) -> torch.Tensor:
+        """Loss of one batch (a 0-d tensor); see the module docstring for the inputs."""
+        return self.batch_loss(LossInputs(embeddings, labels, indices_tuple, known, weights))
+
+    def batch_loss(self, inputs: LossInputs) -> torch.Tensor:
+        """The loss of one call's raw ``inputs``: each subclass checks them first
+        (:func:`check_inputs`), then computes its own loss."""
+        raise NotImplementedError
+
+
+class PairLoss(BatchLoss):
     """Base of the metric losses: one pair matrix, one relation computation, one reduction.
 
     Parameters
@@ -376,7 +472,7 @@ class PairLoss(torch.nn.Module):
         tau_pos: float = 0.5,
         tau_neg: float = 0.0,
         overlap_weighting: bool = False,
-        reliability: Sequence[float] | torch.Tensor | None = None,
+        reliability: Numbers = None,
         reliability_combine: str = "product",
         drop_fraction: float = 0.0,
     ) -> None:
@@ -388,25 +484,13 @@ class PairLoss(torch.nn.Module):
         self.reliability_combine = reliability_combine
         self.drop_fraction = drop_fraction
 
-    def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor | Sequence,
-        indices_tuple: Sequence[torch.Tensor] | None = None,
-        known: torch.Tensor | None = None,
-        weights: torch.Tensor | Sequence[float] | None = None,
-    ) -> torch.Tensor:
-        """Loss of one batch (a 0-d tensor); see the module docstring for the inputs.
-
-        With ``indices_tuple`` (a miner's output) the pairs are exactly the tuple's: the
+    def batch_loss(self, inputs: LossInputs) -> torch.Tensor:
+        """With ``indices_tuple`` (a miner's output) the pairs are exactly the tuple's: the
         label relations and the built-in mining are not applied.
         """
         self._check_params()
-        embeddings = check_embeddings(embeddings)
+        embeddings, given, sets, sample_weights = check_inputs(inputs)
         batch = embeddings.shape[0]
-        given = check_indices_tuple(indices_tuple, batch, embeddings.device)
-        sets = as_label_sets(labels, batch, embeddings.device, known)
-        sample_weights = check_sample_weights(weights, batch, embeddings)
         relations = pair_relations(sets, self.tau_pos, self.tau_neg, embeddings.dtype)
         if given is not None:
             positive, negative = indices_pair_masks(given, batch)

@@ -17,23 +17,24 @@ A batch without one known position gives 0 (with a ``grad_fn``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
 from cxrembed.errors import LossInputError
 from cxrembed.losses.base import (
-    as_label_sets,
-    check_embeddings,
-    check_sample_weights,
+    BatchLoss,
+    LossInputs,
+    Numbers,
+    check_inputs,
+    label_columns,
     miner_weights,
 )
-from cxrembed.losses.pairs import LabelSets
 
 __all__ = ["MaskedBCEWithLogitsLoss"]
 
+_LOGITS_MISMATCH = "the logits have {n}; the classifier head needs one output per label column."
 
-class MaskedBCEWithLogitsLoss(torch.nn.Module):
+
+class MaskedBCEWithLogitsLoss(BatchLoss):
     """Per-label BCE on logits over known label positions only (formula above).
 
     Parameters
@@ -51,31 +52,16 @@ class MaskedBCEWithLogitsLoss(torch.nn.Module):
     0.6931
     """
 
-    def __init__(self, pos_weight: Sequence[float] | torch.Tensor | None = None) -> None:
+    def __init__(self, pos_weight: Numbers = None) -> None:
         super().__init__()
         self.pos_weight = pos_weight
 
-    def forward(
-        self,
-        logits: torch.Tensor,
-        labels: torch.Tensor | Sequence,
-        indices_tuple: Sequence[torch.Tensor] | None = None,
-        known: torch.Tensor | None = None,
-        weights: torch.Tensor | Sequence[float] | None = None,
-    ) -> torch.Tensor:
+    def batch_loss(self, inputs: LossInputs) -> torch.Tensor:
         """Masked mean BCE; ``labels`` as for every loss (1-D ids must be < n columns)."""
-        logits = check_embeddings(logits, what="logits")
+        logits, _, sets, sample_weights = check_inputs(inputs, what="logits")
         batch, n_cols = logits.shape
-        sets = as_label_sets(labels, batch, logits.device, known)
-        if sets.class_ids is not None:
-            sets = _class_ids_to_columns(torch.as_tensor(labels, device=logits.device), n_cols)
-        if sets.positive.shape[1] != n_cols:
-            raise LossInputError(
-                f"labels have {sets.positive.shape[1]} columns but the logits have {n_cols}; "
-                "the classifier head needs one output per label column."
-            )
-        sample_weights = check_sample_weights(weights, batch, logits)
-        mined = miner_weights(indices_tuple, batch, logits)
+        sets = label_columns(sets, inputs.labels, n_cols, expected=_LOGITS_MISMATCH)
+        mined = miner_weights(inputs.indices_tuple, batch, logits)
         pos_weight = self._pos_weight(n_cols, logits)
         per_entry = torch.nn.functional.binary_cross_entropy_with_logits(
             logits, sets.positive.to(logits.dtype), reduction="none", pos_weight=pos_weight
@@ -98,14 +84,3 @@ class MaskedBCEWithLogitsLoss(torch.nn.Module):
                 f"{weight.tolist()}."
             )
         return weight
-
-
-def _class_ids_to_columns(ids: torch.Tensor, n_cols: int) -> LabelSets:
-    """One-hot over the logits' columns (ids are column numbers, not compacted)."""
-    if bool(((ids < 0) | (ids >= n_cols)).any()):
-        raise LossInputError(
-            f"1-D class ids must lie in [0, {n_cols}) to index the {n_cols} logit columns; got "
-            f"values from {int(ids.min())} to {int(ids.max())}."
-        )
-    positive = torch.nn.functional.one_hot(ids.long(), n_cols).bool()
-    return LabelSets(positive=positive, known=torch.ones_like(positive))

@@ -25,11 +25,9 @@ pairs, :math:`\ell_i = \frac{1}{|\mathcal{P}_i| + |\mathcal{N}_i|}\sum_j w_{ij}\
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from cxrembed.losses.base import PairLoss, check_number
+from cxrembed.losses.base import Numbers, PairLoss, check_number
 from cxrembed.losses.pairs import PairRelations
 
 __all__ = ["ML2Loss"]
@@ -75,7 +73,7 @@ class ML2Loss(PairLoss):
         *,
         tau_pos: float = 0.1,
         tau_neg: float = 0.0,
-        reliability: Sequence[float] | torch.Tensor | None = None,
+        reliability: Numbers = None,
         reliability_combine: str = "product",
         drop_fraction: float = 0.0,
     ) -> None:

@@ -18,15 +18,13 @@ correction, as in :mod:`cxrembed.losses.proxy`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
 from cxrembed.errors import LossInputError
-from cxrembed.losses.base import check_number
+from cxrembed.losses.base import LossInputs, Numbers, check_number
 from cxrembed.losses.bce import MaskedBCEWithLogitsLoss
 from cxrembed.losses.multi_similarity import MultiSimilarityLoss
-from cxrembed.losses.proxy import SoftmaxLoss
+from cxrembed.losses.proxy import SoftmaxLoss, Transition
 
 __all__ = ["MultiSimilarityClassifierLoss"]
 
@@ -79,12 +77,12 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
         multilabel: bool = False,
         head: str = "bce",
         label_smoothing: float = 0.0,
-        transition: Sequence[Sequence[float]] | torch.Tensor | None = None,
+        transition: Transition = None,
         *,
         tau_pos: float = 0.5,
         tau_neg: float = 0.0,
         overlap_weighting: bool = False,
-        reliability: Sequence[float] | torch.Tensor | None = None,
+        reliability: Numbers = None,
         reliability_combine: str = "product",
         drop_fraction: float = 0.0,
     ) -> None:
@@ -117,20 +115,12 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
             multilabel=multilabel,
         )
 
-    def forward(
-        self,
-        projection: torch.Tensor,
-        labels: torch.Tensor | Sequence,
-        indices_tuple: Sequence[torch.Tensor] | None = None,
-        known: torch.Tensor | None = None,
-        weights: torch.Tensor | Sequence[float] | None = None,
-    ) -> torch.Tensor:
+    def batch_loss(self, inputs: LossInputs) -> torch.Tensor:
         """MS loss of the batch plus ``ce_weight`` times the BCE of the linear head."""
-        pairs = super().forward(projection, labels, indices_tuple, known=known, weights=weights)
+        pairs = super().batch_loss(inputs)
         if self.ce_weight == 0:
             return pairs
+        projection = inputs.embeddings
         logits = self.classifier(projection.to(self.classifier.weight.dtype)).to(projection.dtype)
         term = self.bce if self.head == "bce" else self.softmax
-        return pairs + self.ce_weight * term(
-            logits, labels, indices_tuple, known=known, weights=weights
-        )
+        return pairs + self.ce_weight * term(*inputs._replace(embeddings=logits))

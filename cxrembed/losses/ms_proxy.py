@@ -18,13 +18,11 @@ drops the same fraction of its largest per-image losses when ``drop_fraction`` i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from cxrembed.losses.base import check_number
+from cxrembed.losses.base import LossInputs, Numbers, check_number
 from cxrembed.losses.multi_similarity import MultiSimilarityLoss
-from cxrembed.losses.proxy import NormalizedSoftmaxLoss
+from cxrembed.losses.proxy import NormalizedSoftmaxLoss, Transition
 
 __all__ = ["MultiSimilarityProxyLoss"]
 
@@ -75,13 +73,13 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
         proxy_weight: float = 1.0,
         temperature: float = 0.05,
         multilabel: bool = False,
-        transition: Sequence[Sequence[float]] | torch.Tensor | None = None,
+        transition: Transition = None,
         label_smoothing: float = 0.0,
         *,
         tau_pos: float = 0.5,
         tau_neg: float = 0.0,
         overlap_weighting: bool = False,
-        reliability: Sequence[float] | torch.Tensor | None = None,
+        reliability: Numbers = None,
         reliability_combine: str = "product",
         drop_fraction: float = 0.0,
     ) -> None:
@@ -110,18 +108,9 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
             label_smoothing=label_smoothing,
         )
 
-    def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor | Sequence,
-        indices_tuple: Sequence[torch.Tensor] | None = None,
-        known: torch.Tensor | None = None,
-        weights: torch.Tensor | Sequence[float] | None = None,
-    ) -> torch.Tensor:
+    def batch_loss(self, inputs: LossInputs) -> torch.Tensor:
         """MS loss of the batch plus ``proxy_weight`` times its proxy loss."""
-        pairs = super().forward(embeddings, labels, indices_tuple, known=known, weights=weights)
+        pairs = super().batch_loss(inputs)
         if self.proxy_weight == 0:
             return pairs
-        return pairs + self.proxy_weight * self.proxy(
-            embeddings, labels, indices_tuple, known=known, weights=weights
-        )
+        return pairs + self.proxy_weight * self.proxy(*inputs)

@@ -28,11 +28,9 @@ miner keeps at most one positive *and* at most one negative pair in the whole ba
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from cxrembed.losses.base import PairLoss, check_number
+from cxrembed.losses.base import Numbers, PairLoss, check_number
 from cxrembed.losses.mining import cosine_similarity_matrix, ms_hard_pairs
 from cxrembed.losses.pairs import PairRelations
 
@@ -107,7 +105,7 @@ class MultiSimilarityLoss(PairLoss):
         tau_pos: float = 0.5,
         tau_neg: float = 0.0,
         overlap_weighting: bool = False,
-        reliability: Sequence[float] | torch.Tensor | None = None,
+        reliability: Numbers = None,
         reliability_combine: str = "product",
         drop_fraction: float = 0.0,
     ) -> None:

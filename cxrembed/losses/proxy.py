@@ -36,23 +36,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import torch
 
 from cxrembed.errors import LossInputError
 from cxrembed.losses.base import (
-    as_label_sets,
+    BatchLoss,
+    LossInputs,
     check_embeddings,
+    check_inputs,
     check_number,
-    check_sample_weights,
+    label_columns,
     miner_weights,
     reduce_per_sample,
 )
 
 __all__ = ["NormalizedSoftmaxLoss", "SoftmaxLoss"]
 
+#: A ``(C, C)`` noise transition matrix (rows: true class, columns: given label), or None.
+Transition: TypeAlias = Sequence[Sequence[float]] | torch.Tensor | None
 
-class SoftmaxLoss(torch.nn.Module):
+_CLASSES_MISMATCH = "the loss has {n} classes; num_classes must be the number of label columns."
+
+
+class SoftmaxLoss(BatchLoss):
     """The per-image classification loss of class logits, shared by the proxy and the
     linear-head losses: softmax cross-entropy for single-label rows (with optional label
     smoothing and forward correction), masked BCE for multi-label rows, small-loss dropping.
@@ -83,7 +91,7 @@ class SoftmaxLoss(torch.nn.Module):
         self,
         num_classes: int,
         multilabel: bool = False,
-        transition: Sequence[Sequence[float]] | torch.Tensor | None = None,
+        transition: Transition = None,
         drop_fraction: float = 0.0,
         label_smoothing: float = 0.0,
     ) -> None:
@@ -102,20 +110,13 @@ class SoftmaxLoss(torch.nn.Module):
             persistent=False,
         )
 
-    def forward(
-        self,
-        logits: torch.Tensor,
-        labels: torch.Tensor | Sequence,
-        indices_tuple: Sequence[torch.Tensor] | None = None,
-        known: torch.Tensor | None = None,
-        weights: torch.Tensor | Sequence[float] | None = None,
-    ) -> torch.Tensor:
-        """Mean loss of the batch (rows without a usable label count 0)."""
-        z = check_embeddings(logits, what="logits")
+    def batch_loss(self, inputs: LossInputs) -> torch.Tensor:
+        """Mean loss of the batch of logits (rows without a usable label count 0)."""
+        z, _, sets, sample_weights = check_inputs(inputs, what="logits")
         batch, n_cols = z.shape
-        positive, known_mask = _label_masks(labels, batch, n_cols, z.device, known)
-        sample_weights = check_sample_weights(weights, batch, z)
-        mined = miner_weights(indices_tuple, batch, z)
+        sets = label_columns(sets, inputs.labels, n_cols, expected=_CLASSES_MISMATCH)
+        positive, known_mask = sets.positive, sets.known
+        mined = miner_weights(inputs.indices_tuple, batch, z)
         if self.multilabel:
             per_entry = torch.nn.functional.binary_cross_entropy_with_logits(
                 z, positive.to(z.dtype), reduction="none"
@@ -148,7 +149,7 @@ class SoftmaxLoss(torch.nn.Module):
         return reduce_per_sample(losses, sample_weights)
 
 
-class NormalizedSoftmaxLoss(torch.nn.Module):
+class NormalizedSoftmaxLoss(BatchLoss):
     """Proxy-based cosine softmax on embeddings (formula in the module docstring).
 
     Parameters
@@ -180,7 +181,7 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
         embedding_dim: int,
         temperature: float = 0.05,
         multilabel: bool = False,
-        transition: Sequence[Sequence[float]] | torch.Tensor | None = None,
+        transition: Transition = None,
         drop_fraction: float = 0.0,
         label_smoothing: float = 0.0,
         seed: int = 0,
@@ -212,24 +213,15 @@ class NormalizedSoftmaxLoss(torch.nn.Module):
         z = unit @ proxies.T / self.temperature
         return z + self.bias.to(z.dtype) if self.bias is not None else z
 
-    def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor | Sequence,
-        indices_tuple: Sequence[torch.Tensor] | None = None,
-        known: torch.Tensor | None = None,
-        weights: torch.Tensor | Sequence[float] | None = None,
-    ) -> torch.Tensor:
+    def batch_loss(self, inputs: LossInputs) -> torch.Tensor:
         """Mean loss of the batch (rows without a usable label count 0)."""
-        embeddings = check_embeddings(embeddings)
+        embeddings = check_embeddings(inputs.embeddings)
         if embeddings.shape[1] != self.proxies.shape[1]:
             raise LossInputError(
                 f"embeddings have {embeddings.shape[1]} dimensions but the proxies "
                 f"{self.proxies.shape[1]}; set embedding_dim to the model's embedding size."
             )
-        return self.classify(
-            self.logits(embeddings), labels, indices_tuple, known=known, weights=weights
-        )
+        return self.classify(*inputs._replace(embeddings=self.logits(embeddings)))
 
 
 def _check_count(value: object, name: str, owner: str) -> None:
@@ -237,32 +229,6 @@ def _check_count(value: object, name: str, owner: str) -> None:
         raise LossInputError(
             f"The {name!r} parameter of {owner} must be an integer >= 1; got {value!r}."
         )
-
-
-def _label_masks(
-    labels: torch.Tensor | Sequence,
-    batch: int,
-    n_cols: int,
-    device: torch.device,
-    known: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(positive, known)`` (B, C) masks from class ids or a label matrix."""
-    sets = as_label_sets(labels, batch, device, known)
-    if sets.class_ids is not None:
-        ids = torch.as_tensor(labels, device=device).long()
-        if bool(((ids < 0) | (ids >= n_cols)).any()):
-            raise LossInputError(
-                f"1-D class ids must lie in [0, {n_cols}) (one logit per class); got "
-                f"values from {int(ids.min())} to {int(ids.max())}."
-            )
-        positive = torch.nn.functional.one_hot(ids, n_cols).bool()
-        return positive, torch.ones_like(positive)
-    if sets.positive.shape[1] != n_cols:
-        raise LossInputError(
-            f"labels have {sets.positive.shape[1]} columns but the loss has {n_cols} classes; "
-            "num_classes must be the number of label columns."
-        )
-    return sets.positive, sets.known
 
 
 def _largest(losses: torch.Tensor, usable: torch.Tensor, fraction: float) -> torch.Tensor:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from cxrembed.evaluation.metrics.report import _plain  # JSON-ready copy (NaN -> null)
-from cxrlabel.atomic import atomic_open
+from cxrlabel.atomic import write_files
 
 __all__ = ["OutcomeResult", "OUTCOME_DEFINITIONS"]
 
@@ -135,28 +135,17 @@ class OutcomeResult:
         """Write ``outcome.md``, ``outcome.csv``, ``outcome.json``, ``predictions.csv`` and,
         when not empty, ``excluded.csv`` and ``missing_ids.csv`` (each atomically); return
         their paths."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "markdown": out / "outcome.md",
-            "csv": out / "outcome.csv",
-            "json": out / "outcome.json",
-            "predictions": out / "predictions.csv",
-        }
-        with atomic_open(paths["markdown"]) as fh:
-            fh.write(self.to_markdown())
-        with atomic_open(paths["csv"]) as fh:
-            self.table.to_csv(fh, index=False)
-        with atomic_open(paths["json"]) as fh:
-            fh.write(self.to_json())
-        with atomic_open(paths["predictions"]) as fh:
-            self.predictions.to_csv(fh, index=False)
-        for key, frame in (("excluded", self.excluded), ("missing_ids", self.missing_ids)):
-            if len(frame):
-                paths[key] = out / f"{key}.csv"
-                with atomic_open(paths[key]) as fh:
-                    frame.to_csv(fh, index=False)
-        return paths
+        extra = {"excluded": self.excluded, "missing_ids": self.missing_ids}
+        return write_files(
+            out_dir,
+            {
+                "markdown": ("outcome.md", self.to_markdown()),
+                "csv": ("outcome.csv", self.table),
+                "json": ("outcome.json", self.to_json()),
+                "predictions": ("predictions.csv", self.predictions),
+                **{key: (f"{key}.csv", frame) for key, frame in extra.items() if len(frame)},
+            },
+        )
 
 
 def _num(value: Any) -> str:

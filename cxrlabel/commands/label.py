@@ -15,7 +15,9 @@ from cxrlabel.commands.options import (
     Lexicon,
     Output,
     Quiet,
+    argument,
     cxr_command,
+    option,
     path_option,
     resolve_jobs,
     split_names,
@@ -25,56 +27,44 @@ from cxrlabel.vocab import HEDGE
 
 __all__ = ["register", "label"]
 
-Input = Annotated[
+Input = argument(
     Path,
-    typer.Argument(
-        help="Reports: CSV, TSV, Parquet, JSONL, a folder of .txt files, or the CheXpert "
-        "labeller's headerless CSV (one report per line)."
-    ),
-]
+    help="Reports: CSV, TSV, Parquet, JSONL, a folder of .txt files, or the CheXpert "
+    "labeller's headerless CSV (one report per line).",
+)
 LabelsOutput = Output("Labels table to write (.csv, .tsv or .parquet).")
 LabelIdCol = IdCol("the first of id, uid, report_id, study_id present, else the row number")
-TextCols = Annotated[
+TextCols = option(
     list[str] | None,
-    typer.Option(
-        "--text-col",
-        help="Text column; repeat to join several (e.g. findings, impression).",
-        show_default="report, text, report_text or Reports; else findings + impression",
-    ),
-]
+    "--text-col",
+    help="Text column; repeat to join several (e.g. findings, impression).",
+    show_default="report, text, report_text or Reports; else findings + impression",
+)
 #: What the labels table holds (``LabelsWriter(output_format=...)``).
 LabelFormat = Enum("LabelFormat", {name: name for name in OUTPUT_FORMATS}, type=str)
-Format = Annotated[
+Format = option(
     LabelFormat,
-    typer.Option(
-        "--format",
-        case_sensitive=False,
-        help="cxrkit: id column, observations as 1/0/-1/empty, status. chexpert: exactly the "
-        "CheXpert labeller's columns (Reports + its 14 observations as 1.0/0.0/-1.0/empty).",
-    ),
-]
-Headerless = Annotated[
+    "--format",
+    case_sensitive=False,
+    help="cxrkit: id column, observations as 1/0/-1/empty, status. chexpert: exactly the "
+    "CheXpert labeller's columns (Reports + its 14 observations as 1.0/0.0/-1.0/empty).",
+)
+Headerless = option(
     bool | None,
-    typer.Option(
-        "--headerless/--no-headerless",
-        help="Read a CSV with no header, one report per line (the CheXpert labeller's input), "
-        "or read the first line as a header.",
-        show_default="detected from the first line",
-    ),
-]
-Sections = Annotated[
+    "--headerless/--no-headerless",
+    help="Read a CSV with no header, one report per line (the CheXpert labeller's input), "
+    "or read the first line as a header.",
+    show_default="detected from the first line",
+)
+Sections = option(
     str | None,
-    typer.Option(
-        "--sections",
-        help="Comma-separated sections whose mentions count.",
-        show_default="all but indication, history, comparison, technique",
-    ),
-]
-Schema = Annotated[str, typer.Option("--schema", help="chexpert, chestxray14, or a schema YAML.")]
+    "--sections",
+    help="Comma-separated sections whose mentions count.",
+    show_default="all but indication, history, comparison, technique",
+)
+Schema = option(str, "--schema", help="chexpert, chestxray14, or a schema YAML.")
 Evidence = path_option("--evidence", "Write every mention with its rule id to this JSONL file.")
-ChunkSize = Annotated[
-    int, typer.Option("--chunk-size", min=1, help="Reports per chunk (bounds memory).")
-]
+ChunkSize = option(int, "--chunk-size", min=1, help="Reports per chunk (bounds memory).")
 #: How a graded hedge counts (``Labeler(borderline=..., probable=..., versus=...)``).
 Hedge = Enum("Hedge", {word: word for word in HEDGE}, type=str)
 

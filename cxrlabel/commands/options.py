@@ -58,6 +58,8 @@ __all__ = [
     "Dpi",
     "figure_style",
     "figure_options",
+    "option",
+    "argument",
     "text_option",
     "path_option",
     "Renamed",
@@ -76,6 +78,17 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------- options
 
 
+def option(kind: Any, *flags: str, **kwargs: Any) -> Any:
+    """``Annotated[kind, typer.Option(*flags, **kwargs)]`` in one call: an option's type,
+    spelling and help read on one line, as with :func:`text_option`."""
+    return Annotated[kind, typer.Option(*flags, **kwargs)]
+
+
+def argument(kind: Any, **kwargs: Any) -> Any:
+    """``Annotated[kind, typer.Argument(**kwargs)]`` in one call (see :func:`option`)."""
+    return Annotated[kind, typer.Argument(**kwargs)]
+
+
 def Output(help: str, *, required: bool = True) -> Any:  # noqa: N802 - reads as a type
     """``--output/-o`` described by the command (what it writes there)."""
     kind = Path if required else Path | None
@@ -91,75 +104,61 @@ def IdCol(default: str) -> Any:  # noqa: N802 - reads as a type
 
 
 JOBS_HELP = "Worker processes: 0 = one per CPU core, 1 = in this process."
-Jobs = Annotated[int, typer.Option("--jobs", "-j", min=0, help=JOBS_HELP)]
-Threads = Annotated[
+Jobs = option(int, "--jobs", "-j", min=0, help=JOBS_HELP)
+Threads = option(
     int,
-    typer.Option(
-        "--threads", min=0, help="CPU threads per process (torch, BLAS); 0 = the library's default."
-    ),
-]
-Quiet = Annotated[
+    "--threads",
+    min=0,
+    help="CPU threads per process (torch, BLAS); 0 = the library's default.",
+)
+Quiet = option(
     bool,
-    typer.Option(
-        "--quiet",
-        "-q",
-        help="No progress bars or notes (warnings and errors still show); results still go "
-        "to stdout.",
-    ),
-]
+    "--quiet",
+    "-q",
+    help="No progress bars or notes (warnings and errors still show); results still go to stdout.",
+)
 UNCERTAIN_HELP = (
     "How uncertain (-1) labels count: positive, negative or ignore (CheXpert's U-Ones, "
     "U-Zeros, U-Ignore; ones and zeros are accepted)."
 )
-Uncertain = Annotated[
-    str, typer.Option("--uncertain", help=UNCERTAIN_HELP, metavar="positive|negative|ignore")
-]
-Show = Annotated[
+Uncertain = option(str, "--uncertain", help=UNCERTAIN_HELP, metavar="positive|negative|ignore")
+Show = option(
     str | None,
-    typer.Option(
-        "--show", help="Comma-separated metadata columns to show in search results (default: all)."
-    ),
-]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+    "--show",
+    help="Comma-separated metadata columns to show in search results (default: all).",
+)
+Device = option(str, "--device", help="auto, cpu, cuda, cuda:N or mps.")
 
 
-Lexicon = Annotated[
-    Path | None,
-    typer.Option("--lexicon", help="Folder of lexicon files overriding the packaged ones."),
-]
-Bootstrap = Annotated[
+Lexicon = option(
+    Path | None, "--lexicon", help="Folder of lexicon files overriding the packaged ones."
+)
+Bootstrap = option(
+    int, "--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals (0: none)."
+)
+GroupCol = option(
+    str | None,
+    "--group-col",
+    help="Patient id column: splits, folds and exclusions keep each patient whole.",
+)
+
+
+FigureFormat = option(
+    str | None,
+    "--format",
+    "--figure-format",
+    help="File format of the figures: png, svg or pdf.",
+    show_default="png, or the suffix of a figure file name given",
+    metavar="png|svg|pdf",
+)
+Dpi = option(
     int,
-    typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals (0: none)."),
-]
-GroupCol = Annotated[
-    str | None,
-    typer.Option(
-        "--group-col",
-        help="Patient id column: splits, folds and exclusions keep each patient whole.",
-    ),
-]
-
-
-FigureFormat = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        "--figure-format",
-        help="File format of the figures: png, svg or pdf.",
-        show_default="png, or the suffix of a figure file name given",
-        metavar="png|svg|pdf",
-    ),
-]
-Dpi = Annotated[
-    int,
-    typer.Option(
-        "--dpi",
-        min=20,
-        max=1200,
-        help="Resolution of the figures in dots per inch (PNG pixels per inch; raster parts "
-        "of SVG and PDF).",
-    ),
-]
+    "--dpi",
+    min=20,
+    max=1200,
+    help="Resolution of the figures in dots per inch (PNG pixels per inch; raster parts "
+    "of SVG and PDF).",
+)
 
 
 def figure_style(format: str | None, dpi: int) -> Any:

@@ -30,7 +30,7 @@ import typer
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MISSING", "print_result", "render", "frame_text", "cell"]
+__all__ = ["MISSING", "print_result", "render", "frame_text", "cell", "counted", "closing_lines"]
 
 #: How a missing value prints.
 MISSING = "—"
@@ -177,3 +177,17 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def counted(heading: str, reasons: pd.Series) -> list[str]:
+    """A blank line, ``heading`` and one ``  reason: count`` line per distinct reason (most
+    frequent first): how a command's summary lists its excluded rows."""
+    return ["", heading] + [
+        f"  {reason}: {count}" for reason, count in reasons.value_counts().items()
+    ]
+
+
+def closing_lines(notes: Sequence[str], paths: Iterable[Any]) -> list[str]:
+    """The end of a command's summary: its notes (when any) and the files it wrote."""
+    lines = ["", "notes:"] + [f"  - {note}" for note in notes] if notes else []
+    return [*lines, "", "wrote: " + ", ".join(str(p) for p in paths)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
@@ -18,8 +17,10 @@ from cxrlabel.commands.options import (
     Quiet,
     Renamed,
     Uncertain,
+    argument,
     cxr_command,
     figure_options,
+    option,
     path_option,
     split_names,
     text_option,
@@ -47,12 +48,8 @@ class UncertainAs(str, Enum):
 ValidationOutput = Output(
     "Folder for metrics.md/.csv/.json, noise.json, errors.csv, f1.png (or .svg/.pdf)."
 )
-Pred = Annotated[
-    Path | None, typer.Argument(help="Labels table from `cxr label` (CSV, TSV or Parquet).")
-]
-Gold = Annotated[
-    Path | None, typer.Argument(help="Curated labels: id column + one column per observation.")
-]
+Pred = argument(Path | None, help="Labels table from `cxr label` (CSV, TSV or Parquet).")
+Gold = argument(Path | None, help="Curated labels: id column + one column per observation.")
 PredIdCol = IdCol("the first of id, uid, report_id, study_id present")
 GoldIdCol = text_option(
     "--gold-id-col",
@@ -60,14 +57,12 @@ GoldIdCol = text_option(
     show_default="--id-col's name if the gold has it, else found as for --id-col",
 )
 LabelMap = text_option("--map", "Label map name (e.g. chestxray14_to_chexpert) or YAML path.")
-Semantics = Annotated[
+Semantics = option(
     GoldSemantics,
-    typer.Option(
-        "--gold-semantics",
-        help="full: gold is 1/0/-1/blank; positive-only: 1 = present, 0/blank = not coded.",
-    ),
-]
-Seed = Annotated[int, typer.Option("--seed", help="Bootstrap seed.")]
+    "--gold-semantics",
+    help="full: gold is 1/0/-1/blank; positive-only: 1 = present, 0/blank = not coded.",
+)
+Seed = option(int, "--seed", help="Bootstrap seed.")
 Evidence = path_option("--evidence", "Evidence JSONL from `cxr label --evidence`, for errors.csv.")
 GoldPrefix = text_option(
     "--gold-prefix", "Only gold columns with this prefix are labels (e.g. gold_)."
@@ -79,21 +74,15 @@ Assertions = path_option(
     "--assertions",
     "Assertion mode: a table of sentence / target / status, scored through the labeller's assertion step (no PRED and GOLD).",
 )
-Schema = Annotated[str, typer.Option("--schema", help="Assertion mode: schema of the labeller.")]
-SentenceCol = Annotated[
-    str, typer.Option("--sentence-col", help="Assertion mode: sentence column.")
-]
-TargetCol = Annotated[
-    str, typer.Option("--target-col", help="Assertion mode: target phrase column.")
-]
-StatusCol = Annotated[
+Schema = option(str, "--schema", help="Assertion mode: schema of the labeller.")
+SentenceCol = option(str, "--sentence-col", help="Assertion mode: sentence column.")
+TargetCol = option(str, "--target-col", help="Assertion mode: target phrase column.")
+StatusCol = option(
     str,
-    typer.Option(
-        "--status-col",
-        help="Assertion mode: gold status column (positive/negative/uncertain, "
-        "Affirmed/Negated/Possible or 1/0/-1).",
-    ),
-]
+    "--status-col",
+    help="Assertion mode: gold status column (positive/negative/uncertain, "
+    "Affirmed/Negated/Possible or 1/0/-1).",
+)
 
 _LABEL_MODE = (
     "id_col",

@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cxrlabel.aggregate import NEGATIVE, POSITIVE, UNCERTAIN
-from cxrlabel.atomic import atomic_open, atomic_path
+from cxrlabel.atomic import atomic_path, write_files
 from cxrlabel.errors import CxrError, GoldError, InputError
 from cxrlabel.validation import metrics as M
 from cxrlabel.validation.alignment import read_table, table_header
@@ -122,15 +122,6 @@ class AssertionResult:
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``assertion_metrics.md/.json`` and ``assertion_predictions.csv`` atomically."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "md": out / "assertion_metrics.md",
-            "json": out / "assertion_metrics.json",
-            "csv": out / "assertion_predictions.csv",
-        }
-        with atomic_open(paths["md"]) as fh:
-            fh.write(self.to_markdown())
         payload = {
             "summary": self.summary,
             "per_status": [
@@ -141,9 +132,17 @@ class AssertionResult:
                 g: {p: int(v) for p, v in row.items()} for g, row in self.confusion.iterrows()
             },
         }
-        with atomic_open(paths["json"]) as fh:
-            json.dump(payload, fh, indent=2, allow_nan=False)
-            fh.write("\n")
+        paths = write_files(
+            out_dir,
+            {
+                "md": ("assertion_metrics.md", self.to_markdown()),
+                "json": (
+                    "assertion_metrics.json",
+                    json.dumps(payload, indent=2, allow_nan=False) + "\n",
+                ),
+            },
+        )
+        paths["csv"] = Path(out_dir) / "assertion_predictions.csv"
         with atomic_path(paths["csv"]) as tmp:
             self.predictions.to_csv(tmp, index=False)
         return paths

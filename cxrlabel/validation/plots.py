@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cxrlabel.figures import FigureStyle, new_figure, save_figure
+from cxrlabel.figures import FigureStyle, figure_heading, new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -134,17 +134,7 @@ def f1_figure(
     ax.set_xlabel(xlabel, fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="x", alpha=0.3)
-    fig.text(0.12 / width, 1 - 0.1 / height, title, va="top", fontsize=10, weight="bold")
-    if sub:
-        fig.text(
-            0.12 / width,
-            1 - 0.33 / height,
-            "\n".join(sub),
-            va="top",
-            fontsize=8,
-            color="0.25",
-            linespacing=1.3,
-        )
+    figure_heading(fig, title, sub, subtitle_top=0.33)
     return fig
 
 

@@ -100,3 +100,28 @@ def ramp(rows: int = 6, cols: int = 5, top: int = 255, dtype: str = "uint8") -> 
     """Deterministic test pixels spanning 0..top."""
     values = np.linspace(0, top, rows * cols).round()
     return values.reshape(rows, cols).astype(dtype)
+
+
+def write_nih(images: Path, entries: Path, findings: Sequence[str]) -> None:
+    """An NIH ChestX-ray14 layout: one random 48 x 40 PA image per ``findings`` entry
+    (``00000000_000.png``, ...) in ``images`` and its Data_Entry table at ``entries``."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    images.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, finding in enumerate(findings):
+        name = f"{i:08d}_000.png"
+        Image.fromarray((rng.random((48, 40)) * 255).astype("uint8")).save(images / name)
+        rows.append(
+            {
+                "Image Index": name,
+                "Finding Labels": finding,
+                "Follow-up #": 0,
+                "Patient ID": i,
+                "Patient Age": 50,
+                "Patient Gender": "F",
+                "View Position": "PA",
+            }
+        )
+    pd.DataFrame(rows).to_csv(entries, index=False)

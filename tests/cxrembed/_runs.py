@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 
@@ -49,3 +50,29 @@ def write_pngs(folder: Path, names: list[str], *, size: int = 40, seed: int = 0)
         Image.fromarray(pixels).save(path)
         paths.append(path)
     return paths
+
+
+def write_image_table(folder: Path, n: int = 24, classes: str = "abc") -> Path:
+    """``n`` PNGs in ``folder`` and their table ``t.csv``: file, finding (cycling through
+    ``classes``) and patient (two images each), the input of a tiny ``cxr train``."""
+    names = [f"i{k}.png" for k in range(n)]
+    write_pngs(folder, names)
+    table = folder / "t.csv"
+    pd.DataFrame(
+        {
+            "file": names,
+            "finding": [classes[k % len(classes)] for k in range(n)],
+            "patient": [f"p{k // 2}" for k in range(n)],
+        }
+    ).to_csv(table, index=False)
+    return table
+
+
+def tiny_train_argv(table: object, images: object, out: object, epochs: int = 1) -> list:
+    """``cxr train`` arguments (after the command word) for a seconds-long CPU run on the
+    table of :func:`write_image_table`: 32 px images, batches of 8, 8-d embeddings."""
+    return [
+        "--labels", table, "--images", images, "--image-col", "file", "--label-col", "finding",
+        "--group-col", "patient", "-o", out, "--image-size", "32", "--epochs", str(epochs),
+        "--batch-size", "8", "--embedding-dim", "8", "--device", "cpu", "-j", "1", "-q",
+    ]  # fmt: skip

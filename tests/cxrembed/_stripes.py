@@ -8,6 +8,7 @@ about at chance) and can learn it in a few dozen steps at 32 px.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,3 +67,20 @@ FAST = {
     "head_lr": 1e-2,
     "warmup_epochs": 0.0,
 }
+
+
+def train_fast(
+    table: pd.DataFrame,
+    out: Path,
+    images: Path,
+    *,
+    progress: bool = False,
+    resume: bool = False,
+    **settings: object,
+) -> Any:
+    """:func:`cxrembed.train.train` on the stripes with :data:`FAST` plus ``settings``
+    (e.g. ``epochs=2, batches_per_epoch=2``); quiet unless ``progress``."""
+    from cxrembed.train import train
+
+    overrides = {**FAST, **settings}
+    return train(table, out, images=images, progress=progress, resume=resume, overrides=overrides)

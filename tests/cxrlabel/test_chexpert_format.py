@@ -199,20 +199,14 @@ def test_format_chexpert_on_a_table_with_ids_and_two_columns(tmp_path: Path) -> 
             "impression": ["No effusion.", None, "Possible pneumonia."],
         }
     ).to_csv(src, index=False)
-    label_file(
-        src,
-        tmp_path / "o.csv",
-        text_cols=["findings", "impression"],
-        output_format="chexpert",
-        progress=False,
-    )
-    label_file(
-        src,
-        tmp_path / "o.parquet",
-        text_cols=["findings", "impression"],
-        output_format="chexpert",
-        progress=False,
-    )
+    for name in ("o.csv", "o.parquet"):
+        label_file(
+            src,
+            tmp_path / name,
+            text_cols=["findings", "impression"],
+            output_format="chexpert",
+            progress=False,
+        )
     csv, parquet = pd.read_csv(tmp_path / "o.csv"), pd.read_parquet(tmp_path / "o.parquet")
     for out in (csv, parquet):
         assert list(out.columns) == list(COLUMNS)  # no id, no status

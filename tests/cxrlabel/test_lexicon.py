@@ -21,6 +21,7 @@ def _write(folder: Path, rel: str, text: str) -> Path:
     return path
 
 
+SCHEMA_HEAD = "schema: mine\nobservations:\n  - name: A\n"
 CUE_HEAD = "list: extra\ncategory: negation\ndirection: forward\ncues:\n"
 
 
@@ -29,6 +30,15 @@ def _cue_error(tmp_path: Path, body: str) -> str:
     with pytest.raises(LexiconError) as info:
         load_cues(tmp_path)
     return str(info.value)
+
+
+def _schema_error(tmp_path: Path, body: str) -> tuple[Path, str]:
+    """The file and the message of loading schema "mine" whose one observation A has
+    ``body`` as its keys."""
+    path = _write(tmp_path, "schemas/mine.yaml", SCHEMA_HEAD + body)
+    with pytest.raises(LexiconError) as info:
+        load_schema(path)
+    return path, str(info.value)
 
 
 def test_unknown_cue_key_names_file_line_and_suggests(tmp_path: Path) -> None:
@@ -40,15 +50,8 @@ def test_unknown_cue_key_names_file_line_and_suggests(tmp_path: Path) -> None:
 
 
 def test_unknown_schema_key_suggests(tmp_path: Path) -> None:
-    path = _write(
-        tmp_path,
-        "schemas/mine.yaml",
-        "schema: mine\nobservations:\n  - name: A\n    mentons: [a]\n",
-    )
-    with pytest.raises(
-        LexiconError, match=re.escape(f"{path}:3: unknown key 'mentons' (did you mean 'mentions'?)")
-    ):
-        load_schema(path)
+    path, error = _schema_error(tmp_path, "    mentons: [a]\n")
+    assert f"{path}:3: unknown key 'mentons' (did you mean 'mentions'?)" in error
 
 
 def test_missing_phrases(tmp_path: Path) -> None:
@@ -62,15 +65,8 @@ def test_missing_phrases(tmp_path: Path) -> None:
 
 
 def test_observation_without_mentions(tmp_path: Path) -> None:
-    path = _write(
-        tmp_path,
-        "schemas/mine.yaml",
-        "schema: mine\nobservations:\n  - name: A\n    mentions: []\n",
-    )
-    with pytest.raises(
-        LexiconError, match=re.escape(f"{path}:3: observation 'A' has no mention phrases")
-    ):
-        load_schema(path)
+    path, error = _schema_error(tmp_path, "    mentions: []\n")
+    assert f"{path}:3: observation 'A' has no mention phrases" in error
 
 
 def test_bad_rule_id(tmp_path: Path) -> None:

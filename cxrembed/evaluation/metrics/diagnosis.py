@@ -27,8 +27,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from cxrembed.errors import EvaluationInputError
-from cxrembed.evaluation.metrics.neighbours import Neighbourhood, query_gallery, scan_neighbours
-from cxrembed.evaluation.metrics.relevance import label_sets
+from cxrembed.evaluation.metrics.neighbours import Neighbourhood, Selection, rank_labels
 from cxrlabel.vocab import Interval
 
 __all__ = ["DiagnosisReport", "diagnosis_by_retrieval", "diagnosis_from", "DIAGNOSIS_COLUMNS"]
@@ -93,15 +92,8 @@ def diagnosis_by_retrieval(
     [1.0, 1.0]
     """
     Interval(int, 1, None).check(k, "diagnosis k", EvaluationInputError)
-    sets = label_sets(labels, None if names is None else list(names))
-    qg = query_gallery(
-        len(sets.sets),
-        query_mask=query_mask,
-        gallery_mask=gallery_mask,
-        groups=groups,
-        exclude_same_group=exclude_same_group,
-    )
-    return diagnosis_from(scan_neighbours(embeddings, sets, qg, depth=int(k)), int(k))
+    where = Selection(query_mask, gallery_mask, groups, exclude_same_group)
+    return diagnosis_from(rank_labels(embeddings, labels, int(k), where, names), int(k))
 
 
 def diagnosis_from(nb: Neighbourhood, k: int) -> DiagnosisReport:

@@ -15,16 +15,23 @@ similarity are broken by row order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from cxrembed._vectors import as_vectors, normalise
 from cxrembed.errors import EvaluationInputError
-from cxrembed.evaluation.metrics.relevance import RelevanceLabels
+from cxrembed.evaluation.metrics.relevance import RelevanceLabels, label_sets
 
-__all__ = ["Neighbourhood", "QueryGallery", "query_gallery", "scan_neighbours"]
+__all__ = [
+    "Neighbourhood",
+    "QueryGallery",
+    "Selection",
+    "query_gallery",
+    "rank_labels",
+    "scan_neighbours",
+]
 
 _BLOCK_ELEMENTS = 4_000_000
 
@@ -90,6 +97,40 @@ class Neighbourhood:
     def lone(self) -> np.ndarray:
         """bool (Q,): queries without any relevant row in their gallery."""
         return self.relevant_count == 0
+
+
+class Selection(NamedTuple):
+    """The query / gallery keywords of the public metric functions, passed on as one value.
+
+    Fields as for :func:`query_gallery`.
+    """
+
+    query_mask: Any = None
+    gallery_mask: Any = None
+    groups: Any = None
+    exclude_same_group: bool = False
+
+
+def rank_labels(
+    embeddings: Any,
+    labels: Any,
+    depth: int,
+    selection: Selection,
+    names: Any = None,
+) -> Neighbourhood:
+    """Label sets, the query / gallery choice and the ranking pass, keeping ``depth``.
+
+    What every metric entry point runs first, so it is spelt once.
+
+    Examples
+    --------
+    >>> nb = rank_labels([[1, 0], [0.9, 0.1], [0, 1]], ["a", "a", "b"], 1, Selection())
+    >>> nb.top[:, 0].tolist()
+    [1, 0, 1]
+    """
+    sets = label_sets(labels, None if names is None else list(names))
+    qg = query_gallery(len(sets.sets), **selection._asdict())
+    return scan_neighbours(embeddings, sets, qg, depth=depth)
 
 
 def query_gallery(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cxrembed.data.exclusions import EXCLUDED_COLUMNS, EXCLUDED_FILE, write_excluded
 from cxrembed.evaluation.metrics.diagnosis import DiagnosisReport
-from cxrlabel.atomic import atomic_open
+from cxrlabel.atomic import write_files
 from cxrlabel.figures import FigureStyle
 
 __all__ = ["EvaluationResult", "DEFINITIONS", "EXCLUDED_COLUMNS", "display_name"]
@@ -168,18 +168,14 @@ class EvaluationResult:
         ``pr``, ``map``, ``excluded``). ``figures`` sets the figures' format and dpi."""
         figures = figures or FigureStyle()
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "markdown": out / "metrics.md",
-            "csv": out / "metrics.csv",
-            "json": out / "metrics.json",
-        }
-        with atomic_open(paths["markdown"]) as fh:
-            fh.write(self.to_markdown())
-        with atomic_open(paths["csv"]) as fh:
-            self.to_frame().to_csv(fh, index=False)
-        with atomic_open(paths["json"]) as fh:
-            fh.write(self.to_json())
+        paths = write_files(
+            out,
+            {
+                "markdown": ("metrics.md", self.to_markdown()),
+                "csv": ("metrics.csv", self.to_frame()),
+                "json": ("metrics.json", self.to_json()),
+            },
+        )
         if len(self.excluded):
             paths["excluded"] = out / EXCLUDED_FILE
             write_excluded(out, self.excluded)

@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 
 from cxrembed.errors import EvaluationInputError
-from cxrembed.evaluation.metrics.neighbours import Neighbourhood, query_gallery, scan_neighbours
-from cxrembed.evaluation.metrics.relevance import label_sets
+from cxrembed.evaluation.metrics.neighbours import Neighbourhood, Selection, rank_labels
 from cxrlabel.vocab import Interval
 
 __all__ = [
@@ -83,15 +82,8 @@ def retrieval_metrics(
     >>> m["precision_at_1"], m["mean_average_precision_at_r"]
     (1.0, 1.0)
     """
-    sets = label_sets(labels)
-    qg = query_gallery(
-        len(sets.sets),
-        query_mask=query_mask,
-        gallery_mask=gallery_mask,
-        groups=groups,
-        exclude_same_group=exclude_same_group,
-    )
-    return pml_metrics_from(scan_neighbours(embeddings, sets, qg, depth=1))
+    where = Selection(query_mask, gallery_mask, groups, exclude_same_group)
+    return pml_metrics_from(rank_labels(embeddings, labels, 1, where))
 
 
 def fixed_k_metrics(
@@ -113,15 +105,8 @@ def fixed_k_metrics(
     0.5
     """
     ks = check_ks(ks)
-    sets = label_sets(labels)
-    qg = query_gallery(
-        len(sets.sets),
-        query_mask=query_mask,
-        gallery_mask=gallery_mask,
-        groups=groups,
-        exclude_same_group=exclude_same_group,
-    )
-    return fixed_k_from(scan_neighbours(embeddings, sets, qg, depth=max(ks)), ks)
+    where = Selection(query_mask, gallery_mask, groups, exclude_same_group)
+    return fixed_k_from(rank_labels(embeddings, labels, max(ks), where), ks)
 
 
 def graded_metrics(
@@ -143,15 +128,8 @@ def graded_metrics(
     0.5
     """
     ks = check_ks(ks)
-    sets = label_sets(labels)
-    qg = query_gallery(
-        len(sets.sets),
-        query_mask=query_mask,
-        gallery_mask=gallery_mask,
-        groups=groups,
-        exclude_same_group=exclude_same_group,
-    )
-    return graded_from(scan_neighbours(embeddings, sets, qg, depth=max(ks)), ks)
+    where = Selection(query_mask, gallery_mask, groups, exclude_same_group)
+    return graded_from(rank_labels(embeddings, labels, max(ks), where), ks)
 
 
 def pml_metrics_from(nb: Neighbourhood) -> dict[str, float]:

@@ -25,16 +25,9 @@ def _summary(out: Path) -> EmbedSummary:
     return EmbedSummary(out, "table", 4, 2, 1, excluded, total=3, config_hash="abc", seconds=2.0)
 
 
-def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
-    seen = {}
-
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return _summary(tmp_path / "e"), IndexSummary(
-            tmp_path / "i", 3, "exact", "abc", ["finding"], ["q"]
-        )
-
-    monkeypatch.setattr(gallery_module, "embed_and_index", fake)
+def test_options_are_passed_to_the_library(tmp_path, stand_in):
+    index = IndexSummary(tmp_path / "i", 3, "exact", "abc", ["finding"], ["q"])
+    seen = stand_in(gallery_module, "embed_and_index", (_summary(tmp_path / "e"), index))
     result = runner.invoke(
         app,
         [
@@ -173,29 +166,21 @@ def test_source_must_be_one_of_three(args):
     assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
 
 
+def _embed_and_index_argv(run: Path, tmp_path: Path) -> list[str]:
+    """``cxr embed`` of ``tmp_path``'s t.csv (``file`` column, images in img/) into emb/,
+    indexed into index/, on the CPU."""
+    where = ["--labels", str(tmp_path / "t.csv"), "--images", str(tmp_path / "img")]
+    into = ["-o", str(tmp_path / "emb"), "--index", str(tmp_path / "index")]
+    return ["embed", str(run), *where, "--image-col", "file", *into, "--device", "cpu", "-q"]
+
+
 def test_end_to_end_with_index_then_resume(tmp_path):
     run = make_run(tmp_path / "run")
     write_pngs(tmp_path / "img", ["a.png", "b.png", "c.png"])
     pd.DataFrame(
         {"file": ["a.png", "b.png", "c.png", "d.png"], "finding": ["x", "y", "x", "y"]}
     ).to_csv(tmp_path / "t.csv", index=False)
-    args = [
-        "embed",
-        str(run),
-        "--labels",
-        str(tmp_path / "t.csv"),
-        "--images",
-        str(tmp_path / "img"),
-        "--image-col",
-        "file",
-        "-o",
-        str(tmp_path / "emb"),
-        "--index",
-        str(tmp_path / "index"),
-        "--device",
-        "cpu",
-        "-q",
-    ]
+    args = _embed_and_index_argv(run, tmp_path)
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "images: 4  embedded now: 3  already done: 0  excluded: 1" in first.output
@@ -205,19 +190,15 @@ def test_end_to_end_with_index_then_resume(tmp_path):
     assert "embedded now: 0  already done: 3" in second.output
 
 
-def test_bad_run_folder_is_one_line(tmp_path):
+def _embed_without_a_run(tmp_path, *options):
+    """``cxr embed`` of one real image into e/ with a run folder that does not exist."""
     write_pngs(tmp_path / "img", ["a.png"])
-    result = runner.invoke(
-        app,
-        [
-            "embed",
-            str(tmp_path / "norun"),
-            "--images",
-            str(tmp_path / "img"),
-            "-o",
-            str(tmp_path / "e"),
-        ],
-    )
+    where = ["--images", str(tmp_path / "img"), "-o", str(tmp_path / "e")]
+    return runner.invoke(app, ["embed", str(tmp_path / "norun"), *where, *options])
+
+
+def test_bad_run_folder_is_one_line(tmp_path):
+    result = _embed_without_a_run(tmp_path)
     assert result.exit_code == 1
     assert "not a run folder" in result.output and "Traceback" not in result.output
 
@@ -284,30 +265,8 @@ def test_meta_without_key_columns_joins_on_the_tables_image_column(tmp_path):
     pd.DataFrame({"file": ["a.png", "b.png"], "finding": ["x", "y"], "age": [60, None]}).to_csv(
         tmp_path / "t.csv", index=False
     )
-    result = runner.invoke(
-        app,
-        [
-            "embed",
-            str(run),
-            "--labels",
-            str(tmp_path / "t.csv"),
-            "--images",
-            str(tmp_path / "img"),
-            "--image-col",
-            "file",
-            "-o",
-            str(tmp_path / "emb"),
-            "--index",
-            str(tmp_path / "index"),
-            "--meta",
-            str(tmp_path / "t.csv"),
-            "--show",
-            "finding,age",
-            "--device",
-            "cpu",
-            "-q",
-        ],
-    )
+    meta = ["--meta", str(tmp_path / "t.csv"), "--show", "finding,age"]
+    result = runner.invoke(app, [*_embed_and_index_argv(run, tmp_path), *meta])
     assert result.exit_code == 0, result.output
     assert "columns: finding, age" in result.output and "no metadata row" not in result.output
 
@@ -318,21 +277,8 @@ def test_meta_needs_an_index():
 
 
 def test_bad_max_memory_is_one_line_before_any_work(tmp_path):
-    write_pngs(tmp_path / "img", ["a.png"])
-    result = runner.invoke(
-        app,
-        [
-            "embed",
-            str(tmp_path / "norun"),
-            "--images",
-            str(tmp_path / "img"),
-            "-o",
-            str(tmp_path / "e"),
-            "--index",
-            str(tmp_path / "i"),
-            "--max-memory",
-            "4 gigs",
-        ],
+    result = _embed_without_a_run(
+        tmp_path, "--index", str(tmp_path / "i"), "--max-memory", "4 gigs"
     )
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert "max_memory (--max-memory) must be a size such as 4GB" in result.output

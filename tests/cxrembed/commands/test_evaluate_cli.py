@@ -23,21 +23,21 @@ from cxrlabel.errors import InputError
 runner = CliRunner()
 
 
+def _evaluate(out: Path, *options: str):
+    """``cxr evaluate e l.csv -o out`` plus ``options`` (evaluate_files is faked or the
+    options are refused first, so the two files need not exist)."""
+    return runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(out), *options])
+
+
 @pytest.fixture
-def captured(monkeypatch, tmp_path):
+def captured(stand_in, tmp_path):
     """Replace evaluate_files; record its arguments; return a real small result."""
-    seen: dict = {}
     x = np.repeat(np.eye(2, 4), 3, axis=0) + 0.01 * np.arange(24).reshape(6, 4)
     result = evaluate_embeddings(
         x, np.repeat(["a", "b"], 3), ks=[1, 2], diagnosis_k=2, map_method=None
     )
-
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return EvaluationRun(result, {"markdown": tmp_path / "metrics.md"})
-
-    monkeypatch.setattr(evaluate_module, "evaluate_files", fake)
-    return seen
+    run = EvaluationRun(result, {"markdown": tmp_path / "metrics.md"})
+    return stand_in(evaluate_module, "evaluate_files", run)
 
 
 def test_all_options_are_passed_to_the_library(captured, tmp_path):
@@ -107,19 +107,7 @@ def test_all_options_are_passed_to_the_library(captured, tmp_path):
 
 
 def test_defaults(captured, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "e",
-            "l.csv",
-            "-o",
-            str(tmp_path),
-            "--label-col",
-            "finding",
-            "--no-projection",
-        ],
-    )
+    result = _evaluate(tmp_path, "--label-col", "finding", "--no-projection")
     assert result.exit_code == 0, result.output
     kwargs = captured["kwargs"]
     assert kwargs["labels"] == LabelOptions(label_col="finding")
@@ -133,20 +121,7 @@ def test_defaults(captured, tmp_path):
 
 
 def test_image_col_alone_replaces_the_default_id(captured, tmp_path):
-    runner.invoke(
-        app,
-        [
-            "evaluate",
-            "e",
-            "l.csv",
-            "-o",
-            str(tmp_path),
-            "--schema",
-            "chexpert",
-            "--image-col",
-            "path",
-        ],
-    )
+    _evaluate(tmp_path, "--schema", "chexpert", "--image-col", "path")
     assert (captured["kwargs"]["id_col"], captured["kwargs"]["image_col"]) == (None, "path")
     assert captured["kwargs"]["labels"] == LabelOptions(schema="chexpert")
 
@@ -164,7 +139,7 @@ def test_image_col_alone_replaces_the_default_id(captured, tmp_path):
     ],
 )
 def test_bad_options_exit_1_with_one_line(captured, tmp_path, extra, message):
-    result = runner.invoke(app, ["evaluate", "e", "l.csv", "-o", str(tmp_path), *extra])
+    result = _evaluate(tmp_path, *extra)
     assert result.exit_code == 1
     assert message in result.output and result.output.count("\n") == 1
     assert "kwargs" not in captured
@@ -262,12 +237,11 @@ def test_small_real_run_errors_are_one_line(tmp_path):
 
 
 def test_map_and_no_map_are_hidden_aliases_of_projection(captured, tmp_path):
-    base = ["evaluate", "e", "l.csv", "-o", str(tmp_path), "--label-col", "finding"]
-    old = runner.invoke(app, [*base, "--map", "pca"])
+    old = _evaluate(tmp_path, "--label-col", "finding", "--map", "pca")
     assert old.exit_code == 0, old.output
     assert captured["kwargs"]["map_method"] == "pca"
     assert "warning: --map is deprecated; use --projection" in old.stderr
-    off = runner.invoke(app, [*base, "--no-map"])
+    off = _evaluate(tmp_path, "--label-col", "finding", "--no-map")
     assert off.exit_code == 0 and captured["kwargs"]["map_method"] is None
     assert "warning: --no-map is deprecated; use --no-projection" in off.stderr
 
@@ -277,39 +251,13 @@ def test_map_and_no_map_are_hidden_aliases_of_projection(captured, tmp_path):
     [("positive", "ones"), ("negative", "zeros"), ("ones", "ones"), ("ignore", "ignore")],
 )
 def test_uncertain_takes_the_shared_vocabulary(captured, tmp_path, word, policy):
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "e",
-            "l.csv",
-            "-o",
-            str(tmp_path),
-            "--label-cols",
-            "A",
-            "--uncertain",
-            word,
-            "--no-projection",
-        ],
-    )
+    result = _evaluate(tmp_path, "--label-cols", "A", "--uncertain", word, "--no-projection")
     assert result.exit_code == 0, result.output
     assert captured["kwargs"]["labels"].policy == policy
 
 
 def test_report_prints_missing_values_as_dashes_within_100_columns(captured, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "e",
-            "l.csv",
-            "-o",
-            str(tmp_path),
-            "--label-col",
-            "finding",
-            "--no-projection",
-        ],
-    )
+    result = _evaluate(tmp_path, "--label-col", "finding", "--no-projection")
     assert result.exit_code == 0, result.output
     text = result.stdout.replace(str(tmp_path), "OUT")
     assert not re.search(r"\b(NaN|nan)\b", text)

@@ -18,55 +18,37 @@ from cxrlabel.figures import FigureStyle
 runner = CliRunner()
 
 
-def _fake_search(seen):
-    def fake(*args, **kwargs):
-        seen.update(kwargs)
-        frame = pd.DataFrame({"rank": [1], "id": ["a"], "similarity": [0.9]})
-        frame.attrs["query"] = "q.png"
-        return SearchReport([frame])
-
-    return fake
+def _search_report() -> SearchReport:
+    frame = pd.DataFrame({"rank": [1], "id": ["a"], "similarity": [0.9]})
+    frame.attrs["query"] = "q.png"
+    return SearchReport([frame])
 
 
-def test_search_passes_the_figure_style_when_set(monkeypatch):
-    seen: dict = {}
-    monkeypatch.setattr(retrieval_module, "search_images", _fake_search(seen))
+def test_search_passes_the_figure_style_when_set(stand_in):
+    seen = stand_in(retrieval_module, "search_images", _search_report())
     result = runner.invoke(
         app, ["search", "RUN", "IDX", "q.png", "--grid", "g", "--format", "pdf", "--dpi", "300"]
     )
     assert result.exit_code == 0, result.output
-    assert seen["figures"] == FigureStyle("pdf", 300)
+    assert seen["kwargs"]["figures"] == FigureStyle("pdf", 300)
     seen.clear()
     assert runner.invoke(app, ["search", "RUN", "IDX", "q.png"]).exit_code == 0
-    assert "figures" not in seen
+    assert "figures" not in seen["kwargs"]
 
 
-def test_evaluate_passes_the_figure_style_when_set(monkeypatch, tmp_path):
-    seen: dict = {}
+def test_evaluate_passes_the_figure_style_when_set(stand_in, tmp_path):
     result = evaluate_embeddings(
         np.eye(4, 3) + 0.1, ["a", "a", "b", "b"], ks=[1], diagnosis_k=1, map_method=None
     )
-
-    def fake(*args, **kwargs):
-        seen.update(kwargs)
-        return EvaluationRun(result, {})
-
-    monkeypatch.setattr(evaluate_module, "evaluate_files", fake)
+    seen = stand_in(evaluate_module, "evaluate_files", EvaluationRun(result, {}))
     pd.DataFrame({"id": ["x"], "finding": ["a"]}).to_csv(tmp_path / "l.csv", index=False)
-    args = [
-        "evaluate",
-        "E",
-        str(tmp_path / "l.csv"),
-        "-o",
-        str(tmp_path / "o"),
-        "--label-col",
-        "finding",
-    ]
+    labels = str(tmp_path / "l.csv")
+    args = ["evaluate", "E", labels, "-o", str(tmp_path / "o"), "--label-col", "finding"]
     out = runner.invoke(app, [*args, "--figure-format", "SVG", "--dpi", "72"])
     assert out.exit_code == 0, out.output
-    assert seen["figures"] == FigureStyle("svg", 72)
+    assert seen["kwargs"]["figures"] == FigureStyle("svg", 72)
     seen.clear()
-    assert runner.invoke(app, args).exit_code == 0 and "figures" not in seen
+    assert runner.invoke(app, args).exit_code == 0 and "figures" not in seen["kwargs"]
 
 
 def test_a_wrong_format_is_one_line_naming_the_choices(tmp_path):
@@ -75,12 +57,11 @@ def test_a_wrong_format_is_one_line_naming_the_choices(tmp_path):
     assert result.stderr.strip().startswith("error: --format") and "png" in result.stderr
 
 
-def test_train_passes_the_figure_style_when_set(monkeypatch, tmp_path):
+def test_train_passes_the_figure_style_when_set(stand_in, tmp_path):
     import cxrembed.train.trainer as trainer_module
     from cxrembed.train.config import RunConfig
     from cxrembed.train.loop import TrainResult
 
-    seen: dict = {}
     row = {
         "train_loss": 0.5,
         "val_mean_average_precision_at_r": 0.25,
@@ -89,28 +70,15 @@ def test_train_passes_the_figure_style_when_set(monkeypatch, tmp_path):
         "train_images_per_second": 12.0,
     }
     done = TrainResult(tmp_path / "run", "completed", 1, 2, 1, 0.25, [row], RunConfig())
-
-    def fake(*args, **kwargs):
-        seen.update(kwargs)
-        return done
-
-    monkeypatch.setattr(trainer_module, "train", fake)
+    seen = stand_in(trainer_module, "train", done)
     pd.DataFrame({"file": ["a.png"], "finding": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
-    args = [
-        "train",
-        "--labels",
-        str(tmp_path / "t.csv"),
-        "-o",
-        str(tmp_path / "run"),
-        "-q",
-        "--cache",
-        str(tmp_path / "cache"),
-    ]
+    files = ["--labels", str(tmp_path / "t.csv"), "-o", str(tmp_path / "run")]
+    args = ["train", *files, "-q", "--cache", str(tmp_path / "cache")]
     result = runner.invoke(app, [*args, "--format", "svg"])
     assert result.exit_code == 0, result.output
-    assert seen["figures"] == FigureStyle("svg")
+    assert seen["kwargs"]["figures"] == FigureStyle("svg")
     seen.clear()
-    assert runner.invoke(app, args).exit_code == 0 and "figures" not in seen
+    assert runner.invoke(app, args).exit_code == 0 and "figures" not in seen["kwargs"]
 
 
 def test_training_curves_in_each_format(tmp_path):

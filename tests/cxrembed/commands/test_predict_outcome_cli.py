@@ -47,15 +47,8 @@ def _fake_result() -> OutcomeResult:
 
 
 @pytest.fixture
-def captured(monkeypatch):
-    seen: dict = {}
-
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return _fake_result()
-
-    monkeypatch.setattr(outcome_module, "predict_outcome", fake)
-    return seen
+def captured(stand_in):
+    return stand_in(outcome_module, "predict_outcome", _fake_result())
 
 
 def test_all_options_are_passed_to_the_library(captured, tmp_path):

@@ -18,30 +18,20 @@ from .._images import ramp, write_png
 runner = CliRunner()
 
 
-def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
-    seen = {}
+def _prepare_argv(tmp_path, *options, out="cache"):
+    """``cxr prepare`` of ``tmp_path``'s t.csv (images beside it) into ``out``, quiet."""
+    where = [str(tmp_path / "t.csv"), "--images", str(tmp_path)]
+    return ["prepare", *where, "-o", str(tmp_path / out), "-q", *options]
 
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return PrepareSummary(
-            tmp_path / "c",
-            3,
-            2,
-            0,
-            excluded_frame([exclusion(2, "x", "x.png", "missing", "image file not found")]),
-            1.0,
-        )
 
-    monkeypatch.setattr(cache_module, "prepare_cache", fake)
+def test_options_are_passed_to_the_library(tmp_path, stand_in):
+    excluded = excluded_frame([exclusion(2, "x", "x.png", "missing", "image file not found")])
+    summary = PrepareSummary(tmp_path / "c", 3, 2, 0, excluded, 1.0)
+    seen = stand_in(cache_module, "prepare_cache", summary)
     result = runner.invoke(
         app,
-        [
-            "prepare",
-            str(tmp_path / "t.csv"),
-            "--images",
-            str(tmp_path),
-            "-o",
-            str(tmp_path / "c"),
+        _prepare_argv(
+            tmp_path,
             "--id-col",
             "uid",
             "--size",
@@ -55,8 +45,8 @@ def test_options_are_passed_to_the_library(tmp_path, monkeypatch):
             "-j",
             "2",
             "--overwrite",
-            "-q",
-        ],
+            out="c",
+        ),
     )
     assert result.exit_code == 0, result.output
     assert seen["args"] == (tmp_path / "t.csv", tmp_path, tmp_path / "c")
@@ -78,21 +68,7 @@ def test_end_to_end_then_resume(tmp_path):
     for name in ("a", "b"):
         write_png(tmp_path / f"{name}.png", ramp(10, 14))
     pd.DataFrame({"uid": ["a", "b", "c"]}).to_csv(tmp_path / "t.csv", index=False)
-    args = [
-        "prepare",
-        str(tmp_path / "t.csv"),
-        "--images",
-        str(tmp_path),
-        "-o",
-        str(tmp_path / "cache"),
-        "--id-col",
-        "uid",
-        "--size",
-        "16",
-        "-j",
-        "1",
-        "-q",
-    ]
+    args = _prepare_argv(tmp_path, "--id-col", "uid", "--size", "16", "-j", "1")
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "rows: 3  decoded: 2  already cached: 0  excluded: 1" in first.output
@@ -105,17 +81,7 @@ def test_nothing_usable_exits_1_with_one_line(tmp_path):
     pd.DataFrame({"uid": ["a"]}).to_csv(tmp_path / "t.csv", index=False)
     result = runner.invoke(
         app,
-        [
-            "prepare",
-            str(tmp_path / "t.csv"),
-            "--images",
-            str(tmp_path),
-            "-o",
-            str(tmp_path / "cache"),
-            "--id-col",
-            "uid",
-            "-q",
-        ],
+        _prepare_argv(tmp_path, "--id-col", "uid"),
     )
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -124,15 +90,7 @@ def test_nothing_usable_exits_1_with_one_line(tmp_path):
 
 def test_bad_window_and_missing_columns_exit_1(tmp_path):
     pd.DataFrame({"uid": ["a"]}).to_csv(tmp_path / "t.csv", index=False)
-    base = [
-        "prepare",
-        str(tmp_path / "t.csv"),
-        "--images",
-        str(tmp_path),
-        "-o",
-        str(tmp_path / "cache"),
-        "-q",
-    ]
+    base = _prepare_argv(tmp_path)
     bad_window = runner.invoke(app, [*base, "--id-col", "uid", "--window", "wide"])
     assert bad_window.exit_code == 1 and "error: --window must be" in bad_window.output
     no_column = runner.invoke(app, base)

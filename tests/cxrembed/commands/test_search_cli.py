@@ -36,14 +36,9 @@ def _frame(query: str, error: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def test_options_are_passed_to_the_library(monkeypatch):
-    seen = {}
-
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return SearchReport([_frame("q1.png")], [Path("g.png")], ["a note"])
-
-    monkeypatch.setattr(retrieval_module, "search_images", fake)
+def test_options_are_passed_to_the_library(stand_in):
+    report = SearchReport([_frame("q1.png")], [Path("g.png")], ["a note"])
+    seen = stand_in(retrieval_module, "search_images", report)
     result = runner.invoke(
         app,
         [
@@ -115,6 +110,11 @@ def test_unreadable_query_is_reported_and_exit_code_is_1(monkeypatch, tmp_path):
     assert written.columns[0] == "query" and written["query"].unique().tolist() == ["ok.png"]
 
 
+def _search_argv(run, index, query, *options: str) -> list[str]:
+    """``cxr search`` of one query image with a run and an index, on the CPU."""
+    return ["search", str(run), str(index), str(query), "--device", "cpu", *options]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("search")
@@ -136,24 +136,10 @@ def built(tmp_path_factory):
 
 
 def test_end_to_end_table_grid_and_csv(built, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "search",
-            str(built / "run"),
-            str(built / "index"),
-            str(built / "img" / "b.png"),
-            "--k",
-            "2",
-            "--grid",
-            str(tmp_path / "g.png"),
-            "-o",
-            str(tmp_path / "r.csv"),
-            "--device",
-            "cpu",
-            "--include-self",
-        ],
-    )
+    outputs = ["--grid", str(tmp_path / "g.png"), "-o", str(tmp_path / "r.csv")]
+    query = built / "img" / "b.png"
+    argv = _search_argv(built / "run", built / "index", query, "--k", "2", *outputs)
+    result = runner.invoke(app, [*argv, "--include-self"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == f"query: {built / 'img' / 'b.png'}"
@@ -164,18 +150,8 @@ def test_end_to_end_table_grid_and_csv(built, tmp_path):
 
 
 def test_query_in_the_gallery_is_left_out_by_default(built, tmp_path):
-    args = [
-        "search",
-        str(built / "run"),
-        str(built / "index"),
-        str(built / "img" / "b.png"),
-        "--k",
-        "3",
-        "-o",
-        str(tmp_path / "r.csv"),
-        "--device",
-        "cpu",
-    ]
+    query, out = built / "img" / "b.png", str(tmp_path / "r.csv")
+    args = _search_argv(built / "run", built / "index", query, "--k", "3", "-o", out)
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     written = pd.read_csv(tmp_path / "r.csv")
@@ -190,14 +166,7 @@ def test_index_of_another_run_is_one_line_exit_1(built, tmp_path):
     other = make_run(tmp_path / "other", image_size=64)
     result = runner.invoke(
         app,
-        [
-            "search",
-            str(other),
-            str(built / "index"),
-            str(built / "img" / "a.png"),
-            "--device",
-            "cpu",
-        ],
+        _search_argv(other, built / "index", built / "img" / "a.png"),
     )
     assert result.exit_code == 1
     assert result.output.startswith("error: index") and "config hash" in result.output
@@ -207,14 +176,7 @@ def test_index_of_another_run_is_one_line_exit_1(built, tmp_path):
 def test_missing_index_folder_is_one_line(built, tmp_path):
     result = runner.invoke(
         app,
-        [
-            "search",
-            str(built / "run"),
-            str(tmp_path / "none"),
-            str(built / "img" / "a.png"),
-            "--device",
-            "cpu",
-        ],
+        _search_argv(built / "run", tmp_path / "none", built / "img" / "a.png"),
     )
     assert result.exit_code == 1 and "does not exist" in result.output
 

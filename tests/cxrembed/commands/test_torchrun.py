@@ -12,10 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from .._runs import write_pngs
+from .._runs import tiny_train_argv, write_image_table
 
 pytestmark = pytest.mark.slow
 
@@ -24,21 +23,10 @@ def test_torchrun_no_python_cxr_train(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     if not (bin_dir / "torchrun").exists() or not (bin_dir / "cxr").exists():
         pytest.skip("torchrun and cxr are not installed next to this Python")
-    names = [f"i{k}.png" for k in range(24)]
-    write_pngs(tmp_path, names)
-    pd.DataFrame(
-        {
-            "file": names,
-            "finding": ["abc"[k % 3] for k in range(24)],
-            "patient": [f"p{k // 2}" for k in range(24)],
-        }
-    ).to_csv(tmp_path / "t.csv", index=False)
+    write_image_table(tmp_path)
     command = [
         "torchrun", "--nproc-per-node", "2", "--no-python",
-        "cxr", "train", "--labels", "t.csv", "--images", ".", "--image-col", "file",
-        "--label-col", "finding", "--group-col", "patient", "-o", "run", "--image-size", "32",
-        "--epochs", "1", "--batch-size", "8", "--embedding-dim", "8", "--device", "cpu",
-        "-j", "1", "-q",
+        "cxr", "train", *tiny_train_argv("t.csv", ".", "run"),
     ]  # fmt: skip
     env = {
         **os.environ,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import cxrembed.train.trainer as trainer_module
@@ -28,17 +29,18 @@ def _result(tmp_path: Path, status: str = "completed", signal: int | None = None
     )
 
 
-def _fake(seen, result):
-    def fake(*args, **kwargs):
-        seen["args"], seen["kwargs"] = args, kwargs
-        return result
-
-    return fake
+def _train_cli(*options: str, labels: str = "t.csv", out: object = "run"):
+    """``cxr train --labels LABELS -o OUT`` plus ``options``."""
+    return runner.invoke(app, ["train", "--labels", labels, "-o", str(out), *options])
 
 
-def test_options_are_passed_as_overrides(tmp_path, monkeypatch):
-    seen: dict = {}
-    monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
+@pytest.fixture
+def seen(tmp_path, stand_in) -> dict:
+    """What a faked ``train`` (one finished run) was called with, once the test calls it."""
+    return stand_in(trainer_module, "train", _result(tmp_path))
+
+
+def test_options_are_passed_as_overrides(seen, tmp_path):
     result = runner.invoke(
         app,
         [
@@ -112,79 +114,35 @@ def test_options_are_passed_as_overrides(tmp_path, monkeypatch):
     assert "3 table rows not used" in result.output
 
 
-def test_options_left_out_use_the_config(tmp_path, monkeypatch):
-    seen: dict = {}
-    monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "--labels",
-            "t.csv",
-            "-o",
-            "run",
-            "--images",
-            "imgs",
-            "--label-col",
-            "finding",
-            "--resume",
-        ],
-    )
+def test_options_left_out_use_the_config(seen):
+    result = _train_cli("--images", "imgs", "--label-col", "finding", "--resume")
     assert result.exit_code == 0, result.output
     assert seen["kwargs"]["overrides"] == {"labels.label_col": "finding"}
     assert seen["kwargs"]["resume"] is True and seen["kwargs"]["progress"] is True
     assert seen["kwargs"]["images"] == Path("imgs") and seen["kwargs"]["config"] is None
 
 
-def test_interrupted_run_exits_128_plus_signal(tmp_path, monkeypatch):
-    monkeypatch.setattr(
-        trainer_module, "train", _fake({}, _result(tmp_path, "interrupted", signal=15))
-    )
-    result = runner.invoke(app, ["train", "--labels", "t.csv", "-o", "run", "--images", "i"])
+def test_interrupted_run_exits_128_plus_signal(tmp_path, stand_in):
+    stand_in(trainer_module, "train", _result(tmp_path, "interrupted", signal=15))
+    result = _train_cli("--images", "i")
     assert result.exit_code == 143
     assert "interrupted by signal 15" in result.output and "--resume" in result.output
 
 
 def test_library_errors_are_one_line_exit_1(tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "--labels",
-            str(tmp_path / "missing.csv"),
-            "-o",
-            str(tmp_path / "run"),
-            "--images",
-            str(tmp_path),
-            "--label-col",
-            "finding",
-        ],
-    )
+    images = ["--images", str(tmp_path)]
+    missing = str(tmp_path / "missing.csv")
+    result = _train_cli(*images, "--label-col", "finding", labels=missing, out=tmp_path / "run")
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: labels table")
     bad_key = tmp_path / "c.yaml"
     bad_key.write_text("training:\n  epoch: 2\n")
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "--labels",
-            "t.csv",
-            "-o",
-            str(tmp_path / "r"),
-            "--images",
-            str(tmp_path),
-            "--config",
-            str(bad_key),
-        ],
-    )
+    result = _train_cli(*images, "--config", str(bad_key), out=tmp_path / "r")
     assert result.exit_code == 1 and "did you mean 'training.epochs'" in result.output
 
 
-def test_out_and_num_workers_are_deprecated_aliases(tmp_path, monkeypatch):
-    seen: dict = {}
-    monkeypatch.setattr(trainer_module, "train", _fake(seen, _result(tmp_path)))
+def test_out_and_num_workers_are_deprecated_aliases(seen):
     result = runner.invoke(
         app,
         ["train", "--labels", "t.csv", "--out", "run", "--images", "i", "--num-workers", "3", "-q"],

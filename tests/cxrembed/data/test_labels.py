@@ -18,24 +18,11 @@ from cxrembed.data.labels import (
     label_matrix,
     status_exclusions,
 )
+from cxrlabel.chexpert_format import OBSERVATIONS
 from cxrlabel.errors import InputError
 
-CHEXPERT = [
-    "No Finding",
-    "Enlarged Cardiomediastinum",
-    "Cardiomegaly",
-    "Lung Lesion",
-    "Lung Opacity",
-    "Edema",
-    "Consolidation",
-    "Pneumonia",
-    "Atelectasis",
-    "Pneumothorax",
-    "Pleural Effusion",
-    "Pleural Other",
-    "Fracture",
-    "Support Devices",
-]
+#: The 14 CheXpert observations in the labeller's order: the "chexpert" schema's columns.
+CHEXPERT = list(OBSERVATIONS)
 
 
 def _reference(value: float, policy: str, soft: float, unmentioned: str) -> tuple[float, float]:

@@ -7,7 +7,6 @@ installs it); the test skips where it is not installed.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 xrv = pytest.importorskip("torchxrayvision", exc_type=ImportError)
@@ -15,29 +14,15 @@ Image = pytest.importorskip("PIL.Image")
 
 from cxrembed.data import XRVDataset  # noqa: E402
 
+from .._images import write_nih  # noqa: E402
+
 FINDINGS = ["Effusion", "No Finding", "Edema|Mass", "Cardiomegaly"]
 
 
 @pytest.fixture
 def nih(tmp_path):
     """An NIH ChestX-ray14 layout (images + Data_Entry csv) with four PA images."""
-    rows = []
-    rng = np.random.default_rng(0)
-    for i, finding in enumerate(FINDINGS):
-        name = f"{i:08d}_000.png"
-        Image.fromarray((rng.random((48, 40)) * 255).astype("uint8")).save(tmp_path / name)
-        rows.append(
-            {
-                "Image Index": name,
-                "Finding Labels": finding,
-                "Follow-up #": 0,
-                "Patient ID": i,
-                "Patient Age": 50,
-                "Patient Gender": "F",
-                "View Position": "PA",
-            }
-        )
-    pd.DataFrame(rows).to_csv(tmp_path / "entries.csv", index=False)
+    write_nih(tmp_path, tmp_path / "entries.csv", FINDINGS)
     return xrv.datasets.NIH_Dataset(imgpath=str(tmp_path), csvpath=str(tmp_path / "entries.csv"))
 
 

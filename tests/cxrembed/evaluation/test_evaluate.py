@@ -332,18 +332,20 @@ def _table() -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     return table, x, ids
 
 
+#: The quick scoring settings: k = 1 for every metric, no map.
+K1 = {"ks": [1], "diagnosis_k": 1, "map_method": None}
+
+
+def _by_finding(x, ids, table, **options):
+    """:func:`evaluate_table` of :func:`_table`'s "finding" labels keyed by "image"."""
+    return evaluate_table(
+        x, ids, table, labels=LabelOptions(label_col="finding"), id_col="image", **options
+    )
+
+
 def test_evaluate_table_joins_by_id_and_lists_exclusions() -> None:
     table, x, ids = _table()
-    result = evaluate_table(
-        x,
-        ids,
-        table,
-        labels=LabelOptions(label_col="finding"),
-        id_col="image",
-        ks=[1],
-        diagnosis_k=1,
-        map_method=None,
-    )
+    result = _by_finding(x, ids, table, **K1)
     expected = retrieval_metrics(X6, Y6)
     for key in ("precision_at_1", "r_precision", "mean_average_precision_at_r"):
         assert result.metrics[key] == pytest.approx(expected[key])
@@ -355,34 +357,11 @@ def test_evaluate_table_joins_by_id_and_lists_exclusions() -> None:
 
 def test_evaluate_table_split_and_patient() -> None:
     table, x, ids = _table()
-    result = evaluate_table(
-        x,
-        ids,
-        table,
-        labels=LabelOptions(label_col="finding"),
-        id_col="image",
-        split_col="split",
-        query_split="q",
-        gallery_split="g",
-        ks=[1],
-        diagnosis_k=1,
-        map_method=None,
-    )
+    result = _by_finding(x, ids, table, split_col="split", query_split="q", gallery_split="g", **K1)
     query = np.array([True, True, True, False, False, False])
     expected = retrieval_metrics(X6, Y6, query_mask=query, gallery_mask=~query)
     assert result.metrics["r_precision"] == pytest.approx(expected["r_precision"])
-    same = evaluate_table(
-        x,
-        ids,
-        table,
-        labels=LabelOptions(label_col="finding"),
-        id_col="image",
-        group_col="patient",
-        exclude_same_group=True,
-        ks=[1],
-        diagnosis_k=1,
-        map_method=None,
-    )
+    same = _by_finding(x, ids, table, group_col="patient", exclude_same_group=True, **K1)
     groups = ["p0", "p0", "p1", "p2", "p3", "p3"]
     ref = retrieval_metrics(X6, Y6, groups=groups, exclude_same_group=True)
     assert same.metrics["mean_average_precision_at_r"] == pytest.approx(
@@ -441,16 +420,7 @@ def test_evaluate_table_observation_columns_and_uncertain_policy() -> None:
 def test_evaluate_table_status_rows_are_excluded() -> None:
     table, x, ids = _table()
     table["status"] = ["ok", "ok", "ok", "ok", "ok", "error: bad", "ok"]
-    result = evaluate_table(
-        x,
-        ids,
-        table,
-        labels=LabelOptions(label_col="finding"),
-        id_col="image",
-        ks=[1],
-        diagnosis_k=1,
-        map_method=None,
-    )
+    result = _by_finding(x, ids, table, **K1)
     assert "i5" in set(result.excluded["id"])
     assert result.info["rows evaluated"] == 5
 
@@ -458,43 +428,18 @@ def test_evaluate_table_status_rows_are_excluded() -> None:
 def test_evaluate_table_bad_input() -> None:
     table, x, ids = _table()
     with pytest.raises(EvaluationInputError, match="1 ids of .* have no embedding.*'i3'"):
-        evaluate_table(
-            x[[0, 1, 3, 4, 5, 6, 7]],
-            [i for i in ids if i != "i3"],
-            table,
-            labels=LabelOptions(label_col="finding"),
-            id_col="image",
-            map_method=None,
-        )
-    partial = evaluate_table(
-        x[[0, 1, 3, 4, 5, 6, 7]],
-        [i for i in ids if i != "i3"],
-        table,
-        labels=LabelOptions(label_col="finding"),
-        id_col="image",
-        missing="exclude",
-        ks=[1],
-        diagnosis_k=1,
-        map_method=None,
+        _by_finding(x[[0, 1, 3, 4, 5, 6, 7]], [i for i in ids if i != "i3"], table, map_method=None)
+    partial = _by_finding(
+        x[[0, 1, 3, 4, 5, 6, 7]], [i for i in ids if i != "i3"], table, missing="exclude", **K1
     )
     assert "i3" in set(partial.excluded["id"])
     dup = pd.concat([table, table.iloc[[0]]], ignore_index=True)
     with pytest.raises(EvaluationInputError, match="id 'i0' on rows 0 and 7"):
-        evaluate_table(x, ids, dup, labels=LabelOptions(label_col="finding"), id_col="image")
+        _by_finding(x, ids, dup)
     with pytest.raises(VectorInputError, match="must be unique"):
-        evaluate_table(
-            x, ids[:-1] + ["i0"], table, labels=LabelOptions(label_col="finding"), id_col="image"
-        )
+        _by_finding(x, ids[:-1] + ["i0"], table)
     with pytest.raises(EvaluationInputError, match="no column 'nope'"):
-        evaluate_table(
-            x,
-            ids,
-            table,
-            labels=LabelOptions(label_col="finding"),
-            id_col="image",
-            group_col="nope",
-            exclude_same_group=True,
-        )
+        _by_finding(x, ids, table, group_col="nope", exclude_same_group=True)
 
 
 # ----------------------------------------------------------------- real data (opt-in)

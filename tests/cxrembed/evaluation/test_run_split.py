@@ -50,26 +50,21 @@ def setup(tmp_path_factory):
     return root
 
 
-def _evaluate(root, out, *extra):
-    return runner.invoke(
-        app,
-        [
-            "evaluate",
-            str(root / "emb"),
-            str(root / "labels.csv"),
-            "-o",
-            str(root / out),
-            "--id-col",
-            "image",
-            "--label-col",
-            "finding",
-            "--k",
-            "1",
-            "--diagnosis-k",
-            "1",
-            "--no-projection",
-            *extra,
-        ],
+# The tiny set's scoring settings: the finding labels, ids in "image", k = 1, no map.
+_CLI_SETTINGS = ["--id-col", "image", "--label-col", "finding", "--k", "1", "--diagnosis-k", "1"]
+
+
+def _evaluate(root, out, *extra, labels="labels.csv"):
+    """``cxr evaluate`` of ``root``'s embeddings and ``labels`` into ``root / out``."""
+    files = [str(root / "emb"), str(root / labels), "-o", str(root / out)]
+    return runner.invoke(app, ["evaluate", *files, *_CLI_SETTINGS, "--no-projection", *extra])
+
+
+def _evaluate_files(embeddings, labels, out, **options):
+    """:func:`evaluate_files` with the same settings as :func:`_evaluate`."""
+    settings = {"labels": LabelOptions(label_col="finding"), "id_col": "image", **options}
+    return evaluate_files(
+        embeddings, labels, out, map_method=None, ks=[1], diagnosis_k=1, **settings
     )
 
 
@@ -115,44 +110,11 @@ def test_an_explicit_split_column_wins_and_conflicts_with_all_rows(setup):
     table = pd.read_csv(setup / "labels.csv")
     table["fold"] = ["g"] * 6 + ["q"] * 6
     table.to_csv(setup / "folds.csv", index=False)
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            str(setup / "emb"),
-            str(setup / "folds.csv"),
-            "-o",
-            str(setup / "fold"),
-            "--id-col",
-            "image",
-            "--label-col",
-            "finding",
-            "--no-projection",
-            "--k",
-            "1",
-            "--diagnosis-k",
-            "1",
-            "--split-col",
-            "fold",
-            "--query-split",
-            "q",
-            "--gallery-split",
-            "g",
-        ],
-    )
+    folds = ["--split-col", "fold", "--query-split", "q", "--gallery-split", "g"]
+    result = _evaluate(setup, "fold", *folds, labels="folds.csv")
     assert result.exit_code == 0, result.output
     assert "queries: 6 q images vs gallery: 6 g images" in result.output
-    both = _evaluate(
-        setup,
-        "both",
-        "--all-rows",
-        "--split-col",
-        "fold",
-        "--query-split",
-        "q",
-        "--gallery-split",
-        "g",
-    )
+    both = _evaluate(setup, "both", "--all-rows", *folds)
     assert both.exit_code == 1 and "--all-rows" in both.output
     assert both.output.count("\n") == 1
 
@@ -172,44 +134,17 @@ def test_foreign_vectors_and_runs_without_a_split_score_every_row(setup, tmp_pat
 
 
 def test_a_missing_or_replaced_run_is_a_clear_error(setup, tmp_path):
-    labels = LabelOptions(label_col="finding")
     gone = EmbeddingSet(IDS, _vectors(), "abc", meta={"run": str(tmp_path / "moved")})
     gone.save(tmp_path / "gone")
     with pytest.raises(EvaluationInputError, match="run folder is not found.*--all-rows"):
-        evaluate_files(
-            tmp_path / "gone",
-            setup / "labels.csv",
-            tmp_path / "o",
-            labels=labels,
-            id_col="image",
-            map_method=None,
-            ks=[1],
-            diagnosis_k=1,
-        )
+        _evaluate_files(tmp_path / "gone", setup / "labels.csv", tmp_path / "o")
     other = EmbeddingSet(IDS, _vectors(), "0123", meta={"run": str(setup / "run")})
     other.save(tmp_path / "other")
     with pytest.raises(EvaluationInputError, match="holds another run"):
-        evaluate_files(
-            tmp_path / "other",
-            setup / "labels.csv",
-            tmp_path / "o",
-            labels=labels,
-            id_col="image",
-            map_method=None,
-            ks=[1],
-            diagnosis_k=1,
-        )
+        _evaluate_files(tmp_path / "other", setup / "labels.csv", tmp_path / "o")
     assert (
-        evaluate_files(
-            tmp_path / "other",
-            setup / "labels.csv",
-            tmp_path / "o",
-            labels=labels,
-            id_col="image",
-            map_method=None,
-            ks=[1],
-            diagnosis_k=1,
-            all_rows=True,
+        _evaluate_files(
+            tmp_path / "other", setup / "labels.csv", tmp_path / "o", all_rows=True
         ).result.info["queries"]
         == 12
     )
@@ -220,16 +155,7 @@ def test_ids_unlike_the_runs_are_a_clear_error(setup, tmp_path):
     table["other_id"] = [f"x{i}" for i in range(12)]
     table.to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(EvaluationInputError, match="another id column"):
-        evaluate_files(
-            setup / "emb",
-            tmp_path / "t.csv",
-            tmp_path / "o",
-            labels=LabelOptions(label_col="finding"),
-            id_col="other_id",
-            map_method=None,
-            ks=[1],
-            diagnosis_k=1,
-        )
+        _evaluate_files(setup / "emb", tmp_path / "t.csv", tmp_path / "o", id_col="other_id")
 
 
 def test_cxr_embed_records_the_run_folder(tmp_path, monkeypatch):

@@ -147,23 +147,9 @@ def test_table_source_ids_rows_and_missing_images(tmp_path, run):
     write_pngs(tmp_path / "img", ["p1.png", "p2.png"])
     table = pd.DataFrame({"uid": ["u1", "u2", "u3"], "file": ["p1.png", "p2.png", "gone.png"]})
     table.to_csv(tmp_path / "t.csv", index=False)
-    by_path = embed_images(
-        run,
-        tmp_path / "t.csv",
-        tmp_path / "e1",
-        images_root=tmp_path / "img",
-        image_col="file",
-        progress=False,
-    )
-    by_id = embed_images(
-        run,
-        tmp_path / "t.csv",
-        tmp_path / "e2",
-        images_root=tmp_path / "img",
-        image_col="file",
-        id_col="uid",
-        progress=False,
-    )
+    where = {"images_root": tmp_path / "img", "image_col": "file", "progress": False}
+    by_path = embed_images(run, tmp_path / "t.csv", tmp_path / "e1", **where)
+    by_id = embed_images(run, tmp_path / "t.csv", tmp_path / "e2", id_col="uid", **where)
     assert EmbeddingSet.load(tmp_path / "e1").ids == ["p1.png", "p2.png"]
     assert EmbeddingSet.load(tmp_path / "e2").ids == ["u1", "u2"]
     for summary in (by_path, by_id):

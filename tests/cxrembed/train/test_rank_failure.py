@@ -13,10 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from .._runs import write_pngs
+from .._runs import tiny_train_argv, write_image_table
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="gloo on POSIX")
 
@@ -99,46 +98,9 @@ def _finish(procs: list[subprocess.Popen], timeout: float) -> list[tuple[int, st
 
 @pytest.mark.slow
 def test_an_error_on_one_rank_stops_both_and_is_printed_once(tmp_path: Path) -> None:
-    names = [f"i{k}.png" for k in range(24)]
-    write_pngs(tmp_path, names)
-    pd.DataFrame(
-        {
-            "file": names,
-            "finding": ["abc"[k % 3] for k in range(24)],
-            "patient": [f"p{k // 2}" for k in range(24)],
-        }
-    ).to_csv(tmp_path / "t.csv", index=False)
+    write_image_table(tmp_path)
     (tmp_path / "failing_train.py").write_text(_FAILING_TRAIN)
-    argv = [
-        sys.executable,
-        "failing_train.py",
-        "train",
-        "--labels",
-        "t.csv",
-        "--images",
-        ".",
-        "--image-col",
-        "file",
-        "--label-col",
-        "finding",
-        "--group-col",
-        "patient",
-        "-o",
-        "run",
-        "--image-size",
-        "32",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "8",
-        "--embedding-dim",
-        "8",
-        "--device",
-        "cpu",
-        "-j",
-        "1",
-        "-q",
-    ]
+    argv = [sys.executable, "failing_train.py", "train", *tiny_train_argv("t.csv", ".", "run", 3)]
     # bounded: without the shared failure rank 0 would wait in its collective for gloo's
     # 30-minute timeout whenever rank 1's process stays alive
     (rc0, _, err0), (rc1, _, err1) = _finish(_ranks(argv, tmp_path), timeout=600)

@@ -36,7 +36,7 @@ from cxrembed.train.loop import StopSignal, is_out_of_memory
 from cxrembed.train.trainer import build_loss, initial_model
 from cxrlabel.errors import InputError
 
-from .._stripes import FAST, write_stripes
+from .._stripes import FAST, train_fast, write_stripes
 
 TIMING = ["train_seconds", "train_images_per_second", "val_seconds"]
 
@@ -90,13 +90,7 @@ def _same_weights(a, b):
 @pytest.mark.slow
 def test_overfits_tiny_set_loss_falls_and_precision_rises(tmp_path):
     table = write_stripes(tmp_path / "img", 24)  # every image in training
-    result = train(
-        table,
-        tmp_path / "run",
-        images=tmp_path / "img",
-        progress=False,
-        overrides={**FAST, "epochs": 3, "batches_per_epoch": 6},
-    )
+    result = train_fast(table, tmp_path / "run", tmp_path / "img", epochs=3, batches_per_epoch=6)
     assert result.status == "completed" and result.step == 18
     losses = [row["train_loss"] for row in result.metrics]
     assert losses[-1] < 0.25 * losses[0], losses
@@ -123,13 +117,7 @@ def test_overfits_tiny_set_loss_falls_and_precision_rises(tmp_path):
 def test_run_folder_contents(stripes):
     folder, table = stripes
     out = folder / "run_files"
-    result = train(
-        table,
-        out,
-        images=folder / "img",
-        progress=False,
-        overrides={**FAST, "epochs": 2, "batches_per_epoch": 2},
-    )
+    result = train_fast(table, out, folder / "img", epochs=2, batches_per_epoch=2)
     assert sorted(p.name for p in out.iterdir()) == [
         "config.yaml",
         "excluded.csv",
@@ -235,13 +223,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(stripes, monkeypatch):
     out = folder / "nan"
     _hook_loss(monkeypatch, lambda call, o: o.sum() * float("nan") if call == 4 else None)
     with pytest.raises(TrainingDivergedError) as info:
-        train(
-            table,
-            out,
-            images=folder / "img",
-            progress=False,
-            overrides={**FAST, "epochs": 3, "batches_per_epoch": 3},
-        )
+        train_fast(table, out, folder / "img", epochs=3, batches_per_epoch=3)
     message = str(info.value)
     assert "NaN" in message and "epoch 2, step 4" in message and "kept" in message
     assert "training.lr" in message
@@ -252,14 +234,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(stripes, monkeypatch):
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     # The kept checkpoint resumes (with the bad batch gone, training goes on).
     monkeypatch.undo()
-    resumed = train(
-        table,
-        out,
-        images=folder / "img",
-        progress=False,
-        overrides={**FAST, "epochs": 3, "batches_per_epoch": 3},
-        resume=True,
-    )
+    resumed = train_fast(table, out, folder / "img", resume=True, epochs=3, batches_per_epoch=3)
     assert resumed.status == "completed" and resumed.step == 9
 
 
@@ -274,13 +249,7 @@ def test_out_of_memory_gives_advice_and_keeps_checkpoint(stripes, monkeypatch):
 
     _hook_loss(monkeypatch, oom)
     with pytest.raises(TrainingMemoryError) as info:
-        train(
-            table,
-            out,
-            images=folder / "img",
-            progress=False,
-            overrides={**FAST, "epochs": 2, "batches_per_epoch": 2},
-        )
+        train_fast(table, out, folder / "img", epochs=2, batches_per_epoch=2)
     message = str(info.value)
     assert "--batch-size 8" in message and "--image-size" in message and "m=4" in message
     assert read_weights(out / "last.safetensors")[1]["epoch"] == "1"
@@ -380,23 +349,12 @@ def test_resume_without_checkpoint_is_refused(stripes):
 def test_resume_refuses_changed_settings(stripes):
     folder, table = stripes
     out = folder / "changed"
-    train(
-        table,
-        out,
-        images=folder / "img",
-        progress=False,
-        overrides={**FAST, "epochs": 1, "batches_per_epoch": 1},
-    )
+    train_fast(table, out, folder / "img", epochs=1, batches_per_epoch=1)
     with pytest.raises(RunConfigError, match="training.lr: saved 0.001, given 0.5"):
         train(table, out, images=folder / "img", overrides={**FAST, "lr": 0.5}, resume=True)
     # Settings that do not change the computation may differ.
-    done = train(
-        table,
-        out,
-        images=folder / "img",
-        progress=False,
-        resume=True,
-        overrides={**FAST, "epochs": 1, "batches_per_epoch": 1, "num_workers": 0},
+    done = train_fast(
+        table, out, folder / "img", resume=True, epochs=1, batches_per_epoch=1, num_workers=0
     )
     assert done.status == "completed" and done.step == 1 and math.isfinite(done.metrics[0]["lr"])
 
@@ -407,21 +365,9 @@ def test_failure_before_the_first_checkpoint_leaves_the_folder_reusable(stripes,
     out = folder / "early"
     _hook_loss(monkeypatch, lambda call, o: o.sum() * float("inf") if call == 1 else None)
     with pytest.raises(TrainingDivergedError, match="no checkpoint had been saved yet"):
-        train(
-            table,
-            out,
-            images=folder / "img",
-            progress=False,
-            overrides={**FAST, "epochs": 1, "batches_per_epoch": 1},
-        )
+        train_fast(table, out, folder / "img", epochs=1, batches_per_epoch=1)
     monkeypatch.undo()
-    again = train(
-        table,
-        out,
-        images=folder / "img",
-        progress=False,
-        overrides={**FAST, "epochs": 1, "batches_per_epoch": 1},
-    )
+    again = train_fast(table, out, folder / "img", epochs=1, batches_per_epoch=1)
     assert again.status == "completed"
 
 

@@ -22,7 +22,7 @@ from cxrembed.train.loop import TrainResult, epoch_line
 from cxrembed.train.trainer import build_loss, initial_model
 from cxrlabel.cli import app
 
-from .._stripes import FAST, write_stripes
+from .._stripes import FAST, train_fast, write_stripes
 
 runner = CliRunner()
 
@@ -41,12 +41,8 @@ def _same(a, b):
 def test_epoch_lines_curves_png_and_proxies_in_the_checkpoint(stripes, capsys):
     folder, table = stripes
     out = folder / "lines"
-    result = train(
-        table,
-        out,
-        images=folder / "img",
-        progress=True,
-        overrides={**FAST, "loss": "ms+proxy", "epochs": 2, "batches_per_epoch": 2},
+    result = train_fast(
+        table, out, folder / "img", progress=True, loss="ms+proxy", epochs=2, batches_per_epoch=2
     )
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("epoch ") and "val MAP@R" in line]
@@ -86,13 +82,7 @@ def test_warning_when_the_best_epoch_is_the_first(stripes, monkeypatch):
 
     monkeypatch.setattr(loop_module, "validation_metrics", falling)
     with pytest.warns(UserWarning, match="best validation MAP@R was at epoch 1 of 3"):
-        result = train(
-            table,
-            folder / "first",
-            images=folder / "img",
-            progress=False,
-            overrides={**FAST, "epochs": 3, "batches_per_epoch": 1},
-        )
+        result = train_fast(table, folder / "first", folder / "img", epochs=3, batches_per_epoch=1)
     assert result.best_epoch == 1
     from cxrembed.commands.train import format_result
 
@@ -113,13 +103,7 @@ def _capture_fit(monkeypatch, seen):
 def test_init_starts_from_another_runs_backbone_with_a_new_head(stripes, monkeypatch):
     folder, table = stripes
     source = folder / "source"
-    train(
-        table,
-        source,
-        images=folder / "img",
-        progress=False,
-        overrides={**FAST, "epochs": 1, "batches_per_epoch": 2},
-    )
+    train_fast(table, source, folder / "img", epochs=1, batches_per_epoch=2)
     trained = read_weights(source / "model.safetensors")[0]
     seen: dict = {}
     _capture_fit(monkeypatch, seen)
@@ -157,13 +141,7 @@ def test_threads_are_set_for_training_and_restored(stripes, monkeypatch):
     seen: dict = {}
     _capture_fit(monkeypatch, seen)
     before = torch.get_num_threads()
-    train(
-        table,
-        folder / "threads",
-        images=folder / "img",
-        progress=False,
-        overrides={**FAST, "threads": 1},
-    )
+    train_fast(table, folder / "threads", folder / "img", threads=1)
     assert seen["threads"] == 1 and torch.get_num_threads() == before
     with pytest.raises(RunConfigError, match="threads"):
         RunConfig.from_dict({"training": {"threads": 0}})
@@ -225,15 +203,9 @@ def test_build_loss_fills_in_classes_dimension_and_label_kind():
         build_loss(cfg.with_overrides({"loss_options": {"num_classes": 4}}), ["a", "b"])
 
 
-def test_cli_passes_the_new_training_options(tmp_path, monkeypatch):
-    seen: dict = {}
+def test_cli_passes_the_new_training_options(tmp_path, stand_in):
     done = TrainResult(None, "completed", 1, 1, 1, 0.5, [], RunConfig())
-
-    def fake(*args, **kwargs):
-        seen.update(kwargs)
-        return done
-
-    monkeypatch.setattr(trainer_module, "train", fake)
+    seen = stand_in(trainer_module, "train", done)
     result = runner.invoke(
         app,
         [
@@ -263,7 +235,7 @@ def test_cli_passes_the_new_training_options(tmp_path, monkeypatch):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert seen["overrides"] == {
+    assert seen["kwargs"]["overrides"] == {
         "labels.label_col": "finding",
         "labels.separator": ",",
         "training.loss": "ms+proxy",
@@ -273,7 +245,7 @@ def test_cli_passes_the_new_training_options(tmp_path, monkeypatch):
         "training.threads": 1,
         "training.init": str(tmp_path / "src"),
     }
-    config = RunConfig().with_overrides(seen["overrides"])
+    config = RunConfig().with_overrides(seen["kwargs"]["overrides"])
     assert (config.training.m, config.labels.separator) == (8, ",")
 
 
@@ -295,12 +267,8 @@ def test_ms_plus_ce_is_fed_the_raw_projection(stripes, monkeypatch):
         return loss
 
     monkeypatch.setattr(trainer_module, "build_loss", spy)
-    result = train(
-        table,
-        folder / "msce",
-        images=folder / "img",
-        progress=False,
-        overrides={**FAST, "loss": "ms+ce", "epochs": 1, "batches_per_epoch": 2},
+    result = train_fast(
+        table, folder / "msce", folder / "img", loss="ms+ce", epochs=1, batches_per_epoch=2
     )
     assert result.status == "completed" and len(norms) == 2
     assert all(abs(n - 1.0) > 1e-3 for n in norms)  # not the unit-norm embedding

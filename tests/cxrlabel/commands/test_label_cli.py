@@ -67,12 +67,15 @@ def test_real_run_prints_summary_table(tmp_path: Path) -> None:
     assert pd.read_csv(tmp_path / "o.csv")["Edema"].tolist()[1] == 1
 
 
-def test_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
+def _label_one_report(tmp_path: Path, *options: str):
+    """``cxr label`` of a one-report table (id, text) into o.csv with ``options``."""
     src = tmp_path / "r.csv"
     pd.DataFrame({"id": ["a"], "text": ["x"]}).to_csv(src, index=False)
-    result = runner.invoke(
-        app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "--text-col", "txt"]
-    )
+    return runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.csv"), *options])
+
+
+def test_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = _label_one_report(tmp_path, "--text-col", "txt")
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "columns present" in lines[0]
@@ -80,11 +83,7 @@ def test_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
 
 
 def test_unknown_schema_names_known_ones(tmp_path: Path) -> None:
-    src = tmp_path / "r.csv"
-    pd.DataFrame({"id": ["a"], "text": ["x"]}).to_csv(src, index=False)
-    result = runner.invoke(
-        app, ["label", str(src), "-o", str(tmp_path / "o.csv"), "--schema", "chexprt"]
-    )
+    result = _label_one_report(tmp_path, "--schema", "chexprt")
     assert result.exit_code == 1
     assert "did you mean 'chexpert'" in result.output
 

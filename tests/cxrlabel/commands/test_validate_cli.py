@@ -153,24 +153,19 @@ def test_assertion_mode_passes_options(app, monkeypatch, tmp_path):
     }
 
 
+def _validate_files(app, tmp_path, *options):
+    """``cxr validate`` of ``tmp_path``'s pred.csv against its gold.csv into out/."""
+    files = [str(tmp_path / "pred.csv"), str(tmp_path / "gold.csv")]
+    return runner.invoke(app, ["validate", *files, "-o", str(tmp_path / "out"), *options])
+
+
 def test_end_to_end_small_tables(app, tmp_path):
     pd.DataFrame({"id": [1, 2, 3], "Edema": [1, None, 1], "status": ["ok"] * 3}).to_csv(
         tmp_path / "pred.csv", index=False
     )
     pd.DataFrame({"id": [1, 2, 3], "Edema": [1, 1, 0]}).to_csv(tmp_path / "gold.csv", index=False)
     out = tmp_path / "out"
-    result = runner.invoke(
-        app,
-        [
-            "validate",
-            str(tmp_path / "pred.csv"),
-            str(tmp_path / "gold.csv"),
-            "-o",
-            str(out),
-            "--bootstrap",
-            "20",
-        ],
-    )
+    result = _validate_files(app, tmp_path, "--bootstrap", "20")
     assert result.exit_code == 0, result.output
     assert "| Edema | 2 | 1 | 1 | 1 | 0.500 | 0.500 |" in result.stdout
     assert {p.name for p in out.iterdir()} >= {"metrics.md", "noise.json", "errors.csv", "f1.png"}
@@ -224,18 +219,7 @@ def test_id_columns_are_found_as_cxr_label_finds_them(app, tmp_path):
         tmp_path / "gold.csv", index=False
     )
     out = tmp_path / "out"
-    result = runner.invoke(
-        app,
-        [
-            "validate",
-            str(tmp_path / "pred.csv"),
-            str(tmp_path / "gold.csv"),
-            "-o",
-            str(out),
-            "--bootstrap",
-            "0",
-        ],
-    )
+    result = _validate_files(app, tmp_path, "--bootstrap", "0")
     assert result.exit_code == 0, result.output
     assert "| Edema | 2 | 1 | 1 | 1 | 0.500 | 0.500 |" in result.stdout
     assert result.stdout.rstrip().endswith(f"wrote: {out}")
