@@ -118,7 +118,7 @@ def test_killing_cxr_label_ends_its_workers(
         finally:
             if proc.poll() is None:
                 proc.kill()
-    _wait(lambda: not _alive(workers), 15, f"workers {[w.pid for w in workers]} to end")
+    _wait(lambda: not _alive(workers), 60, f"workers {[w.pid for w in workers]} to end")
     assert proc.returncode != 0 and not out.exists()
     if sig != signal.SIGKILL:
         assert not list(tmp_path.glob(".*.partial")), "temporary outputs left behind"
