@@ -106,6 +106,7 @@ def stop_workers(pool: Executor, before: set[BaseProcess], timeout: float = 5.0)
     The pool's processes are the children started since ``before`` was taken
     (:func:`pool_children`); they are sent SIGTERM, then SIGKILL after ``timeout``.
     """
+    results = getattr(pool, "_result_queue", None)  # (shutdown forgets it)
     pool.shutdown(wait=False, cancel_futures=True)
     workers = pool_children() - before
     for p in workers:
@@ -116,3 +117,19 @@ def stop_workers(pool: Executor, before: set[BaseProcess], timeout: float = 5.0)
         if p.is_alive():
             p.kill()
             p.join(1.0)
+    _unblock_result_reader(results)
+
+
+def _unblock_result_reader(results: object) -> None:
+    """Let the pool's manager thread end once its workers are dead.
+
+    A worker killed while sending a result leaves half a message in the result pipe; the
+    manager thread then blocks reading the rest, and the interpreter's exit, which joins
+    that thread, hangs for ever (4 of 8 SIGTERMs on a loaded machine). The parent holds the
+    pipe's write end too, so no EOF ever comes: closing that copy gives the reader its EOF,
+    which the manager treats as a broken pool, and it ends.
+    """
+    writer = getattr(results, "_writer", None)  # ProcessPoolExecutor's private SimpleQueue
+    if writer is not None:
+        with contextlib.suppress(OSError):
+            writer.close()

@@ -183,3 +183,23 @@ def test_a_worker_does_not_inherit_the_parents_sigterm_handler() -> None:
     ):
         assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL  # the parent's handler
         assert pool.submit(_sigterm_action).result(timeout=60) == "default"
+
+
+def test_stopping_the_pool_frees_a_manager_thread_stuck_on_half_a_result() -> None:
+    """A worker killed while sending a result leaves half a message in the result pipe; the
+    pool's manager thread must not wait for the rest for ever (the interpreter's exit joins
+    it: ``cxr label`` hung after SIGTERM in 4 of 8 runs on a loaded machine)."""
+    import struct
+
+    from cxrlabel.workers import pool_children, stop_workers
+
+    before = pool_children()
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    assert pool.submit(abs, -1).result(timeout=60) == 1  # worker and manager running
+    manager = pool._executor_manager_thread
+    writer = pool._result_queue._writer
+    os.write(writer.fileno(), struct.pack("!i", 1000) + b"x" * 10)  # 10 of 1000 bytes
+    time.sleep(0.5)  # the manager is now reading the rest
+    stop_workers(pool, before)
+    manager.join(20)
+    assert not manager.is_alive(), "the pool's manager thread still waits for the result"
