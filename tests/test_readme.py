@@ -360,6 +360,8 @@ def test_inline_script_commands_name_scripts_and_flags_that_exist() -> None:
         script = ROOT / words[1]
         assert script.is_file(), f"{where}: {words[1]} does not exist"
         source = script.read_text(encoding="utf-8")
+        if "realdata.add_common_args" in source:  # the real-data benchmarks' shared options
+            source += (ROOT / "benchmarks" / "realdata.py").read_text(encoding="utf-8")
         for flag in _flags(words[2:]):
             positive = "--" + flag.removeprefix("--no-")  # argparse.BooleanOptionalAction
             defined = f'"{flag}"' in source or (
