@@ -34,7 +34,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import warnings
 import weakref
 from collections.abc import Iterable, Iterator
@@ -79,6 +78,14 @@ def _set_mentions(doc: Doc, value: list[dict[str, Any]] | None) -> None:
 
 if not Doc.has_extension("cxr_labels"):
     Doc.set_extension("cxr_labels", default=None)
+_LABELS_KEY = ("._.", "cxr_labels", None, None)
+
+
+def _plain_doc_labels() -> bool:
+    """Whether ``doc._.cxr_labels`` is still a plain stored value (written directly then)."""
+    return Underscore.doc_extensions.get("cxr_labels") == (None, None, None, None)
+
+
 Doc.set_extension("cxr_mentions", getter=_get_mentions, setter=_set_mentions, force=True)
 #: The span extensions the component writes and their defaults (negspacy registers ``negex``
 #: too: same meaning, same default).
@@ -155,7 +162,7 @@ class CxrLabelerComponent:
     def __call__(self, doc: Doc) -> Doc:
         lab = self.labeler
         text = self._text(doc)
-        if not text.strip():  # no report: nothing labelled (Labeler.label gives NaN)
+        if not text or text.isspace():  # no report: nothing labelled (Labeler.label: NaN)
             doc._.cxr_labels, doc._.cxr_mentions = {}, []
             doc.spans[SPANS_KEY] = []
             return doc
@@ -163,11 +170,13 @@ class CxrLabelerComponent:
         row = self._row
         row.fill(np.nan)
         lab._fill_row(row, 0, analysis.best)
-        doc._.cxr_labels = {
-            name: float(v)
-            for name, v in zip(lab.names, row[0].tolist(), strict=True)
-            if not math.isnan(v)
-        }
+        labels = {
+            name: v for name, v in zip(lab.names, row[0].tolist(), strict=True) if v == v
+        }  # (v == v: not NaN)
+        if _plain_doc_labels():
+            doc.user_data[_LABELS_KEY] = labels
+        else:
+            doc._.cxr_labels = labels
         doc.spans[SPANS_KEY] = self._spans(doc, lab._mentions(analysis, sections_wanted=False))
         doc.user_data.pop(_MENTIONS_KEY, None)
         _PENDING[doc] = (lab, analysis)

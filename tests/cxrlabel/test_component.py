@@ -174,6 +174,15 @@ def test_relabelling_a_doc_rewrites_every_span_value(nlp) -> None:
 def test_re_registered_extensions_are_honoured(nlp) -> None:
     from spacy.tokens import Span
 
+    labels: list[dict] = []
+    Doc.set_extension(
+        "cxr_labels", setter=lambda doc, v: labels.append(v), getter=lambda d: 0, force=True
+    )
+    try:
+        nlp("Mild cardiomegaly.")
+    finally:
+        Doc.set_extension("cxr_labels", default=None, force=True)
+    assert labels == [{"Cardiomegaly": 1.0}]
     seen: list[str] = []
     original = Span.get_extension("cxr_status")
     Span.set_extension(
