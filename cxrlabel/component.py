@@ -81,9 +81,12 @@ if not Doc.has_extension("cxr_labels"):
 _LABELS_KEY = ("._.", "cxr_labels", None, None)
 
 
-def _plain_doc_labels() -> bool:
-    """Whether ``doc._.cxr_labels`` is still a plain stored value (written directly then)."""
-    return Underscore.doc_extensions.get("cxr_labels") == (None, None, None, None)
+def _stored_plainly(extensions: dict[str, Any], name: str, default: Any) -> bool:
+    """Whether an extension is still a plain stored value with this default (someone may
+    re-register it with a getter, setter or other default): then it can be written to
+    ``doc.user_data`` under spaCy's own key, without an ``._`` object per write, and a
+    value equal to the default needs no write at all."""
+    return extensions.get(name) == (default, None, None, None)
 
 
 Doc.set_extension("cxr_mentions", getter=_get_mentions, setter=_set_mentions, force=True)
@@ -110,12 +113,9 @@ Span.set_extension("cxr_observation", getter=_observation, force=True)
 
 
 def _plain_span_extensions() -> bool:
-    """Whether every span extension the component writes is still a plain stored value with
-    the component's default (someone may re-register one with a getter, setter or other
-    default), so values can be written to ``doc.user_data`` under spaCy's own key, without
-    a ``span._`` object per write, and values equal to the default need no write."""
+    """Whether every span extension the component writes is stored plainly."""
     return all(
-        Underscore.span_extensions.get(name) == (default, None, None, None)
+        _stored_plainly(Underscore.span_extensions, name, default)
         for name, default in _SPAN_DEFAULTS.items()
     )
 
@@ -173,7 +173,7 @@ class CxrLabelerComponent:
         labels = {
             name: v for name, v in zip(lab.names, row[0].tolist(), strict=True) if v == v
         }  # (v == v: not NaN)
-        if _plain_doc_labels():
+        if _stored_plainly(Underscore.doc_extensions, "cxr_labels", None):
             doc.user_data[_LABELS_KEY] = labels
         else:
             doc._.cxr_labels = labels
