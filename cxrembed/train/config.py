@@ -216,8 +216,8 @@ class DataSection:
     def loader_workers(self, cached: bool) -> int:
         """DataLoader processes: ``num_workers``, or when it is None (auto) none for a
         ``cxr prepare`` cache (reading it is cheap, and on a small machine worker processes
-        take the cores the model needs: 87% of the model's own speed in this process
-        against 55% with two workers, ``benchmarks/train_throughput.py``) and
+        take the cores the model needs: 83% of the model's own speed in this process
+        against 55% with two workers at 64 px, ``benchmarks/train_throughput.py``) and
         :data:`SOURCE_WORKERS` when images are decoded from source."""
         if self.num_workers is not None:
             return self.num_workers
