@@ -11,13 +11,16 @@ Rows (``--rows``, comma-separated names; ``all`` by default):
 
 =================  =======================================================================
 ``ms``             multi-similarity + mining alone (the old default)
-``ms, gap``        the same without attention pooling (global average pooling)
-``ms, lr x3``      ``lr 1e-3, head_lr 1e-2`` instead of ``3e-4, 3e-3``
-``ms, m 8``        8 images per label in a batch (4 label draws for 3 labels) instead of 4
+``ms gap``          the same without attention pooling (global average pooling)
+``ms lr-x3``       ``lr 1e-3, head_lr 1e-2`` instead of ``3e-4, 3e-3``
+``ms m-8``         8 images per label in a batch (4 label draws for 3 labels) instead of 4
 ``ce``             the classifier baseline (BCE on a linear head, penultimate features)
 ``proxy``          normalised-softmax proxies on the embedding alone
 ``ms+proxy``       MS plus the proxy term
 ``ms+ce``          MS plus a linear classification term on the projection: the default
+``ms+ce ce-x3``    the same with ``ce_weight 3`` instead of 1
+``ms+ce softmax``  the same with a softmax cross-entropy head instead of BCE
+``ms+ce lr-x2``    the same with ``lr 6e-4, head_lr 6e-3``
 =================  =======================================================================
 
 Usage: python benchmarks/recipe_ablation.py [--rows all] [--split-seed 0] [--seed 0]
@@ -40,13 +43,16 @@ import realdata  # noqa: E402
 
 ROWS = {
     "ms": {"loss": "ms"},
-    "ms, gap": {"loss": "ms", "attention": False},
-    "ms, lr x3": {"loss": "ms", "lr": 1e-3, "head_lr": 1e-2},
-    "ms, m 8": {"loss": "ms", "m": 8},
+    "ms gap": {"loss": "ms", "attention": False},
+    "ms lr-x3": {"loss": "ms", "lr": 1e-3, "head_lr": 1e-2},
+    "ms m-8": {"loss": "ms", "m": 8},
     "ce": {"loss": "ce"},
     "proxy": {"loss": "proxy"},
     "ms+proxy": {"loss": "ms+proxy"},
     "ms+ce": {"loss": "ms+ce"},
+    "ms+ce ce-x3": {"loss": "ms+ce", "loss_options": {"ce_weight": 3.0}},
+    "ms+ce softmax": {"loss": "ms+ce", "loss_options": {"head": "softmax"}},
+    "ms+ce lr-x2": {"loss": "ms+ce", "lr": 6e-4, "head_lr": 6e-3},
 }
 
 
@@ -65,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {spec.data} not found")
         return 0
     names = list(ROWS) if args.rows == "all" else [r.strip() for r in args.rows.split(",")]
+    unknown = [n for n in names if n not in ROWS]
+    if unknown:
+        parser.error(f"unknown row(s) {unknown}; choose from {sorted(ROWS)} or 'all'")
     started = time.perf_counter()
     table, root = realdata.load_split(spec, seed=args.split_seed)
     tuning = table[table["split"] == "train"].reset_index(drop=True)
