@@ -125,10 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     realdata.add_common_args(parser)
     args = parser.parse_args(argv)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        parser.error(f"unknown --methods {unknown}; known: {', '.join(METHODS)}")
+    methods = realdata.chosen_names(parser, "--methods", args.methods, METHODS)
     if args.resume and args.out is None:
         parser.error("--resume needs --out (the folder of the run to continue)")
     spec = realdata.SPECS["kermany"]

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,22 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-seed", type=int, default=0, help="test-patient split seed")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws")
     parser.add_argument("--out", type=Path, default=None, help="keep the outputs here")
+
+
+def chosen_names(
+    parser: argparse.ArgumentParser, flag: str, value: str, known: Iterable[str]
+) -> list[str]:
+    """The comma-separated names of ``flag`` (``all``: every known one), in order.
+
+    An unknown name stops the benchmark before any training, naming the known ones, so a
+    typo is not silently skipped an hour into a run.
+    """
+    known = list(known)
+    names = known if value == "all" else [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"unknown {flag} {unknown}; choose from {known} or 'all'")
+    return names
 
 
 def start(script: str, argv: list[str] | None, args: argparse.Namespace) -> Path:

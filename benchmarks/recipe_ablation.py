@@ -70,10 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if not realdata.available(spec):
         print(f"skipped: {spec.data} not found")
         return 0
-    names = list(ROWS) if args.rows == "all" else [r.strip() for r in args.rows.split(",")]
-    unknown = [n for n in names if n not in ROWS]
-    if unknown:
-        parser.error(f"unknown row(s) {unknown}; choose from {sorted(ROWS)} or 'all'")
+    names = realdata.chosen_names(parser, "--rows", args.rows, ROWS)
     started = time.perf_counter()
     table, root = realdata.load_split(spec, seed=args.split_seed)
     tuning = table[table["split"] == "train"].reset_index(drop=True)

@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default="default,ml2,ce,pml-ms,untrained,pixels")
     realdata.add_common_args(parser)
     args = parser.parse_args(argv)
+    methods = realdata.chosen_names(
+        parser, "--methods", args.methods, [*TRAINED, "pml-ms", "untrained", "pixels"]
+    )
     spec = realdata.SPECS[args.collection]
     args.epochs = args.epochs or spec.epochs
     args.image_size = args.image_size or spec.image_size
@@ -69,7 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ndata: {spec.data}\n{realdata.describe(table, spec)}")
     cache = realdata.prepare(table, root, out / f"cache{args.image_size}", args.image_size)
     base = realdata.base_overrides(spec, args)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
 
     vectors, timing = {}, {}
     for method in methods:
