@@ -28,3 +28,29 @@ def test_an_unknown_name_stops_before_any_work_and_lists_the_known_ones(capsys) 
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert "unknown --rows ['gap']" in err and "'ms gap'" in err
+
+
+def test_retrieval_real_compares_the_default_with_a_paired_difference(capsys) -> None:
+    import numpy as np
+    import pandas as pd
+    import retrieval_real
+
+    rng = np.random.default_rng(0)
+    n = 120
+    patients = np.arange(n) // 2
+    labels = np.array(["normal", "bacteria", "virus"])[patients % 3]
+    table = pd.DataFrame(
+        {
+            "subtype": labels,
+            "patient_id": patients,
+            "split": np.where(patients % 4, "train", "test"),
+        }
+    )
+    good = np.eye(3, 6)[patients % 3] + 0.5 * rng.normal(size=(n, 6))
+    vectors = {"default": good, "ce": good + 2.0 * rng.normal(size=(n, 6))}
+    spec = realdata.SPECS["kermany"]
+    scores = {m: realdata.score(v, table, spec, draws=200) for m, v in vectors.items()}
+    retrieval_real._comparisons(scores, vectors, table, spec, 200)
+    line = capsys.readouterr().out.strip()
+    gap = scores["default"].loc["MAP@R", "value"] - scores["ce"].loc["MAP@R", "value"]
+    assert line.startswith("default / ce: MAP@R x") and f"paired difference {gap:.3f} [" in line

@@ -8,7 +8,11 @@ import pytest
 import torch
 
 from cxrembed.evaluation.baselines import pixel_vectors, untrained_encoder
-from cxrembed.evaluation.metrics.intervals import format_interval, retrieval_with_intervals
+from cxrembed.evaluation.metrics.intervals import (
+    format_interval,
+    paired_difference,
+    retrieval_with_intervals,
+)
 from cxrembed.evaluation.metrics.retrieval import retrieval_metrics
 from cxrembed.inference.run import read_run_config
 from cxrembed.train.trainer import initial_model
@@ -116,3 +120,35 @@ def test_untrained_encoder_is_the_runs_initial_network(tmp_path):
     assert encoder.image_size == 32 and encoder.config_hash == "untrained"
     batch = encoder.prepare_batch([np.zeros((40, 40), np.float32)])
     assert encoder.encode(batch).shape == (1, 8)
+
+
+def test_paired_difference_is_the_difference_of_the_values_with_a_paired_interval():
+    x, classes, groups, query = _data(n=240, noise=0.8)
+    worse = x + np.random.default_rng(5).normal(scale=1.5, size=x.shape)
+    common = dict(groups=groups, k=5, draws=400, seed=2)
+    diff = paired_difference(x, worse, classes, query, ~query, **common)
+    one = retrieval_with_intervals(x, classes, query, ~query, positive=("virus",), **common)
+    two = retrieval_with_intervals(worse, classes, query, ~query, positive=("virus",), **common)
+    assert diff["value"] == pytest.approx(one.loc["MAP@R", "value"] - two.loc["MAP@R", "value"])
+    assert diff["low"] <= diff["value"] <= diff["high"]
+    assert diff["low"] > 0  # the noisier embedding is clearly worse
+    # paired: the difference's interval is narrower than the two intervals side by side
+    spread = (one.loc["MAP@R", "high"] - one.loc["MAP@R", "low"]) + (
+        two.loc["MAP@R", "high"] - two.loc["MAP@R", "low"]
+    )
+    assert diff["high"] - diff["low"] < spread
+    p1 = paired_difference(x, worse, classes, query, ~query, metric="P@1", **common)
+    assert p1["value"] == pytest.approx(one.loc["P@1", "value"] - two.loc["P@1", "value"])
+
+
+def test_paired_difference_of_a_method_with_itself_is_exactly_zero():
+    x, classes, groups, query = _data()
+    same = paired_difference(x, x.copy(), classes, query, ~query, groups=groups, draws=100)
+    assert same == {"value": 0.0, "low": 0.0, "high": 0.0}
+    assert np.isnan(paired_difference(x, x, classes, query, ~query, groups=groups, draws=0)["low"])
+
+
+def test_paired_difference_rejects_a_metric_without_per_query_values():
+    x, classes, groups, query = _data()
+    with pytest.raises(ValueError, match="vote AUROC"):
+        paired_difference(x, x, classes, query, ~query, groups=groups, metric="vote AUROC")
