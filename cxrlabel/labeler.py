@@ -157,7 +157,9 @@ class Labeler:
         # directly (no Language: see english_tokenizer); ``nlp`` makes one when asked for.
         self._nlp = nlp
         self._tokenizer = english_tokenizer() if nlp is None else None
-        self._index = PhraseIndex(nlp if nlp is not None else self._tokenizer, self.lexicon)
+        self._index = PhraseIndex(
+            nlp if nlp is not None else self._tokenizer, self.lexicon, cache=nlp is None
+        )
         self._sections = SectionFinder(self.lexicon.sections)
         schema_ = self.lexicon.schema
         self.observations = [o.name for o in schema_.observations]

@@ -93,8 +93,13 @@ class PhraseIndex:
     per match (:meth:`match` turns one into a :class:`Match`).
     """
 
-    def __init__(self, nlp: Language | Tokenizer, lexicon: Lexicon) -> None:
-        """``nlp``: a pipeline (its ``make_doc`` tokenises the phrases) or a tokenizer."""
+    def __init__(self, nlp: Language | Tokenizer, lexicon: Lexicon, *, cache: bool = False) -> None:
+        """``nlp``: a pipeline (its ``make_doc`` tokenises the phrases) or a tokenizer.
+
+        ``cache``: the tokenizer is :func:`cxrlabel.text.english_tokenizer`'s, so the
+        phrases' token hashes may be read from (and are written to) the on-disk cache of
+        :mod:`cxrlabel.phrasecache` instead of tokenising every phrase.
+        """
         self.nlp = nlp
         self.lexicon = lexicon
         self.cues: tuple[Cue, ...] = lexicon.cues
@@ -115,7 +120,7 @@ class PhraseIndex:
         for i, cue in enumerate(self.cues):
             self._add(rules, "cue", i, cue.phrases, 0)
         texts = list(dict.fromkeys(text for _, group in rules for text in group))
-        lowers = dict(zip(texts, _lower_hashes(nlp, texts), strict=True))
+        lowers = dict(zip(texts, _lower_hashes(nlp, texts, cache), strict=True))
         for key, group in rules:
             # LOWER hash sequences: what the matcher keeps of a Doc (empty ones are skipped)
             self._phrases.add(key, [lowers[text] for text in group])
@@ -226,11 +231,22 @@ class PhraseIndex:
         return [i for i, orth in enumerate(orths) if orth in stop_orths]
 
 
-def _lower_hashes(nlp: Language | Tokenizer, texts: list[str]) -> list[list[int]]:
+def _lower_hashes(nlp: Language | Tokenizer, texts: list[str], cache: bool) -> list[list[int]]:
     """The ``LOWER`` hash of each token of each text, tokenised by ``nlp`` (``make_doc``
-    for a pipeline)."""
+    for a pipeline) or read from the phrase cache (``cache``: written when it was not)."""
+    key = None
+    if cache:
+        from cxrlabel import phrasecache
+
+        key = phrasecache.cache_key(texts)
+        cached = phrasecache.load(key, len(texts))
+        if cached is not None:
+            return cached
     make_doc = getattr(nlp, "make_doc", nlp)
-    return [make_doc(text).to_array(LOWER).tolist() for text in texts]
+    lowers = [make_doc(text).to_array(LOWER).tolist() for text in texts]
+    if key is not None:
+        phrasecache.save(key, lowers)
+    return lowers
 
 
 def _start(hit: tuple[int, int, int]) -> int:
