@@ -53,7 +53,7 @@ LIGHT = (
     "            raise ModuleNotFoundError(name, name=name)\n"
     "sys.meta_path.insert(0, Block())\n"
     "from cxrlabel.cli import main\n"
-    "main(sys.argv[1:])\n"
+    "sys.exit(main())\n"  # as the ``cxr`` console script calls it
 )
 PEER = (
     "import sys, spacy, negspacy.negation\n"

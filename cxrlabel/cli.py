@@ -11,8 +11,9 @@ result; :func:`~cxrlabel.commands.options.cxr_command` turns a
 Start-up matters for a labeller run on a few reports: ``cxr label`` and ``cxr validate``
 build an app with the labeller's commands only (no entry points are scanned, nothing of
 cxrembed is imported) and import spaCy without letting thinc import torch and without
-spaCy's own CLI (:mod:`cxrlabel.startup`; ``CXR_FAST_START=0`` in the environment turns
-this off). ``app`` (the full application) is built on first use.
+spaCy's own CLI, and end the process without the interpreter's teardown once done
+(:mod:`cxrlabel.startup`; ``CXR_FAST_START=0`` in the environment turns this off). ``app``
+(the full application) is built on first use.
 """
 
 from __future__ import annotations
@@ -94,14 +95,31 @@ def __getattr__(name: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point for ``cxr``."""
+    """Console-script entry point for ``cxr``.
+
+    Called without ``argv`` (the ``cxr`` script, ``python -m cxrlabel.cli``), a labeller
+    command ends its process once done, without the interpreter's teardown
+    (:func:`cxrlabel.startup.exit_now`); called with arguments, it returns or raises
+    ``SystemExit`` as a click application does.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     own = bool(args) and args[0] in _OWN_COMMANDS
-    if own and os.environ.get("CXR_FAST_START", "1") != "0":  # CXR_FAST_START=0 turns it off
+    fast = own and os.environ.get("CXR_FAST_START", "1") != "0"  # CXR_FAST_START=0: off
+    if fast:
         from cxrlabel.startup import fast_labeller_start
 
         fast_labeller_start()
-    build_app(plugins=not own)(args=args, prog_name="cxr")
+    application = build_app(plugins=not own)
+    if not (fast and argv is None):
+        application(args=args, prog_name="cxr")
+        return
+    from cxrlabel.startup import exit_now
+
+    try:
+        application(args=args, prog_name="cxr")
+    except SystemExit as exc:
+        exit_now(exc.code)
+    exit_now(0)
 
 
 if __name__ == "__main__":  # pragma: no cover

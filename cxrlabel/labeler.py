@@ -1,6 +1,6 @@
 """The report labeller: text in, one 1 / 0 / -1 / blank value per observation out.
 
-Pipeline per report: tokenise with ``spacy.blank("en")`` → find section titles and sentence
+Pipeline per report: tokenise as ``spacy.blank("en")`` does → find section titles and sentence
 ends (character offsets) → one phrase-matching pass for mentions and cues → assertion status
 of each mention from its sentence's cues → report-level aggregation. Every label is traceable
 to the phrase that matched and the rule id of the cue that decided it (:meth:`Labeler.mentions`).
@@ -17,9 +17,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-import spacy
 from spacy.attrs import IDX
 from spacy.language import Language
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 
 from cxrlabel.aggregate import POSITIVE, PRECEDENCE, UNCERTAIN, VALUE, Precedence
@@ -31,7 +31,7 @@ from cxrlabel.lexicon import Lexicon, load_lexicon
 from cxrlabel.mentions import PhraseIndex, phrase_variants
 from cxrlabel.sections import SectionFinder, Sections
 from cxrlabel.sentences import SentenceTexts, sentence_ends
-from cxrlabel.text import clean_text, tokenize
+from cxrlabel.text import clean_text, english_tokenizer, tokenize
 from cxrlabel.vocab import HEDGE
 
 __all__ = ["Labeler", "MentionResult"]
@@ -153,8 +153,13 @@ class Labeler:
             unknown = [s for s in self.sections if s not in known]
             if unknown:
                 raise InputError(f"unknown section(s) {unknown}; known sections: {sorted(known)}")
-        self.nlp = nlp if nlp is not None else spacy.blank("en")
-        self._index = PhraseIndex(self.nlp, self.lexicon)
+        # Without a pipeline of the caller's, the tokenizer of spacy.blank("en") is built
+        # directly (no Language: see english_tokenizer); ``nlp`` makes one when asked for.
+        self._nlp = nlp
+        self._tokenizer = english_tokenizer() if nlp is None else None
+        self._index = PhraseIndex(
+            nlp if nlp is not None else self._tokenizer, self.lexicon, cache=nlp is None
+        )
         self._sections = SectionFinder(self.lexicon.sections)
         schema_ = self.lexicon.schema
         self.observations = [o.name for o in schema_.observations]
@@ -170,6 +175,22 @@ class Labeler:
             self.observations.index(n) + offset for n in schema_.no_finding_ignores
         )
         self._counting: dict[tuple[str | None, ...], bool] = {}  # section names -> all count?
+
+    @property
+    def nlp(self) -> Language:
+        """The spaCy pipeline whose tokenizer the labeller uses: the one given, else an
+        English ``Language`` around the labeller's own tokenizer (made on first use)."""
+        if self._nlp is None:
+            from spacy.lang.en import English
+
+            tokenizer = self._tokenizer
+            self._nlp = English(vocab=tokenizer.vocab, create_tokenizer=lambda _: tokenizer)
+        return self._nlp
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer reports go through (the pipeline's, when one was given)."""
+        return self._nlp.tokenizer if self._nlp is not None else self._tokenizer
 
     # ------------------------------------------------------------------ analysis core
 
@@ -320,7 +341,7 @@ class Labeler:
         array = np.full((len(cleaned), len(self.names)), np.nan, dtype=np.float32)
         status: list[str] = []
         records: list[dict[str, Any]] = []
-        tokenizer = self.nlp.tokenizer
+        tokenizer = self.tokenizer
         for i, text in enumerate(cleaned):
             if not text:
                 status.append("empty")
@@ -389,7 +410,7 @@ class Labeler:
         (text,) = self._clean_all([text])
         if not text:
             return []
-        records = self._records(self._analyze(tokenize(self.nlp.tokenizer, text), text), report_id)
+        records = self._records(self._analyze(tokenize(self.tokenizer, text), text), report_id)
         if spans is not None:
             spans.annotate(records)
         return records
@@ -464,8 +485,8 @@ class Labeler:
         sentence, target = self._clean_all([sentence, target])
         if not sentence or not target:
             raise InputError("assertion() needs a non-empty sentence and target phrase")
-        doc = tokenize(self.nlp.tokenizer, sentence)
-        start, end = _locate(self.nlp, doc, target)
+        doc = tokenize(self.tokenizer, sentence)
+        start, end = _locate(self.tokenizer, doc, target)
         ends = sentence_ends(doc.text)
         s = bisect.bisect_left(ends, doc[start].idx)
         cue_matches = [
@@ -487,8 +508,9 @@ def _warn_replaced(characters: int, texts: int) -> None:
     )
 
 
-def _locate(nlp: Language, doc: Doc, target: str) -> tuple[int, int]:
-    """Token span of ``target`` in ``doc``, found robustly.
+def _locate(nlp: Language | Tokenizer, doc: Doc, target: str) -> tuple[int, int]:
+    """Token span of ``target`` in ``doc``, found robustly (``nlp``: a pipeline, whose
+    ``make_doc`` tokenises the target, or a tokenizer).
 
     Tries, in order: the words of the target (case-insensitive, any spacing, plural /
     singular and hyphen variants of the phrase), then the same ignoring punctuation tokens,
@@ -498,8 +520,10 @@ def _locate(nlp: Language, doc: Doc, target: str) -> tuple[int, int]:
     is preferred.
     """
 
+    make_doc = getattr(nlp, "make_doc", nlp)
+
     def words(text: str) -> list[str]:
-        return [t.lower_ for t in nlp.make_doc(text) if not t.is_space]
+        return [t.lower_ for t in make_doc(text) if not t.is_space]
 
     def variants() -> list[list[str]]:
         base = " ".join(target.lower().replace("...", " ").split())

@@ -14,7 +14,6 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,8 @@ from cxrlabel.lexicon import load_lexicon
 from cxrlabel.workers import die_with_parent, pool_children, sigterm_as_exit, stop_workers
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from cxrlabel.joined import ColumnSpans
     from cxrlabel.labeler import Labeler
 
@@ -333,6 +334,8 @@ def _labelled_chunks(
         for chunk in reader:
             yield chunk, _label_chunk(lab, chunk.ids, chunk.texts, chunk.spans)
         return
+    from concurrent.futures import ProcessPoolExecutor  # (multiprocessing: not for --jobs 1)
+
     global _WORKER, _WORKER_KWARGS
     _WORKER, _WORKER_KWARGS = lab, kwargs  # inherited by forked workers: no rebuild
     before = pool_children()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import bisect
 from typing import Literal, NamedTuple
 
-from spacy.attrs import ORTH
+from spacy.attrs import LOWER, ORTH
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 
 from cxrlabel.lexicon import Cue, Lexicon
@@ -92,53 +93,74 @@ class PhraseIndex:
     per match (:meth:`match` turns one into a :class:`Match`).
     """
 
-    def __init__(self, nlp: Language, lexicon: Lexicon) -> None:
+    def __init__(self, nlp: Language | Tokenizer, lexicon: Lexicon, *, cache: bool = False) -> None:
+        """``nlp``: a pipeline (its ``make_doc`` tokenises the phrases) or a tokenizer.
+
+        ``cache``: the tokenizer is :func:`cxrlabel.text.english_tokenizer`'s, so the
+        phrases' token hashes may be read from (and are written to) the on-disk cache of
+        :mod:`cxrlabel.phrasecache` instead of tokenising every phrase.
+        """
         self.nlp = nlp
         self.lexicon = lexicon
         self.cues: tuple[Cue, ...] = lexicon.cues
-        self._phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
+        vocab = nlp.vocab
+        self._phrases = PhraseMatcher(vocab, attr="LOWER")
         self._keys: dict[int, tuple[Kind, int]] = {}  # match key -> (kind, index)
         self._key_of: dict[tuple[Kind, int], int] = {}
         self._segment_keys: dict[int, str] = {}
         # first segment -> second segment -> [(key, gap, segments after the first)]
         self._gapped: dict[str, dict[str, list[tuple[int, int, tuple[str, ...]]]]] = {}
-        self._stop_orths = {nlp.vocab.strings.add(t) for t in _SENTENCE_END}
+        self._stop_orths = {vocab.strings.add(t) for t in _SENTENCE_END}
+        # The matcher's rules, in the order they are added: (match key, phrase texts)
+        rules: list[tuple[str, list[str]]] = []
         for i, obs in enumerate(lexicon.schema.observations):
-            self._add("mention", i, obs.mentions, obs.gap)
-            self._add("anchor", i, obs.anchors, obs.gap)
-            self._add("unmention", i, obs.unmentions, obs.gap)
+            self._add(rules, "mention", i, obs.mentions, obs.gap)
+            self._add(rules, "anchor", i, obs.anchors, obs.gap)
+            self._add(rules, "unmention", i, obs.unmentions, obs.gap)
         for i, cue in enumerate(self.cues):
-            self._add("cue", i, cue.phrases, 0)
+            self._add(rules, "cue", i, cue.phrases, 0)
+        texts = list(dict.fromkeys(text for _, group in rules for text in group))
+        lowers = dict(zip(texts, _lower_hashes(nlp, texts, cache), strict=True))
+        for key, group in rules:
+            # LOWER hash sequences: what the matcher keeps of a Doc (empty ones are skipped)
+            self._phrases.add(key, [lowers[text] for text in group])
         #: keys of mentions and anchors: a sentence holding none needs no decision
         self.mention_keys = frozenset(
             k for k, (kind, _) in self._keys.items() if kind in ("mention", "anchor")
         )
 
-    def _add(self, kind: Kind, index: int, phrases: tuple[str, ...], gap: int) -> None:
+    def _add(
+        self,
+        rules: list[tuple[str, list[str]]],
+        kind: Kind,
+        index: int,
+        phrases: tuple[str, ...],
+        gap: int,
+    ) -> None:
         if not phrases:
             return
         key = f"{kind}|{index}"
         key_id = self.nlp.vocab.strings.add(key)  # the key of plain and gapped matches alike
         self._keys[key_id], self._key_of[(kind, index)] = (kind, index), key_id
-        plain: list[Doc] = []
+        plain: list[str] = []
         for phrase in phrases:
             for segments in phrase_variants(phrase):
                 if len(segments) == 1:
-                    plain.append(self.nlp.make_doc(segments[0]))
+                    plain.append(segments[0])
                     continue
                 for seg in segments:
-                    self._add_segment(seg)
+                    self._add_segment(rules, seg)
                 by_second = self._gapped.setdefault(segments[0], {})
                 by_second.setdefault(segments[1], []).append((key_id, gap, tuple(segments[1:])))
         if plain:
-            self._phrases.add(key, plain)
+            rules.append((key, plain))
 
-    def _add_segment(self, segment: str) -> None:
+    def _add_segment(self, rules: list[tuple[str, list[str]]], segment: str) -> None:
         key = f"segment|{segment}"
         key_id = self.nlp.vocab.strings.add(key)
         if key_id not in self._segment_keys:
             self._segment_keys[key_id] = segment
-            self._phrases.add(key, [self.nlp.make_doc(segment)])
+            rules.append((key, [segment]))
 
     def find(self, doc: Doc) -> list[Match]:
         """All matches (mentions, anchors, unmentions, cues), overlapping ones included:
@@ -207,6 +229,24 @@ class PhraseIndex:
         orths = doc.to_array(ORTH).tolist()
         stop_orths = self._stop_orths
         return [i for i, orth in enumerate(orths) if orth in stop_orths]
+
+
+def _lower_hashes(nlp: Language | Tokenizer, texts: list[str], cache: bool) -> list[list[int]]:
+    """The ``LOWER`` hash of each token of each text, tokenised by ``nlp`` (``make_doc``
+    for a pipeline) or read from the phrase cache (``cache``: written when it was not)."""
+    key = None
+    if cache:
+        from cxrlabel import phrasecache
+
+        key = phrasecache.cache_key(texts)
+        cached = phrasecache.load(key, len(texts))
+        if cached is not None:
+            return cached
+    make_doc = getattr(nlp, "make_doc", nlp)
+    lowers = [make_doc(text).to_array(LOWER).tolist() for text in texts]
+    if key is not None:
+        phrasecache.save(key, lowers)
+    return lowers
 
 
 def _start(hit: tuple[int, int, int]) -> int:

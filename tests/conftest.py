@@ -3,7 +3,10 @@ take the ``cxr_dev`` fixture, which skips cleanly when the folder is absent."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +15,11 @@ import pytest
 # Tests share two cores with each other and with whatever else runs: one BLAS/OpenMP thread
 # per process is faster than two competing ones (set before torch is first imported).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The labeller caches its tokenised lexicon phrases in $XDG_CACHE_HOME/cxrkit
+# (cxrlabel.phrasecache): the tests and the processes they start use a folder of their own.
+_CACHE = tempfile.mkdtemp(prefix="cxrkit-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 try:  # property-based tests: the same examples on every run, so CI cannot flake
     from hypothesis import settings as _hypothesis_settings

@@ -161,3 +161,58 @@ def test_spacy_cli_is_skipped_then_real_when_asked_for():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False", "True", "cxrlabel.startup"]
+
+
+# ``cxr`` itself: main() without arguments, as the console script calls it.
+SCRIPT = """
+import atexit, sys, threading
+class Teardown:
+    def __del__(self):
+        sys.stderr.write("teardown\\n")
+held = Teardown()  # freed by the interpreter's teardown only
+atexit.register(lambda: sys.stderr.write("atexit ran\\n"))
+if {thread!r}:
+    # alive until the main thread has finished (the interpreter's exit stops it)
+    main_thread = threading.main_thread()
+    def wait():
+        main_thread.join(60)
+        sys.stderr.write("thread done\\n")
+    threading.Thread(target=wait).start()
+from cxrlabel.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("thread", [False, True], ids=["alone", "with-a-thread"])
+def test_cxr_label_exits_without_teardown_with_its_output_and_status(reports, thread):
+    def cxr(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", SCRIPT.format(thread=thread), *args],
+            cwd=reports,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **env},
+        )
+
+    fast = cxr("label", "r.csv", "-o", "fast.csv", "--evidence", "fast.jsonl")
+    slow = cxr("label", "r.csv", "-o", "slow.csv", "--evidence", "slow.jsonl", CXR_FAST_START="0")
+    assert fast.returncode == slow.returncode == 0, fast.stderr + slow.stderr
+    assert (reports / "fast.csv").read_bytes() == (reports / "slow.csv").read_bytes()
+    assert (reports / "fast.jsonl").read_bytes() == (reports / "slow.jsonl").read_bytes()
+    # the summary printed in full (flushed), under the same names
+    assert _no_speed(fast.stdout).replace("fast.", "slow.") == _no_speed(slow.stdout)
+    assert "atexit ran" in fast.stderr and "atexit ran" in slow.stderr
+    assert "teardown" in slow.stderr
+    # no teardown, unless a thread was still running (then Python's own exit waits for it)
+    assert ("teardown" in fast.stderr) == thread == ("thread done" in fast.stderr)
+    error = cxr("label", "r.csv", "-o", "o.csv", "--text-col", "txt")
+    assert error.returncode == 1 and "did you mean 'text'" in error.stderr
+    assert cxr("label", "--help").returncode == 0
+    library = cxr("--help")  # not a labeller command: the interpreter's own exit
+    assert library.returncode == 0 and "teardown" in library.stderr
+
+
+def _no_speed(summary: str) -> str:
+    """The summary without the line whose speed varies between runs."""
+    return "\n".join(line for line in summary.splitlines() if " reports in " not in line)
