@@ -21,6 +21,9 @@ Rows (``--rows``, comma-separated names; ``all`` by default):
 ``ms+ce ce-x3``    the same with ``ce_weight 3`` instead of 1
 ``ms+ce softmax``  the same with a softmax cross-entropy head instead of BCE
 ``ms+ce lr-x2``    the same with ``lr 6e-4, head_lr 6e-3``
+``ms+ce b64``      the same with 64 images a batch (16 label draws of ``m`` = 4) instead of 32:
+                   the same images per epoch in half the steps, 4x the pairs per batch
+``ce b64``         the baseline with 64 images a batch
 =================  =======================================================================
 
 Usage: python benchmarks/recipe_ablation.py [--rows all] [--split-seed 0] [--seed 0]
@@ -53,6 +56,8 @@ ROWS = {
     "ms+ce ce-x3": {"loss": "ms+ce", "loss_options": {"ce_weight": 3.0}},
     "ms+ce softmax": {"loss": "ms+ce", "loss_options": {"head": "softmax"}},
     "ms+ce lr-x2": {"loss": "ms+ce", "lr": 6e-4, "head_lr": 6e-3},
+    "ms+ce b64": {"loss": "ms+ce", "batch_size": 64},
+    "ce b64": {"loss": "ce", "batch_size": 64},
 }
 
 
