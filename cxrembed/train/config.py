@@ -12,7 +12,7 @@ top-level keys of ``config.yaml``:
     with ``model`` it is all that is needed to embed new images, and it is what
     :func:`config_hash` hashes;
 ``augmentation``
-    training-only image jitter;
+    training-only image jitter, drawn once per batch from the run's seed;
 ``labels``
     which labels (``schema``, ``columns`` or one categorical ``label_col``), the uncertain
     policy, and ``names``: the label columns in order, written by the trainer;
@@ -141,7 +141,17 @@ class PreprocessingSection:
 
 @dataclass
 class AugmentationSection:
-    """Light training-time jitter (see :func:`cxrembed.data.transforms.train_transform`)."""
+    """Light training-time jitter, applied to each training batch at once by
+    :class:`cxrembed.data.transforms.BatchAugment` (ranges and distributions there).
+
+    ``rotation`` degrees (uniform in ±rotation), ``scale`` [low, high] (uniform),
+    ``translate`` fraction of the image size (uniform in ±translate, whole pixels),
+    ``brightness`` / ``contrast`` spreads (factor uniform in [max(0, 1 - b), 1 + b], as
+    torchvision's ``ColorJitter``), ``hflip`` (off: anatomy is not symmetric). All 0 (scale
+    [1, 1]) trains on the images exactly as validation sees them. The jitter of a batch
+    depends on ``training.seed``, the epoch, the rank and the batch number only (see
+    :mod:`cxrembed.train.data`).
+    """
 
     rotation: float = 5.0
     scale: list[float] = field(default_factory=lambda: [0.95, 1.05])
