@@ -226,8 +226,10 @@ class DataSection:
     def loader_workers(self, cached: bool) -> int:
         """DataLoader processes: ``num_workers``, or when it is None (auto) none for a
         ``cxr prepare`` cache (reading it is cheap, and on a small machine worker processes
-        take the cores the model needs: 83% of the model's own speed in this process
-        against 55% with two workers at 64 px, ``benchmarks/train_throughput.py``) and
+        take the cores the model needs: at 64 px, ``benchmarks/train_throughput.py``
+        measured 55% of the model's own speed with two workers against 83% in this
+        process when augmenting image by image, 92-95% since augmentation runs once per
+        batch) and
         :data:`SOURCE_WORKERS` when images are decoded from source."""
         if self.num_workers is not None:
             return self.num_workers
