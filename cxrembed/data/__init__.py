@@ -18,7 +18,8 @@ dataset
 cache
     :func:`prepare_cache` and :class:`CachedImageDataset` (images read from the cache).
 transforms
-    Square fitting, light augmentation and the one normalisation convention.
+    Square fitting, light augmentation (per image, or :class:`BatchAugment` for a whole
+    batch) and the one normalisation convention.
 split
     :func:`split_by_group`: patient-level, stratified train/validation split.
 samplers
@@ -36,7 +37,12 @@ _LAZY = names_by_module(
         "cxrembed.data.table": ["read_table", "join_images"],
         "cxrembed.data.dataset": ["LabeledImageDataset", "XRVDataset"],
         "cxrembed.data.cache": ["CachedImageDataset", "prepare_cache", "PrepareSummary"],
-        "cxrembed.data.transforms": ["train_transform", "eval_transform", "Normalization"],
+        "cxrembed.data.transforms": [
+            "train_transform",
+            "BatchAugment",
+            "eval_transform",
+            "Normalization",
+        ],
         "cxrembed.data.split": ["split_by_group"],
         "cxrembed.data.samplers": ["MultiLabelBatchSampler"],
     }

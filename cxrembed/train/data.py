@@ -9,9 +9,13 @@ silently; rows whose labels are all unknown (a categorical ``todo``, every colum
 with ``unmentioned="ignore"``) are excluded from training and scoring (kind
 ``no-known-label``).
 
-Augmentation is seeded per item from ``(seed, epoch, rank, batch, position)`` (see
-:class:`SeededBatches`), so a resumed run draws exactly the same jitter as an
-uninterrupted one, whatever the number of loader workers.
+Augmentation runs once per batch (:class:`~cxrembed.data.transforms.BatchAugment` in
+:meth:`ImageView.__getitems__`), with a generator seeded from the item seeds of
+:class:`SeededBatches`, themselves from ``(seed, epoch, rank, batch)``: a batch's jitter
+does not depend on what ran before it, so a resumed run draws exactly the same jitter as
+an uninterrupted one, whatever the number of loader workers. (Until per-batch
+augmentation, each image drew its own jitter with torchvision's transforms; a run resumed
+from a checkpoint made before that continues with the new jitter stream.)
 """
 
 from __future__ import annotations
@@ -34,12 +38,24 @@ from cxrembed.data.labels import LabelOptions
 from cxrembed.data.samplers import MultiLabelBatchSampler, label_groups
 from cxrembed.data.split import split_by_group
 from cxrembed.data.table import excluded_frame, exclusion, read_table, table_source
-from cxrembed.data.transforms import eval_transform_for, normalization_for, train_transform
+from cxrembed.data.transforms import (
+    BatchAugment,
+    FitSquare,
+    eval_transform_for,
+    normalization_for,
+)
 from cxrembed.losses.registry import loss_spec
 from cxrembed.train.config import RunConfig
 from cxrlabel.errors import InputError
 
-__all__ = ["TrainData", "build_train_data", "ImageView", "SeededBatches", "make_sampler"]
+__all__ = [
+    "TrainData",
+    "build_train_data",
+    "ImageView",
+    "SeededBatches",
+    "batch_seed",
+    "make_sampler",
+]
 
 _SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val"}
 
@@ -81,27 +97,45 @@ class TrainData:
 class ImageView(Dataset):
     """Some rows of a dataset, with a transform; items ``(image, target, mask, id)``.
 
-    An index may be ``(row, seed)``: the transform then runs under a torch generator
-    seeded with ``seed`` (the global generator is saved and restored around it).
+    ``transform`` runs on each image; ``augment`` (training) then runs once on the stacked
+    images of a batch in :meth:`__getitems__`, which the DataLoader calls with the
+    batch's keys. A key may be ``(row, seed)`` (from :class:`SeededBatches`): the batch's
+    augmentation then draws from a generator seeded by :func:`batch_seed` of its seeds;
+    with plain row keys it draws its seed from torch's global generator.
     """
 
     def __init__(
-        self, base: Dataset, rows: np.ndarray, transform: Callable[[torch.Tensor], torch.Tensor]
+        self,
+        base: Dataset,
+        rows: np.ndarray,
+        transform: Callable[[torch.Tensor], torch.Tensor],
+        augment: BatchAugment | None = None,
     ) -> None:
         self.base = base
         self.rows = rows
         self.transform = transform
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[Any, ...]:
-        if isinstance(key, tuple):
-            index, seed = key
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                return self._item(index)
-        return self._item(key)
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys: list[int] | list[tuple[int, int]]) -> list[tuple[Any, ...]]:
+        """The items of one batch (a list, as the default collate expects)."""
+        items = [self._item(key[0] if isinstance(key, tuple) else key) for key in keys]
+        if self.augment is None or not items:
+            return items
+        images = self.augment(torch.stack([item[0] for item in items]), self._generator(keys))
+        return [(image, *item[1:]) for image, item in zip(images.unbind(0), items, strict=True)]
+
+    def _generator(self, keys: list[Any]) -> torch.Generator:
+        if all(isinstance(key, tuple) for key in keys):
+            seed = batch_seed([int(key[1]) for key in keys])
+        else:
+            seed = int(torch.randint(0, 2**63 - 1, ()))
+        return torch.Generator().manual_seed(seed)
 
     def _item(self, index: int) -> tuple[Any, ...]:
         image, target, mask, item_id = self.base[int(self.rows[index])]
@@ -110,6 +144,17 @@ class ImageView(Dataset):
     @property
     def ids(self) -> list[str]:
         return [self.base.ids[int(r)] for r in self.rows]
+
+
+def batch_seed(seeds: list[int]) -> int:
+    """One seed for a batch from its items' seeds (order matters).
+
+    Examples
+    --------
+    >>> batch_seed([1, 2]) == batch_seed([1, 2]) != batch_seed([2, 1])
+    True
+    """
+    return int(np.random.SeedSequence(seeds).generate_state(1, np.uint64)[0])
 
 
 class SeededBatches:
@@ -238,7 +283,12 @@ def build_train_data(
     _warn_small(len(train_rows), config, source)
     config = _completed(config, names, cached=cache is not None)
     data = TrainData(
-        train=ImageView(base, train_rows, _train_transform(config)),
+        train=ImageView(
+            base,
+            train_rows,
+            FitSquare(config.preprocessing.image_size, config.preprocessing.fit),  # type: ignore[arg-type]
+            _train_augment(config),
+        ),
         val=ImageView(base, val_rows, eval_transform_for(config)),
         names=names,
         train_targets=targets[train_rows].astype(np.float32),
@@ -269,17 +319,16 @@ def _window(config: RunConfig) -> Any:
     return window if isinstance(window, str) else (float(window[0]), float(window[1]))
 
 
-def _train_transform(config: RunConfig) -> Callable[[torch.Tensor], torch.Tensor]:
-    pre, aug = config.preprocessing, config.augmentation
-    return train_transform(
-        pre.image_size,
-        fit=pre.fit,
-        rotation=aug.rotation,  # type: ignore[arg-type]
-        scale=(aug.scale[0], aug.scale[1]),
-        translate=aug.translate,
-        brightness=aug.brightness,
-        contrast=aug.contrast,
-        hflip=aug.hflip,
+def _train_augment(config: RunConfig) -> BatchAugment:
+    """The run's batch augmentation (``augmentation`` section), ending in its normalisation."""
+    aug = config.augmentation
+    return BatchAugment(
+        rotation=float(aug.rotation),
+        scale=(float(aug.scale[0]), float(aug.scale[1])),
+        translate=float(aug.translate),
+        brightness=float(aug.brightness),
+        contrast=float(aug.contrast),
+        hflip=bool(aug.hflip),
         normalization=normalization_for(config),
     )
 
