@@ -324,15 +324,41 @@ def score(
 
     return retrieval_with_intervals(
         vectors,
-        table[spec.label].to_numpy(),
-        (table["split"] == query).to_numpy(),
-        (table["split"] == gallery).to_numpy(),
-        groups=table[spec.group].to_numpy(),
+        **_scoring(table, spec, query, gallery),
         positive=spec.positive,
         k=10,
         draws=draws,
         seed=seed,
     )
+
+
+def paired_gap(
+    a: np.ndarray,
+    b: np.ndarray,
+    table: pd.DataFrame,
+    spec: Spec,
+    *,
+    draws: int,
+    seed: int = 0,
+    query: str = "test",
+    gallery: str = "train",
+) -> dict[str, float]:
+    """MAP@R of ``a`` minus ``b`` on the queries of :func:`score`, with the paired interval
+    (the same draws as :func:`score` with the same seed)."""
+    from cxrembed.evaluation.metrics.intervals import paired_difference
+
+    return paired_difference(
+        a, b, **_scoring(table, spec, query, gallery), k=10, draws=draws, seed=seed
+    )
+
+
+def _scoring(table: pd.DataFrame, spec: Spec, query: str, gallery: str) -> dict[str, Any]:
+    return {
+        "classes": table[spec.label].to_numpy(),
+        "query_mask": (table["split"] == query).to_numpy(),
+        "gallery_mask": (table["split"] == gallery).to_numpy(),
+        "groups": table[spec.group].to_numpy(),
+    }
 
 
 def results_table(

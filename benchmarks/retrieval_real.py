@@ -146,7 +146,7 @@ def _comparisons(
     the paired difference (same bootstrap draws for both: the interval of the gap itself)."""
     if "default" not in scores:
         return
-    from cxrembed.evaluation.metrics.intervals import format_interval, paired_difference
+    from cxrembed.evaluation.metrics.intervals import format_interval
 
     mine = scores["default"]
     for other in ("ce", "pml-ms", "ml2"):
@@ -155,15 +155,7 @@ def _comparisons(
         theirs = scores[other]
         ratio = mine.loc["MAP@R", "value"] / theirs.loc["MAP@R", "value"]
         verdict = "overlap" if realdata.overlap(mine, theirs) else "do not overlap"
-        gap = paired_difference(
-            vectors["default"],
-            vectors[other],
-            table[spec.label].to_numpy(),
-            (table["split"] == "test").to_numpy(),
-            (table["split"] == "train").to_numpy(),
-            groups=table[spec.group].to_numpy(),
-            draws=draws,
-        )
+        gap = realdata.paired_gap(vectors["default"], vectors[other], table, spec, draws=draws)
         print(
             f"default / {other}: MAP@R x{ratio:.3f}; 95% intervals {verdict}; paired "
             f"difference {format_interval(pd.Series(gap))}"
