@@ -28,8 +28,15 @@ draws, shared by all methods). The default against ``ce``, the peer and ``ml2``:
 ratio, whether the two intervals overlap, and the paired difference with its own interval
 (the same draws score both methods, so it is the interval of the gap itself).
 
+The patient bootstrap holds the trained networks fixed, so it leaves out the variance of
+training itself (initial weights, batch order, augmentation). ``--seeds 0,1,2`` trains each
+trained method once per seed: the table shows the first seed, and a seed summary follows:
+MAP@R per seed with the mean and standard deviation across seeds, and the default's paired
+gap to each baseline per seed, its mean, and in how many seeds the default is ahead.
+
 Usage: python benchmarks/retrieval_real.py [--collection kermany] [--epochs N]
-       [--image-size PX] [--threads 2] [--split-seed 0] [--bootstrap 1000] [--out DIR]
+       [--image-size PX] [--threads 2] [--seeds 0] [--split-seed 0] [--bootstrap 1000]
+       [--out DIR]
 """
 
 from __future__ import annotations
@@ -57,8 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--methods", default="default,ml2,ce,pml-ms,untrained,pixels")
+    parser.add_argument(
+        "--seeds",
+        default=None,
+        help="comma-separated training seeds (default: --seed); more than one adds a seed summary",
+    )
     realdata.add_common_args(parser)
     args = parser.parse_args(argv)
+    seeds = _seeds(parser, args.seeds, args.seed)
     methods = realdata.chosen_names(
         parser, "--methods", args.methods, [*TRAINED, "pml-ms", "untrained", "pixels"]
     )
@@ -75,23 +88,32 @@ def main(argv: list[str] | None = None) -> int:
     cache = realdata.prepare(table, root, out / f"cache{args.image_size}", args.image_size)
     base = realdata.base_overrides(spec, args)
 
-    vectors, timing = {}, {}
-    for method in methods:
-        run = out / f"run_{method}"
-        if method in TRAINED:
-            timing[method] = realdata.train_run(table, run, cache, {**base, **TRAINED[method]})
-        elif method == "pml-ms":
-            timing[method] = realdata.pml_peer_run(table, run, cache, base)
-        else:
-            continue
-        vectors[method] = realdata.embed_run(run, table, cache, out / f"emb_{method}")
-        t = timing[method]
-        print(
-            f"  {method}: trained in {t['train_seconds']:.0f} s ({t['images_per_second']:.1f} "
-            f"img/s; {t['seconds']:.0f} s with validation), best epoch {t['best_epoch']}, validation MAP@R by epoch "
-            f"{t['val_curve']}  [{time.perf_counter() - started:.0f} s elapsed]",
-            flush=True,
-        )
+    by_seed: dict[int, dict[str, object]] = {}
+    timing = {}
+    for seed in seeds:
+        by_seed[seed] = {}
+        tag = "" if seed == seeds[0] else f"_seed{seed}"
+        seeded = {**base, "seed": seed}
+        for method in methods:
+            run = out / f"run_{method}{tag}"
+            if method in TRAINED:
+                t = realdata.train_run(table, run, cache, {**seeded, **TRAINED[method]})
+            elif method == "pml-ms":
+                t = realdata.pml_peer_run(table, run, cache, seeded)
+            else:
+                continue
+            timing.setdefault(method, t)
+            by_seed[seed][method] = realdata.embed_run(
+                run, table, cache, out / f"emb_{method}{tag}"
+            )
+            print(
+                f"  {method} (seed {seed}): trained in {t['train_seconds']:.0f} s "
+                f"({t['images_per_second']:.1f} img/s; {t['seconds']:.0f} s with validation), "
+                f"best epoch {t['best_epoch']}, validation MAP@R by epoch {t['val_curve']}  "
+                f"[{time.perf_counter() - started:.0f} s elapsed]",
+                flush=True,
+            )
+    vectors = dict(by_seed[seeds[0]])
     reference = next(
         (out / f"run_{m}" for m in ("default", *TRAINED, "pml-ms") if (out / f"run_{m}").is_dir()),
         None,
@@ -122,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(realdata.results_table(scores, spec, extra))
     _comparisons(scores, vectors, table, spec, args.bootstrap)
+    if len(seeds) > 1:
+        print(f"\nacross training seeds {seeds} (MAP@R, {args.bootstrap} draws):\n")
+        print(_seed_summary(by_seed, table, spec, args.bootstrap))
     frame = pd.concat({m: s for m, s in scores.items()}, names=["method", "metric"])
     frame.to_csv(out / "results.csv")
     png = realdata.plot_scores(
@@ -133,6 +158,70 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwritten: {out / 'results.csv'}, {png}")
     realdata.finish(started)
     return 0
+
+
+def _seeds(parser: argparse.ArgumentParser, value: str | None, seed: int) -> list[int]:
+    """``--seeds 0,1,2`` as distinct ints in order (default: ``[--seed]``)."""
+    if value is None:
+        return [seed]
+    try:
+        seeds = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, got {value!r}")
+    if not seeds or len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds needs one or more distinct integers, got {value!r}")
+    return seeds
+
+
+def _seed_summary(
+    by_seed: dict[int, dict[str, object]],
+    table: pd.DataFrame,
+    spec: realdata.Spec,
+    draws: int,
+) -> str:
+    """Markdown: each trained method's MAP@R per seed with the mean and standard deviation
+    across seeds; then the default's paired gap to each baseline per seed, its mean, and in
+    how many seeds the default is ahead with an interval above zero."""
+    import numpy as np
+
+    from cxrembed.evaluation.metrics.intervals import format_interval
+
+    seeds = list(by_seed)
+    methods = list(by_seed[seeds[0]])
+    heads = [f"seed {s}" for s in seeds]
+    lines = [
+        "| method | " + " | ".join(heads) + " | mean ± sd |",
+        "|---|" + "---:|" * (len(seeds) + 1),
+    ]
+    for method in methods:
+        values = [
+            realdata.score(by_seed[s][method], table, spec, draws=draws).loc["MAP@R"] for s in seeds
+        ]
+        means = np.array([v["value"] for v in values])
+        cells = [format_interval(v) for v in values]
+        lines.append(
+            f"| {method} | "
+            + " | ".join(cells)
+            + f" | {means.mean():.3f} ± {means.std(ddof=1):.3f} |"
+        )
+    if "default" not in methods:
+        return "\n".join(lines)
+    lines += ["", "| default − | " + " | ".join(heads) + " | mean gap | default ahead |"]
+    lines.append("|---|" + "---:|" * (len(seeds) + 2))
+    for other in (m for m in methods if m != "default"):
+        gaps = [
+            realdata.paired_gap(by_seed[s]["default"], by_seed[s][other], table, spec, draws=draws)
+            for s in seeds
+        ]
+        ahead = sum(g["low"] > 0 for g in gaps)
+        behind = sum(g["high"] < 0 for g in gaps)
+        mean = float(np.mean([g["value"] for g in gaps]))
+        cells = [format_interval(pd.Series(g)) for g in gaps]
+        lines.append(
+            f"| {other} | " + " | ".join(cells) + f" | {mean:+.3f} | "
+            f"{ahead} of {len(seeds)} seeds (behind in {behind}) |"
+        )
+    return "\n".join(lines)
 
 
 def _comparisons(

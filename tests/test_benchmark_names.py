@@ -15,6 +15,17 @@ import realdata  # noqa: E402
 KNOWN = {"ms": {}, "ms gap": {}, "ce": {}}
 
 
+def _toy_split():
+    """120 images of 60 patients, 3 balanced labels, a quarter of the patients as test."""
+    import numpy as np
+    import pandas as pd
+
+    patients = np.arange(120) // 2
+    labels = np.array(["normal", "bacteria", "virus"])[patients % 3]
+    split = np.where(patients % 4, "train", "test")
+    return pd.DataFrame({"subtype": labels, "patient_id": patients, "split": split}), patients
+
+
 def test_names_keep_the_given_order_and_all_means_every_known_one() -> None:
     parser = argparse.ArgumentParser(prog="bench")
     assert realdata.chosen_names(parser, "--rows", " ce, ms gap ", KNOWN) == ["ce", "ms gap"]
@@ -32,20 +43,11 @@ def test_an_unknown_name_stops_before_any_work_and_lists_the_known_ones(capsys) 
 
 def test_retrieval_real_compares_the_default_with_a_paired_difference(capsys) -> None:
     import numpy as np
-    import pandas as pd
     import retrieval_real
 
     rng = np.random.default_rng(0)
-    n = 120
-    patients = np.arange(n) // 2
-    labels = np.array(["normal", "bacteria", "virus"])[patients % 3]
-    table = pd.DataFrame(
-        {
-            "subtype": labels,
-            "patient_id": patients,
-            "split": np.where(patients % 4, "train", "test"),
-        }
-    )
+    table, patients = _toy_split()
+    n = len(table)
     good = np.eye(3, 6)[patients % 3] + 0.5 * rng.normal(size=(n, 6))
     vectors = {"default": good, "ce": good + 2.0 * rng.normal(size=(n, 6))}
     spec = realdata.SPECS["kermany"]
@@ -54,3 +56,41 @@ def test_retrieval_real_compares_the_default_with_a_paired_difference(capsys) ->
     line = capsys.readouterr().out.strip()
     gap = scores["default"].loc["MAP@R", "value"] - scores["ce"].loc["MAP@R", "value"]
     assert line.startswith("default / ce: MAP@R x") and f"paired difference {gap:.3f} [" in line
+
+
+def test_retrieval_real_seed_summary_reports_every_seed_and_the_mean_gap() -> None:
+    import numpy as np
+    import retrieval_real
+
+    rng = np.random.default_rng(1)
+    table, patients = _toy_split()
+    n = len(table)
+    spec = realdata.SPECS["kermany"]
+    by_seed = {}
+    for seed in (3, 5):
+        good = np.eye(3, 6)[patients % 3] + 0.5 * rng.normal(size=(n, 6))
+        by_seed[seed] = {"default": good, "ce": good + 3.0 * rng.normal(size=(n, 6))}
+    text = retrieval_real._seed_summary(by_seed, table, spec, 200)
+    values = {
+        (m, s): realdata.score(v, table, spec, draws=200).loc["MAP@R", "value"]
+        for s, row in by_seed.items()
+        for m, v in row.items()
+    }
+    mean_default = (values[("default", 3)] + values[("default", 5)]) / 2
+    assert "| seed 3 | seed 5 |" in text
+    assert f"| default | {values[('default', 3)]:.3f} [" in text
+    assert f"{mean_default:.3f} ± " in text
+    gap = mean_default - (values[("ce", 3)] + values[("ce", 5)]) / 2
+    assert f"| {gap:+.3f} | 2 of 2 seeds (behind in 0) |" in text
+
+
+def test_retrieval_real_rejects_bad_seed_lists(capsys) -> None:
+    import retrieval_real
+
+    parser = argparse.ArgumentParser(prog="bench")
+    assert retrieval_real._seeds(parser, None, 4) == [4]
+    assert retrieval_real._seeds(parser, "0, 2,1", 4) == [0, 2, 1]
+    for bad in ("0,x", "1,1", ","):
+        with pytest.raises(SystemExit):
+            retrieval_real._seeds(parser, bad, 0)
+    assert "--seeds" in capsys.readouterr().err
