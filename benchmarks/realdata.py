@@ -1,4 +1,5 @@
-"""Shared steps of the real-image benchmarks (retrieval_real, label_noise, transfer_covid).
+"""Shared steps of the real-image benchmarks (retrieval_real, label_noise, transfer_covid,
+retrieval_covid).
 
 Every benchmark here runs the same chain a user runs, through the library functions behind
 the CLI: ``cxr prepare`` (:func:`prepare_cache`) -> ``cxr train`` (:func:`train`) -> ``cxr
@@ -26,7 +27,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -359,6 +360,53 @@ def _scoring(table: pd.DataFrame, spec: Spec, query: str, gallery: str) -> dict[
         "gallery_mask": (table["split"] == gallery).to_numpy(),
         "groups": table[spec.group].to_numpy(),
     }
+
+
+def intubation(
+    table: pd.DataFrame,
+    vectors: Mapping[str, tuple[list[str], np.ndarray]],
+    *,
+    seed: int,
+    bootstrap: int,
+    models: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """``cxr predict-outcome`` of COVID intubation for each method's ``(ids, vectors)``.
+
+    One frame, ``image features`` naming the method: the tabular-only rows do not depend on
+    the images, so they stand once, as ``-``. ``models`` None: predict_outcome's default.
+    """
+    from cxrembed.collections.covid import CLINICAL_FEATURES
+    from cxrembed.embeddings import EmbeddingSet
+    from cxrembed.outcome.predict import MODELS, predict_outcome
+
+    frames = []
+    for method, (ids, x) in vectors.items():
+        result = predict_outcome(
+            EmbeddingSet(ids, x),
+            table,
+            "intubated",
+            list(CLINICAL_FEATURES),
+            id_col="id",
+            group_col="patientid",
+            seed=seed,
+            bootstrap=bootstrap,
+            pca=16,
+            models=MODELS if models is None else models,
+            missing_values=["Not visible"],
+        )
+        frame = result.table.copy()
+        if frames:
+            frame = frame[frame["features"] != "tabular-only"]
+        frame.insert(
+            0, "image features", np.where(frame["features"] == "tabular-only", "-", method)
+        )
+        frames.append(frame)
+    joined = pd.concat(frames, ignore_index=True)
+    joined["AUROC [95% CI]"] = [
+        f"{a:.3f} [{lo:.3f}, {hi:.3f}]"
+        for a, lo, hi in zip(joined["auroc"], joined["ci_low"], joined["ci_high"], strict=True)
+    ]
+    return joined
 
 
 def results_table(

@@ -57,7 +57,11 @@ if TYPE_CHECKING:
     from cxrembed.train.loop import TrainResult
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
+
+import realdata  # noqa: E402
+
 DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
 PIXELS = 32
 
@@ -292,36 +296,7 @@ def _retrieval_row(
 def _intubation(
     table: pd.DataFrame, vectors: dict[str, tuple[list[str], np.ndarray]], args: argparse.Namespace
 ) -> pd.DataFrame:
-    from cxrembed.collections.covid import CLINICAL_FEATURES
-    from cxrembed.embeddings.embedding_set import EmbeddingSet
-    from cxrembed.outcome.predict import predict_outcome
-
-    frames = []
-    for method, (ids, x) in vectors.items():
-        result = predict_outcome(
-            EmbeddingSet(ids, x),
-            table,
-            "intubated",
-            list(CLINICAL_FEATURES),
-            id_col="id",
-            group_col="patientid",
-            seed=args.seed,
-            bootstrap=args.bootstrap,
-            pca=16,
-            missing_values=["Not visible"],
-        )
-        frame = result.table.copy()
-        if frames:  # tabular-only does not depend on the images: report it once
-            frame = frame[frame["features"] != "tabular-only"]
-        frame.insert(
-            0, "image features", np.where(frame["features"] == "tabular-only", "-", method)
-        )
-        frames.append(frame)
-    joined = pd.concat(frames, ignore_index=True)
-    joined["AUROC [95% CI]"] = [
-        f"{a:.3f} [{lo:.3f}, {hi:.3f}]"
-        for a, lo, hi in zip(joined["auroc"], joined["ci_low"], joined["ci_high"], strict=True)
-    ]
+    joined = realdata.intubation(table, vectors, seed=args.seed, bootstrap=args.bootstrap)
     return joined[["image features", "features", "model", "n", "positives", "AUROC [95% CI]"]]
 
 

@@ -136,37 +136,17 @@ def intubation(
     table: pd.DataFrame, vectors: dict[str, np.ndarray], args: argparse.Namespace
 ) -> pd.DataFrame:
     """``cxr predict-outcome`` for every method's features (image-only and with clinical)."""
-    from cxrembed.collections.covid import CLINICAL_FEATURES
-    from cxrembed.embeddings import EmbeddingSet
-    from cxrembed.outcome.predict import predict_outcome
-
-    rows = []
-    for method, x in vectors.items():
-        result = predict_outcome(
-            EmbeddingSet(table["id"].tolist(), x),
-            table,
-            "intubated",
-            list(CLINICAL_FEATURES),
-            id_col="id",
-            group_col="patientid",
-            seed=args.seed,
-            bootstrap=args.bootstrap,
-            pca=16,
-            models=["logistic"],
-            missing_values=["Not visible"],
-        )
-        for _, r in result.table.iterrows():
-            if r["features"] == "tabular-only" and rows:
-                continue
-            rows.append(
-                {
-                    "image features": "-" if r["features"] == "tabular-only" else method,
-                    "features": r["features"],
-                    "n": r["n"],
-                    "AUROC [95% CI]": f"{r['auroc']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
-                }
-            )
-    return pd.DataFrame(rows)
+    ids = table["id"].tolist()
+    joined = realdata.intubation(
+        table,
+        {method: (ids, x) for method, x in vectors.items()},
+        seed=args.seed,
+        bootstrap=args.bootstrap,
+        models=["logistic"],
+    )
+    # this table has always listed image features only: no tabular-only row
+    joined = joined[joined["features"] != "tabular-only"].reset_index(drop=True)
+    return joined[["image features", "features", "n", "AUROC [95% CI]"]]
 
 
 def _markdown(frame: pd.DataFrame) -> str:

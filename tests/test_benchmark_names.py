@@ -94,3 +94,35 @@ def test_retrieval_real_rejects_bad_seed_lists(capsys) -> None:
         with pytest.raises(SystemExit):
             retrieval_real._seeds(parser, bad, 0)
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_intubation_lists_the_tabular_only_rows_once_for_all_methods() -> None:
+    pytest.importorskip("sklearn")
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 80
+    table = pd.DataFrame(
+        {
+            "id": [f"i{i}" for i in range(n)],
+            "patientid": [f"p{i // 2}" for i in range(n)],
+            "intubated": ["Y", "N", "N", "Not visible"] * (n // 4),
+            "age": rng.integers(20, 90, n),
+            "sex": rng.choice(["M", "F"], n),
+            "temperature": rng.normal(38, 1, n).round(1),
+            "pO2_saturation": rng.normal(92, 4, n).round(0),
+        }
+    )
+    ids = table["id"].tolist()
+    vectors = {m: (ids, rng.normal(size=(n, 20))) for m in ("a", "b")}
+    joined = realdata.intubation(table, vectors, seed=0, bootstrap=10, models=["logistic"])
+    assert joined[["image features", "features"]].values.tolist() == [
+        ["a", "image-only"],
+        ["-", "tabular-only"],
+        ["a", "combined"],
+        ["b", "image-only"],
+        ["b", "combined"],
+    ]
+    assert joined["n"].tolist() == [60] * 5
+    assert all(s.count("[") == 1 for s in joined["AUROC [95% CI]"])
