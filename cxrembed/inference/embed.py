@@ -465,9 +465,23 @@ def _collect(
         )
     if kind == "images":
         return _folder_items(source, encoder)
-    if kind == "table":
-        return _table_items(source, images_root, image_col, id_col, encoder, allow_outside)
-    return _cache_items(source, encoder)
+    if kind == "cache":
+        return _cache_items(source, encoder)
+    # A table: the one source the table options above describe.
+    from cxrembed.data.table import join_images, read_table
+
+    df = read_table(source, text_columns=(id_col, image_col))
+    join = join_images(
+        df, images_root, image_col=image_col, id_col=id_col, allow_outside=allow_outside
+    )
+    paths = [str(p.resolve()) for p in join.paths]
+    return _Items(
+        list(join.ids),
+        paths,
+        [int(r) for r in join.rows],
+        join.excluded.to_dict("records"),
+        lambda positions: _FileItems(positions, paths, encoder),
+    )
 
 
 def _folder_items(root: Path, encoder: Encoder) -> _Items:
@@ -504,30 +518,6 @@ def _folder_items(root: Path, encoder: Encoder) -> _Items:
         paths,
         [-1] * len(ids),
         excluded,
-        lambda positions: _FileItems(positions, paths, encoder),
-    )
-
-
-def _table_items(
-    table: Path,
-    images_root: Any,
-    image_col: str | None,
-    id_col: str | None,
-    encoder: Encoder,
-    allow_outside: bool = False,
-) -> _Items:
-    from cxrembed.data.table import join_images, read_table
-
-    df = read_table(table, text_columns=(id_col, image_col))
-    join = join_images(
-        df, images_root, image_col=image_col, id_col=id_col, allow_outside=allow_outside
-    )
-    paths = [str(p.resolve()) for p in join.paths]
-    return _Items(
-        list(join.ids),
-        paths,
-        [int(r) for r in join.rows],
-        join.excluded.to_dict("records"),
         lambda positions: _FileItems(positions, paths, encoder),
     )
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from cxrembed.evaluation.metrics.report import _plain  # JSON-ready copy (NaN -> null)
 from cxrlabel.atomic import write_files
+from cxrlabel.validation.report import to_jsonable  # JSON-ready copy (NaN -> null)
 
 __all__ = ["OutcomeResult", "OUTCOME_DEFINITIONS"]
 
@@ -129,7 +129,7 @@ class OutcomeResult:
             "definitions": list(OUTCOME_DEFINITIONS),
             "excluded_count": len(self.excluded),
         }
-        return json.dumps(_plain(payload), indent=2)
+        return json.dumps(to_jsonable(payload), indent=2)
 
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``outcome.md``, ``outcome.csv``, ``outcome.json``, ``predictions.csv`` and,

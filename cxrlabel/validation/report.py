@@ -140,15 +140,13 @@ def _table(metric: str, table: pd.DataFrame) -> tuple[list[str], list[list[Any]]
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types, with NaN as None (JSON null)."""
+    """Plain JSON types, with NaN as None (JSON null); also serves cxrembed's reports."""
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
+    if isinstance(obj, np.generic):  # numpy scalars (int, float, bool, str...) to Python
+        obj = obj.item()
+    if isinstance(obj, float | np.floating):  # np.floating: a longdouble stays numpy
         return None if math.isnan(obj) else float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
     return obj

@@ -17,6 +17,7 @@ from cxrembed.data.exclusions import EXCLUDED_COLUMNS, EXCLUDED_FILE, write_excl
 from cxrembed.evaluation.metrics.diagnosis import DiagnosisReport
 from cxrlabel.atomic import write_files
 from cxrlabel.figures import FigureStyle
+from cxrlabel.validation.report import to_jsonable
 
 __all__ = ["EvaluationResult", "DEFINITIONS", "EXCLUDED_COLUMNS", "display_name"]
 
@@ -120,7 +121,7 @@ class EvaluationResult:
             "definitions": list(DEFINITIONS),
             "excluded_count": len(self.excluded),
         }
-        return json.dumps(_plain(payload), indent=2)
+        return json.dumps(to_jsonable(payload), indent=2)
 
     def to_markdown(self) -> str:
         """The report as Markdown tables: setting, metrics, diagnosis, definitions, notes."""
@@ -205,16 +206,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, str):
         return value.replace("|", "\\|") if value else ""
     return str(value)
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready copy: numpy scalars to Python, NaN to None."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
