@@ -96,7 +96,8 @@ def yaml_problem(path: str | os.PathLike[str], exc: yaml.YAMLError) -> tuple[str
     return where, str(getattr(exc, "problem", None) or exc)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, *, allowed: set[str], required: set[str]) -> dict[str, Any]:
+    """A lexicon file's top-level mapping, its keys checked before any value is read."""
     if not path.is_file():
         raise LexiconError(f"{path}: lexicon file not found")
     try:
@@ -110,6 +111,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise LexiconError(
             f"{path}:1: expected a mapping at the top level, got {type(data).__name__}"
         )
+    _check_keys(path, data, allowed, required)
     return data
 
 
@@ -309,12 +311,10 @@ def _schema_path(name_or_path: str | Path, lexicon_dir: str | Path | None) -> Pa
 
 @lru_cache(maxsize=32)
 def _load_schema_cached(path: Path) -> Schema:
-    data = _read_yaml(path)
-    _check_keys(
+    data = _read_yaml(
         path,
-        data,
-        {"schema", "description", "no_finding", "observations", "default_gap"},
-        {"schema", "observations"},
+        allowed={"schema", "description", "no_finding", "observations", "default_gap"},
+        required={"schema", "observations"},
     )
     default_gap = data.get("default_gap", 4)
     obs_nodes = data["observations"]
@@ -398,12 +398,10 @@ def load_schema(
 
 @lru_cache(maxsize=64)
 def _load_cue_file(path: Path) -> CueList:
-    data = _read_yaml(path)
-    _check_keys(
+    data = _read_yaml(
         path,
-        data,
-        {"list", "description", "category", "direction", "window", "cues"},
-        {"list", "category", "direction", "cues"},
+        allowed={"list", "description", "category", "direction", "window", "cues"},
+        required={"list", "category", "direction", "cues"},
     )
     category, direction = data["category"], data["direction"]
     if category not in CUE_CATEGORIES:
@@ -470,8 +468,7 @@ def load_cues(lexicon_dir: str | Path | None = None) -> tuple[Cue, ...]:
 
 @lru_cache(maxsize=16)
 def _load_sections_file(path: Path) -> SectionRules:
-    data = _read_yaml(path)
-    _check_keys(path, data, {"sections", "skip", "description"}, {"sections"})
+    data = _read_yaml(path, allowed={"sections", "skip", "description"}, required={"sections"})
     titles: dict[str, str] = {}
     sections = data["sections"]
     if not isinstance(sections, dict):
@@ -501,9 +498,10 @@ def load_sections(lexicon_dir: str | Path | None = None) -> SectionRules:
 
 @lru_cache(maxsize=16)
 def _load_map_file(path: Path) -> LabelMap:
-    data = _read_yaml(path)
-    _check_keys(
-        path, data, {"source", "target", "description", "map", "notes"}, {"source", "target", "map"}
+    data = _read_yaml(
+        path,
+        allowed={"source", "target", "description", "map", "notes"},
+        required={"source", "target", "map"},
     )
     raw = data["map"]
     if not isinstance(raw, dict):

@@ -215,14 +215,94 @@ CUES = [
 ]
 
 
+# --------------------------------------------------------------------------- scopes
+
+
+SCOPES = [
+    # (id, sentence, target, status, rule id or None): where a cue reaches, and which one wins
+    (
+        "numbered items are separate statements",
+        "1) Small left effusion 2) Normal heart size.",
+        "effusion",
+        POSITIVE,
+        None,
+    ),
+    (
+        "pseudo trigger no increase",
+        "There is no increase in the left effusion.",
+        "effusion",
+        POSITIVE,
+        "pseudo.no_increase",
+    ),
+    (
+        "pseudo trigger not only",
+        "There is not only cardiomegaly but also edema.",
+        "cardiomegaly",
+        POSITIVE,
+        "pseudo.not_only",
+    ),
+    (
+        "no other negates the others",
+        "No other pulmonary nodules.",
+        "nodules",
+        NEGATIVE,
+        "neg.pre.no_other",
+    ),
+    # plain NegEx negates: "not clearly seen" looks back at the pneumothorax
+    (
+        "uncertainty beats negation covering the same mention",
+        "Cannot exclude a small pneumothorax, not clearly seen on this view.",
+        "pneumothorax",
+        UNCERTAIN,
+        "unc.pre.cannot_exclude",
+    ),
+    (
+        "negation governing the hedge wins",
+        "No findings to suggest pneumonia.",
+        "pneumonia",
+        NEGATIVE,
+        "neg.pre.no_evidence_of",
+    ),
+    # "no" covers the hedge "suggest" itself, so it governs the mention.
+    (
+        "negation governing the hedge word itself",
+        "There are no features to suggest pneumonia.",
+        "pneumonia",
+        NEGATIVE,
+        "neg.pre.no",
+    ),
+    (
+        "negation nearer than hedge starts a new clause",
+        "Possible small right effusion, without pneumothorax.",
+        "pneumothorax",
+        NEGATIVE,
+        "neg.pre.without",
+    ),
+    (
+        "hedge before a new clause still covers its own",
+        "Possible small right effusion, without pneumothorax.",
+        "effusion",
+        UNCERTAIN,
+        "unc.pre.possible",
+    ),
+    # "secondary to" alone terminates scopes; inside "may be secondary to" it does not.
+    (
+        "hedge ending in a causal phrase keeps its scope",
+        "Basilar opacity which may be secondary to atelectasis.",
+        "atelectasis",
+        UNCERTAIN,
+        "unc.pre.may_represent",
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("sentence", "target", "status", "rule"), [c[1:] for c in CUES], ids=[c[0] for c in CUES]
+    ("sentence", "target", "status", "rule"),
+    [c[1:] for c in CUES + SCOPES],
+    ids=[c[0] for c in CUES + SCOPES],
 )
 def test_cue_decides_status_and_rule(lab: Labeler, sentence, target, status, rule) -> None:
     assert lab.explain_assertion(sentence, target) == (status, rule)
-
-
-# --------------------------------------------------------------------------- scopes
 
 
 @pytest.mark.parametrize(
@@ -248,69 +328,11 @@ def test_with_stops_only_backward_cues(lab: Labeler, lab14: Labeler) -> None:
     assert row["Fibrosis"] == -1.0
 
 
-def test_numbered_items_are_separate_statements(lab: Labeler) -> None:
-    assert lab.explain_assertion("1) Small left effusion 2) Normal heart size.", "effusion") == (
-        POSITIVE,
-        None,
-    )
-
-
-def test_pseudo_trigger_no_increase(lab: Labeler) -> None:
-    assert lab.explain_assertion("There is no increase in the left effusion.", "effusion") == (
-        POSITIVE,
-        "pseudo.no_increase",
-    )
-
-
-def test_pseudo_trigger_not_only(lab: Labeler) -> None:
-    status, rule = lab.explain_assertion(
-        "There is not only cardiomegaly but also edema.", "cardiomegaly"
-    )
-    assert (status, rule) == (POSITIVE, "pseudo.not_only")
-
-
-def test_no_other_negates_the_others(lab: Labeler) -> None:
-    assert lab.explain_assertion("No other pulmonary nodules.", "nodules") == (
-        NEGATIVE,
-        "neg.pre.no_other",
-    )
-
-
-def test_uncertainty_beats_negation_covering_the_same_mention(lab: Labeler) -> None:
-    # plain NegEx negates: "not clearly seen" looks back at the pneumothorax
-    sentence = "Cannot exclude a small pneumothorax, not clearly seen on this view."
-    assert lab.explain_assertion(sentence, "pneumothorax") == (UNCERTAIN, "unc.pre.cannot_exclude")
-
-
 def test_uncertainty_checked_before_negation_at_equal_distance() -> None:
     possible = ActiveCue(_cue("unc.pre.possible", "uncertainty"), 0, 0, 1)
     not_seen = ActiveCue(_cue("neg.post.not_seen", "negation", "backward"), 1, 2, 3)
     # tokens: [possible] pneumothorax [not seen]: both cover at distance 0
     assert assert_span(1, 2, [possible, not_seen]) == (UNCERTAIN, possible)
-
-
-def test_negation_governing_the_hedge_wins(lab: Labeler) -> None:
-    assert lab.explain_assertion("No findings to suggest pneumonia.", "pneumonia") == (
-        NEGATIVE,
-        "neg.pre.no_evidence_of",
-    )
-    # "no" covers the hedge "suggest" itself, so it governs the mention.
-    assert lab.explain_assertion("There are no features to suggest pneumonia.", "pneumonia") == (
-        NEGATIVE,
-        "neg.pre.no",
-    )
-
-
-def test_negation_nearer_than_hedge_starts_a_new_clause(lab: Labeler) -> None:
-    sentence = "Possible small right effusion, without pneumothorax."
-    assert lab.explain_assertion(sentence, "pneumothorax") == (NEGATIVE, "neg.pre.without")
-    assert lab.explain_assertion(sentence, "effusion") == (UNCERTAIN, "unc.pre.possible")
-
-
-def test_hedge_ending_in_a_causal_phrase_keeps_its_scope(lab: Labeler) -> None:
-    # "secondary to" alone terminates scopes; inside "may be secondary to" it does not.
-    sentence = "Basilar opacity which may be secondary to atelectasis."
-    assert lab.explain_assertion(sentence, "atelectasis") == (UNCERTAIN, "unc.pre.may_represent")
 
 
 def test_cue_overlapping_the_first_words_of_a_mention(lab: Labeler) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 import pandas as pd
@@ -36,40 +37,26 @@ class _Fake:
         return "| table |"
 
 
-def test_options_are_passed_to_the_library(app, monkeypatch, tmp_path):
-    seen = {}
+def _record_call(monkeypatch: pytest.MonkeyPatch, module, name: str) -> dict:
+    """Stand in for ``module.name``: keep the arguments by the real parameter names, return a table."""
+    seen: dict = {}
+    signature = inspect.signature(getattr(module, name))
 
-    def fake(pred, gold, out_dir, **kwargs):
-        seen.update(pred=pred, gold=gold, out_dir=out_dir, **kwargs)
+    def fake(*args, **kwargs):
+        seen.update(signature.bind(*args, **kwargs).arguments)
         return _Fake()
 
-    monkeypatch.setattr(VALIDATE, "validate", fake)
-    result = runner.invoke(
-        app,
-        [
-            "validate",
-            "p.csv",
-            "g.csv",
-            "-o",
-            str(tmp_path),
-            "--id-col",
-            "uid",
-            "--map",
-            "chestxray14_to_chexpert",
-            "--gold-semantics",
-            "full",
-            "--uncertain-as",
-            "ignore",
-            "--bootstrap",
-            "0",
-            "--seed",
-            "5",
-            "--gold-prefix",
-            "gold_",
-            "--observations",
-            "A, B",
-        ],
-    )
+    monkeypatch.setattr(module, name, fake)
+    return seen
+
+
+def test_options_are_passed_to_the_library(app, monkeypatch, tmp_path):
+    seen = _record_call(monkeypatch, VALIDATE, "validate")
+    args = ["p.csv", "g.csv", "-o", str(tmp_path), "--id-col", "uid"]
+    args += ["--map", "chestxray14_to_chexpert", "--gold-semantics", "full"]
+    args += ["--uncertain-as", "ignore", "--bootstrap", "0", "--seed", "5"]
+    args += ["--gold-prefix", "gold_", "--observations", "A, B"]
+    result = runner.invoke(app, ["validate", *args])
     assert result.exit_code == 0, result.output
     assert "| table |" in result.stdout
     assert seen == {
@@ -116,33 +103,13 @@ def test_mode_checks(app, tmp_path):
 
 
 def test_assertion_mode_passes_options(app, monkeypatch, tmp_path):
-    seen = {}
-
-    def fake(table, out_dir, **kwargs):
-        seen.update(table=str(table), out_dir=out_dir, **kwargs)
-        return _Fake()
-
-    monkeypatch.setattr(ASSERTION_EVAL, "validate_assertions", fake)
-    result = runner.invoke(
-        app,
-        [
-            "validate",
-            "--assertions",
-            "s.tsv",
-            "-o",
-            str(tmp_path),
-            "--target-col",
-            "Condition",
-            "--status-col",
-            "st",
-            "--schema",
-            "chestxray14",
-            "-q",
-        ],
-    )
+    seen = _record_call(monkeypatch, ASSERTION_EVAL, "validate_assertions")
+    args = ["--assertions", "s.tsv", "-o", str(tmp_path), "--target-col", "Condition"]
+    args += ["--status-col", "st", "--schema", "chestxray14", "-q"]
+    result = runner.invoke(app, ["validate", *args])
     assert result.exit_code == 0, result.output
     assert seen == {
-        "table": "s.tsv",
+        "table": Path("s.tsv"),
         "out_dir": tmp_path,
         "schema": "chestxray14",
         "lexicon_dir": None,
@@ -153,6 +120,16 @@ def test_assertion_mode_passes_options(app, monkeypatch, tmp_path):
     }
 
 
+def _write_edema_tables(tmp_path: Path, pred_id: str = "id", gold_id: str = "id") -> None:
+    """pred.csv and gold.csv of three reports: one Edema hit, one miss, one false alarm."""
+    pd.DataFrame({pred_id: [1, 2, 3], "Edema": [1, None, 1], "status": ["ok"] * 3}).to_csv(
+        tmp_path / "pred.csv", index=False
+    )
+    pd.DataFrame({gold_id: [1, 2, 3], "Edema": [1, 1, 0]}).to_csv(
+        tmp_path / "gold.csv", index=False
+    )
+
+
 def _validate_files(app, tmp_path, *options):
     """``cxr validate`` of ``tmp_path``'s pred.csv against its gold.csv into out/."""
     files = [str(tmp_path / "pred.csv"), str(tmp_path / "gold.csv")]
@@ -160,10 +137,7 @@ def _validate_files(app, tmp_path, *options):
 
 
 def test_end_to_end_small_tables(app, tmp_path):
-    pd.DataFrame({"id": [1, 2, 3], "Edema": [1, None, 1], "status": ["ok"] * 3}).to_csv(
-        tmp_path / "pred.csv", index=False
-    )
-    pd.DataFrame({"id": [1, 2, 3], "Edema": [1, 1, 0]}).to_csv(tmp_path / "gold.csv", index=False)
+    _write_edema_tables(tmp_path)
     out = tmp_path / "out"
     result = _validate_files(app, tmp_path, "--bootstrap", "20")
     assert result.exit_code == 0, result.output
@@ -172,8 +146,7 @@ def test_end_to_end_small_tables(app, tmp_path):
 
 
 def test_uncertain_has_one_vocabulary_and_the_old_spelling_warns(app, monkeypatch, tmp_path):
-    seen = {}
-    monkeypatch.setattr(VALIDATE, "validate", lambda *a, **k: (seen.update(k), _Fake())[1])
+    seen = _record_call(monkeypatch, VALIDATE, "validate")
     base = ["validate", "p.csv", "g.csv", "-o", str(tmp_path)]
     for args, value in (
         (["--uncertain", "ones"], "positive"),
@@ -212,12 +185,7 @@ def test_options_of_the_other_mode_are_refused(app, tmp_path):
 
 
 def test_id_columns_are_found_as_cxr_label_finds_them(app, tmp_path):
-    pd.DataFrame({"uid": [1, 2, 3], "Edema": [1, None, 1], "status": ["ok"] * 3}).to_csv(
-        tmp_path / "pred.csv", index=False
-    )
-    pd.DataFrame({"report_id": [1, 2, 3], "Edema": [1, 1, 0]}).to_csv(
-        tmp_path / "gold.csv", index=False
-    )
+    _write_edema_tables(tmp_path, pred_id="uid", gold_id="report_id")
     out = tmp_path / "out"
     result = _validate_files(app, tmp_path, "--bootstrap", "0")
     assert result.exit_code == 0, result.output
