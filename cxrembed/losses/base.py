@@ -27,8 +27,9 @@ label-set relations, reliability weights, dropping suspect pairs) and leaves one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple, TypeAlias
+import inspect
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, TypeAlias, TypeVar
 
 import torch
 
@@ -49,6 +50,7 @@ __all__ = [
     "check_sample_weights",
     "label_columns",
     "reduce_per_sample",
+    "with_pair_options",
 ]
 
 #: What a loss call accepts as labels: class ids or a (B, C) label matrix (any array-like).
@@ -463,7 +465,8 @@ class PairLoss(BatchLoss):
 
     Subclasses implement ``_pair_matrix`` (the ``(B, B)`` similarity or distance),
     ``_positive_pair_losses`` (used to rank positive pairs for dropping) and
-    ``_compute`` (per-exam losses).
+    ``_compute`` (per-exam losses). A subclass that keeps these options as they are takes
+    them as ``**pair_options`` and passes them on (see :func:`with_pair_options`).
     """
 
     def __init__(
@@ -567,3 +570,24 @@ class PairLoss(BatchLoss):
         self, mat: torch.Tensor, relations: PairRelations, pair_weights: torch.Tensor | None
     ) -> torch.Tensor:
         raise NotImplementedError
+
+
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+def with_pair_options(init: _Init) -> _Init:
+    """Show :class:`PairLoss`'s keyword-only options in place of ``init``'s ``**pair_options``.
+
+    A subclass that passes them on whole spells them (and their defaults) nowhere else;
+    ``inspect.signature`` of the class still lists each one, which the trainer checks
+    ``loss_options`` against and ``help()`` shows.
+    """
+    own = inspect.signature(init).parameters.values()
+    shared = inspect.signature(PairLoss.__init__).parameters.values()
+    init.__signature__ = inspect.signature(init).replace(  # type: ignore[attr-defined]
+        parameters=[
+            *(p for p in own if p.kind is not p.VAR_KEYWORD),
+            *(p for p in shared if p.kind is p.KEYWORD_ONLY),
+        ]
+    )
+    return init

@@ -18,10 +18,12 @@ correction, as in :mod:`cxrembed.losses.proxy`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from cxrembed.errors import LossInputError
-from cxrembed.losses.base import LossInputs, Numbers, check_number
+from cxrembed.losses.base import LossInputs, check_number, with_pair_options
 from cxrembed.losses.bce import MaskedBCEWithLogitsLoss
 from cxrembed.losses.multi_similarity import MultiSimilarityLoss
 from cxrembed.losses.proxy import SoftmaxLoss, Transition
@@ -64,6 +66,7 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
 
     input_key = "projection"
 
+    @with_pair_options
     def __init__(
         self,
         num_classes: int,
@@ -78,27 +81,9 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
         head: str = "bce",
         label_smoothing: float = 0.0,
         transition: Transition = None,
-        *,
-        tau_pos: float = 0.5,
-        tau_neg: float = 0.0,
-        overlap_weighting: bool = False,
-        reliability: Numbers = None,
-        reliability_combine: str = "product",
-        drop_fraction: float = 0.0,
+        **pair_options: Any,
     ) -> None:
-        super().__init__(
-            alpha,
-            beta,
-            base,
-            epsilon,
-            mining,
-            tau_pos=tau_pos,
-            tau_neg=tau_neg,
-            overlap_weighting=overlap_weighting,
-            reliability=reliability,
-            reliability_combine=reliability_combine,
-            drop_fraction=drop_fraction,
-        )
+        super().__init__(alpha, beta, base, epsilon, mining, **pair_options)
         check_number(ce_weight, "ce_weight", type(self).__name__, 0.0, closed="left")
         self.ce_weight = ce_weight
         if head not in ("bce", "softmax"):

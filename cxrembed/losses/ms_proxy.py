@@ -18,9 +18,11 @@ drops the same fraction of its largest per-image losses when ``drop_fraction`` i
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from cxrembed.losses.base import LossInputs, Numbers, check_number
+from cxrembed.losses.base import LossInputs, check_number, with_pair_options
 from cxrembed.losses.multi_similarity import MultiSimilarityLoss
 from cxrembed.losses.proxy import NormalizedSoftmaxLoss, Transition
 
@@ -61,6 +63,7 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
     True
     """
 
+    @with_pair_options
     def __init__(
         self,
         num_classes: int,
@@ -75,27 +78,9 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
         multilabel: bool = False,
         transition: Transition = None,
         label_smoothing: float = 0.0,
-        *,
-        tau_pos: float = 0.5,
-        tau_neg: float = 0.0,
-        overlap_weighting: bool = False,
-        reliability: Numbers = None,
-        reliability_combine: str = "product",
-        drop_fraction: float = 0.0,
+        **pair_options: Any,
     ) -> None:
-        super().__init__(
-            alpha,
-            beta,
-            base,
-            epsilon,
-            mining,
-            tau_pos=tau_pos,
-            tau_neg=tau_neg,
-            overlap_weighting=overlap_weighting,
-            reliability=reliability,
-            reliability_combine=reliability_combine,
-            drop_fraction=drop_fraction,
-        )
+        super().__init__(alpha, beta, base, epsilon, mining, **pair_options)
         check_number(proxy_weight, "proxy_weight", type(self).__name__, 0.0, closed="left")
         self.proxy_weight = proxy_weight
         self.proxy = NormalizedSoftmaxLoss(
@@ -104,7 +89,7 @@ class MultiSimilarityProxyLoss(MultiSimilarityLoss):
             temperature=temperature,
             multilabel=multilabel,
             transition=transition,
-            drop_fraction=drop_fraction,
+            drop_fraction=self.drop_fraction,
             label_smoothing=label_smoothing,
         )
 

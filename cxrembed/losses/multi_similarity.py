@@ -28,9 +28,11 @@ miner keeps at most one positive *and* at most one negative pair in the whole ba
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from cxrembed.losses.base import Numbers, PairLoss, check_number
+from cxrembed.losses.base import PairLoss, check_number, with_pair_options
 from cxrembed.losses.mining import cosine_similarity_matrix, ms_hard_pairs
 from cxrembed.losses.pairs import PairRelations
 
@@ -94,6 +96,7 @@ class MultiSimilarityLoss(PairLoss):
     (True, torch.Size([8, 4]))
     """
 
+    @with_pair_options
     def __init__(
         self,
         alpha: float = 2.0,
@@ -101,22 +104,9 @@ class MultiSimilarityLoss(PairLoss):
         base: float = 0.5,
         epsilon: float = 0.1,
         mining: bool = True,
-        *,
-        tau_pos: float = 0.5,
-        tau_neg: float = 0.0,
-        overlap_weighting: bool = False,
-        reliability: Numbers = None,
-        reliability_combine: str = "product",
-        drop_fraction: float = 0.0,
+        **pair_options: Any,
     ) -> None:
-        super().__init__(
-            tau_pos=tau_pos,
-            tau_neg=tau_neg,
-            overlap_weighting=overlap_weighting,
-            reliability=reliability,
-            reliability_combine=reliability_combine,
-            drop_fraction=drop_fraction,
-        )
+        super().__init__(**pair_options)
         self.alpha = alpha
         self.beta = beta
         self.base = base

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from cxrembed.errors import RunConfigError
+from cxrembed.losses.base import PairLoss
 from cxrembed.losses.registry import LOSS_SPECS, LossSpec, loss_help, loss_names, loss_spec
 from cxrembed.train.config import LOSSES, RunConfig
 
@@ -47,6 +48,20 @@ def test_spec_agrees_with_its_class(name):
     assert ("mining" in params) == spec.mining
     # A class that declares what it is fed agrees with the spec.
     assert getattr(cls, "input_key", spec.output) == spec.output
+
+
+@pytest.mark.parametrize("name", ["ms", "ms+proxy", "ms+ce"])
+def test_pair_options_stay_in_the_signature(name):
+    """Losses that take ``**pair_options`` still list each one, with PairLoss's default."""
+    cls = LOSS_SPECS[name].loss_class()
+    params = list(inspect.signature(cls).parameters.values())
+    shared = list(inspect.signature(PairLoss).parameters.values())
+    assert params[-len(shared) :] == shared
+    assert all(p.kind is not p.VAR_KEYWORD for p in params)
+    sized = {"num_classes": 2, "embedding_dim": 4} if LOSS_SPECS[name].parameters else {}
+    assert cls(**sized, tau_pos=0.3).tau_pos == 0.3
+    with pytest.raises(TypeError):
+        cls(**sized, tau_poss=0.3)
 
 
 def test_unknown_loss_errors_list_the_registry_names():
