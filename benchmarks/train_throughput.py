@@ -58,12 +58,13 @@ def uptime() -> str:
 
 
 class _Waits:
-    """Seconds the training / embedding loops spent waiting for their next batch, and the
-    embedding loop's span (its first batch request to its last): the rest of an
+    """Seconds the training / embedding loops spent waiting for their next batch, and each
+    loader's last pass (``*_span``: its first batch request to its last). The rest of an
     ``embed_images`` call is fixed cost (loading the run, opening the cache, writing files)."""
 
     train = 0.0
     embed = 0.0
+    train_span = 0.0
     embed_span = 0.0
 
 
@@ -86,8 +87,7 @@ def _timed_loader(kind: str):
                 finally:
                     end = time.perf_counter()
                     setattr(_Waits, kind, getattr(_Waits, kind) + end - start)
-                    if kind == "embed":
-                        _Waits.embed_span = end - begin
+                    setattr(_Waits, f"{kind}_span", end - begin)
                 yield batch
 
     return TimedLoader
