@@ -24,6 +24,10 @@ Rows (``--rows``, comma-separated names; ``all`` by default):
 ``ms+ce b64``      the same with 64 images a batch (16 label draws of ``m`` = 4) instead of 32:
                    the same images per epoch in half the steps, 4x the pairs per batch
 ``ce b64``         the baseline with 64 images a batch
+``ms+ce bn``       the default with a BatchNorm neck before the L2 normalisation
+                   (``embedding_norm: batchnorm``), both terms on the normalised features
+``ce bn``          the baseline with the same neck
+``ms+ce no-mine``  the default without multi-similarity hard mining (every pair weighted)
 =================  =======================================================================
 
 Usage: python benchmarks/recipe_ablation.py [--rows all] [--split-seed 0] [--seed 0]
@@ -58,6 +62,9 @@ ROWS = {
     "ms+ce lr-x2": {"loss": "ms+ce", "lr": 6e-4, "head_lr": 6e-3},
     "ms+ce b64": {"loss": "ms+ce", "batch_size": 64},
     "ce b64": {"loss": "ce", "batch_size": 64},
+    "ms+ce bn": {"loss": "ms+ce", "embedding_norm": "batchnorm"},
+    "ce bn": {"loss": "ce", "embedding_norm": "batchnorm"},
+    "ms+ce no-mine": {"loss": "ms+ce", "loss_options": {"mining": False}},
 }
 
 
