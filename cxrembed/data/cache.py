@@ -407,9 +407,20 @@ class CachedImageDataset(_LabeledImages):
         )
 
     def _load(self, index: int) -> np.ndarray:
+        return dequantize(np.asarray(self._images()[self.slots[index]]))
+
+    def load_batch(self, indices: Sequence[int]) -> np.ndarray:
+        """Images ``indices`` as one ``(B, size, size)`` float32 [0, 1] array.
+
+        One gather from the memory map instead of one read per item: at 64 px the per-item
+        Python of ``dataset[i]`` costs about a quarter of the model's forward pass.
+        """
+        return dequantize(self._images()[self.slots[np.asarray(indices, dtype=np.int64)]])
+
+    def _images(self) -> np.memmap:
         if self._memmap is None:
             self._memmap = _open_images(self.cache_dir, read_cache_info(self.cache_dir), "r")
-        return dequantize(np.asarray(self._memmap[self.slots[index]]))
+        return self._memmap
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -400,6 +400,9 @@ class _PrepareOnly:
     def prepare(self, image: np.ndarray) -> torch.Tensor:
         return self.reference.prepare(image)
 
+    def prepare_batch(self, images: np.ndarray) -> torch.Tensor:
+        return self.reference.prepare_batch(images)
+
 
 class _CacheItems(Dataset):
     """Images from a ``cxr prepare`` cache, prepared like files."""
@@ -407,7 +410,7 @@ class _CacheItems(Dataset):
     def __init__(self, positions: list[int], cached: Any, encoder: Encoder) -> None:
         self.positions = positions
         self.cached = cached
-        self.prepare = _PrepareOnly(encoder).prepare
+        self.reader = _PrepareOnly(encoder)
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -415,7 +418,16 @@ class _CacheItems(Dataset):
     def __getitem__(self, index: int) -> _Item:
         position = self.positions[index]
         image = self.cached[position][0][0].numpy()
-        return position, self.prepare(image), "", "", image.shape
+        return position, self.reader.prepare(image), "", "", image.shape
+
+    def __getitems__(self, indices: list[int]) -> list[_Item]:
+        """A DataLoader batch in one cache read and one normalisation (what the loader
+        calls when it exists): per-image Python would cost a quarter of a 64 px forward."""
+        positions = [self.positions[i] for i in indices]
+        images = self.cached.load_batch(positions)
+        prepared = self.reader.prepare_batch(images)
+        shape = images.shape[1:]
+        return [(p, prepared[k], "", "", shape) for k, p in enumerate(positions)]
 
 
 def _collate(

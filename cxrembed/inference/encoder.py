@@ -155,11 +155,7 @@ class Encoder:
 
     def prepare(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
         """One image (2-D, or ``(1, H, W)``) in [0, 1] -> the model's input ``(1, S, S)``."""
-        tensor = torch.as_tensor(
-            np.asarray(image, dtype=np.float32)
-            if not isinstance(image, torch.Tensor)
-            else image.float()
-        )
+        tensor = _as_float(image)
         if tensor.ndim == 2:
             tensor = tensor[None]
         if tensor.ndim != 3 or tensor.shape[0] != 1:
@@ -167,15 +163,21 @@ class Encoder:
                 f"an image must be 2-D (rows x columns) or (1, rows, columns); got shape "
                 f"{tuple(tensor.shape)}. Convert colour images to grayscale first"
             )
-        if not torch.isfinite(tensor).all() or tensor.min() < 0 or tensor.max() > 1:
-            raise InputError(
-                "image pixels must be finite and in [0, 1] (cxrembed's convention; "
-                "cxrembed.io.image.read_image gives that). Rescale, e.g. x / 255 for 8-bit pixels"
-            )
+        _check_pixels(tensor)
         return self.transform(tensor)
 
     def prepare_batch(self, images: Sequence[np.ndarray | torch.Tensor]) -> torch.Tensor:
-        """Several images -> ``(B, 1, S, S)``."""
+        """Several images -> ``(B, 1, S, S)``.
+
+        A ``(B, S, S)`` array of squares already at the run's size (a cache's batch) is
+        checked and normalised in one step, as each image would be; anything else image by
+        image.
+        """
+        size = self.image_size
+        if isinstance(images, np.ndarray | torch.Tensor) and images.shape[1:] == (size, size):
+            tensor = _as_float(images)
+            _check_pixels(tensor)
+            return self.normalization(tensor[:, None])
         return torch.stack([self.prepare(image) for image in images])
 
     def encode(self, batch: torch.Tensor) -> np.ndarray:
@@ -203,4 +205,18 @@ class Encoder:
         return (
             f"Encoder({self.source!r}, image_size={self.image_size}, fit={self.fit!r}, "
             f"config_hash={self.config_hash!r})"
+        )
+
+
+def _as_float(image: np.ndarray | torch.Tensor) -> torch.Tensor:
+    if isinstance(image, torch.Tensor):
+        return image.float()
+    return torch.as_tensor(np.asarray(image, dtype=np.float32))
+
+
+def _check_pixels(tensor: torch.Tensor) -> None:
+    if not torch.isfinite(tensor).all() or tensor.min() < 0 or tensor.max() > 1:
+        raise InputError(
+            "image pixels must be finite and in [0, 1] (cxrembed's convention; "
+            "cxrembed.io.image.read_image gives that). Rescale, e.g. x / 255 for 8-bit pixels"
         )

@@ -174,6 +174,39 @@ def test_cache_source_matches_files(tmp_path, run):
     assert cosine.min() > 0.999  # only 8-bit cache quantisation differs
 
 
+@pytest.mark.parametrize("cache_size", [32, 48])  # the run's size (batched), larger (per image)
+def test_cache_batches_are_prepared_as_single_images(tmp_path, run, cache_size):
+    from cxrembed.data.cache import prepare_cache
+    from cxrembed.inference.embed import _cache_items
+
+    names = [f"x{i}.png" for i in range(5)]
+    write_pngs(tmp_path / "img", names, size=cache_size)
+    table = pd.DataFrame({"file": names})
+    prepare_cache(
+        table, tmp_path / "img", tmp_path / "c", image_col="file", size=cache_size, progress=False
+    )
+    encoder = Encoder.from_run(run)
+    dataset = _cache_items(tmp_path / "c", encoder).dataset([4, 0, 2])
+    batch = dataset.__getitems__([0, 1, 2])
+    single = [dataset[i] for i in range(3)]
+    assert [b[0] for b in batch] == [s[0] for s in single] == [4, 0, 2]
+    assert [tuple(b[4]) for b in batch] == [tuple(s[4]) for s in single]
+    for (_, got, *_), (_, want, *_) in zip(batch, single, strict=True):
+        assert got.shape == (1, 32, 32)
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+
+
+def test_prepare_batch_checks_an_array_of_squares_like_single_images(run):
+    encoder = Encoder.from_run(run)
+    squares = np.random.default_rng(0).random((3, 32, 32), dtype=np.float32)
+    torch.testing.assert_close(
+        encoder.prepare_batch(squares), torch.stack([encoder.prepare(x) for x in squares])
+    )
+    squares[1, 5, 5] = 1.5
+    with pytest.raises(InputError, match=r"in \[0, 1\]"):
+        encoder.prepare_batch(squares)
+
+
 def test_workers_give_the_same_vectors(tmp_path, run):
     write_pngs(tmp_path / "img", [f"x{i}.png" for i in range(4)])
     embed_images(run, tmp_path / "img", tmp_path / "one", progress=False)
