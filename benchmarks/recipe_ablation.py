@@ -28,6 +28,9 @@ Rows (``--rows``, comma-separated names; ``all`` by default):
                    (``embedding_norm: batchnorm``), both terms on the normalised features
 ``ce bn``          the baseline with the same neck
 ``ms+ce no-mine``  the default without multi-similarity hard mining (every pair weighted)
+``ms+ce aug-x2``   the default with twice the jitter (rotation 10, scale [0.9, 1.1],
+                   translate 0.06, brightness and contrast 0.2)
+``ce aug-x2``      the baseline with the same jitter
 =================  =======================================================================
 
 Usage: python benchmarks/recipe_ablation.py [--rows all] [--split-seed 0] [--seed 0]
@@ -48,6 +51,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import realdata  # noqa: E402
 
+_STRONGER_JITTER = {
+    "augmentation.rotation": 10.0,
+    "augmentation.scale": [0.9, 1.1],
+    "augmentation.translate": 0.06,
+    "augmentation.brightness": 0.2,
+    "augmentation.contrast": 0.2,
+}
+
 ROWS = {
     "ms": {"loss": "ms"},
     "ms gap": {"loss": "ms", "attention": False},
@@ -65,6 +76,8 @@ ROWS = {
     "ms+ce bn": {"loss": "ms+ce", "embedding_norm": "batchnorm"},
     "ce bn": {"loss": "ce", "embedding_norm": "batchnorm"},
     "ms+ce no-mine": {"loss": "ms+ce", "loss_options": {"mining": False}},
+    "ms+ce aug-x2": {"loss": "ms+ce", **_STRONGER_JITTER},
+    "ce aug-x2": {"loss": "ce", **_STRONGER_JITTER},
 }
 
 
