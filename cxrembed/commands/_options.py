@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cxrlabel.commands.options import (
+    IdCol,
     argument,
     option,
     parse_ints,
@@ -26,6 +27,7 @@ __all__ = [
     "LabelCols",
     "LabelSchema",
     "Cache",
+    "ImageTableIdCol",
     "Checkpoint",
     "CHECKPOINT",
     "AllowOutsideImages",
@@ -45,6 +47,8 @@ LabelSchema = text_option(
     "--schema", "Label schema whose columns `cxr label` wrote (chexpert, chestxray14 or a YAML)."
 )
 Cache = path_option("--cache", "Image cache folder made by `cxr prepare` (faster).")
+#: ``--id-col`` of a table whose images ``cxr prepare`` and ``cxr train`` read (by path or id).
+ImageTableIdCol = IdCol("none (alone: images are <images>/<id>.<ext>)")
 AllowOutsideImages = option(
     bool,
     "--allow-outside-images",

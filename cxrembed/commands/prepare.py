@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cxrembed.commands._options import AllowOutsideImages, non_default
+from cxrembed.commands._options import AllowOutsideImages, ImageTableIdCol, non_default
 from cxrlabel.commands.options import (
-    IdCol,
     Jobs,
     Output,
     Quiet,
@@ -32,7 +31,6 @@ Table = argument(Path, help="Labels table (CSV or Parquet) with an image or id c
 CacheOutput = Output("Cache folder to create or resume.")
 Images = path_option("--images", "Images folder.", show_default="the table's folder")
 ImageCol = text_option("--image-col", "Column of image paths (relative to --images).")
-TableIdCol = IdCol("none (alone: images are <images>/<id>.<ext>)")
 Size = option(int, "--size", min=8, help="Side of the stored square (px).")
 Dtype = option(str, "--dtype", help="uint8 or uint16.")
 Fit = option(str, "--fit", help="letterbox (pad, keep all) or crop (centre crop).")
@@ -46,7 +44,7 @@ def prepare(
     output: CacheOutput,
     images: Images = None,
     image_col: ImageCol = None,
-    id_col: TableIdCol = None,
+    id_col: ImageTableIdCol = None,
     size: Size = 256,
     dtype: Dtype = "uint8",
     fit: Fit = "letterbox",

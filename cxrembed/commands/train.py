@@ -17,6 +17,7 @@ import typer
 from cxrembed.commands._options import (
     AllowOutsideImages,
     Cache,
+    ImageTableIdCol,
     LabelCol,
     LabelCols,
     LabelSchema,
@@ -27,7 +28,6 @@ from cxrlabel.commands.options import (
     Dpi,
     FigureFormat,
     GroupCol,
-    IdCol,
     Output,
     Quiet,
     Renamed,
@@ -102,7 +102,6 @@ ImageCol = Annotated[
     str | None,
     _option("image_col", "--image-col", help="Column of image paths, relative to --images."),
 ]
-TableIdCol = IdCol("none (alone: images are <images>/<id>.<ext>)")
 Separator = Annotated[
     str | None,
     _option(
@@ -171,7 +170,7 @@ def train_command(
     cache: Cache = None,
     config: Config = None,
     image_col: ImageCol = None,
-    id_col: TableIdCol = None,
+    id_col: ImageTableIdCol = None,
     label_col: LabelCol = None,
     label_cols: LabelCols = None,
     schema: LabelSchema = None,

@@ -33,8 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxrembed.evaluation.metrics.neighbours import query_gallery, scan_neighbours
-from cxrembed.evaluation.metrics.relevance import label_sets
+from cxrembed.evaluation.metrics.neighbours import Selection, rank_labels
 from cxrembed.outcome.bootstrap import bootstrap_weights, percentile_ci, weighted_auroc
 
 __all__ = ["retrieval_with_intervals", "paired_difference", "format_interval", "METRIC_NAMES"]
@@ -82,9 +81,8 @@ def retrieval_with_intervals(
     pandas.DataFrame
         Index :data:`METRIC_NAMES`; columns ``value``, ``low``, ``high``, ``queries``.
     """
-    per_query, score, y, query_groups = _per_query(
-        embeddings, classes, query_mask, gallery_mask, groups, positive, k
-    )
+    where = _selection(query_mask, gallery_mask, groups)
+    per_query, score, y, query_groups = _per_query(embeddings, classes, where, positive, k)
     weights = bootstrap_weights(query_groups, draws, seed) if draws else None
     rows = {}
     for name, values in per_query.items():
@@ -133,7 +131,7 @@ def paired_difference(
     """
     if metric not in METRIC_NAMES[:-1]:
         raise ValueError(f"metric must be one of {list(METRIC_NAMES[:-1])}; got {metric!r}")
-    args = (classes, query_mask, gallery_mask, groups, (), k)
+    args = (classes, _selection(query_mask, gallery_mask, groups), (), k)
     a, _, _, query_groups = _per_query(embeddings_a, *args)
     b = _per_query(embeddings_b, *args)[0]
     diff = a[metric] - b[metric]
@@ -157,27 +155,23 @@ def format_interval(row: pd.Series, digits: int = 3) -> str:
     return f"{value} [{row['low']:.{digits}f}, {row['high']:.{digits}f}]"
 
 
+def _selection(query_mask: Any, gallery_mask: Any, groups: Sequence[Any]) -> Selection:
+    """The query / gallery choice of this module: masks taken as booleans, patients as
+    given, and a query's own patient always left out of its gallery."""
+    return Selection(
+        query_mask=np.asarray(query_mask, dtype=bool),
+        gallery_mask=np.asarray(gallery_mask, dtype=bool),
+        groups=np.asarray(groups, dtype=object),
+        exclude_same_group=True,
+    )
+
+
 def _per_query(
-    embeddings: Any,
-    classes: Sequence[Any],
-    query_mask: Any,
-    gallery_mask: Any,
-    groups: Sequence[Any],
-    positive: Sequence[Any],
-    k: int,
+    embeddings: Any, classes: Sequence[Any], where: Selection, positive: Sequence[Any], k: int
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Per-query metrics, the positive-share scores and truth, and the query patients."""
     classes = np.asarray(classes, dtype=object)
-    groups = np.asarray(groups, dtype=object)
-    sets = label_sets(classes)
-    qg = query_gallery(
-        len(classes),
-        query_mask=np.asarray(query_mask, dtype=bool),
-        gallery_mask=np.asarray(gallery_mask, dtype=bool),
-        groups=groups,
-        exclude_same_group=True,
-    )
-    nb = scan_neighbours(embeddings, sets, qg, depth=max(int(k), 1))
+    nb = rank_labels(embeddings, classes, max(int(k), 1), where)
     q = nb.queries
     truth = classes[q]
     neighbours = classes[nb.top[:, :k]]
@@ -190,7 +184,7 @@ def _per_query(
         "vote accuracy": (vote == truth).astype(float),
     }
     score = is_positive[nb.top[:, :k]].mean(axis=1)
-    return per_query, score, is_positive[q].astype(int), groups[q]
+    return per_query, score, is_positive[q].astype(int), where.groups[q]
 
 
 def _plurality(row: np.ndarray) -> Any:
