@@ -126,3 +126,27 @@ def test_intubation_lists_the_tabular_only_rows_once_for_all_methods() -> None:
     ]
     assert joined["n"].tolist() == [60] * 5
     assert all(s.count("[") == 1 for s in joined["AUROC [95% CI]"])
+
+
+def test_recipe_ablation_pairs_rows_that_held_out_the_same_patients() -> None:
+    import numpy as np
+    import recipe_ablation
+
+    rng = np.random.default_rng(2)
+    table, patients = _toy_split()
+    table = table.assign(split=table["split"].replace({"test": "val"}))
+    n = len(table)
+    spec = realdata.SPECS["kermany"]
+    good = np.eye(3, 6)[patients % 3] + 0.5 * rng.normal(size=(n, 6))
+    worse = good + 2.0 * rng.normal(size=(n, 6))
+    moved = table.assign(split=np.where(patients % 4 == 1, "val", "train"))
+    embedded = {"ms+ce": (good, table), "ce": (worse, table), "ms": (worse, moved)}
+    text = recipe_ablation.gap_lines(embedded, "ms+ce", spec, 200)
+
+    def map_at_r(vectors):
+        scores = realdata.score(vectors, table, spec, draws=0, query="val", gallery="train")
+        return scores.loc["MAP@R", "value"]
+
+    assert f"  ce - ms+ce: {map_at_r(worse) - map_at_r(good):.3f} [" in text
+    assert "  ms: not paired (its run held out other validation patients)" in text
+    assert "ms+ce - ms+ce" not in text
