@@ -1,6 +1,12 @@
 """Opt-in, real radiographs (``../shared/data/kermany_dev``, skipped when absent): a short
 ``cxr train`` with the default recipe on a subset beats the same network untrained on
-held-out patients. About a minute on two cores (32 px, 3 epochs, 600 images)."""
+held-out patients. About 25 s on two cores (32 px, 5 epochs, 600 images).
+
+The claim is retrieval: MAP@R roughly doubles (0.47 against 0.21-0.23 over training seeds
+0-2). The pneumonia vote is not compared with the untrained network's: random convolutional
+features already vote 0.87-0.95 AUROC on these ~180 test images, and at 3 epochs the trained
+votes fell on either side of that from seed to seed (0.86-0.94), so the vote is checked
+against a floor instead."""
 
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ def test_short_training_beats_untrained_network_on_held_out_patients(kermany_dev
             "label_col": "subtype",
             "group_col": "patient_id",
             "image_size": 32,
-            "epochs": 3,
+            "epochs": 5,
             "num_workers": 0,
             "device": "cpu",
             "threads": 1,
@@ -82,5 +88,5 @@ def test_short_training_beats_untrained_network_on_held_out_patients(kermany_dev
             draws=0,
         )
     trained, untrained = scores["trained"]["value"], scores["untrained"]["value"]
-    assert trained["MAP@R"] > untrained["MAP@R"] + 0.03, (trained, untrained)
-    assert trained["vote AUROC"] > max(untrained["vote AUROC"], 0.85), (trained, untrained)
+    assert trained["MAP@R"] > untrained["MAP@R"] + 0.1, (trained, untrained)
+    assert trained["vote AUROC"] > 0.88, (trained, untrained)
