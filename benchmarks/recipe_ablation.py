@@ -31,6 +31,10 @@ Rows (``--rows``, comma-separated names; ``all`` by default):
 ``ms+ce aug-x2``   the default with twice the jitter (rotation 10, scale [0.9, 1.1],
                    translate 0.06, brightness and contrast 0.2)
 ``ce aug-x2``      the baseline with the same jitter
+``ms+ce d512``     the default with a 512-d embedding instead of 128
+``ms+ce ls-0.1``   the default with a softmax head and label smoothing 0.1
+``ms+ce gap``      the default without attention pooling (global average pooling)
+``ms+ce warm-0``   the default without the one-epoch linear warm-up
 =================  =======================================================================
 
 Every row trains with the same seed, so ``cxr train`` draws the same validation patients for
@@ -88,6 +92,10 @@ ROWS = {
     "ms+ce no-mine": {"loss": "ms+ce", "loss_options": {"mining": False}},
     "ms+ce aug-x2": {"loss": "ms+ce", **_STRONGER_JITTER},
     "ce aug-x2": {"loss": "ce", **_STRONGER_JITTER},
+    "ms+ce d512": {"loss": "ms+ce", "embedding_dim": 512},
+    "ms+ce ls-0.1": {"loss": "ms+ce", "loss_options": {"head": "softmax", "label_smoothing": 0.1}},
+    "ms+ce gap": {"loss": "ms+ce", "attention": False},
+    "ms+ce warm-0": {"loss": "ms+ce", "warmup_epochs": 0.0},
 }
 
 
