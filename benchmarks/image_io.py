@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import common
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
-sys.path.insert(0, str(ROOT))
+DATA = common.CXR_DEV
+sys.path.insert(0, str(common.ROOT))
 
 
 def _covid_table() -> pd.DataFrame:
@@ -175,9 +174,8 @@ def main() -> int:
     parser.add_argument("--train-batches", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     args = parser.parse_args()
-    print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
-    if not (DATA / "covid_metadata.csv").is_file():
-        print(f"skipped: real data folder not found at {DATA} (set CXR_DEV to point at it)")
+    print(common.command_line("image_io.py"))
+    if common.skipped(DATA / "covid_metadata.csv"):
         return 0
 
     import torch

@@ -54,8 +54,11 @@ import pandas as pd
 
 from cxrlabel.io import join_text_columns
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common, when loaded by path
+
+import common  # noqa: E402
+
+DATA = common.CXR_DEV
 SCHEMA = "chestxray14"
 PARTS = ("tune", "check")
 CHECK_EVERY = 3  # one report in three goes to the check part
@@ -436,8 +439,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for CIs")
     args = ap.parse_args()
-    if not (DATA / "iu_reports.csv").is_file():
-        print(f"skipped: real data not found at {DATA} (set CXR_DEV to point at cxr_dev)")
+    if common.skipped(DATA / "iu_reports.csv"):
         return
     print(f"command: python benchmarks/label_accuracy.py --bootstrap {args.bootstrap}")
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; data: {DATA}")

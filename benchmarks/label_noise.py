@@ -130,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--resume needs --out (the folder of the run to continue)")
     spec = realdata.SPECS["kermany"]
     out = realdata.start("label_noise.py", argv, args)
-    if not realdata.available(spec):
-        print(f"skipped: {spec.data} not found")
+    if realdata.skipped(spec):
         return 0
     started = time.perf_counter()
     table, root = realdata.load_split(spec, seed=args.split_seed)

@@ -24,12 +24,11 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 
+import common
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
+DATA = common.CXR_DEV
 
 
 def _texts(n: int) -> list[str]:
@@ -55,8 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20_000, help="reports")
     args = ap.parse_args()
-    if not (DATA / "iu_reports.csv").is_file():
-        print(f"skipped: real data not found at {DATA} (set CXR_DEV)")
+    if common.skipped(DATA / "iu_reports.csv"):
         return
     import spacy
 

@@ -34,10 +34,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import common
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
+DATA = common.CXR_DEV
 
 
 @dataclass
@@ -235,8 +235,7 @@ def main() -> None:
         help="also time `cxr label --jobs 1 --evidence` (every mention written)",
     )
     args = ap.parse_args()
-    if not (DATA / "iu_reports.csv").is_file():
-        print(f"skipped: real data not found at {DATA} (set CXR_DEV)")
+    if common.skipped(DATA / "iu_reports.csv"):
         return
     peer_n = min(args.peer_n or args.n, args.n)
     peer2_n = min(args.peer2_n, args.n)

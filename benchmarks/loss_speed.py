@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+import common
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
+DATA = common.CXR_DEV
 TARGET_RATIO = 2.0
 
 
@@ -177,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     torch.set_num_threads(args.threads)
-    print("command: " + shlex.join([sys.executable, *sys.argv]))
+    print(common.command_line("loss_speed.py", python=sys.executable))
     print(
         f"torch {torch.__version__}, pytorch-metric-learning {pytorch_metric_learning.__version__},"
         f" {args.threads} thread(s), {os.cpu_count()} CPUs, load average "

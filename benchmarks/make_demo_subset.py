@@ -20,7 +20,6 @@ Usage: python benchmarks/make_demo_subset.py [--source ../shared/data/kermany_de
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -29,6 +28,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # common, when loaded by path (a test)
+
+import common  # noqa: E402
 
 README = """\
 # Kermany pediatric chest X-rays, 64 px demo subset
@@ -57,18 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--source", type=Path, default=ROOT.parent / "shared" / "data" / "kermany_dev"
-    )
+    parser.add_argument("--source", type=Path, default=common.SHARED / "kermany_dev")
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "kermany_demo")
     parser.add_argument("--images", type=int, default=1200)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(
-        "command: python "
-        + shlex.join(sys.argv if argv is None else ["benchmarks/make_demo_subset.py", *argv])
-    )
+    print(common.command_line("make_demo_subset.py", argv))
     if not (args.source / "labels.csv").is_file():
         print(f"skipped: {args.source} not found")
         return 0

@@ -22,20 +22,16 @@ Usage: python benchmarks/model_speed.py [--backbone resnet18] [--images 32] [--b
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+import common
 import torch
 import torch.nn.functional as F
 import torchvision
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
+DATA = common.CXR_DEV
 
 
 def _load_images(count: int, size: int) -> torch.Tensor:
@@ -83,12 +79,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    print("command:", shlex.join(["python", *sys.argv]))
-    if not (DATA / "covid_images_256").is_dir():
-        print(
-            f"skipped: real data folder not found at {DATA / 'covid_images_256'} "
-            "(set CXR_DEV to point at cxr_dev)"
-        )
+    print(common.command_line("model_speed.py"))
+    if common.skipped(DATA / "covid_images_256"):
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 import time
-from pathlib import Path
 
+import common
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
-sys.path.insert(0, str(ROOT))
+DATA = common.CXR_DEV
+sys.path.insert(0, str(common.ROOT))
 
 FEATURES = ["age", "sex", "temperature", "pO2_saturation"]
 
@@ -47,10 +45,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print("command:", shlex.join([sys.executable, *sys.argv]))
+    print(common.command_line("outcome_speed.py", python=sys.executable))
     csv = DATA / "covid_metadata.csv"
-    if not csv.is_file():
-        print(f"skipped: {csv} not found (the cxr_dev data folder is absent)")
+    if common.skipped(csv):
         return
 
     from sklearn.metrics import roc_auc_score

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -32,13 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
 import pandas as pd
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-KERMANY = Path(os.environ.get("KERMANY_DEV", SHARED / "kermany_dev"))
-CXR_DEV = Path(os.environ.get("CXR_DEV", SHARED / "cxr_dev"))
+from common import CXR_DEV
+from common import KERMANY_DEV as KERMANY
 
 
 @dataclass(frozen=True)
@@ -92,8 +88,7 @@ def start(script: str, argv: list[str] | None, args: argparse.Namespace) -> Path
     """Print the command and the machine (cores, load, torch); return the output folder."""
     import torch
 
-    words = sys.argv if argv is None else [f"benchmarks/{script}", *argv]
-    print("command: python " + shlex.join(words))
+    print(common.command_line(script, argv))
     print(
         f"machine: {os.cpu_count()} CPUs, {load_average()}; torch {torch.__version__}, "
         f"{args.threads} thread(s)"
@@ -113,10 +108,19 @@ def finish(started: float) -> None:
     print(f"wall time: {time.perf_counter() - started:.0f} s; {load_average()} at the end")
 
 
+def marker(spec: Spec) -> Path:
+    """The file that shows the collection's folder is on this machine."""
+    return spec.data / ("labels.csv" if spec.name == "kermany" else "covid_metadata.csv")
+
+
 def available(spec: Spec) -> bool:
     """True when the collection's folder is on this machine."""
-    marker = "labels.csv" if spec.name == "kermany" else "covid_metadata.csv"
-    return (spec.data / marker).is_file()
+    return marker(spec).is_file()
+
+
+def skipped(*specs: Spec) -> bool:
+    """True, after saying which, when a collection the benchmark needs is absent."""
+    return common.skipped(*(marker(spec) for spec in specs))
 
 
 def load_split(

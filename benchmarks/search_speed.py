@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import shlex
 import statistics
 import sys
 import tempfile
@@ -51,6 +50,7 @@ import time
 import warnings
 from pathlib import Path
 
+import common
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -513,7 +513,7 @@ def main() -> int:
 
     faiss.omp_set_num_threads(args.threads)
     print("# search_speed")
-    print(f"\ncommand: python {shlex.join(['benchmarks/search_speed.py', *sys.argv[1:]])}")
+    print("\n" + common.command_line("search_speed.py", sys.argv[1:]))
     print(
         f"faiss {faiss.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, "
         f"load average {load()} at start"

@@ -33,18 +33,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
+import common
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
+DATA = common.CXR_DEV
 LOSSES = ("ms", "ml2", "ce")
 
 
@@ -61,9 +60,8 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
     args = parser.parse_args()
-    print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))
-    if not (DATA / "covid_metadata.csv").is_file():
-        print(f"skipped: real data not found at {DATA} (set CXR_DEV to the cxr_dev folder)")
+    print(common.command_line("train_covid.py", python=Path(sys.executable).name))
+    if common.skipped(DATA / "covid_metadata.csv"):
         return 0
 
     import torch

@@ -36,16 +36,15 @@ Usage: python benchmarks/train_throughput.py [--sizes 64,128] [--epochs 3] [--ba
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "data" / "kermany_demo"
+import common
+
+DEMO = common.ROOT / "data" / "kermany_demo"
 
 
 def uptime() -> str:
@@ -273,10 +272,9 @@ def main() -> int:
     )
     parser.add_argument("--batches", type=int, default=10, help="training batches per epoch")
     args = parser.parse_args()
-    print("command:", shlex.join(["python", *sys.argv]))
+    print(common.command_line("train_throughput.py"))
     print("start:", uptime())
-    if not (DEMO / "labels.csv").is_file():
-        print(f"skipped: {DEMO} not found")
+    if common.skipped(DEMO / "labels.csv"):
         return 0
     import torch
 

@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kermany, covid = realdata.SPECS["kermany"], realdata.SPECS["covid"]
     out = realdata.start("transfer_covid.py", argv, args)
-    if not (realdata.available(kermany) and realdata.available(covid)):
-        print("skipped: kermany_dev or cxr_dev not found")
+    if realdata.skipped(kermany, covid):
         return 0
     started = time.perf_counter()
 
