@@ -17,23 +17,28 @@ CPU cores at the defaults (128 px, 8 epochs, one thread).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
-from cxrembed.collections.covid import CLINICAL_FEATURES, read_covid_collection
+from cxrembed.collections.covid import CLINICAL_FEATURES, CovidCollection, read_covid_collection
 from cxrembed.commands.embed import format_embed_summary
 from cxrembed.data.labels import LabelOptions
 from cxrembed.data.split import split_by_group
+from cxrembed.demo import CURVE_COLUMNS, TEST_AGAINST_TRAIN
 from cxrembed.embeddings.embedding_set import EmbeddingSet
 from cxrembed.evaluation.evaluate import evaluate_table
+from cxrembed.evaluation.metrics.report import EvaluationResult
 from cxrembed.outcome.predict import predict_outcome
 from cxrembed.search.embed_and_index import embed_and_index
 from cxrembed.search.retriever import Retriever
-from cxrembed.train import train
+from cxrembed.train import TrainResult, train
 from cxrlabel.labelfile import label_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,11 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
 
     print("== the collection ==")
-    collection = read_covid_collection(args.data, frontal_only=True)
-    table = collection.table
-    test = split_by_group(table, "patientid", val_fraction=0.25, seed=0, stratify_col="covid").val
-    table["split"] = "train"
-    table.loc[test, "split"] = "test"
+    collection, table = read_split(args.data)
     print(
         f"{collection.layout} layout: {len(table)} frontal X-rays of "
         f"{table['patientid'].nunique()} patients ({len(collection.excluded)} rows left out: "
@@ -96,28 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.image_size} px, {args.epochs} epochs, training patients =="
     )
     run = out / "run"
-    result = train(
-        table[table["split"] == "train"],
-        run,
-        images=collection.root,
-        progress=False,
-        overrides=_train_options(args, run),
+    shutil.rmtree(run, ignore_errors=True)  # the example always trains afresh
+    result = train_covid(
+        table, collection.root, run, image_size=args.image_size, epochs=args.epochs
     )
     frame = pd.DataFrame(result.metrics)
-    print(
-        frame[
-            [
-                "epoch",
-                "train_loss",
-                "val_mean_average_precision_at_r",
-                "val_precision_at_1",
-                "val_precision_at_5",
-                "train_images_per_second",
-            ]
-        ]
-        .round(3)
-        .to_string(index=False)
-    )
+    print(frame[list(CURVE_COLUMNS)].round(3).to_string(index=False))
 
     print("\n== cxr embed + index: every image ==")
     embedded, built = embed_and_index(
@@ -152,19 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "COVID-19 vs other (unverified findings left out) =="
     )
     emb = EmbeddingSet.load(out / "embeddings")
-    evaluation = evaluate_table(
-        emb.vectors,
-        emb.ids,
-        table,
-        labels=LabelOptions(label_col="covid"),
-        id_col="id",
-        split_col="split",
-        query_split="test",
-        gallery_split="train",
-        ks=(1, 5, 10),
-        diagnosis_k=10,
-        config_hash=emb.config_hash,
-    )
+    evaluation = evaluate_covid(emb.vectors, emb.ids, table, config_hash=emb.config_hash)
     evaluation.write(out / "evaluation")
     keys = [
         "precision_at_1",
@@ -194,29 +167,71 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _train_options(args: argparse.Namespace, run: Path) -> dict[str, object]:
-    if run.exists():
-        import shutil
+def read_split(data: Path, seed: int = 0) -> tuple[CovidCollection, pd.DataFrame]:
+    """The frontal X-rays with a ``split`` column: a quarter of the patients, stratified by
+    COVID-19 vs other, are ``test``, the rest ``train``, so no patient is on both sides."""
+    collection = read_covid_collection(data, frontal_only=True)
+    table = collection.table
+    test = split_by_group(
+        table, "patientid", val_fraction=0.25, seed=seed, stratify_col="covid"
+    ).val
+    table["split"] = "train"
+    table.loc[test, "split"] = "test"
+    return collection, table
 
-        shutil.rmtree(run)  # the example always trains afresh
-    return {
-        "image_col": "image",
-        "id_col": "id",
-        "group_col": "patientid",
-        "label_col": "finding",
-        "separator": ",",
-        "loss": "ms",
-        "attention": True,
-        "image_size": args.image_size,
-        "epochs": args.epochs,
-        "batch_size": 32,
-        "m": 4,
-        "lr": 1e-3,
-        "head_lr": 1e-2,
-        "num_workers": 0,
-        "device": "cpu",
-        "seed": 0,
-    }
+
+def train_covid(
+    table: pd.DataFrame,
+    images: Path,
+    run: Path,
+    *,
+    image_size: int,
+    epochs: int,
+    loss: str = "ms",
+    attention: bool = True,
+    seed: int = 0,
+) -> TrainResult:
+    """``cxr train`` of resnet18 from scratch on the training patients' ``finding`` labels.
+
+    ``finding`` is comma-separated (``COVID-19, ARDS`` counts as both); batches of 32 hold
+    4 images of a label; the head learns 10 times faster than the backbone.
+    """
+    return train(
+        table[table["split"] == "train"],
+        run,
+        images=images,
+        progress=False,
+        overrides={
+            "image_col": "image",
+            "id_col": "id",
+            "group_col": "patientid",
+            "label_col": "finding",
+            "separator": ",",
+            "loss": loss,
+            "attention": attention,
+            "backbone": "resnet18",
+            "embedding_dim": 128,
+            "image_size": image_size,
+            "epochs": epochs,
+            "batch_size": 32,
+            "m": 4,
+            "lr": 1e-3,
+            "head_lr": 1e-2,
+            "num_workers": 0,
+            "device": "cpu",
+            "seed": seed,
+        },
+    )
+
+
+def evaluate_covid(
+    vectors: np.ndarray, ids: list[str], table: pd.DataFrame, **options: Any
+) -> EvaluationResult:
+    """``cxr evaluate``: test patients against the training patients' gallery, COVID-19 vs
+    other (unverified ``todo`` findings left out); ``options`` go to ``evaluate_table``."""
+    return evaluate_table(
+        vectors, ids, table, labels=LabelOptions(label_col="covid"), **TEST_AGAINST_TRAIN, **options
+    )
 
 
 if __name__ == "__main__":

@@ -27,18 +27,41 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
 
 from cxrembed.collections.synthetic import FINDINGS, TRUTH_COLUMNS, SyntheticSet, make_synthetic_set
 
-__all__ = ["DemoSettings", "DemoResult", "run_demo", "main"]
+__all__ = ["CURVE_COLUMNS", "TEST_AGAINST_TRAIN", "DemoSettings", "DemoResult", "run_demo", "main"]
 
 Echo = Callable[[str], None]
+
+#: ``evaluate_table`` options of a demo table (``id``, ``split``): the test patients as
+#: queries against the training patients' gallery, so no patient is on both sides.
+TEST_AGAINST_TRAIN: Mapping[str, Any] = MappingProxyType(
+    {
+        "id_col": "id",
+        "split_col": "split",
+        "query_split": "test",
+        "gallery_split": "train",
+        "ks": (1, 5, 10),
+        "diagnosis_k": 10,
+    }
+)
+#: The columns of ``cxr train``'s per-epoch metrics that show how training went.
+CURVE_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_mean_average_precision_at_r",
+    "val_precision_at_1",
+    "val_precision_at_5",
+    "train_images_per_second",
+)
 
 
 @dataclass(frozen=True)
@@ -345,12 +368,7 @@ def _evaluate(
 
     options = dict(
         labels=LabelOptions(columns=TRUTH_COLUMNS, status_col=None),
-        id_col="id",
-        split_col="split",
-        query_split="test",
-        gallery_split="train",
-        ks=(1, 5, 10),
-        diagnosis_k=10,
+        **TEST_AGAINST_TRAIN,
         seed=settings.seed,
     )
     emb = EmbeddingSet.load(out / "embeddings")
@@ -437,19 +455,7 @@ def _agreement(truth: pd.DataFrame, mined: pd.DataFrame) -> str:
 
 def _metrics_text(result: Any) -> str:
     frame = pd.DataFrame(result.metrics)
-    keep = [
-        c
-        for c in (
-            "epoch",
-            "train_loss",
-            "val_mean_average_precision_at_r",
-            "val_precision_at_1",
-            "val_precision_at_5",
-            "train_images_per_second",
-            "train_seconds",
-        )
-        if c in frame.columns
-    ]
+    keep = [c for c in (*CURVE_COLUMNS, "train_seconds") if c in frame.columns]
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         table = frame[keep].to_string(index=False) if keep else frame.to_string(index=False)
     return (
