@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import shutil
 import sys
 import tempfile
@@ -54,16 +53,17 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from cxrembed.inference.encoder import Encoder
-    from cxrembed.train.loop import TrainResult
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT))
 
+import common  # noqa: E402
+import covid_retrieval  # noqa: E402  (the same chain, as a user runs it)
 import realdata  # noqa: E402
 
-DATA = Path(os.environ.get("CXR_DEV", ROOT.parent / "shared" / "data" / "cxr_dev"))
-PIXELS = 32
+DATA = common.CXR_DEV
 
 
 def main() -> int:
@@ -77,12 +77,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="keep outputs here")
     args = parser.parse_args()
-    print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
-    if not (DATA / "README.md").is_file() and not (DATA / "metadata.csv").is_file():
-        print(f"skipped: real data folder not found at {DATA} (set CXR_DEV to point at it)")
+    print(common.command_line("retrieval_covid.py"))
+    # the public layout (metadata.csv), else this project's cxr_dev copy (README.md)
+    if not (DATA / "metadata.csv").is_file() and common.skipped(DATA / "README.md"):
         return 0
 
     import torch
+
+    from cxrembed.evaluation.baselines import pixel_vectors
 
     torch.set_num_threads(args.threads)
     print(
@@ -93,16 +95,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    from cxrembed.collections.covid import read_covid_collection
-    from cxrembed.data.split import split_by_group
-
-    collection = read_covid_collection(DATA, frontal_only=True)
-    table = collection.table
-    test = split_by_group(
-        table, "patientid", val_fraction=0.25, seed=args.seed, stratify_col="covid"
-    ).val
-    table["split"] = "train"
-    table.loc[test, "split"] = "test"
+    collection, table = covid_retrieval.read_split(DATA, seed=args.seed)
     table_path = out / "collection.csv"
     table.to_csv(table_path, index=False)
     counts = pd.crosstab(table["covid"].fillna("todo (not scored)"), table["split"])
@@ -119,7 +112,18 @@ def main() -> int:
     for method, loss, attention in (("ms+attention", "ms", True), ("ce", "ce", False)):
         run = out / f"run_{loss}"
         shutil.rmtree(run, ignore_errors=True)
-        seconds, result = _train(table, collection.root, run, loss, attention, args)
+        start = time.perf_counter()
+        result = covid_retrieval.train_covid(
+            table,
+            collection.root,
+            run,
+            image_size=args.image_size,
+            epochs=args.epochs,
+            loss=loss,
+            attention=attention,
+            seed=args.seed,
+        )
+        seconds = time.perf_counter() - start
         rate = float(pd.DataFrame(result.metrics)["train_images_per_second"].median())
         timing[method] = (
             f"trained {result.epochs_done} epochs in {seconds:.0f} s "
@@ -130,7 +134,7 @@ def main() -> int:
     ids = vectors["ms+attention"][0]
     encoder = _encoder(out / "run_ms")
     vectors["untrained"] = (ids, _untrained_features(encoder, collection.root, ids, args.seed))
-    vectors["pixels"] = (ids, _pixel_vectors(collection.root, ids))
+    vectors["pixels"] = (ids, pixel_vectors(collection.root / i for i in ids))
     chance = np.random.default_rng(args.seed).standard_normal((len(ids), 128))
     vectors["random"] = (ids, _unit(chance.astype(np.float32)))
 
@@ -157,46 +161,6 @@ def main() -> int:
     print(_intubation(table, vectors, args).to_string(index=False))
     print(f"\nwall time: {time.perf_counter() - started:.0f} s; outputs in {out}")
     return 0
-
-
-def _train(
-    table: pd.DataFrame,
-    images: Path,
-    run: Path,
-    loss: str,
-    attention: bool,
-    args: argparse.Namespace,
-) -> tuple[float, TrainResult]:
-    from cxrembed.train import train
-
-    start = time.perf_counter()
-    result = train(
-        table[table["split"] == "train"],
-        run,
-        images=images,
-        progress=False,
-        overrides={
-            "image_col": "image",
-            "id_col": "id",
-            "group_col": "patientid",
-            "label_col": "finding",
-            "separator": ",",
-            "loss": loss,
-            "attention": attention,
-            "backbone": "resnet18",
-            "embedding_dim": 128,
-            "image_size": args.image_size,
-            "epochs": args.epochs,
-            "batch_size": 32,
-            "m": 4,
-            "lr": 1e-3,
-            "head_lr": 1e-2,
-            "num_workers": 0,
-            "device": "cpu",
-            "seed": args.seed,
-        },
-    )
-    return time.perf_counter() - start, result
 
 
 def _encoder(run: Path) -> Encoder:
@@ -246,17 +210,6 @@ def _untrained_features(encoder: Encoder, images: Path, ids: list[str], seed: in
     return _unit(np.concatenate(parts))
 
 
-def _pixel_vectors(images: Path, ids: list[str]) -> np.ndarray:
-    from cxrembed.data.square import fit_square
-    from cxrembed.io.image import read_image
-
-    rows = []
-    for image_id in ids:
-        small = fit_square(read_image(images / image_id)[0], PIXELS).ravel()
-        rows.append((small - small.mean()) / (small.std() + 1e-6))
-    return _unit(np.asarray(rows, dtype=np.float32))
-
-
 def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
@@ -264,22 +217,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def _retrieval_row(
     method: str, table: pd.DataFrame, ids: list[str], x: np.ndarray
 ) -> dict[str, object]:
-    from cxrembed.data.labels import LabelOptions
-    from cxrembed.evaluation.evaluate import evaluate_table
-
-    result = evaluate_table(
-        x,
-        ids,
-        table,
-        labels=LabelOptions(label_col="covid"),
-        id_col="id",
-        split_col="split",
-        query_split="test",
-        gallery_split="train",
-        ks=(1, 5, 10),
-        diagnosis_k=10,
-        map_method=None,
-    )
+    result = covid_retrieval.evaluate_covid(x, ids, table, map_method=None)
     per = result.diagnosis.per_finding.set_index("finding")
     m = result.metrics
     return {
