@@ -359,12 +359,10 @@ def _evaluate(
     echo: Echo,
 ) -> tuple[dict[str, float], dict[str, float]]:
     from cxrembed.data.labels import LabelOptions
-    from cxrembed.data.transforms import normalization_for
     from cxrembed.embeddings.embedding_set import EmbeddingSet
+    from cxrembed.evaluation.baselines import untrained_encoder
     from cxrembed.evaluation.evaluate import evaluate_table
     from cxrembed.inference.embed import embed_images
-    from cxrembed.inference.encoder import Encoder
-    from cxrembed.train.trainer import initial_model
 
     options = dict(
         labels=LabelOptions(columns=TRUTH_COLUMNS, status_col=None),
@@ -377,18 +375,8 @@ def _evaluate(
     echo(evaluation.to_markdown())
     echo(f"written: {', '.join(str(p) for p in paths.values())}")
 
-    config = result.config
-    pre = config.preprocessing
-    untrained_encoder = Encoder(
-        initial_model(config).eval(),
-        image_size=pre.image_size,
-        fit=pre.fit,
-        normalization=normalization_for(config),
-        config_hash="untrained",
-        source="untrained",
-    )
     embed_images(
-        untrained_encoder,
+        untrained_encoder(result.run_dir),
         synthetic.table,
         out / "embeddings_untrained",
         images_root=synthetic.root,
