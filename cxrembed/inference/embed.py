@@ -358,17 +358,25 @@ class _Items:
 _Item = tuple[int, "torch.Tensor | None", str, str, tuple[int, int]]
 
 
-class _FileItems(Dataset):
-    """Reads and prepares image files; a failure becomes data (kind, reason), not an error,
-    so one bad file never stops a DataLoader worker."""
+class _PositionItems(Dataset):
+    """The images at ``positions`` of the table, prepared by the encoder's reader; the
+    subclasses differ only in where the pixels come from."""
 
-    def __init__(self, positions: list[int], paths: list[str], encoder: Encoder) -> None:
+    def __init__(self, positions: list[int], encoder: Encoder) -> None:
         self.positions = positions
-        self.paths = paths
         self.reader = _PrepareOnly(encoder)
 
     def __len__(self) -> int:
         return len(self.positions)
+
+
+class _FileItems(_PositionItems):
+    """Reads and prepares image files; a failure becomes data (kind, reason), not an error,
+    so one bad file never stops a DataLoader worker."""
+
+    def __init__(self, positions: list[int], paths: list[str], encoder: Encoder) -> None:
+        super().__init__(positions, encoder)
+        self.paths = paths
 
     def __getitem__(self, index: int) -> _Item:
         position = self.positions[index]
@@ -404,16 +412,12 @@ class _PrepareOnly:
         return self.reference.prepare_batch(images)
 
 
-class _CacheItems(Dataset):
+class _CacheItems(_PositionItems):
     """Images from a ``cxr prepare`` cache, prepared like files."""
 
     def __init__(self, positions: list[int], cached: Any, encoder: Encoder) -> None:
-        self.positions = positions
+        super().__init__(positions, encoder)
         self.cached = cached
-        self.reader = _PrepareOnly(encoder)
-
-    def __len__(self) -> int:
-        return len(self.positions)
 
     def __getitem__(self, index: int) -> _Item:
         position = self.positions[index]
