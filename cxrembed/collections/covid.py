@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cxrembed.collections._rows import check_columns, split_rows
 from cxrlabel.errors import InputError
 
 __all__ = ["CovidCollection", "read_covid_collection", "LATERAL_VIEWS", "CLINICAL_FEATURES"]
@@ -88,9 +89,7 @@ def read_covid_collection(
     needed = ["patientid", "finding"] + (
         ["folder", "filename", "modality"] if layout == "public" else ["small_image"]
     )
-    missing = [c for c in needed if c not in table.columns]
-    if missing:
-        raise InputError(f"{source} lacks the column(s) {missing}; found {list(table.columns)}")
+    check_columns(source, table, needed)
     if layout == "public":
         image = table["folder"].astype(str) + "/" + table["filename"].astype(str)
     else:
@@ -101,13 +100,9 @@ def read_covid_collection(
         reasons[table["modality"].astype(str) != "X-ray"] = "not an X-ray (CT)"
     if frontal_only and "view" in table.columns:
         reasons[(reasons == "") & table["view"].isin(LATERAL_VIEWS)] = "lateral view"
-    exists = table["image"].map(lambda p: (root / p).is_file())
-    reasons[(reasons == "") & ~exists] = "image file not found"
-    reasons[(reasons == "") & table["id"].duplicated()] = "image listed twice"
-    excluded = table.loc[reasons != "", ["row", "image"]].assign(reason=reasons[reasons != ""])
-    kept = table[reasons == ""].drop(columns="row").reset_index(drop=True)
+    kept, excluded = split_rows(table, reasons, root)
     kept["covid"] = kept["finding"].map(_covid_class)
-    return CovidCollection(root, layout, kept, excluded.reset_index(drop=True))
+    return CovidCollection(root, layout, kept, excluded)
 
 
 def _covid_class(finding: object) -> object:

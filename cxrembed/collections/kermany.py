@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrembed.collections._rows import check_columns, split_rows
 from cxrlabel.errors import InputError
 
 __all__ = ["SUBTYPES", "KermanyCollection", "read_kermany_collection", "patient_split"]
@@ -81,20 +82,14 @@ def read_kermany_collection(root: str | os.PathLike[str]) -> KermanyCollection:
             "subset made by benchmarks/make_demo_subset.py)"
         )
     table = pd.read_csv(source, dtype={"patient_id": str, "image": str})
-    missing = [c for c in _REQUIRED if c not in table.columns]
-    if missing:
-        raise InputError(f"{source} lacks the column(s) {missing}; found {list(table.columns)}")
+    check_columns(source, table, _REQUIRED)
     table = table.assign(id=table["image"], row=range(len(table)))
     table["subtype"] = table["subtype"].astype(str).str.strip().str.lower()
     reasons = pd.Series("", index=table.index, dtype=object)
     reasons[~table["subtype"].isin(SUBTYPES)] = f"subtype not one of {', '.join(SUBTYPES)}"
-    exists = table["image"].map(lambda p: (root / p).is_file())
-    reasons[(reasons == "") & ~exists] = "image file not found"
-    reasons[(reasons == "") & table["id"].duplicated()] = "image listed twice"
-    excluded = table.loc[reasons != "", ["row", "image"]].assign(reason=reasons[reasons != ""])
-    kept = table[reasons == ""].drop(columns="row").reset_index(drop=True)
+    kept, excluded = split_rows(table, reasons, root)
     kept["pneumonia"] = (kept["subtype"] != "normal").astype(int)
-    return KermanyCollection(root, kept, excluded.reset_index(drop=True))
+    return KermanyCollection(root, kept, excluded)
 
 
 def patient_split(
