@@ -12,6 +12,8 @@ Methods, all resnet18 trained from scratch (no pretrained weights exist here), e
 ``cxr train`` setting at its default except those named:
 
 ``default``   ``cxr train`` as it ships (``--image-size``, ``--epochs`` only)
+``default-ce3`` the default with ``loss_options: {ce_weight: 3}`` (the tuning lead; not in
+              the default ``--methods``)
 ``ml2``       ``--loss ml2``
 ``ce``        ``--loss ce``: the classifier baseline (its embedding: the penultimate layer)
 ``pml-ms``    the peer: pytorch-metric-learning's ``MultiSimilarityLoss`` +
@@ -53,7 +55,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import realdata  # noqa: E402
 
-TRAINED = {"default": {}, "ml2": {"loss": "ml2"}, "ce": {"loss": "ce"}}
+TRAINED = {
+    "default": {},
+    "default-ce3": {"loss_options": {"ce_weight": 3.0}},
+    "ml2": {"loss": "ml2"},
+    "ce": {"loss": "ce"},
+}
 
 
 def main(argv: list[str] | None = None) -> int:
