@@ -37,7 +37,7 @@ def skipped(*needed: Path) -> bool:
     absent = missing(*needed)
     for path in absent:
         env = [name for name, folder in DATA_ENV.items() if path.is_relative_to(folder)]
-        hint = f" (set {env[0]} to point at {DATA_ENV[env[0]].name})" if env else ""
+        hint = f" (set {env[0]} to the {env[0].lower()} folder)" if env else ""
         print(f"skipped: {path} not found{hint}")
     return bool(absent)
 

@@ -113,11 +113,6 @@ def marker(spec: Spec) -> Path:
     return spec.data / ("labels.csv" if spec.name == "kermany" else "covid_metadata.csv")
 
 
-def available(spec: Spec) -> bool:
-    """True when the collection's folder is on this machine."""
-    return marker(spec).is_file()
-
-
 def skipped(*specs: Spec) -> bool:
     """True, after saying which, when a collection the benchmark needs is absent."""
     return common.skipped(*(marker(spec) for spec in specs))

@@ -113,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spec = realdata.SPECS["kermany"]
     out = realdata.start("recipe_ablation.py", argv, args)
-    if not realdata.available(spec):
-        print(f"skipped: {spec.data} not found")
+    if realdata.skipped(spec):
         return 0
     names = realdata.chosen_names(parser, "--rows", args.rows, ROWS)
     if args.against and args.against not in ROWS:
