@@ -113,37 +113,8 @@ def run_demo(
 
             label_demo.main([str(out)])
 
-    echo("\n== synthetic images (NOT real radiographs: drawn by cxrembed.collections.synthetic) ==")
-    with _timed(clock, "synthetic"):
-        synthetic = make_synthetic_set(
-            out / "synthetic",
-            settings.n_images,
-            size=settings.file_size,
-            seed=settings.seed,
-            progress=settings.progress,
-        )
-    truth = pd.read_csv(synthetic.table, dtype={"id": str})
-    echo(_synthetic_text(synthetic, truth))
-
-    echo("\n== cxr label: the synthetic reports (CheXpert schema) ==")
-    mined_path = out / "synthetic_labels.csv"
-    evidence = out / "synthetic_evidence.jsonl"
-    with _timed(clock, "label"):
-        from cxrlabel.labelfile import label_file
-
-        summary = label_file(
-            synthetic.table,
-            mined_path,
-            text_cols=["report"],
-            id_col="id",
-            schema="chexpert",
-            evidence_path=evidence,
-            progress=settings.progress,
-        )
-    mined = pd.read_csv(mined_path, dtype={"id": str})
-    echo(summary.text())
-    echo("\nmined labels against the truth the images were drawn from (1 = positive):")
-    echo(_agreement(truth, mined))
+    synthetic, truth = _draw(out, settings, clock, echo)
+    mined_path, evidence, mined = _label(out, synthetic, truth, settings, clock, echo)
 
     echo(
         f"\n== cxr train: resnet18 + attention, multi-similarity loss, {settings.image_size} px, "
@@ -154,26 +125,7 @@ def run_demo(
         result = _train(truth, mined, synthetic, run_dir, settings)
     echo(_metrics_text(result))
 
-    echo("\n== cxr embed + index: every synthetic image ==")
-    embeddings, index = out / "embeddings", out / "index"
-    with _timed(clock, "embed"):
-        from cxrembed.commands.embed import format_embed_summary
-        from cxrembed.search.embed_and_index import embed_and_index
-
-        embedded, built = embed_and_index(
-            run_dir,
-            synthetic.table,
-            embeddings,
-            images_root=synthetic.root,
-            image_col="image",
-            id_col="id",
-            index=index,
-            device="cpu",
-            show_cols=["patient_id", "split", *TRUTH_COLUMNS],
-            progress=settings.progress,
-            resume=False,
-        )
-    echo(format_embed_summary(embedded, built))
+    embeddings, index = _embed(out, run_dir, synthetic, settings, clock, echo)
 
     echo(
         f"\n== cxr search: two test images, {settings.k} nearest neighbours (the query is in "
@@ -265,6 +217,56 @@ def main(argv: list[str] | None = None) -> int:
 # ----------------------------------------------------------------------------- steps
 
 
+def _draw(
+    out: Path, settings: DemoSettings, clock: dict[str, float], echo: Echo
+) -> tuple[SyntheticSet, pd.DataFrame]:
+    """Step 2: the synthetic image set and its truth table."""
+    echo("\n== synthetic images (NOT real radiographs: drawn by cxrembed.collections.synthetic) ==")
+    with _timed(clock, "synthetic"):
+        synthetic = make_synthetic_set(
+            out / "synthetic",
+            settings.n_images,
+            size=settings.file_size,
+            seed=settings.seed,
+            progress=settings.progress,
+        )
+    truth = pd.read_csv(synthetic.table, dtype={"id": str})
+    echo(_synthetic_text(synthetic, truth))
+    return synthetic, truth
+
+
+def _label(
+    out: Path,
+    synthetic: SyntheticSet,
+    truth: pd.DataFrame,
+    settings: DemoSettings,
+    clock: dict[str, float],
+    echo: Echo,
+) -> tuple[Path, Path, pd.DataFrame]:
+    """Step 3: labels mined from the synthetic reports, against the drawn truth; returns the
+    labels file, the evidence file and the labels."""
+    echo("\n== cxr label: the synthetic reports (CheXpert schema) ==")
+    mined_path = out / "synthetic_labels.csv"
+    evidence = out / "synthetic_evidence.jsonl"
+    with _timed(clock, "label"):
+        from cxrlabel.labelfile import label_file
+
+        summary = label_file(
+            synthetic.table,
+            mined_path,
+            text_cols=["report"],
+            id_col="id",
+            schema="chexpert",
+            evidence_path=evidence,
+            progress=settings.progress,
+        )
+    mined = pd.read_csv(mined_path, dtype={"id": str})
+    echo(summary.text())
+    echo("\nmined labels against the truth the images were drawn from (1 = positive):")
+    echo(_agreement(truth, mined))
+    return mined_path, evidence, mined
+
+
 def _train(
     truth: pd.DataFrame,
     mined: pd.DataFrame,
@@ -309,6 +311,38 @@ def _train(
             "warmup_epochs": 0.5,
         },
     )
+
+
+def _embed(
+    out: Path,
+    run_dir: Path,
+    synthetic: SyntheticSet,
+    settings: DemoSettings,
+    clock: dict[str, float],
+    echo: Echo,
+) -> tuple[Path, Path]:
+    """Step 5: embed and index every synthetic image; returns both folders."""
+    echo("\n== cxr embed + index: every synthetic image ==")
+    embeddings, index = out / "embeddings", out / "index"
+    with _timed(clock, "embed"):
+        from cxrembed.commands.embed import format_embed_summary
+        from cxrembed.search.embed_and_index import embed_and_index
+
+        embedded, built = embed_and_index(
+            run_dir,
+            synthetic.table,
+            embeddings,
+            images_root=synthetic.root,
+            image_col="image",
+            id_col="id",
+            index=index,
+            device="cpu",
+            show_cols=["patient_id", "split", *TRUTH_COLUMNS],
+            progress=settings.progress,
+            resume=False,
+        )
+    echo(format_embed_summary(embedded, built))
+    return embeddings, index
 
 
 def _search(

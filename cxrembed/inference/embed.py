@@ -195,40 +195,19 @@ def embed_images(
         if isinstance(run_dir, Encoder)
         else Encoder.from_run(run_dir, device=device, which=checkpoint)
     )
-    chosen = _source_kind(Path(source), kind)
-    items = _collect(
-        chosen,
-        Path(source),
+    chosen, items = _candidates(
+        source,
+        kind,
+        encoder,
         images_root=images_root,
         image_col=image_col,
         id_col=id_col,
-        encoder=encoder,
         allow_outside=allow_outside_images,
     )
-    if not items.ids and not items.excluded:
-        raise InputError(
-            f"{str(source)!r} offered no image to embed; expected DICOM, PNG or JPEG files "
-            f"({', '.join(IMAGE_EXTENSIONS)})"
-        )
     out = Path(out)
     if not resume:
         clear_embeddings(out)
-    meta = {
-        "run": encoder.source,
-        "source": str(Path(source).resolve()),
-        "source_kind": chosen,
-        "image_size": encoder.image_size,
-    }
-    if Path(encoder.source).is_dir():  # cxr evaluate finds the run's split.csv through it
-        meta["run_path"] = str(Path(encoder.source).resolve())
-    writer = EmbeddingWriter(
-        out,
-        _dim(encoder),
-        encoder.config_hash,
-        shard_size,
-        meta=meta,
-        weights_sha256=encoder.weights_sha256,
-    )
+    writer = _writer(encoder, Path(source), chosen, out, shard_size)
     done = writer.done_ids()
     todo = [i for i, item_id in enumerate(items.ids) if item_id not in done]
     excluded = list(items.excluded)
@@ -237,31 +216,19 @@ def embed_images(
     started = time.perf_counter()
     try:
         with writer:
-            loader = DataLoader(
-                items.dataset(todo),
+            _embed_todo(
+                items,
+                todo,
+                encoder,
+                writer,
                 batch_size=batch_size,
-                shuffle=False,
                 num_workers=num_workers,
-                collate_fn=_collate,
+                checkpoint_seconds=checkpoint_seconds,
+                progress=progress,
+                embedded=embedded,
+                excluded=excluded,
+                shapes=shapes,
             )
-            with tqdm(
-                total=len(todo),
-                unit="img",
-                desc="embed",
-                file=sys.stderr,
-                disable=not progress or not todo,
-            ) as bar:
-                _embed_batches(
-                    loader,
-                    encoder,
-                    writer,
-                    items,
-                    checkpoint_seconds,
-                    bar,
-                    embedded=embedded,
-                    excluded=excluded,
-                    shapes=shapes,
-                )
     finally:
         # Whatever was written is valid: record its sources, and what was left out (unless
         # the disk that stopped the run refuses these too: its error is the one to show).
@@ -280,6 +247,70 @@ def embed_images(
         config_hash=encoder.config_hash,
         seconds=time.perf_counter() - started,
     )
+
+
+def _writer(
+    encoder: Encoder, source: Path, kind: str, out: Path, shard_size: int
+) -> EmbeddingWriter:
+    """The embeddings folder's writer, its meta saying which run embedded which source."""
+    meta = {
+        "run": encoder.source,
+        "source": str(source.resolve()),
+        "source_kind": kind,
+        "image_size": encoder.image_size,
+    }
+    if Path(encoder.source).is_dir():  # cxr evaluate finds the run's split.csv through it
+        meta["run_path"] = str(Path(encoder.source).resolve())
+    return EmbeddingWriter(
+        out,
+        _dim(encoder),
+        encoder.config_hash,
+        shard_size,
+        meta=meta,
+        weights_sha256=encoder.weights_sha256,
+    )
+
+
+def _embed_todo(
+    items: _Items,
+    todo: list[int],
+    encoder: Encoder,
+    writer: EmbeddingWriter,
+    *,
+    batch_size: int,
+    num_workers: int,
+    checkpoint_seconds: float,
+    progress: bool,
+    embedded: list[int],
+    excluded: list[Any],
+    shapes: list[tuple[str, int, int]],
+) -> None:
+    """:func:`_embed_batches` over the items at ``todo``, under the ``embed`` progress bar."""
+    loader = DataLoader(
+        items.dataset(todo),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_collate,
+    )
+    with tqdm(
+        total=len(todo),
+        unit="img",
+        desc="embed",
+        file=sys.stderr,
+        disable=not progress or not todo,
+    ) as bar:
+        _embed_batches(
+            loader,
+            encoder,
+            writer,
+            items,
+            checkpoint_seconds,
+            bar,
+            embedded=embedded,
+            excluded=excluded,
+            shapes=shapes,
+        )
 
 
 @contextlib.contextmanager
@@ -441,6 +472,35 @@ def _collate(
     failures = [(p, k, r) for p, t, k, r, _ in batch if t is None]
     images = torch.stack([t for _, t, _ in good]) if good else torch.empty(0)
     return images, [p for p, _, _ in good], failures, [tuple(s) for _, _, s in good]
+
+
+def _candidates(
+    source: str | os.PathLike[str],
+    kind: str,
+    encoder: Encoder,
+    *,
+    images_root: Any,
+    image_col: str | None,
+    id_col: str | None,
+    allow_outside: bool,
+) -> tuple[str, _Items]:
+    """The source's kind and its candidate images; a source without any is an error."""
+    chosen = _source_kind(Path(source), kind)
+    items = _collect(
+        chosen,
+        Path(source),
+        images_root=images_root,
+        image_col=image_col,
+        id_col=id_col,
+        encoder=encoder,
+        allow_outside=allow_outside,
+    )
+    if not items.ids and not items.excluded:
+        raise InputError(
+            f"{str(source)!r} offered no image to embed; expected DICOM, PNG or JPEG files "
+            f"({', '.join(IMAGE_EXTENSIONS)})"
+        )
+    return chosen, items
 
 
 def _source_kind(source: Path, kind: str) -> str:

@@ -233,39 +233,21 @@ def build_train_data(
             "(--label-cols) or a schema's columns as written by `cxr label` (--schema)"
         )
     lab, data_cfg = config.labels, config.data
-    options = LabelOptions(
-        schema=lab.schema,
-        columns=None if lab.columns is None else tuple(lab.columns),
-        label_col=lab.label_col,
-        unknown_values=tuple(lab.unknown_values),
-        separator=lab.separator,
-        policy=lab.uncertain_policy,  # type: ignore[arg-type]
-        unmentioned=lab.unmentioned,  # type: ignore[arg-type]
-    )
+    options = _label_options(config)
     df = read_table(
         table,
         text_columns=(data_cfg.id_col, data_cfg.image_col, data_cfg.group_col, data_cfg.split_col),
     )
     source = table_source(df)
-    if cache is not None:
-        base = CachedImageDataset.from_table(
-            cache, df, labels=options, image_col=data_cfg.image_col, id_col=data_cfg.id_col
-        )
-        config = _with_cache_geometry(config, cache)
-    else:
-        base = LabeledImageDataset.from_table(
-            df,
-            images,
-            labels=options,
-            image_col=data_cfg.image_col,
-            id_col=data_cfg.id_col,
-            window=_window(config),
-            on_error="mask",
-            allow_outside_images=allow_outside_images,
-        )
-        base = usable_images(
-            base, jobs=max(1, data_cfg.loader_workers(cached=False)), progress=progress
-        )
+    base, config = _labelled_images(
+        df,
+        config,
+        options,
+        images,
+        cache,
+        allow_outside_images=allow_outside_images,
+        progress=progress,
+    )
     names = list(base.label_names)
     targets, mask = base.targets, base.mask > 0
     known_rows = mask.any(axis=1)
@@ -282,7 +264,73 @@ def build_train_data(
     _check_labels(targets[train_rows], mask[train_rows], names, config, source)
     _warn_small(len(train_rows), config, source)
     config = _completed(config, names, cached=cache is not None)
-    data = TrainData(
+    return _train_data(base, config, names, train_rows, val_rows, groups, excluded), config
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _labelled_images(
+    df: pd.DataFrame,
+    config: RunConfig,
+    options: LabelOptions,
+    images: str | os.PathLike[str] | None,
+    cache: str | os.PathLike[str] | None,
+    *,
+    allow_outside_images: bool,
+    progress: bool,
+) -> tuple[Any, RunConfig]:
+    """The table's images with their labels encoded by ``options``, from the cache or from
+    the folder (then decoded once, the unusable ones excluded); with a cache, the config
+    takes the cache's geometry."""
+    data_cfg = config.data
+    if cache is not None:
+        base = CachedImageDataset.from_table(
+            cache, df, labels=options, image_col=data_cfg.image_col, id_col=data_cfg.id_col
+        )
+        return base, _with_cache_geometry(config, cache)
+    base = LabeledImageDataset.from_table(
+        df,
+        images,
+        labels=options,
+        image_col=data_cfg.image_col,
+        id_col=data_cfg.id_col,
+        window=_window(config),
+        on_error="mask",
+        allow_outside_images=allow_outside_images,
+    )
+    base = usable_images(
+        base, jobs=max(1, data_cfg.loader_workers(cached=False)), progress=progress
+    )
+    return base, config
+
+
+def _label_options(config: RunConfig) -> LabelOptions:
+    """How the run reads its labels (the ``labels`` section)."""
+    lab = config.labels
+    return LabelOptions(
+        schema=lab.schema,
+        columns=None if lab.columns is None else tuple(lab.columns),
+        label_col=lab.label_col,
+        unknown_values=tuple(lab.unknown_values),
+        separator=lab.separator,
+        policy=lab.uncertain_policy,  # type: ignore[arg-type]
+        unmentioned=lab.unmentioned,  # type: ignore[arg-type]
+    )
+
+
+def _train_data(
+    base: Any,
+    config: RunConfig,
+    names: list[str],
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    groups: np.ndarray | None,
+    excluded: list[pd.DataFrame],
+) -> TrainData:
+    """The training and validation views of ``base`` with their targets and the split."""
+    targets, mask = base.targets, base.mask > 0
+    return TrainData(
         train=ImageView(
             base,
             train_rows,
@@ -308,10 +356,6 @@ def build_train_data(
         ),
         excluded=excluded_frame(pd.concat([e for e in excluded if len(e)] or [excluded[0]])),
     )
-    return data, config
-
-
-# ----------------------------------------------------------------------------- helpers
 
 
 def _window(config: RunConfig) -> Any:

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 from cxrlabel.figures import FigureStyle, figure_heading, new_figure, save_figure
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.transforms import Transform
 
 __all__ = ["plot_f1", "f1_figure"]
 
@@ -55,64 +57,15 @@ def f1_figure(
     """
     rows = len(names)
     counts = _counts(rows, support, n)
-    left = 0.2 + 0.062 * max((len(str(name)) for name in names), default=4)
-    widths = (left, _PLOT_INCHES, _VALUE_INCHES, _COUNT_INCHES if any(counts) else 0.0, 0.15)
-    width = max(sum(widths), 6.0)
-    sub = textwrap.wrap(subtitle, int((width - 0.25) / 0.065)) if subtitle else []
-    top = _TOP_INCHES + 0.15 * len(sub)
-    height = top + _BOTTOM_INCHES + _ROW_INCHES * max(rows, 1)
-    fig = new_figure(width, height)
-    ax = fig.add_axes(
-        (
-            left / width,
-            _BOTTOM_INCHES / height,
-            _PLOT_INCHES / width,
-            _ROW_INCHES * max(rows, 1) / height,
-        )
-    )
+    fig, ax, sub = _figure_and_axes(names, subtitle, counted=any(counts))
     value_x = 1 + 0.12 / _PLOT_INCHES  # axes fraction of the columns right of the plot
     count_x = 1 + (0.12 + _VALUE_INCHES) / _PLOT_INCHES
     columns = ax.get_yaxis_transform()  # x in axes fraction, y in data
     ys = list(range(rows))[::-1]
     for y, value, low, high, count in zip(ys, f1, lo, hi, counts, strict=True):
-        if math.isnan(value):
-            ax.text(0.01, y, "undefined (no gold positives)", va="center", fontsize=8, color="0.4")
-            text = "undefined"
-        else:
-            ax.barh(y, value, color=_BAR, height=0.6)
-            text = f"{value:.2f}"
-            if not (math.isnan(low) or math.isnan(high)):
-                ax.errorbar(
-                    value,
-                    y,
-                    xerr=[[max(value - low, 0.0)], [max(high - value, 0.0)]],
-                    fmt="none",
-                    ecolor="black",
-                    capsize=3,
-                    linewidth=1,
-                )
-                text += f" [{low:.2f}, {high:.2f}]"
-        ax.text(
-            value_x,
-            y,
-            text,
-            transform=columns,
-            va="center",
-            fontsize=8,
-            family="monospace",
-            clip_on=False,
-        )
+        _column_text(ax, value_x, y, _draw_row(ax, y, value, low, high), columns)
         if count:
-            ax.text(
-                count_x,
-                y,
-                count,
-                transform=columns,
-                va="center",
-                fontsize=8,
-                family="monospace",
-                clip_on=False,
-            )
+            _column_text(ax, count_x, y, count, columns)
     header = rows - 0.3 + 0.1
     ax.text(
         value_x,
@@ -179,3 +132,62 @@ def _counts(rows: int, support: Sequence[int] | None, n: Sequence[int] | None) -
         f"{'—' if s is None else int(s)} / {'—' if t is None else int(t)}"
         for s, t in zip(sup, tot, strict=True)
     ]
+
+
+def _figure_and_axes(
+    names: Sequence[str], subtitle: str | None, *, counted: bool
+) -> tuple[Figure, Axes, list[str]]:
+    """The figure sized in inches for the rows, names, subtitle and text columns, its plot
+    axes, and the subtitle's wrapped lines."""
+    rows = len(names)
+    left = 0.2 + 0.062 * max((len(str(name)) for name in names), default=4)
+    widths = (left, _PLOT_INCHES, _VALUE_INCHES, _COUNT_INCHES if counted else 0.0, 0.15)
+    width = max(sum(widths), 6.0)
+    sub = textwrap.wrap(subtitle, int((width - 0.25) / 0.065)) if subtitle else []
+    top = _TOP_INCHES + 0.15 * len(sub)
+    height = top + _BOTTOM_INCHES + _ROW_INCHES * max(rows, 1)
+    fig = new_figure(width, height)
+    ax = fig.add_axes(
+        (
+            left / width,
+            _BOTTOM_INCHES / height,
+            _PLOT_INCHES / width,
+            _ROW_INCHES * max(rows, 1) / height,
+        )
+    )
+    return fig, ax, sub
+
+
+def _draw_row(ax: Axes, y: int, value: float, low: float, high: float) -> str:
+    """One observation's bar and whisker (or "undefined"); returns its value column text."""
+    if math.isnan(value):
+        ax.text(0.01, y, "undefined (no gold positives)", va="center", fontsize=8, color="0.4")
+        return "undefined"
+    ax.barh(y, value, color=_BAR, height=0.6)
+    text = f"{value:.2f}"
+    if not (math.isnan(low) or math.isnan(high)):
+        ax.errorbar(
+            value,
+            y,
+            xerr=[[max(value - low, 0.0)], [max(high - value, 0.0)]],
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+            linewidth=1,
+        )
+        text += f" [{low:.2f}, {high:.2f}]"
+    return text
+
+
+def _column_text(ax: Axes, x: float, y: int, text: str, transform: Transform) -> None:
+    """A row's entry in a text column right of the plot (``x`` in axes fraction)."""
+    ax.text(
+        x,
+        y,
+        text,
+        transform=transform,
+        va="center",
+        fontsize=8,
+        family="monospace",
+        clip_on=False,
+    )
