@@ -43,17 +43,9 @@ __all__ = [
 ]
 
 ARCHIVE_NAME = "NLMCXR_reports.tgz"
-COLUMNS = [
-    "uid",
-    "indication",
-    "comparison",
-    "findings",
-    "impression",
-    "mesh_major",
-    "mesh_automatic",
-    "image_ids",
-]
+#: The report sections an Open-i XML file holds (its ``AbstractText`` labels), in order.
 _SECTIONS = ("indication", "comparison", "findings", "impression")
+COLUMNS = ["uid", *_SECTIONS, "mesh_major", "mesh_automatic", "image_ids"]
 _UID_NUMBER = re.compile(r"(\d+)$")
 
 

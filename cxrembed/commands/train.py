@@ -24,6 +24,7 @@ from cxrembed.commands._options import (
     non_default,
 )
 from cxrlabel.commands.options import (
+    DEVICE_HELP,
     JOBS_HELP,
     Dpi,
     FigureFormat,
@@ -144,9 +145,7 @@ Threads = Annotated[
 ]
 Noise = path_option("--noise", "noise.json from `cxr validate`: weight pairs by label reliability.")
 Weights = path_option("--weights", "Local pretrained backbone weights file.")
-Device = Annotated[
-    str | None, _option("device", "--device", help="auto, cpu, cuda, cuda:N or mps.")
-]
+Device = Annotated[str | None, _option("device", "--device", help=DEVICE_HELP)]
 Jobs = option(
     int | None,
     "--jobs",

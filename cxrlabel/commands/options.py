@@ -127,7 +127,8 @@ Show = option(
     "--show",
     help="Comma-separated metadata columns to show in search results (default: all).",
 )
-Device = option(str, "--device", help="auto, cpu, cuda, cuda:N or mps.")
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps."
+Device = option(str, "--device", help=DEVICE_HELP)
 
 
 Lexicon = option(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import tarfile
+from string import ascii_lowercase
 
 import numpy as np
 import pandas as pd
@@ -107,17 +108,18 @@ def test_mesh_headings():
     assert openi.mesh_headings(np.nan) == []
 
 
+def _reports(column: str, *terms: str | None) -> pd.DataFrame:
+    """An Open-i table of one report per item of ``terms`` (uids a, b, c...) in ``column``."""
+    return pd.DataFrame({"uid": list(ascii_lowercase[: len(terms)]), column: list(terms)})
+
+
 def test_mesh_gold_by_heading():
-    df = pd.DataFrame(
-        {
-            "uid": ["a", "b", "c", "d"],
-            "mesh_major": [
-                "Pulmonary Atelectasis/base;Pleural Effusion/right",
-                "Pericardial Effusion/mild;Cardiac Shadow/enlarged",
-                "normal",
-                None,
-            ],
-        }
+    df = _reports(
+        "mesh_major",
+        "Pulmonary Atelectasis/base;Pleural Effusion/right",
+        "Pericardial Effusion/mild;Cardiac Shadow/enlarged",
+        "normal",
+        None,
     )
     gold = openi.mesh_gold(df, "chestxray14").set_index("uid")
     assert gold.loc["a", "Atelectasis"] == 1 and gold.loc["a", "Effusion"] == 1
@@ -126,9 +128,7 @@ def test_mesh_gold_by_heading():
     assert gold.loc["c", "No Finding"] == 1
     assert gold.loc["d"].isna().all()  # no terms -> no gold
     assert list(gold.columns) == [n for n in load_schema("chestxray14").names if n != "Hernia"]
-    lesion = openi.mesh_gold(
-        pd.DataFrame({"uid": ["x"], "mesh_major": ["Mass/lung;Nodule"]}), "chexpert"
-    )
+    lesion = openi.mesh_gold(_reports("mesh_major", "Mass/lung;Nodule"), "chexpert")
     assert lesion.loc[0, "Lung Lesion"] == 1
     with pytest.raises(InputError, match="no Open-i mesh fact table for schema 'padchest'"):
         openi.mesh_gold(df, "padchest")
@@ -137,16 +137,12 @@ def test_mesh_gold_by_heading():
 
 
 def test_mti_lookup_by_word_suffix_then_prefix_and_null_stops():
-    df = pd.DataFrame(
-        {
-            "uid": ["a", "b", "c", "d"],
-            "mesh_automatic": [
-                "right lower lobe pneumonia;bilateral pleural effusions",
-                "Pneumonia, Viral;pericardial effusion",
-                "mycoplasma pneumoniae;cystic fibrosis",
-                None,
-            ],
-        }
+    df = _reports(
+        "mesh_automatic",
+        "right lower lobe pneumonia;bilateral pleural effusions",
+        "Pneumonia, Viral;pericardial effusion",
+        "mycoplasma pneumoniae;cystic fibrosis",
+        None,
     )
     pred = openi.mti_predictions(df).set_index("uid")
     assert pred.loc["a", "Pneumonia"] == 1 and pred.loc["a", "Effusion"] == 1

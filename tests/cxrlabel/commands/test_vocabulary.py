@@ -19,7 +19,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from cxrlabel.cli import app, build_app
-from cxrlabel.commands.options import ID_COL_HELP, JOBS_HELP, UNCERTAIN_HELP
+from cxrlabel.commands.options import DEVICE_HELP, ID_COL_HELP, JOBS_HELP, UNCERTAIN_HELP
 
 ROOT = Path(__file__).resolve().parents[3]
 runner = CliRunner()
@@ -110,7 +110,12 @@ def test_every_command_has_output_quiet_and_shows_its_defaults():
 
 @pytest.mark.parametrize(
     ("flag", "text"),
-    [("--id-col", ID_COL_HELP), ("--jobs", JOBS_HELP), ("--uncertain", UNCERTAIN_HELP)],
+    [
+        ("--id-col", ID_COL_HELP),
+        ("--jobs", JOBS_HELP),
+        ("--uncertain", UNCERTAIN_HELP),
+        ("--device", DEVICE_HELP),
+    ],
 )
 def test_shared_options_have_one_help_text(flag, text):
     helps = {name: _options(c)[flag].help for name, c in _commands().items() if flag in _options(c)}
