@@ -173,19 +173,9 @@ def _embed_run(
     run: Path, table_path: Path, images: Path, out: Path
 ) -> tuple[list[str], np.ndarray]:
     from cxrembed.embeddings.embedding_set import EmbeddingSet
-    from cxrembed.inference.embed import embed_images
+    from cxrembed.evaluation.baselines import embed_listing
 
-    summary = embed_images(
-        run,
-        table_path,
-        out,
-        images_root=images,
-        image_col="image",
-        id_col="id",
-        resume=False,
-        device="cpu",
-        progress=False,
-    )
+    summary = embed_listing(run, table_path, images, out)
     if len(summary.excluded):
         print(f"  {run.name}: {len(summary.excluded)} images not embedded: {summary.reasons}")
     emb = EmbeddingSet.load(out)

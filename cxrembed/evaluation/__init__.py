@@ -28,7 +28,7 @@ _LAZY = names_by_module(
         "cxrembed.evaluation.evaluate": ["evaluate_embeddings", "evaluate_table"],
         "cxrembed.evaluation.files": ["evaluate_files"],
         "cxrembed.evaluation.embedding_map": ["plot_embedding_map"],
-        "cxrembed.evaluation.baselines": ["pixel_vectors", "untrained_encoder"],
+        "cxrembed.evaluation.baselines": ["embed_listing", "pixel_vectors", "untrained_encoder"],
     }
 )
 __all__ = list(_LAZY)

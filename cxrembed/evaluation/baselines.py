@@ -8,6 +8,9 @@ A trained model earns its keep only by beating both on the same queries and gall
   standardised per image, as one vector (cosine similarity of those is a classic
   "no learning" retrieval baseline).
 
+:func:`embed_listing` embeds a listing's images with a run or a floor alike, so their
+figures compare.
+
 Examples
 --------
 >>> import tempfile, pathlib, numpy as np
@@ -22,10 +25,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["PIXEL_SIZE", "pixel_vectors", "untrained_encoder"]
+if TYPE_CHECKING:
+    from cxrembed.inference.embed import EmbedSummary
+    from cxrembed.inference.encoder import Encoder
+
+__all__ = ["PIXEL_SIZE", "embed_listing", "pixel_vectors", "untrained_encoder"]
 
 #: Side of the raw-pixel baseline's square.
 PIXEL_SIZE = 32
@@ -42,6 +50,34 @@ def pixel_vectors(paths: Iterable[str | os.PathLike[str]], size: int = PIXEL_SIZ
         rows.append((small - small.mean()) / (small.std() + 1e-6))
     x = np.asarray(rows, dtype=np.float32).reshape(len(rows), size * size)
     return (x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
+
+
+def embed_listing(
+    model: str | os.PathLike[str] | Encoder,
+    listing: str | os.PathLike[str],
+    images: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+) -> EmbedSummary:
+    """``cxr embed`` of a listing (``id`` and ``image`` columns, paths below ``images``) into
+    ``out``, replacing what is there, on the CPU, with no progress bar.
+
+    ``model`` is a run folder or an :class:`~cxrembed.inference.encoder.Encoder` (such as
+    :func:`untrained_encoder`'s): every model compared on the listing is embedded the same
+    way. Returns what :func:`~cxrembed.inference.embed.embed_images` returns.
+    """
+    from cxrembed.inference.embed import embed_images
+
+    return embed_images(
+        model,
+        listing,
+        out,
+        images_root=images,
+        image_col="image",
+        id_col="id",
+        resume=False,
+        device="cpu",
+        progress=False,
+    )
 
 
 def untrained_encoder(run_dir: str | os.PathLike[str]):  # -> Encoder (torch is lazy)

@@ -15,9 +15,8 @@ import pytest
 
 from cxrembed.collections.kermany import SUBTYPES, patient_split, read_kermany_collection
 from cxrembed.embeddings import EmbeddingSet
-from cxrembed.evaluation.baselines import untrained_encoder
+from cxrembed.evaluation.baselines import embed_listing, untrained_encoder
 from cxrembed.evaluation.metrics.intervals import retrieval_with_intervals
-from cxrembed.inference.embed import embed_images
 from cxrembed.train import train
 
 
@@ -61,17 +60,7 @@ def test_short_training_beats_untrained_network_on_held_out_patients(kermany_dev
     table[["id", "image"]].to_csv(listing, index=False)
     scores = {}
     for name, model in (("trained", run), ("untrained", untrained_encoder(run))):
-        embed_images(
-            model,
-            listing,
-            tmp_path / name,
-            images_root=kermany_dev,
-            image_col="image",
-            id_col="id",
-            resume=False,
-            device="cpu",
-            progress=False,
-        )
+        embed_listing(model, listing, kermany_dev, tmp_path / name)
         emb = EmbeddingSet.load(tmp_path / name)
         assert sorted(emb.ids) == sorted(table["id"])
         position = {image_id: i for i, image_id in enumerate(emb.ids)}

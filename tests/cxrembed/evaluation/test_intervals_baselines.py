@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from cxrembed.evaluation.baselines import pixel_vectors, untrained_encoder
+from cxrembed.embeddings import EmbeddingSet
+from cxrembed.evaluation.baselines import embed_listing, pixel_vectors, untrained_encoder
 from cxrembed.evaluation.metrics.intervals import (
     format_interval,
     paired_difference,
@@ -120,6 +121,21 @@ def test_untrained_encoder_is_the_runs_initial_network(tmp_path):
     assert encoder.image_size == 32 and encoder.config_hash == "untrained"
     batch = encoder.prepare_batch([np.zeros((40, 40), np.float32)])
     assert encoder.encode(batch).shape == (1, 8)
+
+
+def test_embed_listing_embeds_every_row_with_a_run_or_an_encoder_alike(tmp_path):
+    run = make_run(tmp_path / "run", seed=5, image_size=32, dim=8)
+    write_pngs(tmp_path / "img", ["a.png", "b.png"])
+    listing = tmp_path / "rows.csv"
+    pd.DataFrame({"id": ["x", "y"], "image": ["a.png", "b.png"]}).to_csv(listing, index=False)
+    for model, out in ((run, tmp_path / "trained"), (untrained_encoder(run), tmp_path / "floor")):
+        summary = embed_listing(model, listing, tmp_path / "img", out)
+        assert len(summary.excluded) == 0
+        emb = EmbeddingSet.load(out)
+        assert sorted(emb.ids) == ["x", "y"] and emb.vectors.shape == (2, 8)
+    # again into the same folder: replaced, not resumed
+    assert len(embed_listing(run, listing, tmp_path / "img", tmp_path / "trained").excluded) == 0
+    assert len(EmbeddingSet.load(tmp_path / "trained")) == 2
 
 
 def test_paired_difference_is_the_difference_of_the_values_with_a_paired_interval():
