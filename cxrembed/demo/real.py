@@ -207,9 +207,8 @@ def _evaluate(
     echo: Echo,
 ) -> dict[str, pd.DataFrame]:
     from cxrembed.embeddings import EmbeddingSet
-    from cxrembed.evaluation.baselines import pixel_vectors, untrained_encoder
+    from cxrembed.evaluation.baselines import embed_listing, pixel_vectors, untrained_encoder
     from cxrembed.evaluation.metrics.intervals import format_interval, retrieval_with_intervals
-    from cxrembed.inference.embed import embed_images
 
     def aligned(folder: Path) -> Any:
         emb = EmbeddingSet.load(folder)
@@ -218,17 +217,7 @@ def _evaluate(
 
     listing = embeddings.parent / "kermany_demo.csv"
     untrained = embeddings.parent / "embeddings_real_untrained"
-    embed_images(
-        untrained_encoder(run_dir),
-        listing,
-        untrained,
-        images_root=data,
-        image_col="image",
-        id_col="id",
-        resume=False,
-        device="cpu",
-        progress=False,
-    )
+    embed_listing(untrained_encoder(run_dir), listing, data, untrained)
     vectors = {
         "trained (cxr train defaults)": aligned(embeddings),
         "same network, untrained": aligned(untrained),
