@@ -28,9 +28,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import common
 import pandas as pd
+
+if TYPE_CHECKING:
+    from cxrembed.data.cache import CachedImageDataset
+    from cxrembed.data.labels import LabelOptions
 
 DATA = common.CXR_DEV
 sys.path.insert(0, str(common.ROOT))
@@ -169,21 +174,12 @@ def _timed(fn) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dicom-repeat", type=int, default=8)
-    parser.add_argument("--train-batches", type=int, default=6)
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    args = parser.parse_args()
+    args = _parse_args()
     print(common.command_line("image_io.py"))
     if common.skipped(DATA / "covid_metadata.csv"):
         return 0
 
     import torch
-
-    from cxrembed.data.cache import CachedImageDataset
-    from cxrembed.data.dataset import LabeledImageDataset
-    from cxrembed.data.labels import LabelOptions
-    from cxrembed.data.transforms import FitSquare, train_transform
 
     torch.set_num_threads(args.threads)
     print(
@@ -191,68 +187,121 @@ def main() -> int:
         f"torch {torch.__version__}"
     )
     covid, dicoms = _covid_table(), _dicom_table(args.dicom_repeat)
-    labels = LabelOptions(label_col="finding")
-    results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        print("\n1. decode + fit + store (prepare_cache, 256 px, uint8), images/s")
-        for name, table in (("PNG 256 px", covid), ("DICOM (JPEG, J2K)", dicoms)):
-            for jobs in (1, 2):
-                rate = _prepare_rate(table, work / f"{name[:3]}{jobs}", jobs)
-                results[f"prepare {name} jobs={jobs}"] = rate
-                print(f"   {name:<20} jobs={jobs}: {rate:8.1f} images/s  ({len(table)} images)")
-
-        print(
-            "\n2. loading at 224 px, DataLoader batch 32, in-process, 1 torch thread "
-            "(as in a loader worker), images/s"
+        _prepare_section(covid, dicoms, work)
+        loading, cached = _loading_section(covid, dicoms, work)
+        model_rate, median_wait, max_wait = _training_section(
+            cached, args.threads, args.train_batches
         )
-        torch.set_num_threads(1)
-        _prepare_rate(pd.concat([covid, dicoms]), work / "c224", 2, size=224)
-        both = pd.concat([covid, dicoms], ignore_index=True)
-        cached = CachedImageDataset.from_table(work / "c224", both, labels=labels)
-        rows = {
-            "PNG": covid,
-            "DICOM": dicoms,
-        }
-        for aug in (False, True):
-            label = "with train augmentation" if aug else "no augmentation"
-            transform = train_transform(224) if aug else FitSquare(224)
-            for name, table in rows.items():
-                source = LabeledImageDataset.from_table(
-                    table,
-                    DATA,
-                    image_col="small_image",
-                    id_col="uid",
-                    labels=labels,
-                    transform=transform,
-                )
-                cache = CachedImageDataset.from_table(
-                    work / "c224", table, labels=labels, transform=transform
-                )
-                src_rate, cache_rate = _loader_rate(source), _loader_rate(cache)
-                ratio = cache_rate / src_rate
-                results[f"load {name} {label} ratio"] = ratio
-                results[f"load {name} {label} cache"] = cache_rate
-                print(
-                    f"   {name:<6} {label:<24} source {src_rate:8.1f}   cache {cache_rate:8.1f}"
-                    f"   cache/source {ratio:6.1f}x"
-                )
+    _resize_section()
+    _summary(loading, model_rate, median_wait, max_wait)
+    return 0
 
-        torch.set_num_threads(args.threads)
-        print(
-            f"\n3. ResNet-18, 1 channel, 224 px, batch 32, forward + backward (SGD step), "
-            f"{args.threads} torch threads"
-        )
-        model_rate = _model_rate(args.train_batches)
-        print(f"   synthetic batches: {model_rate:8.1f} images/s")
-        cached.transform = train_transform(224)
-        loop_rate, median_wait, max_wait = _training_wait(cached, args.train_batches)
-        print(
-            f"   fed from the cache (1 loader worker, augmentation): {loop_rate:8.1f} images/s,"
-            f" wait for data per step: median {median_wait:.1f} ms, max {max_wait:.1f} ms"
-        )
-        step_ms = 32 / model_rate * 1000
 
+def _parse_args() -> argparse.Namespace:
+    """The command line of the module docstring's usage line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dicom-repeat", type=int, default=8)
+    parser.add_argument("--train-batches", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    return parser.parse_args()
+
+
+def _prepare_section(covid: pd.DataFrame, dicoms: pd.DataFrame, work: Path) -> None:
+    """Part 1: ``prepare_cache`` images/s for PNGs and DICOMs with 1 and 2 processes."""
+    print("\n1. decode + fit + store (prepare_cache, 256 px, uint8), images/s")
+    for name, table in (("PNG 256 px", covid), ("DICOM (JPEG, J2K)", dicoms)):
+        for jobs in (1, 2):
+            rate = _prepare_rate(table, work / f"{name[:3]}{jobs}", jobs)
+            print(f"   {name:<20} jobs={jobs}: {rate:8.1f} images/s  ({len(table)} images)")
+
+
+def _loading_section(
+    covid: pd.DataFrame, dicoms: pd.DataFrame, work: Path
+) -> tuple[dict[str, float], CachedImageDataset]:
+    """Part 2: source vs 224-px cache loading, with one torch thread as in a loader worker.
+
+    Returns the cache/source ratios and cache rates by row name, and the cached dataset of
+    every image (part 3 trains from it).
+    """
+    import torch
+
+    from cxrembed.data.cache import CachedImageDataset
+    from cxrembed.data.labels import LabelOptions
+    from cxrembed.data.transforms import FitSquare, train_transform
+
+    print(
+        "\n2. loading at 224 px, DataLoader batch 32, in-process, 1 torch thread "
+        "(as in a loader worker), images/s"
+    )
+    labels = LabelOptions(label_col="finding")
+    torch.set_num_threads(1)
+    _prepare_rate(pd.concat([covid, dicoms]), work / "c224", 2, size=224)
+    both = pd.concat([covid, dicoms], ignore_index=True)
+    cached = CachedImageDataset.from_table(work / "c224", both, labels=labels)
+    results: dict[str, float] = {}
+    for aug in (False, True):
+        label = "with train augmentation" if aug else "no augmentation"
+        transform = train_transform(224) if aug else FitSquare(224)
+        for name, table in (("PNG", covid), ("DICOM", dicoms)):
+            src_rate, cache_rate = _source_and_cache_rates(table, work / "c224", labels, transform)
+            ratio = cache_rate / src_rate
+            results[f"load {name} {label} ratio"] = ratio
+            results[f"load {name} {label} cache"] = cache_rate
+            print(
+                f"   {name:<6} {label:<24} source {src_rate:8.1f}   cache {cache_rate:8.1f}"
+                f"   cache/source {ratio:6.1f}x"
+            )
+    return results, cached
+
+
+def _source_and_cache_rates(
+    table: pd.DataFrame, cache_dir: Path, labels: LabelOptions, transform: Any
+) -> tuple[float, float]:
+    """Loader images/s of the same rows and transform from the source files and the cache."""
+    from cxrembed.data.cache import CachedImageDataset
+    from cxrembed.data.dataset import LabeledImageDataset
+
+    source = LabeledImageDataset.from_table(
+        table,
+        DATA,
+        image_col="small_image",
+        id_col="uid",
+        labels=labels,
+        transform=transform,
+    )
+    cache = CachedImageDataset.from_table(cache_dir, table, labels=labels, transform=transform)
+    return _loader_rate(source), _loader_rate(cache)
+
+
+def _training_section(
+    cached: CachedImageDataset, threads: int, batches: int
+) -> tuple[float, float, float]:
+    """Part 3: the model's own images/s, then a real loop fed from the cache with
+    augmentation; returns (model images/s, median wait ms, max wait ms)."""
+    import torch
+
+    from cxrembed.data.transforms import train_transform
+
+    torch.set_num_threads(threads)
+    print(
+        f"\n3. ResNet-18, 1 channel, 224 px, batch 32, forward + backward (SGD step), "
+        f"{threads} torch threads"
+    )
+    model_rate = _model_rate(batches)
+    print(f"   synthetic batches: {model_rate:8.1f} images/s")
+    cached.transform = train_transform(224)
+    loop_rate, median_wait, max_wait = _training_wait(cached, batches)
+    print(
+        f"   fed from the cache (1 loader worker, augmentation): {loop_rate:8.1f} images/s,"
+        f" wait for data per step: median {median_wait:.1f} ms, max {max_wait:.1f} ms"
+    )
+    return model_rate, median_wait, max_wait
+
+
+def _resize_section() -> None:
+    """Part 4: the resize step alone, Pillow (used) against torch."""
     print("\n4. resize 1955x1841 -> 256 px (best of 10)")
     pil_ms, torch_ms = _resize_times()
     print(
@@ -260,13 +309,19 @@ def main() -> int:
         f"   torch bilinear antialias: {torch_ms:6.1f} ms"
     )
 
+
+def _summary(
+    loading: dict[str, float], model_rate: float, median_wait: float, max_wait: float
+) -> None:
+    """The verdicts against the targets: cache >= 5x source, and the model never waits."""
+    step_ms = 32 / model_rate * 1000
     aug_cache = min(
-        results["load PNG with train augmentation cache"],
-        results["load DICOM with train augmentation cache"],
+        loading["load PNG with train augmentation cache"],
+        loading["load DICOM with train augmentation cache"],
     )
     print("\nsummary")
     for name in ("PNG", "DICOM"):
-        ratio = results[f"load {name} no augmentation ratio"]
+        ratio = loading[f"load {name} no augmentation ratio"]
         verdict = "meets" if ratio >= 5 else "MISSES"
         print(
             f"   cache vs source loading, {name}, no augmentation: {ratio:.1f}x "
@@ -281,7 +336,6 @@ def main() -> int:
         f"   training loop wait for data: median {median_wait:.1f} ms, max {max_wait:.1f} ms "
         f"per step of {step_ms:.0f} ms"
     )
-    return 0
 
 
 if __name__ == "__main__":

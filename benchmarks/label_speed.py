@@ -212,6 +212,23 @@ def main() -> None:
         csv, out, n, n_process = sys.argv[2:6]
         _peer_main(Path(csv), Path(out), int(n), int(n_process))
         return
+    args = _parse_args()
+    if common.skipped(DATA / "iu_reports.csv"):
+        return
+    peer_n = min(args.peer_n or args.n, args.n)
+    peer2_n = min(args.peer2_n, args.n)
+    _print_setup(args, peer_n, peer2_n)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        csv = _write_input(args.n, tmp / "reports.csv")
+        runs, ev = _speed_runs(csv, tmp, args.n, peer_n, peer2_n, evidence=args.evidence)
+        _report(runs, ev, tmp)
+        if args.million:
+            _million_memory(tmp)
+
+
+def _parse_args() -> argparse.Namespace:
+    """The command line of the module docstring's usage line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200_000, help="reports for the speed runs")
     ap.add_argument(
@@ -234,11 +251,11 @@ def main() -> None:
         action="store_true",
         help="also time `cxr label --jobs 1 --evidence` (every mention written)",
     )
-    args = ap.parse_args()
-    if common.skipped(DATA / "iu_reports.csv"):
-        return
-    peer_n = min(args.peer_n or args.n, args.n)
-    peer2_n = min(args.peer2_n, args.n)
+    return ap.parse_args()
+
+
+def _print_setup(args: argparse.Namespace, peer_n: int, peer2_n: int) -> None:
+    """The command with the sizes actually used, and the machine, so a figure can be redone."""
     print(
         f"command: python benchmarks/label_speed.py --n {args.n} --peer-n {peer_n} --peer2-n {peer2_n}"
         + ("" if args.million else " --no-million")
@@ -247,71 +264,90 @@ def main() -> None:
     print(
         f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; load average at start {os.getloadavg()[0]:.2f}"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        csv = tmp / "reports.csv"
-        _reports(args.n).to_csv(csv, index=False)
-        sample = pd.read_csv(csv, nrows=5000, dtype=str, keep_default_na=False)
-        mean_chars = (sample["findings"].str.len() + sample["impression"].str.len()).mean()
-        print(
-            f"input: {args.n:,} IU dev reports (findings + impression, repeated), mean {mean_chars:.0f} characters"
+
+
+def _write_input(n: int, csv: Path) -> Path:
+    """Write the ``n`` repeated reports every timed process reads, and say how long they are."""
+    _reports(n).to_csv(csv, index=False)
+    sample = pd.read_csv(csv, nrows=5000, dtype=str, keep_default_na=False)
+    mean_chars = (sample["findings"].str.len() + sample["impression"].str.len()).mean()
+    print(
+        f"input: {n:,} IU dev reports (findings + impression, repeated), mean {mean_chars:.0f} characters"
+    )
+    return csv
+
+
+def _speed_runs(
+    csv: Path, tmp: Path, n: int, peer_n: int, peer2_n: int, *, evidence: bool
+) -> tuple[list[Run], Run | None]:
+    """The timed processes, in this order: cxr label jobs 1 and 2, the peer, then the
+    optional ``--evidence`` run and 2-process peer; returns the runs (jobs 1, jobs 2, peer
+    and the 2-process peer if run) and the evidence run (``None`` without ``--evidence``)."""
+    runs = [
+        _timed("cxrkit `cxr label --jobs 1`", n, _cxr_label(csv, tmp / "l1.csv", 1)),
+        _timed("cxrkit `cxr label --jobs 2`", n, _cxr_label(csv, tmp / "l2.csv", 2)),
+        _timed(
+            "negspacy (blank en + sentencizer + EntityRuler + negex en_clinical), 1 process",
+            peer_n,
+            _peer(csv, tmp / "p1.csv", peer_n),
+        ),
+    ]
+    ev = None
+    if evidence:
+        ev = _timed(
+            "cxrkit `cxr label --jobs 1 --evidence`",
+            n,
+            _cxr_label(csv, tmp / "le.csv", 1, tmp / "ev.jsonl"),
         )
-        runs = [
-            _timed("cxrkit `cxr label --jobs 1`", args.n, _cxr_label(csv, tmp / "l1.csv", 1)),
-            _timed("cxrkit `cxr label --jobs 2`", args.n, _cxr_label(csv, tmp / "l2.csv", 2)),
+    if peer2_n:
+        runs.append(
             _timed(
-                "negspacy (blank en + sentencizer + EntityRuler + negex en_clinical), 1 process",
-                peer_n,
-                _peer(csv, tmp / "p1.csv", peer_n),
-            ),
-        ]
-        if args.evidence:
-            ev = _timed(
-                "cxrkit `cxr label --jobs 1 --evidence`",
-                args.n,
-                _cxr_label(csv, tmp / "le.csv", 1, tmp / "ev.jsonl"),
+                "same negspacy pipeline, `nlp.pipe(n_process=2)`",
+                peer2_n,
+                _peer(csv, tmp / "p2.csv", peer2_n, 2),
             )
-        if peer2_n:
-            runs.append(
-                _timed(
-                    "same negspacy pipeline, `nlp.pipe(n_process=2)`",
-                    peer2_n,
-                    _peer(csv, tmp / "p2.csv", peer2_n, 2),
-                )
-            )
-        r1, r2, peer = runs[:3]
-        same = pd.read_csv(tmp / "l1.csv").equals(pd.read_csv(tmp / "l2.csv"))
-        print()
-        _table(runs + ([ev] if args.evidence else []))
-        print()
-        if args.evidence:
-            records = sum(1 for _ in open(tmp / "ev.jsonl", encoding="utf-8"))
-            print(
-                f"--evidence / without (jobs 1): {ev.rate / r1.rate:.2f}x wall, {ev.cpu_rate / r1.cpu_rate:.2f}x per CPU-s ({records:,} evidence records)"
-            )
-        print(
-            f"jobs 2 / jobs 1: {r2.rate / r1.rate:.2f}x wall  (jobs 1 and 2 outputs identical: {same})"
         )
+    return runs, ev
+
+
+def _report(runs: list[Run], ev: Run | None, tmp: Path) -> None:
+    """The table of runs and the ratios against the peer and the targets."""
+    r1, r2, peer = runs[:3]
+    same = pd.read_csv(tmp / "l1.csv").equals(pd.read_csv(tmp / "l2.csv"))
+    print()
+    _table(runs + ([ev] if ev is not None else []))
+    print()
+    if ev is not None:
+        records = sum(1 for _ in open(tmp / "ev.jsonl", encoding="utf-8"))
         print(
-            f"wall, cxrkit / negspacy 1 process: jobs 1 {r1.rate / peer.rate:.2f}x, jobs 2 {r2.rate / peer.rate:.2f}x (target >= 2.5x: {'met' if r2.rate / peer.rate >= 2.5 else 'NOT met'})"
+            f"--evidence / without (jobs 1): {ev.rate / r1.rate:.2f}x wall, {ev.cpu_rate / r1.cpu_rate:.2f}x per CPU-s ({records:,} evidence records)"
         )
-        print(
-            f"CPU time per report, negspacy / cxrkit: jobs 1 {r1.cpu_rate / peer.cpu_rate:.2f}x, jobs 2 {r2.cpu_rate / peer.cpu_rate:.2f}x (robust to load)"
-        )
-        if len(runs) > 3:
-            print(f"wall, cxrkit jobs 2 / negspacy n_process=2: {r2.rate / runs[3].rate:.2f}x")
-        print(
-            f"target >= 10,000 reports/s with --jobs 2 (idle machine): {'met' if r2.rate >= 10_000 else 'NOT met'} ({r2.rate:,.0f}; load {r2.load:.2f})"
-        )
-        if args.million:
-            big = tmp / "million.csv"
-            _reports(1_000_000).to_csv(big, index=False)
-            secs, peak, peak_rss = _peak_memory(_cxr_label(big, tmp / "m.csv", 2))
-            print(
-                f"1,000,000 reports, cxr label --jobs 2: {secs:.0f} s ({1e6 / secs:,.0f} reports/s incl. start-up), "
-                f"peak memory of the process tree {peak:,.0f} MB PSS (target < 1024 MB: {'met' if peak < 1024 else 'NOT met'}; "
-                f"summed RSS, which counts pages shared by the forked workers once per process: {peak_rss:,.0f} MB)"
-            )
+    print(
+        f"jobs 2 / jobs 1: {r2.rate / r1.rate:.2f}x wall  (jobs 1 and 2 outputs identical: {same})"
+    )
+    print(
+        f"wall, cxrkit / negspacy 1 process: jobs 1 {r1.rate / peer.rate:.2f}x, jobs 2 {r2.rate / peer.rate:.2f}x (target >= 2.5x: {'met' if r2.rate / peer.rate >= 2.5 else 'NOT met'})"
+    )
+    print(
+        f"CPU time per report, negspacy / cxrkit: jobs 1 {r1.cpu_rate / peer.cpu_rate:.2f}x, jobs 2 {r2.cpu_rate / peer.cpu_rate:.2f}x (robust to load)"
+    )
+    if len(runs) > 3:
+        print(f"wall, cxrkit jobs 2 / negspacy n_process=2: {r2.rate / runs[3].rate:.2f}x")
+    print(
+        f"target >= 10,000 reports/s with --jobs 2 (idle machine): {'met' if r2.rate >= 10_000 else 'NOT met'} ({r2.rate:,.0f}; load {r2.load:.2f})"
+    )
+
+
+def _million_memory(tmp: Path) -> None:
+    """Peak memory of ``cxr label --jobs 2`` on 1,000,000 reports (``--million``)."""
+    big = tmp / "million.csv"
+    _reports(1_000_000).to_csv(big, index=False)
+    secs, peak, peak_rss = _peak_memory(_cxr_label(big, tmp / "m.csv", 2))
+    print(
+        f"1,000,000 reports, cxr label --jobs 2: {secs:.0f} s ({1e6 / secs:,.0f} reports/s incl. start-up), "
+        f"peak memory of the process tree {peak:,.0f} MB PSS (target < 1024 MB: {'met' if peak < 1024 else 'NOT met'}; "
+        f"summed RSS, which counts pages shared by the forked workers once per process: {peak_rss:,.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from cxrembed.collections.covid import CovidCollection
     from cxrembed.inference.encoder import Encoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,27 +65,18 @@ import covid_retrieval  # noqa: E402  (the same chain, as a user runs it)
 import realdata  # noqa: E402
 
 DATA = common.CXR_DEV
+#: each method's image ids and their embedding vectors, in the same order
+Vectors = dict[str, tuple[list[str], np.ndarray]]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--bootstrap", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="keep outputs here")
-    args = parser.parse_args()
+    args = _parse_args()
     print(common.command_line("retrieval_covid.py"))
     # the public layout (metadata.csv), else this project's cxr_dev copy (README.md)
     if not (DATA / "metadata.csv").is_file() and common.skipped(DATA / "README.md"):
         return 0
 
     import torch
-
-    from cxrembed.evaluation.baselines import pixel_vectors
 
     torch.set_num_threads(args.threads)
     print(
@@ -95,7 +87,48 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    collection, table = covid_retrieval.read_split(DATA, seed=args.seed)
+    collection, table, table_path = _collection(out, args.seed)
+    vectors: Vectors = {}
+    timing: dict[str, str] = {}
+    for method, loss, attention in (("ms+attention", "ms", True), ("ce", "ce", False)):
+        timing[method], vectors[method] = _train_and_embed(
+            table, collection.root, table_path, out, args, loss=loss, attention=attention
+        )
+    ids = vectors["ms+attention"][0]
+    vectors.update(_baselines(ids, collection.root, out / "run_ms", args.seed))
+
+    print(
+        f"\ntraining ({args.image_size} px, resnet18, batch 32, from scratch, "
+        f"{args.threads} thread(s)):"
+    )
+    for method, line in timing.items():
+        print(f"  {method}: {line}")
+    _retrieval_section(table, vectors)
+    print("\nintubation (patient-grouped 5-fold CV, AUROC [95% CI]):")
+    print(_intubation(table, vectors, args).to_string(index=False))
+    print(f"\nwall time: {time.perf_counter() - started:.0f} s; outputs in {out}")
+    return 0
+
+
+def _parse_args() -> argparse.Namespace:
+    """The command line of the module docstring's usage line."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--bootstrap", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="keep outputs here")
+    return parser.parse_args()
+
+
+def _collection(out: Path, seed: int) -> tuple[CovidCollection, pd.DataFrame, Path]:
+    """The example's patient split, written to ``out/collection.csv`` (the listing every
+    run embeds), and the images by label and split; returns the collection, the table and
+    its path."""
+    collection, table = covid_retrieval.read_split(DATA, seed=seed)
     table_path = out / "collection.csv"
     table.to_csv(table_path, index=False)
     counts = pd.crosstab(table["covid"].fillna("todo (not scored)"), table["split"])
@@ -106,45 +139,60 @@ def main() -> int:
     )
     print("images by label and split (patient-disjoint):")
     print(counts.to_string())
+    return collection, table, table_path
 
-    vectors: dict[str, tuple[list[str], np.ndarray]] = {}
-    timing: dict[str, str] = {}
-    for method, loss, attention in (("ms+attention", "ms", True), ("ce", "ce", False)):
-        run = out / f"run_{loss}"
-        shutil.rmtree(run, ignore_errors=True)
-        start = time.perf_counter()
-        result = covid_retrieval.train_covid(
-            table,
-            collection.root,
-            run,
-            image_size=args.image_size,
-            epochs=args.epochs,
-            loss=loss,
-            attention=attention,
-            seed=args.seed,
-        )
-        seconds = time.perf_counter() - start
-        rate = float(pd.DataFrame(result.metrics)["train_images_per_second"].median())
-        timing[method] = (
-            f"trained {result.epochs_done} epochs in {seconds:.0f} s "
-            f"({rate:.1f} images/s), best epoch {result.best_epoch} by "
-            f"validation MAP@R {result.best_value:.3f}"
-        )
-        vectors[method] = _embed_run(run, table_path, collection.root, out / f"emb_{loss}")
-    ids = vectors["ms+attention"][0]
-    encoder = _encoder(out / "run_ms")
-    vectors["untrained"] = (ids, _untrained_features(encoder, collection.root, ids, args.seed))
-    vectors["pixels"] = (ids, pixel_vectors(collection.root / i for i in ids))
-    chance = np.random.default_rng(args.seed).standard_normal((len(ids), 128))
-    vectors["random"] = (ids, _unit(chance.astype(np.float32)))
 
-    print(
-        f"\ntraining ({args.image_size} px, resnet18, batch 32, from scratch, "
-        f"{args.threads} thread(s)):"
+def _train_and_embed(
+    table: pd.DataFrame,
+    images: Path,
+    table_path: Path,
+    out: Path,
+    args: argparse.Namespace,
+    *,
+    loss: str,
+    attention: bool,
+) -> tuple[str, tuple[list[str], np.ndarray]]:
+    """Train one method afresh in ``out/run_LOSS`` and embed every image with it; returns
+    its training line (time, speed, best epoch) and its (ids, vectors)."""
+    run = out / f"run_{loss}"
+    shutil.rmtree(run, ignore_errors=True)
+    start = time.perf_counter()
+    result = covid_retrieval.train_covid(
+        table,
+        images,
+        run,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        loss=loss,
+        attention=attention,
+        seed=args.seed,
     )
-    for method, line in timing.items():
-        print(f"  {method}: {line}")
+    seconds = time.perf_counter() - start
+    rate = float(pd.DataFrame(result.metrics)["train_images_per_second"].median())
+    timing = (
+        f"trained {result.epochs_done} epochs in {seconds:.0f} s "
+        f"({rate:.1f} images/s), best epoch {result.best_epoch} by "
+        f"validation MAP@R {result.best_value:.3f}"
+    )
+    return timing, _embed_run(run, table_path, images, out / f"emb_{loss}")
 
+
+def _baselines(ids: list[str], images: Path, run: Path, seed: int) -> Vectors:
+    """The untrained network, raw pixels and seeded random vectors for the same ``ids``;
+    ``run``'s encoder reads the images the way the trained methods did."""
+    from cxrembed.evaluation.baselines import pixel_vectors
+
+    encoder = _encoder(run)
+    chance = np.random.default_rng(seed).standard_normal((len(ids), 128))
+    return {
+        "untrained": (ids, _untrained_features(encoder, images, ids, seed)),
+        "pixels": (ids, pixel_vectors(images / i for i in ids)),
+        "random": (ids, _unit(chance.astype(np.float32))),
+    }
+
+
+def _retrieval_section(table: pd.DataFrame, vectors: Vectors) -> None:
+    """Every method's retrieval figures, and ms+attention's against the ce baseline."""
     rows = [_retrieval_row(method, table, *vectors[method]) for method in vectors]
     retrieval = pd.DataFrame(rows).set_index("method")
     print("\nretrieval, test patients -> training patients' gallery, COVID-19 vs other:")
@@ -156,11 +204,6 @@ def main() -> int:
             f"{k} {ms[k] / ce[k]:.2f}" for k in ("MAP@R", "P@1", "P@5", "COVID-19 vote AUROC")
         )
     )
-
-    print("\nintubation (patient-grouped 5-fold CV, AUROC [95% CI]):")
-    print(_intubation(table, vectors, args).to_string(index=False))
-    print(f"\nwall time: {time.perf_counter() - started:.0f} s; outputs in {out}")
-    return 0
 
 
 def _encoder(run: Path) -> Encoder:
@@ -221,9 +264,7 @@ def _retrieval_row(
     }
 
 
-def _intubation(
-    table: pd.DataFrame, vectors: dict[str, tuple[list[str], np.ndarray]], args: argparse.Namespace
-) -> pd.DataFrame:
+def _intubation(table: pd.DataFrame, vectors: Vectors, args: argparse.Namespace) -> pd.DataFrame:
     joined = realdata.intubation(table, vectors, seed=args.seed, bootstrap=args.bootstrap)
     return joined[["image features", "features", "model", "n", "positives", "AUROC [95% CI]"]]
 

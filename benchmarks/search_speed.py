@@ -49,9 +49,13 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import common
 import numpy as np
+
+if TYPE_CHECKING:
+    from cxrembed.search.index import VectorIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,6 +63,8 @@ sys.path.insert(0, str(ROOT))
 TARGET_QPS = 10_000
 TARGET_RECALL = 0.95
 K = 10
+#: queries, the rows of them whose recall is scored, and those rows' true top K
+_Scored = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -344,27 +350,18 @@ def sizing_table(dim: int, measured: dict[int, float]) -> None:
         )
 
 
-def clustered_section(args, tmp: Path) -> list[str]:
-    verdicts: list[str] = []
-    start = time.perf_counter()
-    x, q = clustered(args.n, args.queries, args.dim, args.clusters, args.seed)
-    print(f"\ngenerated clustered data in {time.perf_counter() - start:.1f} s (load {load()})")
-    print(
-        f"\n## clustered: {args.clusters:,} Gaussian clusters, unit centres + N(0, 0.06^2) "
-        "noise, renormalised\n"
-    )
+def clustered_section(args: argparse.Namespace, tmp: Path) -> list[str]:
+    """The clustered data: the default index, the compressed and HNSW ones if asked, their
+    tables, the ``--large`` collection and the sizing table; returns the target's verdict."""
+    x, q = _clustered_data(args)
     ivf, built = build(x)
     aimed = aimed_queries(ivf, args.aimed) if ivf.kind in ("ivf", "ivfpq") else q[:0]
     q_all = np.vstack([q, aimed])
     evaluated = np.r_[np.arange(min(args.recall_queries, len(q))), np.arange(len(q), len(q_all))]
     truth, exact_qps = exact_truth(x, q_all[evaluated])
+    scored = (q_all, evaluated, truth)
     builds = {"default (auto)": describe(ivf, built, tmp, "ivf")}
-    speeds = {
-        "default (auto)": {
-            **measure(ivf, q_all, evaluated, truth, args.repeats),
-            "search": "exact scores",
-        }
-    }
+    speeds = {"default (auto)": _exact_scores(ivf, *scored, args.repeats)}
     del ivf
     gc.collect()
     print(
@@ -373,38 +370,74 @@ def clustered_section(args, tmp: Path) -> list[str]:
     )
     measured: dict[int, float] = {}
     if not args.no_pq:
-        info, rows = compressed(
-            x,
-            q_all,
-            evaluated,
-            truth,
-            args.max_memory,
-            args.repeats,
-            tmp,
-            f"max_memory={args.max_memory}",
-        )
+        info, rows = _compressed_rows(x, scored, args, tmp)
         builds[f"auto, max_memory={args.max_memory}"] = info
         speeds.update(rows)
         measured[args.n] = info["serialised_bpv"]
-        print(
-            f"compressed index: {info['memory_mb']:.1f} MB predicted in RAM (FAISS + ids), "
-            f"RSS +{info['load_rss_mb']:.0f} MB when a fresh process loads it (re-ranking "
-            f"vectors {'memory-mapped' if info['mmap'] else 'in RAM'})\n"
-        )
     if args.hnsw:
-        hnsw, built = build(x, kind="hnsw")
-        builds["hnsw"] = describe(hnsw, built, tmp, "hnsw")
-        speeds["hnsw"] = {
-            **measure(hnsw, q_all, evaluated, truth, args.repeats),
-            "search": "exact scores",
-        }
-        del hnsw
+        builds["hnsw"], speeds["hnsw"] = _hnsw_rows(x, scored, args.repeats, tmp)
     build_table(builds)
     print()
     speed_table(speeds, exact_qps)
-    auto = speeds["default (auto)"]
+    verdicts = [_target_verdict(speeds["default (auto)"])]
+    del x, q, q_all, scored
+    gc.collect()
+    if args.large:
+        measured.update(large_section(args, tmp))
+    print("\n## memory by collection size (exact rule, cxrembed.search.sizing)\n")
+    sizing_table(args.dim, measured)
+    return verdicts
+
+
+def _clustered_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """The ``--n`` vectors and ``--queries`` queries of the seeded mixture, with the time
+    it took and the section's heading."""
+    start = time.perf_counter()
+    x, q = clustered(args.n, args.queries, args.dim, args.clusters, args.seed)
+    print(f"\ngenerated clustered data in {time.perf_counter() - start:.1f} s (load {load()})")
+    print(
+        f"\n## clustered: {args.clusters:,} Gaussian clusters, unit centres + N(0, 0.06^2) "
+        "noise, renormalised\n"
+    )
+    return x, q
+
+
+def _exact_scores(
+    index: VectorIndex, q: np.ndarray, evaluated: np.ndarray, truth: np.ndarray, repeats: int
+) -> dict:
+    """``measure`` of an index searched with exact scores (no codes, no re-ranking)."""
+    return {**measure(index, q, evaluated, truth, repeats), "search": "exact scores"}
+
+
+def _memory_line(info: dict) -> str:
+    """A compressed index's predicted RAM against what a fresh process holds once loaded."""
+    return (
+        f"{info['memory_mb']:.1f} MB predicted in RAM (FAISS + ids), RSS "
+        f"+{info['load_rss_mb']:.0f} MB when a fresh process loads it (re-ranking vectors "
+        f"{'memory-mapped' if info['mmap'] else 'in RAM'})"
+    )
+
+
+def _compressed_rows(
+    x: np.ndarray, scored: _Scored, args: argparse.Namespace, tmp: Path
+) -> tuple[dict, dict[str, dict]]:
+    """The ``--max-memory`` index at ``--n`` vectors (``compressed``), and its memory line."""
+    budget = args.max_memory
+    info, rows = compressed(x, *scored, budget, args.repeats, tmp, f"max_memory={budget}")
+    print(f"compressed index: {_memory_line(info)}\n")
+    return info, rows
+
+
+def _hnsw_rows(x: np.ndarray, scored: _Scored, repeats: int, tmp: Path) -> tuple[dict, dict]:
+    """The HNSW alternative (``--hnsw``): its build row and its speed row."""
+    hnsw, built = build(x, kind="hnsw")
+    return describe(hnsw, built, tmp, "hnsw"), _exact_scores(hnsw, *scored, repeats)
+
+
+def _target_verdict(auto: dict) -> str:
+    """The default index's first call and recall against the target, in one line."""
     ok = auto["first"] >= TARGET_QPS and auto["recall"] >= TARGET_RECALL
-    verdicts.append(
+    return (
         f"target (first call >= {TARGET_QPS:,} queries/s at recall@10 >= {TARGET_RECALL}) on "
         f"clustered data: {'MET' if ok else 'NOT MET'} (first call {auto['first']:,.0f} "
         f"queries/s = {auto['first'] / auto['raw_first']:.2f}x FAISS direct, steady "
@@ -412,13 +445,6 @@ def clustered_section(args, tmp: Path) -> list[str]:
         f"{auto['recall']:.4f}; {auto['short']} rows FAISS left short, all completed: "
         f"{auto['complete']})"
     )
-    del x, q, q_all
-    gc.collect()
-    if args.large:
-        measured.update(large_section(args, tmp))
-    print("\n## memory by collection size (exact rule, cxrembed.search.sizing)\n")
-    sizing_table(args.dim, measured)
-    return verdicts
 
 
 def large_section(args, tmp: Path) -> dict[int, float]:
@@ -441,11 +467,7 @@ def large_section(args, tmp: Path) -> dict[int, float]:
         f"max_memory={args.large_max_memory}",
     )
     build_table({f"auto, max_memory={args.large_max_memory}": info})
-    print(
-        f"\n{info['memory_mb']:.1f} MB predicted in RAM (FAISS + ids), RSS "
-        f"+{info['load_rss_mb']:.0f} MB when a fresh process loads it (re-ranking vectors "
-        f"{'memory-mapped' if info['mmap'] else 'in RAM'})\n"
-    )
+    print(f"\n{_memory_line(info)}\n")
     speed_table(rows, exact_qps)
     del x, q
     gc.collect()
@@ -459,12 +481,7 @@ def uniform_section(args, tmp: Path) -> None:
     truth, exact_qps = exact_truth(x, q[evaluated])
     index, built = build(x)
     builds = {"default (auto)": describe(index, built, tmp, "uniform")}
-    speeds = {
-        "default (auto)": {
-            **measure(index, q, evaluated, truth, args.repeats),
-            "search": "exact scores",
-        }
-    }
+    speeds = {"default (auto)": _exact_scores(index, q, evaluated, truth, args.repeats)}
     build_table(builds)
     print()
     speed_table(speeds, exact_qps)

@@ -41,8 +41,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import common
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cxrembed.train import TrainResult
 
 DEMO = common.ROOT / "data" / "kermany_demo"
 
@@ -162,14 +168,50 @@ def forward_peer(model, batch: int, images: int, size: int) -> float:
     return steps * batch / (time.perf_counter() - start)
 
 
-def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
-    import pandas as pd
+def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Every figure of one image size: the cached training run and the embedding call, each
+    between two timings of its in-memory peer (see the module docstring for the order)."""
     import torch
 
-    from cxrembed.data.cache import prepare_cache
-    from cxrembed.inference.embed import embed_images
     from cxrembed.inference.encoder import Encoder
-    from cxrembed.train import train
+
+    table, cache = _demo_cache(size, args, work)
+    run = work / f"run{size}"
+    result, train_wait = _timed_training(table, cache, run, size, args)
+    config = result.config  # with what the data decided (label names, classes)
+    names = list(config.labels.names)
+    n_train = int(result.metrics[0]["train_images"])
+    torch.set_num_threads(args.threads)
+    before = train_peer(config, names, args.batch, n_train, size)
+    speeds = [r["train_images_per_second"] for r in result.metrics]
+
+    encoder = Encoder.from_run(run, device="cpu")
+    model = encoder.model
+    fwd_before = forward_peer(model, args.embed_batch, len(table), size)
+    embedded = _timed_embedding(run, cache, work / f"emb{size}", args, len(table))
+    torch.set_num_threads(args.threads)
+    fwd_after = forward_peer(model, args.embed_batch, len(table), size)
+    after = train_peer(config, names, args.batch, n_train, size)
+    return {
+        "train": statistics.median(speeds),
+        "train_epochs": speeds,
+        "peer_train": (before + after) / 2,
+        "peer_train_runs": (before, after),
+        **embedded,
+        "peer_fwd": (fwd_before + fwd_after) / 2,
+        "peer_fwd_runs": (fwd_before, fwd_after),
+        "images": len(table),
+        "train_images": n_train,
+        "train_wait": train_wait,
+    }
+
+
+def _demo_cache(size: int, args: argparse.Namespace, work: Path) -> tuple[pd.DataFrame, Path]:
+    """The demo listing (a seeded sample of ``--images``) and its ``prepare_cache`` at
+    ``size``, in ``work/cacheSIZE``."""
+    import pandas as pd
+
+    from cxrembed.data.cache import prepare_cache
 
     table = pd.read_csv(DEMO / "labels.csv")
     if args.images < len(table):
@@ -185,7 +227,12 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, float
         jobs=args.jobs or 1,
         progress=False,
     )
-    overrides = {
+    return table, cache
+
+
+def _train_overrides(size: int, args: argparse.Namespace) -> dict[str, Any]:
+    """The ``cxr train`` settings the benchmark fixes; the loader workers only with ``--jobs``."""
+    overrides: dict[str, Any] = {
         "data.image_col": "image",
         "data.id_col": "image",
         "data.group_col": "patient_id",
@@ -199,59 +246,70 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, float
     }
     if args.jobs is not None:
         overrides["data.num_workers"] = args.jobs
-    torch.set_num_threads(args.threads)
-    run = work / f"run{size}"
-    _Waits.train = _Waits.embed = 0.0
-    result = train(table, run, cache=cache, overrides=overrides, progress=False)
-    train_wait = _Waits.train / sum(r["train_seconds"] for r in result.metrics)
-    config = result.config  # with what the data decided (label names, classes)
-    names = list(config.labels.names)
-    n_train = int(result.metrics[0]["train_images"])
-    torch.set_num_threads(args.threads)
-    before = train_peer(config, names, args.batch, n_train, size)
-    speeds = [r["train_images_per_second"] for r in result.metrics]
-    train_speed = statistics.median(speeds)
+    return overrides
 
-    encoder = Encoder.from_run(run, device="cpu")
-    model = encoder.model
-    fwd_before = forward_peer(model, args.embed_batch, len(table), size)
+
+def _timed_training(
+    table: pd.DataFrame, cache: Path, run: Path, size: int, args: argparse.Namespace
+) -> tuple[TrainResult, float]:
+    """``cxrembed.train.train`` from the cache into ``run``; returns its result and the
+    share of its training time spent waiting for batches."""
+    import torch
+
+    from cxrembed.train import train
+
+    torch.set_num_threads(args.threads)
+    _Waits.train = _Waits.embed = 0.0
+    overrides = _train_overrides(size, args)
+    result = train(table, run, cache=cache, overrides=overrides, progress=False)
+    return result, _Waits.train / sum(r["train_seconds"] for r in result.metrics)
+
+
+def _timed_embedding(
+    run: Path, cache: Path, out: Path, args: argparse.Namespace, images: int
+) -> dict[str, float]:
+    """``embed_images`` of ``run`` on the cache: images/s of the whole call and of its loop
+    alone, the call's fixed cost in seconds and its share of time waiting for data."""
+    from cxrembed.inference.embed import embed_images
+
     start = time.perf_counter()
     embed_images(
         run,
         cache,
-        work / f"emb{size}",
+        out,
         batch_size=args.embed_batch,
         num_workers=args.jobs or 0,
         progress=False,
         device="cpu",
     )
-    embed_seconds = time.perf_counter() - start
-    embed_speed = len(table) / embed_seconds
-    embed_loop = len(table) / _Waits.embed_span
-    embed_wait = _Waits.embed / embed_seconds
-    torch.set_num_threads(args.threads)
-    fwd_after = forward_peer(model, args.embed_batch, len(table), size)
-    peer_fwd = (fwd_before + fwd_after) / 2
-    after = train_peer(config, names, args.batch, n_train, size)
-    peer_train = (before + after) / 2
+    seconds = time.perf_counter() - start
     return {
-        "train": train_speed,
-        "train_epochs": speeds,
-        "peer_train": peer_train,
-        "peer_train_runs": (before, after),
-        "embed": embed_speed,
-        "embed_loop": embed_loop,
-        "embed_fixed": embed_seconds - _Waits.embed_span,
-        "peer_fwd": peer_fwd,
-        "peer_fwd_runs": (fwd_before, fwd_after),
-        "images": len(table),
-        "train_images": n_train,
-        "train_wait": train_wait,
-        "embed_wait": embed_wait,
+        "embed": images / seconds,
+        "embed_loop": images / _Waits.embed_span,
+        "embed_fixed": seconds - _Waits.embed_span,
+        "embed_wait": _Waits.embed / seconds,
     }
 
 
 def main() -> int:
+    args = _parse_args()
+    print(common.command_line("train_throughput.py"))
+    print("start:", uptime())
+    if common.skipped(DEMO / "labels.csv"):
+        return 0
+
+    _instrument()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cxr-throughput-") as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            rows.append((size, run_size(size, args, Path(tmp))))
+    _print_table(rows, args)
+    print("end:", uptime())
+    return 0
+
+
+def _parse_args() -> argparse.Namespace:
+    """The command line of the module docstring's usage line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="64,128")
     parser.add_argument("--epochs", type=int, default=3)
@@ -271,18 +329,14 @@ def main() -> int:
         help="images of data/kermany_demo used (seeded sample; default: all 1231)",
     )
     parser.add_argument("--batches", type=int, default=10, help="training batches per epoch")
-    args = parser.parse_args()
-    print(common.command_line("train_throughput.py"))
-    print("start:", uptime())
-    if common.skipped(DEMO / "labels.csv"):
-        return 0
+    return parser.parse_args()
+
+
+def _print_table(rows: list[tuple[int, dict[str, Any]]], args: argparse.Namespace) -> None:
+    """The setting, then per size cxr's images/s against its peer's, the ratio (the 90%
+    target) and the share of time waiting for data; and the timings behind each figure."""
     import torch
 
-    _instrument()
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="cxr-throughput-") as tmp:
-        for size in (int(s) for s in args.sizes.split(",")):
-            rows.append((size, run_size(size, args, Path(tmp))))
     workers = "auto" if args.jobs is None else args.jobs
     print(
         f"data/kermany_demo ({args.images} images), resnet18 (the default model), torch "
@@ -313,8 +367,6 @@ def main() -> int:
             f"before/after {[round(v, 1) for v in r['peer_train_runs']]}; forward peer "
             f"before/after {[round(v, 1) for v in r['peer_fwd_runs']]}"
         )
-    print("end:", uptime())
-    return 0
 
 
 if __name__ == "__main__":

@@ -42,6 +42,31 @@ import realdata  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    kermany, covid = realdata.SPECS["kermany"], realdata.SPECS["covid"]
+    out = realdata.start("transfer_covid.py", argv, args)
+    if realdata.skipped(kermany, covid):
+        return 0
+    started = time.perf_counter()
+
+    source = _kermany_source(args, out) if args.kermany_run is None else args.kermany_run
+    table, root = realdata.load_split(covid, seed=args.split_seed)
+    print(f"\ncovid: {realdata.describe(table, covid)}")
+    cache = realdata.prepare(table, root, out / "cache_covid", args.image_size)
+    vectors = {
+        "kermany -> covid (embed only)": realdata.embed_run(
+            source, table, cache, out / "emb_transfer"
+        )
+    }
+    vectors.update(_covid_trained(table, cache, source, args, out))
+    vectors.update(_floors(table, root, cache, source, out))
+    _report(table, vectors, args, out)
+    realdata.finish(started)
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line of the module docstring's usage line, plus realdata's common flags."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -55,49 +80,46 @@ def main(argv: list[str] | None = None) -> int:
         help="reuse this Kermany run instead of training one",
     )
     realdata.add_common_args(parser)
-    args = parser.parse_args(argv)
-    kermany, covid = realdata.SPECS["kermany"], realdata.SPECS["covid"]
-    out = realdata.start("transfer_covid.py", argv, args)
-    if realdata.skipped(kermany, covid):
-        return 0
-    started = time.perf_counter()
+    return parser.parse_args(argv)
 
-    source = args.kermany_run
-    if source is None:
-        table_k, root_k = realdata.load_split(kermany, test_fraction=0.25, seed=args.split_seed)
-        table_k["split"] = "train"  # every Kermany patient: the COVID set is the test
-        cache_k = realdata.prepare(table_k, root_k, out / "cache_kermany", args.image_size)
-        source = out / "run_kermany"
-        k_args = argparse.Namespace(
-            image_size=args.image_size,
-            epochs=args.kermany_epochs,
-            seed=args.seed,
-            threads=args.threads,
-        )
-        t = realdata.train_run(table_k, source, cache_k, realdata.base_overrides(kermany, k_args))
-        print(
-            f"kermany source run: {len(table_k)} images, {t['train_seconds']:.0f} s, best "
-            f"epoch {t['best_epoch']}, validation MAP@R {t['val_curve']}",
-            flush=True,
-        )
 
-    table, root = realdata.load_split(covid, seed=args.split_seed)
-    print(f"\ncovid: {realdata.describe(table, covid)}")
-    cache = realdata.prepare(table, root, out / "cache_covid", args.image_size)
-    c_args = argparse.Namespace(
-        image_size=args.image_size, epochs=args.covid_epochs, seed=args.seed, threads=args.threads
+def _run_args(args: argparse.Namespace, epochs: int) -> argparse.Namespace:
+    """What ``realdata.base_overrides`` reads, with one side's number of epochs."""
+    return argparse.Namespace(
+        image_size=args.image_size, epochs=epochs, seed=args.seed, threads=args.threads
     )
-    base = realdata.base_overrides(covid, c_args)
+
+
+def _kermany_source(args: argparse.Namespace, out: Path) -> Path:
+    """Train the source run on every Kermany patient (the COVID set is its test), in
+    ``out/run_kermany``; used when no ``--kermany-run`` is given."""
+    kermany = realdata.SPECS["kermany"]
+    table_k, root_k = realdata.load_split(kermany, test_fraction=0.25, seed=args.split_seed)
+    table_k["split"] = "train"  # every Kermany patient: the COVID set is the test
+    cache_k = realdata.prepare(table_k, root_k, out / "cache_kermany", args.image_size)
+    source = out / "run_kermany"
+    overrides = realdata.base_overrides(kermany, _run_args(args, args.kermany_epochs))
+    t = realdata.train_run(table_k, source, cache_k, overrides)
+    print(
+        f"kermany source run: {len(table_k)} images, {t['train_seconds']:.0f} s, best "
+        f"epoch {t['best_epoch']}, validation MAP@R {t['val_curve']}",
+        flush=True,
+    )
+    return source
+
+
+def _covid_trained(
+    table: pd.DataFrame, cache: Path, source: Path, args: argparse.Namespace, out: Path
+) -> dict[str, np.ndarray]:
+    """Fine-tune from ``source`` and train from scratch (ms and ce) on the COVID training
+    patients, one run each in ``out/run_SLUG``; returns every run's embeddings."""
+    base = realdata.base_overrides(realdata.SPECS["covid"], _run_args(args, args.covid_epochs))
     trained = {
         "kermany -> covid (fine-tuned)": {"init": str(source)},
         "covid from scratch": {},
         "covid from scratch, ce": {"loss": "ce"},
     }
-    vectors = {
-        "kermany -> covid (embed only)": realdata.embed_run(
-            source, table, cache, out / "emb_transfer"
-        )
-    }
+    vectors = {}
     for method, extra in trained.items():
         run = out / f"run_{_slug(method)}"
         t = realdata.train_run(table, run, cache, {**base, **extra})
@@ -107,13 +129,29 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         vectors[method] = realdata.embed_run(run, table, cache, out / f"emb_{_slug(method)}")
+    return vectors
+
+
+def _floors(
+    table: pd.DataFrame, root: Path, cache: Path, source: Path, out: Path
+) -> dict[str, np.ndarray]:
+    """The untrained network (``source``'s architecture) and raw pixels: what any learnt
+    feature has to beat."""
     from cxrembed.evaluation.baselines import pixel_vectors, untrained_encoder
 
-    vectors["untrained"] = realdata.embed_run(
-        untrained_encoder(source), table, cache, out / "emb_untrained"
-    )
-    vectors["pixels"] = pixel_vectors(root / p for p in table["image"])
+    return {
+        "untrained": realdata.embed_run(
+            untrained_encoder(source), table, cache, out / "emb_untrained"
+        ),
+        "pixels": pixel_vectors(root / p for p in table["image"]),
+    }
 
+
+def _report(
+    table: pd.DataFrame, vectors: dict[str, np.ndarray], args: argparse.Namespace, out: Path
+) -> None:
+    """The retrieval and intubation tables, and the retrieval figure ``out/transfer.png``."""
+    covid = realdata.SPECS["covid"]
     scores = {m: realdata.score(v, table, covid, draws=args.bootstrap) for m, v in vectors.items()}
     print(
         "\nCOVID-19 vs other, test patients against the training gallery (95% patient-"
@@ -127,8 +165,6 @@ def main(argv: list[str] | None = None) -> int:
     print(_markdown(intubation(table, vectors, args)))
     realdata.plot_scores(scores, out / "transfer.png", f"COVID-19 vs other, {args.image_size} px")
     print(f"\nwritten: {out / 'transfer.png'}")
-    realdata.finish(started)
-    return 0
 
 
 def intubation(

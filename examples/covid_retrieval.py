@@ -43,9 +43,39 @@ from cxrlabel.labelfile import label_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOW = ["finding", "survival", "intubated", "went_icu", "patientid", "view"]
+# the headline figures the evaluate step prints
+EVALUATION_KEYS = (
+    "precision_at_1",
+    "mean_average_precision_at_r",
+    "precision_at_5",
+    "diagnosis_macro_auroc",
+    "diagnosis_accuracy",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    if not args.data.is_dir():
+        print(f"data folder {args.data} not found: nothing to run (see the docstring)")
+        return 0
+    torch.set_num_threads(max(1, args.threads))
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+
+    collection, table, table_path = _collection_step(args.data, out)
+    evidence = _label_step(table_path, out)
+    run = _train_step(table, collection.root, out, image_size=args.image_size, epochs=args.epochs)
+    _embed_step(run, table_path, collection.root, out)
+    _search_step(run, table, collection.root, out, evidence)
+    emb = _evaluate_step(table, out)
+    _outcome_step(emb, table, out)
+    print(f"\nfinished in {time.perf_counter() - start:.0f} s; outputs in {out}/")
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; the data folder defaults to the development copy next to the repo."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -60,17 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    args = parser.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"data folder {args.data} not found: nothing to run (see the docstring)")
-        return 0
-    torch.set_num_threads(max(1, args.threads))
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    return parser.parse_args(argv)
 
+
+def _collection_step(data: Path, out: Path) -> tuple[CovidCollection, pd.DataFrame, Path]:
+    """Read and split the collection, say what was kept, and write the table every later
+    step reads (``collection.csv``); returns the collection, the table and its path."""
     print("== the collection ==")
-    collection, table = read_split(args.data)
+    collection, table = read_split(data)
     print(
         f"{collection.layout} layout: {len(table)} frontal X-rays of "
         f"{table['patientid'].nunique()} patients ({len(collection.excluded)} rows left out: "
@@ -79,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     print(pd.crosstab(table["covid"].fillna("unverified (todo)"), table["split"]).to_string())
     table_path = out / "collection.csv"
     table.to_csv(table_path, index=False)
+    return collection, table, table_path
 
+
+def _label_step(table_path: Path, out: Path) -> Path:
+    """``cxr label`` on the clinical notes; returns the evidence file the search shows."""
     print("\n== cxr label: the clinical notes (CheXpert schema) ==")
     evidence = out / "notes_evidence.jsonl"
     summary = label_file(
@@ -91,25 +122,33 @@ def main(argv: list[str] | None = None) -> int:
         progress=False,
     )
     print(summary.text())
+    return evidence
 
+
+def _train_step(
+    table: pd.DataFrame, images: Path, out: Path, *, image_size: int, epochs: int
+) -> Path:
+    """Train afresh in ``out/run`` and print the learning curve; returns the run folder."""
     print(
         f"\n== cxr train: resnet18 + attention, multi-similarity loss on `finding`, "
-        f"{args.image_size} px, {args.epochs} epochs, training patients =="
+        f"{image_size} px, {epochs} epochs, training patients =="
     )
     run = out / "run"
     shutil.rmtree(run, ignore_errors=True)  # the example always trains afresh
-    result = train_covid(
-        table, collection.root, run, image_size=args.image_size, epochs=args.epochs
-    )
+    result = train_covid(table, images, run, image_size=image_size, epochs=epochs)
     frame = pd.DataFrame(result.metrics)
     print(frame[list(CURVE_COLUMNS)].round(3).to_string(index=False))
+    return run
 
+
+def _embed_step(run: Path, table_path: Path, images: Path, out: Path) -> None:
+    """``cxr embed`` + ``cxr index`` of every image into ``out/embeddings`` and ``out/index``."""
     print("\n== cxr embed + index: every image ==")
     embedded, built = embed_and_index(
         run,
         table_path,
         out / "embeddings",
-        images_root=collection.root,
+        images_root=images,
         image_col="image",
         id_col="id",
         index=out / "index",
@@ -120,18 +159,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(format_embed_summary(embedded, built))
 
+
+def _search_step(run: Path, table: pd.DataFrame, images: Path, out: Path, evidence: Path) -> None:
+    """``cxr search`` with the first COVID-19 and the first other test image: the 5 nearest
+    as a table and as a grid (``search_1.png``, ``search_2.png``)."""
     print("\n== cxr search: two test images, 5 nearest (the query itself comes first) ==")
     retriever = Retriever(run, out / "index", evidence=evidence, show=SHOW, device="cpu")
     tested = table[table["split"] == "test"]
     for n, label in enumerate(("COVID-19", "other"), start=1):
         query = tested[tested["covid"] == label].iloc[0]
-        (found,) = retriever.search([collection.root / query["image"]], k=5, include_self=True)
+        (found,) = retriever.search([images / query["image"]], k=5, include_self=True)
         print(f"\nquery {n}: {query['id']} (finding: {query['finding']})")
         with pd.option_context("display.max_colwidth", 60, "display.width", 250):
             print(found.to_string(index=False))
-        grid = retriever.grid_png(out / f"search_{n}.png", collection.root / query["image"], found)
+        grid = retriever.grid_png(out / f"search_{n}.png", images / query["image"], found)
         print(f"grid: {grid}")
 
+
+def _evaluate_step(table: pd.DataFrame, out: Path) -> EmbeddingSet:
+    """``cxr evaluate`` into ``out/evaluation``, printing the headline figures; returns the
+    embeddings so the outcome step does not load them again."""
     print(
         "\n== cxr evaluate: test patients against the training patients' gallery, "
         "COVID-19 vs other (unverified findings left out) =="
@@ -139,17 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     emb = EmbeddingSet.load(out / "embeddings")
     evaluation = evaluate_covid(emb.vectors, emb.ids, table, config_hash=emb.config_hash)
     evaluation.write(out / "evaluation")
-    keys = [
-        "precision_at_1",
-        "mean_average_precision_at_r",
-        "precision_at_5",
-        "diagnosis_macro_auroc",
-        "diagnosis_accuracy",
-    ]
-    print("\n".join(f"{k}: {evaluation.metrics[k]:.3f}" for k in keys))
+    print("\n".join(f"{k}: {evaluation.metrics[k]:.3f}" for k in EVALUATION_KEYS))
     print(evaluation.diagnosis.per_finding.round(3).to_string(index=False))
     print(f"full report: {out / 'evaluation' / 'metrics.md'}")
+    return emb
 
+
+def _outcome_step(emb: EmbeddingSet, table: pd.DataFrame, out: Path) -> None:
+    """``cxr predict-outcome``: intubation from image features and clinical columns."""
     print("\n== cxr predict-outcome: intubation, patient-grouped 5-fold CV ==")
     outcome = predict_outcome(
         emb,
@@ -163,8 +207,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     outcome.write(out / "intubation")
     print(outcome.to_markdown())
-    print(f"\nfinished in {time.perf_counter() - start:.0f} s; outputs in {out}/")
-    return 0
 
 
 def read_split(data: Path, seed: int = 0) -> tuple[CovidCollection, pd.DataFrame]:
