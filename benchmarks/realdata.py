@@ -28,13 +28,22 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import common
 import numpy as np
 import pandas as pd
 from common import CXR_DEV
 from common import KERMANY_DEV as KERMANY
+
+if TYPE_CHECKING:
+    from torch import nn, optim
+    from torch.utils.data import DataLoader
+
+    from cxrembed.data.samplers import MultiLabelBatchSampler
+    from cxrembed.train.checkpoint import RunFolder
+    from cxrembed.train.config import RunConfig
+    from cxrembed.train.data import TrainData
 
 
 @dataclass(frozen=True)
@@ -215,16 +224,11 @@ def pml_peer_run(
     embedded by the same code.
     """
     import torch
-    from pytorch_metric_learning import losses, miners
-    from torch.utils.data import DataLoader
 
-    from cxrembed.inference.run import encode_dataset
-    from cxrembed.train.checkpoint import SPLIT_FILE, RunFolder
     from cxrembed.train.config import RunConfig
-    from cxrembed.train.data import SeededBatches, build_train_data, make_sampler
-    from cxrembed.train.schedule import build_optimizer, build_scheduler
+    from cxrembed.train.data import build_train_data
     from cxrembed.train.trainer import initial_model
-    from cxrembed.train.validation import BEST_METRIC, validation_metrics
+    from cxrembed.train.validation import BEST_METRIC
 
     shutil.rmtree(run, ignore_errors=True)
     start = time.perf_counter()
@@ -237,46 +241,16 @@ def pml_peer_run(
         data, config = build_train_data(table[table["split"] == "train"], config, cache=cache)
     t = config.training
     model = initial_model(config)
-    sampler = make_sampler(data, config)
-    loader = DataLoader(
-        data.train,
-        batch_sampler=SeededBatches(sampler, t.seed),
-        num_workers=config.data.num_workers,
-    )
-    optimizer = build_optimizer(model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay)
-    scheduler = build_scheduler(
-        optimizer,
-        warmup_steps=round(t.warmup_epochs * len(sampler)),
-        total_steps=t.epochs * len(sampler),
-    )
-    loss_fn = losses.MultiSimilarityLoss(alpha=2.0, beta=50.0, base=0.5)
-    miner = miners.MultiSimilarityMiner(epsilon=0.1)
-    folder = RunFolder(run)
-    folder.check(resume=False)
-    folder.write_config(config)
-    folder.write_table(SPLIT_FILE, data.split)
+    peer = _peer_training(model, data, config)
+    folder = _peer_folder(run, config, data)
     best, best_epoch, curve, seen, train_seconds = -np.inf, None, [], 0, 0.0
     for epoch in range(t.epochs):
-        sampler.set_epoch(epoch)
+        peer.sampler.set_epoch(epoch)
         model.train()
         epoch_start = time.perf_counter()
-        for images, targets, _, _ in loader:
-            classes = targets.argmax(dim=1)
-            embeddings = model(images)
-            loss = loss_fn(embeddings, classes, miner(embeddings, classes))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            seen += len(images)
+        seen += _peer_epoch(model, peer)
         train_seconds += time.perf_counter() - epoch_start
-        _, vectors = encode_dataset(
-            model, DataLoader(data.val, batch_size=t.batch_size), progress=False
-        )
-        value = validation_metrics(vectors, data.val_relevance, data.val_groups, data.names)[
-            BEST_METRIC
-        ]
+        value = _peer_validation(model, data, t.batch_size)
         curve.append(round(float(value), 3))
         if value > best:
             best, best_epoch = value, epoch + 1
@@ -291,6 +265,87 @@ def pml_peer_run(
         "best_epoch": best_epoch,
         "val_curve": curve,
     }
+
+
+@dataclass
+class _PeerTraining:
+    """What one step of :func:`pml_peer_run` uses: ``cxr train``'s sampler, loader,
+    optimiser and schedule, with pytorch-metric-learning's loss and miner."""
+
+    sampler: MultiLabelBatchSampler
+    loader: DataLoader
+    optimizer: optim.Optimizer
+    scheduler: optim.lr_scheduler.LRScheduler
+    loss_fn: nn.Module
+    miner: nn.Module
+    grad_clip: float
+
+
+def _peer_training(model: nn.Module, data: TrainData, config: RunConfig) -> _PeerTraining:
+    """Build them as ``cxr train`` does, so only the loss differs from the compared run."""
+    from pytorch_metric_learning import losses, miners
+    from torch.utils.data import DataLoader
+
+    from cxrembed.train.data import SeededBatches, make_sampler
+    from cxrembed.train.schedule import build_optimizer, build_scheduler
+
+    t = config.training
+    sampler = make_sampler(data, config)
+    loader = DataLoader(
+        data.train,
+        batch_sampler=SeededBatches(sampler, t.seed),
+        num_workers=config.data.num_workers,
+    )
+    optimizer = build_optimizer(model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay)
+    scheduler = build_scheduler(
+        optimizer,
+        warmup_steps=round(t.warmup_epochs * len(sampler)),
+        total_steps=t.epochs * len(sampler),
+    )
+    loss_fn = losses.MultiSimilarityLoss(alpha=2.0, beta=50.0, base=0.5)
+    miner = miners.MultiSimilarityMiner(epsilon=0.1)
+    return _PeerTraining(sampler, loader, optimizer, scheduler, loss_fn, miner, t.grad_clip)
+
+
+def _peer_folder(run: Path, config: RunConfig, data: TrainData) -> RunFolder:
+    """A new run folder with the config and split, so the peer is embedded like a run."""
+    from cxrembed.train.checkpoint import SPLIT_FILE, RunFolder
+
+    folder = RunFolder(run)
+    folder.check(resume=False)
+    folder.write_config(config)
+    folder.write_table(SPLIT_FILE, data.split)
+    return folder
+
+
+def _peer_epoch(model: nn.Module, peer: _PeerTraining) -> int:
+    """One epoch of the peer loss on the sampler's batches; the number of images seen."""
+    import torch
+
+    seen = 0
+    for images, targets, _, _ in peer.loader:
+        classes = targets.argmax(dim=1)
+        embeddings = model(images)
+        loss = peer.loss_fn(embeddings, classes, peer.miner(embeddings, classes))
+        peer.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), peer.grad_clip)
+        peer.optimizer.step()
+        peer.scheduler.step()
+        seen += len(images)
+    return seen
+
+
+def _peer_validation(model: nn.Module, data: TrainData, batch_size: int) -> float:
+    """The validation MAP@R that ``cxr train`` keeps its best epoch by, computed by the
+    same code, so the peer's best epoch is picked the same way."""
+    from torch.utils.data import DataLoader
+
+    from cxrembed.inference.run import encode_dataset
+    from cxrembed.train.validation import BEST_METRIC, validation_metrics
+
+    _, vectors = encode_dataset(model, DataLoader(data.val, batch_size=batch_size), progress=False)
+    return validation_metrics(vectors, data.val_relevance, data.val_groups, data.names)[BEST_METRIC]
 
 
 def embed_run(run_or_encoder: Any, table: pd.DataFrame, cache: Path, out: Path) -> np.ndarray:

@@ -244,38 +244,25 @@ def evaluate_table(
         missing=missing,
     )
     rows = picked.rows
-    x = _numpy(vectors)[picked.emb_rows]
-    y = np.nan_to_num(picked.targets[rows], nan=0.0)
-    multilabel = not picked.categorical or (y.sum(axis=1) > 1).any()
-    y_labels: Any = y if multilabel else np.asarray(picked.names, dtype=object)[y.argmax(axis=1)]
-    groups = None if group_col is None else _column(table, group_col, source).iloc[rows]
-    setting = {
-        "labels table": source,
-        "label columns": ", ".join(picked.names)
-        if not picked.categorical
-        else f"{labels.label_col} (categorical)",
-        "uncertain (-1)": "positive" if labels.policy == "ones" else "not positive",
-        "embeddings given": len(emb_ids),
-        "rows excluded (see excluded.csv)": len(picked.excluded),
-    }
-    if config_hash is not None:
-        setting["config hash"] = config_hash
-    setting.update(info or {})
+    y_labels, multilabel = _evaluated_labels(picked)
+    groups = (
+        None
+        if group_col is None
+        else _column(table, group_col, source).iloc[rows].to_numpy(dtype=object)
+    )
+    setting = _table_setting(source, picked, labels, len(emb_ids), config_hash, info)
     if split_col is not None:
         values = _column(table, split_col, source).astype(str).to_numpy()[rows]
         setting["queries / gallery"] = describe_split(
-            values,
-            picked.query[rows],
-            picked.gallery[rows],
-            None if groups is None else groups.to_numpy(dtype=object),
+            values, picked.query[rows], picked.gallery[rows], groups
         )
     result = evaluate_embeddings(
-        x,
+        _numpy(vectors)[picked.emb_rows],
         y_labels,
         names=picked.names if multilabel else None,
         query_mask=None if split_col is None else picked.query[rows],
         gallery_mask=None if split_col is None else picked.gallery[rows],
-        groups=None if groups is None else groups.to_numpy(dtype=object),
+        groups=groups,
         exclude_same_group=exclude_same_group,
         ks=ks,
         diagnosis_k=diagnosis_k,
@@ -283,9 +270,50 @@ def evaluate_table(
         map_method=map_method,
         info=setting,
     )
+    return _with_exclusions(result, picked.excluded)
+
+
+def _evaluated_labels(picked: _Picked) -> tuple[Any, bool]:
+    """The labels as :func:`evaluate_embeddings` takes them, and whether they are
+    multi-label: a categorical column stays one class per row unless a row holds several."""
+    y = np.nan_to_num(picked.targets[picked.rows], nan=0.0)
+    multilabel = bool(not picked.categorical or (y.sum(axis=1) > 1).any())
+    if multilabel:
+        return y, True
+    return np.asarray(picked.names, dtype=object)[y.argmax(axis=1)], False
+
+
+def _table_setting(
+    source: str,
+    picked: _Picked,
+    labels: LabelOptions,
+    n_embeddings: int,
+    config_hash: str | None,
+    info: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The report's setting lines about the labels table, before the split line (the
+    order they are shown in)."""
+    setting: dict[str, Any] = {
+        "labels table": source,
+        "label columns": ", ".join(picked.names)
+        if not picked.categorical
+        else f"{labels.label_col} (categorical)",
+        "uncertain (-1)": "positive" if labels.policy == "ones" else "not positive",
+        "embeddings given": n_embeddings,
+        "rows excluded (see excluded.csv)": len(picked.excluded),
+    }
+    if config_hash is not None:
+        setting["config hash"] = config_hash
+    setting.update(info or {})
+    return setting
+
+
+def _with_exclusions(result: EvaluationResult, excluded: list[Exclusion]) -> EvaluationResult:
+    """``result`` with the left-out rows: counted by kind in a note, listed one per row in
+    its ``excluded`` table, so nothing is dropped silently."""
     notes = list(result.notes)
-    if picked.excluded:
-        counts = Counter(e.kind for e in picked.excluded)
+    if excluded:
+        counts = Counter(e.kind for e in excluded)
         notes.append(
             "excluded: "
             + ", ".join(f"{n} {kind}" for kind, n in counts.items())
@@ -296,7 +324,7 @@ def evaluate_table(
         result.diagnosis,
         result.info,
         notes,
-        excluded_frame(picked.excluded),
+        excluded_frame(excluded),
         result.embedding_map,
         result.map_labels,
     )

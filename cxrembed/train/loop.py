@@ -210,70 +210,22 @@ def fit(
     t = config.training
     sampler = make_sampler(data, config, rank=ctx.rank, world_size=ctx.world_size)
     steps_per_epoch = len(sampler)
-    model.to(device)
-    loss_fn.to(device)
-    optimizer = build_optimizer(
-        model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay, extra=loss_fn
-    )
-    use_amp = bool(t.amp and device.type == "cuda")
-    parts = _Parts(
-        model=model,
-        net=wrap(_Output(model, _input_key(t.loss), loss_fn), ctx, device),
-        loss_fn=loss_fn,
-        optimizer=optimizer,
-        scheduler=build_scheduler(
-            optimizer,
-            warmup_steps=round(t.warmup_epochs * steps_per_epoch),
-            total_steps=t.epochs * steps_per_epoch,
-        ),
-        scaler=torch.amp.GradScaler("cuda", enabled=use_amp),
-        sampler=sampler,
-        use_amp=use_amp,
-        grad_clip=t.grad_clip,
-    )
+    parts = _build_parts(model, loss_fn, sampler, config, ctx, device, steps_per_epoch)
     pos, rows = _restore(parts, resume, run) if resume is not None else (_Position(), [])
-    loader = DataLoader(
-        data.train,
-        batch_sampler=SeededBatches(sampler, t.seed),
-        num_workers=config.data.num_workers,
-        pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(t.seed),
-    )
+    loader = _train_loader(data, sampler, config, device)
     board = _tensorboard(run, t.tensorboard)
+    shared = _Shared(loader, data, config, run, ctx, device, steps_per_epoch, progress, board)
     try:
         with StopSignal() as stop:
             for epoch in range(pos.epoch, t.epochs):
                 sampler.set_epoch(epoch)
-                try:
-                    stopped = _train_epoch(
-                        loader,
-                        parts,
-                        pos,
-                        stop,
-                        ctx,
-                        device,
-                        steps_per_epoch,
-                        config,
-                        progress,
-                        board,
-                        run,
+                val = _epoch(shared, parts, pos, stop)
+                if val is None:
+                    return _result(
+                        run, "interrupted", pos.epoch, pos, rows, config, data, stop.received
                     )
-                    sync_buffers(model, ctx)
-                    if stopped:
-                        _save_last(run, parts, pos, ctx)
-                        return _result(
-                            run, "interrupted", pos.epoch, pos, rows, config, data, stop.received
-                        )
-                    val = _validate(model, data, config, ctx, device, progress)
-                except (RuntimeError, MemoryError) as exc:
-                    if is_out_of_memory(exc):
-                        raise _memory_error(exc, config, device, run, pos) from None
-                    raise
                 pos = _end_epoch(parts, pos, val, rows, run, ctx, board)
-                if run is not None:
-                    write_curves(curves_path(run.path, figures), rows, figures)
-                    if progress:
-                        tqdm.write(epoch_line(rows[-1], t.epochs), file=sys.stderr)
+                _report_epoch(run, rows, t.epochs, progress, figures)
     finally:
         if board is not None:
             board.close()
@@ -337,6 +289,21 @@ def write_curves(
     return save_figure(fig, path, figures)
 
 
+def _report_epoch(
+    run: RunFolder | None,
+    rows: list[dict[str, Any]],
+    epochs: int,
+    progress: bool,
+    figures: FigureStyle | None,
+) -> None:
+    """Redraw the curves and print the epoch's line (rank 0 only: the others write nothing)."""
+    if run is None:
+        return
+    write_curves(curves_path(run.path, figures), rows, figures)
+    if progress:
+        tqdm.write(epoch_line(rows[-1], epochs), file=sys.stderr)
+
+
 def _warn_first_best(pos: _Position, rows: list[dict[str, Any]]) -> None:
     """Warn when the kept model is the first epoch's although later epochs ran."""
     validated = [r for r in rows if math.isfinite(float(r.get("val_queries", float("nan"))))]
@@ -386,6 +353,94 @@ class _Parts:
     sampler: Any
     use_amp: bool
     grad_clip: float
+
+
+@dataclass
+class _Shared:
+    """What every epoch of one :func:`fit` call uses and none changes, bundled so the
+    epoch steps take one argument instead of nine."""
+
+    loader: DataLoader
+    data: TrainData
+    config: RunConfig
+    run: RunFolder | None
+    ctx: DistContext
+    device: torch.device
+    steps_per_epoch: int
+    progress: bool
+    board: Any
+
+
+def _build_parts(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    sampler: Any,
+    config: RunConfig,
+    ctx: DistContext,
+    device: torch.device,
+    steps_per_epoch: int,
+) -> _Parts:
+    """Move model and loss to ``device`` and build what a step changes and a checkpoint
+    saves: the (DDP-)wrapped network, AdamW over model and loss, the per-step schedule and
+    the AMP scaler."""
+    t = config.training
+    model.to(device)
+    loss_fn.to(device)
+    optimizer = build_optimizer(
+        model, lr=t.lr, head_lr=t.head_lr, weight_decay=t.weight_decay, extra=loss_fn
+    )
+    use_amp = bool(t.amp and device.type == "cuda")
+    return _Parts(
+        model=model,
+        net=wrap(_Output(model, _input_key(t.loss), loss_fn), ctx, device),
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        scheduler=build_scheduler(
+            optimizer,
+            warmup_steps=round(t.warmup_epochs * steps_per_epoch),
+            total_steps=t.epochs * steps_per_epoch,
+        ),
+        scaler=torch.amp.GradScaler("cuda", enabled=use_amp),
+        sampler=sampler,
+        use_amp=use_amp,
+        grad_clip=t.grad_clip,
+    )
+
+
+def _train_loader(
+    data: TrainData, sampler: Any, config: RunConfig, device: torch.device
+) -> DataLoader:
+    """The training batches, seeded per batch (:class:`SeededBatches`) so a resumed epoch
+    replays the remaining batches with the same augmentation."""
+    t = config.training
+    return DataLoader(
+        data.train,
+        batch_sampler=SeededBatches(sampler, t.seed),
+        num_workers=config.data.num_workers,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(t.seed),
+    )
+
+
+def _epoch(
+    shared: _Shared, parts: _Parts, pos: _Position, stop: StopSignal
+) -> dict[str, float] | None:
+    """Train one epoch, then validate; None when a stop signal ended it early (the
+    ``last`` checkpoint is then saved). Out of memory anywhere in the epoch becomes a
+    :class:`TrainingMemoryError` naming the settings to lower."""
+    try:
+        stopped = _train_epoch(shared, parts, pos, stop)
+        sync_buffers(parts.model, shared.ctx)
+        if stopped:
+            _save_last(shared.run, parts, pos, shared.ctx)
+            return None
+        return _validate(
+            parts.model, shared.data, shared.config, shared.ctx, shared.device, shared.progress
+        )
+    except (RuntimeError, MemoryError) as exc:
+        if is_out_of_memory(exc):
+            raise _memory_error(exc, shared.config, shared.device, shared.run, pos) from None
+        raise
 
 
 def _restore(
@@ -448,28 +503,18 @@ def _end_epoch(
     return after
 
 
-def _train_epoch(
-    loader: DataLoader,
-    parts: _Parts,
-    pos: _Position,
-    stop: StopSignal,
-    ctx: DistContext,
-    device: torch.device,
-    steps_per_epoch: int,
-    config: RunConfig,
-    progress: bool,
-    board: Any,
-    run: RunFolder | None,
-) -> bool:
+def _train_epoch(shared: _Shared, parts: _Parts, pos: _Position, stop: StopSignal) -> bool:
     """Run the rest of one epoch; True when a stop signal ended it early."""
+    loader, ctx, device = shared.loader, shared.ctx, shared.device
+    config, board, run = shared.config, shared.board, shared.run
     parts.net.train()
     bar = tqdm(
-        total=steps_per_epoch,
+        total=shared.steps_per_epoch,
         initial=pos.batches_done,
         file=sys.stderr,
         desc=f"epoch {pos.epoch + 1}/{config.training.epochs}",
         unit="step",
-        disable=not (progress and ctx.is_main),
+        disable=not (shared.progress and ctx.is_main),
         dynamic_ncols=True,
     )
     started = time.perf_counter()
