@@ -178,10 +178,7 @@ def read_info(folder: Path) -> dict[str, Any]:
             f"{folder} has no index.json, so it is not a complete index folder (a save may have "
             "been interrupted). Fix: rebuild the index"
         )
-    try:
-        info = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IndexFileError(f"cannot parse {file}: {exc}") from exc
+    info = _read_json(file)
     required = ("format", "kind", "params", "dim", "count", "files")
     missing = [key for key in required if key not in info] if isinstance(info, dict) else required
     if missing:
@@ -212,10 +209,15 @@ def _read_vectors(file: Path, count: int, dim: int, info: Mapping[str, Any]) -> 
 
 
 def _read_ids(file: Path) -> np.ndarray:
-    try:
-        values = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IndexFileError(f"cannot parse {file}: {exc}") from exc
+    values = _read_json(file)
     if not isinstance(values, list):
         raise IndexFileError(f"{file} must hold a JSON list of ids; found {type(values).__name__}")
     return as_ids(values, source=str(file), error=IndexFileError)
+
+
+def _read_json(file: Path) -> Any:
+    """The JSON in ``file``, with one error wording for ``index.json`` and ``ids.json``."""
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexFileError(f"cannot parse {file}: {exc}") from exc

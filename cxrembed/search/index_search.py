@@ -94,8 +94,7 @@ def complete(
             outer = faiss.IndexRefineSearchParameters(
                 k_factor=float(k_factor), base_index_params=params
             )
-            outer.referenced = params  # FAISS keeps a raw pointer: keep the object alive
-            params = outer
+            params = _holding(outer, params)
         return numpy_search(index)(queries, k, params=params)
 
     def short_rows(rows: np.ndarray) -> np.ndarray:
@@ -142,13 +141,18 @@ def search_params(kind: str, settings: Mapping[str, Any], k: int) -> Any:
     if kind in IVF_KINDS:
         params = faiss.SearchParametersIVF(nprobe=int(settings["nprobe"]))
         if settings.get("opq"):  # the IVF index sits behind the OPQ rotation
-            outer = faiss.SearchParametersPreTransform(index_params=params)
-            outer.referenced = params  # FAISS keeps a raw pointer: keep the object alive
-            return outer
+            return _holding(faiss.SearchParametersPreTransform(index_params=params), params)
         return params
     if kind == "hnsw":
         return faiss.SearchParametersHNSW(efSearch=max(int(settings["ef_search"]), k))
     return None
+
+
+def _holding(outer: Any, inner: Any) -> Any:
+    """``outer`` (search parameters wrapping ``inner``) with a Python reference to ``inner``:
+    FAISS keeps only a raw pointer, so ``inner`` must live as long as ``outer``."""
+    outer.referenced = inner
+    return outer
 
 
 def numpy_search(index: Any) -> Any:
