@@ -359,9 +359,7 @@ def embed_run(run_or_encoder: Any, table: pd.DataFrame, cache: Path, out: Path) 
     )
     if len(summary.excluded):
         raise RuntimeError(f"{len(summary.excluded)} images not embedded: {summary.reasons}")
-    emb = EmbeddingSet.load(out)
-    order = pd.Series(range(len(emb.ids)), index=emb.ids)
-    return emb.vectors[order.loc[table["id"]].to_numpy()]
+    return EmbeddingSet.load(out).vectors_for(table["id"])
 
 
 def score(

@@ -211,9 +211,7 @@ def _evaluate(
     from cxrembed.evaluation.metrics.intervals import format_interval, retrieval_with_intervals
 
     def aligned(folder: Path) -> Any:
-        emb = EmbeddingSet.load(folder)
-        order = pd.Series(range(len(emb.ids)), index=emb.ids)
-        return emb.vectors[order.loc[table["id"]].to_numpy()]
+        return EmbeddingSet.load(folder).vectors_for(table["id"])
 
     listing = embeddings.parent / "kermany_demo.csv"
     untrained = embeddings.parent / "embeddings_real_untrained"

@@ -37,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,29 @@ class EmbeddingSet:
     def dim(self) -> int:
         """Number of dimensions D."""
         return int(np.shape(self.vectors)[1])
+
+    def vectors_for(self, ids: Iterable[Any]) -> np.ndarray:
+        """The vectors in the order of ``ids`` (a table's rows), so that row i of the result
+        belongs to ``ids[i]`` whatever order the embedding loop wrote them in.
+
+        Raises :class:`~cxrembed.errors.EmbeddingsFileError` naming the first id the set
+        does not hold.
+
+        Examples
+        --------
+        >>> emb = EmbeddingSet(["a", "b"], np.eye(2, dtype=np.float32))
+        >>> emb.vectors_for(["b", "a", "b"]).tolist()
+        [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
+        """
+        position = {image_id: i for i, image_id in enumerate(self.ids)}
+        wanted = [str(i) for i in ids]
+        absent = [i for i in wanted if i not in position]
+        if absent:
+            raise EmbeddingsFileError(
+                f"no embedding for id {absent[0]!r} ({len(absent)} of {len(wanted)} ids "
+                "absent); expected every id in the set. Fix: embed those images first"
+            )
+        return np.asarray(self.vectors)[[position[i] for i in wanted]]
 
     def check(self, source: str = "embeddings") -> EmbeddingSet:
         """Validate and normalise in place (float32 C-contiguous, str ids); return self.

@@ -63,8 +63,7 @@ def test_short_training_beats_untrained_network_on_held_out_patients(kermany_dev
         embed_listing(model, listing, kermany_dev, tmp_path / name)
         emb = EmbeddingSet.load(tmp_path / name)
         assert sorted(emb.ids) == sorted(table["id"])
-        position = {image_id: i for i, image_id in enumerate(emb.ids)}
-        x = emb.vectors[[position[i] for i in table["id"]]]
+        x = emb.vectors_for(table["id"])
         test = (table["split"] == "test").to_numpy()
         scores[name] = retrieval_with_intervals(
             x,
