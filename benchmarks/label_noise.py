@@ -20,9 +20,8 @@ Methods (``cxr train`` defaults except what is named): the default recipe; the d
 with ``--noise noise.json``; the default dropping the largest-loss pairs and images
 (``loss_options: {drop_fraction: 0.2}``); plain ``--loss ms``; ``--loss ml2``;
 ``--loss ce``. Each is trained once per (noise, rho); rho = 0 is shared. Opt-in
-(``--methods``): ``ce_weight 1``, ``ce_weight 1 + noise.json``, ``ce_weight 1 + drop 20%``,
-the default with ``loss_options: {ce_weight: 1}`` (the default before 2026-12-04) alone and
-with each noise-aware option.
+(``--methods``): ``ce_weight 3``, ``ce_weight 3 + noise.json``, ``ce_weight 3 + drop 20%``,
+the default with ``loss_options: {ce_weight: 3}`` alone and with each noise-aware option.
 
 Output: a table of test MAP@R [95% patient-bootstrap interval] by method and noise
 level, the share of each method's rho = 0 MAP@R kept, and a plot.
@@ -56,13 +55,13 @@ METHODS = {
     "ml2": {"loss": "ml2"},
     "ce": {"loss": "ce"},
 }
-#: Opt-in rows (not in the default ``--methods``): the default with the earlier, lighter
-#: classification term (``ce_weight 1``), alone and with each noise-aware option.
-CE1 = {"ce_weight": 1.0}
+#: Opt-in rows (not in the default ``--methods``): the default with a heavier classification
+#: term (``ce_weight 3``, the tuning lead), alone and with each noise-aware option.
+CE3 = {"ce_weight": 3.0}
 EXTRA_METHODS = {
-    "ce_weight 1": {"loss_options": CE1},
-    "ce_weight 1 + noise.json": {"noise": "NOISE", "loss_options": CE1},
-    "ce_weight 1 + drop 20%": {"loss_options": {**CE1, "drop_fraction": 0.2}},
+    "ce_weight 3": {"loss_options": CE3},
+    "ce_weight 3 + noise.json": {"noise": "NOISE", "loss_options": CE3},
+    "ce_weight 3 + drop 20%": {"loss_options": {**CE3, "drop_fraction": 0.2}},
 }
 ALL_METHODS = {**METHODS, **EXTRA_METHODS}
 

@@ -17,10 +17,8 @@ Rows (``--rows``, comma-separated names; ``all`` by default):
 ``ce``             the classifier baseline (BCE on a linear head, penultimate features)
 ``proxy``          normalised-softmax proxies on the embedding alone
 ``ms+proxy``       MS plus the proxy term
-``ms+ce``          MS plus a linear classification term on the projection with ``ce_weight 1``
-                   (the default before 2026-12-04; every ``ms+ce`` row pins ``ce_weight 1``, so
-                   the rows keep the meaning they were measured with)
-``ms+ce ce-x3``    the same with ``ce_weight 3`` instead of 1: today's default
+``ms+ce``          MS plus a linear classification term on the projection: the default
+``ms+ce ce-x3``    the same with ``ce_weight 3`` instead of 1
 ``ms+ce softmax``  the same with a softmax cross-entropy head instead of BCE
 ``ms+ce lr-x2``    the same with ``lr 6e-4, head_lr 6e-3``
 ``ms+ce b64``      the same with 64 images a batch (16 label draws of ``m`` = 4) instead of 32:
@@ -75,13 +73,6 @@ _STRONGER_JITTER = {
     "augmentation.contrast": 0.2,
 }
 
-
-def _msce(**settings: Any) -> dict[str, Any]:
-    """An ``ms+ce`` row: ``ce_weight 1`` unless the row names its own, plus ``settings``."""
-    options = {"ce_weight": 1.0, **settings.pop("loss_options", {})}
-    return {"loss": "ms+ce", **settings, "loss_options": options}
-
-
 ROWS = {
     "ms": {"loss": "ms"},
     "ms gap": {"loss": "ms", "attention": False},
@@ -90,21 +81,21 @@ ROWS = {
     "ce": {"loss": "ce"},
     "proxy": {"loss": "proxy"},
     "ms+proxy": {"loss": "ms+proxy"},
-    "ms+ce": _msce(),
-    "ms+ce ce-x3": _msce(loss_options={"ce_weight": 3.0}),
-    "ms+ce softmax": _msce(loss_options={"head": "softmax"}),
-    "ms+ce lr-x2": _msce(lr=6e-4, head_lr=6e-3),
-    "ms+ce b64": _msce(batch_size=64),
+    "ms+ce": {"loss": "ms+ce"},
+    "ms+ce ce-x3": {"loss": "ms+ce", "loss_options": {"ce_weight": 3.0}},
+    "ms+ce softmax": {"loss": "ms+ce", "loss_options": {"head": "softmax"}},
+    "ms+ce lr-x2": {"loss": "ms+ce", "lr": 6e-4, "head_lr": 6e-3},
+    "ms+ce b64": {"loss": "ms+ce", "batch_size": 64},
     "ce b64": {"loss": "ce", "batch_size": 64},
-    "ms+ce bn": _msce(embedding_norm="batchnorm"),
+    "ms+ce bn": {"loss": "ms+ce", "embedding_norm": "batchnorm"},
     "ce bn": {"loss": "ce", "embedding_norm": "batchnorm"},
-    "ms+ce no-mine": _msce(loss_options={"mining": False}),
-    "ms+ce aug-x2": _msce(**_STRONGER_JITTER),
+    "ms+ce no-mine": {"loss": "ms+ce", "loss_options": {"mining": False}},
+    "ms+ce aug-x2": {"loss": "ms+ce", **_STRONGER_JITTER},
     "ce aug-x2": {"loss": "ce", **_STRONGER_JITTER},
-    "ms+ce d512": _msce(embedding_dim=512),
-    "ms+ce ls-0.1": _msce(loss_options={"head": "softmax", "label_smoothing": 0.1}),
-    "ms+ce gap": _msce(attention=False),
-    "ms+ce warm-0": _msce(warmup_epochs=0.0),
+    "ms+ce d512": {"loss": "ms+ce", "embedding_dim": 512},
+    "ms+ce ls-0.1": {"loss": "ms+ce", "loss_options": {"head": "softmax", "label_smoothing": 0.1}},
+    "ms+ce gap": {"loss": "ms+ce", "attention": False},
+    "ms+ce warm-0": {"loss": "ms+ce", "warmup_epochs": 0.0},
 }
 
 

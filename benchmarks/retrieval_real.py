@@ -12,8 +12,8 @@ Methods, all resnet18 trained from scratch (no pretrained weights exist here), e
 ``cxr train`` setting at its default except those named:
 
 ``default``   ``cxr train`` as it ships (``--image-size``, ``--epochs`` only)
-``default-ce1`` the default with ``loss_options: {ce_weight: 1}`` (the default before
-              2026-12-04; not in the default ``--methods``)
+``default-ce3`` the default with ``loss_options: {ce_weight: 3}`` (the tuning lead; not in
+              the default ``--methods``)
 ``ml2``       ``--loss ml2``
 ``ce``        ``--loss ce``: the classifier baseline (its embedding: the penultimate layer)
 ``pml-ms``    the peer: pytorch-metric-learning's ``MultiSimilarityLoss`` +
@@ -57,7 +57,7 @@ import realdata  # noqa: E402
 
 TRAINED = {
     "default": {},
-    "default-ce1": {"loss_options": {"ce_weight": 1.0}},
+    "default-ce3": {"loss_options": {"ce_weight": 3.0}},
     "ml2": {"loss": "ml2"},
     "ce": {"loss": "ce"},
 }

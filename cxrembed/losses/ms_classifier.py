@@ -41,9 +41,7 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
     alpha, beta, base, epsilon, mining
         The MS term.
     ce_weight : float
-        :math:`\\lambda` (0 turns the classification term off). 3 by default: on held-out
-        Kermany patients it beat 1 in 8 of 9 paired seeds and noise settings
-        (``benchmarks/label_noise.py``, ``benchmarks/retrieval_real.py``; README).
+        :math:`\\lambda` (0 turns the classification term off).
     multilabel : bool
         Set by the trainer from the labels; multi-label data always use the BCE head.
     head : {"bce", "softmax"}
@@ -78,7 +76,7 @@ class MultiSimilarityClassifierLoss(MultiSimilarityLoss):
         base: float = 0.5,
         epsilon: float = 0.1,
         mining: bool = True,
-        ce_weight: float = 3.0,
+        ce_weight: float = 1.0,
         multilabel: bool = False,
         head: str = "bce",
         label_smoothing: float = 0.0,

@@ -219,23 +219,6 @@ def test_ms_plus_classifier_is_ms_plus_weighted_bce_of_its_linear_head():
     assert sorted(n for n, _ in loss.named_parameters()) == ["classifier.bias", "classifier.weight"]
 
 
-def test_ms_plus_classifier_default_weight_is_the_measured_one():
-    """The default ``ce_weight`` is 3 (README: ahead of 1 in 8 of 9 paired comparisons), and
-    a default ``cxr train`` config builds the loss with it."""
-    from cxrembed.losses.ms_classifier import MultiSimilarityClassifierLoss
-    from cxrembed.train.config import RunConfig
-    from cxrembed.train.trainer import build_loss
-
-    assert MultiSimilarityClassifierLoss(2, 4).ce_weight == 3.0
-    built = build_loss(RunConfig.from_dict({}), ["a", "b"])
-    assert isinstance(built, MultiSimilarityClassifierLoss)
-    assert built.ce_weight == 3.0
-    pinned = build_loss(
-        RunConfig.from_dict({"training": {"loss_options": {"ce_weight": 1.0}}}), ["a", "b"]
-    )
-    assert pinned.ce_weight == 1.0
-
-
 def test_ms_plus_classifier_softmax_head_smoothing_and_correction():
     from cxrembed.losses.ms_classifier import MultiSimilarityClassifierLoss
 
@@ -243,9 +226,9 @@ def test_ms_plus_classifier_softmax_head_smoothing_and_correction():
     ids = torch.tensor([0, 1, 2] * 3)
     loss = MultiSimilarityClassifierLoss(3, 4, head="softmax", label_smoothing=0.1)
     logits = loss.classifier(projection.float()).double()
-    expected = MultiSimilarityLoss()(
-        projection, ids
-    ) + loss.ce_weight * torch.nn.functional.cross_entropy(logits, ids, label_smoothing=0.1)
+    expected = MultiSimilarityLoss()(projection, ids) + torch.nn.functional.cross_entropy(
+        logits, ids, label_smoothing=0.1
+    )
     assert loss(projection, ids).item() == pytest.approx(expected.item(), rel=1e-6)
     corrected = MultiSimilarityClassifierLoss(3, 4, transition=np.eye(3).tolist())
     assert corrected.head == "softmax"
