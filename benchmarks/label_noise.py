@@ -36,6 +36,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,6 +122,49 @@ def noise_file(table: pd.DataFrame, noisy: pd.Series, folder: Path, seed: int) -
 
 
 def main(argv: list[str] | None = None) -> int:
+    args, methods = _parse_args(argv)
+    spec = realdata.SPECS["kermany"]
+    out = realdata.start("label_noise.py", argv, args)
+    if realdata.skipped(spec):
+        return 0
+    started = time.perf_counter()
+    table, root = realdata.load_split(spec, seed=args.split_seed)
+    cache = realdata.prepare(table, root, out / f"cache{args.image_size}", args.image_size)
+    base = realdata.base_overrides(spec, args)
+    rhos = [float(r) for r in args.rhos.split(",")]
+    kinds = [k.strip() for k in args.kinds.split(",")]
+    conditions = [("clean", 0.0)] * (0.0 in rhos) + [(k, r) for k in kinds for r in rhos if r]
+
+    done = out / "label_noise.csv"
+    rows = pd.read_csv(done).to_dict("records") if args.resume and done.is_file() else []
+    have = {(r["noise"], float(r["rho"]), r["method"]) for r in rows}
+    for kind, rho in conditions:
+        labels, wrong, noise = _condition(table, kind, rho, args.seed, out)
+        for method in methods:
+            if (kind, rho, method) in have:
+                continue
+            overrides = {**base, **ALL_METHODS[method]}
+            if overrides.get("noise") == "NOISE":
+                overrides["noise"] = str(noise)
+            tag = f"{kind}-{rho:g}"
+            row = _train_and_score(table, labels, cache, overrides, tag, method, args, out)
+            rows.append({"noise": kind, "rho": rho, "wrong": wrong, **row})
+            print(
+                f"  {method}: test MAP@R {row['MAP@R']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+                f" ({row['train_s']:.0f} s; {time.perf_counter() - started:.0f} s elapsed)",
+                flush=True,
+            )
+            pd.DataFrame(rows).to_csv(done, index=False)
+    frame = pd.DataFrame(rows)
+    print("\n" + report(frame))
+    png = plot(frame, out / "label_noise.png")
+    print(f"\nwritten: {done}, {png}")
+    realdata.finish(started)
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The usage line's options and the chosen methods (a typo stops before any work)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -139,68 +183,50 @@ def main(argv: list[str] | None = None) -> int:
     methods = realdata.chosen_names(parser, "--methods", args.methods, ALL_METHODS)
     if args.resume and args.out is None:
         parser.error("--resume needs --out (the folder of the run to continue)")
-    spec = realdata.SPECS["kermany"]
-    out = realdata.start("label_noise.py", argv, args)
-    if realdata.skipped(spec):
-        return 0
-    started = time.perf_counter()
-    table, root = realdata.load_split(spec, seed=args.split_seed)
-    cache = realdata.prepare(table, root, out / f"cache{args.image_size}", args.image_size)
-    base = realdata.base_overrides(spec, args)
-    rhos = [float(r) for r in args.rhos.split(",")]
-    kinds = [k.strip() for k in args.kinds.split(",")]
-    conditions = [("clean", 0.0)] * (0.0 in rhos) + [(k, r) for k in kinds for r in rhos if r]
+    return args, methods
 
-    done = out / "label_noise.csv"
-    rows = pd.read_csv(done).to_dict("records") if args.resume and done.is_file() else []
-    have = {(r["noise"], float(r["rho"]), r["method"]) for r in rows}
-    for kind, rho in conditions:
-        noisy = corrupt(table["subtype"], kind, rho, args.seed) if rho else table["subtype"]
-        noisy = noisy.where(table["split"] == "train", table["subtype"])
-        labels = table.assign(subtype=noisy)
-        wrong = float((noisy != table["subtype"])[table["split"] == "train"].mean())
-        tag = f"{kind}-{rho:g}"
-        noise = noise_file(table, noisy, out / f"validate_{tag}", args.seed)
-        print(
-            f"\n{tag}: {wrong:.1%} of training labels wrong; noise.json from "
-            f"cxr validate on the curated subset: {noise}",
-            flush=True,
-        )
-        for method in methods:
-            if (kind, rho, method) in have:
-                continue
-            overrides = {**base, **ALL_METHODS[method]}
-            if overrides.get("noise") == "NOISE":
-                overrides["noise"] = str(noise)
-            run = out / f"run_{tag}_{_slug(method)}"
-            timing = realdata.train_run(labels, run, cache, overrides)
-            vectors = realdata.embed_run(run, table, cache, out / f"emb_{tag}_{_slug(method)}")
-            s = realdata.score(vectors, table, spec, draws=args.bootstrap).loc["MAP@R"]
-            rows.append(
-                {
-                    "noise": kind,
-                    "rho": rho,
-                    "wrong": wrong,
-                    "method": method,
-                    "MAP@R": s["value"],
-                    "low": s["low"],
-                    "high": s["high"],
-                    "train_s": timing["train_seconds"],
-                }
-            )
-            print(
-                f"  {method}: test MAP@R {s['value']:.3f} [{s['low']:.3f}, {s['high']:.3f}] "
-                f"({timing['train_seconds']:.0f} s; {time.perf_counter() - started:.0f} s "
-                "elapsed)",
-                flush=True,
-            )
-            pd.DataFrame(rows).to_csv(out / "label_noise.csv", index=False)
-    frame = pd.DataFrame(rows)
-    print("\n" + report(frame))
-    png = plot(frame, out / "label_noise.png")
-    print(f"\nwritten: {out / 'label_noise.csv'}, {png}")
-    realdata.finish(started)
-    return 0
+
+def _condition(
+    table: pd.DataFrame, kind: str, rho: float, seed: int, out: Path
+) -> tuple[pd.DataFrame, float, Path]:
+    """One noise condition: the table with the training labels corrupted (test labels stay
+    true), the share of training labels made wrong, and ``cxr validate``'s noise.json."""
+    noisy = corrupt(table["subtype"], kind, rho, seed) if rho else table["subtype"]
+    noisy = noisy.where(table["split"] == "train", table["subtype"])
+    wrong = float((noisy != table["subtype"])[table["split"] == "train"].mean())
+    tag = f"{kind}-{rho:g}"
+    noise = noise_file(table, noisy, out / f"validate_{tag}", seed)
+    print(
+        f"\n{tag}: {wrong:.1%} of training labels wrong; noise.json from "
+        f"cxr validate on the curated subset: {noise}",
+        flush=True,
+    )
+    return table.assign(subtype=noisy), wrong, noise
+
+
+def _train_and_score(
+    table: pd.DataFrame,
+    labels: pd.DataFrame,
+    cache: Path,
+    overrides: dict[str, Any],
+    tag: str,
+    method: str,
+    args: argparse.Namespace,
+    out: Path,
+) -> dict[str, Any]:
+    """Train one method on the (noisy) labels, embed, and score on the clean test labels."""
+    spec = realdata.SPECS["kermany"]
+    run = out / f"run_{tag}_{_slug(method)}"
+    timing = realdata.train_run(labels, run, cache, overrides)
+    vectors = realdata.embed_run(run, table, cache, out / f"emb_{tag}_{_slug(method)}")
+    s = realdata.score(vectors, table, spec, draws=args.bootstrap).loc["MAP@R"]
+    return {
+        "method": method,
+        "MAP@R": s["value"],
+        "low": s["low"],
+        "high": s["high"],
+        "train_s": timing["train_seconds"],
+    }
 
 
 def report(frame: pd.DataFrame) -> str:

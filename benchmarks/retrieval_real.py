@@ -64,6 +64,30 @@ TRAINED = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    args, seeds, methods = _parse_args(argv)
+    spec = realdata.SPECS[args.collection]
+    out = realdata.start("retrieval_real.py", argv, args)
+    if realdata.skipped(spec):
+        return 0
+    started = time.perf_counter()
+    table, root = realdata.load_split(spec, seed=args.split_seed)
+    print(f"\ndata: {spec.data}\n{realdata.describe(table, spec)}")
+    cache = realdata.prepare(table, root, out / f"cache{args.image_size}", args.image_size)
+    by_seed, timing = _train_seeds(table, cache, spec, args, seeds, methods, out, started)
+    vectors = {**by_seed[seeds[0]], **_floors(table, root, cache, methods, out)}
+    scores = {m: realdata.score(v, table, spec, draws=args.bootstrap) for m, v in vectors.items()}
+    _print_tables(table, spec, args, scores, vectors, timing)
+    if len(seeds) > 1:
+        print(f"\nacross training seeds {seeds} (MAP@R, {args.bootstrap} draws):\n")
+        print(_seed_summary(by_seed, table, spec, args.bootstrap))
+    _write(scores, spec, args, out)
+    realdata.finish(started)
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[int], list[str]]:
+    """The usage line's options, the training seeds and the chosen methods (a typo stops
+    before any work); ``--epochs`` and ``--image-size`` default to the collection's."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -85,17 +109,24 @@ def main(argv: list[str] | None = None) -> int:
     spec = realdata.SPECS[args.collection]
     args.epochs = args.epochs or spec.epochs
     args.image_size = args.image_size or spec.image_size
-    out = realdata.start("retrieval_real.py", argv, args)
-    if realdata.skipped(spec):
-        return 0
-    started = time.perf_counter()
-    table, root = realdata.load_split(spec, seed=args.split_seed)
-    print(f"\ndata: {spec.data}\n{realdata.describe(table, spec)}")
-    cache = realdata.prepare(table, root, out / f"cache{args.image_size}", args.image_size)
-    base = realdata.base_overrides(spec, args)
+    return args, seeds, methods
 
+
+def _train_seeds(
+    table: pd.DataFrame,
+    cache: Path,
+    spec: realdata.Spec,
+    args: argparse.Namespace,
+    seeds: list[int],
+    methods: list[str],
+    out: Path,
+    started: float,
+) -> tuple[dict[int, dict[str, object]], dict[str, dict]]:
+    """Train and embed every trained method once per seed (``out/run_METHOD[_seedN]``);
+    returns the embeddings by seed and method, and each method's first-seed timing."""
+    base = realdata.base_overrides(spec, args)
     by_seed: dict[int, dict[str, object]] = {}
-    timing = {}
+    timing: dict[str, dict] = {}
     for seed in seeds:
         by_seed[seed] = {}
         tag = "" if seed == seeds[0] else f"_seed{seed}"
@@ -119,7 +150,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"[{time.perf_counter() - started:.0f} s elapsed]",
                 flush=True,
             )
-    vectors = dict(by_seed[seeds[0]])
+    return by_seed, timing
+
+
+def _floors(
+    table: pd.DataFrame, root: Path, cache: Path, methods: list[str], out: Path
+) -> dict[str, object]:
+    """The untrained network (the first trained run's architecture) and raw pixels, when
+    chosen: what any learnt embedding has to beat."""
+    floors: dict[str, object] = {}
     reference = next(
         (out / f"run_{m}" for m in ("default", *TRAINED, "pml-ms") if (out / f"run_{m}").is_dir()),
         None,
@@ -127,15 +166,25 @@ def main(argv: list[str] | None = None) -> int:
     if "untrained" in methods and reference is not None:
         from cxrembed.evaluation.baselines import untrained_encoder
 
-        vectors["untrained"] = realdata.embed_run(
+        floors["untrained"] = realdata.embed_run(
             untrained_encoder(reference), table, cache, out / "emb_untrained"
         )
     if "pixels" in methods:
         from cxrembed.evaluation.baselines import pixel_vectors
 
-        vectors["pixels"] = pixel_vectors(root / p for p in table["image"])
+        floors["pixels"] = pixel_vectors(root / p for p in table["image"])
+    return floors
 
-    scores = {m: realdata.score(v, table, spec, draws=args.bootstrap) for m, v in vectors.items()}
+
+def _print_tables(
+    table: pd.DataFrame,
+    spec: realdata.Spec,
+    args: argparse.Namespace,
+    scores: dict[str, pd.DataFrame],
+    vectors: dict[str, object],
+    timing: dict[str, dict],
+) -> None:
+    """The results table (first seed) with training times, and the default's comparisons."""
     extra = {
         m: {"train s (img/s)": f"{t['train_seconds']:.0f} ({t['images_per_second']:.0f})"}
         for m, t in timing.items()
@@ -150,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(realdata.results_table(scores, spec, extra))
     _comparisons(scores, vectors, table, spec, args.bootstrap)
-    if len(seeds) > 1:
-        print(f"\nacross training seeds {seeds} (MAP@R, {args.bootstrap} draws):\n")
-        print(_seed_summary(by_seed, table, spec, args.bootstrap))
+
+
+def _write(
+    scores: dict[str, pd.DataFrame], spec: realdata.Spec, args: argparse.Namespace, out: Path
+) -> None:
+    """``out/results.csv`` (every metric of every method) and ``out/results.png``."""
     frame = pd.concat({m: s for m, s in scores.items()}, names=["method", "metric"])
     frame.to_csv(out / "results.csv")
     png = realdata.plot_scores(
@@ -162,8 +214,6 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.image_size} px, {args.epochs} epochs)",
     )
     print(f"\nwritten: {out / 'results.csv'}, {png}")
-    realdata.finish(started)
-    return 0
 
 
 def _seeds(parser: argparse.ArgumentParser, value: str | None, seed: int) -> list[int]:

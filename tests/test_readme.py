@@ -395,3 +395,37 @@ def test_inline_cxr_commands_name_commands_and_flags_that_exist() -> None:
             flags = _flags(words[2:])
         missing = [f for f in flags if f not in options]
         assert missing == [], f"{where}: `{span}`: cxr {name} has no option {missing}"
+
+
+class _NamesChecked(Exception):
+    """Raised by the patched name check: the names were valid, stop before any work."""
+
+
+@pytest.mark.parametrize("script", ["retrieval_real", "label_noise", "recipe_ablation"])
+def test_inline_benchmark_commands_name_methods_and_rows_that_exist(script, monkeypatch) -> None:
+    """A README line's ``--methods`` / ``--rows`` names exist in the script (renames included)."""
+    import shlex
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    realdata = importlib.import_module("realdata")
+    module = importlib.import_module(script)
+    check = realdata.chosen_names
+
+    def checked(*args, **kwargs):
+        check(*args, **kwargs)
+        raise _NamesChecked
+
+    monkeypatch.setattr(realdata, "chosen_names", checked)
+    monkeypatch.setattr(realdata, "start", lambda *args, **kwargs: Path("unused"))
+    monkeypatch.setattr(realdata, "skipped", lambda spec: False)
+    spans = [s for s in _inline_spans(f"python benchmarks/{script}.py ") if " --" in s[1]]
+    assert spans, f"no README command of {script} with options"
+    for where, span in spans:
+        argv = [w.replace("DIR", "out") for w in shlex.split(span)[2:]]
+        try:
+            module.main(argv)
+        except _NamesChecked:
+            continue
+        except SystemExit:
+            pytest.fail(f"{where}: `{span}` names an unknown method or row (see stderr)")
+        pytest.fail(f"{where}: `{span}` ran past the name check")
