@@ -150,3 +150,36 @@ def test_recipe_ablation_pairs_rows_that_held_out_the_same_patients() -> None:
     assert f"  ce - ms+ce: {map_at_r(worse) - map_at_r(good):.3f} [" in text
     assert "  ms: not paired (its run held out other validation patients)" in text
     assert "ms+ce - ms+ce" not in text
+
+
+def test_checkpoint_choice_reads_train_runs_only_and_counts_clear_gains(tmp_path) -> None:
+    import checkpoint_choice
+    import pandas as pd
+
+    for name, files in {
+        "run_default": ["last.safetensors", "model.safetensors"],
+        "run_default_seed1": ["last.safetensors", "model.safetensors"],
+        "run_pml-ms": ["model.safetensors"],  # the peer keeps no last checkpoint
+        "emb_default": [],
+    }.items():
+        (tmp_path / name).mkdir()
+        for f in files:
+            (tmp_path / name / f).write_bytes(b"")
+    assert [p.name for p in checkpoint_choice._runs(tmp_path)] == [
+        "run_default",
+        "run_default_seed1",
+    ]
+    frame = pd.DataFrame(
+        {
+            "run": ["run_default", "run_default_seed1", "run_ce"],
+            "method": ["default", "default", "ce"],
+            "MAP@R best": [0.5, 0.6, 0.7],
+            "MAP@R last": [0.6, 0.6, 0.65],
+            "last - best": [0.1, 0.0, -0.05],
+            "low": [0.05, 0.0, -0.08],
+            "high": [0.15, 0.0, -0.02],
+        }
+    )
+    table = checkpoint_choice._method_table(frame)
+    assert "| default | 2 | 0.550 | 0.600 | +0.050 | 1 of 2 (behind in 0) |" in table
+    assert "| ce | 1 | 0.700 | 0.650 | -0.050 | 0 of 1 (behind in 1) |" in table
