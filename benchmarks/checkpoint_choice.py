@@ -8,8 +8,10 @@ last epochs (cosine schedule): this benchmark measures what the choice costs.
 
 It reads the ``cxr train`` runs that ``retrieval_real.py --out DIR`` left in ``DIR``
 (``run_METHOD[_seedN]``; the peer loop keeps no last checkpoint and is skipped), embeds the
-collection's images with both sets of weights, and scores the test patients against the
-training gallery exactly as ``retrieval_real.py`` does (same split, same bootstrap draws):
+collection's images with both sets of weights (reusing the best-weight embeddings that
+retrieval_real.py wrote when their weights fingerprint matches), and scores the test
+patients against the training gallery exactly as ``retrieval_real.py`` does (same split,
+same bootstrap draws):
 per run the best epoch, MAP@R and pneumonia-vote AUROC of both, and the paired difference
 last − best; then per method the mean over its seeds.
 
@@ -96,14 +98,9 @@ def _compare(
     run: Path, table: pd.DataFrame, cache: Path, spec: realdata.Spec, args: argparse.Namespace
 ) -> dict[str, object]:
     """One run: both weights embedded and scored, and the paired gap last − best."""
-    from cxrembed.inference.encoder import Encoder
-
     vectors, scores = {}, {}
     for which in CHOICES:
-        encoder = Encoder.from_run(run, device="cpu", which=which)
-        vectors[which] = realdata.embed_run(
-            encoder, table, cache, run.parent / f"_{which}_{run.name}"
-        )
+        vectors[which] = _vectors(run, which, table, cache)
         scores[which] = realdata.score(vectors[which], table, spec, draws=args.bootstrap)
     gap = realdata.paired_gap(vectors["last"], vectors["best"], table, spec, draws=args.bootstrap)
     metrics = pd.read_csv(run / "metrics.csv")
@@ -126,6 +123,22 @@ def _compare(
         flush=True,
     )
     return row
+
+
+def _vectors(run: Path, which: str, table: pd.DataFrame, cache: Path) -> object:
+    """The run's embeddings with its ``which`` weights, in table order: the ones
+    retrieval_real.py wrote next to the run (``emb_NAME``, best weights) when their weights
+    fingerprint is this run's, else embedded now into ``_WHICH_run_NAME``."""
+    from cxrembed.embeddings import EmbeddingSet
+    from cxrembed.inference.encoder import Encoder
+
+    encoder = Encoder.from_run(run, device="cpu", which=which)
+    written = run.parent / f"emb_{run.name.removeprefix('run_')}"
+    if written.is_dir():
+        embeddings = EmbeddingSet.load(written)
+        if embeddings.weights_sha256 == encoder.weights_sha256:
+            return embeddings.vectors_for(table["id"])
+    return realdata.embed_run(encoder, table, cache, run.parent / f"_{which}_{run.name}")
 
 
 def _run_table(frame: pd.DataFrame) -> str:
