@@ -406,7 +406,7 @@ def test_inline_benchmark_commands_name_methods_and_rows_that_exist(script, monk
     """A README line's ``--methods`` / ``--rows`` names exist in the script (renames included)."""
     import shlex
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     realdata = importlib.import_module("realdata")
     module = importlib.import_module(script)
     check = realdata.chosen_names
